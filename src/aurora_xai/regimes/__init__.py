@@ -1,0 +1,1 @@
+"""Regime analysis of pooled latents: PCA, seasonal diagnostics, bootstrap, separability."""
