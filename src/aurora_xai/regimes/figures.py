@@ -1,0 +1,210 @@
+"""Matplotlib figures of the regime analysis (Agg backend; every function returns a Figure).
+
+Callers save and close the figures (``fig.savefig(path); plt.close(fig)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from scipy.stats import gaussian_kde  # noqa: E402
+
+from aurora_xai.regimes.bootstrap import BootstrapResult  # noqa: E402
+from aurora_xai.regimes.seasonal import SEASONS, HarmonicFit, season_of_month  # noqa: E402
+
+__all__ = [
+    "plot_bootstrap",
+    "plot_pc_scatter_by_month",
+    "plot_pc_through_year",
+    "plot_scree",
+    "plot_storm_calm",
+]
+
+_CLASS_STYLE = {0: ("calm", "tab:blue"), 1: ("storm", "tab:red")}
+_MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def _pc_label(i: int, evr: np.ndarray | None) -> str:
+    if evr is not None and len(evr) > i:
+        return f"PC{i + 1} ({100 * float(evr[i]):.1f} % of variance)"
+    return f"PC{i + 1} score"
+
+
+def plot_pc_scatter_by_month(
+    scores: np.ndarray, months: Sequence[int] | np.ndarray, evr: np.ndarray | None = None
+) -> Figure:
+    """PC1 against PC2, coloured by calendar month, with labelled season centroids.
+
+    Args:
+        scores: ``(n, k >= 2)`` PC scores.
+        months: ``(n,)`` month of each sample, 1..12.
+        evr: ``(k,)`` explained-variance ratios for the axis labels (optional).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    m = np.asarray(months).astype(int)
+    if s.ndim != 2 or s.shape[1] < 2 or m.shape != (s.shape[0],):
+        raise ValueError(f"need (n, >=2) scores and (n,) months, got {s.shape} and {m.shape}")
+    seasons = season_of_month(m)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
+    sc = ax.scatter(s[:, 0], s[:, 1], c=m, cmap="twilight", vmin=0.5, vmax=12.5, s=18,
+                    edgecolors="k", linewidths=0.2)
+    for season in SEASONS:
+        sel = seasons == season
+        if not np.any(sel):
+            continue
+        cx, cy = s[sel, 0].mean(), s[sel, 1].mean()
+        ax.plot(cx, cy, marker="X", ms=12, color="k", mec="w", mew=1.2, zorder=3)
+        ax.annotate(season, (cx, cy), xytext=(6, 6), textcoords="offset points",
+                    fontsize=11, fontweight="bold",
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "w", "alpha": 0.8})
+    cbar = fig.colorbar(sc, ax=ax, ticks=range(1, 13))
+    cbar.ax.set_yticklabels(_MONTH_NAMES)
+    cbar.set_label("month")
+    ax.set_xlabel(_pc_label(0, evr))
+    ax.set_ylabel(_pc_label(1, evr))
+    ax.set_title("Leading PC scores by month (X: season centroids)")
+    ax.axhline(0, color="0.8", lw=0.8, zorder=0)
+    ax.axvline(0, color="0.8", lw=0.8, zorder=0)
+    return fig
+
+
+def plot_pc_through_year(
+    day_of_year: np.ndarray, pc1: np.ndarray, fit: HarmonicFit | None = None, pc_index: int = 1
+) -> Figure:
+    """A PC score against day of year with its fitted annual cycle.
+
+    Args:
+        day_of_year: ``(n,)`` day of year.
+        pc1: ``(n,)`` scores of the PC.
+        fit: Harmonic fit of ``pc1`` on ``day_of_year`` (drawn as a line if given).
+        pc_index: 1-based PC number for the labels.
+    """
+    doy = np.asarray(day_of_year, dtype=np.float64)
+    y = np.asarray(pc1, dtype=np.float64)
+    if doy.shape != y.shape or y.ndim != 1:
+        raise ValueError(f"day_of_year and pc1 must be equal-length 1-d, got {doy.shape} and {y.shape}")
+    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
+    ax.scatter(doy, y, s=10, color="0.35", alpha=0.7, label=f"PC{pc_index} score (daily)")
+    if fit is not None:
+        order = np.argsort(doy)
+        ax.plot(doy[order], np.asarray(fit.fitted)[order], color="tab:orange", lw=2.2,
+                label=(f"annual harmonic fit: R² = {fit.r2:.2f}, amplitude = "
+                       f"{fit.amplitude:.2f}, peak day {fit.phase_day:.0f}"))
+        ax.axvline(fit.phase_day, color="tab:orange", ls=":", lw=1)
+    ax.set_xlim(0, 367)
+    ax.set_xticks([1, 32, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335])
+    ax.set_xticklabels(_MONTH_NAMES)
+    ax.set_xlabel("day of year (tick = first of month)")
+    ax.set_ylabel(f"PC{pc_index} score (standardised units)")
+    ax.set_title(f"PC{pc_index} through the year")
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def plot_scree(evr: np.ndarray, n_show: int = 20) -> Figure:
+    """Explained-variance ratio per PC (bars) and cumulative (line).
+
+    Args:
+        evr: ``(k,)`` explained-variance ratios (fractions).
+        n_show: Number of leading PCs shown.
+    """
+    r = np.asarray(evr, dtype=np.float64)[:n_show]
+    if r.ndim != 1 or len(r) == 0:
+        raise ValueError(f"evr must be a non-empty 1-d array, got shape {np.shape(evr)}")
+    idx = np.arange(1, len(r) + 1)
+    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
+    ax.bar(idx, 100 * r, color="tab:blue", label="per PC")
+    ax.plot(idx, 100 * np.cumsum(r), color="tab:red", marker="o", ms=3, label="cumulative")
+    ax.set_xlabel("principal component")
+    ax.set_ylabel("explained variance (%)")
+    ax.set_xticks(idx)
+    ax.set_ylim(0, 100)
+    ax.set_title("Scree plot of standardised pooled latents")
+    ax.legend(loc="center right")
+    return fig
+
+
+def _density(ax, values: np.ndarray, color: str, label: str) -> None:
+    if len(values) >= 2 and np.ptp(values) > 0:
+        pad = 0.1 * np.ptp(values)
+        grid = np.linspace(values.min() - pad, values.max() + pad, 200)
+        dens = gaussian_kde(values)(grid)
+        ax.plot(grid, dens, color=color, lw=2, label=label)
+        ax.fill_between(grid, dens, color=color, alpha=0.2)
+        ax.plot(values, np.zeros_like(values), "|", color=color, ms=10, alpha=0.6)
+    else:  # too few distinct values for a density: show the samples only
+        ax.plot(values, np.zeros_like(values), "|", color=color, ms=10, label=label)
+
+
+def plot_storm_calm(
+    proj_contrastive: np.ndarray, scores: np.ndarray, y: np.ndarray,
+    evr: np.ndarray | None = None,
+) -> Figure:
+    """Storm vs calm: densities on the contrastive axis and PC1/PC2 scatter by class.
+
+    Args:
+        proj_contrastive: ``(n,)`` (held-out) projections on the contrastive axis.
+        scores: ``(n, k >= 2)`` PC scores.
+        y: ``(n,)`` 0 (calm) / 1 (storm) labels.
+        evr: Optional explained-variance ratios for the PC axis labels.
+    """
+    proj = np.asarray(proj_contrastive, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    lab = np.asarray(y).astype(int)
+    if proj.shape != lab.shape or s.ndim != 2 or s.shape[0] != len(lab) or s.shape[1] < 2:
+        raise ValueError(
+            f"need (n,) projections, (n, >=2) scores and (n,) labels, got {proj.shape}, "
+            f"{s.shape} and {lab.shape}"
+        )
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+    for cls in (0, 1):
+        name, color = _CLASS_STYLE[cls]
+        sel = lab == cls
+        if np.any(sel):
+            _density(ax1, proj[sel], color, f"{name} (n={int(sel.sum())})")
+            ax2.scatter(s[sel, 0], s[sel, 1], s=16, color=color, alpha=0.7,
+                        edgecolors="k", linewidths=0.2, label=f"{name} (n={int(sel.sum())})")
+    ax1.set_xlabel("projection on contrastive axis (standardised units)")
+    ax1.set_ylabel("density")
+    ax1.set_title("Storm minus calm axis (Gaussian KDE)")
+    ax1.legend()
+    ax2.set_xlabel(_pc_label(0, evr))
+    ax2.set_ylabel(_pc_label(1, evr))
+    ax2.set_title("Leading PCs by class")
+    ax2.legend()
+    return fig
+
+
+def plot_bootstrap(result: BootstrapResult) -> Figure:
+    """Histograms of bootstrap ``|cos|`` between full-data and resampled PCs, one per PC.
+
+    Args:
+        result: Output of :func:`aurora_xai.regimes.bootstrap.bootstrap_pca_stability`.
+    """
+    k = result.k
+    fig, axes = plt.subplots(1, k, figsize=(3.4 * k, 3.4), layout="constrained", squeeze=False)
+    for j, ax in enumerate(axes[0]):
+        vals = result.abs_cos[:, j]
+        lo, hi = result.abs_cos_ci[j]
+        ax.hist(vals, bins=np.linspace(min(vals.min(), 0.9 * lo), 1.0, 30), color="tab:blue",
+                alpha=0.8, label=f"{result.n_boot} resamples")
+        ax.axvline(result.abs_cos_mean[j], color="k", lw=1.5, label=f"mean {result.abs_cos_mean[j]:.3f}")
+        ax.axvspan(lo, hi, color="tab:orange", alpha=0.25, label=f"95 %: [{lo:.3f}, {hi:.3f}]")
+        ax.set_xlabel(f"|cos(PC{j + 1} full, PC{j + 1} resampled)|")
+        ax.set_ylabel("resamples")
+        ax.set_title(f"PC{j + 1}")
+        ax.legend(fontsize=7, loc="upper left")
+    angles = ", ".join(f"{a:.1f}°" for a in result.angles_mean)
+    fig.suptitle(
+        "Bootstrap stability of the leading principal axes (dates resampled); mean principal "
+        f"angles of the leading {k}-D subspace: {angles}",
+        fontsize=10,
+    )
+    return fig
