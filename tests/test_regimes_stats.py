@@ -168,7 +168,7 @@ def test_rank_one_signal_is_pc1():
 
 
 def test_bootstrap_planted_pc1_is_stable():
-    x, u = rank_one()
+    x, _ = rank_one()
     res = bs.bootstrap_pca_stability(x, n_boot=200, k=2, seed=0)
     assert res.abs_cos.shape == (200, 2) and res.angles_deg.shape == (200, 2)
     assert res.abs_cos_mean[0] > 0.99

@@ -108,12 +108,15 @@ def plot_pc_through_year(
     return fig
 
 
-def plot_scree(evr: np.ndarray, n_show: int = 20) -> Figure:
+def plot_scree(
+    evr: np.ndarray, n_show: int = 20, title: str = "Scree plot of the standardised features"
+) -> Figure:
     """Explained-variance ratio per PC (bars) and cumulative (line).
 
     Args:
         evr: ``(k,)`` explained-variance ratios (fractions).
         n_show: Number of leading PCs shown.
+        title: Axes title.
     """
     r = np.asarray(evr, dtype=np.float64)[:n_show]
     if r.ndim != 1 or len(r) == 0:
@@ -126,15 +129,13 @@ def plot_scree(evr: np.ndarray, n_show: int = 20) -> Figure:
     ax.set_ylabel("explained variance (%)")
     ax.set_xticks(idx)
     ax.set_ylim(0, 100)
-    ax.set_title("Scree plot of standardised pooled latents")
+    ax.set_title(title)
     ax.legend(loc="center right")
     return fig
 
 
-def _density(ax, values: np.ndarray, color: str, label: str) -> None:
+def _density(ax, values: np.ndarray, grid: np.ndarray, color: str, label: str) -> None:
     if len(values) >= 2 and np.ptp(values) > 0:
-        pad = 0.1 * np.ptp(values)
-        grid = np.linspace(values.min() - pad, values.max() + pad, 200)
         dens = gaussian_kde(values)(grid)
         ax.plot(grid, dens, color=color, lw=2, label=label)
         ax.fill_between(grid, dens, color=color, alpha=0.2)
@@ -164,11 +165,13 @@ def plot_storm_calm(
             f"{s.shape} and {lab.shape}"
         )
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+    pad = 0.3 * max(float(np.ptp(proj)), 1e-9)
+    grid = np.linspace(proj.min() - pad, proj.max() + pad, 300)
     for cls in (0, 1):
         name, color = _CLASS_STYLE[cls]
         sel = lab == cls
         if np.any(sel):
-            _density(ax1, proj[sel], color, f"{name} (n={int(sel.sum())})")
+            _density(ax1, proj[sel], grid, color, f"{name} (n={int(sel.sum())})")
             ax2.scatter(s[sel, 0], s[sel, 1], s=16, color=color, alpha=0.7,
                         edgecolors="k", linewidths=0.2, label=f"{name} (n={int(sel.sum())})")
     ax1.set_xlabel("projection on contrastive axis (standardised units)")
@@ -193,14 +196,15 @@ def plot_bootstrap(result: BootstrapResult) -> Figure:
     for j, ax in enumerate(axes[0]):
         vals = result.abs_cos[:, j]
         lo, hi = result.abs_cos_ci[j]
-        ax.hist(vals, bins=np.linspace(min(vals.min(), 0.9 * lo), 1.0, 30), color="tab:blue",
+        left = max(0.0, float(vals.min()) - 0.05 * max(1.0 - float(vals.min()), 1e-6))
+        ax.hist(vals, bins=np.linspace(left, 1.0, 30), color="tab:blue",
                 alpha=0.8, label=f"{result.n_boot} resamples")
         ax.axvline(result.abs_cos_mean[j], color="k", lw=1.5, label=f"mean {result.abs_cos_mean[j]:.3f}")
         ax.axvspan(lo, hi, color="tab:orange", alpha=0.25, label=f"95 %: [{lo:.3f}, {hi:.3f}]")
         ax.set_xlabel(f"|cos(PC{j + 1} full, PC{j + 1} resampled)|")
         ax.set_ylabel("resamples")
         ax.set_title(f"PC{j + 1}")
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="best")
     angles = ", ".join(f"{a:.1f}°" for a in result.angles_mean)
     fig.suptitle(
         "Bootstrap stability of the leading principal axes (dates resampled); mean principal "

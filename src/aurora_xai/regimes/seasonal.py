@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
+    "SEASONS",
     "HarmonicFit",
     "SeasonSeparation",
-    "SEASONS",
     "annual_harmonic_fit",
     "harmonic_design",
     "harmonic_table",

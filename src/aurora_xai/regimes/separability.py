@@ -36,7 +36,6 @@ import scipy.linalg
 import scipy.optimize
 import scipy.stats
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -82,7 +81,7 @@ def _check_xy(x: np.ndarray, y: np.ndarray, min_per_class: int = 1) -> tuple[np.
         bad = np.argwhere(~np.isfinite(x))[0]
         raise ValueError(f"non-finite feature value at sample {bad[0]}, feature {bad[1]}")
     values = set(np.unique(y).tolist())
-    if not values <= {0, 1, True, False}:
+    if not values <= {0, 1}:
         raise ValueError(f"y must contain only 0 (calm) and 1 (storm), got values {sorted(values)}")
     y = y.astype(np.int64)
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
