@@ -93,7 +93,8 @@ def circular_mean_lon(lon: np.ndarray, weights: np.ndarray) -> float:
     s, c = (w * np.sin(rad)).sum(), (w * np.cos(rad)).sum()
     if np.hypot(s, c) < 1e-12 * w.sum():
         return float("nan")  # weights spread evenly around the circle: no centroid
-    return float(np.rad2deg(np.arctan2(s, c)) % 360.0)
+    out = float(np.rad2deg(np.arctan2(s, c))) % 360.0
+    return 0.0 if out > 360.0 - 1e-9 else out  # -1e-15 % 360 rounds to 360
 
 
 def _centroid(weights: xr.DataArray) -> tuple[float, float, float]:
