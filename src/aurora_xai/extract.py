@@ -1,0 +1,147 @@
+"""Per-date latent extraction and pooling: one model, one opened store, many dates."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import time as _time
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from .data.era5 import ERA5Source
+from .dates import date_metadata
+from .latents import LATENT_LEVEL_NAMES, capture_latents, patch_centres, stage_resolutions, tokens_to_grid
+from .pooling import STATS, pool_grid
+from .regions import Region
+
+__all__ = ["prefetch_batches", "extract_pooled", "resolve_device"]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def prefetch_batches(source: ERA5Source, times: Sequence[pd.Timestamp], depth: int = 2) -> Iterator[tuple]:
+    """Yield ``(time, batch)`` in order while the next reads run in a background thread.
+
+    Reading releases the GIL (file I/O, decompression), so it overlaps the model's
+    forward pass.
+    """
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as pool:
+        futures: list[concurrent.futures.Future] = []
+        it = iter(times)
+        for t in it:
+            futures.append(pool.submit(source.batch, t))
+            if len(futures) >= depth:
+                break
+        pending = list(times[len(futures) :])
+        done_times = list(times[: len(futures)])
+        while futures:
+            fut = futures.pop(0)
+            t = done_times.pop(0)
+            if pending:
+                nt = pending.pop(0)
+                futures.append(pool.submit(source.batch, nt))
+                done_times.append(nt)
+            yield t, fut.result()
+
+
+def extract_pooled(
+    source: ERA5Source,
+    model: torch.nn.Module,
+    times: Sequence[pd.Timestamp],
+    tap: str,
+    regions: Mapping[str, Region],
+    area_weighted: bool = True,
+    stats: Sequence[str] = STATS,
+    device: torch.device | str = "cpu",
+    skip_missing: bool = False,
+) -> xr.Dataset:
+    """Run the model on each date and pool the tapped latents over each region.
+
+    Args:
+        source: Opened store.
+        model: Aurora model on ``device``, in eval mode.
+        times: Current times of the samples.
+        tap: Latent tap (see :data:`aurora_xai.latents.TAPS`).
+        regions: Regions to pool over.
+        area_weighted: Weight tokens by cos(latitude).
+        stats: Pooling statistics.
+        device: Where the model runs.
+        skip_missing: Skip dates whose times are not in the store (recorded in the
+            ``skipped_dates`` attribute) instead of failing.
+
+    Returns:
+        Dataset with ``pooled`` of dims ``(date, region, level, stat, channel)`` and
+        per-date coordinates ``month``, ``day_of_year``, ``season``.
+    """
+    times = pd.DatetimeIndex(times)
+    skipped: list[str] = []
+    if skip_missing:
+        keep = [t for t in times if source.has_time(t)]
+        skipped = [f"{t:%Y-%m-%dT%H}" for t in times if not source.has_time(t)]
+        for s in skipped:
+            log.warning("skipping %s: not in the store (data.on_missing = skip)", s)
+        times = pd.DatetimeIndex(keep)
+    pooled = []
+    lat_c = lon_c = None
+    t0 = _time.perf_counter()
+    with capture_latents(model, tap) as box, torch.inference_mode():
+        for i, (t, batch) in enumerate(prefetch_batches(source, list(times))):
+            model(batch.to(device) if str(device) != "cpu" else batch)
+            tokens = box["tokens"]
+            stage = int(box["stage"])
+            if lat_c is None:
+                lat = batch.metadata.lat.numpy()
+                lon = batch.metadata.lon.numpy()
+                lat_c, lon_c = patch_centres(lat, lon, stage=stage)
+                patch_res = (
+                    model.encoder.latent_levels,
+                    len(lat) // model.encoder.patch_size,
+                    len(lon) // model.encoder.patch_size,
+                )
+                res = stage_resolutions(patch_res, len(model.backbone.encoder_layers))[stage]
+            grid = tokens_to_grid(tokens, res)[0]
+            pooled.append(pool_grid(grid, lat_c, lon_c, regions, area_weighted, stats))
+            done = i + 1
+            if done == 1 or done % 10 == 0 or done == len(times):
+                rate = (_time.perf_counter() - t0) / done
+                log.info("[%d/%d] %s done (%.3f s per date)", done, len(times), f"{t:%Y-%m-%d %H:%M}", rate)
+    if not pooled:
+        raise ValueError("no dates to extract (all skipped or an empty shard)")
+    arr = np.stack(pooled).astype(np.float32)
+    meta = date_metadata(times)
+    ds = xr.Dataset(
+        {"pooled": (("date", "region", "level", "stat", "channel"), arr)},
+        coords={
+            "date": times.values.astype("datetime64[ns]"),
+            "region": list(regions),
+            "level": list(LATENT_LEVEL_NAMES[: arr.shape[2]]),
+            "stat": list(stats),
+            "channel": np.arange(arr.shape[-1]),
+            "month": ("date", meta["month"]),
+            "day_of_year": ("date", meta["day_of_year"]),
+            "season": ("date", meta["season"]),
+        },
+    )
+    ds["pooled"].attrs.update(
+        long_name=f"pooled latent tokens at {tap}",
+        description="per date, statistics of the tokens inside each region, per latent level and channel",
+        area_weighted=int(area_weighted),
+    )
+    ds.attrs.update(
+        tap=tap,
+        skipped_dates=",".join(skipped),
+        patch_lat_centres=",".join(f"{v:.4f}" for v in lat_c),
+        patch_lon_centres=",".join(f"{v:.4f}" for v in lon_c),
+    )
+    return ds
