@@ -7,20 +7,19 @@ import sys
 import threading
 from pathlib import Path
 
+import aurora
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-
-import aurora
+from torch import nn
 
 try:
     import aurora_xai  # noqa: F401
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from aurora_xai.attribution import (  # noqa: E402
+from aurora_xai.attribution import (
     ForecastTarget,
     LatentTarget,
     benchmark_lrp,
@@ -28,9 +27,9 @@ from aurora_xai.attribution import (  # noqa: E402
     lrp_rules,
     zero_constant_terms,
 )
-from aurora_xai.attribution._testing import synthetic_batch, tiny_lrp_model  # noqa: E402
-from aurora_xai.model import ModelSpec, build_model  # noqa: E402
-from aurora_xai.regions import Region  # noqa: E402
+from aurora_xai.attribution._testing import synthetic_batch, tiny_lrp_model
+from aurora_xai.model import ModelSpec, build_model
+from aurora_xai.regions import Region
 
 torch.set_num_threads(1)
 

@@ -15,23 +15,23 @@ try:
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from aurora_xai.attribution import ForecastTarget, compute_relevance  # noqa: E402
-from aurora_xai.attribution._testing import synthetic_batch  # noqa: E402
-from aurora_xai.attribution.figures import (  # noqa: E402
+from aurora_xai.attribution import ForecastTarget, compute_relevance
+from aurora_xai.attribution._testing import synthetic_batch
+from aurora_xai.attribution.figures import (
     plot_centroid_tilt,
     plot_relevance_maps,
     plot_vertical_profile,
 )
-from aurora_xai.attribution.summaries import (  # noqa: E402
+from aurora_xai.attribution.summaries import (
     circular_mean_lon,
     relevance_centroids,
     relevance_table,
     vertical_profile,
 )
-from aurora_xai.model import ModelSpec, build_model  # noqa: E402
-from aurora_xai.regions import Region  # noqa: E402
+from aurora_xai.model import ModelSpec, build_model
+from aurora_xai.regions import Region
 
 torch.set_num_threads(1)
 

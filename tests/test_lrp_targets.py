@@ -5,31 +5,30 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import aurora
 import numpy as np
 import pytest
 import torch
-
-import aurora
 
 try:
     import aurora_xai  # noqa: F401
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from aurora_xai.attribution import (  # noqa: E402
+from aurora_xai.attribution import (
     ForecastTarget,
     LatentTarget,
     latent_token_mask,
     token_centres,
 )
-from aurora_xai.attribution._testing import synthetic_batch  # noqa: E402
-from aurora_xai.attribution.inputs import (  # noqa: E402
+from aurora_xai.attribution._testing import synthetic_batch
+from aurora_xai.attribution.inputs import (
     evaluate_target,
     normalised_inputs,
     target_context,
 )
-from aurora_xai.model import ModelSpec, build_model  # noqa: E402
-from aurora_xai.regions import GLOBE, Region  # noqa: E402
+from aurora_xai.model import ModelSpec, build_model
+from aurora_xai.regions import GLOBE, Region
 
 torch.set_num_threads(1)
 

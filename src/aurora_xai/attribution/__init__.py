@@ -10,8 +10,15 @@ Public API:
 * :func:`zero_constant_terms` - remove Aurora's additive constants (conservation checks).
 """
 
-from aurora_xai.attribution.constants import constant_term_parameters, zero_constant_terms
-from aurora_xai.attribution.context import ATTENTION_RULES, checkpointed_backbone, lrp_rules
+from aurora_xai.attribution.constants import (
+    constant_term_parameters,
+    zero_constant_terms,
+)
+from aurora_xai.attribution.context import (
+    ATTENTION_RULES,
+    checkpointed_backbone,
+    lrp_rules,
+)
 from aurora_xai.attribution.lrp import (
     METHODS,
     aurora_constant_terms,

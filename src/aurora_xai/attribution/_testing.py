@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["tiny_lrp_model", "activate_modulation", "synthetic_batch"]
+__all__ = ["activate_modulation", "synthetic_batch", "tiny_lrp_model"]
 
 
 @torch.no_grad()

@@ -8,9 +8,9 @@ the model; it is meant for checking that the LRP implementation conserves releva
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 
-__all__ = ["zero_constant_terms", "constant_term_parameters"]
+__all__ = ["constant_term_parameters", "zero_constant_terms"]
 
 
 def _adaln_type() -> type | None:

@@ -42,11 +42,11 @@ import contextlib
 import functools
 import threading
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Any
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from aurora_xai.attribution.rules import (
     ActivationIdentity,
@@ -60,7 +60,7 @@ from aurora_xai.attribution.rules import (
     silu_ratio,
 )
 
-__all__ = ["lrp_rules", "checkpointed_backbone", "ATTENTION_RULES"]
+__all__ = ["ATTENTION_RULES", "checkpointed_backbone", "lrp_rules"]
 
 ATTENTION_RULES = ("cp", "attnlrp")
 
@@ -126,14 +126,14 @@ class _Patcher:
             raise RuntimeError(f"lrp_rules: {len(errors)} changes could not be undone: {errors}")
 
 
-def _linear_forward(module: nn.Linear, eps: float, ledger: Optional[Ledger]):
+def _linear_forward(module: nn.Linear, eps: float, ledger: Ledger | None):
     def forward(x: torch.Tensor) -> torch.Tensor:
         return EpsilonLinear.apply(x, module.weight, module.bias, eps, ledger)
 
     return forward
 
 
-def _layernorm_forward(module: nn.LayerNorm, ledger: Optional[Ledger]):
+def _layernorm_forward(module: nn.LayerNorm, ledger: Ledger | None):
     def forward(x: torch.Tensor) -> torch.Tensor:
         return LayerNormIdentity.apply(
             x, module.normalized_shape, module.weight, module.bias, module.eps, ledger
@@ -142,7 +142,7 @@ def _layernorm_forward(module: nn.LayerNorm, ledger: Optional[Ledger]):
     return forward
 
 
-def _adaln_forward(module: nn.Module, ledger: Optional[Ledger]):
+def _adaln_forward(module: nn.Module, ledger: Ledger | None):
     def forward(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             cm = module.ln_modulation(c)
@@ -169,7 +169,7 @@ def _activation_forward(module: nn.Module):
     return forward
 
 
-def _gate_hook(eps: float, ledger: Optional[Ledger], bias_attr: str, bias_dim: int):
+def _gate_hook(eps: float, ledger: Ledger | None, bias_attr: str, bias_dim: int):
     def hook(module: nn.Module, args: Any, out: torch.Tensor) -> torch.Tensor:
         if not torch.is_tensor(out) or not out.requires_grad:
             return out
@@ -241,7 +241,7 @@ def lrp_rules(
     attention_rule: str = "cp",
     epsilon: float = 1e-6,
     checkpointing: bool = False,
-    ledger: Optional[Ledger] = None,
+    ledger: Ledger | None = None,
 ) -> Iterator[Ledger]:
     """Install LRP rules in ``model`` for the duration of the block.
 

@@ -7,18 +7,18 @@ use a diverging colormap centred on zero with symmetric limits.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
 
-__all__ = ["plot_relevance_maps", "plot_vertical_profile", "plot_centroid_tilt"]
+__all__ = ["plot_centroid_tilt", "plot_relevance_maps", "plot_vertical_profile"]
 
 DIVERGING_CMAP = "RdBu_r"
 
@@ -45,11 +45,11 @@ def _draw_track(ax: plt.Axes, track: Sequence[tuple[float, float]]) -> None:
 def plot_relevance_maps(
     ds: xr.Dataset,
     variable: str,
-    levels: Optional[Sequence[float]] = None,
-    history: Optional[float] = None,
-    track: Optional[Sequence[tuple[float, float]]] = None,
-    land_sea_mask: Optional[np.ndarray | xr.DataArray] = None,
-    title: Optional[str] = None,
+    levels: Sequence[float] | None = None,
+    history: float | None = None,
+    track: Sequence[tuple[float, float]] | None = None,
+    land_sea_mask: np.ndarray | xr.DataArray | None = None,
+    title: str | None = None,
     ncols: int = 2,
 ) -> plt.Figure:
     """Maps of the relevance of ``variable`` at selected pressure levels.
@@ -111,8 +111,8 @@ def plot_relevance_maps(
 
 def plot_vertical_profile(
     profile: pd.DataFrame,
-    title: Optional[str] = None,
-    ax: Optional[plt.Axes] = None,
+    title: str | None = None,
+    ax: plt.Axes | None = None,
 ) -> plt.Figure:
     """Relevance per pressure level (from :func:`vertical_profile`), one line per variable."""
     if ax is None:
@@ -142,8 +142,8 @@ def _unwrap_about(lon: np.ndarray, centre: float) -> np.ndarray:
 
 def plot_centroid_tilt(
     centroids: pd.DataFrame,
-    variables: Optional[Sequence[str]] = None,
-    title: Optional[str] = None,
+    variables: Sequence[str] | None = None,
+    title: str | None = None,
 ) -> plt.Figure:
     """Centroid longitude and latitude against pressure (from :func:`relevance_centroids`).
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 __all__ = [
     "NormalisedInputs",
-    "normalised_inputs",
     "evaluate_target",
+    "normalised_inputs",
     "target_context",
 ]
 
@@ -47,7 +47,7 @@ class NormalisedInputs:
             + [("atmospheric", k) for k in self.atmos]
         )
 
-    def replace(self, tensors: list[torch.Tensor]) -> "NormalisedInputs":
+    def replace(self, tensors: list[torch.Tensor]) -> NormalisedInputs:
         it = iter(tensors)
         return dataclasses.replace(
             self,
@@ -56,11 +56,11 @@ class NormalisedInputs:
             atmos={k: next(it) for k in self.atmos},
         )
 
-    def zeros_like(self) -> "NormalisedInputs":
+    def zeros_like(self) -> NormalisedInputs:
         """All-zero inputs: the climatological mean state (normalised value 0)."""
         return self.replace([torch.zeros_like(t) for t in self.tensors()])
 
-    def requires_grad_(self) -> "NormalisedInputs":
+    def requires_grad_(self) -> NormalisedInputs:
         return self.replace([t.detach().clone().requires_grad_(True) for t in self.tensors()])
 
     # Flat packing (for captum): one row per sample, batch size of the inputs must be 1.
@@ -70,7 +70,7 @@ class NormalisedInputs:
     def pack(self) -> torch.Tensor:
         return torch.cat([t.reshape(-1) for t in self.tensors()])[None]
 
-    def unpack(self, flat: torch.Tensor) -> "NormalisedInputs":
+    def unpack(self, flat: torch.Tensor) -> NormalisedInputs:
         """Inverse of :meth:`pack` for one row ``flat`` of shape ``(N,)``."""
         out, i = [], 0
         for shape in self.shapes():

@@ -22,6 +22,14 @@ it receives except for what constant terms absorb. Aurora injects constants at:
 * the epsilon stabiliser (``epsilon``) and, for AttnLRP, the softmax rule's bias term
   together with the additive shifted-window mask (``softmax``).
 
+Products of two input-dependent tensors occur only inside attention (``q @ k^T``
+and ``A @ V``): CP-LRP detaches ``A`` (so ``q @ k^T`` carries no relevance), AttnLRP
+splits each product with the uniform rule. The adaptive layer norms' scale depends
+only on the lead time and is detached as a constant factor; GELU and SiLU (a gated
+product ``x * sigmoid(x)``) use the identity rule. The target value recorded for LRP
+is that of the forward pass inside the rules (explicit attention instead of the fused
+kernel; equal to the plain forward up to rounding).
+
 The normalisation offsets absorb nothing because relevance is attributed to the
 normalised values. The relevance each of these absorbs is measured during the
 backward pass (the ledger); ``sum(R) + sum(absorbed) == target`` holds to rounding,
@@ -39,12 +47,12 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn as nn
 import xarray as xr
+from torch import nn
 
 from aurora_xai.attribution.context import checkpointed_backbone, lrp_rules
 from aurora_xai.attribution.inputs import (
@@ -57,11 +65,11 @@ from aurora_xai.attribution.inputs import (
 from aurora_xai.attribution.rules import Ledger
 
 __all__ = [
-    "compute_relevance",
-    "lrp_relevance",
+    "METHODS",
     "aurora_constant_terms",
     "benchmark_lrp",
-    "METHODS",
+    "compute_relevance",
+    "lrp_relevance",
 ]
 
 METHODS = ("lrp", "input_x_gradient", "integrated_gradients")
@@ -179,7 +187,7 @@ def _param_dtype(model: nn.Module) -> torch.dtype:
 
 
 @contextlib.contextmanager
-def _computation_dtype(model: nn.Module, dtype: Optional[torch.dtype]) -> Iterator[torch.dtype]:
+def _computation_dtype(model: nn.Module, dtype: torch.dtype | None) -> Iterator[torch.dtype]:
     """Temporarily up-cast the model to ``dtype`` (lossless round trip only); no autocast."""
     current = _param_dtype(model)
     dtype = current if dtype is None else dtype
@@ -361,10 +369,10 @@ def compute_relevance(
     method: str = "lrp",
     attention_rule: str = "cp",
     epsilon: float = 1e-6,
-    baseline: Union[str, Any] = "zero",
+    baseline: str | Any = "zero",
     n_steps: int = 32,
     checkpointing: bool = False,
-    dtype: Optional[torch.dtype] = torch.float32,
+    dtype: torch.dtype | None = torch.float32,
 ) -> xr.Dataset:
     """Relevance of every input variable, level, history step and grid cell for ``target``.
 
@@ -457,7 +465,7 @@ class _RSSSampler:
         self.interval = interval
         self.peak = 0
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     @staticmethod
     def rss() -> int:
@@ -474,14 +482,14 @@ class _RSSSampler:
             self.peak = max(self.peak, self.rss())
             time.sleep(self.interval)
 
-    def __enter__(self) -> "_RSSSampler":
+    def __enter__(self) -> _RSSSampler:
         self.start = self.rss()
         self.peak = self.start
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -539,6 +547,9 @@ def benchmark_lrp(
 ) -> dict[str, Any]:
     """Time and peak memory of LRP (forward + modified backward) versus a plain forward.
 
+    Also reported: a plain gradient (forward + ordinary backward, the cost of
+    input x gradient), so that the overhead of the rules themselves is visible.
+
     Both run up to the target's module. GPU: ``torch.cuda.max_memory_allocated`` above
     the memory in use at the start. CPU: peak resident set size above the start,
     sampled every 2 ms (approximate: the allocator reuses freed pages, so small models
@@ -560,6 +571,13 @@ def benchmark_lrp(
     def lrp() -> None:
         lrp_relevance(model, inputs, target, attention_rule, epsilon, checkpointing)
 
+    def gradient() -> None:
+        leaves = inputs.requires_grad_()
+        ctx = checkpointed_backbone(model) if checkpointing else contextlib.nullcontext()
+        with ctx:
+            y = evaluate_target(model, leaves.to_batch(), target)
+            torch.autograd.grad(y, leaves.tensors(), allow_unused=True)
+
     results: dict[str, Any] = {
         "device": str(device),
         "dtype": str(p.dtype).replace("torch.", ""),
@@ -568,12 +586,13 @@ def benchmark_lrp(
         "target": target.describe(),
         "repeats": int(repeats),
     }
-    for name, fn in (("forward", forward), ("lrp", lrp)):
+    for name, fn in (("forward", forward), ("gradient", gradient), ("lrp", lrp)):
         fn()  # warm-up
         results[f"{name}_time_s"] = float(min(_time(fn, device) for _ in range(max(1, repeats))))
         for key, value in _peak_memory(fn, device).items():
             results[f"{name}_{key}"] = value
     results["time_ratio"] = results["lrp_time_s"] / max(results["forward_time_s"], 1e-12)
+    results["time_ratio_vs_gradient"] = results["lrp_time_s"] / max(results["gradient_time_s"], 1e-12)
     fp = results["forward_peak_bytes"]
     results["memory_ratio"] = results["lrp_peak_bytes"] / fp if fp > 0 else math.nan
     results["memory_method"] = (

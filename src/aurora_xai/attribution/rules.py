@@ -41,22 +41,22 @@ from __future__ import annotations
 import math
 import threading
 from collections import defaultdict
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "Ledger",
-    "EpsilonLinear",
-    "EpsilonGate",
-    "LayerNormIdentity",
-    "ConstantAffine",
     "ActivationIdentity",
-    "UniformMatmul",
+    "ConstantAffine",
+    "EpsilonGate",
+    "EpsilonLinear",
+    "LayerNormIdentity",
+    "Ledger",
     "SoftmaxTaylor",
-    "lrp_attention",
+    "UniformMatmul",
     "gelu_ratio",
+    "lrp_attention",
     "silu_ratio",
 ]
 
@@ -115,7 +115,7 @@ class EpsilonLinear(torch.autograd.Function):
     """``F.linear(x, weight, bias)`` with the epsilon rule in the backward pass."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, eps: float, ledger: Optional[Ledger]):
+    def forward(ctx, x, weight, bias, eps: float, ledger: Ledger | None):
         z = F.linear(x, weight, bias)
         ctx.save_for_backward(weight, bias, z)
         ctx.eps = eps
@@ -142,7 +142,7 @@ class EpsilonGate(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, z, eps: float, bias, bias_dim: int, ledger: Optional[Ledger]):
+    def forward(ctx, z, eps: float, bias, bias_dim: int, ledger: Ledger | None):
         ctx.save_for_backward(z, bias)
         ctx.eps = eps
         ctx.bias_dim = bias_dim
@@ -165,7 +165,7 @@ class LayerNormIdentity(torch.autograd.Function):
     """``F.layer_norm`` with the standard deviation treated as a constant in backward."""
 
     @staticmethod
-    def forward(ctx, x, normalized_shape, weight, bias, eps: float, ledger: Optional[Ledger]):
+    def forward(ctx, x, normalized_shape, weight, bias, eps: float, ledger: Ledger | None):
         y = F.layer_norm(x, normalized_shape, weight, bias, eps)
         ctx.save_for_backward(x, weight, bias)
         ctx.normalized_shape = tuple(normalized_shape)
@@ -191,7 +191,7 @@ class ConstantAffine(torch.autograd.Function):
     """``n * scale + shift`` with constant ``scale`` and ``shift`` (logged as absorbed)."""
 
     @staticmethod
-    def forward(ctx, n, scale, shift, ledger: Optional[Ledger], key: str):
+    def forward(ctx, n, scale, shift, ledger: Ledger | None, key: str):
         ctx.save_for_backward(scale, shift)
         ctx.ledger = ledger
         ctx.key = key
@@ -259,7 +259,7 @@ class SoftmaxTaylor(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, ledger: Optional[Ledger]):
+    def forward(ctx, x, ledger: Ledger | None):
         s = torch.softmax(x, dim=-1)
         ctx.save_for_backward(x, s)
         ctx.ledger = ledger
@@ -279,7 +279,7 @@ class SoftmaxTaylor(torch.autograd.Function):
 
 def lrp_attention(
     rule: str,
-    ledger: Optional[Ledger] = None,
+    ledger: Ledger | None = None,
 ) -> Callable[..., torch.Tensor]:
     """An explicit ``scaled_dot_product_attention`` implementing an LRP attention rule.
 
@@ -298,10 +298,10 @@ def lrp_attention(
         query: torch.Tensor,
         key: torch.Tensor,
         value: torch.Tensor,
-        attn_mask: Optional[torch.Tensor] = None,
+        attn_mask: torch.Tensor | None = None,
         dropout_p: float = 0.0,
         is_causal: bool = False,
-        scale: Optional[float] = None,
+        scale: float | None = None,
         enable_gqa: bool = False,
     ) -> torch.Tensor:
         if dropout_p:

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,11 +19,11 @@ import xarray as xr
 from aurora_xai.regions import Region
 
 __all__ = [
-    "vertical_profile",
+    "circular_mean_lon",
     "relevance_centroids",
     "relevance_table",
-    "circular_mean_lon",
     "variable_kind",
+    "vertical_profile",
 ]
 
 
@@ -37,7 +37,7 @@ def variable_kind(da: xr.DataArray) -> str:
     return "surface" if "history" in da.dims else "static"
 
 
-def _box(ds: xr.Dataset, region: Optional[Region]) -> xr.DataArray:
+def _box(ds: xr.Dataset, region: Region | None) -> xr.DataArray:
     if region is None:
         return xr.DataArray(
             np.ones((ds.sizes["latitude"], ds.sizes["longitude"]), dtype=bool),
@@ -51,7 +51,7 @@ def _reduce_history(da: xr.DataArray) -> xr.DataArray:
     return da.sum("history") if "history" in da.dims else da
 
 
-def _atmospheric(ds: xr.Dataset, variables: Optional[Sequence[str]]) -> list[str]:
+def _atmospheric(ds: xr.Dataset, variables: Sequence[str] | None) -> list[str]:
     names = [v for v in ds.data_vars if variable_kind(ds[v]) == "atmospheric"]
     if variables is not None:
         missing = set(variables) - set(names)
@@ -63,9 +63,9 @@ def _atmospheric(ds: xr.Dataset, variables: Optional[Sequence[str]]) -> list[str
 
 def vertical_profile(
     ds: xr.Dataset,
-    region: Optional[Region] = None,
+    region: Region | None = None,
     signed: bool = False,
-    variables: Optional[Sequence[str]] = None,
+    variables: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Relevance per pressure level (index, hPa) and atmospheric variable (columns).
 
@@ -111,8 +111,8 @@ def _centroid(weights: xr.DataArray) -> tuple[float, float, float]:
 
 def relevance_centroids(
     ds: xr.Dataset,
-    region: Optional[Region] = None,
-    variables: Optional[Sequence[str]] = None,
+    region: Region | None = None,
+    variables: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Centroid of ``|R|`` (summed over history) per variable and level.
 
@@ -137,7 +137,7 @@ def relevance_centroids(
     return pd.DataFrame(rows, columns=["variable", "kind", "level", "lat", "lon", "abs_relevance"])
 
 
-def relevance_table(ds: xr.Dataset, region: Optional[Region] = None) -> pd.DataFrame:
+def relevance_table(ds: xr.Dataset, region: Region | None = None) -> pd.DataFrame:
     """Signed and absolute relevance per variable and level, with shares.
 
     Columns: ``variable``, ``kind``, ``level`` (NaN for surface/static), ``signed``,

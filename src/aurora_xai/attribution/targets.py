@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 from aurora_xai.regions import GLOBE, Region
 
@@ -31,9 +31,9 @@ __all__ = [
     "ForecastTarget",
     "LatentTarget",
     "cropped_grid",
+    "latent_token_mask",
     "stage_resolutions",
     "token_centres",
-    "latent_token_mask",
 ]
 
 
@@ -101,7 +101,7 @@ def latent_token_mask(
     patch_size: int = 4,
     latent_levels: int = 4,
     stage: int = 0,
-    levels: Optional[tuple[int, ...]] = None,
+    levels: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """Boolean mask over tokens ``(latent_levels * H_k * W_k,)`` in Aurora's token order.
 
@@ -134,7 +134,7 @@ class ForecastTarget:
     """
 
     variable: str = "msl"
-    level: Optional[float] = None
+    level: float | None = None
     region: Region = GLOBE
     area_weighted: bool = False
 
@@ -197,8 +197,8 @@ class LatentTarget:
 
     layer: str = "backbone"
     region: Region = GLOBE
-    latent_levels: Optional[tuple[int, ...]] = None
-    channels: Optional[tuple[int, ...]] = None
+    latent_levels: tuple[int, ...] | None = None
+    channels: tuple[int, ...] | None = None
     reduction: str = "mean"
 
     def __post_init__(self) -> None:
