@@ -141,9 +141,7 @@ def load_env(path: Path) -> dict:
     with open(path) as f:
         env = yaml.safe_load(f)
     assert isinstance(env, dict), f"{path.name}: not a YAML mapping"
-    assert isinstance(env.get("dependencies"), list), (
-        f"{path.name}: no dependencies list"
-    )
+    assert isinstance(env.get("dependencies"), list), f"{path.name}: no dependencies list"
     return env
 
 
@@ -229,22 +227,14 @@ def imports_of(path: Path) -> list[ImportSite]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             sites.append(ImportSite(node.module, path, node.lineno))
             # `from package import submodule` imports the submodule too
-            sites += [
-                ImportSite(f"{node.module}.{a.name}", path, node.lineno)
-                for a in node.names
-                if a.name != "*"
-            ]
+            sites += [ImportSite(f"{node.module}.{a.name}", path, node.lineno) for a in node.names if a.name != "*"]
         elif isinstance(node, ast.ImportFrom) and node.level > 0:
             base = _package_of(path, node.level)
             if base is None:  # a relative import in a script: its own directory
                 continue
             module = ".".join(filter(None, [base, node.module]))
             sites.append(ImportSite(module, path, node.lineno))
-            sites += [
-                ImportSite(f"{module}.{a.name}", path, node.lineno)
-                for a in node.names
-                if a.name != "*"
-            ]
+            sites += [ImportSite(f"{module}.{a.name}", path, node.lineno) for a in node.names if a.name != "*"]
     return sites
 
 
@@ -323,8 +313,7 @@ def check_rule(rule: RuleInfo) -> list[str]:
         if module not in provided:
             first = sites[0]
             problems.append(
-                f"{where}: `{module}` (imported at {_rel(first.file)}:{first.line})"
-                f" is not provided by {_rel(env_path)}"
+                f"{where}: `{module}` (imported at {_rel(first.file)}:{first.line}) is not provided by {_rel(env_path)}"
             )
     return problems
 
@@ -394,9 +383,7 @@ def test_env_file_is_pinned_conda_forge(path: Path):
     env = load_env(path)
     channels = env.get("channels") or []
     assert channels and channels[0] == "conda-forge", f"{path.name}: conda-forge first"
-    assert "defaults" not in channels, (
-        f"{path.name}: the `defaults` channel is not used"
-    )
+    assert "defaults" not in channels, f"{path.name}: the `defaults` channel is not used"
     conda, pip = env_specs(env)
     for spec in conda:
         if spec_name(spec) == "pip":
@@ -404,14 +391,10 @@ def test_env_file_is_pinned_conda_forge(path: Path):
         assert re.search(r"[=<>]", spec), f"{path.name}: `{spec}` has no version"
     for spec in pip:
         if spec_name(spec) is not None:
-            assert "==" in spec, (
-                f"{path.name}: pip entry `{spec}` is not pinned with =="
-            )
+            assert "==" in spec, f"{path.name}: pip entry `{spec}` is not pinned with =="
     assert any(spec_name(s) == "python" for s in conda), f"{path.name}: no python pin"
     if pip:
-        assert any(spec_name(s) == "pip" for s in conda), (
-            f"{path.name}: pip entries need pip"
-        )
+        assert any(spec_name(s) == "pip" for s in conda), f"{path.name}: pip entries need pip"
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)

@@ -1,0 +1,297 @@
+"""Runs through a real Slurm cluster with the `slurm` profile (marked `slurm`).
+
+Start a single-node cluster first (Debian/Ubuntu, as root):
+
+    .ci/slurm-up.sh
+    python -m pytest -m slurm tests/test_slurm.py
+
+The tests are skipped, with the reason, when the Slurm tools are missing or no node
+is ready.  Each workflow runs twice into temporary directories: with the profile
+(through Slurm) and with the same profile but the local executor; the outputs must
+agree.  The controller's own records (`scontrol show job`, kept for MinJobAge
+seconds, and the slurmctld log when readable) show that the jobs went through Slurm,
+to which partition, with which gres and memory.
+
+Conda is not used here (`software-deployment-method` is removed from a copy of the
+profile): the rules run in the Python environment running the tests.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
+TOY_SNAKEFILE = REPO / "tests" / "slurm_toy" / "Snakefile"
+WORKFLOW_SNAKEFILE = REPO / "Snakefile"
+# The real workflow, kept small: two months of the embedded default.
+REAL_TARGET = "results/tables/headline.csv"
+REAL_CONFIG = ["dates={start: '2005-01-01', end: '2005-02-28'}"]
+# Wall-clock limits (s) for one Snakemake run; the whole file stays within ~5 min.
+TOY_TIMEOUT = 150
+REAL_TIMEOUT = 240
+
+_SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+
+
+# ---------------------------------------------------------------------------------
+# helpers
+
+
+def _slurm_unavailable() -> str | None:
+    """Why the tests cannot run here, or None if a Slurm node is ready."""
+    tools = ["sbatch", "squeue", "sinfo", "scontrol"]
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        return f"Slurm tools not found ({', '.join(missing)}); start one: .ci/slurm-up.sh"
+    try:
+        out = subprocess.run(
+            ["sinfo", "-h", "-o", "%t"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except subprocess.TimeoutExpired:
+        return "sinfo timed out: the Slurm controller does not answer"
+    if out.returncode != 0:
+        return f"Slurm controller not reachable: {out.stderr.strip()}"
+    states = set(out.stdout.split())
+    if not states & {"idle", "mix", "alloc"}:
+        return f"no Slurm node ready (node states: {sorted(states) or 'none'})"
+    return None
+
+
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.skipif((reason := _slurm_unavailable()) is not None, reason=str(reason)),
+]
+
+
+@pytest.fixture(scope="module")
+def profile_dir(tmp_path_factory) -> Path:
+    """profiles/slurm without `software-deployment-method` (no conda here)."""
+    settings = yaml.safe_load(PROFILE.read_text())
+    assert settings.pop("software-deployment-method") == "conda"
+    directory = tmp_path_factory.mktemp("profile")
+    (directory / "config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    return directory
+
+
+def run_snakemake(args: list[str], workdir: Path, timeout: int) -> str:
+    """Run Snakemake in `workdir`; return its output, failing the test with logs."""
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    except subprocess.TimeoutExpired as err:
+        output = "".join(
+            s.decode(errors="replace") if isinstance(s, bytes) else (s or "") for s in (err.stdout, err.stderr)
+        )
+        left = [str(j) for j in submitted_jobs(output)]
+        if left:  # cancel what this run submitted, nothing else
+            subprocess.run(["scancel", *left], capture_output=True, timeout=20)
+        pytest.fail(f"snakemake timed out after {timeout}s\n{output[-5000:]}" + _slurm_logs(workdir))
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        pytest.fail(f"snakemake failed ({proc.returncode}): {' '.join(cmd)}\n{output[-8000:]}" + _slurm_logs(workdir))
+    return output
+
+
+def _slurm_logs(workdir: Path) -> str:
+    logs = sorted((workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
+    return "".join(f"\n----- {p}\n{p.read_text()[-2000:]}" for p in logs[-6:])
+
+
+def submitted_jobs(output: str) -> dict[int, str]:
+    """Slurm job ids that Snakemake reports, with the rule of each."""
+    jobs = {}
+    for jobid, log in _SUBMITTED.findall(output):
+        rule = re.search(r"slurm_logs/rule_(\w+?)/", log)
+        jobs[int(jobid)] = rule.group(1) if rule else "?"
+    return jobs
+
+
+def controller_record(jobid: int) -> dict[str, str]:
+    """The controller's record of a job (`scontrol show job`), as key -> value."""
+    out = subprocess.run(
+        ["scontrol", "show", "job", "-o", str(jobid)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    ).stdout
+    return dict(re.findall(r"(\S+?)=(\S*)", out))
+
+
+def controller_allocations() -> set[int] | None:
+    """Job ids that slurmctld logged as started; None if its log is not readable."""
+    config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=20).stdout
+    match = re.search(r"^SlurmctldLogFile\s*=\s*(\S+)", config, re.MULTILINE)
+    if not match or not os.access(match.group(1), os.R_OK):
+        return None
+    text = Path(match.group(1)).read_text(errors="replace")
+    # the main scheduler logs "sched: Allocate JobId=N", the backfill scheduler
+    # "_start_job: Started JobId=N"
+    pattern = r"(?:sched: Allocate|_start_job: Started) JobId=(\d+)"
+    return {int(j) for j in re.findall(pattern, text)}
+
+
+def result_items(workdir: Path) -> dict[str, Path]:
+    """Files under results/, with zarr stores as single items."""
+    items = {}
+    root = workdir / "results"
+    for path in sorted(root.rglob("*")):
+        if any(p.suffix == ".zarr" for p in path.relative_to(root).parents):
+            continue  # inside a zarr store
+        if path.is_file() or path.suffix == ".zarr":
+            items[str(path.relative_to(workdir))] = path
+    return items
+
+
+def assert_same_outputs(local: Path, remote: Path) -> None:
+    """Outputs of two runs agree: bytes, or numbers for tables and NetCDF/zarr."""
+    a, b = result_items(local), result_items(remote)
+    assert a, f"no results in {local}"
+    assert sorted(a) == sorted(b), "the two runs made different files"
+    for name in a:
+        pa, pb = a[name], b[name]
+        if pa.is_file() and filecmp.cmp(pa, pb, shallow=False):
+            continue
+        if pa.suffix in (".csv", ".tsv"):
+            import pandas as pd
+
+            sep = "\t" if pa.suffix == ".tsv" else ","
+            pd.testing.assert_frame_equal(pd.read_csv(pa, sep=sep), pd.read_csv(pb, sep=sep), rtol=1e-6)
+        elif pa.suffix in (".nc", ".zarr"):
+            import xarray as xr
+
+            opener = xr.open_zarr if pa.suffix == ".zarr" else xr.open_dataset
+            with opener(pa) as da, opener(pb) as db:
+                # attributes carry provenance (times, hosts), so compare data only
+                xr.testing.assert_allclose(da, db, rtol=1e-6)
+        elif pa.suffix in (".png", ".pdf", ".svg", ".html", ".json", ".log"):
+            continue  # figures and metadata embed dates; existence is checked above
+        else:
+            pytest.fail(f"{name} differs between the local and the Slurm run")
+
+
+# ---------------------------------------------------------------------------------
+# tests
+
+
+def test_profile_found_from_repository_root(tmp_path: Path):
+    """`snakemake --profile slurm` typed in the repository root finds profiles/slurm."""
+    assert (REPO / "slurm").resolve() == PROFILE.parent
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", "slurm"]
+        + ["-s", str(TOY_SNAKEFILE), "--directory", str(tmp_path), "--list-rules"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Using profile" in out.stderr and "slurm" in out.stderr
+    assert "extract_latents" in out.stdout
+
+
+def test_toy_workflow_through_slurm(tmp_path: Path, profile_dir: Path):
+    local, remote = tmp_path / "local", tmp_path / "slurm"
+    local.mkdir()
+    remote.mkdir()
+    common = ["--profile", str(profile_dir), "-s", str(TOY_SNAKEFILE)]
+    run_snakemake([*common, "--executor", "local", "--cores", "2"], local, TOY_TIMEOUT)
+    output = run_snakemake(common, remote, TOY_TIMEOUT)
+
+    # what Snakemake submitted: 2 x extract_latents, check_memory twice (the first
+    # attempt fails for lack of memory), summarise_latents
+    jobs = submitted_jobs(output)
+    by_rule: dict[str, list[int]] = {}
+    for jobid, rule in sorted(jobs.items()):
+        by_rule.setdefault(rule, []).append(jobid)
+    assert {r: len(ids) for r, ids in by_rule.items()} == {
+        "extract_latents": 2,
+        "check_memory": 2,
+        "summarise_latents": 1,
+    }, output[-4000:]
+
+    # what the controller did with them
+    records = {jobid: controller_record(jobid) for jobid in jobs}
+    for jobid, rec in records.items():
+        assert rec["JobId"] == str(jobid)
+        assert Path(rec["WorkDir"]).resolve() == remote.resolve()
+        assert rec["Comment"].startswith(f"rule_{jobs[jobid]}")
+        assert rec["BatchHost"] != "(null)", rec
+    for jobid in by_rule["extract_latents"]:  # the profile's GPU request
+        assert records[jobid]["Partition"] == "gpu"
+        assert records[jobid]["TresPerNode"] == "gres:gpu:1"
+        assert records[jobid]["JobState"] == "COMPLETED"
+    for jobid in by_rule["summarise_latents"]:  # the profile's default partition
+        assert records[jobid]["Partition"] == "cpu"
+        assert records[jobid]["JobState"] == "COMPLETED"
+    first, second = (records[j] for j in by_rule["check_memory"])
+    assert (first["MinMemoryNode"], first["JobState"]) == ("4000M", "FAILED")
+    assert (second["MinMemoryNode"], second["JobState"]) == ("8000M", "COMPLETED")
+    allocated = controller_allocations()
+    if allocated is not None:
+        assert set(jobs) <= allocated, "jobs missing from the slurmctld log"
+
+    # the jobs themselves saw Slurm: their logs record the job ids
+    for seed in (1, 2):
+        log = (remote / f"logs/extract_latents/seed{seed}.log").read_text()
+        jobid = int(re.search(r"SLURM_JOB_ID=(\d+)", log).group(1))
+        assert jobs[jobid] == "extract_latents"
+        assert "SLURM_JOB_PARTITION=gpu" in log
+
+    assert_same_outputs(local, remote)
+
+
+@pytest.mark.skipif(
+    not WORKFLOW_SNAKEFILE.exists(),
+    reason="the workflow's Snakefile does not exist yet",
+)
+def test_workflow_through_slurm(tmp_path: Path, profile_dir: Path):
+    """The real workflow on a small config: the same results as a local run."""
+    local, remote = tmp_path / "local", tmp_path / "slurm"
+    local.mkdir()
+    remote.mkdir()
+    common = ["--profile", str(profile_dir), "-s", str(WORKFLOW_SNAKEFILE)]
+    common += ["--config", *REAL_CONFIG]
+    run_snakemake(
+        [*common, "--executor", "local", "--cores", "2", REAL_TARGET],
+        local,
+        REAL_TIMEOUT,
+    )
+    output = run_snakemake([*common, REAL_TARGET], remote, REAL_TIMEOUT)
+
+    jobs = submitted_jobs(output)
+    assert jobs, "no job was submitted to Slurm"
+    for jobid, rule in jobs.items():
+        rec = controller_record(jobid)
+        assert rec["JobState"] == "COMPLETED", (rule, rec)
+        assert Path(rec["WorkDir"]).resolve() == remote.resolve()
+        if rule in ("extract_latents", "compute_relevance", "run_perturbation"):
+            assert (rec["Partition"], rec["TresPerNode"]) == ("gpu", "gres:gpu:1")
+        else:
+            assert rec["Partition"] == "cpu", (rule, rec)
+    allocated = controller_allocations()
+    if allocated is not None:
+        assert set(jobs) <= allocated, "jobs missing from the slurmctld log"
+
+    assert (remote / REAL_TARGET).is_file()
+    assert_same_outputs(local, remote)
