@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["ModelSpec", "build_model", "MODEL_NAMES", "checkpoint_id"]
+__all__ = ["ModelSpec", "build_model", "MODEL_NAMES", "checkpoint_id", "activate_modulation"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,32 @@ class ModelSpec:
         return cls(**dict(cfg))
 
 
+@torch.no_grad()
+def activate_modulation(model: torch.nn.Module, seed: int = 1, bias_std: float = 0.0) -> None:
+    """Random adaptive-layer-norm modulation (scale ~ 1, shift ~ 0.1), optionally biases.
+
+    Aurora's initialisation zeroes the modulation of every adaptive layer norm (the
+    res-post-norm of the Swin blocks), so in a freshly initialised model each Swin block
+    adds ``0 * ln(x) + 0`` to its residual stream and the backbone's attention and MLPs do
+    nothing. A trained checkpoint has no such zeros; the tiny random model gets this
+    seeded modulation so that its backbone acts like one.
+    """
+    from aurora.model.film import AdaptiveLayerNorm
+
+    g = torch.Generator().manual_seed(seed)
+    for mod in model.modules():
+        if isinstance(mod, AdaptiveLayerNorm):
+            lin = mod.ln_modulation[-1]
+            d = mod.ln.normalized_shape[0]
+            lin.weight.copy_(0.3 * torch.randn(lin.weight.shape, generator=g))
+            lin.bias[:d].copy_(0.1 * torch.randn(d, generator=g))
+            lin.bias[d:].copy_(1.0 + 0.2 * torch.randn(d, generator=g))
+    if bias_std:
+        for name, p in model.named_parameters():
+            if name.endswith("bias") and "ln_modulation" not in name:
+                p.copy_(bias_std * torch.randn(p.shape, generator=g))
+
+
 def _aurora_class(name: str) -> type:
     import aurora
 
@@ -95,6 +121,7 @@ def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> torch.nn
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
             model = cls(**TINY_ARCH)
+        activate_modulation(model, seed=spec.seed + 1)
     else:
         kwargs: dict[str, Any] = {}
         if spec.autocast:

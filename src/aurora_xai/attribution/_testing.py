@@ -14,26 +14,9 @@ from typing import Any
 
 import torch
 
+from aurora_xai.model import activate_modulation
+
 __all__ = ["activate_modulation", "synthetic_batch", "tiny_lrp_model"]
-
-
-@torch.no_grad()
-def activate_modulation(model: torch.nn.Module, seed: int = 1, bias_std: float = 0.05) -> None:
-    """Random adaptive-layer-norm modulation (scale ~ 1, shift ~ 0.1) and biases."""
-    from aurora.model.film import AdaptiveLayerNorm
-
-    g = torch.Generator().manual_seed(seed)
-    for mod in model.modules():
-        if isinstance(mod, AdaptiveLayerNorm):
-            lin = mod.ln_modulation[-1]
-            d = mod.ln.normalized_shape[0]
-            lin.weight.copy_(0.3 * torch.randn(lin.weight.shape, generator=g))
-            lin.bias[:d].copy_(0.1 * torch.randn(d, generator=g))
-            lin.bias[d:].copy_(1.0 + 0.2 * torch.randn(d, generator=g))
-    if bias_std:
-        for name, p in model.named_parameters():
-            if name.endswith("bias") and "ln_modulation" not in name:
-                p.copy_(bias_std * torch.randn(p.shape, generator=g))
 
 
 def tiny_lrp_model(

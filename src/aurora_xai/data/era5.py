@@ -4,26 +4,54 @@ One store is opened once per job; static fields are read (and regridded if neede
 once; each sample then reads exactly the variables, levels and the two history times it
 needs. The result is an ``aurora.Batch`` in Aurora's conventions: latitude strictly
 decreasing, longitude increasing in [0, 360), float32, the configured pressure levels.
+
+The schema of the store is chosen by ``source`` (see :mod:`aurora_xai.data.readers`):
+``synthetic`` and ``weatherbench2`` (WeatherBench 2 zarr), ``arco`` (ARCO-ERA5 zarr, valid
+span from its attributes) and ``cds`` (Copernicus CDS NetCDF files). All give the same
+batch for the same content.
+
+Latitude orientation is normalised twice: from the coordinates (per store, and per file
+for multi-file sources), and per time step from the data, for stores known to hold time
+steps written north-south mirrored under a correct coordinate (ARCO-ERA5 on some dates).
+The data check compares the zonal anomalies of 2 m temperature with those of the surface
+geopotential (high ground is cold: the lapse-rate signature) as stored and as mirrored;
+see :func:`latitude_flip_score`. It sees a mirror of the whole time step (all variables
+flipped together, as reported); it cannot see a flip of one variable alone, and it needs a
+grid symmetric about the equator. Known dates can also be listed (``flipped_times``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
 
-from .variables import ATMOS_VARS, LEVELS, STATIC_VARS, SURF_VARS, WB2_NAMES
+from .readers import SOURCES, Store, canonicalise_grid, check_grid, open_static, open_store
+from .variables import ATMOS_VARS, LEVELS, SURF_VARS, WB2_NAMES
 
-__all__ = ["ERA5Source", "MissingTimeError", "canonicalise_grid", "check_grid"]
+__all__ = [
+    "ERA5Source",
+    "MissingTimeError",
+    "canonicalise_grid",
+    "check_grid",
+    "open_source",
+    "source_from_config",
+    "latitude_flip_score",
+    "regrid_static",
+    "measure_read_bytes",
+]
 
 log = logging.getLogger(__name__)
+
+#: Margin by which the mirrored orography correlation must beat the stored one to flip.
+FLIP_MARGIN = 0.3
 
 
 class MissingTimeError(KeyError):
@@ -33,55 +61,25 @@ class MissingTimeError(KeyError):
         return str(self.args[0])
 
 
-def canonicalise_grid(ds: xr.Dataset) -> xr.Dataset:
-    """Return ``ds`` with latitude decreasing and longitude in [0, 360) increasing.
-
-    Works lazily (index operations only). Accepts ascending latitude and -180..180
-    longitude, as some stores and CDS downloads have them.
-    """
-    if "latitude" not in ds.dims or "longitude" not in ds.dims:
-        raise ValueError(f"the store needs latitude and longitude dimensions, found {list(ds.dims)}")
-    lat = ds["latitude"].values
-    if lat.size > 1 and lat[0] < lat[-1]:
-        ds = ds.isel(latitude=slice(None, None, -1))
-    lon = ds["longitude"].values
-    if np.any(lon < 0) or np.any(lon >= 360):
-        ds = ds.assign_coords(longitude=np.mod(lon, 360.0))
-        ds = ds.isel(longitude=np.argsort(ds["longitude"].values, kind="stable"))
-    lat = ds["latitude"].values
-    if lat.size > 1 and not np.all(np.diff(lat) < 0):
-        raise ValueError("latitude is not strictly monotonic in the store")
-    if not np.all(np.diff(ds["longitude"].values) > 0):
-        raise ValueError("longitude has duplicate values after wrapping to [0, 360)")
-    return ds
-
-
-def check_grid(nlat: int, nlon: int, patch_size: int = 4) -> None:
-    """Raise ``ValueError`` unless Aurora can take an ``nlat x nlon`` grid.
-
-    Aurora needs the longitude count to be a multiple of the patch size; the latitude
-    count must be a multiple of it or one more (then the southernmost row, the south pole
-    on a pole-to-pole grid, is cropped by the model).
-    """
-    if nlon % patch_size:
-        raise ValueError(f"grid has {nlon} longitudes: Aurora needs a multiple of the patch size {patch_size}")
-    if nlat % patch_size not in (0, 1):
-        raise ValueError(
-            f"grid has {nlat} latitudes: Aurora needs a multiple of the patch size {patch_size} or one more "
-            f"(the last row is cropped); crop the store to {nlat - nlat % patch_size} latitudes"
-        )
-
-
 @dataclasses.dataclass
 class ERA5Source:
-    """An ERA5 store in the WeatherBench 2 schema, opened once.
+    """An ERA5 store opened once, read sample by sample.
 
     Args:
-        path: Local zarr path or ``gs://`` URL (opened anonymously through gcsfs).
+        path: Local zarr path or ``gs://`` URL (opened anonymously through gcsfs); for
+            ``source="cds"`` a NetCDF file, folder, glob pattern or list of those.
         levels: Pressure levels to read, hPa.
         history: Time between the two history steps.
-        static_path: Optional separate store or NetCDF file with the static fields.
-        on_missing: ``"error"`` (default) or ``"skip"`` for requested times not in the store.
+        static_path: Optional separate store or NetCDF file with the static fields
+            (WeatherBench 2 names, or CDS ``z, lsm, slt``); regridded once if its grid differs.
+        on_missing: ``"error"`` (default) or ``"skip"`` for requested times not in the store
+            (callers check :meth:`has_time` and record the skipped dates).
+        source: Schema of the store, one of :data:`aurora_xai.data.readers.SOURCES`.
+        names: Optional overrides of the store names, ``{kind: {aurora name: store name}}``
+            with kinds ``surf``, ``atmos``, ``static``.
+        orientation_check: ``"auto"`` (on for ``arco``), ``"on"`` or ``"off"``: detect time
+            steps stored north-south mirrored and flip them back.
+        flipped_times: Times known to be stored mirrored; flipped without checking.
     """
 
     path: str
@@ -89,35 +87,59 @@ class ERA5Source:
     history: pd.Timedelta = pd.Timedelta(hours=6)
     static_path: str | None = None
     on_missing: str = "error"
+    source: str = "weatherbench2"
+    names: Mapping[str, Mapping[str, str]] | None = None
+    orientation_check: str = "auto"
+    flipped_times: Sequence = ()
 
     def __post_init__(self) -> None:
         if self.on_missing not in ("error", "skip"):
             raise ValueError(f"data.on_missing: expected 'error' or 'skip', got {self.on_missing!r}")
-        self.ds = canonicalise_grid(_open(self.path))
-        self.names = WB2_NAMES
-        missing = [
-            name
-            for kind in ("surf", "atmos")
-            for name in self.names[kind].values()
-            if name not in self.ds.data_vars
-        ]
+        if self.source not in SOURCES:
+            raise ValueError(f"data.source: expected one of {list(SOURCES)}, got {self.source!r}")
+        if self.orientation_check not in ("auto", "on", "off"):
+            raise ValueError(f"data.orientation_check: expected auto, on or off, got {self.orientation_check!r}")
+        self.history = pd.Timedelta(self.history)
+        self.store: Store = open_store(self.source, self.path)
+        self.ds = self.store.parts[0]
+        self.names = _merge_names(self.names)
+        needed = [n for kind in ("surf", "atmos") for n in self.names[kind].values()]
+        missing = [n for n in needed if not self.store.has_variable(n)]
         if missing:
             raise KeyError(
-                f"variables {missing} not in store {self.path}; available: {sorted(self.ds.data_vars)}"
+                f"variables {missing} not in {self.source} store {self.path}; available: {self.store.variables}"
             )
-        store_levels = [int(v) for v in self.ds["level"].values]
-        absent = [lv for lv in self.levels if int(lv) not in store_levels]
-        if absent:
-            raise KeyError(f"data.levels: levels {absent} hPa not in store {self.path} (it has {store_levels})")
         self.levels = tuple(int(v) for v in self.levels)
-        self.lat = self.ds["latitude"].values.astype(np.float64)
-        self.lon = self.ds["longitude"].values.astype(np.float64)
+        for name in self.names["atmos"].values():
+            store_levels = self.store.levels(name)
+            absent = [lv for lv in self.levels if lv not in store_levels]
+            if absent:
+                raise KeyError(
+                    f"data.levels: levels {absent} hPa of {name!r} not in store {self.path} (it has {store_levels})"
+                )
+        self.lat = self.store.lat.copy()
+        self.lon = self.store.lon.copy()
         check_grid(len(self.lat), len(self.lon))
-        self._time_index = pd.DatetimeIndex(self.ds["time"].values)
+        index = None
+        for name in needed:
+            t = self.store.times(name)
+            index = t if index is None else index.intersection(t)
+        self._time_index = pd.DatetimeIndex(index).sort_values()
         self.static = self._read_static()
+        self._flip_known = {pd.Timestamp(t) for t in self.flipped_times}
+        self._check_flip = self.orientation_check == "on" or (self.orientation_check == "auto" and self.source == "arco")
+        if self._check_flip and not np.allclose(self.lat, -self.lat[::-1]):
+            msg = "the orientation check needs latitudes symmetric about the equator"
+            if self.orientation_check == "on":
+                raise ValueError(f"data.orientation_check: {msg}")
+            log.warning("%s; it is off for %s", msg, self.path)
+            self._check_flip = False
+        #: Times whose data were found stored mirrored and flipped back (provenance).
+        self.flipped: list[pd.Timestamp] = []
         log.info(
-            "opened %s: %d times, grid %dx%d, levels %s",
+            "opened %s (%s): %d times, grid %dx%d, levels %s",
             self.path,
+            self.source,
             len(self._time_index),
             len(self.lat),
             len(self.lon),
@@ -126,22 +148,18 @@ class ERA5Source:
 
     # ----------------------------------------------------------------------------------
     def _read_static(self) -> dict[str, torch.Tensor]:
-        src = self.ds
-        if self.static_path:
-            src = canonicalise_grid(_open(self.static_path))
+        src = open_static(self.static_path) if self.static_path else self.store
         out = {}
         for short, name in self.names["static"].items():
-            if name not in src.data_vars:
-                raise KeyError(f"static variable {name!r} not found; available: {sorted(src.data_vars)}")
-            da = src[name]
-            if "time" in da.dims:
-                da = da.isel(time=0)
-            if da.sizes["latitude"] != len(self.lat) or da.sizes["longitude"] != len(self.lon) or not (
-                np.allclose(da["latitude"].values, self.lat) and np.allclose(da["longitude"].values, self.lon)
-            ):
+            if not src.has_variable(name):
+                raise KeyError(f"static variable {name!r} not found in {src.path}; available: {src.variables}")
+            da = src.static_field(name)
+            same = da.sizes["latitude"] == len(self.lat) and da.sizes["longitude"] == len(self.lon)
+            if not (same and np.allclose(da["latitude"].values, self.lat) and np.allclose(da["longitude"].values, self.lon)):
                 log.info("regridding static %s to the store grid (once per job)", name)
-                da = da.interp(latitude=self.lat, longitude=self.lon, method="linear")
-            arr = np.asarray(da.values, dtype=np.float32)
+                arr = regrid_static(da, self.lat, self.lon, method="nearest" if short == "slt" else "linear")
+            else:
+                arr = np.ascontiguousarray(da.values, dtype=np.float32)
             _check_finite(arr, name, None, "static")
             out[short] = torch.from_numpy(arr)
         return out
@@ -151,37 +169,66 @@ class ERA5Source:
         t = pd.Timestamp(time)
         return t in self._time_index and (t - self.history) in self._time_index
 
-    def _time_positions(self, time: pd.Timestamp) -> list[int]:
+    def _missing(self, tt: pd.Timestamp, t: pd.Timestamp) -> MissingTimeError:
+        span = ""
+        if self.store.valid is not None:
+            span = f" (valid span {self.store.valid[0]:%Y-%m-%d %H:%M} .. {self.store.valid[1]:%Y-%m-%d %H:%M})"
+        return MissingTimeError(
+            f"time {tt:%Y-%m-%d %H:%M} (needed for the sample at {t:%Y-%m-%d %H:%M}) "
+            f"is not in {self.source} store {self.path}{span}"
+        )
+
+    def _sample_times(self, time: pd.Timestamp) -> list[pd.Timestamp]:
         t = pd.Timestamp(time)
-        out = []
-        for tt in (t - self.history, t):
+        out = [t - self.history, t]
+        for tt in out:
             if tt not in self._time_index:
-                raise MissingTimeError(
-                    f"time {tt:%Y-%m-%d %H:%M} (needed for the sample at {t:%Y-%m-%d %H:%M}) "
-                    f"is not in store {self.path}"
-                )
-            out.append(int(self._time_index.get_loc(tt)))
+                raise self._missing(tt, t)
+        return out
+
+    # ----------------------------------------------------------------------------------
+    def _flipped_steps(self, times: Sequence[pd.Timestamp], t2m: np.ndarray | None) -> np.ndarray:
+        """Which of ``times`` are stored mirrored (``t2m``: their 2 m temperature as stored)."""
+        out = np.array([pd.Timestamp(t) in self._flip_known for t in times], dtype=bool)
+        if self._check_flip and t2m is not None:
+            zs = self.static["z"].numpy()
+            for i, t in enumerate(times):
+                if out[i]:
+                    continue
+                direct, mirrored = latitude_flip_score(t2m[i], zs, self.lat)
+                if mirrored < direct - FLIP_MARGIN and mirrored < -0.2:
+                    out[i] = True
+                    log.warning(
+                        "%s: data stored north-south mirrored (orography correlation %.2f as stored, "
+                        "%.2f mirrored); flipped back",
+                        f"{pd.Timestamp(t):%Y-%m-%d %H:%M}",
+                        direct,
+                        mirrored,
+                    )
+        for t, f in zip(times, out):
+            if f and pd.Timestamp(t) not in self.flipped:
+                self.flipped.append(pd.Timestamp(t))
         return out
 
     def read_fields(self, time: pd.Timestamp) -> dict[str, np.ndarray]:
         """Read the raw fields of one sample: ``{store name: array}``.
 
         Surface arrays have shape ``(2, lat, lon)``, atmospheric ``(2, level, lat, lon)``;
-        history step first. Only these variables, levels and two times are read.
+        history step first, float32, canonical orientation. Only these variables, levels
+        and two times are read.
         """
-        pos = self._time_positions(time)
-        level_pos = [int(np.flatnonzero(self.ds["level"].values == lv)[0]) for lv in self.levels]
+        times = self._sample_times(time)
         out = {}
         for kind in ("surf", "atmos"):
             for name in self.names[kind].values():
-                var = self.ds[name].variable
-                if kind == "atmos":
-                    arr = var[pos, level_pos].values
-                else:
-                    arr = var[pos].values
-                arr = np.asarray(arr, dtype=np.float32)
-                _check_finite(arr, name, self.levels if kind == "atmos" else None, pd.Timestamp(time), self.history)
-                out[name] = arr
+                out[name] = self.store.read(name, times, levels=self.levels if kind == "atmos" else None)
+        flips = self._flipped_steps(times, out[self.names["surf"]["2t"]])
+        if flips.any():
+            for name, arr in out.items():
+                arr[flips] = arr[flips][..., ::-1, :]
+        for kind in ("surf", "atmos"):
+            for name in self.names[kind].values():
+                _check_finite(out[name], name, self.levels if kind == "atmos" else None, pd.Timestamp(time), self.history)
         return out
 
     def batch(self, time: pd.Timestamp):
@@ -202,12 +249,46 @@ class ERA5Source:
             static_vars=dict(self.static),
             atmos_vars=atmos,
             metadata=Metadata(
-                lat=torch.from_numpy(self.lat),
-                lon=torch.from_numpy(self.lon),
+                lat=torch.from_numpy(self.lat.copy()),
+                lon=torch.from_numpy(self.lon.copy()),
                 time=(t,),
                 atmos_levels=self.levels,
             ),
         )
+
+    def available(self, short: str, times: Sequence[pd.Timestamp], kind: str = "surf") -> pd.DatetimeIndex:
+        """Those of ``times`` at which the variable ``short`` is stored."""
+        stored = self.store.times(self.names[kind][short])
+        return pd.DatetimeIndex(times)[pd.DatetimeIndex(times).isin(stored)]
+
+    def read_box(self, short: str, times: Sequence[pd.Timestamp], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Read a surface variable on a block of grid rows and columns at many times.
+
+        One vectorised read per variable: ``(time, len(rows), len(cols))`` float32, canonical
+        orientation (time steps stored mirrored are read from the mirrored rows; with the
+        orientation check on, that costs one extra 2 m temperature field per time).
+
+        Args:
+            short: Aurora surface name (``10u``, ``10v``, ...).
+            times: Times to read; all must be stored (see :meth:`available`).
+            rows, cols: Indices into :attr:`lat` and :attr:`lon`.
+        """
+        name = self.names["surf"][short]
+        times = pd.DatetimeIndex(times)
+        missing = times.difference(self.store.times(name))
+        if len(missing):
+            raise self._missing(missing[0], missing[0])
+        rows = np.asarray(rows)
+        cols = np.asarray(cols)
+        t2m = self.store.read(self.names["surf"]["2t"], times) if self._check_flip else None
+        flips = self._flipped_steps(list(times), t2m)
+        out = np.empty((len(times), len(rows), len(cols)), dtype=np.float32)
+        if (~flips).any():
+            out[~flips] = self.store.read(name, times[~flips], rows=rows, cols=cols)
+        if flips.any():
+            out[flips] = self.store.read(name, times[flips], rows=len(self.lat) - 1 - rows, cols=cols)
+        _check_finite(out, name, None, times[0], None, times=times)
+        return out
 
     def bytes_needed(self) -> int:
         """Uncompressed bytes of the fields one sample needs."""
@@ -215,33 +296,184 @@ class ERA5Source:
         return 2 * 4 * ny * nx * (len(SURF_VARS) + len(ATMOS_VARS) * nl)
 
 
-def _check_finite(arr: np.ndarray, name: str, levels, time, history=None) -> None:
+def _merge_names(overrides: Mapping[str, Mapping[str, str]] | None) -> dict[str, dict[str, str]]:
+    names = {kind: dict(table) for kind, table in WB2_NAMES.items()}
+    for kind, table in (overrides or {}).items():
+        if kind not in names:
+            raise ValueError(f"data.variable_names: unknown kind {kind!r}; expected one of {list(names)}")
+        for short, name in table.items():
+            if short not in names[kind]:
+                raise ValueError(
+                    f"data.variable_names.{kind}: unknown Aurora variable {short!r}; expected one of {list(names[kind])}"
+                )
+            names[kind][short] = str(name)
+    return names
+
+
+def _check_finite(arr: np.ndarray, name: str, levels, time, history=None, times=None) -> None:
     if np.all(np.isfinite(arr)):
         return
     idx = np.argwhere(~np.isfinite(arr))[0]
     if time == "static":
         raise ValueError(f"NaN or inf in static variable {name!r} at grid index {tuple(idx)}")
-    t = pd.Timestamp(time)
-    step_time = t - history if idx[0] == 0 else t
+    if times is not None:
+        step_time = pd.Timestamp(times[idx[0]])
+    else:
+        t = pd.Timestamp(time)
+        step_time = t - history if idx[0] == 0 else t
     where = f"variable {name!r}"
     if levels is not None:
         where += f", level {levels[idx[1]]} hPa"
     raise ValueError(f"NaN or inf in {where}, time {step_time:%Y-%m-%d %H:%M} (grid index {tuple(idx[-2:])})")
 
 
-def _open(path: str) -> xr.Dataset:
-    """Open a zarr store or NetCDF file lazily without dask."""
-    p = str(path)
-    if p.startswith("gs://"):
-        import gcsfs  # only needed for cloud stores
+# --------------------------------------------------------------------------------------
+# Orientation, regridding, byte accounting
+# --------------------------------------------------------------------------------------
 
-        fs = gcsfs.GCSFileSystem(token="anon")
-        return xr.open_zarr(fs.get_mapper(p), chunks=None, consolidated=True)
-    if p.endswith(".nc") or p.endswith(".nc4"):
-        return xr.open_dataset(p, chunks=None)
-    if not Path(p).exists():
-        raise FileNotFoundError(f"data.path: no store at {p}")
-    return xr.open_zarr(p, chunks=None)
+
+def latitude_flip_score(t2m: np.ndarray, z_surface: np.ndarray, lat: np.ndarray) -> tuple[float, float]:
+    """How well 2 m temperature matches the orography as stored and north-south mirrored.
+
+    Returns the area-weighted correlations of the zonal anomalies of ``t2m`` with those of
+    ``z_surface`` and of ``z_surface[::-1]``. Over high ground the air is colder (about
+    6.5 K per km), so a correctly oriented field correlates clearly negatively with the
+    orography and hardly with its mirror image; a mirrored field the other way round.
+
+    Args:
+        t2m, z_surface: ``(lat, lon)`` fields on the same grid, latitude decreasing.
+        lat: Latitudes, symmetric about the equator.
+    """
+    w = np.cos(np.radians(np.asarray(lat, dtype=np.float64)))[:, None]
+    a = np.asarray(t2m, dtype=np.float64)
+    a = a - a.mean(axis=1, keepdims=True)
+
+    def corr(b: np.ndarray) -> float:
+        b = np.asarray(b, dtype=np.float64)
+        b = b - b.mean(axis=1, keepdims=True)
+        den = np.sqrt(np.sum(w * a * a) * np.sum(w * b * b))
+        return float(np.sum(w * a * b) / den) if den > 0 else 0.0
+
+    return corr(z_surface), corr(z_surface[::-1])
+
+
+def _axis_weights(src: np.ndarray, dst: np.ndarray, periodic: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices ``i0, i1`` into ``src`` and weights ``w`` of ``i1`` for linear interpolation."""
+    src = np.asarray(src, dtype=np.float64)
+    n = len(src)
+    idx = np.arange(n)
+    if periodic:
+        src = np.concatenate([[src[-1] - 360.0], src, [src[0] + 360.0]])
+        idx = np.concatenate([[n - 1], idx, [0]])
+    hi = np.clip(np.searchsorted(src, dst, side="right"), 1, len(src) - 1)
+    lo = hi - 1
+    w = np.clip((dst - src[lo]) / (src[hi] - src[lo]), 0.0, 1.0)
+    return idx[lo], idx[hi], w
+
+
+def regrid_static(da: xr.DataArray, lat: np.ndarray, lon: np.ndarray, method: str = "linear") -> np.ndarray:
+    """Interpolate a static ``(latitude, longitude)`` field to another grid (numpy only).
+
+    Bilinear (``linear``) or ``nearest`` (for categorical fields such as soil type);
+    longitude is periodic, latitudes beyond the source's range take its edge rows.
+
+    Returns:
+        float32 ``(len(lat), len(lon))``.
+    """
+    da = canonicalise_grid(da.to_dataset(name="f"))["f"]
+    vals = np.asarray(da.values, dtype=np.float64)
+    slat = da["latitude"].values[::-1].astype(np.float64)  # increasing
+    vals = vals[::-1]
+    slon = da["longitude"].values.astype(np.float64)
+    lat = np.asarray(lat, dtype=np.float64)
+    lon = np.asarray(lon, dtype=np.float64) % 360
+    if method == "nearest":
+        r0, r1, wr = _axis_weights(slat, lat, periodic=False)
+        c0, c1, wc = _axis_weights(slon, lon, periodic=True)
+        rows = np.where(wr < 0.5, r0, r1)
+        cols = np.where(wc < 0.5, c0, c1)
+        return np.ascontiguousarray(vals[np.ix_(rows, cols)], dtype=np.float32)
+    if method != "linear":
+        raise ValueError(f"regrid method must be linear or nearest, got {method!r}")
+    r0, r1, wr = _axis_weights(slat, lat, periodic=False)
+    c0, c1, wc = _axis_weights(slon, lon, periodic=True)
+    rowwise = vals[r0] * (1 - wr)[:, None] + vals[r1] * wr[:, None]
+    out = rowwise[:, c0] * (1 - wc)[None] + rowwise[:, c1] * wc[None]
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _rchar() -> int:
+    with open("/proc/self/io") as fh:
+        for line in fh:
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    raise OSError("no rchar in /proc/self/io")
+
+
+def measure_read_bytes(source: ERA5Source, time: pd.Timestamp) -> tuple[int, int]:
+    """Bytes the process reads for one sample, and the bytes the sample needs.
+
+    Measured as the change of ``rchar`` in ``/proc/self/io`` (Linux) around
+    :meth:`ERA5Source.read_fields`: every byte read from files (compressed, as stored,
+    page cache included) by any thread of the process. Run nothing else meanwhile. On an
+    uncompressed store the ratio ``read / needed`` is the overhead of reading whole
+    chunks (variables, levels or times the sample does not use); 1.0 is the floor.
+
+    Returns:
+        ``(read, needed)`` in bytes.
+    """
+    if not os.path.exists("/proc/self/io"):
+        raise OSError("measure_read_bytes needs /proc/self/io (Linux)")
+    before = _rchar()
+    source.read_fields(time)
+    after = _rchar()
+    return after - before, source.bytes_needed()
+
+
+def open_source(
+    source: str,
+    path,
+    levels: Sequence[int] = LEVELS,
+    history: pd.Timedelta | int = pd.Timedelta(hours=6),
+    static_path: str | None = None,
+    on_missing: str = "error",
+    **kwargs,
+) -> ERA5Source:
+    """Open ``path`` as an :class:`ERA5Source` with the adapter of ``source``.
+
+    ``history`` may be a ``Timedelta`` or a number of hours. Extra keywords
+    (``names``, ``orientation_check``, ``flipped_times``) go to :class:`ERA5Source`.
+    """
+    if not isinstance(history, pd.Timedelta):
+        history = pd.Timedelta(hours=float(history))
+    return ERA5Source(
+        path=path,
+        levels=levels,
+        history=history,
+        static_path=static_path,
+        on_missing=on_missing,
+        source=source,
+        **kwargs,
+    )
+
+
+def source_from_config(data: Mapping, history_hours: float = 6) -> ERA5Source:
+    """Open the store described by the ``data`` section of the config.
+
+    Keys: ``source``, ``path``, ``levels``, ``static_path``, ``on_missing``,
+    ``orientation_check``, ``flipped_times``, ``variable_names`` (all but ``path`` optional).
+    """
+    return open_source(
+        str(data.get("source", "weatherbench2")),
+        data["path"],
+        levels=tuple(data.get("levels", LEVELS)),
+        history=pd.Timedelta(hours=float(history_hours)),
+        static_path=data.get("static_path") or None,
+        on_missing=str(data.get("on_missing", "error")),
+        names=data.get("variable_names") or None,
+        orientation_check=str(data.get("orientation_check", "auto")),
+        flipped_times=tuple(data.get("flipped_times") or ()),
+    )
 
 
 def sample_times(times: Sequence[datetime | pd.Timestamp]) -> pd.DatetimeIndex:

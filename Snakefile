@@ -1,0 +1,27 @@
+# aurora-xai: what the Aurora weather foundation model encodes.
+#
+#   snakemake --cores 2                                   # the embedded default
+#   snakemake --profile slurm --configfile config/study.yaml
+#   snakemake results/figures/pca_seasons.png             # one figure
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/latents.smk"
+include: "workflow/rules/regimes.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

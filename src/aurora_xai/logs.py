@@ -1,0 +1,37 @@
+"""Logging set-up for workflow jobs: everything to the rule's log file, with timestamps."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+__all__ = ["setup_logging"]
+
+
+def setup_logging(path: str | Path | None, level: int = logging.INFO) -> logging.Logger:
+    """Send log records (and warnings, and uncaught exceptions) to ``path``.
+
+    Returns the ``aurora_xai`` logger.
+    """
+    handlers: list[logging.Handler] = []
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, mode="w"))
+    handlers.append(logging.StreamHandler(sys.stderr))
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    logging.captureWarnings(True)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    logger = logging.getLogger("aurora_xai")
+
+    def excepthook(exc_type, exc, tb):
+        logger.error("failed: %s", exc, exc_info=(exc_type, exc, tb))
+
+    sys.excepthook = excepthook
+    return logger

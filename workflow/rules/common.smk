@@ -1,0 +1,46 @@
+# Input functions, the date table and shared settings. Every rule file includes
+# nothing itself; the Snakefile includes this first.
+import os
+import sys
+from pathlib import Path
+
+# The library lives in src/: make it importable here and in every job's scripts,
+# also when a job runs in a conda environment that does not install the project.
+_SRC = str(Path(workflow.basedir) / "src")
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
+_paths = [_SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _SRC]
+os.environ.update(PYTHONPATH=os.pathsep.join(_paths))
+
+from aurora_xai.config import check_config
+from aurora_xai.dates import DateSpec
+
+check_config(config)
+
+DATES = DateSpec.from_config(config["dates"])
+SHARDS = DATES.shards()
+SYNTHETIC = config["data"]["source"] == "synthetic"
+
+
+def store_input(wildcards=None):
+    """The store as a workflow input when the workflow writes it (synthetic)."""
+    return config["data"]["path"] if SYNTHETIC else []
+
+
+def shard_files(wildcards=None):
+    return expand("results/latents/shards/{shard}.nc", shard=sorted(SHARDS))
+
+
+def headline_parts(wildcards=None):
+    """Per-analysis rows of results/tables/headline.csv."""
+    return ["results/tables/headline/pca.csv"]
+
+
+def all_targets():
+    return [
+        "results/tables/headline.csv",
+        "results/tables/pca_explained_variance.csv",
+        "results/figures/pca_seasons.png",
+        "results/figures/pca_scree.png",
+        "results/figures/pc1_annual_cycle.png",
+    ]

@@ -1,0 +1,11 @@
+rule make_synthetic_era5:
+    output:
+        directory(config["data"]["path"]) if SYNTHETIC else [],
+    log:
+        "logs/make_synthetic_era5/make_synthetic_era5.log",
+    benchmark:
+        "benchmarks/make_synthetic_era5/make_synthetic_era5.tsv"
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/make_synthetic_era5.py"

@@ -1,0 +1,15 @@
+rule collect_headline:
+    input:
+        headline_parts,
+    output:
+        report(
+            "results/tables/headline.csv",
+            caption="../report/headline.rst",
+            category="Headline",
+        ),
+    log:
+        "logs/collect_headline/collect_headline.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/collect_headline.py"

@@ -1,0 +1,21 @@
+"""Rule fit_pca: PCA of the pooled latents across dates; explained variance; headline rows."""
+
+import xarray as xr
+
+from aurora_xai.logs import setup_logging
+from aurora_xai.provenance import provenance
+from aurora_xai.regimes.analysis import explained_variance_table, pca_dataset, pca_headline
+from aurora_xai.tables import headline_rows, write_csv, write_netcdf
+
+sm = snakemake  # noqa: F821
+log = setup_logging(sm.log[0])
+cfg = sm.config["pca"]
+with xr.open_dataset(sm.input[0]) as pooled:
+    pca = pca_dataset(pooled.load(), cfg["region"], cfg["levels"], cfg["n_components"], cfg["standardize"])
+pca.attrs.update(provenance(sm.config))
+write_netcdf(pca, sm.output.pca)
+write_csv(explained_variance_table(pca), sm.output.variance)
+rows = pca_headline(pca)
+write_csv(headline_rows(rows), sm.output.headline)
+for r in rows:
+    log.info("%s = %.4f", r["metric"], r["value"])
