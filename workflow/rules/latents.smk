@@ -5,6 +5,7 @@ rule extract_latents:
         "results/latents/shards/{shard}.nc",
     params:
         times=lambda wc: [str(t) for t in SHARDS[wc.shard]],
+        settings={k: config[k] for k in ("data", "model", "latents", "regions")},
     log:
         "logs/extract_latents/{shard}.log",
     benchmark:

@@ -9,6 +9,8 @@ rule fit_pca:
             category="Regimes",
         ),
         headline="results/tables/headline/pca.csv",
+    params:
+        settings=config["pca"],
     log:
         "logs/fit_pca/fit_pca.log",
     conda:

@@ -1,0 +1,118 @@
+"""The workflow as a user runs it: lint, dry run, bad configs, and the full embedded default."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import copy_workflow
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        ["snakemake", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return copy_workflow(tmp_path_factory.mktemp("wf"))
+
+
+def test_lint_is_clean(workdir):
+    out = snakemake(workdir, "--lint")
+    assert "good condition" in out.stdout + out.stderr
+
+
+def test_dry_run_lists_the_jobs(workdir):
+    out = snakemake(workdir, "-n", "--quiet", "rules")
+    text = out.stdout + out.stderr
+    for rule in ("make_synthetic_era5", "extract_latents", "aggregate_latents", "fit_pca", "plot_pca_seasons"):
+        assert rule in text
+    cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    n_shards = -(-365 // cfg["dates"]["shard_size"])
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("extract_latents"))
+    assert int(line.split()[-1]) == n_shards
+
+
+def _bad_config(workdir: Path, tmp_path: Path, edit) -> str:
+    cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    edit(cfg)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = snakemake(workdir, "-n", "--configfile", str(path), check=False)
+    assert proc.returncode != 0
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda c: c["latents"].update(pool="max"), "pool"),
+        (lambda c: c["dates"].update(shard_size="ten"), "shard_size"),
+        (lambda c: c["dates"].update(start="2005-06-01", end="2005-01-01"), "dates"),
+        (lambda c: c["pca"].update(region="atlantis"), "pca.region"),
+        (lambda c: c["model"].update(name="huge"), "huge"),
+    ],
+    ids=["unknown-key", "wrong-type", "end-before-start", "unknown-region", "unknown-model"],
+)
+def test_bad_config_is_rejected_before_any_job(workdir, tmp_path, edit, expected):
+    text = _bad_config(workdir, tmp_path, edit)
+    assert expected in text
+    assert not (workdir / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def default_run(workdir) -> Path:
+    snakemake(workdir, "--cores", "2", timeout=1200)
+    return workdir
+
+
+def test_default_run_gives_the_seasonal_pc1(default_run):
+    table = pd.read_csv(default_run / "results/tables/headline.csv").set_index("metric")
+    assert table.loc["pc1_annual_corr", "value"] >= 0.9
+    assert 0 < table.loc["pc1_explained_variance", "value"] < 1
+    assert table.loc["pc1_annual_corr", "n"] == 365
+    for fig in ("pca_seasons", "pca_scree", "pc1_annual_cycle"):
+        assert (default_run / f"results/figures/{fig}.png").stat().st_size > 10_000
+    for log in ("extract_latents/s000.log", "fit_pca/fit_pca.log"):
+        assert (default_run / "logs" / log).read_text().strip()
+    assert "done (" in (default_run / "logs/extract_latents/s000.log").read_text()  # progress lines
+    assert list((default_run / "benchmarks/extract_latents").glob("*.tsv"))
+
+
+def test_second_run_is_a_noop(default_run):
+    out = snakemake(default_run, "--cores", "2", "-n")
+    assert "Nothing to be done" in out.stdout + out.stderr
+
+
+def test_rerun_from_scratch_is_identical(default_run):
+    keep = {p: p.read_bytes() for p in (default_run / "results/tables").rglob("*.csv")}
+    for sub in ("latents", "pca", "tables", "figures"):
+        shutil.rmtree(default_run / "results" / sub)
+    snakemake(default_run, "--cores", "2", timeout=1200)
+    for path, data in keep.items():
+        assert path.read_bytes() == data, f"{path.name} differs after a rerun"
+
+
+def test_incomplete_shards_are_refused(default_run, tmp_path):
+    from aurora_xai.latents_io import combine_shards
+
+    shards = sorted((default_run / "results/latents/shards").glob("*.nc"))
+    expected = pd.date_range("2005-01-01T06", "2005-12-31T06", freq="D").astype(str).tolist()
+    with pytest.raises(ValueError, match="dates missing: 2005-"):
+        combine_shards(shards[1:], expected=expected)
