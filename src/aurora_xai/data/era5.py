@@ -210,14 +210,17 @@ class ERA5Source:
                 self.flipped.append(pd.Timestamp(t))
         return out
 
-    def read_fields(self, time: pd.Timestamp) -> dict[str, np.ndarray]:
-        """Read the raw fields of one sample: ``{store name: array}``.
+    def read_steps(self, times: Sequence[pd.Timestamp], check: bool = True) -> dict[str, np.ndarray]:
+        """Read every needed field at ``times``: ``{store name: array}``, canonical orientation.
 
-        Surface arrays have shape ``(2, lat, lon)``, atmospheric ``(2, level, lat, lon)``;
-        history step first, float32, canonical orientation. Only these variables, levels
-        and two times are read.
+        Surface arrays ``(time, lat, lon)``, atmospheric ``(time, level, lat, lon)``, float32.
+        All ``times`` must be stored (see :meth:`has_step`). ``check`` runs the NaN check
+        (naming variable, level and time).
         """
-        times = self._sample_times(time)
+        times = [pd.Timestamp(t) for t in times]
+        for t in times:
+            if t not in self._time_index:
+                raise self._missing(t, t)
         out = {}
         for kind in ("surf", "atmos"):
             for name in self.names[kind].values():
@@ -226,10 +229,24 @@ class ERA5Source:
         if flips.any():
             for name, arr in out.items():
                 arr[flips] = arr[flips][..., ::-1, :]
-        for kind in ("surf", "atmos"):
-            for name in self.names[kind].values():
-                _check_finite(out[name], name, self.levels if kind == "atmos" else None, pd.Timestamp(time), self.history)
+        if check:
+            for kind in ("surf", "atmos"):
+                for name in self.names[kind].values():
+                    _check_finite(out[name], name, self.levels if kind == "atmos" else None, None, times=times)
         return out
+
+    def has_step(self, time: pd.Timestamp) -> bool:
+        """Whether every needed field is stored at ``time`` itself (no history step)."""
+        return pd.Timestamp(time) in self._time_index
+
+    def read_fields(self, time: pd.Timestamp) -> dict[str, np.ndarray]:
+        """Read the raw fields of one sample: ``{store name: array}``.
+
+        Surface arrays have shape ``(2, lat, lon)``, atmospheric ``(2, level, lat, lon)``;
+        history step first, float32, canonical orientation. Only these variables, levels
+        and two times are read.
+        """
+        return self.read_steps(self._sample_times(time))
 
     def batch(self, time: pd.Timestamp):
         """The Aurora batch whose current time is ``time`` (history ``time - history``).
@@ -317,7 +334,7 @@ def _check_finite(arr: np.ndarray, name: str, levels, time, history=None, times=
     if time == "static":
         raise ValueError(f"NaN or inf in static variable {name!r} at grid index {tuple(idx)}")
     if times is not None:
-        step_time = pd.Timestamp(times[idx[0]])
+        step_time = pd.Timestamp(list(times)[idx[0]])
     else:
         t = pd.Timestamp(time)
         step_time = t - history if idx[0] == 0 else t

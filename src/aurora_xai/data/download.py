@@ -1,0 +1,334 @@
+"""Fetching exactly the study's ERA5 subset into a local WeatherBench 2-schema zarr store.
+
+The study needs, per date, the target time and its history step, 4 surface and 5 pressure-
+level variables on the configured levels, and the 3 static fields. :func:`download_subset`
+reads those from any source the readers understand (a WeatherBench 2 or ARCO-ERA5 store,
+local or ``gs://``, or CDS NetCDF files) and writes them, canonicalised, into a local zarr
+store in the WeatherBench 2 schema, which the workflow then reads with
+``data.source: weatherbench2``. For the Copernicus CDS, :func:`cds_requests` builds the
+exact request dictionaries (one per month and set of hours, so nothing outside the study's
+times is fetched) and :func:`retrieve_cds` runs them through ``cdsapi``.
+
+The copy is written to ``<dst>.tmp`` in blocks of times and renamed when complete; an
+interrupted copy resumes from the times already in ``<dst>.tmp``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..dates import DateSpec
+from .era5 import ERA5Source, MissingTimeError, open_source
+from .variables import LEVELS, LONG_NAMES, UNITS, WB2_NAMES
+
+__all__ = [
+    "WB2_URL",
+    "ARCO_URL",
+    "CDS_SINGLE",
+    "CDS_PRESSURE",
+    "study_times",
+    "download_subset",
+    "cds_requests",
+    "retrieve_cds",
+    "download_era5",
+]
+
+log = logging.getLogger(__name__)
+
+#: The WeatherBench 2 ERA5 store the study reads.
+WB2_URL = "gs://weatherbench2/datasets/era5/1959-2023_01_10-wb13-6h-1440x721_with_derived_variables.zarr"
+#: The ARCO-ERA5 store (hourly, 37 levels).
+ARCO_URL = "gs://gcp-public-data-arco-era5/ar/full_37-1h-0p25deg-chunk-1.zarr-v3"
+CDS_SINGLE = "reanalysis-era5-single-levels"
+CDS_PRESSURE = "reanalysis-era5-pressure-levels"
+
+
+def study_times(dates: Mapping[str, Any] | DateSpec) -> pd.DatetimeIndex:
+    """Every time the study reads: each target time and its history step, sorted, unique."""
+    spec = dates if isinstance(dates, DateSpec) else DateSpec.from_config(dates)
+    targets = spec.times()
+    return targets.append(targets - spec.history).unique().sort_values()
+
+
+# --------------------------------------------------------------------------------------
+# Subsetting any readable source into a local WeatherBench 2 store
+# --------------------------------------------------------------------------------------
+
+
+def _block_dataset(src: ERA5Source, times: Sequence[pd.Timestamp]) -> xr.Dataset:
+    fields = src.read_steps(times)
+    coords = {
+        "time": pd.DatetimeIndex(times).values.astype("datetime64[ns]"),
+        "level": np.asarray(src.levels, dtype=np.int64),
+        "latitude": src.lat,
+        "longitude": src.lon,
+    }
+    data_vars = {}
+    for name, arr in fields.items():
+        dims = ("time", "level", "latitude", "longitude") if arr.ndim == 4 else ("time", "latitude", "longitude")
+        data_vars[name] = xr.Variable(dims, arr, {"units": UNITS.get(name, ""), "long_name": LONG_NAMES.get(name, name)})
+    return xr.Dataset(data_vars, coords=coords)
+
+
+def download_subset(
+    src_path,
+    dst_path: str | Path,
+    times: Sequence[pd.Timestamp],
+    levels: Sequence[int] = LEVELS,
+    source: str = "weatherbench2",
+    static_path: str | None = None,
+    on_missing: str = "error",
+    block: int = 8,
+    compress: bool = True,
+) -> Path:
+    """Copy the fields at ``times`` on ``levels`` from any readable source into a local zarr.
+
+    Args:
+        src_path: Source store/files (``gs://`` URLs are read anonymously).
+        dst_path: Local zarr store to write (WeatherBench 2 schema, canonical grid, one
+            time per chunk, zarr format 2, consolidated).
+        times: Exact times to copy (targets and history steps; see :func:`study_times`).
+        levels: Pressure levels, hPa.
+        source: Schema of the source (``weatherbench2``, ``arco``, ``cds``, ``synthetic``).
+        static_path: Separate static-field file, if the source lacks them.
+        on_missing: ``error``: a time not in the source raises
+            :class:`~aurora_xai.data.era5.MissingTimeError` naming it (before anything is
+            written); ``skip``: it is left out and listed in the attribute ``skipped_times``.
+        block: Times read and written per step.
+        compress: zstd-compress the chunks (the default codec of zarr).
+
+    Returns:
+        ``dst_path`` as a ``Path``.
+    """
+    dst = Path(dst_path)
+    src = open_source(source, src_path, levels=levels, static_path=static_path, on_missing=on_missing)
+    times = pd.DatetimeIndex(times).unique().sort_values()
+    missing = [t for t in times if not src.has_step(t)]
+    if missing and on_missing != "skip":
+        raise MissingTimeError(
+            f"{len(missing)} requested time(s) not in {source} store {src_path}, first {missing[0]:%Y-%m-%d %H:%M}"
+        )
+    for t in missing:
+        log.warning("skipping %s: not in %s (on_missing = skip)", f"{t:%Y-%m-%d %H:%M}", src_path)
+    keep = times[~times.isin(missing)] if missing else times
+    if not len(keep):
+        raise MissingTimeError(f"none of the requested times is in {source} store {src_path}")
+    tmp = dst.with_name(dst.name + ".tmp")
+    done = _resume_point(tmp, keep)
+    enc_extra: dict[str, Any] = {} if compress else {"compressors": None}
+    for start in range(done, len(keep), block):
+        chunk = keep[start : start + block]
+        ds = _block_dataset(src, chunk)
+        if start == 0:
+            for short, name in WB2_NAMES["static"].items():
+                ds[name] = xr.Variable(
+                    ("latitude", "longitude"), src.static[short].numpy(), {"units": UNITS[name], "long_name": LONG_NAMES[name]}
+                )
+            ds.attrs.update(
+                title="ERA5 subset for aurora-xai (WeatherBench 2 schema)",
+                source=source,
+                source_path=str(src_path) if not isinstance(src_path, (list, tuple)) else ",".join(map(str, src_path)),
+                levels=",".join(str(v) for v in src.levels),
+                skipped_times=",".join(f"{t:%Y-%m-%dT%H:%M}" for t in missing),
+                flipped_times="",
+                created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            )
+            encoding = {
+                name: ({"chunks": (1,) + ds[name].shape[1:]} if "time" in ds[name].dims else {}) | enc_extra
+                for name in ds.data_vars
+            }
+            ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True, encoding=encoding)
+        else:
+            ds.to_zarr(tmp, append_dim="time", zarr_format=2, consolidated=True)
+        log.info("copied %s .. %s (%d/%d times)", f"{chunk[0]:%Y-%m-%d %H:%M}", f"{chunk[-1]:%Y-%m-%d %H:%M}",
+                 start + len(chunk), len(keep))  # fmt: skip
+    if src.flipped:
+        import zarr
+
+        group = zarr.open_group(str(tmp), mode="r+")
+        group.attrs["flipped_times"] = ",".join(f"{t:%Y-%m-%dT%H:%M}" for t in src.flipped)
+        zarr.consolidate_metadata(str(tmp))
+    if dst.exists():
+        shutil.rmtree(dst)
+    tmp.rename(dst)
+    return dst
+
+
+def _resume_point(tmp: Path, times: pd.DatetimeIndex) -> int:
+    """How many of ``times`` a previous, interrupted copy in ``tmp`` already holds."""
+    if not tmp.exists():
+        return 0
+    try:
+        written = pd.DatetimeIndex(xr.open_zarr(tmp, chunks=None)["time"].values)
+    except Exception:  # noqa: BLE001 - an unreadable partial copy is started afresh
+        written = pd.DatetimeIndex([])
+    n = len(written)
+    if n and n <= len(times) and written.equals(times[:n]):
+        log.info("resuming the copy in %s after %d of %d times", tmp, n, len(times))
+        return n
+    shutil.rmtree(tmp)
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# Copernicus CDS
+# --------------------------------------------------------------------------------------
+
+
+def cds_requests(
+    times: Sequence[pd.Timestamp],
+    levels: Sequence[int] = LEVELS,
+    target_dir: str | Path = ".",
+    max_days: int = 31,
+    grid: Sequence[float] | None = None,
+) -> list[dict[str, Any]]:
+    """The CDS requests that fetch exactly ``times`` (and the static fields once).
+
+    CDS requests are cartesian products of year, month, day and hour; times are grouped
+    by month and by their set of hours, so that each request's product is a subset of
+    ``times`` and together they cover it once.
+
+    Args:
+        times: Exact times to fetch.
+        levels: Pressure levels, hPa.
+        target_dir: Folder of the NetCDF files.
+        max_days: Days per request at most (split larger groups; CDS limits request sizes).
+        grid: Optional ``[dlat, dlon]`` for CDS-side regridding (default: native 0.25 deg).
+
+    Returns:
+        Dicts ``{dataset, request, target, kind}`` with ``kind`` one of ``single``,
+        ``pressure``, ``static``.
+    """
+    times = pd.DatetimeIndex(times).unique().sort_values()
+    if not len(times):
+        raise ValueError("no times to request")
+    target_dir = Path(target_dir)
+    base = {"product_type": ["reanalysis"], "data_format": "netcdf", "download_format": "unarchived"}
+    if grid is not None:
+        base["grid"] = [float(g) for g in grid]
+    single_vars = [_cds_var(n) for n in WB2_NAMES["surf"].values()]
+    level_vars = list(WB2_NAMES["atmos"].values())
+    out: list[dict[str, Any]] = []
+    frame = pd.DataFrame({"t": times})
+    frame["month"] = frame["t"].dt.strftime("%Y-%m")
+    frame["day"] = frame["t"].dt.strftime("%d")
+    frame["hour"] = frame["t"].dt.strftime("%H:%M")
+    for month, rows in frame.groupby("month", sort=True):
+        hours_of_day = rows.groupby("day")["hour"].apply(lambda h: tuple(sorted(set(h))))
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for day, hours in hours_of_day.items():
+            groups.setdefault(hours, []).append(str(day))
+        for k, (hours, days) in enumerate(sorted(groups.items())):
+            for j in range(0, len(days), max_days):
+                sub = sorted(days[j : j + max_days])
+                tag = f"{month.replace('-', '')}_{k:02d}{j // max_days:02d}"
+                common = {**base, "year": [month[:4]], "month": [month[5:]], "day": sub, "time": list(hours)}
+                out.append(
+                    {
+                        "dataset": CDS_SINGLE,
+                        "request": {**common, "variable": single_vars},
+                        "target": str(target_dir / f"era5_single_{tag}.nc"),
+                        "kind": "single",
+                    }
+                )
+                out.append(
+                    {
+                        "dataset": CDS_PRESSURE,
+                        "request": {**common, "variable": level_vars, "pressure_level": [str(int(v)) for v in levels]},
+                        "target": str(target_dir / f"era5_pressure_{tag}.nc"),
+                        "kind": "pressure",
+                    }
+                )
+    t0 = times[0]
+    out.append(
+        {
+            "dataset": CDS_SINGLE,
+            "request": {
+                **base,
+                "variable": ["geopotential", "land_sea_mask", "soil_type"],
+                "year": [f"{t0:%Y}"],
+                "month": [f"{t0:%m}"],
+                "day": [f"{t0:%d}"],
+                "time": [f"{t0:%H:%M}"],
+            },
+            "target": str(target_dir / "era5_static.nc"),
+            "kind": "static",
+        }
+    )
+    return out
+
+
+def _cds_var(wb2_name: str) -> str:
+    """CDS request names equal the WeatherBench 2 long names for these variables."""
+    return wb2_name
+
+
+def retrieve_cds(requests: Sequence[Mapping[str, Any]], client=None) -> list[str]:
+    """Run CDS requests through ``cdsapi`` (needs a key in ``~/.cdsapirc``).
+
+    Files already present are kept (a rerun resumes); each file is written to
+    ``<target>.part`` and renamed when complete.
+
+    Returns:
+        The target paths, in request order.
+    """
+    if client is None:
+        try:
+            import cdsapi
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            raise ImportError("fetching from the Copernicus CDS needs cdsapi (pip install cdsapi)") from err
+        client = cdsapi.Client()
+    out = []
+    for r in requests:
+        target = Path(r["target"])
+        out.append(str(target))
+        if target.exists():
+            log.info("have %s", target)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".part")
+        log.info("requesting %s -> %s", r["dataset"], target)
+        client.retrieve(r["dataset"], dict(r["request"]), str(part))
+        part.rename(target)
+    return out
+
+
+def download_era5(
+    method: str,
+    dst_path: str | Path,
+    times: Sequence[pd.Timestamp],
+    levels: Sequence[int] = LEVELS,
+    url: str | None = None,
+    cds_dir: str | Path | None = None,
+    static_path: str | None = None,
+    on_missing: str = "error",
+    client=None,
+) -> Path:
+    """Fetch the study's subset into a local WeatherBench 2-schema zarr store.
+
+    Args:
+        method: ``weatherbench2`` or ``arco`` (read the cloud store, default URLs
+            :data:`WB2_URL` / :data:`ARCO_URL`, or ``url``) or ``cds`` (download NetCDF
+            files into ``cds_dir`` with :func:`retrieve_cds`, then convert them).
+        dst_path: Local zarr store to write.
+        times: Exact times (see :func:`study_times`).
+        levels: Pressure levels, hPa.
+    """
+    if method in ("weatherbench2", "arco"):
+        src = url or (WB2_URL if method == "weatherbench2" else ARCO_URL)
+        return download_subset(src, dst_path, times, levels, source=method, static_path=static_path, on_missing=on_missing)
+    if method == "cds":
+        folder = Path(cds_dir or Path(dst_path).with_suffix(".cds"))
+        reqs = cds_requests(times, levels, folder)
+        files = retrieve_cds(reqs, client=client)
+        return download_subset(files, dst_path, times, levels, source="cds", static_path=static_path, on_missing=on_missing)
+    raise ValueError(f"download.method: expected weatherbench2, arco or cds, got {method!r}")
