@@ -40,6 +40,7 @@ __all__ = [
     "cds_requests",
     "retrieve_cds",
     "download_era5",
+    "download_from_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -332,3 +333,26 @@ def download_era5(
         files = retrieve_cds(reqs, client=client)
         return download_subset(files, dst_path, times, levels, source="cds", static_path=static_path, on_missing=on_missing)
     raise ValueError(f"download.method: expected weatherbench2, arco or cds, got {method!r}")
+
+
+def download_from_config(cfg: Mapping[str, Any], dst_path: str | Path) -> Path:
+    """Fetch the subset the config needs (the workflow rule ``download_era5``).
+
+    Uses ``download.method``, ``download.url``, ``download.cds_dir``, the dates
+    (``dates:``, targets and history steps) and ``data.levels`` / ``data.static_path`` /
+    ``data.on_missing``.
+    """
+    dl = dict(cfg.get("download") or {})
+    data = cfg["data"]
+    times = study_times(cfg["dates"])
+    log.info("fetching %d times (%s .. %s) by %s into %s", len(times), times[0], times[-1], dl.get("method"), dst_path)
+    return download_era5(
+        str(dl.get("method", "weatherbench2")),
+        dst_path,
+        times,
+        levels=tuple(data.get("levels", LEVELS)),
+        url=dl.get("url") or None,
+        cds_dir=dl.get("cds_dir") or None,
+        static_path=data.get("static_path") or None,
+        on_missing=str(data.get("on_missing", "error")),
+    )

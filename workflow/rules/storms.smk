@@ -1,0 +1,42 @@
+# Storm/calm labels and the optional download of the study's ERA5 subset.
+
+
+rule label_storm_days:
+    input:
+        store=store_input,
+    output:
+        table="results/labels/storm_days.tsv",
+        summary="results/labels/storm_days.json",
+        daily="results/labels/daily_max_wind.tsv",
+    params:
+        settings={k: config.get(k) for k in ("data", "labels", "regions")},
+    log:
+        "logs/label_storm_days/label_storm_days.log",
+    benchmark:
+        "benchmarks/label_storm_days/label_storm_days.tsv"
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/label_storm_days.py"
+
+
+# With download.enabled the workflow first copies the study's subset (targets and
+# history steps, 9 variables, the configured levels, static fields) into data.path, a
+# local WeatherBench 2-schema zarr (set data.source: weatherbench2). It needs the
+# network, so it runs where Snakemake runs (a login node under Slurm), not as a job.
+if config.get("download", {}).get("enabled", False):
+
+    localrules:
+        download_era5,
+
+    rule download_era5:
+        output:
+            directory(config["data"]["path"]),
+        params:
+            settings={k: config.get(k) for k in ("data", "dates", "download")},
+        log:
+            "logs/download_era5/download_era5.log",
+        conda:
+            "../../envs/data.yaml"
+        script:
+            "../scripts/download_era5.py"
