@@ -32,14 +32,23 @@ from aurora_xai.data.variables import LEVELS  # noqa: E402
 
 SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), compress=False)
 SAMPLES = [pd.Timestamp("2005-03-01T06"), pd.Timestamp("2005-03-01T12"), pd.Timestamp("2005-03-01T18")]
-ARCO_LEVELS = [1, 2, 3, 5, 7, 10, 20, 30, 50, 70, 100, 125, 150, 175, 200, 225, 250, 300, 350, 400, 450, 500, 550,
-               600, 650, 700, 750, 775, 800, 825, 850, 875, 900, 925, 950, 975, 1000]  # fmt: skip
+ARCO_LEVELS = [1, 2, 3, 5, 7, 10, 20, 30, 50, 70, 100, 125, 150, 175, 200, 225, 250, 300, 350, 400, 450, 500, 550]
+ARCO_LEVELS += [600, 650, 700, 750, 775, 800, 825, 850, 875, 900, 925, 950, 975, 1000]
 ATMOS = ["geopotential", "u_component_of_wind", "v_component_of_wind", "temperature", "specific_humidity"]
-SURF_CDS = {"2m_temperature": "t2m", "10m_u_component_of_wind": "u10", "10m_v_component_of_wind": "v10",
-            "mean_sea_level_pressure": "msl"}  # fmt: skip
+SURF_CDS = {
+    "2m_temperature": "t2m",
+    "10m_u_component_of_wind": "u10",
+    "10m_v_component_of_wind": "v10",
+    "mean_sea_level_pressure": "msl",
+}
 STATIC_CDS = {"geopotential_at_surface": "z", "land_sea_mask": "lsm", "soil_type": "slt"}
-LEVEL_CDS = {"geopotential": "z", "u_component_of_wind": "u", "v_component_of_wind": "v", "temperature": "t",
-             "specific_humidity": "q"}  # fmt: skip
+LEVEL_CDS = {
+    "geopotential": "z",
+    "u_component_of_wind": "u",
+    "v_component_of_wind": "v",
+    "temperature": "t",
+    "specific_humidity": "q",
+}
 FLIPPED = pd.Timestamp("2005-03-01T12")
 
 
@@ -75,10 +84,19 @@ def _arco_like(base: xr.Dataset) -> xr.Dataset:
             out[name] = (("time", "level", "latitude", "longitude"), full)
         else:
             out[name] = (("time", "latitude", "longitude"), arr)
-    out["vertical_velocity"] = (("time", "level", "latitude", "longitude"),
-                                np.zeros((len(hourly), len(ARCO_LEVELS)) + arr.shape[-2:], np.float32))  # fmt: skip
-    ds = xr.Dataset(out, coords={"time": hourly, "level": np.array(ARCO_LEVELS, np.int64),
-                                 "latitude": base["latitude"].values, "longitude": base["longitude"].values})  # fmt: skip
+    out["vertical_velocity"] = (
+        ("time", "level", "latitude", "longitude"),
+        np.zeros((len(hourly), len(ARCO_LEVELS)) + arr.shape[-2:], np.float32),
+    )
+    ds = xr.Dataset(
+        out,
+        coords={
+            "time": hourly,
+            "level": np.array(ARCO_LEVELS, np.int64),
+            "latitude": base["latitude"].values,
+            "longitude": base["longitude"].values,
+        },
+    )
     i = int(np.flatnonzero(hourly == FLIPPED)[0])
     for name in ds.data_vars:  # one time step stored north-south mirrored, as reported for ARCO
         ds[name].values[i] = ds[name].values[i][..., ::-1, :]
@@ -149,8 +167,14 @@ def _assert_same_batch(a, b) -> None:
 
 @pytest.mark.parametrize(
     "kind,source",
-    [("ascending", "weatherbench2"), ("pm180", "weatherbench2"), ("wb2", "synthetic"), ("arco", "arco"),
-     ("cds_new", "cds"), ("cds_old", "cds")],  # fmt: skip
+    [
+        ("ascending", "weatherbench2"),
+        ("pm180", "weatherbench2"),
+        ("wb2", "synthetic"),
+        ("arco", "arco"),
+        ("cds_new", "cds"),
+        ("cds_old", "cds"),
+    ],
 )
 def test_every_reader_gives_the_same_batch(stores, kind, source):
     ref = open_source("weatherbench2", stores["wb2"])
@@ -164,7 +188,9 @@ def test_every_reader_gives_the_same_batch(stores, kind, source):
     assert b.metadata.lat[0] == 90 and torch.all(b.metadata.lat.diff() < 0)
     assert torch.all(b.metadata.lon >= 0) and torch.all(b.metadata.lon < 360)
     # the synthetic content itself, as stored in the reference
-    np.testing.assert_array_equal(b.surf_vars["msl"][0, 1].numpy(), stores["base"]["mean_sea_level_pressure"].sel(time=SAMPLES[0]).values)
+    np.testing.assert_array_equal(
+        b.surf_vars["msl"][0, 1].numpy(), stores["base"]["mean_sea_level_pressure"].sel(time=SAMPLES[0]).values
+    )
 
 
 def test_canonical_batch_layout(stores):
@@ -189,7 +215,8 @@ def test_cds_single_files_and_glob_and_list(stores):
     base = stores["base"]
     np.testing.assert_array_equal(src.static["z"].numpy(), base["geopotential_at_surface"].values)
     np.testing.assert_array_equal(
-        src.batch(SAMPLES[0]).atmos_vars["z"][0, 1, -1].numpy(), base["geopotential"].sel(time=SAMPLES[0], level=1000).values
+        src.batch(SAMPLES[0]).atmos_vars["z"][0, 1, -1].numpy(),
+        base["geopotential"].sel(time=SAMPLES[0], level=1000).values,
     )
 
 
@@ -216,9 +243,9 @@ def test_arco_valid_span_and_missing_times(stores):
     assert not src.has_time(pd.Timestamp("2005-03-02T00"))
     assert src.has_time(pd.Timestamp("2005-03-01T20"))  # hourly samples inside the span work
     assert src.batch(pd.Timestamp("2005-03-01T20")).atmos_vars["q"].shape == (1, 2, 13, 21, 40)
-    assert arco_valid_span({"valid_time_start": "1940-01-01", "valid_time_stop": "2025-12-31T18:00"})[1] == pd.Timestamp(
-        "2025-12-31T18:00"
-    )
+    assert arco_valid_span({"valid_time_start": "1940-01-01", "valid_time_stop": "2025-12-31T18:00"})[
+        1
+    ] == pd.Timestamp("2025-12-31T18:00")
     with pytest.raises(KeyError, match="valid_time_stop"):
         arco_valid_span({"valid_time_start": "1940-01-01"})
 
@@ -342,7 +369,9 @@ def test_regrid_static_is_bilinear_and_periodic():
     lat = np.linspace(90, -90, 19)
     lon = np.arange(36) * 10.0
     field = xr.DataArray(
-        np.add.outer(2.0 * lat, np.cos(np.radians(lon))), dims=("latitude", "longitude"), coords={"latitude": lat, "longitude": lon}
+        np.add.outer(2.0 * lat, np.cos(np.radians(lon))),
+        dims=("latitude", "longitude"),
+        coords={"latitude": lat, "longitude": lon},
     )
     tlat = np.array([85.0, 3.0, -47.5])
     tlon = np.array([355.0, 5.0, 123.0])
@@ -375,7 +404,9 @@ def test_bytes_read_within_ten_percent_of_needed(stores):
 
 
 def test_source_from_config(stores):
-    src = source_from_config({"source": "cds", "path": stores["cds_old"], "levels": [500, 850], "on_missing": "skip"}, 6)
+    src = source_from_config(
+        {"source": "cds", "path": stores["cds_old"], "levels": [500, 850], "on_missing": "skip"}, 6
+    )
     assert src.levels == (500, 850) and src.on_missing == "skip" and src.source == "cds"
 
 
@@ -394,14 +425,24 @@ def test_download_subset_from_a_wb2_schema_store(tmp_path, stores):
     dst = dl.download_subset(stores["pm180"], tmp_path / "subset.zarr", times, levels=(500, 850, 1000))
     out = xr.open_zarr(dst)
     assert sorted(out.data_vars) == sorted(
-        ["2m_temperature", "10m_u_component_of_wind", "10m_v_component_of_wind", "mean_sea_level_pressure", *ATMOS,
-         "geopotential_at_surface", "land_sea_mask", "soil_type"]  # fmt: skip
+        [
+            "2m_temperature",
+            "10m_u_component_of_wind",
+            "10m_v_component_of_wind",
+            "mean_sea_level_pressure",
+            *ATMOS,
+            "geopotential_at_surface",
+            "land_sea_mask",
+            "soil_type",
+        ]
     )
     assert list(out["level"].values) == [500, 850, 1000]
     assert list(pd.DatetimeIndex(out["time"].values)) == times
     assert out["longitude"].values[0] == 0 and out["latitude"].values[0] == 90
     ref = open_source("weatherbench2", stores["wb2"], levels=(500, 850, 1000))
-    _assert_same_batch(ref.batch(SAMPLES[0]), open_source("weatherbench2", str(dst), levels=(500, 850, 1000)).batch(SAMPLES[0]))
+    _assert_same_batch(
+        ref.batch(SAMPLES[0]), open_source("weatherbench2", str(dst), levels=(500, 850, 1000)).batch(SAMPLES[0])
+    )
     assert out.attrs["source_path"] == stores["pm180"]
     # missing times: error naming them, or skipped and recorded
     with pytest.raises(MissingTimeError, match="2005-03-05 06:00"):
@@ -422,7 +463,13 @@ def test_download_subset_from_cds_files(tmp_path, stores):
 
 def _request_times(r) -> list[pd.Timestamp]:
     req = r["request"]
-    return [pd.Timestamp(f"{y}-{m}-{d}T{h}") for y in req["year"] for m in req["month"] for d in req["day"] for h in req["time"]]
+    return [
+        pd.Timestamp(f"{y}-{m}-{d}T{h}")
+        for y in req["year"]
+        for m in req["month"]
+        for d in req["day"]
+        for h in req["time"]
+    ]
 
 
 def test_cds_requests_fetch_exactly_the_study_times():
@@ -434,8 +481,13 @@ def test_cds_requests_fetch_exactly_the_study_times():
         assert req["product_type"] == ["reanalysis"] and req["data_format"] == "netcdf"
         if r["dataset"] == "reanalysis-era5-pressure-levels":
             assert req["pressure_level"] == ["500", "1000"]
-            assert req["variable"] == ["geopotential", "u_component_of_wind", "v_component_of_wind", "temperature",
-                                       "specific_humidity"]  # fmt: skip
+            assert req["variable"] == [
+                "geopotential",
+                "u_component_of_wind",
+                "v_component_of_wind",
+                "temperature",
+                "specific_humidity",
+            ]
         assert r["target"].startswith("raw/") and r["target"].endswith(".nc")
     static = [r for r in reqs if r["kind"] == "static"]
     assert len(static) == 1 and static[0]["request"]["variable"] == ["geopotential", "land_sea_mask", "soil_type"]

@@ -60,9 +60,13 @@ def test_catalogue_feeds_the_synthetic_generator_and_errors_name_the_entry():
     with pytest.raises(ValueError, match="storms.nobox"):
         st.catalogue_from_config({"nobox": {"track": [{"time": "2005-01-01", "lat": 0, "lon": 0}]}})
     # no box: the track's extent plus 5 degrees, also across 0 E
-    entry = {"kind": "extratropical", "track": [
-        {"time": "2005-01-01T00", "lat": 50, "lon": -10, "msl": 980, "wind": 20},
-        {"time": "2005-01-01T06", "lat": 52, "lon": 5, "msl": 975, "wind": 22}]}  # fmt: skip
+    entry = {
+        "kind": "extratropical",
+        "track": [
+            {"time": "2005-01-01T00", "lat": 50, "lon": -10, "msl": 980, "wind": 20},
+            {"time": "2005-01-01T06", "lat": 52, "lon": 5, "msl": 975, "wind": 22},
+        ],
+    }
     box = st.catalogue_from_config({"x": entry})["x"].box
     assert (box.lat_min, box.lat_max, box.lon_min, box.lon_max) == (45, 57, 345, 10)
 
@@ -100,7 +104,9 @@ def _ibtracs_rows() -> str:
         ("2005-08-29 11:10:00", 29.3, -89.6, "110", "920"),
         ("2005-08-29 12:00:00", 29.5, -89.6, "110", "923"),
     ]
-    out = [f"2005236N23285,2005,61,NA,GM,KATRINA,{t},TS,{la},{lo},,,hurdat_atl,main,{w},{p}" for t, la, lo, w, p in rows]
+    out = [
+        f"2005236N23285,2005,61,NA,GM,KATRINA,{t},TS,{la},{lo},,,hurdat_atl,main,{w},{p}" for t, la, lo, w, p in rows
+    ]
     out.append("1987288N45350,1987,70,NA,NA,NOT_NAMED,1987-10-16 00:00:00,ET,50.0,-3.0,70,953,,main,,")
     out.append("1987288N45350,1987,70,NA,NA,NOT_NAMED,1987-10-16 06:00:00,ET,53.5,2.0,65,959,,main,,")
     return "\n".join(out) + "\n"
@@ -210,15 +216,28 @@ def _wind_store(path: Path, days: pd.DatetimeIndex, planted: np.ndarray) -> str:
             "10m_v_component_of_wind": (("time", "latitude", "longitude"), v),
             "2m_temperature": (("time", "latitude", "longitude"), zeros3 + 280),
             "mean_sea_level_pressure": (("time", "latitude", "longitude"), zeros3 + 1e5),
-            **{n: (("time", "level", "latitude", "longitude"), zeros4) for n in
-               ("geopotential", "u_component_of_wind", "v_component_of_wind", "temperature", "specific_humidity")},
-            **{n: (("latitude", "longitude"), np.zeros((21, 40), np.float32)) for n in
-               ("geopotential_at_surface", "land_sea_mask", "soil_type")},
+            **{
+                n: (("time", "level", "latitude", "longitude"), zeros4)
+                for n in (
+                    "geopotential",
+                    "u_component_of_wind",
+                    "v_component_of_wind",
+                    "temperature",
+                    "specific_humidity",
+                )
+            },
+            **{
+                n: (("latitude", "longitude"), np.zeros((21, 40), np.float32))
+                for n in ("geopotential_at_surface", "land_sea_mask", "soil_type")
+            },
             "total_cloud_cover": (("time", "latitude", "longitude"), zeros3),
         },
         coords={"time": times, "level": [500], "latitude": lat, "longitude": lon},
-    )  # fmt: skip
-    enc = {n: {"compressors": None, **({"chunks": (1,) + ds[n].shape[1:]} if "time" in ds[n].dims else {})} for n in ds.data_vars}
+    )
+    enc = {
+        n: {"compressors": None, **({"chunks": (1,) + ds[n].shape[1:]} if "time" in ds[n].dims else {})}
+        for n in ds.data_vars
+    }
     ds.to_zarr(path, mode="w", zarr_format=2, consolidated=True, encoding=enc)
     return str(path)
 
@@ -229,10 +248,17 @@ def test_label_storm_days_end_to_end(tmp_path):
     store = _wind_store(tmp_path / "w.zarr", days, planted)
     src = open_source("weatherbench2", store, levels=(500,))
     spec = st.LabelSpec.from_config(
-        {"region": "us", "hour": 12, "start": "2005-01-28", "end": "2005-02-10", "n_days": 4,
-         "storm_threshold": 18, "calm_threshold": 12},
+        {
+            "region": "us",
+            "hour": 12,
+            "start": "2005-01-28",
+            "end": "2005-02-10",
+            "n_days": 4,
+            "storm_threshold": 18,
+            "calm_threshold": 12,
+        },
         {"us": st.US_BOX},
-    )  # fmt: skip
+    )
     table, daily, summary = st.label_storm_days(src, spec)
     np.testing.assert_allclose(daily.to_numpy(), planted, rtol=1e-6)  # the box maximum at 12 UTC only
     assert list(table[table.label == "storm"].date) == ["2005-02-07", "2005-02-01", "2005-02-03", "2005-01-29"]
@@ -294,8 +320,14 @@ def test_schema_file_matches_the_library_and_jsonschema():
 
 def test_validation_catches_bad_tables():
     good = pd.DataFrame(
-        {"date": ["2005-01-02", "2005-01-03"], "label": ["storm", "calm"], "rank": [1, 1], "wind": [20.0, 3.0],
-         "season": ["DJF", "DJF"], "month": [1, 1]}  # fmt: skip
+        {
+            "date": ["2005-01-02", "2005-01-03"],
+            "label": ["storm", "calm"],
+            "rank": [1, 1],
+            "wind": [20.0, 3.0],
+            "season": ["DJF", "DJF"],
+            "month": [1, 1],
+        }
     )
     st.validate_storm_days(good)
     cases = {

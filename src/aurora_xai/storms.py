@@ -516,7 +516,7 @@ class LabelSpec:
             )
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], regions: Mapping[str, Region] | None = None) -> "LabelSpec":
+    def from_config(cls, cfg: Mapping[str, Any], regions: Mapping[str, Region] | None = None) -> LabelSpec:
         """From ``labels:``; ``region`` is a name in ``regions`` or a box mapping; ``year``
         stands for ``start``/``end`` of that calendar year."""
         cfg = dict(cfg)
@@ -525,7 +525,9 @@ class LabelSpec:
             cfg.setdefault("end", f"{int(cfg['year'])}-12-31")
         reg = cfg.pop("region", "us")
         if isinstance(reg, Mapping):
-            region = Region("labels", float(reg["lat_min"]), float(reg["lat_max"]), float(reg["lon_min"]), float(reg["lon_max"]))
+            region = Region(
+                "labels", float(reg["lat_min"]), float(reg["lat_max"]), float(reg["lon_min"]), float(reg["lon_max"])
+            )
         elif regions is not None and reg in regions:
             region = regions[reg]
         elif reg == "us":

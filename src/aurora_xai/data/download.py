@@ -76,7 +76,9 @@ def _block_dataset(src: ERA5Source, times: Sequence[pd.Timestamp]) -> xr.Dataset
     data_vars = {}
     for name, arr in fields.items():
         dims = ("time", "level", "latitude", "longitude") if arr.ndim == 4 else ("time", "latitude", "longitude")
-        data_vars[name] = xr.Variable(dims, arr, {"units": UNITS.get(name, ""), "long_name": LONG_NAMES.get(name, name)})
+        data_vars[name] = xr.Variable(
+            dims, arr, {"units": UNITS.get(name, ""), "long_name": LONG_NAMES.get(name, name)}
+        )
     return xr.Dataset(data_vars, coords=coords)
 
 
@@ -132,7 +134,9 @@ def download_subset(
         if start == 0:
             for short, name in WB2_NAMES["static"].items():
                 ds[name] = xr.Variable(
-                    ("latitude", "longitude"), src.static[short].numpy(), {"units": UNITS[name], "long_name": LONG_NAMES[name]}
+                    ("latitude", "longitude"),
+                    src.static[short].numpy(),
+                    {"units": UNITS[name], "long_name": LONG_NAMES[name]},
                 )
             ds.attrs.update(
                 title="ERA5 subset for aurora-xai (WeatherBench 2 schema)",
@@ -141,7 +145,7 @@ def download_subset(
                 levels=",".join(str(v) for v in src.levels),
                 skipped_times=",".join(f"{t:%Y-%m-%dT%H:%M}" for t in missing),
                 flipped_times="",
-                created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             )
             encoding = {
                 name: ({"chunks": (1,) + ds[name].shape[1:]} if "time" in ds[name].dims else {}) | enc_extra
@@ -150,8 +154,13 @@ def download_subset(
             ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True, encoding=encoding)
         else:
             ds.to_zarr(tmp, append_dim="time", zarr_format=2, consolidated=True)
-        log.info("copied %s .. %s (%d/%d times)", f"{chunk[0]:%Y-%m-%d %H:%M}", f"{chunk[-1]:%Y-%m-%d %H:%M}",
-                 start + len(chunk), len(keep))  # fmt: skip
+        log.info(
+            "copied %s .. %s (%d/%d times)",
+            f"{chunk[0]:%Y-%m-%d %H:%M}",
+            f"{chunk[-1]:%Y-%m-%d %H:%M}",
+            start + len(chunk),
+            len(keep),
+        )
     if src.flipped:
         import zarr
 
@@ -326,12 +335,16 @@ def download_era5(
     """
     if method in ("weatherbench2", "arco"):
         src = url or (WB2_URL if method == "weatherbench2" else ARCO_URL)
-        return download_subset(src, dst_path, times, levels, source=method, static_path=static_path, on_missing=on_missing)
+        return download_subset(
+            src, dst_path, times, levels, source=method, static_path=static_path, on_missing=on_missing
+        )
     if method == "cds":
         folder = Path(cds_dir or Path(dst_path).with_suffix(".cds"))
         reqs = cds_requests(times, levels, folder)
         files = retrieve_cds(reqs, client=client)
-        return download_subset(files, dst_path, times, levels, source="cds", static_path=static_path, on_missing=on_missing)
+        return download_subset(
+            files, dst_path, times, levels, source="cds", static_path=static_path, on_missing=on_missing
+        )
     raise ValueError(f"download.method: expected weatherbench2, arco or cds, got {method!r}")
 
 

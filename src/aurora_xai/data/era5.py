@@ -127,7 +127,9 @@ class ERA5Source:
         self._time_index = pd.DatetimeIndex(index).sort_values()
         self.static = self._read_static()
         self._flip_known = {pd.Timestamp(t) for t in self.flipped_times}
-        self._check_flip = self.orientation_check == "on" or (self.orientation_check == "auto" and self.source == "arco")
+        self._check_flip = self.orientation_check == "on" or (
+            self.orientation_check == "auto" and self.source == "arco"
+        )
         if self._check_flip and not np.allclose(self.lat, -self.lat[::-1]):
             msg = "the orientation check needs latitudes symmetric about the equator"
             if self.orientation_check == "on":
@@ -155,7 +157,9 @@ class ERA5Source:
                 raise KeyError(f"static variable {name!r} not found in {src.path}; available: {src.variables}")
             da = src.static_field(name)
             same = da.sizes["latitude"] == len(self.lat) and da.sizes["longitude"] == len(self.lon)
-            if not (same and np.allclose(da["latitude"].values, self.lat) and np.allclose(da["longitude"].values, self.lon)):
+            if not (
+                same and np.allclose(da["latitude"].values, self.lat) and np.allclose(da["longitude"].values, self.lon)
+            ):
                 log.info("regridding static %s to the store grid (once per job)", name)
                 arr = regrid_static(da, self.lat, self.lon, method="nearest" if short == "slt" else "linear")
             else:
@@ -227,7 +231,7 @@ class ERA5Source:
                 out[name] = self.store.read(name, times, levels=self.levels if kind == "atmos" else None)
         flips = self._flipped_steps(times, out[self.names["surf"]["2t"]])
         if flips.any():
-            for name, arr in out.items():
+            for arr in out.values():
                 arr[flips] = arr[flips][..., ::-1, :]
         if check:
             for kind in ("surf", "atmos"):
@@ -451,7 +455,7 @@ def open_source(
     source: str,
     path,
     levels: Sequence[int] = LEVELS,
-    history: pd.Timedelta | int = pd.Timedelta(hours=6),
+    history: pd.Timedelta | float = 6,
     static_path: str | None = None,
     on_missing: str = "error",
     **kwargs,
