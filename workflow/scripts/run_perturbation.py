@@ -1,0 +1,41 @@
+"""Rule run_perturbation: mask top-relevance cells versus random cells for one case.
+
+Relevance is computed inside this job for every method in ``perturbation.methods``
+(same model, sample and target for all, so the curves compare like with like). With
+``perturbation.lrp_source: rule`` the LRP relevance is read instead from the LRP rule's
+``results/relevance/{case}.nc`` (its target should be the perturbation target; a
+mismatch is logged).
+"""
+
+import torch
+import xarray as xr
+
+from aurora_xai.extract import resolve_device
+from aurora_xai.logs import setup_logging
+from aurora_xai.perturbation import headline, run_case
+from aurora_xai.provenance import provenance
+from aurora_xai.tables import headline_rows, write_csv, write_netcdf
+
+sm = snakemake  # noqa: F821
+log = setup_logging(sm.log[0])
+cfg = sm.config
+sec = cfg["perturbation"]
+case = sm.wildcards.case
+torch.set_num_threads(max(1, int(sm.threads)))
+device = resolve_device(cfg["model"].get("device", "auto"))
+lrp = None
+if sm.input.get("lrp"):
+    with xr.open_dataset(sm.input.lrp) as ds:
+        lrp = ds.load()
+    log.info("LRP relevance from %s", sm.input.lrp)
+result = run_case(cfg, case, lrp_relevance=lrp, device=device)
+prov = provenance(cfg, checkpoint=result.draws.attrs.get("checkpoint"))
+result.draws.attrs.update(prov)
+write_csv(result.table, sm.output.table)
+write_csv(result.aopc, sm.output.aopc)
+write_netcdf(result.draws, sm.output.draws)
+suffix = "" if case == sm.params.headline_case else f"_{case}"
+rows = headline(result, method="lrp" if "lrp" in sec.get("methods", ["lrp"]) else sec["methods"][0], p=1.0, suffix=suffix)
+write_csv(headline_rows(rows), sm.output.headline)
+for r in rows:
+    log.info("%s = %.4g [%s, %s]", r["metric"], r["value"], r.get("ci_low"), r.get("ci_high"))
