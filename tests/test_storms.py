@@ -346,3 +346,15 @@ def test_validation_catches_bad_tables():
     summary = {"storm_threshold": 24.0, "calm_threshold": 18.0, "n_requested": 30}
     with pytest.raises(ValueError, match="below the storm threshold"):
         st.validate_storm_days(good, summary)
+
+
+def test_labels_and_download_import_without_torch():
+    """The data environment has no torch: reading, labelling and downloading must not need it."""
+    import subprocess
+
+    code = (
+        "import sys; sys.modules['torch'] = None; "
+        "import aurora_xai.storms, aurora_xai.data.download, aurora_xai.data.era5, aurora_xai.data.readers"
+    )
+    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

@@ -8,14 +8,14 @@ rule label_storm_days:
         table="results/labels/storm_days.tsv",
         summary="results/labels/storm_days.json",
         daily="results/labels/daily_max_wind.tsv",
-    params:
-        settings={k: config.get(k) for k in ("data", "labels", "regions")},
     log:
         "logs/label_storm_days/label_storm_days.log",
     benchmark:
         "benchmarks/label_storm_days/label_storm_days.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        settings={k: config.get(k) for k in ("data", "labels", "regions")},
     script:
         "../scripts/label_storm_days.py"
 
@@ -32,11 +32,11 @@ if config.get("download", {}).get("enabled", False):
     rule download_era5:
         output:
             directory(config["data"]["path"]),
-        params:
-            settings={k: config.get(k) for k in ("data", "dates", "download")},
         log:
             "logs/download_era5/download_era5.log",
         conda:
             "../../envs/data.yaml"
+        params:
+            settings={k: config.get(k) for k in ("data", "dates", "download")},
         script:
             "../scripts/download_era5.py"

@@ -135,7 +135,7 @@ def download_subset(
             for short, name in WB2_NAMES["static"].items():
                 ds[name] = xr.Variable(
                     ("latitude", "longitude"),
-                    src.static[short].numpy(),
+                    src.static_arrays[short],
                     {"units": UNITS[name], "long_name": LONG_NAMES[name]},
                 )
             ds.attrs.update(

@@ -30,7 +30,6 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-import torch
 import xarray as xr
 
 from .readers import SOURCES, Store, canonicalise_grid, check_grid, open_static, open_store
@@ -125,7 +124,9 @@ class ERA5Source:
             t = self.store.times(name)
             index = t if index is None else index.intersection(t)
         self._time_index = pd.DatetimeIndex(index).sort_values()
-        self.static = self._read_static()
+        #: Static fields as float32 numpy arrays ``(lat, lon)``, read and regridded once.
+        self.static_arrays: dict[str, np.ndarray] = self._read_static()
+        self._static_tensors: dict | None = None
         self._flip_known = {pd.Timestamp(t) for t in self.flipped_times}
         self._check_flip = self.orientation_check == "on" or (
             self.orientation_check == "auto" and self.source == "arco"
@@ -149,7 +150,7 @@ class ERA5Source:
         )
 
     # ----------------------------------------------------------------------------------
-    def _read_static(self) -> dict[str, torch.Tensor]:
+    def _read_static(self) -> dict[str, np.ndarray]:
         src = open_static(self.static_path) if self.static_path else self.store
         out = {}
         for short, name in self.names["static"].items():
@@ -165,8 +166,20 @@ class ERA5Source:
             else:
                 arr = np.ascontiguousarray(da.values, dtype=np.float32)
             _check_finite(arr, name, None, "static")
-            out[short] = torch.from_numpy(arr)
+            out[short] = arr
         return out
+
+    @property
+    def static(self) -> dict:
+        """Static fields as ``torch.Tensor`` ``(lat, lon)``, the same objects on every call.
+
+        (torch is imported here, so reading and labelling work in an environment without it.)
+        """
+        if self._static_tensors is None:
+            import torch
+
+            self._static_tensors = {k: torch.from_numpy(v) for k, v in self.static_arrays.items()}
+        return self._static_tensors
 
     def has_time(self, time: pd.Timestamp) -> bool:
         """Whether ``time`` and its history step are both in the store."""
@@ -195,7 +208,7 @@ class ERA5Source:
         """Which of ``times`` are stored mirrored (``t2m``: their 2 m temperature as stored)."""
         out = np.array([pd.Timestamp(t) in self._flip_known for t in times], dtype=bool)
         if self._check_flip and t2m is not None:
-            zs = self.static["z"].numpy()
+            zs = self.static_arrays["z"]
             for i, t in enumerate(times):
                 if out[i]:
                     continue
@@ -259,6 +272,7 @@ class ERA5Source:
             ``aurora.Batch`` with surface variables ``(1, 2, lat, lon)``, atmospheric
             ``(1, 2, level, lat, lon)`` and static ``(lat, lon)``.
         """
+        import torch
         from aurora import Batch, Metadata
 
         raw = self.read_fields(time)
