@@ -70,7 +70,7 @@ class MaskFields:
     history: tuple[float, ...] | None = None
 
     @classmethod
-    def from_config(cls, variables=None, levels=None, history=None) -> "MaskFields":
+    def from_config(cls, variables=None, levels=None, history=None) -> MaskFields:
         return cls(
             None if variables is None else tuple(str(v) for v in variables),
             None if levels is None else tuple(float(v) for v in levels),

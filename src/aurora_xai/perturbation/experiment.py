@@ -49,7 +49,15 @@ from .masks import (
     sector_cells,
     top_mask,
 )
-from .metrics import UNIT_SCALES, aopc_ratio, bootstrap_mean_ci, bootstrap_ratio, eval_weights, physical_field, region_mse
+from .metrics import (
+    UNIT_SCALES,
+    aopc_ratio,
+    bootstrap_mean_ci,
+    bootstrap_ratio,
+    eval_weights,
+    physical_field,
+    region_mse,
+)
 
 __all__ = [
     "METHODS",
@@ -117,7 +125,7 @@ class Case:
     sector: Region
 
     @classmethod
-    def from_config(cls, name: str, cfg: Mapping[str, Any], regions: Mapping[str, Region]) -> "Case":
+    def from_config(cls, name: str, cfg: Mapping[str, Any], regions: Mapping[str, Region]) -> Case:
         def region(key: str) -> Region:
             rname = cfg[key]
             if rname not in regions:
@@ -189,7 +197,7 @@ class PerturbationSettings:
             raise ValueError("perturbation.batch_size: at least 1")
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], seed: int = 0) -> "PerturbationSettings":
+    def from_config(cls, cfg: Mapping[str, Any], seed: int = 0) -> PerturbationSettings:
         rel = cfg.get("relevance") or {}
         masked = cfg.get("masked") or {}
 
@@ -227,7 +235,9 @@ class PerturbationResult:
             Monte Carlo p-value of the top mask against single random masks).
         aopc: One row per method, random kind and metric reference: AOPC of the relevant
             and of the random curve, their ratio and its bootstrap interval.
-        draws: Every MSE, the masking relevance maps, the sector and the top masks.
+        draws: Every MSE, the masking relevance maps, the sector and the top masks
+            (the attribution method's dimension is ``attribution``, since xarray's
+            ``sel`` reserves the keyword ``method``).
     """
 
     table: pd.DataFrame
@@ -524,19 +534,19 @@ def run_experiment(
 
     draws = xr.Dataset(
         {
-            "mse_relevant": (("reference", "method", "p"), mse_rel),
+            "mse_relevant": (("reference", "attribution", "p"), mse_rel),
             "mse_scattered": (("reference", "p", "draw"), mse_sc),
-            "mse_blobs": (("reference", "method", "p", "draw"), mse_bl),
+            "mse_blobs": (("reference", "attribution", "p", "draw"), mse_bl),
             "mse_clean": (("reference",), np.array([mse_clean[r] for r in refs])),
             "n_cells": (("p",), sizes),
-            "n_components": (("method", "p"), n_components),
-            "relevance_map": (("method", "latitude", "longitude"), np.stack([maps[m] for m in methods])),
-            "top_mask": (("method", "p", "latitude", "longitude"), tops),
+            "n_components": (("attribution", "p"), n_components),
+            "relevance_map": (("attribution", "latitude", "longitude"), np.stack([maps[m] for m in methods])),
+            "top_mask": (("attribution", "p", "latitude", "longitude"), tops),
             "sector": (("latitude", "longitude"), sector.astype(np.int8)),
         },
         coords={
             "reference": refs,
-            "method": methods,
+            "attribution": methods,
             "p": ("p", np.asarray(settings.fractions, dtype=float), {"units": "percent of the sector's cells"}),
             "draw": np.arange(N),
             "latitude": ("latitude", lat, {"units": "degrees_north"}),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 __all__ = ["METHOD_LABELS", "plot_degradation_curves"]
@@ -21,8 +21,8 @@ METHOD_LABELS = {
     "random": "random relevance",
 }
 KIND_STYLE = {
-    "scattered": dict(color="tab:grey", label="random, scattered cells"),
-    "blobs": dict(color="tab:orange", label="random, contiguous blobs"),
+    "scattered": dict(color="tab:grey", label="random scattered cells (mean, 95% CI)"),
+    "blobs": dict(color="tab:orange", label="random contiguous blobs (mean, 95% CI)"),
 }
 
 
@@ -50,6 +50,7 @@ def plot_degradation_curves(
         raise ValueError(f"no rows with metric_reference == {reference!r}")
     methods = list(methods) if methods is not None else list(dict.fromkeys(t["method"]))
     units = str(t["units"].iloc[0]) if "units" in t else ""
+    units = units.replace(")^2", ")²").replace("(", "").replace(")", "") if units.startswith("(") else units
     fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3.4), sharey=True, squeeze=False)
     positive = bool((t[["mse_relevant", "mse_random_mean"]] > 0).all().all())
     for ax, method in zip(axes[0], methods):
@@ -60,12 +61,16 @@ def plot_degradation_curves(
             if tk.empty:
                 continue
             if first:
-                ax.plot(tk["p"], tk["mse_relevant"], "o-", color="tab:blue", lw=2, label="top-relevance mask")
+                ax.plot(tk["p"], tk["mse_relevant"], "o-", color="tab:blue", lw=2, label="top-relevance mask", zorder=5)
                 first = False
             ax.plot(tk["p"], tk["mse_random_mean"], "s--", ms=3, color=style["color"], label=style["label"])
             if {"mse_random_ci_low", "mse_random_ci_high"} <= set(tk):
                 ax.fill_between(tk["p"], tk["mse_random_ci_low"], tk["mse_random_ci_high"], color=style["color"], alpha=0.25, lw=0)
         ax.set_xscale("log")
+        ticks = sorted(tm["p"].unique())
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_xticklabels([f"{p:g}" for p in ticks])
         if positive:
             ax.set_yscale("log")
         ax.set_title(METHOD_LABELS.get(method, method))
