@@ -18,6 +18,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/latents.smk"
 include: "workflow/rules/regimes.smk"
+include: "workflow/rules/storms.smk"
+include: "workflow/rules/attribution.smk"
 include: "workflow/rules/report.smk"
 
 

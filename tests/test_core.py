@@ -249,3 +249,20 @@ def test_check_config_names_the_key():
     bad["regions"]["flipped"] = {"lat_min": 50, "lat_max": 10, "lon_min": 0, "lon_max": 10}
     with pytest.raises(ConfigError, match="regions"):
         check_config(bad)
+
+
+def test_config_readme_is_generated_from_the_schema():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "tools/config_doc.py", "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_default_config_validates_against_the_schema():
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))
+    for name in ("config/config.yaml",):
+        jsonschema.validate(yaml.safe_load(open(name)), schema)

@@ -54,6 +54,8 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     pca_region = cfg.get("pca", {}).get("region", "globe")
     if pca_region not in regions:
         fail("pca.region", f"unknown region {pca_region!r}; defined: {sorted(regions)}")
+    if cfg.get("download", {}).get("enabled") and cfg["data"]["source"] == "synthetic":
+        fail("download.enabled", "cannot download into the synthetic store; set data.source: weatherbench2")
     if cfg["data"]["source"] == "synthetic":
         try:
             spec = synthetic_spec(cfg)

@@ -60,7 +60,7 @@ class DateSpec:
             raise ValueError("dates.shard_size must be >= 1")
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "DateSpec":
+    def from_config(cls, cfg: Mapping[str, Any]) -> DateSpec:
         return cls(**{k: (str(v) if k in ("start", "end") else v) for k, v in cfg.items()})
 
     def times(self) -> pd.DatetimeIndex:

@@ -63,7 +63,7 @@ class ModelSpec:
             raise ValueError(f"model.name: unknown model {self.name!r}; choose one of {MODEL_NAMES}")
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "ModelSpec":
+    def from_config(cls, cfg: Mapping[str, Any]) -> ModelSpec:
         """Build from the ``model`` section of the workflow config."""
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(cfg) - fields

@@ -33,7 +33,27 @@ def shard_files(wildcards=None):
 
 def headline_parts(wildcards=None):
     """Per-analysis rows of results/tables/headline.csv."""
-    return ["results/tables/headline/pca.csv"]
+    return [
+        "results/tables/headline/pca.csv",
+        "results/tables/headline/bootstrap.csv",
+        "results/tables/headline/storm_calm.csv",
+        *expand("results/tables/headline/lrp_{case}.csv", case=CASES),
+    ]
+
+
+CASES = list((config.get("attribution") or {}).get("cases") or [])
+
+
+def attribution_targets(wildcards=None):
+    return expand(
+        [
+            "results/figures/relevance_maps_{case}.png",
+            "results/figures/relevance_profile_{case}.png",
+            "results/figures/relevance_tilt_{case}.png",
+            "results/tables/relevance_{case}.csv",
+        ],
+        case=CASES,
+    )
 
 
 def all_targets():
@@ -43,4 +63,7 @@ def all_targets():
         "results/figures/pca_seasons.png",
         "results/figures/pca_scree.png",
         "results/figures/pc1_annual_cycle.png",
+        "results/figures/pca_bootstrap.png",
+        "results/figures/storm_calm.png",
+        *attribution_targets(),
     ]

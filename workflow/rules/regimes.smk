@@ -10,7 +10,7 @@ rule fit_pca:
         ),
         headline="results/tables/headline/pca.csv",
     params:
-        settings=config["pca"],
+        settings={k: config[k] for k in ("pca", "regimes", "seed")},
     log:
         "logs/fit_pca/fit_pca.log",
     conda:
@@ -68,3 +68,75 @@ rule plot_pc1_annual_cycle:
         "../../envs/plot.yaml"
     script:
         "../scripts/plot_pc1_annual_cycle.py"
+
+
+rule bootstrap_pca:
+    input:
+        "results/latents/pooled.nc",
+    output:
+        boot="results/pca/bootstrap.nc",
+        headline="results/tables/headline/bootstrap.csv",
+    params:
+        settings={k: config[k] for k in ("pca", "regimes", "seed")},
+    log:
+        "logs/bootstrap_pca/bootstrap_pca.log",
+    benchmark:
+        "benchmarks/bootstrap_pca/bootstrap_pca.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/bootstrap_pca.py"
+
+
+rule plot_pca_bootstrap:
+    input:
+        "results/pca/bootstrap.nc",
+    output:
+        report(
+            "results/figures/pca_bootstrap.png",
+            caption="../report/pca_bootstrap.rst",
+            category="Regimes",
+        ),
+    log:
+        "logs/plot_pca_bootstrap/plot_pca_bootstrap.log",
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/plot_pca_bootstrap.py"
+
+
+rule test_storm_calm:
+    input:
+        pooled="results/latents/pooled.nc",
+        labels="results/labels/storm_days.tsv",
+    output:
+        report_json="results/regimes/storm_calm.json",
+        projection="results/regimes/storm_calm.nc",
+        headline="results/tables/headline/storm_calm.csv",
+    params:
+        settings={k: config[k] for k in ("pca", "regimes", "seed")},
+    log:
+        "logs/test_storm_calm/test_storm_calm.log",
+    benchmark:
+        "benchmarks/test_storm_calm/test_storm_calm.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/test_storm_calm.py"
+
+
+rule plot_storm_calm:
+    input:
+        "results/regimes/storm_calm.nc",
+    output:
+        report(
+            "results/figures/storm_calm.png",
+            caption="../report/storm_calm.rst",
+            category="Regimes",
+        ),
+    log:
+        "logs/plot_storm_calm/plot_storm_calm.log",
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/plot_storm_calm.py"

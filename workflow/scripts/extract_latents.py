@@ -3,7 +3,7 @@
 import pandas as pd
 import torch
 
-from aurora_xai.data.era5 import ERA5Source
+from aurora_xai.data.era5 import source_from_config
 from aurora_xai.extract import extract_pooled, resolve_device
 from aurora_xai.logs import setup_logging
 from aurora_xai.model import ModelSpec, build_model, checkpoint_id
@@ -18,13 +18,7 @@ torch.set_num_threads(max(1, int(sm.threads)))
 device = resolve_device(cfg["model"].get("device", "auto"))
 spec = ModelSpec.from_config({k: v for k, v in cfg["model"].items() if k != "device"})
 data = cfg["data"]
-source = ERA5Source(
-    path=data["path"],
-    levels=data["levels"],
-    history=pd.Timedelta(hours=cfg["dates"]["history_hours"]),
-    static_path=data.get("static_path") or None,
-    on_missing=data.get("on_missing", "error"),
-)
+source = source_from_config(data, cfg["dates"]["history_hours"])
 model = build_model(spec, device=device)
 log.info("model %s on %s; tap %s; %d dates", checkpoint_id(spec), device, cfg["latents"]["tap"], len(sm.params.times))
 ds = extract_pooled(

@@ -15,7 +15,7 @@ with xr.open_dataset(sm.input[0]) as pooled:
 pca.attrs.update(provenance(sm.config))
 write_netcdf(pca, sm.output.pca)
 write_csv(explained_variance_table(pca), sm.output.variance)
-rows = pca_headline(pca)
+rows = pca_headline(pca, n_permutations=10 * sm.config["regimes"]["n_permutations"], seed=sm.config["seed"])
 write_csv(headline_rows(rows), sm.output.headline)
 for r in rows:
     log.info("%s = %.4f", r["metric"], r["value"])

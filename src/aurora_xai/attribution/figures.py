@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["plot_centroid_tilt", "plot_relevance_maps", "plot_vertical_profile"]
+__all__ = ["plot_centroid_tilt", "plot_relevance_maps", "plot_vertical_profile", "zoom_dataset"]
 
 DIVERGING_CMAP = "RdBu_r"
 
@@ -29,11 +29,33 @@ def _symmetric_limit(values: np.ndarray) -> float:
     return v if v > 0 else 1.0
 
 
-def _draw_track(ax: plt.Axes, track: Sequence[tuple[float, float]]) -> None:
+def zoom_dataset(ds: xr.Dataset, region, margin: float = 20.0) -> tuple[xr.Dataset, float]:
+    """Cut ``ds`` to ``region`` plus ``margin`` degrees, longitudes unwrapped about its centre.
+
+    Returns the cut dataset, whose ``longitude`` runs continuously (it may go below 0 or
+    above 360, so a box across the prime meridian is drawn in one piece), and the centre
+    longitude used.
+    """
+    _, centre = region.centre()
+    width = 360.0 if region.full_circle else (region.lon_max % 360 - region.lon_min % 360) % 360
+    half = min(180.0, width / 2 + margin)
+    lon = ds["longitude"].values
+    unwrapped = ((lon - centre + 180.0) % 360.0) - 180.0 + centre
+    out = ds.assign_coords(longitude=unwrapped).sortby("longitude")
+    out = out.sel(longitude=slice(centre - half, centre + half))
+    lat_lo, lat_hi = max(-90.0, region.lat_min - margin), min(90.0, region.lat_max + margin)
+    lat = out["latitude"].values
+    keep = (lat >= lat_lo) & (lat <= lat_hi)
+    return out.isel(latitude=np.flatnonzero(keep)), centre
+
+
+def _draw_track(ax: plt.Axes, track: Sequence[tuple[float, float]], centre: float | None = None) -> None:
     pts = np.asarray(track, dtype=float)
     if pts.size == 0:
         return
     lat, lon = pts[:, 0], pts[:, 1] % 360.0
+    if centre is not None:
+        lon = ((lon - centre + 180.0) % 360.0) - 180.0 + centre
     # Break the line where it jumps across the 0/360 edge of the plot.
     jumps = np.flatnonzero(np.abs(np.diff(lon)) > 180) + 1
     for seg_lat, seg_lon in zip(np.split(lat, jumps), np.split(lon, jumps)):
@@ -51,6 +73,8 @@ def plot_relevance_maps(
     land_sea_mask: np.ndarray | xr.DataArray | None = None,
     title: str | None = None,
     ncols: int = 2,
+    zoom=None,
+    margin: float = 20.0,
 ) -> plt.Figure:
     """Maps of the relevance of ``variable`` at selected pressure levels.
 
@@ -64,7 +88,16 @@ def plot_relevance_maps(
             ``land_sea_mask`` coordinate when present.
         title: Figure title (default: variable and target).
         ncols: Panels per row.
+        zoom: Optional :class:`~aurora_xai.regions.Region` to cut the maps to (plus
+            ``margin`` degrees), drawn in one piece also across the prime meridian.
+        margin: Degrees around ``zoom``.
     """
+    centre = None
+    if zoom is not None:
+        if land_sea_mask is not None:
+            ds = ds.assign_coords(land_sea_mask=(("latitude", "longitude"), np.asarray(land_sea_mask)))
+            land_sea_mask = None
+        ds, centre = zoom_dataset(ds, zoom, margin)
     da = ds[variable]
     if "history" in da.dims:
         da = da.sum("history") if history is None else da.sel(history=history)
@@ -95,7 +128,13 @@ def plot_relevance_maps(
             if np.nanmin(m) < 0.5 < np.nanmax(m):
                 ax.contour(lon, lat, m, levels=[0.5], colors="0.25", linewidths=0.6)
         if track is not None:
-            _draw_track(ax, track)
+            _draw_track(ax, track, centre)
+        if zoom is not None:
+            b0, b1 = zoom.lon_min % 360, zoom.lon_max % 360
+            b0 = ((b0 - centre + 180.0) % 360.0) - 180.0 + centre
+            b1 = b0 + ((b1 - b0) % 360.0)
+            ax.plot([b0, b1, b1, b0, b0], [zoom.lat_min, zoom.lat_min, zoom.lat_max, zoom.lat_max, zoom.lat_min],
+                    "--", color="0.4", lw=0.8)
         ax.set_title(label)
         ax.set_xlabel("Longitude (°E)")
         ax.set_ylabel("Latitude (°N)")

@@ -77,7 +77,7 @@ class Storm:
             raise ValueError(f"storm {self.name!r}: track times must increase")
 
     @classmethod
-    def from_config(cls, name: str, cfg: Mapping[str, Any]) -> "Storm":
+    def from_config(cls, name: str, cfg: Mapping[str, Any]) -> Storm:
         """Build from a catalogue entry ``{kind, radius_deg?, track: [{time, lat, lon, msl, wind}]}``."""
         track = tuple(
             StormTrackPoint(

@@ -71,8 +71,11 @@ def explained_variance_table(pca: xr.Dataset) -> pd.DataFrame:
     return table
 
 
-def pca_headline(pca: xr.Dataset) -> list[dict]:
-    """Headline rows: PC1's explained variance and its annual correlation and R^2."""
+def pca_headline(pca: xr.Dataset, n_permutations: int = 10000, seed: int = 0) -> list[dict]:
+    """Headline rows: PC1's explained variance, its annual correlation and R^2, and the
+    separation of winter from summer along it."""
+    from .study import season_headline
+
     n = int(pca.sizes["date"])
     pc1 = pca["scores"].sel(pc=1).values
     fit = annual_harmonic_fit(pc1, pca["day_of_year"].values)
@@ -80,4 +83,5 @@ def pca_headline(pca: xr.Dataset) -> list[dict]:
         {"metric": "pc1_explained_variance", "value": float(pca["explained_variance_ratio"].sel(pc=1)), "n": n},
         {"metric": "pc1_annual_corr", "value": fit.corr, "n": n},
         {"metric": "pc1_annual_r2", "value": fit.r2, "n": n},
+        *season_headline(pca, n_permutations=n_permutations, seed=seed),
     ]

@@ -21,6 +21,7 @@ from aurora_xai.regimes.seasonal import SEASONS, HarmonicFit, season_of_month  #
 
 __all__ = [
     "plot_bootstrap",
+    "plot_bootstrap_dataset",
     "plot_pc_scatter_by_month",
     "plot_pc_through_year",
     "plot_scree",
@@ -212,3 +213,22 @@ def plot_bootstrap(result: BootstrapResult) -> Figure:
         fontsize=10,
     )
     return fig
+
+
+def plot_bootstrap_dataset(ds) -> Figure:
+    """:func:`plot_bootstrap` from the dataset written by the workflow (``results/pca/bootstrap.nc``)."""
+    k = int(ds.sizes["pc"])
+    result = BootstrapResult(
+        abs_cos=ds["abs_cos"].values,
+        abs_cos_mean=ds["abs_cos_mean"].values,
+        abs_cos_ci=ds["abs_cos_ci"].values,
+        angles_deg=ds["principal_angle"].values,
+        angles_mean=ds["principal_angle_mean"].values,
+        angles_ci=ds["principal_angle_ci"].values,
+        explained_variance_ratio=np.full((int(ds.sizes["resample"]), k), np.nan),
+        full_components=np.empty((k, 0)),
+        n_boot=int(ds.sizes["resample"]),
+        k=k,
+        seed=int(ds.attrs.get("seed", 0)),
+    )
+    return plot_bootstrap(result)

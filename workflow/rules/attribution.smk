@@ -1,0 +1,95 @@
+# Layer-wise relevance propagation for the named storm cases (config attribution.cases).
+
+
+rule compute_relevance:
+    input:
+        store=store_input,
+    output:
+        "results/relevance/{case}.nc",
+    params:
+        settings={k: config.get(k) for k in ("attribution", "model", "data", "storms", "regions")},
+    wildcard_constraints:
+        case="[A-Za-z0-9_]+",
+    log:
+        "logs/compute_relevance/{case}.log",
+    benchmark:
+        "benchmarks/compute_relevance/{case}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+    conda:
+        "../../envs/model.yaml"
+    script:
+        "../scripts/compute_relevance.py"
+
+
+rule summarise_relevance:
+    input:
+        "results/relevance/{case}.nc",
+    output:
+        table=report(
+            "results/tables/relevance_{case}.csv",
+            caption="../report/relevance_table.rst",
+            category="Attribution",
+            subcategory="{case}",
+        ),
+        profile="results/relevance/{case}_profile.csv",
+        centroids="results/relevance/{case}_centroids.csv",
+        headline="results/tables/headline/lrp_{case}.csv",
+    wildcard_constraints:
+        case="[A-Za-z0-9_]+",
+    log:
+        "logs/summarise_relevance/{case}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/summarise_relevance.py"
+
+
+rule plot_relevance_maps:
+    input:
+        "results/relevance/{case}.nc",
+    output:
+        report(
+            "results/figures/relevance_maps_{case}.png",
+            caption="../report/relevance_maps.rst",
+            category="Attribution",
+            subcategory="{case}",
+        ),
+    params:
+        settings={k: config.get(k) for k in ("attribution", "storms")},
+    wildcard_constraints:
+        case="[A-Za-z0-9_]+",
+    log:
+        "logs/plot_relevance_maps/{case}.log",
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/plot_relevance_maps.py"
+
+
+rule plot_relevance_profile:
+    input:
+        profile="results/relevance/{case}_profile.csv",
+        centroids="results/relevance/{case}_centroids.csv",
+    output:
+        profile=report(
+            "results/figures/relevance_profile_{case}.png",
+            caption="../report/relevance_profile.rst",
+            category="Attribution",
+            subcategory="{case}",
+        ),
+        tilt=report(
+            "results/figures/relevance_tilt_{case}.png",
+            caption="../report/relevance_tilt.rst",
+            category="Attribution",
+            subcategory="{case}",
+        ),
+    wildcard_constraints:
+        case="[A-Za-z0-9_]+",
+    log:
+        "logs/plot_relevance_profile/{case}.log",
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/plot_relevance_profile.py"

@@ -1,0 +1,35 @@
+"""Rule test_storm_calm: are storm days linearly separable from calm days in latent space?"""
+
+import json
+
+import xarray as xr
+
+from aurora_xai.logs import setup_logging
+from aurora_xai.provenance import atomic_path, provenance
+from aurora_xai.regimes.study import storm_calm_analysis
+from aurora_xai.storms import read_storm_days
+from aurora_xai.tables import headline_rows, write_csv, write_netcdf
+
+sm = snakemake  # noqa: F821
+log = setup_logging(sm.log[0])
+cfg = sm.config
+labels = read_storm_days(sm.input.labels)
+with xr.open_dataset(sm.input.pooled) as pooled:
+    pooled = pooled.load()
+report, rows, proj = storm_calm_analysis(
+    pooled,
+    labels,
+    cfg["pca"]["region"],
+    cfg["pca"]["levels"],
+    seed=cfg["seed"],
+    n_permutations=cfg["regimes"]["n_permutations"],
+    k=cfg["regimes"]["cv_folds"],
+    n_pcs=cfg["regimes"]["separability_pcs"],
+)
+proj.attrs.update(provenance(cfg))
+write_netcdf(proj, sm.output.projection)
+with atomic_path(sm.output.report_json) as tmp:
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=float) + "\n")
+write_csv(headline_rows(rows), sm.output.headline)
+for r in rows:
+    log.info("%s = %.4f", r["metric"], r["value"])
