@@ -266,3 +266,23 @@ def test_default_config_validates_against_the_schema():
     schema = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))
     for name in ("config/config.yaml",):
         jsonschema.validate(yaml.safe_load(open(name)), schema)
+
+
+def test_published_geometry_reproduces_the_defect():
+    """The published reshape pools the US box from the wrong rows (near Antarctica)."""
+    from aurora_xai.pooling import published_token_grid
+
+    lat = np.linspace(90, -90, 61)
+    lon = np.arange(120) * 3.0
+    lat_c, lon_c = patch_centres(lat, lon)
+    us = Region("us", 24, 50, 235, 295)
+    grid = np.zeros((4, len(lat_c), len(lon_c), 1))
+    grid[0][us.mask(lat_c, lon_c)] = 1.0  # a signal in the US on the surface level
+    grid[0, -1] = 5.0  # and one at the southernmost patch row of the surface level
+    true = pool_grid(grid, lat_c, lon_c, {"us": us}, area_weighted=False)[0, 0, 0, 0]
+    stacked, lat_stacked = published_token_grid(grid, lat_c)
+    published = pool_grid(stacked, lat_stacked, lon_c, {"us": us}, area_weighted=False)[0, 0, 0, 0]
+    assert true == pytest.approx(1.0)
+    assert published != pytest.approx(1.0)
+    rows = np.flatnonzero(us.lat_mask(lat_stacked))
+    assert len(lat_c) - 1 in rows  # the southernmost surface row is inside the "US" box

@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import copy_workflow
 
 pytestmark = pytest.mark.workflow
@@ -116,3 +115,21 @@ def test_incomplete_shards_are_refused(default_run, tmp_path):
     expected = pd.date_range("2005-01-01T06", "2005-12-31T06", freq="D").astype(str).tolist()
     with pytest.raises(ValueError, match="dates missing: 2005-"):
         combine_shards(shards[1:], expected=expected)
+
+
+def test_study_preset_dry_run_lists_the_study_jobs(workdir):
+    """The published protocol: 365 dates in 12 shards, one LRP case, the regime statistics."""
+    out = snakemake(workdir, "-n", "--quiet", "rules", "--configfile", "config/study.yaml")
+    counts = {}
+    for line in (out.stdout + out.stderr).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    assert counts["extract_latents"] == 12
+    assert counts["compute_relevance"] == 1
+    for rule in ("aggregate_latents", "fit_pca", "bootstrap_pca", "label_storm_days", "test_storm_calm", "collect_headline"):
+        assert counts[rule] == 1, rule
+    assert "make_synthetic_era5" not in counts  # real data: nothing synthetic is written
+    study = yaml.safe_load((workdir / "config/study.yaml").read_text())
+    assert study["model"]["name"] == "small-pretrained" and study["regimes"]["n_bootstrap"] == 1000
+    assert study["latents"]["tap"] == "backbone" and study["pca"]["region"] == "us"

@@ -15,7 +15,7 @@ import xarray as xr
 from .data.era5 import ERA5Source
 from .dates import date_metadata
 from .latents import LATENT_LEVEL_NAMES, capture_latents, patch_centres, stage_resolutions, tokens_to_grid
-from .pooling import STATS, pool_grid
+from .pooling import STATS, pool_grid, published_token_grid
 from .regions import Region
 
 __all__ = ["prefetch_batches", "extract_pooled", "resolve_device"]
@@ -65,6 +65,7 @@ def extract_pooled(
     stats: Sequence[str] = STATS,
     device: torch.device | str = "cpu",
     skip_missing: bool = False,
+    published_geometry: bool = False,
 ) -> xr.Dataset:
     """Run the model on each date and pool the tapped latents over each region.
 
@@ -79,6 +80,9 @@ def extract_pooled(
         device: Where the model runs.
         skip_missing: Skip dates whose times are not in the store (recorded in the
             ``skipped_dates`` attribute) instead of failing.
+        published_geometry: Pool with the published implementation's wrong token
+            geometry (:func:`~aurora_xai.pooling.published_token_grid`), for comparison.
+            The pooled levels then collapse to one, ``all``.
 
     Returns:
         Dataset with ``pooled`` of dims ``(date, region, level, stat, channel)`` and
@@ -111,7 +115,11 @@ def extract_pooled(
                 )
                 res = stage_resolutions(patch_res, len(model.backbone.encoder_layers))[stage]
             grid = tokens_to_grid(tokens, res)[0]
-            pooled.append(pool_grid(grid, lat_c, lon_c, regions, area_weighted, stats))
+            if published_geometry:
+                stacked, lat_stacked = published_token_grid(grid, lat_c)
+                pooled.append(pool_grid(stacked, lat_stacked, lon_c, regions, area_weighted, stats))
+            else:
+                pooled.append(pool_grid(grid, lat_c, lon_c, regions, area_weighted, stats))
             done = i + 1
             if done == 1 or done % 10 == 0 or done == len(times):
                 rate = (_time.perf_counter() - t0) / done
@@ -125,7 +133,7 @@ def extract_pooled(
         coords={
             "date": times.values.astype("datetime64[ns]"),
             "region": list(regions),
-            "level": list(LATENT_LEVEL_NAMES[: arr.shape[2]]),
+            "level": ["all"] if published_geometry else list(LATENT_LEVEL_NAMES[: arr.shape[2]]),
             "stat": list(stats),
             "channel": np.arange(arr.shape[-1]),
             "month": ("date", meta["month"]),
@@ -140,6 +148,7 @@ def extract_pooled(
     )
     ds.attrs.update(
         tap=tap,
+        token_geometry="published (levels stacked along latitude)" if published_geometry else "true (level, lat, lon)",
         skipped_dates=",".join(skipped),
         patch_lat_centres=",".join(f"{v:.4f}" for v in lat_c),
         patch_lon_centres=",".join(f"{v:.4f}" for v in lon_c),

@@ -55,7 +55,7 @@ def feature_matrix(ds: xr.Dataset, region: str, levels: Sequence[str] | None = N
     if region not in ds["region"].values:
         raise ValueError(f"pca.region: region {region!r} not in the pooled latents ({list(ds['region'].values)})")
     da = ds["pooled"].sel(region=region)
-    if levels is not None:
+    if levels is not None and "all" not in da["level"].values:
         da = da.sel(level=list(levels))
     da = da.transpose("date", "level", "stat", "channel")
     names = [f"{lv}/{st}/{ch}" for lv in da["level"].values for st in da["stat"].values for ch in da["channel"].values]

@@ -13,7 +13,7 @@ import numpy as np
 
 from .regions import Region
 
-__all__ = ["STATS", "pool_grid", "region_weights"]
+__all__ = ["STATS", "pool_grid", "region_weights", "published_token_grid"]
 
 STATS = ("mean", "std", "rms")
 
@@ -77,3 +77,24 @@ def pool_grid(
             else:
                 out[r, :, s] = np.sqrt(sq)
     return out
+
+
+def published_token_grid(values: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The published implementation's token geometry, reproduced for comparison only.
+
+    That code reshaped tokens ordered ``(level, lat, lon)`` as ``(level * lat, lon)``,
+    stacking the latent levels along latitude, and gave the stacked rows latitudes
+    evenly spaced from the first to the last patch latitude. A latitude box then selects
+    rows of the wrong levels at the wrong places (the "US" box lands near Antarctica for
+    level 0).
+
+    Args:
+        values: ``(C, H, W, D)`` correctly shaped tokens.
+        lat: ``(H,)`` true patch-centre latitudes.
+
+    Returns:
+        ``(1, C * H, W, D)`` tokens and the ``(C * H,)`` latitudes that code assigned.
+    """
+    c, h, w, d = values.shape
+    stacked = values.reshape(1, c * h, w, d)
+    return stacked, np.linspace(lat[0], lat[-1], c * h)

@@ -31,6 +31,7 @@ ds = extract_pooled(
     stats=cfg["latents"]["stats"],
     device=device,
     skip_missing=data.get("on_missing") == "skip",
+    published_geometry=cfg["latents"].get("published_geometry", False),
 )
 ds.attrs.update(provenance(cfg, checkpoint=checkpoint_id(spec)))
 write_netcdf(ds, sm.output[0])

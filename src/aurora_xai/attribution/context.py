@@ -62,7 +62,11 @@ from aurora_xai.attribution.rules import (
 
 __all__ = ["ATTENTION_RULES", "checkpointed_backbone", "lrp_rules"]
 
-ATTENTION_RULES = ("cp", "attnlrp")
+#: ``cp`` and ``attnlrp`` are LRP rules of the attention; ``gradient`` leaves
+#: ``scaled_dot_product_attention`` unpatched, so relevance crosses the attention by its
+#: plain gradient: the published implementation's behaviour, kept for comparison only
+#: (it does not conserve relevance).
+ATTENTION_RULES = ("cp", "attnlrp", "gradient")
 
 # Serialises the replacement of the global attention function between blocks.
 _SDPA_LOCK = threading.RLock()
@@ -297,7 +301,8 @@ def lrp_rules(
         if checkpointing:
             _install_checkpointing(patcher, model)
 
-        _install_sdpa(patcher, lrp_attention(attention_rule, ledger))
+        if attention_rule != "gradient":
+            _install_sdpa(patcher, lrp_attention(attention_rule, ledger))
         yield ledger
     finally:
         patcher.restore()
