@@ -183,13 +183,39 @@ def provided_modules(env: dict) -> set[str]:
 
 # ---------------------------------------------------------------------------------
 # following imports
+#
+# What a script needs is followed the way Python would run it: importing a module runs
+# its top level (so its module-level imports are needed, and the modules those import);
+# a function or class of the library counts only once something that runs refers to it
+# (then the imports inside it are needed, and what it refers to in turn).  The script
+# itself counts in full.  Names are matched statically, erring towards "needed".
 
 
 @dataclasses.dataclass(frozen=True)
 class ImportSite:
-    module: str  # dotted name as written
+    module: str  # absolute dotted name
     file: Path
     line: int
+    via: str = ""  # how the script reaches this import
+
+
+@dataclasses.dataclass
+class Scope:
+    """Imports and references of a piece of code: a module's top level or one definition."""
+
+    imports: list[ImportSite] = dataclasses.field(default_factory=list)
+    names: set[str] = dataclasses.field(default_factory=set)  # `f`
+    chains: set[str] = dataclasses.field(default_factory=set)  # `tables.save_figure`
+    attrs: set[str] = dataclasses.field(default_factory=set)  # every `.name` used
+
+
+@dataclasses.dataclass
+class ModuleInfo:
+    path: Path
+    top: Scope
+    defs: dict[str, Scope]  # top-level functions, and classes without their methods
+    methods: dict[str, dict[str, Scope]]  # class -> method -> scope
+    bindings: dict[str, tuple[str, str | None]]  # name -> (project module, member or None)
 
 
 def _optional_nodes(tree: ast.AST) -> set[int]:
@@ -214,30 +240,6 @@ def _optional_nodes(tree: ast.AST) -> set[int]:
     return optional
 
 
-def imports_of(path: Path) -> list[ImportSite]:
-    """Imports of a Python file that are not optional, as absolute module names."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    optional = _optional_nodes(tree)
-    sites = []
-    for node in ast.walk(tree):
-        if id(node) in optional:
-            continue
-        if isinstance(node, ast.Import):
-            sites += [ImportSite(a.name, path, node.lineno) for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            sites.append(ImportSite(node.module, path, node.lineno))
-            # `from package import submodule` imports the submodule too
-            sites += [ImportSite(f"{node.module}.{a.name}", path, node.lineno) for a in node.names if a.name != "*"]
-        elif isinstance(node, ast.ImportFrom) and node.level > 0:
-            base = _package_of(path, node.level)
-            if base is None:  # a relative import in a script: its own directory
-                continue
-            module = ".".join(filter(None, [base, node.module]))
-            sites.append(ImportSite(module, path, node.lineno))
-            sites += [ImportSite(f"{module}.{a.name}", path, node.lineno) for a in node.names if a.name != "*"]
-    return sites
-
-
 def _package_of(path: Path, level: int) -> str | None:
     """The package a relative import of `level` dots refers to, for files under src/."""
     if not path.is_relative_to(SRC_DIR):
@@ -245,43 +247,206 @@ def _package_of(path: Path, level: int) -> str | None:
     parts = list(path.relative_to(SRC_DIR).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
-    package = parts[:-1] if path.name != "__init__.py" else parts
+        package = parts
+    else:
+        package = parts[:-1]
     package = package[: len(package) - (level - 1)]
     return ".".join(package) or None
 
 
-def project_files(dotted: str) -> list[Path]:
-    """Files executed by importing a project module: each package __init__ on the way."""
-    parts = dotted.split(".")
-    files = []
-    for i in range(1, len(parts) + 1):
-        base = SRC_DIR.joinpath(*parts[:i])
-        if (base / "__init__.py").is_file():
-            files.append(base / "__init__.py")
-        elif base.with_suffix(".py").is_file():
-            files.append(base.with_suffix(".py"))
-            break
-        else:  # a name inside a module (`from aurora_xai.x import some_function`)
-            break
-    return files
+def _module_file(dotted: str) -> Path | None:
+    base = SRC_DIR.joinpath(*dotted.split("."))
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    return None
+
+
+def _chain(node: ast.Attribute) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id, *reversed(parts)])
+
+
+def _scope(nodes: list[ast.AST], path: Path, optional: set[int]) -> Scope:
+    scope = Scope()
+    for root in nodes:
+        for node in ast.walk(root):
+            if isinstance(node, ast.Name):
+                scope.names.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                scope.attrs.add(node.attr)
+                if chain := _chain(node):
+                    scope.chains.add(chain)
+            elif id(node) in optional:
+                continue
+            elif isinstance(node, ast.Import):
+                scope.imports += [ImportSite(a.name, path, node.lineno) for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module
+                if node.level:
+                    package = _package_of(path, node.level)
+                    if package is None:  # a relative import in a script
+                        continue
+                    base = ".".join(filter(None, [package, node.module]))
+                scope.imports.append(ImportSite(base, path, node.lineno))
+                # `from package import submodule` runs the submodule too
+                scope.imports += [
+                    ImportSite(f"{base}.{a.name}", path, node.lineno)
+                    for a in node.names
+                    if base.split(".")[0] == PROJECT and _module_file(f"{base}.{a.name}")
+                ]
+    return scope
+
+
+def _bindings(tree: ast.AST, path: Path) -> dict[str, tuple[str, str | None]]:
+    """Names bound to project modules or their members by any import in a file."""
+    bindings: dict[str, tuple[str, str | None]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] == PROJECT:
+                    if a.asname:
+                        bindings[a.asname] = (a.name, None)
+                    else:
+                        bindings[PROJECT] = (PROJECT, None)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = _package_of(path, node.level)
+                if package is None:
+                    continue
+                base = ".".join(filter(None, [package, node.module]))
+            if base.split(".")[0] != PROJECT:
+                continue
+            for a in node.names:
+                if a.name == "*":
+                    continue
+                submodule = f"{base}.{a.name}"
+                target = (submodule, None) if _module_file(submodule) else (base, a.name)
+                bindings[a.asname or a.name] = target
+    return bindings
+
+
+def parse_module(path: Path, whole: bool = False) -> ModuleInfo:
+    """A module's top level and definitions; `whole` counts everything as top level."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    optional = _optional_nodes(tree)
+    defs: dict[str, Scope] = {}
+    methods: dict[str, dict[str, Scope]] = {}
+    top_nodes: list[ast.AST] = []
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    for stmt in tree.body:
+        if whole:
+            top_nodes.append(stmt)
+        elif isinstance(stmt, functions):
+            defs[stmt.name] = _scope([stmt], path, optional)
+            top_nodes += stmt.decorator_list
+        elif isinstance(stmt, ast.ClassDef):
+            body = [n for n in stmt.body if not isinstance(n, functions)]
+            body += [d for n in stmt.body if isinstance(n, functions) for d in n.decorator_list]
+            defs[stmt.name] = _scope([*stmt.bases, *stmt.keywords, *body], path, optional)
+            methods[stmt.name] = {n.name: _scope([n], path, optional) for n in stmt.body if isinstance(n, functions)}
+            top_nodes += stmt.decorator_list
+        else:
+            top_nodes.append(stmt)
+    top = _scope(top_nodes, path, optional)
+    return ModuleInfo(path, top, defs, methods, _bindings(tree, path))
 
 
 def third_party_imports(script: Path) -> dict[str, list[ImportSite]]:
     """Top-level third-party modules needed by a script, with where they are imported."""
     needed: dict[str, list[ImportSite]] = {}
-    seen: set[Path] = set()
-    todo = [script]
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for site in imports_of(path):
+    modules: dict[str, ModuleInfo] = {}
+    visited: set[tuple[str, str | None]] = set()
+    attrs_seen: set[str] = set()  # attribute names used by code that runs
+    classes: dict[tuple[str, str], str] = {}  # (module, class) reached -> via
+
+    def run_scope(scope: Scope, context: str, via: str) -> None:
+        attrs_seen.update(scope.attrs)
+        for site in scope.imports:
             top = site.module.split(".")[0]
             if top == PROJECT:
-                todo += project_files(site.module)
+                load(site.module, via)
             elif top not in sys.stdlib_module_names and top not in ALWAYS_AVAILABLE:
-                needed.setdefault(top, []).append(site)
+                needed.setdefault(top, []).append(dataclasses.replace(site, via=via))
+        info = modules[context]
+        for name in scope.names:
+            refer(context, name, via)
+        for chain in scope.chains:
+            head, *rest = chain.split(".")
+            target = info.bindings.get(head)
+            if target is None or target[1] is not None:
+                continue
+            module = target[0]
+            for part in rest:  # walk down submodules, then stop at a member
+                if _module_file(f"{module}.{part}"):
+                    module = f"{module}.{part}"
+                    load(module, via)
+                else:
+                    member(module, part, via)
+                    break
+
+    def refer(context: str, name: str, via: str) -> None:
+        info = modules[context]
+        if name in info.defs:
+            visit(context, name, via)
+        elif name in info.bindings:
+            module, attribute = info.bindings[name]
+            load(module, via)
+            if attribute is not None:
+                member(module, attribute, via)
+
+    def member(module: str, name: str, via: str) -> None:
+        load(module, via)
+        if _module_file(f"{module}.{name}"):
+            load(f"{module}.{name}", via)
+        else:
+            refer(module, name, via)
+
+    def visit(module: str, name: str, via: str) -> None:
+        if (module, name) in visited:
+            return
+        visited.add((module, name))
+        via = f"{via} -> {module}.{name}"
+        if name in modules[module].methods:
+            classes[(module, name)] = via
+        run_scope(modules[module].defs[name], module, via)
+
+    def load(dotted: str, via: str) -> None:
+        parts = dotted.split(".")
+        for i in range(1, len(parts) + 1):  # parent packages run first
+            name = ".".join(parts[:i])
+            if (name, None) in visited:
+                continue
+            path = _module_file(name)
+            if path is None:
+                return
+            visited.add((name, None))
+            modules[name] = parse_module(path)
+            run_scope(modules[name].top, name, f"{via} -> {name}")
+
+    modules["__script__"] = parse_module(script, whole=True)
+    run_scope(modules["__script__"].top, "__script__", script.name)
+    # A method of a class that runs counts when its name is used as an attribute
+    # anywhere in code that runs (types are not followed), or when it is special.
+    changed = True
+    while changed:
+        changed = False
+        for (module, cls), via in list(classes.items()):
+            for method, scope in modules[module].methods[cls].items():
+                key = (module, f"{cls}.{method}")
+                special = method.startswith("__") and method.endswith("__")
+                if key in visited or not (special or method in attrs_seen):
+                    continue
+                visited.add(key)
+                run_scope(scope, module, f"{via}.{method}")
+                changed = True
     return needed
 
 
@@ -313,7 +478,8 @@ def check_rule(rule: RuleInfo) -> list[str]:
         if module not in provided:
             first = sites[0]
             problems.append(
-                f"{where}: `{module}` (imported at {_rel(first.file)}:{first.line}) is not provided by {_rel(env_path)}"
+                f"{where}: `{module}` (imported at {_rel(first.file)}:{first.line}, reached by"
+                f" {first.via}) is not provided by {_rel(env_path)}"
             )
     return problems
 
@@ -337,19 +503,28 @@ def test_rule_environment(rule: RuleInfo):
 def test_project_importable_by_scripts():
     """Scripts find `aurora_xai` inside their conda environments.
 
-    Snakemake removes PYTHONPATH inside conda environments and copies environment
-    files before building them (so a relative `pip: [-e ..]` would point elsewhere).
-    A script directory's own entries are importable, so a link
-    ``workflow/scripts/aurora_xai -> ../../src/aurora_xai`` makes the library
-    importable in every environment.  Alternatively an environment may install it
-    with a pip entry naming the project.
+    Snakemake copies environment files before building them (so a relative
+    `pip: [-e ..]` points elsewhere) and by default removes PYTHONPATH inside conda
+    environments.  Accepted ways, checked per rule:
+    * the workflow puts src/ on PYTHONPATH and the workflow profile (profiles/default,
+      applied to every run) sets `conda-not-block-search-path-envvars: true`;
+    * a link ``aurora_xai -> ../../src/aurora_xai`` beside the scripts (a script's
+      directory is on its search path);
+    * the rule's environment installs the project with a pip entry.
     """
+    workflow_text = "\n".join(p.read_text() for p in [REPO / "Snakefile", *RULES_DIR.glob("*.smk")] if p.is_file())
+    exports_src = re.search(r"PYTHONPATH", workflow_text) is not None and "src" in workflow_text
+    profile = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text()) or {}
+    unblocked = profile.get("conda-not-block-search-path-envvars") is True
     missing = []
     for rule in workflow_rules():
         script = rule.path_of("script")
         if script is None or not script.is_file():
             continue
-        if not any(s.module.split(".")[0] == PROJECT for s in imports_of(script)):
+        imports = parse_module(script, whole=True).top.imports
+        if not any(s.module.split(".")[0] == PROJECT for s in imports):
+            continue
+        if exports_src and unblocked:
             continue
         if (script.parent / PROJECT / "__init__.py").is_file():
             continue
@@ -362,7 +537,8 @@ def test_project_importable_by_scripts():
     assert not missing, (
         f"{PROJECT} is not importable in the conda environment of: "
         + ", ".join(missing)
-        + f" (add a link {PROJECT} -> src/{PROJECT} beside the scripts)"
+        + f" (PYTHONPATH exported by the workflow: {exports_src};"
+        f" conda-not-block-search-path-envvars in profiles/default: {unblocked})"
     )
 
 
@@ -425,7 +601,7 @@ def test_env_pins_match_installed(path: Path):
 
 def test_checker_on_toy_workflow():
     rules = {r.name: r for r in parse_rules(TOY_SNAKEFILE)}
-    assert set(rules) == {"all", "extract_latents", "summarise_latents"}
+    assert set(rules) == {"all", "extract_latents", "summarise_latents", "check_memory"}
     assert rules["summarise_latents"].path_of("conda") == ENVS_DIR / "analysis.yaml"
     script = rules["summarise_latents"].path_of("script")
     assert set(third_party_imports(script)) == {"numpy"}
