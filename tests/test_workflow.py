@@ -133,3 +133,25 @@ def test_study_preset_dry_run_lists_the_study_jobs(workdir):
     study = yaml.safe_load((workdir / "config/study.yaml").read_text())
     assert study["model"]["name"] == "small-pretrained" and study["regimes"]["n_bootstrap"] == 1000
     assert study["latents"]["tap"] == "backbone" and study["pca"]["region"] == "us"
+
+
+def test_report_gathers_the_figures(default_run):
+    proc = snakemake(default_run, "--report", "report.html")
+    text = proc.stdout + proc.stderr
+    assert "ERROR" not in text, text[-3000:]
+    html = (default_run / "report.html").read_text(errors="replace")
+    for name in ("pca_seasons.png", "headline.csv", "relevance_maps_great_storm_1987.png"):
+        assert name in html
+
+
+def test_benchmark_summary(default_run):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(default_run / "tools/summarise_benchmarks.py"), str(default_run / "benchmarks")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "extract_latents" in out and "peak_rss_mb" in out
