@@ -22,9 +22,10 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def small_store(tmp_path_factory) -> Path:
     """A 3-degree synthetic WeatherBench 2 store covering 1-12 January 2005 and the Great Storm."""
+    import yaml
+
     from aurora_xai.config import synthetic_spec
     from aurora_xai.data.synthetic import write_synthetic_store
-    import yaml
 
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg["synthetic"]["periods"] = [["2005-01-01", "2005-01-12"], ["1987-10-14", "1987-10-17"]]
