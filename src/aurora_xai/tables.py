@@ -55,10 +55,16 @@ def read_headline_parts(paths: Sequence[str | Path]) -> pd.DataFrame:
     return df[list(HEADLINE_COLUMNS)]
 
 
-def save_figure(fig, path: str | Path, dpi: int = 150) -> None:
-    """Save a matplotlib figure atomically as PNG with fixed metadata (reproducible bytes)."""
+def save_figure(fig, path: str | Path, provenance: Mapping[str, str] | None = None, dpi: int = 150) -> None:
+    """Save a matplotlib figure atomically as PNG.
+
+    The PNG's text chunks carry ``provenance`` (config hash, package versions, git commit,
+    checkpoint) and no time stamp or software version, so reruns give identical bytes.
+    """
     import matplotlib.pyplot as plt
 
+    metadata: dict[str, str | None] = {"Software": None}
+    metadata.update({f"aurora-xai:{k}": str(v) for k, v in (provenance or {}).items()})
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight", metadata=metadata)
     plt.close(fig)

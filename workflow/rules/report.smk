@@ -7,6 +7,7 @@ rule collect_headline:
             caption="../report/headline.rst",
             category="Headline",
         ),
+        provenance="results/provenance.json",
     log:
         "logs/collect_headline/collect_headline.log",
     conda:

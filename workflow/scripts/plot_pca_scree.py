@@ -4,10 +4,11 @@ import xarray as xr
 
 from aurora_xai.logs import setup_logging
 from aurora_xai.regimes.figures import plot_scree
+from aurora_xai.provenance import provenance
 from aurora_xai.tables import save_figure
 
 sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])
 with xr.open_dataset(sm.input[0]) as pca:
     fig = plot_scree(pca["explained_variance_ratio"].values)
-save_figure(fig, sm.output[0])
+save_figure(fig, sm.output[0], provenance(sm.config))

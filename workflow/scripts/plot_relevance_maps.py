@@ -5,6 +5,7 @@ import xarray as xr
 from aurora_xai.attribution.figures import plot_relevance_maps
 from aurora_xai.attribution.study import AttributionSettings, case_event, map_dataset, track_points
 from aurora_xai.logs import setup_logging
+from aurora_xai.provenance import provenance
 from aurora_xai.tables import save_figure
 
 sm = snakemake  # noqa: F821
@@ -24,4 +25,4 @@ fig = plot_relevance_maps(
     ncols=4,
     zoom=event.box,
 )
-save_figure(fig, sm.output[0])
+save_figure(fig, sm.output[0], provenance(sm.config))

@@ -4,6 +4,7 @@ import xarray as xr
 
 from aurora_xai.logs import setup_logging
 from aurora_xai.regimes.figures import plot_storm_calm
+from aurora_xai.provenance import provenance
 from aurora_xai.tables import save_figure
 
 sm = snakemake  # noqa: F821
@@ -12,4 +13,4 @@ with xr.open_dataset(sm.input[0]) as ds:
     fig = plot_storm_calm(
         ds["contrastive_projection"].values, ds["pc_scores"].values, ds["label"].values, ds["explained_variance_ratio"].values
     )
-save_figure(fig, sm.output[0])
+save_figure(fig, sm.output[0], provenance(sm.config))
