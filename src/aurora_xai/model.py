@@ -13,9 +13,10 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a model is built, so ModelSpec stays torch-free
+    import torch
 
 __all__ = ["ModelSpec", "build_model", "MODEL_NAMES", "checkpoint_id", "activate_modulation"]
 
@@ -72,7 +73,6 @@ class ModelSpec:
         return cls(**dict(cfg))
 
 
-@torch.no_grad()
 def activate_modulation(model: torch.nn.Module, seed: int = 1, bias_std: float = 0.0) -> None:
     """Random adaptive-layer-norm modulation (scale ~ 1, shift ~ 0.1), optionally biases.
 
@@ -82,11 +82,18 @@ def activate_modulation(model: torch.nn.Module, seed: int = 1, bias_std: float =
     nothing. A trained checkpoint has no such zeros; the tiny random model gets this
     seeded modulation so that its backbone acts like one.
     """
+    import torch
     from aurora.model.film import AdaptiveLayerNorm
 
-    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        _modulate(model, torch.Generator().manual_seed(seed), bias_std, AdaptiveLayerNorm)
+
+
+def _modulate(model, g, bias_std: float, adaln_type: type) -> None:
+    import torch
+
     for mod in model.modules():
-        if isinstance(mod, AdaptiveLayerNorm):
+        if isinstance(mod, adaln_type):
             lin = mod.ln_modulation[-1]
             d = mod.ln.normalized_shape[0]
             lin.weight.copy_(0.3 * torch.randn(lin.weight.shape, generator=g))
@@ -116,6 +123,8 @@ def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> torch.nn
         An ``aurora.Aurora`` instance. For ``tiny`` the parameters are drawn from
         ``torch.manual_seed(spec.seed)`` so the same seed gives identical weights.
     """
+    import torch
+
     cls = _aurora_class(spec.name)
     if spec.name == "tiny":
         with torch.random.fork_rng(devices=[]):

@@ -3,7 +3,6 @@
 import json
 
 from aurora_xai.logs import setup_logging
-from aurora_xai.model import ModelSpec, checkpoint_id
 from aurora_xai.provenance import atomic_path, provenance
 from aurora_xai.tables import read_headline_parts, write_csv
 
@@ -11,8 +10,9 @@ sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 table = read_headline_parts(list(sm.input))
 write_csv(table, sm.output[0])
-spec = ModelSpec.from_config({k: v for k, v in sm.config["model"].items() if k != "device"})
-record = provenance(sm.config, checkpoint=checkpoint_id(spec))
+# The checkpoint's exact id (seed, file hash or repository revision) is in the
+# attributes of the model rules' NetCDF outputs; the config names the model here.
+record = provenance(sm.config)
 record["package_versions"] = json.loads(record["package_versions"])
 record["config"] = sm.config
 with atomic_path(sm.output.provenance) as tmp:

@@ -3,9 +3,9 @@
 import xarray as xr
 
 from aurora_xai.logs import setup_logging
+from aurora_xai.provenance import provenance
 from aurora_xai.regimes.figures import plot_pc_through_year
 from aurora_xai.regimes.seasonal import annual_harmonic_fit
-from aurora_xai.provenance import provenance
 from aurora_xai.tables import save_figure
 
 sm = snakemake  # noqa: F821

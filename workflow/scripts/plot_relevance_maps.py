@@ -2,8 +2,8 @@
 
 import xarray as xr
 
+from aurora_xai.attribution.cases import AttributionSettings, case_event, map_dataset, track_points
 from aurora_xai.attribution.figures import plot_relevance_maps
-from aurora_xai.attribution.study import AttributionSettings, case_event, map_dataset, track_points
 from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import provenance
 from aurora_xai.tables import save_figure

@@ -2,7 +2,7 @@
 
 import xarray as xr
 
-from aurora_xai.attribution.study import case_event, case_headline, case_summaries
+from aurora_xai.attribution.cases import case_event, case_headline, case_summaries
 from aurora_xai.logs import setup_logging
 from aurora_xai.tables import headline_rows, write_csv
 

@@ -10,44 +10,31 @@ Public API:
 * :func:`zero_constant_terms` - remove Aurora's additive constants (conservation checks).
 """
 
-from aurora_xai.attribution.constants import (
-    constant_term_parameters,
-    zero_constant_terms,
-)
-from aurora_xai.attribution.context import (
-    ATTENTION_RULES,
-    checkpointed_backbone,
-    lrp_rules,
-)
-from aurora_xai.attribution.lrp import (
-    METHODS,
-    aurora_constant_terms,
-    benchmark_lrp,
-    compute_relevance,
-    lrp_relevance,
-)
-from aurora_xai.attribution.rules import Ledger
-from aurora_xai.attribution.targets import (
-    ForecastTarget,
-    LatentTarget,
-    latent_token_mask,
-    token_centres,
-)
 
-__all__ = [
-    "ATTENTION_RULES",
-    "METHODS",
-    "ForecastTarget",
-    "LatentTarget",
-    "Ledger",
-    "aurora_constant_terms",
-    "benchmark_lrp",
-    "checkpointed_backbone",
-    "compute_relevance",
-    "constant_term_parameters",
-    "latent_token_mask",
-    "lrp_relevance",
-    "lrp_rules",
-    "token_centres",
-    "zero_constant_terms",
-]
+import importlib
+from typing import Any
+
+# Names are imported lazily from their submodules (PEP 562), so that the torch-free
+# modules (summaries, figures, cases) can be used where torch is not installed (the
+# analysis and plotting environments) without importing torch through this package.
+_EXPORTS = {
+    "constants": ("constant_term_parameters", "zero_constant_terms"),
+    "context": ("ATTENTION_RULES", "checkpointed_backbone", "lrp_rules"),
+    "lrp": ("METHODS", "aurora_constant_terms", "benchmark_lrp", "compute_relevance", "lrp_relevance"),
+    "rules": ("Ledger",),
+    "targets": ("ForecastTarget", "LatentTarget", "latent_token_mask", "token_centres"),
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

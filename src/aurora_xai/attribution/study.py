@@ -8,82 +8,20 @@ over Europe, here with the true latitude/longitude geometry).
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import xarray as xr
 
 from ..regions import Region, regions_from_config
-from ..storms import StormEvent, catalogue_from_config
+from ..storms import StormEvent
+from .cases import AttributionSettings, case_event
 from .lrp import compute_relevance
-from .summaries import relevance_centroids, relevance_table, vertical_profile
 from .targets import ForecastTarget, LatentTarget
 
-__all__ = ["AttributionSettings", "case_event", "case_target", "relevance_for_case", "case_summaries", "case_headline"]
-
-
-@dataclasses.dataclass(frozen=True)
-class AttributionSettings:
-    """The ``attribution`` section of the config.
-
-    Args:
-        cases: Storm names (entries of ``storms`` with a ``case_time``).
-        method: ``lrp``, ``input_x_gradient`` or ``integrated_gradients``.
-        attention_rule: ``cp`` or ``attnlrp``.
-        epsilon: Epsilon of the linear layers' rule.
-        target: ``forecast`` or ``latent``.
-        target_variable: Forecast variable (``msl``, ``2t``, ``z``, ...).
-        target_level: Pressure level of an atmospheric forecast variable (hPa).
-        target_region: ``box`` (the storm's box) or a region name.
-        latent_layer: Layer of a latent target (``backbone``, ``encoder``, ...).
-        map_levels: Pressure levels of the relevance maps.
-        map_variable: Variable of the maps, or ``all`` (signed sum over the atmospheric
-            variables).
-        checkpointing: Activation checkpointing of the backbone (memory on big grids).
-        dtype: ``float32`` or ``float64``.
-    """
-
-    cases: tuple[str, ...] = ("great_storm_1987", "katrina_2005")
-    method: str = "lrp"
-    attention_rule: str = "cp"
-    epsilon: float = 1e-6
-    target: str = "forecast"
-    target_variable: str = "msl"
-    target_level: float | None = None
-    target_region: str = "box"
-    latent_layer: str = "backbone"
-    map_levels: tuple[int, ...] = (50, 150, 250, 400, 600, 850, 1000)
-    map_variable: str = "all"
-    checkpointing: bool = False
-    dtype: str = "float32"
-
-    def __post_init__(self) -> None:
-        if self.target not in ("forecast", "latent"):
-            raise ValueError(f"attribution.target: expected forecast or latent, got {self.target!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"attribution.dtype: expected float32 or float64, got {self.dtype!r}")
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> AttributionSettings:
-        cfg = dict(cfg)
-        for key in ("cases", "map_levels"):
-            if key in cfg:
-                cfg[key] = tuple(cfg[key])
-        return cls(**cfg)
-
-
-def case_event(config: Mapping[str, Any], case: str) -> StormEvent:
-    """The catalogued storm of ``case``; errors name the missing key."""
-    events = catalogue_from_config(config.get("storms") or {})
-    if case not in events:
-        raise ValueError(f"attribution.cases: {case!r} is not in storms ({sorted(events)})")
-    if events[case].case_time is None:
-        raise ValueError(f"storms.{case}.case_time: needed for an attribution case")
-    return events[case]
+__all__ = ["case_target", "relevance_for_case"]
 
 
 def case_target(settings: AttributionSettings, event: StormEvent, regions: Mapping[str, Region]):
@@ -129,33 +67,3 @@ def relevance_for_case(
     return ds
 
 
-def case_summaries(ds: xr.Dataset, box: Region) -> dict[str, pd.DataFrame]:
-    """Per variable/level table, vertical profile and centroids of relevance inside ``box``."""
-    return {
-        "table": relevance_table(ds, box),
-        "profile": vertical_profile(ds, box).reset_index(),
-        "centroids": relevance_centroids(ds, box),
-    }
-
-
-def case_headline(ds: xr.Dataset, case: str) -> list[dict[str, Any]]:
-    """Conservation error, share absorbed by constant terms, and closure error of a case."""
-    rows = [{"metric": f"lrp_conservation_error_{case}", "value": float(ds.attrs["conservation_error"]), "n": 1}]
-    for key in ("share_absorbed", "closure_error"):
-        if key in ds.attrs:
-            rows.append({"metric": f"lrp_{key}_{case}", "value": float(ds.attrs[key]), "n": 1})
-    return rows
-
-
-def map_dataset(ds: xr.Dataset, variable: str) -> tuple[xr.Dataset, str]:
-    """The dataset and variable name to map (``all``: signed sum of atmospheric relevance)."""
-    if variable != "all":
-        return ds, variable
-    atmos = [v for v in ds.data_vars if "level" in ds[v].dims]
-    total = sum(ds[v] for v in atmos)
-    out = ds.assign(all_atmospheric=total)
-    return out, "all_atmospheric"
-
-
-def track_points(event: StormEvent) -> Sequence[tuple[float, float]]:
-    return [(p.lat, p.lon) for p in event.track]
