@@ -637,11 +637,19 @@ def benchmark_batched_masks(
     fill: Any | None = None,
     variable: str = "msl",
     fields: MaskFields = MaskFields(),
+    repeats: int = 3,
 ) -> dict[str, Any]:
     """Throughput (masks per second) of batched masked forecasts against one mask per pass.
 
-    Both paths build the masked batches and run the model on every mask once, after one
-    warm-up pass of each. ``fill`` defaults to the normalisation locations.
+    Both paths build the masked batches and run the model on every mask, after one
+    warm-up pass of each. The two paths alternate ``repeats`` times and the median time
+    of each is reported (robust to other load on the machine); ``fill`` defaults to the
+    normalisation locations.
+
+    Returns:
+        ``n_masks``, ``batch_size``, ``device``, ``repeats``, ``single_s`` and
+        ``batched_s`` (median seconds for all masks), ``masks_per_s_single``,
+        ``masks_per_s_batched`` and ``speedup`` (single time / batched time).
     """
     from .apply import normalisation_fill
 
@@ -649,24 +657,28 @@ def benchmark_batched_masks(
         fill = normalisation_fill(batch, getattr(model, "surf_stats", None))
     batch, fill = _prepare(model, batch, fill)
     masks = np.asarray(masks, dtype=bool)
-    p = next(model.parameters())
-    device = p.device
+    device = next(model.parameters()).device
 
     def run(bs: int) -> float:
-        masked_fields(model, batch, fill, masks[:bs], variable, None, fields, bs)  # warm-up
         _sync(device)
         t0 = _time.perf_counter()
         masked_fields(model, batch, fill, masks, variable, None, fields, bs)
         _sync(device)
         return _time.perf_counter() - t0
 
-    t_single = run(1)
-    t_batched = run(batch_size)
+    masked_fields(model, batch, fill, masks[:1], variable, None, fields, 1)  # warm-up
+    masked_fields(model, batch, fill, masks[:batch_size], variable, None, fields, batch_size)
+    singles, batched = [], []
+    for _ in range(max(1, repeats)):
+        singles.append(run(1))
+        batched.append(run(batch_size))
+    t_single, t_batched = float(np.median(singles)), float(np.median(batched))
     k = len(masks)
     return {
         "n_masks": k,
         "batch_size": int(batch_size),
         "device": str(device),
+        "repeats": int(max(1, repeats)),
         "single_s": t_single,
         "batched_s": t_batched,
         "masks_per_s_single": k / t_single,
