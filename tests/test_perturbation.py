@@ -106,8 +106,17 @@ def box_case():
 
 @pytest.fixture(scope="module")
 def box_result(box_model, grid_batch, box_case):
-    rel = compute_relevance(box_model, grid_batch, ForecastTarget("msl", None, EVAL), method="input_x_gradient", dtype=torch.float64)
-    settings = PerturbationSettings(fractions=(2.0, 5.0, 10.0), n_draws=200, seed=1, methods=("input_x_gradient", "random"), batch_size=64, n_boot=1000)
+    rel = compute_relevance(
+        box_model, grid_batch, ForecastTarget("msl", None, EVAL), method="input_x_gradient", dtype=torch.float64
+    )
+    settings = PerturbationSettings(
+        fractions=(2.0, 5.0, 10.0),
+        n_draws=200,
+        seed=1,
+        methods=("input_x_gradient", "random"),
+        batch_size=64,
+        n_boot=1000,
+    )
     maps = masking_maps({"input_x_gradient": rel, "random": None}, (NLAT, NLON), settings)
     fill = normalisation_fill(grid_batch)
     return run_experiment(box_model, grid_batch, maps, box_case, settings, fill), maps
@@ -195,9 +204,15 @@ def test_seeded_draws_reproduce_exactly():
 
 
 def test_relevance_map_sums_absolute_values(grid_batch, box_model):
-    rel = compute_relevance(box_model, grid_batch, ForecastTarget("msl", None, EVAL), method="input_x_gradient", dtype=torch.float64)
+    rel = compute_relevance(
+        box_model, grid_batch, ForecastTarget("msl", None, EVAL), method="input_x_gradient", dtype=torch.float64
+    )
     full = relevance_map(rel)
-    expect = sum(np.abs(rel[v].values).sum(axis=tuple(range(rel[v].ndim - 2))) for v in rel.data_vars if not v.startswith("static_"))
+    expect = sum(
+        np.abs(rel[v].values).sum(axis=tuple(range(rel[v].ndim - 2)))
+        for v in rel.data_vars
+        if not v.startswith("static_")
+    )
     np.testing.assert_allclose(full, expect)
     only_now = relevance_map(rel, variables=["msl"], history=[0])
     np.testing.assert_allclose(only_now, np.abs(rel["msl"].sel(history=0.0).values))
@@ -253,7 +268,9 @@ def test_masked_subset_of_variables_levels_and_history(grid_batch):
 
 
 def test_smoothed_fill_keeps_constants_and_wraps(grid_batch):
-    const = dataclasses.replace(grid_batch, surf_vars={k: torch.full_like(v, 7.0) for k, v in grid_batch.surf_vars.items()})
+    const = dataclasses.replace(
+        grid_batch, surf_vars={k: torch.full_like(v, 7.0) for k, v in grid_batch.surf_vars.items()}
+    )
     for kind in ("gaussian", "box"):
         sm = smoothed_fill(const, kind, 20.0)
         np.testing.assert_allclose(sm.surf_vars["msl"].numpy(), 7.0)
@@ -332,13 +349,22 @@ def test_known_box_relevant_masks_degrade_far_more_than_random(box_result):
 
 def test_experiment_reproduces_exactly(box_model, grid_batch, box_case, box_result):
     res, maps = box_result
-    settings = PerturbationSettings(fractions=(2.0, 5.0, 10.0), n_draws=200, seed=1, methods=("input_x_gradient", "random"), batch_size=7, n_boot=1000)
+    settings = PerturbationSettings(
+        fractions=(2.0, 5.0, 10.0),
+        n_draws=200,
+        seed=1,
+        methods=("input_x_gradient", "random"),
+        batch_size=7,
+        n_boot=1000,
+    )
     again = run_experiment(box_model, grid_batch, maps, box_case, settings, normalisation_fill(grid_batch))
     pd.testing.assert_frame_equal(res.table, again.table)  # batch size does not matter either
 
 
 def test_truth_reference_rows(box_model, grid_batch, box_case):
-    settings = PerturbationSettings(fractions=(5.0,), n_draws=5, seed=0, methods=("random",), random_kinds=("scattered",), n_boot=100)
+    settings = PerturbationSettings(
+        fractions=(5.0,), n_draws=5, seed=0, methods=("random",), random_kinds=("scattered",), n_boot=100
+    )
     maps = masking_maps({"random": None}, (NLAT, NLON), settings)
     truth = np.full((NLAT, NLON), 101325.0)
     res = run_experiment(box_model, grid_batch, maps, box_case, settings, normalisation_fill(grid_batch), truth)
@@ -392,7 +418,15 @@ def test_check_perturbation_config():
         "dates": {"history_hours": 6},
         "regions": {"europe": {"lat_min": 30, "lat_max": 72, "lon_min": 348, "lon_max": 45}},
         "perturbation": {
-            "cases": {"c": {"time": "1987-10-16T06:00", "variable": "msl", "target_region": "europe", "eval_region": "europe", "sector": "europe"}},
+            "cases": {
+                "c": {
+                    "time": "1987-10-16T06:00",
+                    "variable": "msl",
+                    "target_region": "europe",
+                    "eval_region": "europe",
+                    "sector": "europe",
+                }
+            },
         },
     }
     check_perturbation_config(base)

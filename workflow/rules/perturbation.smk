@@ -18,11 +18,15 @@ check_perturbation_config(config)
 
 _PERT = config.get("perturbation") or {}
 PERTURBATION_CASES = sorted((_PERT.get("cases") or {}).keys())
-_PERT_HEADLINE_CASE = _PERT.get("headline_case") or (PERTURBATION_CASES[0] if PERTURBATION_CASES else "")
+_PERT_HEADLINE_CASE = _PERT.get("headline_case") or (
+    PERTURBATION_CASES[0] if PERTURBATION_CASES else ""
+)
 
 
 def perturbation_headline_parts(wildcards=None):
-    return expand("results/tables/headline/perturbation_{case}.csv", case=PERTURBATION_CASES)
+    return expand(
+        "results/tables/headline/perturbation_{case}.csv", case=PERTURBATION_CASES
+    )
 
 
 def perturbation_targets(wildcards=None):
@@ -34,7 +38,9 @@ def perturbation_targets(wildcards=None):
 
 def perturbation_inputs(wildcards):
     out = {"store": store_input(wildcards)}
-    if _PERT.get("lrp_source", "compute") == "rule" and "lrp" in _PERT.get("methods", ["lrp"]):
+    if _PERT.get("lrp_source", "compute") == "rule" and "lrp" in _PERT.get(
+        "methods", ["lrp"]
+    ):
         out["lrp"] = f"results/relevance/{wildcards.case}.nc"
     return out
 
@@ -47,18 +53,18 @@ rule run_perturbation:
         aopc="results/perturbation/{case}_aopc.csv",
         draws="results/perturbation/{case}_draws.nc",
         headline="results/tables/headline/perturbation_{case}.csv",
-    params:
-        headline_case=_PERT_HEADLINE_CASE,
+    log:
+        "logs/run_perturbation/{case}.log",
     wildcard_constraints:
         case="[A-Za-z0-9_]+",
+    conda:
+        "../../envs/model.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=120,
-    log:
-        "logs/run_perturbation/{case}.log",
-    conda:
-        "../../envs/model.yaml"
+    params:
+        headline_case=_PERT_HEADLINE_CASE,
     script:
         "../scripts/run_perturbation.py"
 
@@ -68,10 +74,10 @@ rule plot_perturbation:
         table="results/perturbation/{case}.csv",
     output:
         "results/figures/perturbation_{case}.png",
-    wildcard_constraints:
-        case="[A-Za-z0-9_]+",
     log:
         "logs/plot_perturbation/{case}.log",
+    wildcard_constraints:
+        case="[A-Za-z0-9_]+",
     conda:
         "../../envs/plot.yaml"
     script:

@@ -35,7 +35,9 @@ write_csv(result.table, sm.output.table)
 write_csv(result.aopc, sm.output.aopc)
 write_netcdf(result.draws, sm.output.draws)
 suffix = "" if case == sm.params.headline_case else f"_{case}"
-rows = headline(result, method="lrp" if "lrp" in sec.get("methods", ["lrp"]) else sec["methods"][0], p=1.0, suffix=suffix)
+rows = headline(
+    result, method="lrp" if "lrp" in sec.get("methods", ["lrp"]) else sec["methods"][0], p=1.0, suffix=suffix
+)
 write_csv(headline_rows(rows), sm.output.headline)
 for r in rows:
     log.info("%s = %.4g [%s, %s]", r["metric"], r["value"], r.get("ci_low"), r.get("ci_high"))

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .experiment import Case
 
 # Names are imported lazily from their submodules (PEP 562), so that importing
 # ``aurora_xai.perturbation.figures`` (the plotting environment has no torch) does not
@@ -146,9 +149,13 @@ def check_perturbation_config(cfg: Mapping[str, Any]) -> None:
 
     for name, case in cases.items():
         if case.level is None and case.variable not in SURF_VARS:
-            raise ConfigError(f"config key 'perturbation.cases.{name}.variable': {case.variable!r} is not a surface variable {SURF_VARS}")
+            raise ConfigError(
+                f"config key 'perturbation.cases.{name}.variable': {case.variable!r} is not a surface variable {SURF_VARS}"
+            )
         if case.level is not None and case.variable not in ATMOS_VARS:
-            raise ConfigError(f"config key 'perturbation.cases.{name}.variable': {case.variable!r} is not an atmospheric variable {ATMOS_VARS}")
+            raise ConfigError(
+                f"config key 'perturbation.cases.{name}.variable': {case.variable!r} is not an atmospheric variable {ATMOS_VARS}"
+            )
         if covered is not None:
             missing = pd.DatetimeIndex([case.time - history, case.time]).difference(covered)
             if len(missing):

@@ -263,7 +263,7 @@ def masked_batch(
     batch: Any,
     fill: Any,
     masks: np.ndarray | torch.Tensor,
-    fields: MaskFields = MaskFields(),
+    fields: MaskFields | None = None,
     step_hours: float = 6.0,
 ) -> Any:
     """One masked copy of ``batch`` per mask, as one ``aurora.Batch`` of batch size ``K``.
@@ -272,9 +272,10 @@ def masked_batch(
         batch: The sample, batch size 1 (raw units).
         fill: Batch of the same shape with the masked value of every cell.
         masks: Booleans ``(K, lat, lon)`` (or one ``(lat, lon)`` mask).
-        fields: Which variables, levels and history steps are masked.
+        fields: Which variables, levels and history steps are masked (default: all).
         step_hours: Hours between history steps.
     """
+    fields = fields if fields is not None else MaskFields()
     m = torch.as_tensor(np.asarray(masks, dtype=bool) if not torch.is_tensor(masks) else masks)
     if m.ndim == 2:
         m = m[None]

@@ -328,7 +328,7 @@ def masked_fields(
     masks: np.ndarray,
     variable: str,
     level: float | None = None,
-    fields: MaskFields = MaskFields(),
+    fields: MaskFields | None = None,
     batch_size: int = 8,
 ) -> torch.Tensor:
     """Predicted ``variable`` for every mask: ``(K, H, W)`` (reporting units, cropped grid).
@@ -356,7 +356,7 @@ def masked_mse(
     level: float | None,
     references: Mapping[str, np.ndarray],
     weights: np.ndarray,
-    fields: MaskFields = MaskFields(),
+    fields: MaskFields | None = None,
     batch_size: int = 8,
 ) -> dict[str, np.ndarray]:
     """Region MSE of every masked forecast against each reference: ``{name: (K,)}``."""
@@ -482,7 +482,10 @@ def run_experiment(
                         settings.ci_level,
                     )
                     mlo, mhi = bootstrap_mean_ci(
-                        rnd, rng_for(settings.seed, "bootstrap_mean", r, method, kind, p), settings.n_boot, settings.ci_level
+                        rnd,
+                        rng_for(settings.seed, "bootstrap_mean", r, method, kind, p),
+                        settings.n_boot,
+                        settings.ci_level,
                     )
                     rows.append(
                         {
@@ -597,7 +600,13 @@ def headline(
         if len(sel) == 1:
             r = sel.iloc[0]
             rows.append(
-                {"metric": name + suffix, "value": r["ratio"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": int(r["n_draws"])}
+                {
+                    "metric": name + suffix,
+                    "value": r["ratio"],
+                    "ci_low": r["ci_low"],
+                    "ci_high": r["ci_high"],
+                    "n": int(r["n_draws"]),
+                }
             )
     a = result.aopc
     a = a[a["metric_reference"] == reference]
@@ -606,7 +615,9 @@ def headline(
         if len(sel) == 0:
             sel = a[a["method"] == m]
         r = sel.iloc[0]
-        rows.append({"metric": f"perturbation_aopc_{m}{suffix}", "value": r["aopc_relevant"], "n": int(r["n_fractions"])})
+        rows.append(
+            {"metric": f"perturbation_aopc_{m}{suffix}", "value": r["aopc_relevant"], "n": int(r["n_fractions"])}
+        )
         rows.append(
             {
                 "metric": f"perturbation_aopc_ratio_{m}{suffix}",
@@ -636,7 +647,7 @@ def benchmark_batched_masks(
     batch_size: int,
     fill: Any | None = None,
     variable: str = "msl",
-    fields: MaskFields = MaskFields(),
+    fields: MaskFields | None = None,
     repeats: int = 3,
 ) -> dict[str, Any]:
     """Throughput (masks per second) of batched masked forecasts against one mask per pass.
@@ -771,7 +782,9 @@ def run_case(
     spec = ModelSpec.from_config({k: v for k, v in cfg["model"].items() if k != "device"})
     model = build_model(spec, device=device)
     batch = source.batch(case.time)
-    target = relevance_target(case, str(sec.get("relevance_target", "forecast")), str(sec.get("latent_layer", "backbone")))
+    target = relevance_target(
+        case, str(sec.get("relevance_target", "forecast")), str(sec.get("latent_layer", "backbone"))
+    )
     pre = {}
     if lrp_relevance is not None:
         if lrp_relevance.attrs.get("target") not in (None, target.describe()):

@@ -65,7 +65,9 @@ def plot_degradation_curves(
                 first = False
             ax.plot(tk["p"], tk["mse_random_mean"], "s--", ms=3, color=style["color"], label=style["label"])
             if {"mse_random_ci_low", "mse_random_ci_high"} <= set(tk):
-                ax.fill_between(tk["p"], tk["mse_random_ci_low"], tk["mse_random_ci_high"], color=style["color"], alpha=0.25, lw=0)
+                ax.fill_between(
+                    tk["p"], tk["mse_random_ci_low"], tk["mse_random_ci_high"], color=style["color"], alpha=0.25, lw=0
+                )
         ax.set_xscale("log")
         ticks = sorted(tm["p"].unique())
         ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
@@ -79,7 +81,9 @@ def plot_degradation_curves(
     ylabel = f"MSE of {variable_label} over {region_label}"
     if units:
         ylabel += f" [{units}]"
-    axes[0, 0].set_ylabel(ylabel + f"\nvs {reference} forecast" if reference == "clean" else ylabel + f"\nvs {reference}")
+    axes[0, 0].set_ylabel(
+        ylabel + f"\nvs {reference} forecast" if reference == "clean" else ylabel + f"\nvs {reference}"
+    )
     axes[0, 0].legend(fontsize=7, loc="upper left")
     if title:
         fig.suptitle(title)
