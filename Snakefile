@@ -20,10 +20,11 @@ include: "workflow/rules/latents.smk"
 include: "workflow/rules/regimes.smk"
 include: "workflow/rules/storms.smk"
 include: "workflow/rules/attribution.smk"
+include: "workflow/rules/perturbation.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -6,19 +6,22 @@ rule compute_relevance:
         store=store_input,
     output:
         "results/relevance/{case}.nc",
-    params:
-        settings={k: config.get(k) for k in ("attribution", "model", "data", "storms", "regions")},
-    wildcard_constraints:
-        case="[A-Za-z0-9_]+",
     log:
         "logs/compute_relevance/{case}.log",
     benchmark:
         "benchmarks/compute_relevance/{case}.tsv"
+    wildcard_constraints:
+        case="[A-Za-z0-9_]+",
+    conda:
+        "../../envs/model.yaml"
     threads: 2
     resources:
         mem_mb=8000,
-    conda:
-        "../../envs/model.yaml"
+    params:
+        settings={
+            k: config.get(k)
+            for k in ("attribution", "model", "data", "storms", "regions")
+        },
     script:
         "../scripts/compute_relevance.py"
 
@@ -36,10 +39,10 @@ rule summarise_relevance:
         profile="results/relevance/{case}_profile.csv",
         centroids="results/relevance/{case}_centroids.csv",
         headline="results/tables/headline/lrp_{case}.csv",
-    wildcard_constraints:
-        case="[A-Za-z0-9_]+",
     log:
         "logs/summarise_relevance/{case}.log",
+    wildcard_constraints:
+        case="[A-Za-z0-9_]+",
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -56,14 +59,14 @@ rule plot_relevance_maps:
             category="Attribution",
             subcategory="{case}",
         ),
-    params:
-        settings={k: config.get(k) for k in ("attribution", "storms")},
-    wildcard_constraints:
-        case="[A-Za-z0-9_]+",
     log:
         "logs/plot_relevance_maps/{case}.log",
+    wildcard_constraints:
+        case="[A-Za-z0-9_]+",
     conda:
         "../../envs/plot.yaml"
+    params:
+        settings={k: config.get(k) for k in ("attribution", "storms")},
     script:
         "../scripts/plot_relevance_maps.py"
 
@@ -85,10 +88,10 @@ rule plot_relevance_profile:
             category="Attribution",
             subcategory="{case}",
         ),
-    wildcard_constraints:
-        case="[A-Za-z0-9_]+",
     log:
         "logs/plot_relevance_profile/{case}.log",
+    wildcard_constraints:
+        case="[A-Za-z0-9_]+",
     conda:
         "../../envs/plot.yaml"
     script:

@@ -9,7 +9,9 @@ from pathlib import Path
 _SRC = str(Path(workflow.basedir) / "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
-_paths = [_SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _SRC]
+_paths = [_SRC] + [
+    p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _SRC
+]
 os.environ.update(PYTHONPATH=os.pathsep.join(_paths))
 
 from aurora_xai.config import check_config
@@ -38,6 +40,7 @@ def headline_parts(wildcards=None):
         "results/tables/headline/bootstrap.csv",
         "results/tables/headline/storm_calm.csv",
         *expand("results/tables/headline/lrp_{case}.csv", case=CASES),
+        *perturbation_headline_parts(),
     ]
 
 
@@ -56,6 +59,40 @@ def attribution_targets(wildcards=None):
     )
 
 
+# --- perturbation (workflow/rules/perturbation.smk) ---
+from aurora_xai.perturbation import check_perturbation_config
+
+check_perturbation_config(config)
+
+_PERT = config.get("perturbation") or {}
+PERTURBATION_CASES = sorted((_PERT.get("cases") or {}).keys())
+_PERT_HEADLINE_CASE = _PERT.get("headline_case") or (
+    PERTURBATION_CASES[0] if PERTURBATION_CASES else ""
+)
+
+
+def perturbation_headline_parts(wildcards=None):
+    return expand(
+        "results/tables/headline/perturbation_{case}.csv", case=PERTURBATION_CASES
+    )
+
+
+def perturbation_targets(wildcards=None):
+    return expand(
+        ["results/perturbation/{case}.csv", "results/figures/perturbation_{case}.png"],
+        case=PERTURBATION_CASES,
+    )
+
+
+def perturbation_inputs(wildcards):
+    out = {"store": store_input(wildcards)}
+    if _PERT.get("lrp_source", "compute") == "rule" and "lrp" in _PERT.get(
+        "methods", ["lrp"]
+    ):
+        out["lrp"] = f"results/relevance/{wildcards.case}.nc"
+    return out
+
+
 def all_targets():
     return [
         "results/tables/headline.csv",
@@ -66,4 +103,5 @@ def all_targets():
         "results/figures/pca_bootstrap.png",
         "results/figures/storm_calm.png",
         *attribution_targets(),
+        *perturbation_targets(),
     ]

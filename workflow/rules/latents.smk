@@ -3,18 +3,18 @@ rule extract_latents:
         store=store_input,
     output:
         "results/latents/shards/{shard}.nc",
-    params:
-        times=lambda wc: [str(t) for t in SHARDS[wc.shard]],
-        settings={k: config[k] for k in ("data", "model", "latents", "regions")},
     log:
         "logs/extract_latents/{shard}.log",
     benchmark:
         "benchmarks/extract_latents/{shard}.tsv"
+    conda:
+        "../../envs/model.yaml"
     threads: 2
     resources:
         mem_mb=8000,
-    conda:
-        "../../envs/model.yaml"
+    params:
+        times=lambda wc: [str(t) for t in SHARDS[wc.shard]],
+        settings={k: config[k] for k in ("data", "model", "latents", "regions")},
     script:
         "../scripts/extract_latents.py"
 
@@ -24,11 +24,11 @@ rule aggregate_latents:
         shard_files,
     output:
         "results/latents/pooled.nc",
-    params:
-        expected=lambda wc: [str(t) for t in DATES.times()],
     log:
         "logs/aggregate_latents/aggregate_latents.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        expected=lambda wc: [str(t) for t in DATES.times()],
     script:
         "../scripts/aggregate_latents.py"

@@ -9,47 +9,18 @@
 #   results/tables/headline/perturbation_{case}.csv   headline rows
 #   results/figures/perturbation_{case}.png    degradation curves
 #
-# Add perturbation_headline_parts() to headline_parts() and perturbation_targets() to
-# all_targets() in common.smk.
-
-from aurora_xai.perturbation import check_perturbation_config
-
-check_perturbation_config(config)
-
-_PERT = config.get("perturbation") or {}
-PERTURBATION_CASES = sorted((_PERT.get("cases") or {}).keys())
-_PERT_HEADLINE_CASE = _PERT.get("headline_case") or (
-    PERTURBATION_CASES[0] if PERTURBATION_CASES else ""
-)
-
-
-def perturbation_headline_parts(wildcards=None):
-    return expand(
-        "results/tables/headline/perturbation_{case}.csv", case=PERTURBATION_CASES
-    )
-
-
-def perturbation_targets(wildcards=None):
-    return expand(
-        ["results/perturbation/{case}.csv", "results/figures/perturbation_{case}.png"],
-        case=PERTURBATION_CASES,
-    )
-
-
-def perturbation_inputs(wildcards):
-    out = {"store": store_input(wildcards)}
-    if _PERT.get("lrp_source", "compute") == "rule" and "lrp" in _PERT.get(
-        "methods", ["lrp"]
-    ):
-        out["lrp"] = f"results/relevance/{wildcards.case}.nc"
-    return out
+# Its input functions live in common.smk.
 
 
 rule run_perturbation:
     input:
         unpack(perturbation_inputs),
     output:
-        table="results/perturbation/{case}.csv",
+        table=report(
+            "results/perturbation/{case}.csv",
+            caption="../report/perturbation_table.rst",
+            category="Perturbation",
+        ),
         aopc="results/perturbation/{case}_aopc.csv",
         draws="results/perturbation/{case}_draws.nc",
         headline="results/tables/headline/perturbation_{case}.csv",
@@ -73,7 +44,11 @@ rule plot_perturbation:
     input:
         table="results/perturbation/{case}.csv",
     output:
-        "results/figures/perturbation_{case}.png",
+        report(
+            "results/figures/perturbation_{case}.png",
+            caption="../report/perturbation.rst",
+            category="Perturbation",
+        ),
     log:
         "logs/plot_perturbation/{case}.log",
     wildcard_constraints:

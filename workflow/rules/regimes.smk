@@ -9,12 +9,12 @@ rule fit_pca:
             category="Regimes",
         ),
         headline="results/tables/headline/pca.csv",
-    params:
-        settings={k: config[k] for k in ("pca", "regimes", "seed")},
     log:
         "logs/fit_pca/fit_pca.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        settings={k: config[k] for k in ("pca", "regimes", "seed")},
     script:
         "../scripts/fit_pca.py"
 
@@ -76,14 +76,14 @@ rule bootstrap_pca:
     output:
         boot="results/pca/bootstrap.nc",
         headline="results/tables/headline/bootstrap.csv",
-    params:
-        settings={k: config[k] for k in ("pca", "regimes", "seed")},
     log:
         "logs/bootstrap_pca/bootstrap_pca.log",
     benchmark:
         "benchmarks/bootstrap_pca/bootstrap_pca.tsv"
     conda:
         "../../envs/analysis.yaml"
+    params:
+        settings={k: config[k] for k in ("pca", "regimes", "seed")},
     script:
         "../scripts/bootstrap_pca.py"
 
@@ -113,14 +113,14 @@ rule test_storm_calm:
         report_json="results/regimes/storm_calm.json",
         projection="results/regimes/storm_calm.nc",
         headline="results/tables/headline/storm_calm.csv",
-    params:
-        settings={k: config[k] for k in ("pca", "regimes", "seed")},
     log:
         "logs/test_storm_calm/test_storm_calm.log",
     benchmark:
         "benchmarks/test_storm_calm/test_storm_calm.tsv"
     conda:
         "../../envs/analysis.yaml"
+    params:
+        settings={k: config[k] for k in ("pca", "regimes", "seed")},
     script:
         "../scripts/test_storm_calm.py"
 
