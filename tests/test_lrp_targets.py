@@ -62,7 +62,7 @@ def test_token_centres_stages_with_padding():
 def _brute_force_mask(region, levels, lat, lon, patch=4):
     lat_kept = lat[: len(lat) - len(lat) % patch]
     out = []
-    for lev in range(levels):
+    for _lev in range(levels):
         for h in range(len(lat_kept) // patch):
             for w in range(len(lon) // patch):
                 la = lat_kept[h * patch : (h + 1) * patch].mean()

@@ -38,27 +38,34 @@ REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 TOY_SNAKEFILE = REPO / "tests" / "slurm_toy" / "Snakefile"
 WORKFLOW_SNAKEFILE = REPO / "Snakefile"
-# The real workflow, kept small: 2005 sampled every three weeks, the synthetic store
-# written for just those days (and the attribution case's), one attribution case,
-# fewer resamples.  Its targets are the per-analysis rows of the headline table that
-# such sparse dates allow: the storm/calm test (and so results/tables/headline.csv
-# itself) needs a latent sample on every day.
-_STEP_DAYS = 21
-_DAYS = sorted(
-    {datetime.date(2005, 1, 1) + datetime.timedelta(days=_STEP_DAYS * k) for k in range(18)}
-    | {datetime.date(2005, 8, 29)}  # katrina_2005's case time
-)
+# The real workflow, kept small: 2005 sampled every three weeks, one attribution case,
+# fewer resamples, and the synthetic store written for just the sampled days (plus the
+# default's other periods, short windows around the study's cases).  Its targets are
+# the per-analysis rows of the headline table that such sparse dates allow: the
+# storm/calm test (and so results/tables/headline.csv itself) needs a sample every day.
 REAL_TARGETS = [
     "results/tables/headline/pca.csv",
     "results/tables/headline/bootstrap.csv",
     "results/tables/headline/lrp_katrina_2005.csv",
 ]
-REAL_CONFIG = {
-    "dates": {"start": "2005-01-01", "end": "2005-12-31", "step_days": _STEP_DAYS},
-    "synthetic": {"periods": [[str(d), str(d)] for d in _DAYS], "extra_variables": False},
-    "attribution": {"cases": ["katrina_2005"]},
-    "regimes": {"n_bootstrap": 100, "n_permutations": 100},
-}
+_STEP_DAYS = 21
+
+
+def real_config() -> dict:
+    """The overlay on config/config.yaml for the small run."""
+    default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    days = {datetime.date(2005, 1, 1) + datetime.timedelta(days=_STEP_DAYS * k) for k in range(18)}
+    days.add(datetime.date(2005, 8, 29))  # katrina_2005's case time
+    periods = [[str(d), str(d)] for d in sorted(days)]
+    periods += [p for p in default["synthetic"]["periods"] if not str(p[0]).startswith("2005")]
+    return {
+        "dates": {"start": "2005-01-01", "end": "2005-12-31", "step_days": _STEP_DAYS},
+        "synthetic": {"periods": periods, "extra_variables": False},
+        "attribution": {"cases": ["katrina_2005"]},
+        "regimes": {"n_bootstrap": 100, "n_permutations": 100},
+    }
+
+
 # Wall-clock limits (s) for one Snakemake run; the whole file stays within ~5 min.
 TOY_TIMEOUT = 150
 REAL_TIMEOUT = 300
@@ -340,7 +347,7 @@ def test_workflow_through_slurm(slurm_cluster, tmp_path: Path, profile_dir: Path
     local.mkdir()
     remote.mkdir()
     overlay = tmp_path / "small.yaml"
-    overlay.write_text(yaml.safe_dump(REAL_CONFIG))
+    overlay.write_text(yaml.safe_dump(real_config()))
     # config/config.yaml is named relative to the working directory: give it, then
     # the small overlay (later files win, key by key)
     args = [*REAL_TARGETS, "--profile", str(profile_dir), "-s", str(WORKFLOW_SNAKEFILE)]

@@ -18,7 +18,7 @@ from ..latents_io import feature_matrix
 from .bootstrap import BootstrapResult, bootstrap_pca_stability
 from .pca import fit_pca
 from .seasonal import season_separation
-from .separability import cv_contrastive_auc, storm_calm_report
+from .separability import auc_from_scores, contrastive_axis, cv_contrastive_auc, storm_calm_report
 
 __all__ = ["bootstrap_dataset", "bootstrap_headline", "season_headline", "storm_calm_subset", "storm_calm_analysis"]
 
@@ -167,6 +167,10 @@ def storm_calm_analysis(
         if has_ci and f"{key}_ci_low" in report:
             row.update(ci_low=float(report[f"{key}_ci_low"]), ci_high=float(report[f"{key}_ci_high"]))
         rows.append(row)
+    # The published score: the contrastive axis fitted and scored on the same days.
+    in_sample = float(auc_from_scores(contrastive_axis(x, y).project(x), y))
+    report["storm_calm_contrastive_auc_in_sample"] = in_sample
+    rows.append({"metric": "storm_calm_contrastive_auc_in_sample", "value": in_sample, "n": n})
     npc = int(report.get("storm_calm_n_pcs", n_pcs))
     sep_pc = f"storm_calm_linearly_separable_pc{npc}"
     if sep_pc in report:
