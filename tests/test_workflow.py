@@ -86,7 +86,16 @@ def test_default_run_gives_the_seasonal_pc1(default_run):
     assert table.loc["pc1_annual_corr", "value"] >= 0.9
     assert 0 < table.loc["pc1_explained_variance", "value"] < 1
     assert table.loc["pc1_annual_corr", "n"] == 365
-    for fig in ("pca_seasons", "pca_scree", "pc1_annual_cycle"):
+    assert table.loc["pc1_annual_r2", "value"] >= 0.8
+    assert table.loc["pc1_bootstrap_cos", "value"] >= 0.95
+    for metric in ("storm_calm_auc", "storm_calm_perm_p", "storm_calm_linearly_separable", "perturbation_ratio_p1",
+                   "perturbation_ratio_p1_blobs", "lrp_conservation_error_great_storm_1987"):
+        assert metric in table.index, metric
+    # the LRP curve lies above the random curves at p = 1 %, the interval excluding 1
+    assert table.loc["perturbation_ratio_p1", "ci_low"] > 1
+    assert table.loc["perturbation_ratio_p1_blobs", "ci_low"] > 1
+    for fig in ("pca_seasons", "pca_scree", "pc1_annual_cycle", "pca_bootstrap", "storm_calm",
+                "relevance_maps_great_storm_1987", "relevance_profile_katrina_2005", "perturbation_great_storm_1987"):
         assert (default_run / f"results/figures/{fig}.png").stat().st_size > 10_000
     for log in ("extract_latents/s000.log", "fit_pca/fit_pca.log"):
         assert (default_run / "logs" / log).read_text().strip()
@@ -100,9 +109,12 @@ def test_second_run_is_a_noop(default_run):
 
 
 def test_rerun_from_scratch_is_identical(default_run):
-    keep = {p: p.read_bytes() for p in (default_run / "results/tables").rglob("*.csv")}
-    for sub in ("latents", "pca", "tables", "figures"):
-        shutil.rmtree(default_run / "results" / sub)
+    keep = {p: p.read_bytes() for p in (default_run / "results").rglob("*.csv")}
+    keep.update({p: p.read_bytes() for p in (default_run / "results").rglob("*.tsv")})
+    assert len(keep) > 10
+    for sub in (default_run / "results").iterdir():
+        if sub.name != "data":  # everything but the synthetic store (its determinism is a unit test)
+            shutil.rmtree(sub) if sub.is_dir() else sub.unlink()
     snakemake(default_run, "--cores", "2", timeout=1200)
     for path, data in keep.items():
         assert path.read_bytes() == data, f"{path.name} differs after a rerun"
