@@ -16,7 +16,7 @@ rule compute_relevance:
         "../../envs/model.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=lambda wc, attempt: 8000 * attempt,
     params:
         settings={
             k: config.get(k)

@@ -11,7 +11,7 @@ rule extract_latents:
         "../../envs/model.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=lambda wc, attempt: 8000 * attempt,
     params:
         times=lambda wc: [str(t) for t in SHARDS[wc.shard]],
         settings={k: config[k] for k in ("data", "model", "latents", "regions")},
