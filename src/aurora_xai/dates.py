@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,16 +11,31 @@ import pandas as pd
 
 __all__ = ["DateSpec", "season_of_month", "date_metadata", "shard_dates", "SEASONS"]
 
-SEASONS = ("DJF", "MAM", "JJA", "SON")
+SEASONS: tuple[str, ...] = ("DJF", "MAM", "JJA", "SON")
+_MONTH_TO_SEASON = {m: SEASONS[(m % 12) // 3] for m in range(1, 13)}
 
 
-def season_of_month(month: int | np.ndarray) -> np.ndarray | str:
-    """Meteorological season (``DJF``, ``MAM``, ``JJA``, ``SON``) of a month 1-12."""
-    m = np.asarray(month)
-    if np.any((m < 1) | (m > 12)):
-        raise ValueError(f"month out of range 1-12: {month}")
-    out = np.array(SEASONS)[(m % 12) // 3]
-    return str(out) if out.ndim == 0 else out
+def season_of_month(month: int | Sequence[int] | np.ndarray) -> str | np.ndarray:
+    """Meteorological season of a calendar month (1 = January ... 12 = December).
+
+    Args:
+        month: A single month or an array-like of months, shape ``(n,)``.
+
+    Returns:
+        ``'DJF'``, ``'MAM'``, ``'JJA'`` or ``'SON'`` for a scalar; an ``(n,)`` array of those
+        strings for an array-like.
+    """
+    if np.isscalar(month):
+        m = int(month)  # type: ignore[arg-type]
+        if m != month or m not in _MONTH_TO_SEASON:
+            raise ValueError(f"month must be an integer in 1..12, got {month!r}")
+        return _MONTH_TO_SEASON[m]
+    arr = np.asarray(month)
+    if arr.size and (not np.all(np.mod(arr, 1) == 0) or arr.min() < 1 or arr.max() > 12):
+        bad = arr[(np.mod(arr, 1) != 0) | (arr < 1) | (arr > 12)]
+        raise ValueError(f"months must be integers in 1..12, got e.g. {bad.flat[0]!r}")
+    lookup = np.array([""] + [_MONTH_TO_SEASON[m] for m in range(1, 13)], dtype="<U3")
+    return lookup[arr.astype(int)]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..dates import SEASONS, season_of_month
+
 __all__ = [
     "SEASONS",
     "HarmonicFit",
@@ -19,9 +21,6 @@ __all__ = [
     "season_separation",
 ]
 
-SEASONS: tuple[str, ...] = ("DJF", "MAM", "JJA", "SON")
-_MONTH_TO_SEASON = {12: "DJF", 1: "DJF", 2: "DJF", 3: "MAM", 4: "MAM", 5: "MAM",
-                    6: "JJA", 7: "JJA", 8: "JJA", 9: "SON", 10: "SON", 11: "SON"}
 
 DAYS_PER_YEAR = 365.2425
 
@@ -75,29 +74,6 @@ def annual_harmonic_fit(y: np.ndarray, day_of_year: np.ndarray, n_harmonics: int
         fitted=fitted,
         coef=coef,
     )
-
-
-def season_of_month(month: int | Sequence[int] | np.ndarray) -> str | np.ndarray:
-    """Meteorological season of a calendar month (1 = January ... 12 = December).
-
-    Args:
-        month: A single month or an array-like of months, shape ``(n,)``.
-
-    Returns:
-        ``'DJF'``, ``'MAM'``, ``'JJA'`` or ``'SON'`` for a scalar; an ``(n,)`` array of those
-        strings for an array-like.
-    """
-    if np.isscalar(month):
-        m = int(month)  # type: ignore[arg-type]
-        if m != month or m not in _MONTH_TO_SEASON:
-            raise ValueError(f"month must be an integer in 1..12, got {month!r}")
-        return _MONTH_TO_SEASON[m]
-    arr = np.asarray(month)
-    if arr.size and (not np.all(np.mod(arr, 1) == 0) or arr.min() < 1 or arr.max() > 12):
-        bad = arr[(np.mod(arr, 1) != 0) | (arr < 1) | (arr > 12)]
-        raise ValueError(f"months must be integers in 1..12, got e.g. {bad.flat[0]!r}")
-    lookup = np.array([""] + [_MONTH_TO_SEASON[m] for m in range(1, 13)], dtype="<U3")
-    return lookup[arr.astype(int)]
 
 
 @dataclasses.dataclass(frozen=True)
