@@ -30,29 +30,24 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def prefetch_batches(source: ERA5Source, times: Sequence[pd.Timestamp], depth: int = 2) -> Iterator[tuple]:
-    """Yield ``(time, batch)`` in order while the next reads run in a background thread.
+def prefetch_batches(
+    source: ERA5Source, times: Sequence[pd.Timestamp], block: int = 8, depth: int = 2
+) -> Iterator[tuple]:
+    """Yield ``(time, batch)`` in order; blocks of ``block`` samples are read ahead.
 
-    Reading releases the GIL (file I/O, decompression), so it overlaps the model's
-    forward pass.
+    Reading runs in a background thread (file I/O and decompression release the GIL, so
+    it overlaps the model's forward pass), ``depth`` blocks ahead, each block with one
+    indexed read per variable (:meth:`ERA5Source.batches`).
     """
+    times = list(times)
+    blocks = [times[i : i + block] for i in range(0, len(times), block)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as pool:
-        futures: list[concurrent.futures.Future] = []
-        it = iter(times)
-        for t in it:
-            futures.append(pool.submit(source.batch, t))
-            if len(futures) >= depth:
-                break
-        pending = list(times[len(futures) :])
-        done_times = list(times[: len(futures)])
-        while futures:
-            fut = futures.pop(0)
-            t = done_times.pop(0)
-            if pending:
-                nt = pending.pop(0)
-                futures.append(pool.submit(source.batch, nt))
-                done_times.append(nt)
-            yield t, fut.result()
+        futures = [pool.submit(source.batches, b) for b in blocks[:depth]]
+        for i, blk in enumerate(blocks):
+            batches = futures[i].result()
+            if i + depth < len(blocks):
+                futures.append(pool.submit(source.batches, blocks[i + depth]))
+            yield from zip(blk, batches)
 
 
 def extract_pooled(

@@ -272,12 +272,32 @@ class ERA5Source:
             ``aurora.Batch`` with surface variables ``(1, 2, lat, lon)``, atmospheric
             ``(1, 2, level, lat, lon)`` and static ``(lat, lon)``.
         """
+        return self._make_batch(time, self.read_fields(time))
+
+    def batches(self, times: Sequence[pd.Timestamp]) -> list:
+        """The batches of several samples, read together.
+
+        The distinct steps of all ``times`` (targets and history steps) are read with one
+        indexed read per variable, which amortises the per-read overhead of the store
+        (chunk requests are issued together). Memory: all their fields at once, so
+        callers read a few samples per call.
+        """
+        times = [pd.Timestamp(t) for t in times]
+        steps = sorted({s for t in times for s in self._sample_times(t)})
+        raw = self.read_steps(steps)
+        where = {s: i for i, s in enumerate(steps)}
+        out = []
+        for t in times:
+            idx = [where[s] for s in self._sample_times(t)]
+            out.append(self._make_batch(t, {name: arr[idx] for name, arr in raw.items()}))
+        return out
+
+    def _make_batch(self, time: pd.Timestamp, raw: dict[str, np.ndarray]):
         import torch
         from aurora import Batch, Metadata
 
-        raw = self.read_fields(time)
-        surf = {s: torch.from_numpy(raw[n])[None] for s, n in self.names["surf"].items()}
-        atmos = {s: torch.from_numpy(raw[n])[None] for s, n in self.names["atmos"].items()}
+        surf = {s: torch.from_numpy(np.ascontiguousarray(raw[n]))[None] for s, n in self.names["surf"].items()}
+        atmos = {s: torch.from_numpy(np.ascontiguousarray(raw[n]))[None] for s, n in self.names["atmos"].items()}
         t = pd.Timestamp(time).to_pydatetime()
         return Batch(
             surf_vars=surf,
