@@ -10,13 +10,11 @@ Public API:
 * :func:`zero_constant_terms` - remove Aurora's additive constants (conservation checks).
 """
 
-
-import importlib
-from typing import Any
-
 # Names are imported lazily from their submodules (PEP 562), so that the torch-free
 # modules (summaries, figures, cases) can be used where torch is not installed (the
 # analysis and plotting environments) without importing torch through this package.
+from aurora_xai._lazy import lazy_exports
+
 _EXPORTS = {
     "constants": ("constant_term_parameters", "zero_constant_terms"),
     "context": ("ATTENTION_RULES", "checkpointed_backbone", "lrp_rules"),
@@ -24,17 +22,4 @@ _EXPORTS = {
     "rules": ("Ledger",),
     "targets": ("ForecastTarget", "LatentTarget", "latent_token_mask", "token_centres"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    mod = _WHERE.get(name)
-    if mod is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

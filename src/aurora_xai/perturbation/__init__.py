@@ -18,7 +18,6 @@ Every name is imported lazily from its submodule on first use.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,8 @@ if TYPE_CHECKING:
 # Names are imported lazily from their submodules (PEP 562), so that importing
 # ``aurora_xai.perturbation.figures`` (the plotting environment has no torch) does not
 # import torch through this package.
+from aurora_xai._lazy import lazy_exports
+
 _EXPORTS = {
     "apply": (
         "MASK_VALUES",
@@ -82,20 +83,8 @@ _EXPORTS = {
     ),
     "figures": ("plot_degradation_curves",),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted([*_WHERE, "cases_from_config", "check_perturbation_config"])
-
-
-def __getattr__(name: str) -> Any:
-    mod = _WHERE.get(name)
-    if mod is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__all__ = sorted([*__all__, "cases_from_config", "check_perturbation_config"])
 
 
 def cases_from_config(cfg: Mapping[str, Any]) -> dict[str, Case]:
