@@ -286,3 +286,9 @@ def test_published_geometry_reproduces_the_defect():
     assert published != pytest.approx(1.0)
     rows = np.flatnonzero(us.lat_mask(lat_stacked))
     assert len(lat_c) - 1 in rows  # the southernmost surface row is inside the "US" box
+
+
+def test_model_spec_from_the_config_section():
+    assert ModelSpec.from_config({"name": "tiny", "seed": 2, "device": "cuda"}) == ModelSpec(seed=2)
+    with pytest.raises(ValueError, match="unknown keys"):
+        ModelSpec.from_config({"name": "tiny", "sede": 2})

@@ -44,7 +44,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     except (ValueError, TypeError) as err:
         fail("dates", str(err))
     try:
-        ModelSpec.from_config({k: v for k, v in cfg["model"].items() if k != "device"})
+        ModelSpec.from_config(cfg["model"])
     except (ValueError, TypeError) as err:
         fail("model", str(err))
     try:

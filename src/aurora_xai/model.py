@@ -65,12 +65,17 @@ class ModelSpec:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> ModelSpec:
-        """Build from the ``model`` section of the workflow config."""
+        """Build from the ``model`` section of the workflow config.
+
+        ``device`` (where the model runs, not which model) is accepted and ignored;
+        any other unknown key is an error.
+        """
         fields = {f.name for f in dataclasses.fields(cls)}
+        cfg = {k: v for k, v in cfg.items() if k != "device"}
         unknown = set(cfg) - fields
         if unknown:
             raise ValueError(f"model: unknown keys {sorted(unknown)}")
-        return cls(**dict(cfg))
+        return cls(**cfg)
 
 
 def activate_modulation(model: torch.nn.Module, seed: int = 1, bias_std: float = 0.0) -> None:

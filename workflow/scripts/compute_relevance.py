@@ -14,7 +14,7 @@ sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 cfg = sm.config
 torch.set_num_threads(max(1, int(sm.threads)))
-spec = ModelSpec.from_config({k: v for k, v in cfg["model"].items() if k != "device"})
+spec = ModelSpec.from_config(cfg["model"])
 model = build_model(spec, device=resolve_device(cfg["model"].get("device", "auto")))
 source = source_from_config(cfg["data"], cfg["dates"]["history_hours"])
 log.info("case %s: %s with %s", sm.wildcards.case, cfg["attribution"]["method"], checkpoint_id(spec))

@@ -16,7 +16,7 @@ log = setup_logging(sm.log[0])
 cfg = sm.config
 torch.set_num_threads(max(1, int(sm.threads)))
 device = resolve_device(cfg["model"].get("device", "auto"))
-spec = ModelSpec.from_config({k: v for k, v in cfg["model"].items() if k != "device"})
+spec = ModelSpec.from_config(cfg["model"])
 data = cfg["data"]
 source = source_from_config(data, cfg["dates"]["history_hours"])
 model = build_model(spec, device=device)

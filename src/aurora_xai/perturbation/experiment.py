@@ -779,7 +779,7 @@ def run_case(
     case = cases_from_config(cfg)[case_name]
     history_hours = float((cfg.get("dates") or {}).get("history_hours", 6))
     source = source_from_config(cfg["data"], history_hours)
-    spec = ModelSpec.from_config({k: v for k, v in cfg["model"].items() if k != "device"})
+    spec = ModelSpec.from_config(cfg["model"])
     model = build_model(spec, device=device)
     batch = source.batch(case.time)
     target = relevance_target(
