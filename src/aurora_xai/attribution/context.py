@@ -4,7 +4,10 @@ Inside ``with lrp_rules(model, attention_rule=..., epsilon=...)`` a forward pass
 computes the same outputs as the plain model (up to the rounding of the explicit
 attention, which replaces the fused kernel), and ``torch.autograd.grad`` returns the
 modified gradients of :mod:`aurora_xai.attribution.rules`; ``input * grad`` is the
-relevance. The backward pass must run inside the block.
+relevance. The backward pass must run inside the block. Gradients are on inside the
+block, also when it is entered under ``torch.no_grad()`` or ``torch.inference_mode()``
+(tensors created under inference mode cannot be saved for backward: make the inputs
+outside it, or see :mod:`aurora_xai.attribution.grad_mode`).
 
 What is patched (per instance, never per class, except the one function below):
 
@@ -48,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aurora_xai.attribution.grad_mode import gradients_enabled, ordinary_parameters
 from aurora_xai.attribution.rules import (
     ActivationIdentity,
     ConstantAffine,
@@ -139,9 +143,7 @@ def _linear_forward(module: nn.Linear, eps: float, ledger: Ledger | None):
 
 def _layernorm_forward(module: nn.LayerNorm, ledger: Ledger | None):
     def forward(x: torch.Tensor) -> torch.Tensor:
-        return LayerNormIdentity.apply(
-            x, module.normalized_shape, module.weight, module.bias, module.eps, ledger
-        )
+        return LayerNormIdentity.apply(x, module.normalized_shape, module.weight, module.bias, module.eps, ledger)
 
     return forward
 
@@ -230,13 +232,14 @@ def _install_checkpointing(patcher: _Patcher, model: nn.Module) -> None:
 
 @contextlib.contextmanager
 def checkpointed_backbone(model: nn.Module) -> Iterator[nn.Module]:
-    """Run each backbone stage under activation checkpointing (no LRP rules)."""
+    """Run each backbone stage under activation checkpointing (no LRP rules); gradients on."""
     patcher = _Patcher()
-    try:
-        _install_checkpointing(patcher, model)
-        yield model
-    finally:
-        patcher.restore()
+    with gradients_enabled(), ordinary_parameters(model):
+        try:
+            _install_checkpointing(patcher, model)
+            yield model
+        finally:
+            patcher.restore()
 
 
 @contextlib.contextmanager
@@ -256,6 +259,10 @@ def lrp_rules(
         checkpointing: Run each backbone stage under activation checkpointing.
         ledger: Collects the relevance absorbed by constant terms; a new one when None.
 
+    Gradients are on inside the block (also under ``torch.no_grad()`` /
+    ``torch.inference_mode()``) and parameters that are inference tensors are replaced
+    by ordinary copies until exit (:mod:`aurora_xai.attribution.grad_mode`).
+
     Yields:
         The :class:`~aurora_xai.attribution.rules.Ledger`.
     """
@@ -269,7 +276,11 @@ def lrp_rules(
     patch_embed_type = aurora_types.get("LevelPatchEmbed")
 
     patcher = _Patcher()
+    stack = contextlib.ExitStack()
+    patcher.call(stack.close)
     try:
+        stack.enter_context(gradients_enabled())
+        stack.enter_context(ordinary_parameters(model))
         # Parameters are constants; training flags off.
         for p in model.parameters():
             if p.requires_grad:

@@ -55,6 +55,13 @@ import xarray as xr
 from torch import nn
 
 from aurora_xai.attribution.context import checkpointed_backbone, lrp_rules
+from aurora_xai.attribution.grad_mode import (
+    gradients_enabled,
+    ordinary_metadata,
+    ordinary_parameters,
+    ordinary_tensor,
+    without_inference_tensors,
+)
 from aurora_xai.attribution.inputs import (
     NormalisedInputs,
     cropped_rows,
@@ -145,9 +152,7 @@ def aurora_constant_terms(model: nn.Module, ledger: Ledger) -> Iterator[None]:
             ledger.add("position_scale_embedding", (gv * (pos + scl)).sum())
             gs = g.sum(dim=1)  # (B, D)
             ledger.add("lead_time_embedding", (gs * captured["lead_time_embed"].to(g.dtype)).sum())
-            ledger.add(
-                "absolute_time_embedding", (gs * captured["absolute_time_embed"].to(g.dtype)).sum()
-            )
+            ledger.add("absolute_time_embedding", (gs * captured["absolute_time_embed"].to(g.dtype)).sum())
 
         on_grad(out, fn)
 
@@ -232,18 +237,27 @@ def lrp_relevance(
     epsilon: float = 1e-6,
     checkpointing: bool = False,
 ) -> tuple[list[torch.Tensor], float, dict[str, float]]:
-    """LRP relevance of normalised inputs: ``(relevances, target value, ledger totals)``."""
-    leaves = inputs.requires_grad_()
+    """LRP relevance of normalised inputs: ``(relevances, target value, ledger totals)``.
+
+    Runs with gradients on also when called under ``torch.no_grad()`` or
+    ``torch.inference_mode()`` (see :mod:`aurora_xai.attribution.grad_mode`).
+    """
     ledger = Ledger()
-    with lrp_rules(model, attention_rule, epsilon, checkpointing, ledger):
-        with aurora_constant_terms(model, ledger):
-            y = evaluate_target(model, leaves.to_batch(), target)
-            grads = torch.autograd.grad(y, leaves.tensors(), allow_unused=True)
-    rel = [
-        (x * g).detach() if g is not None else torch.zeros_like(x)
-        for x, g in zip(leaves.tensors(), grads)
-    ]
+    with gradients_enabled(), ordinary_parameters(model):
+        leaves = _ordinary_inputs(inputs).requires_grad_()
+        with lrp_rules(model, attention_rule, epsilon, checkpointing, ledger):
+            with aurora_constant_terms(model, ledger):
+                y = evaluate_target(model, leaves.to_batch(), target)
+                grads = torch.autograd.grad(y, leaves.tensors(), allow_unused=True)
+    rel = [(x * g).detach() if g is not None else torch.zeros_like(x) for x, g in zip(leaves.tensors(), grads)]
     return rel, float(y.detach()), ledger.totals()
+
+
+def _ordinary_inputs(inputs: NormalisedInputs) -> NormalisedInputs:
+    """``inputs`` without inference tensors (call inside :func:`gradients_enabled`)."""
+    out = inputs.replace([ordinary_tensor(t) for t in inputs.tensors()])
+    out.metadata = ordinary_metadata(inputs.metadata)
+    return out
 
 
 class PackedTarget(nn.Module):
@@ -284,14 +298,19 @@ def gradient_relevance(
     n_steps: int = 32,
     checkpointing: bool = False,
 ) -> tuple[list[torch.Tensor], float, dict[str, float]]:
-    """Captum InputXGradient / IntegratedGradients on the packed wrapper."""
+    """Captum InputXGradient / IntegratedGradients on the packed wrapper.
+
+    Runs with gradients on also when called under ``torch.no_grad()`` or
+    ``torch.inference_mode()`` (see :mod:`aurora_xai.attribution.grad_mode`).
+    """
     from captum.attr import InputXGradient, IntegratedGradients
 
-    wrapper = PackedTarget(model, inputs, target)
-    flat = inputs.pack()
     extra: dict[str, float] = {}
     ctx = checkpointed_backbone(model) if checkpointing else contextlib.nullcontext()
-    with ctx:
+    with gradients_enabled(), ordinary_parameters(model), ctx:
+        inputs = _ordinary_inputs(inputs)
+        wrapper = PackedTarget(model, inputs, target)
+        flat = inputs.pack()
         with torch.no_grad():
             value = float(wrapper(flat)[0])
         if method == "input_x_gradient":
@@ -404,22 +423,31 @@ def compute_relevance(
         for LRP ``absorbed_<term>`` (share of the target absorbed by each constant
         term) and ``closure_error`` (``|sum R + absorbed - target| / |target|``); for
         integrated gradients ``target_at_baseline`` and ``completeness_error``.
+
+    Gradients are turned on for the call: under ``torch.no_grad()`` or
+    ``torch.inference_mode()`` (a batch, baseline or model created there included) the
+    relevance is the same as that of a plain call
+    (:mod:`aurora_xai.attribution.grad_mode`).
+
+    Raises:
+        ValueError: unknown ``method``, a batch size other than 1, a ``dtype`` narrower
+            than the model's, a baseline batch whose variables or shapes differ.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     _check_batch(batch)
-    with _computation_dtype(model, dtype) as dt:
-        inputs = normalised_inputs(model, batch, dt)
-        extra: dict[str, float] = {}
-        ledger: dict[str, float] = {}
-        if method == "lrp":
-            rel, value, ledger = lrp_relevance(
-                model, inputs, target, attention_rule, epsilon, checkpointing
-            )
-        else:
-            rel, value, extra = gradient_relevance(
-                model, inputs, target, method, baseline, n_steps, checkpointing
-            )
+    extra: dict[str, float] = {}
+    ledger: dict[str, float] = {}
+    with gradients_enabled(), ordinary_parameters(model):
+        batch = without_inference_tensors(batch)
+        if not isinstance(baseline, str):
+            baseline = without_inference_tensors(baseline)
+        with _computation_dtype(model, dtype) as dt:
+            inputs = normalised_inputs(model, batch, dt)
+            if method == "lrp":
+                rel, value, ledger = lrp_relevance(model, inputs, target, attention_rule, epsilon, checkpointing)
+            else:
+                rel, value, extra = gradient_relevance(model, inputs, target, method, baseline, n_steps, checkpointing)
     ds = _to_dataset(model, batch, inputs, rel)
     total = float(sum(float(r.double().sum()) for r in rel))
     denom = abs(value) if value != 0 else float("nan")
@@ -557,9 +585,25 @@ def benchmark_lrp(
     the Python heap) and the exact bytes of the tensors autograd saved for the backward
     pass (distinct storages), which is what LRP adds to a forward pass.
     Timings (best of ``repeats``, after one warm-up run) and the memory run are
-    separate, so that the memory tracing does not slow the timed runs.
+    separate, so that the memory tracing does not slow the timed runs. Gradients are
+    turned on for the call (also under ``torch.no_grad()`` / ``torch.inference_mode()``).
     """
     _check_batch(batch)
+    with gradients_enabled(), ordinary_parameters(model):
+        return _benchmark_lrp(
+            model, without_inference_tensors(batch), target, attention_rule, epsilon, checkpointing, repeats
+        )
+
+
+def _benchmark_lrp(
+    model: nn.Module,
+    batch: Any,
+    target: Any,
+    attention_rule: str,
+    epsilon: float,
+    checkpointing: bool,
+    repeats: int,
+) -> dict[str, Any]:
     p = next(model.parameters())
     device = p.device
     inputs = normalised_inputs(model, batch, p.dtype)
