@@ -12,17 +12,43 @@
 ``cds``
     NetCDF files downloaded from the Copernicus Climate Data Store: single-level files
     (``t2m, u10, v10, msl`` and the static ``z, lsm, slt``) and pressure-level files
-    (``z, u, v, t, q``), one or several of each; new (``valid_time``, ``pressure_level``) and
-    old (``time``, ``level``) coordinate names. Single-level ``z`` is the surface
-    geopotential (a static field), pressure-level ``z`` the geopotential; they are kept
-    apart by whether the variable has a level dimension. ``data.path`` is a file, a folder
-    (every ``*.nc`` in it), a glob pattern or a list of those.
+    (``z, u, v, t, q``), one or several of each, split by time, variable or level.
+    ``data.path`` is a file, a folder, a glob pattern or a list of those.
+
+What a file holds is told from its content, never from its name
+(:mod:`aurora_xai.data.formats`): NetCDF-4, NetCDF-3, zarr folders and ZIP archives are
+read whatever they are called. A ZIP archive (the current CDS delivers requests that mix
+instantaneous and accumulated streams as a ZIP of one NetCDF per stream, often saved as
+``.nc``) is extracted once into a hidden folder beside it and each member becomes one part
+of the store; a zipped zarr store is read in place. GRIB files are refused with how to
+convert them; anything else (an HTML error page saved as ``.nc``, an empty or truncated
+download) is refused with an error naming the file and quoting its first bytes.
+
+Coordinates are recognised in the forms ERA5 files come in:
+
+* time: ``time`` or ``valid_time``; files converted from GRIB carry both (``time`` is the
+  reference time, ``valid_time`` the time the field is valid at, which is used) and a
+  ``step`` of one value; a single time may be a scalar coordinate;
+* pressure: ``level``, ``pressure_level`` (new CDS), ``isobaricInhPa`` (converted from
+  GRIB), ``plev``, ``pressure`` or ``air_pressure``, in hPa or Pa (the ``units``
+  attribute decides; without one, values above 1100 are Pa), converted to hPa; a file for
+  one level may have it as a scalar coordinate, without a level dimension;
+* ``number``, ``expver``, ``step`` and other scalar or one-valued axes (``surface``,
+  ``heightAboveGround``) are dropped; an ensemble (``number`` with several members),
+  several forecast steps, or an ``expver`` dimension mixing ERA5 and ERA5T are refused.
+
+Single-level ``z`` is the surface geopotential (a static field) and pressure-level ``z``
+the geopotential; they are told apart by whether the variable has a pressure axis (a
+dimension or a scalar coordinate). A ``z`` with some other vertical axis is neither and is
+not used; a missing surface geopotential is an error naming the files searched.
 
 Every source becomes a :class:`Store`: one or more *parts* (a zarr store is one part, each
-NetCDF file is one), each canonicalised on its own (latitude decreasing, longitude in
-[0, 360) increasing, dimensions ``(time, [level,] latitude, longitude)``), with an index of
-which part holds each variable at each time. Nothing is read until :meth:`Store.read`, which
-reads only the requested variable, times, levels and (optionally) rows and columns.
+NetCDF file or archive member is one), each canonicalised on its own (latitude decreasing,
+longitude in [0, 360) increasing, dimensions ``(time, [level,] latitude, longitude)``),
+with an index of which part holds each variable at each time and level. Nothing is read
+until :meth:`Store.read`, which reads only the requested variable, times, levels and
+(optionally) rows and columns. A time (at a level) stored twice, in one file or in two,
+is an error naming the file(s), the variable and the time.
 
 What "per time step" orientation handling can see:
 
@@ -46,15 +72,19 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .formats import UnrecognisedFileError, check_netcdf3_size, sniff, zip_holds_zarr, zip_members
 from .variables import WB2_NAMES
 
 __all__ = [
     "SOURCES",
     "CDS_SURFACE_NAMES",
     "CDS_LEVEL_NAMES",
+    "LEVEL_AXES",
     "Store",
     "open_store",
     "open_dataset",
+    "open_parts",
+    "cds_parts",
     "canonicalise_grid",
     "check_grid",
     "cds_files",
@@ -85,8 +115,20 @@ CDS_LEVEL_NAMES: dict[str, str] = {
     "t": "temperature",
     "q": "specific_humidity",
 }
+#: Names of a pressure axis, renamed to ``level`` (in hPa).
+LEVEL_AXES: tuple[str, ...] = ("level", "pressure_level", "isobaricInhPa", "plev", "pressure", "air_pressure")
+
 _STATIC_NAMES = set(WB2_NAMES["static"].values())
-_COORD_RENAMES = {"valid_time": "time", "pressure_level": "level", "lat": "latitude", "lon": "longitude"}
+_GRID_RENAMES = {"lat": "latitude", "lon": "longitude"}
+_CANONICAL_DIMS = ("time", "level", "latitude", "longitude")
+_HPA_UNITS = {"hpa", "millibar", "millibars", "mbar", "mb", "hectopascal", "hectopascals"}
+_PA_UNITS = {"pa", "pascal", "pascals"}
+#: GRIB level types of pressure-level fields (cfgrib writes them as ``GRIB_typeOfLevel``).
+_GRIB_PRESSURE_TYPES = {"isobaricInhPa", "isobaricInPa"}
+#: File names a folder listing never takes: unfinished downloads.
+_UNFINISHED_SUFFIXES = (".part", ".tmp", ".partial", ".download", ".crdownload")
+#: File names a folder listing takes without looking inside (a bad one is an error).
+_DATA_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf", ".zip", ".grib", ".grb", ".grib1", ".grib2", ".grb2")
 
 
 # --------------------------------------------------------------------------------------
@@ -139,10 +181,31 @@ def check_grid(nlat: int, nlon: int, patch_size: int = 4) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def open_dataset(path: str | os.PathLike) -> xr.Dataset:
-    """Open one zarr store or NetCDF file lazily, without dask.
+def _open_netcdf(path: str, kind: str) -> xr.Dataset:
+    if kind == "netcdf3":
+        check_netcdf3_size(path)
+    try:
+        return xr.open_dataset(path, engine="netcdf4", chunks=None)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise UnrecognisedFileError(
+            f"{path}: a {'NetCDF-4' if kind == 'netcdf4' else 'NetCDF-3'} file that cannot be opened ({err}): "
+            "truncated or damaged? fetch it again"
+        ) from err
 
-    ``gs://`` URLs are opened anonymously through gcsfs (imported only then).
+
+def open_parts(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> list[tuple[str, xr.Dataset]]:
+    """Open one path lazily (without dask) as ``(label, dataset)`` parts, by its content.
+
+    A zarr folder, a NetCDF file (any name) or a zipped zarr store is one part labelled
+    with the path; each member of a ZIP archive of NetCDF files is one part labelled
+    ``<archive>::<member>`` (members are extracted once, see
+    :func:`aurora_xai.data.formats.zip_members`; ``cache_dir`` overrides where). ``gs://``
+    URLs are zarr stores opened anonymously through gcsfs (imported only then).
+
+    Raises:
+        FileNotFoundError: Nothing at ``path``.
+        UnrecognisedFileError: (a ``ValueError``) a GRIB file, or content that is none of
+            these formats, naming the file and quoting its first bytes; a truncated file.
     """
     p = str(path)
     if p.startswith("gs://"):
@@ -151,18 +214,92 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
         except ImportError as err:  # pragma: no cover - depends on the environment
             raise ImportError(f"data.path {p}: reading gs:// stores needs gcsfs (pip install gcsfs)") from err
         del gcsfs
-        return xr.open_zarr(p, chunks=None, storage_options={"token": "anon"})
-    if p.endswith((".nc", ".nc4", ".netcdf")):
-        if not Path(p).exists():
-            raise FileNotFoundError(f"data.path: no file at {p}")
-        return xr.open_dataset(p, chunks=None)
+        return [(p, xr.open_zarr(p, chunks=None, storage_options={"token": "anon"}))]
     if not Path(p).exists():
-        raise FileNotFoundError(f"data.path: no store at {p}")
-    return xr.open_zarr(p, chunks=None)
+        raise FileNotFoundError(f"data.path: no store or file at {p}")
+    kind = sniff(p)
+    if kind == "zarr":
+        return [(p, xr.open_zarr(p, chunks=None))]
+    if kind in ("netcdf4", "netcdf3"):
+        return [(p, _open_netcdf(p, kind))]
+    if kind == "grib":
+        raise UnrecognisedFileError(
+            f"{p}: a GRIB file; these readers take NetCDF: convert it (cfgrib's `cfgrib to_netcdf` or ecCodes' "
+            "`grib_to_netcdf`; both outputs are read) or request 'data_format': 'netcdf' from the CDS"
+        )
+    # a ZIP archive
+    if zip_holds_zarr(p):
+        import zarr
+
+        return [(p, xr.open_zarr(zarr.storage.ZipStore(p, mode="r"), chunks=None))]
+    parts: list[tuple[str, xr.Dataset]] = []
+    for name, member in zip_members(p, cache_dir):
+        try:
+            inner = open_parts(member, cache_dir)
+        except UnrecognisedFileError as err:
+            raise UnrecognisedFileError(f"{p}: member {name!r} of the ZIP archive: {err}") from err
+        for label, ds in inner:
+            parts.append((f"{p}::{name}{label[len(str(member)) :]}", ds))
+    return parts
+
+
+def open_dataset(path: str | os.PathLike) -> xr.Dataset:
+    """Open one zarr store, NetCDF file or ZIP archive lazily as one dataset, without dask.
+
+    The format is told from the content, not the name (see :func:`open_parts`). The
+    members of an archive are merged; they must share their coordinates exactly.
+
+    Raises:
+        FileNotFoundError: Nothing at ``path``.
+        ValueError: Unrecognised or unreadable content, or archive members that do not
+            merge (each naming the file).
+    """
+    parts = open_parts(path)
+    if len(parts) == 1:
+        return parts[0][1]
+    try:
+        return xr.merge([ds for _, ds in parts], join="exact", compat="no_conflicts", combine_attrs="drop_conflicts")
+    except (ValueError, xr.MergeError) as err:
+        raise ValueError(
+            f"{path}: the {len(parts)} members of the archive ({', '.join(lb.split('::')[-1] for lb, _ in parts)}) "
+            f"do not merge into one dataset ({err}); read it with data.source: cds, which takes each member as a part"
+        ) from err
+
+
+def _listed(folder: Path) -> list[str]:
+    """The data files of a folder: by name, and by content for names without a data suffix."""
+    found = []
+    for f in sorted(folder.iterdir()):
+        name = f.name
+        if name.startswith(".") or not f.is_file():
+            continue
+        if name.endswith(_UNFINISHED_SUFFIXES):
+            log.warning("skipping %s: an unfinished download", f)
+            continue
+        if name.lower().endswith(_DATA_SUFFIXES):
+            found.append(str(f))
+            continue
+        try:
+            kind = sniff(f)
+        except (UnrecognisedFileError, OSError):
+            log.debug("skipping %s: not a data file", f)
+            continue
+        if kind != "zarr":
+            found.append(str(f))
+    return found
 
 
 def cds_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
-    """The NetCDF files named by ``path``: a file, a folder, a glob pattern or a list of those."""
+    """The data files named by ``path``: a file, a folder, a glob pattern or a list of those.
+
+    A folder gives its files named ``*.nc``, ``*.nc4``, ``*.netcdf``, ``*.cdf``, ``*.zip``
+    and ``*.grib``/``*.grb*``, and any other file whose content is NetCDF, GRIB or ZIP;
+    hidden files and unfinished downloads (``*.part``, ``*.tmp``, ...) are left out. A
+    zarr folder is taken as one store. Content is checked when the files are opened.
+
+    Raises:
+        FileNotFoundError: An item names nothing, or a folder or pattern holds no data file.
+    """
     if isinstance(path, (str, os.PathLike)):
         items = [str(path)]
     else:
@@ -170,15 +307,18 @@ def cds_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str
     out: list[str] = []
     for item in items:
         if any(ch in item for ch in "*?["):
-            found = sorted(glob.glob(item))
+            found = sorted(f for f in glob.glob(item) if not f.endswith(_UNFINISHED_SUFFIXES))
         elif Path(item).is_dir():
-            found = sorted(str(p) for p in Path(item).iterdir() if p.suffix in (".nc", ".nc4", ".netcdf"))
+            try:
+                found = [item] if sniff(item) == "zarr" else []
+            except UnrecognisedFileError:
+                found = _listed(Path(item))
         elif Path(item).exists():
             found = [item]
         else:
             raise FileNotFoundError(f"data.path: no CDS NetCDF file or folder at {item}")
         if not found:
-            raise FileNotFoundError(f"data.path: no NetCDF files in {item}")
+            raise FileNotFoundError(f"data.path: no NetCDF files (nor ZIP or GRIB) in {item}")
         out.extend(found)
     return out
 
@@ -188,14 +328,28 @@ def cds_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str
 # --------------------------------------------------------------------------------------
 
 
+def _fmt_time(t) -> str:
+    return f"{pd.Timestamp(t):%Y-%m-%d %H:%M}"
+
+
 class Store:
     """Lazily indexed fields of one source in WeatherBench 2 names and canonical grid.
 
+    A variable may be spread over several parts by time (one file per month), by level
+    (one file per pressure level) or both; a time counts as stored for a level variable
+    when all of the variable's levels are stored at it. Variables with an axis other than
+    ``time``, ``level``, ``latitude`` and ``longitude`` are not offered (the error for a
+    missing variable says where such a variable was seen).
+
     Args:
-        parts: ``(label, dataset)`` pairs; each dataset canonicalised already.
+        parts: ``(label, dataset)`` pairs; each dataset canonicalised already. The label
+            names the part in messages (a file, or ``archive::member``).
         source: The adapter that built it (for messages).
         path: What the user gave as ``data.path``.
         valid: Optional ``(start, stop)``: only times in this closed span are offered.
+
+    Raises:
+        ValueError: No parts, or parts on different grids (naming both).
     """
 
     def __init__(
@@ -231,35 +385,86 @@ class Store:
         # an hourly axis of ~1.3 million times)
         self._holders: dict[str, tuple[int, ...]] = {}
         self._static: dict[str, tuple[int, xr.DataArray]] = {}
-        self._frames: dict[tuple[int, ...], pd.DataFrame] = {}
+        self._frames: dict[tuple, tuple[pd.DataFrame, dict[int, pd.DataFrame]]] = {}
+        self._complete: dict[str, pd.DatetimeIndex] = {}
+        self._part_levels: dict[int, np.ndarray] = {}
         holders: dict[str, list[int]] = {}
         for i, ds in enumerate(self.parts):
             for name, da in ds.data_vars.items():
                 if "latitude" not in da.dims or "longitude" not in da.dims:
                     continue
+                if any(d not in _CANONICAL_DIMS for d in da.dims):
+                    continue  # an axis we cannot interpret: see _require
                 if "time" not in da.dims:
                     self._static.setdefault(str(name), (i, da))
                 else:
                     holders.setdefault(str(name), []).append(i)
         self._holders = {name: tuple(ids) for name, ids in holders.items()}
 
-    def _frame(self, name: str) -> pd.DataFrame:
-        """``DataFrame(index=time, columns=[part, pos])`` of the valid times of ``name``."""
-        key = self._holders[name]
+    # ----------------------------------------------------------------------------------
+    def _levels_of(self, part: int) -> np.ndarray:
+        """Pressure levels (whole hPa) of one part."""
+        if part not in self._part_levels:
+            ds = self.parts[part]
+            values = ds["level"].values if "level" in ds.coords else []
+            self._part_levels[part] = np.array([int(round(float(v))) for v in np.atleast_1d(values)], dtype=np.int64)
+        return self._part_levels[part]
+
+    def _has_levels(self, name: str) -> bool:
+        return any("level" in self.parts[i][name].dims for i in self._holders[name])
+
+    def _frames_of(self, name: str) -> tuple[pd.DataFrame, dict[int, pd.DataFrame]]:
+        """``DataFrame(index=time, columns=[part, pos])`` of the valid times of ``name``, and one per part.
+
+        Raises:
+            ValueError: A time stored twice in one file, or (at a common level) in two
+                files, naming the file(s), the variable and the time.
+        """
+        key = (self._holders[name], self._has_levels(name))
         if key not in self._frames:
-            pieces = []
-            for i in key:
+            pieces: dict[int, pd.DataFrame] = {}
+            for i in key[0]:
                 times = pd.DatetimeIndex(self.parts[i]["time"].values)
+                if times.has_duplicates:
+                    dup = times[times.duplicated()].unique()
+                    more = f" ({len(dup)} times are stored more than once)" if len(dup) > 1 else ""
+                    raise ValueError(
+                        f"{self.labels[i]}: time {_fmt_time(dup[0])} is stored twice in this file "
+                        f"(variable {name!r}){more}; drop the repeats (e.g. xarray's "
+                        "ds.drop_duplicates('time')) or fetch the times once"
+                    )
                 keep = np.ones(len(times), dtype=bool)
                 if self.valid is not None:
                     keep = (times >= self.valid[0]) & (times <= self.valid[1])
-                pieces.append(pd.DataFrame({"part": i, "pos": np.flatnonzero(keep)}, index=times[keep]))
-            frame = pd.concat(pieces) if len(pieces) > 1 else pieces[0]
-            if frame.index.has_duplicates:
-                dup = frame.index[frame.index.duplicated()][0]
-                raise ValueError(f"{self.path}: variable {name!r} has time {dup:%Y-%m-%d %H:%M} in more than one file")
-            self._frames[key] = frame.sort_index()
+                pieces[i] = pd.DataFrame({"part": i, "pos": np.flatnonzero(keep)}, index=times[keep])
+            frame = pd.concat(pieces.values()) if len(pieces) > 1 else next(iter(pieces.values()))
+            if len(pieces) > 1 and frame.index.has_duplicates:
+                self._check_overlaps(name, frame, key[1])
+            self._frames[key] = (frame.sort_index(kind="stable"), pieces)
         return self._frames[key]
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        return self._frames_of(name)[0]
+
+    def _check_overlaps(self, name: str, frame: pd.DataFrame, has_levels: bool) -> None:
+        """Raise unless parts sharing a time hold disjoint levels of ``name`` there."""
+        dup = frame[frame.index.duplicated(keep=False)]
+        combos = dup.groupby(level=0, sort=True)["part"].agg(tuple)
+        seen: set[tuple[int, ...]] = set()
+        for t, combo in combos.items():
+            if combo in seen:
+                continue
+            seen.add(combo)
+            for k, a in enumerate(combo):
+                for b in combo[k + 1 :]:
+                    common = np.intersect1d(self._levels_of(a), self._levels_of(b)) if has_levels else None
+                    if has_levels and not common.size:
+                        continue
+                    at = f" at level(s) {common.tolist()} hPa" if has_levels else ""
+                    raise ValueError(
+                        f"variable {name!r}: time {_fmt_time(t)}{at} is stored in two files, "
+                        f"{self.labels[a]} and {self.labels[b]}; keep one of them (overlapping downloads?)"
+                    )
 
     # ----------------------------------------------------------------------------------
     @property
@@ -271,32 +476,84 @@ class Store:
         return name in self._holders or name in self._static
 
     def times(self, name: str) -> pd.DatetimeIndex:
-        """Valid times at which ``name`` is stored."""
+        """Valid times at which ``name`` is stored (at all of its levels), sorted, unique."""
         self._require(name)
         if name not in self._holders:
             return pd.DatetimeIndex([])
-        return pd.DatetimeIndex(self._frame(name).index)
+        if name not in self._complete:
+            frame = self._frame(name)
+            if not frame.index.has_duplicates:
+                index = pd.DatetimeIndex(frame.index)
+            else:  # split by level: a time is stored when every level is
+                nlev = frame["part"].map(lambda i: len(self._levels_of(int(i))))
+                counts = nlev.groupby(level=0).sum()
+                index = pd.DatetimeIndex(counts.index[counts.values == len(self.levels(name))])
+            self._complete[name] = index
+        return self._complete[name]
 
     def levels(self, name: str) -> list[int]:
-        """Pressure levels (hPa) of a level variable, from its first part."""
+        """Pressure levels (hPa) of a level variable.
+
+        The stored order when every part holding it has the same levels, else the union
+        of its parts' levels, ascending. Empty for a variable without levels.
+        """
         self._require(name)
-        part = self.parts[self._holders[name][0]] if name in self._holders else None
-        if part is None or "level" not in part[name].dims:
+        if name not in self._holders or not self._has_levels(name):
             return []
-        return [int(round(float(v))) for v in part["level"].values]
+        sets = [self._levels_of(i) for i in self._holders[name] if "level" in self.parts[i][name].dims]
+        if all(np.array_equal(s, sets[0]) for s in sets[1:]):
+            return [int(v) for v in sets[0]]
+        return sorted({int(v) for s in sets for v in s})
 
     def is_static(self, name: str) -> bool:
         return name in self._static and name not in self._holders
 
+    def units(self, name: str) -> dict[str, str | None]:
+        """The ``units`` attribute of ``name`` in each file holding it: ``{file: units or None}``."""
+        self._require(name)
+        ids = list(self._holders.get(name, ())) + ([self._static[name][0]] if name in self._static else [])
+        return {self.labels[i]: self.parts[i][name].attrs.get("units") for i in dict.fromkeys(ids)}
+
     def _require(self, name: str) -> None:
-        if not self.has_variable(name):
-            raise KeyError(f"variable {name!r} not in {self.source} store {self.path}; available: {self.variables}")
+        if self.has_variable(name):
+            return
+        files = self.labels if len(self.labels) <= 6 else [*self.labels[:5], f"... {len(self.labels) - 5} more"]
+        msg = f"variable {name!r} not in {self.source} store {self.path}"
+        if len(self.labels) > 1 or self.labels[0] != self.path:
+            msg += f" (files: {', '.join(files)})"
+        notes = []
+        raw = {name} | {s for table in (CDS_SURFACE_NAMES, CDS_LEVEL_NAMES) for s, n in table.items() if n == name}
+        for label, ds in zip(self.labels, self.parts):
+            for r in sorted(raw & {str(v) for v in ds.data_vars}):
+                dims = tuple(str(d) for d in ds[r].dims)
+                odd = [d for d in dims if d not in _CANONICAL_DIMS]
+                if odd:
+                    notes.append(
+                        f"{label} has {r!r} with dimensions {dims}: {odd} is not a pressure axis this reader "
+                        f"knows ({', '.join(LEVEL_AXES)}) nor time"
+                    )
+                elif r != name and ds[r].attrs.get("GRIB_typeOfLevel") in _GRIB_PRESSURE_TYPES:
+                    notes.append(f"{label} has {r!r} on a pressure level (GRIB_typeOfLevel) but no pressure coordinate")
+        if name == "geopotential_at_surface" and "geopotential" in self._holders:
+            where = ", ".join(self.labels[i] for i in self._holders["geopotential"][:3])
+            notes.append(
+                f"the 'z' in {where} has pressure levels: it is the geopotential, not the surface geopotential; "
+                "the static 'z' comes from a single-level file ('geopotential' of reanalysis-era5-single-levels) "
+                "or data.static_path"
+            )
+        if notes:
+            msg += "; " + "; ".join(notes)
+        raise KeyError(f"{msg}; available: {self.variables}")
 
     def static_field(self, name: str) -> xr.DataArray:
         """A static field as a lazy ``(latitude, longitude)`` array.
 
         Time-dependent copies (CDS single-level files and ARCO store the invariant
         fields at every time) give their first valid time.
+
+        Raises:
+            KeyError: ``name`` is in no part (the message names the files searched).
+            ValueError: It has no valid time, or has pressure levels (naming the file).
         """
         self._require(name)
         if name in self._static:
@@ -307,7 +564,7 @@ class Store:
         part, pos = int(frame["part"].iloc[0]), int(frame["pos"].iloc[0])
         da = self.parts[part][name].isel(time=pos)
         if "level" in da.dims:
-            raise ValueError(f"{name!r} has pressure levels; it cannot be a static field")
+            raise ValueError(f"{self.labels[part]}: {name!r} has pressure levels; it cannot be a static field")
         return da
 
     def read(
@@ -320,47 +577,67 @@ class Store:
     ) -> np.ndarray:
         """Read one variable at ``times``: float32 ``(time, [level,] lat, lon)``, C-contiguous.
 
-        Only the requested times, levels, rows and columns are indexed; a zarr store reads
-        the chunks holding them, a NetCDF file the hyperslabs. Missing times raise
-        ``KeyError`` naming the first one (callers check with :meth:`times` first).
+        Only the requested times, levels (default: all, in :meth:`levels` order), rows and
+        columns are indexed; a zarr store reads the chunks holding them, a NetCDF file the
+        hyperslabs, each from the part that holds them.
+
+        Raises:
+            KeyError: A time not stored (naming the first; callers check with
+                :meth:`times` first) or a level in no part (naming it and the file).
         """
         self._require(name)
-        frame = self._frame(name)
+        frame, per_part = self._frames_of(name)
         times = pd.DatetimeIndex(times)
-        missing = times.difference(frame.index)
+        missing = times.difference(self.times(name))
         if len(missing):
-            raise KeyError(f"time {missing[0]:%Y-%m-%d %H:%M} not stored for {name!r}")
-        sel = frame.loc[times]
-        out: list[np.ndarray | None] = [None] * len(times)
-        for part_id in pd.unique(sel["part"]):
-            where = np.flatnonzero(sel["part"].values == part_id)
-            pos = sel["pos"].values[where]
+            raise KeyError(f"time {_fmt_time(missing[0])} not stored for {name!r}")
+        want = None
+        if self._has_levels(name):
+            want = np.asarray(self.levels(name) if levels is None else [int(v) for v in levels], dtype=np.int64)
+        if not len(times):
+            shape = (0,) + (() if want is None else (len(want),))
+            shape += (len(self.lat) if rows is None else len(rows), len(self.lon) if cols is None else len(cols))
+            return np.empty(shape, dtype=np.float32)
+        involved = pd.unique(frame.loc[times.unique(), "part"])
+        out: np.ndarray | None = None
+        filled = np.zeros((len(times), 1 if want is None else len(want)), dtype=bool)
+        for part_id in involved:
+            part_id = int(part_id)
+            fp = per_part[part_id]
+            hit = fp.index.get_indexer(times)
+            j = np.flatnonzero(hit >= 0)
+            pos = fp["pos"].values[hit[j]]
             order = np.argsort(pos, kind="stable")
-            da = self.parts[int(part_id)][name]
-            key: list = [pos[order]]
-            if "level" in da.dims:
-                if levels is None:
-                    key.append(slice(None))
-                else:
-                    key.append(self._level_positions(int(part_id), name, levels))
+            j, pos = j[order], pos[order]
+            da = self.parts[part_id][name]
+            key: list = [pos]
+            li = np.array([0])
+            if want is not None:
+                stored = self._levels_of(part_id)
+                li = np.flatnonzero(np.isin(want, stored))
+                if not li.size:
+                    continue
+                key.append(np.array([int(np.flatnonzero(stored == lv)[0]) for lv in want[li]]))
             key.append(slice(None) if rows is None else np.asarray(rows))
             key.append(slice(None) if cols is None else np.asarray(cols))
             arr = np.asarray(da.variable[tuple(key)].values)
-            for k, j in enumerate(where[order]):
-                out[j] = arr[k]
-        return np.ascontiguousarray(np.stack(out), dtype=np.float32)
-
-    def _level_positions(self, part_id: int, name: str, levels: Sequence[int]) -> np.ndarray:
-        stored = np.array([int(round(float(v))) for v in self.parts[part_id]["level"].values])
-        pos = []
-        for lv in levels:
-            hit = np.flatnonzero(stored == int(lv))
-            if not hit.size:
-                raise KeyError(
-                    f"data.levels: level {lv} hPa of {name!r} not in {self.labels[part_id]} (it has {stored.tolist()})"
-                )
-            pos.append(int(hit[0]))
-        return np.asarray(pos)
+            if out is None:
+                lead = (len(times),) if want is None else (len(times), len(want))
+                out = np.empty(lead + arr.shape[1 if want is None else 2 :], dtype=np.float32)
+            if want is None:
+                out[j] = arr
+            else:
+                out[j[:, None], li[None, :]] = arr
+            filled[j[:, None], li[None, :]] = True
+        if out is None or not filled.all():  # only a level can be missing here
+            jj, kk = np.argwhere(~filled)[0]
+            holders = [self.labels[int(p)] for p in involved]
+            stored = {int(v) for p in involved for v in self._levels_of(int(p))}
+            raise KeyError(
+                f"data.levels: level {int(want[kk])} hPa of {name!r} at {_fmt_time(times[jj])} "
+                f"not in {', '.join(holders)} (it has {sorted(stored)})"
+            )
+        return np.ascontiguousarray(out)
 
 
 # --------------------------------------------------------------------------------------
@@ -368,33 +645,125 @@ class Store:
 # --------------------------------------------------------------------------------------
 
 
-def _standardise(ds: xr.Dataset) -> xr.Dataset:
-    """Common coordinate names, dimension order ``(time, [level,] latitude, longitude)``."""
-    ds = ds.rename({k: v for k, v in _COORD_RENAMES.items() if k in ds.variables and v not in ds.variables})
-    if "expver" in ds.dims:
-        raise ValueError(
-            "the file has an 'expver' dimension (ERA5 and preliminary ERA5T mixed); "
-            "download final ERA5 only or select one expver before reading"
-        )
-    drop = [
-        c for c in ("number", "expver", "step", "surface", "heightAboveGround") if c in ds.coords and c not in ds.dims
+def _carries(da: xr.DataArray, coord: str) -> bool:
+    """Whether a variable carries a scalar coordinate (its ``coordinates`` attribute, if any, says)."""
+    listed = da.encoding.get("coordinates", da.attrs.get("coordinates"))
+    return listed is None or coord in str(listed).split()
+
+
+def _promote_scalar(ds: xr.Dataset, coord: str) -> xr.Dataset:
+    """Turn a scalar coordinate into a length-1 dimension of the gridded variables that carry it."""
+    carriers = [
+        str(n) for n, da in ds.data_vars.items() if {"latitude", "longitude"} <= set(da.dims) and _carries(da, coord)
     ]
+    if not carriers:
+        return ds
+    expanded = {n: ds[n].expand_dims(coord) for n in carriers}
+    return ds.drop_vars([*carriers, coord]).assign(expanded)
+
+
+def _pressure_factor(axis: str, coord: xr.DataArray, label: str) -> float:
+    """The factor from a pressure axis's units to hPa, from its ``units`` attribute (or its values)."""
+    units = str(coord.attrs.get("units", "")).strip()
+    u = units.lower().replace(" ", "")
+    if u in _HPA_UNITS:
+        return 1.0
+    if u in _PA_UNITS:
+        return 0.01
+    if u == "kpa":
+        return 10.0
+    if not units:
+        values = np.asarray(coord.values, dtype=np.float64)
+        if values.size and np.nanmax(np.abs(values)) > 1100:
+            log.info("%s: pressure axis %r has no units and values up to %g: read as Pa", label, axis, values.max())
+            return 0.01
+        return 1.0
+    raise ValueError(
+        f"{label}: pressure axis {axis!r} has units {units!r}; expected hPa or Pa "
+        "(model levels or heights are not pressure levels)"
+    )
+
+
+def _standardise(ds: xr.Dataset, label: str = "") -> xr.Dataset:
+    """Common coordinate names and units, dimension order ``(time, [level,] latitude, longitude)``.
+
+    Recognises the time, pressure and auxiliary axes listed in the module docstring;
+    ``label`` names the file in errors.
+
+    Raises:
+        ValueError: Several ensemble members, forecast steps or ``expver`` values; a
+            pressure axis in unknown units or with values that are not pressures.
+    """
+    label = label or "the store"
+    ds = ds.rename({k: v for k, v in _GRID_RENAMES.items() if k in ds.variables and v not in ds.variables})
+    refusals = {
+        "expver": "an 'expver' dimension of {n} (ERA5 and preliminary ERA5T mixed); download final ERA5 only "
+        "or select one expver before reading",
+        "number": "{n} ensemble members ('number'); request product_type 'reanalysis' or select one member",
+        "step": "{n} forecast steps ('step'); an analysis has one: select it (step 0)",
+    }
+    for dim, why in refusals.items():
+        if dim in ds.dims:
+            if ds.sizes[dim] != 1:
+                raise ValueError(f"{label}: the file has " + why.format(n=ds.sizes[dim]))
+            ds = ds.isel({dim: 0})
+    if "valid_time" in ds.variables:  # new CDS names, or files converted from GRIB (reference + valid time)
+        vt = ds["valid_time"]
+        if "time" not in ds.variables:
+            ds = ds.rename(valid_time="time")
+        elif vt.dims == ("time",):
+            ds = ds.swap_dims(time="valid_time").drop_vars("time").rename(valid_time="time")
+        elif vt.ndim == 0 and ds["time"].ndim == 0:
+            ds = ds.drop_vars("time").rename(valid_time="time")
+        else:
+            raise ValueError(f"{label}: 'valid_time' has dimensions {vt.dims}; expected one value per time")
+    if "time" in ds.coords and ds["time"].ndim == 0:  # a single time as a scalar coordinate
+        ds = _promote_scalar(ds, "time")
+    axes = [str(a) for a in ds.coords if str(a) in LEVEL_AXES]
+    axes += [
+        str(a)
+        for a in ds.coords
+        if str(a) not in axes and ds[a].attrs.get("standard_name") == "air_pressure" and ds[a].ndim <= 1
+    ]
+    if len(axes) > 1:
+        raise ValueError(f"{label}: several pressure axes {axes}; expected one")
+    if axes:
+        axis = axes[0]
+        coord = ds[axis]
+        if coord.ndim == 1 and coord.dims != (axis,):
+            raise ValueError(
+                f"{label}: pressure coordinate {axis!r} lies along {coord.dims[0]!r}; expected its own axis"
+            )
+        factor = _pressure_factor(axis, coord, label)
+        hpa = np.asarray(coord.values, dtype=np.float64) * factor
+        if hpa.size and not (np.all(hpa > 0) and np.all(hpa <= 1100)):
+            raise ValueError(
+                f"{label}: pressure axis {axis!r} holds {np.atleast_1d(hpa).tolist()[:5]} hPa after conversion; "
+                "not pressure levels"
+            )
+        if factor != 1.0:
+            log.info("%s: pressure axis %r in %s converted to hPa", label, axis, coord.attrs.get("units") or "Pa")
+            ds = ds.assign_coords({axis: (coord.dims, hpa, {**coord.attrs, "units": "hPa"})})
+        if axis != "level":
+            ds = ds.rename({axis: "level"})
+        if ds["level"].ndim == 0:  # one level as a scalar coordinate: give its variables the axis
+            ds = _promote_scalar(ds, "level")
+    drop = [c for c in ds.coords if c not in ds.dims and c not in ("latitude", "longitude")]
     ds = ds.drop_vars(drop)
-    order = ("time", "level", "latitude", "longitude")
     for name in list(ds.data_vars):
         dims = ds[name].dims
-        want = tuple(d for d in order if d in dims)
-        if set(dims) <= set(order) and dims != want:
+        want = tuple(d for d in _CANONICAL_DIMS if d in dims)
+        if set(dims) <= set(_CANONICAL_DIMS) and dims != want:
             ds[name] = ds[name].transpose(*want)
     return ds
 
 
 def _zarr_store(path: str, source: str) -> Store:
-    ds = _standardise(open_dataset(path))
+    parts = [(label, canonicalise_grid(_standardise(ds, label))) for label, ds in open_parts(path)]
     valid = None
     if source == "arco":
-        valid = arco_valid_span(ds.attrs, path)
-    return Store([(path, canonicalise_grid(ds))], source=source, path=path, valid=valid)
+        valid = arco_valid_span(parts[0][1].attrs, path)
+    return Store(parts, source=source, path=path, valid=valid)
 
 
 def arco_valid_span(attrs: Mapping, path: str = "") -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -416,23 +785,50 @@ def arco_valid_span(attrs: Mapping, path: str = "") -> tuple[pd.Timestamp, pd.Ti
     return start, stop
 
 
-def _cds_part(path: str) -> xr.Dataset:
-    ds = _standardise(xr.open_dataset(path, chunks=None))
+def _cds_dataset(ds: xr.Dataset, label: str) -> xr.Dataset:
+    """One CDS part in WeatherBench 2 names and canonical grid.
+
+    ``z`` with a pressure axis is the geopotential, ``z`` on ``(time, latitude,
+    longitude)`` only the surface geopotential; a variable with any other axis, or marked
+    as a pressure-level field without a pressure coordinate, keeps its CDS name and is
+    not used.
+    """
+    ds = _standardise(ds, label)
     renames = {}
-    for name in ds.data_vars:
-        has_level = "level" in ds[name].dims
-        table = CDS_LEVEL_NAMES if has_level else CDS_SURFACE_NAMES
-        if name in table:
+    for name, da in ds.data_vars.items():
+        dims = set(da.dims)
+        if "level" in dims:
+            table = CDS_LEVEL_NAMES
+        elif dims <= {"time", "latitude", "longitude"} and da.attrs.get("GRIB_typeOfLevel") not in _GRIB_PRESSURE_TYPES:
+            table = CDS_SURFACE_NAMES
+        else:
+            continue
+        if name in table and table[name] not in ds.variables:
             renames[name] = table[name]
     ds = ds.rename(renames)
-    return canonicalise_grid(ds)
+    try:
+        return canonicalise_grid(ds)
+    except ValueError as err:
+        raise ValueError(f"{label}: {err}") from err
+
+
+def cds_parts(
+    path: str | os.PathLike | Sequence[str | os.PathLike], cache_dir: str | os.PathLike | None = None
+) -> list[tuple[str, xr.Dataset]]:
+    """The ``(label, dataset)`` parts of CDS file(s) in WeatherBench 2 names (see :func:`cds_files`, :func:`open_parts`).
+
+    Raises:
+        FileNotFoundError, ValueError: As :func:`cds_files`, :func:`open_parts` and
+            :func:`canonicalise_grid`, naming the file.
+    """
+    return [(label, _cds_dataset(ds, label)) for f in cds_files(path) for label, ds in open_parts(f, cache_dir)]
 
 
 def _cds_store(path, source: str = "cds") -> Store:
-    files = cds_files(path)
-    parts = [(f, _cds_part(f)) for f in files]
     return Store(
-        parts, source=source, path=str(path) if isinstance(path, (str, os.PathLike)) else ",".join(map(str, path))
+        cds_parts(path),
+        source=source,
+        path=str(path) if isinstance(path, (str, os.PathLike)) else ",".join(map(str, path)),
     )
 
 
@@ -448,16 +844,22 @@ def open_store(source: str, path) -> Store:
 
 
 def _is_zarr(path: str) -> bool:
-    p = Path(path)
-    return (
-        path.startswith("gs://")
-        or path.rstrip("/").endswith(".zarr")
-        or any((p / marker).exists() for marker in (".zgroup", ".zmetadata", "zarr.json"))
-    )
+    """Whether ``path`` is a zarr store (a folder, a zipped store or a ``gs://`` URL), by content."""
+    if path.startswith("gs://"):
+        return True
+    try:
+        kind = sniff(path)
+        return kind == "zarr" or (kind == "zip" and zip_holds_zarr(path))
+    except (OSError, ValueError):
+        return False
 
 
 def open_static(path) -> Store:
-    """Open a separate static-field source: a zarr store (WeatherBench 2 names) or CDS NetCDF file(s)."""
+    """Open a separate static-field source: a zarr store (WeatherBench 2 names) or CDS file(s).
+
+    Which one is told from the content. In CDS files, only a ``z`` without a pressure
+    axis is the surface geopotential.
+    """
     if isinstance(path, (str, os.PathLike)) and _is_zarr(str(path)):
         return _zarr_store(str(path), "static")
     return _cds_store(path, source="static")
