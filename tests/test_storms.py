@@ -129,10 +129,10 @@ def test_read_hurdat2(tmp_path):
     assert st.find_storm(storms, "katrina", 2005) is k
     with pytest.raises(KeyError, match="0 storms named 'Rita'"):
         st.find_storm(storms, "Rita")
-    bad = tmp_path / "bad.txt"
-    bad.write_text("AL122005,            KATRINA,      3,\n" + HURDAT.splitlines()[1] + "\n")
-    with pytest.raises(ValueError, match="announces 3 lines"):
-        st.read_hurdat2(bad)
+    # a header count that disagrees with the rows is a documented quirk: logged, not trusted
+    short = tmp_path / "short.txt"
+    short.write_text("AL122005,            KATRINA,      9,\n" + "\n".join(HURDAT.splitlines()[1:3]) + "\n")
+    assert len(st.read_hurdat2(short)["AL122005"].track) == 2
 
 
 def test_ibtracs_gives_the_same_track_as_hurdat2(tmp_path):

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import logging
@@ -45,6 +46,10 @@ __all__ = [
     "storm_to_config",
     "read_hurdat2",
     "read_ibtracs",
+    "BadRow",
+    "BestTrackError",
+    "BestTracks",
+    "ON_BAD_ROW",
     "find_storm",
     "LabelSpec",
     "daily_max_wind",
@@ -262,28 +267,43 @@ def _track_box(name: str, track: Sequence[StormTrackPoint], margin: float = 5.0)
     )
 
 
-def storm_to_config(storm: Storm, box: Region | None = None, case_time=None, description: str = "") -> dict[str, Any]:
-    """A catalogue entry (as in ``storms:``) for a storm read from a best-track file."""
+def storm_to_config(
+    storm: Storm, box: Region | None = None, case_time: Any = None, description: str = ""
+) -> dict[str, Any]:
+    """A catalogue entry (as in ``storms:``) for a storm read from a best-track file.
+
+    Every value is a plain Python ``str``, ``float`` or ``list``/``dict`` of them, so the
+    entry can be written with ``yaml.safe_dump`` (or JSON) into the config's ``storms:``
+    section and read back by :func:`catalogue_from_config`. Positions are rounded to
+    0.01 degree, pressure to 0.1 hPa, wind to 0.01 m/s; times are written to the minute
+    (``YYYY-MM-DDTHH:MM``, UTC).
+
+    Args:
+        storm: The storm (e.g. from :func:`read_hurdat2` or :func:`read_ibtracs`).
+        box: The entry's box; default the track's extent plus 5 degrees.
+        case_time: The sample time the study examines (anything ``pd.Timestamp`` reads).
+        description: One line for captions.
+    """
     entry: dict[str, Any] = {
-        "kind": storm.kind,
-        "radius_deg": storm.radius_deg,
+        "kind": str(storm.kind),
+        "radius_deg": float(storm.radius_deg),
         "track": [
             {
-                "time": f"{p.time:%Y-%m-%dT%H:%M}",
-                "lat": round(p.lat, 2),
-                "lon": round(p.lon, 2),
-                "msl": round(p.msl_hpa, 1),
-                "wind": round(p.wind_ms, 2),
+                "time": f"{pd.Timestamp(p.time):%Y-%m-%dT%H:%M}",
+                "lat": round(float(p.lat), 2),
+                "lon": round(float(p.lon), 2),
+                "msl": round(float(p.msl_hpa), 1),
+                "wind": round(float(p.wind_ms), 2),
             }
             for p in storm.track
         ],
     }
     box = box or _track_box(storm.name, storm.track)
-    entry["box"] = {"lat_min": box.lat_min, "lat_max": box.lat_max, "lon_min": box.lon_min, "lon_max": box.lon_max}
+    entry["box"] = {k: float(getattr(box, k)) for k in ("lat_min", "lat_max", "lon_min", "lon_max")}
     if case_time is not None:
         entry["case_time"] = f"{pd.Timestamp(case_time):%Y-%m-%dT%H:%M}"
     if description:
-        entry["description"] = description
+        entry["description"] = str(description)
     return entry
 
 
@@ -293,6 +313,114 @@ def storm_to_config(storm: Storm, box: Region | None = None, case_time=None, des
 
 #: HURDAT2 / IBTrACS status codes of a tropical or subtropical system.
 _TROPICAL_STATUS = {"HU", "TS", "TD", "SS", "SD", "TY", "ST"}
+
+#: What a reader does with a malformed row: raise :class:`BestTrackError` or skip it.
+ON_BAD_ROW = ("raise", "skip")
+
+#: Bad rows logged one by one before the rest are only counted.
+_LOG_BAD_ROWS = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class BadRow:
+    """A malformed row of a best-track file.
+
+    Attributes:
+        path: The file.
+        line: Line number in the file (1-based).
+        storm: Storm id of the row (HURDAT2 ATCF id, IBTrACS SID); ``""`` when unknown.
+        field: The field at fault (HURDAT2: ``date``, ``time``, ``record_identifier``,
+            ``status``, ``latitude``, ``longitude``, ``max_wind``, ``min_pressure``,
+            ``wind_radii``, ``radius_max_wind``, ``storm_id``, ``name``, ``count``;
+            IBTrACS: the column name), or ``row`` for the row as a whole.
+        value: The text read.
+        reason: What is wrong with it.
+    """
+
+    path: str
+    line: int
+    storm: str
+    field: str
+    value: str
+    reason: str
+
+    def message(self) -> str:
+        storm = self.storm or "(unknown)"
+        return f"{self.path}, line {self.line}, storm {storm}, field {self.field}: {self.reason} (read {self.value!r})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class BestTrackError(ValueError):
+    """A malformed best-track row; the message names file, line, storm id and field."""
+
+    def __init__(self, bad: BadRow) -> None:
+        super().__init__(bad.message())
+        self.bad_row = bad
+
+
+class BestTracks(dict[str, Storm]):
+    """``{storm id: Storm}`` read from a best-track file, with the rows skipped.
+
+    Attributes:
+        path: The file read.
+        skipped: The malformed rows skipped (``on_bad_row="skip"``), in file order;
+            empty otherwise.
+    """
+
+    def __init__(self, path: str | Path, storms: Mapping[str, Storm] = (), skipped: Sequence[BadRow] = ()) -> None:
+        super().__init__(storms)
+        self.path = str(path)
+        self.skipped: list[BadRow] = list(skipped)
+
+    def skipped_frame(self) -> pd.DataFrame:
+        """The skipped rows as a table ``path, line, storm, field, value, reason`` (one row each)."""
+        cols = [f.name for f in dataclasses.fields(BadRow)]
+        return pd.DataFrame([b.as_dict() for b in self.skipped], columns=cols)
+
+
+class _BadField(Exception):
+    def __init__(self, field: str, value: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.value, self.reason = field, value, reason
+
+
+class _BadRows:
+    """Raises on the first bad row, or records and logs each (``on_bad_row="skip"``)."""
+
+    def __init__(self, path: str | Path, on_bad_row: str) -> None:
+        if on_bad_row not in ON_BAD_ROW:
+            raise ValueError(f"on_bad_row must be one of {ON_BAD_ROW}, got {on_bad_row!r}")
+        self.path = str(path)
+        self.skip = on_bad_row == "skip"
+        self.rows: list[BadRow] = []
+
+    def add(self, line: int, storm: str, field: str, value: str, reason: str) -> None:
+        bad = BadRow(self.path, line, storm, field, value, reason)
+        if not self.skip:
+            raise BestTrackError(bad)
+        self.rows.append(bad)
+        if len(self.rows) <= _LOG_BAD_ROWS:
+            log.warning("skipping a malformed row (on_bad_row = skip): %s", bad.message())
+
+    def result(self, storms: Mapping[str, Storm]) -> BestTracks:
+        if len(self.rows) > _LOG_BAD_ROWS:
+            log.warning("%s: %d malformed rows skipped in all", self.path, len(self.rows))
+        return BestTracks(self.path, storms, self.rows)
+
+
+def _number(field: str, text: str, lo: float, hi: float, what: str, missing: Sequence[float] = ()) -> float:
+    """``text`` as a number in ``[lo, hi]``; a value in ``missing`` (e.g. -999) gives NaN."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise _BadField(field, text, f"not a number ({what})") from None
+    if value in missing:
+        return math.nan
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise _BadField(field, text, f"outside {lo:g}..{hi:g} ({what})")
+    return value
 
 
 def _fill(values: np.ndarray, times: pd.DatetimeIndex, what: str, storm: str) -> np.ndarray:
@@ -309,21 +437,42 @@ def _fill(values: np.ndarray, times: pd.DatetimeIndex, what: str, storm: str) ->
 
 
 def _make_storm(
-    name: str, times, lats, lons, pres, winds, statuses, hours: Sequence[int] | None, tropical_only: bool
+    sid: str,
+    name: str,
+    times,
+    lats,
+    lons,
+    pres,
+    winds,
+    statuses,
+    hours: Sequence[int] | None,
+    tropical_only: bool,
+    path: str,
 ) -> Storm | None:
     frame = pd.DataFrame(
         {"time": pd.DatetimeIndex(times), "lat": lats, "lon": lons, "msl": pres, "wind": winds, "status": statuses}
     )
-    frame = frame.dropna(subset=["lat", "lon"]).drop_duplicates("time").sort_values("time")
+    dup = frame["time"].duplicated()
+    if dup.any():
+        log.warning(
+            "%s: storm %s has %d fixes at an already listed time (first kept): %s",
+            path,
+            sid,
+            int(dup.sum()),
+            [f"{t:%Y-%m-%d %H:%M}" for t in frame.loc[dup, "time"][:5]],
+        )
+    frame = frame[~dup].sort_values("time")
     if hours is not None:
         frame = frame[frame["time"].dt.hour.isin(list(hours)) & (frame["time"].dt.minute == 0)]
     if tropical_only:
         frame = frame[frame["status"].isin(_TROPICAL_STATUS)]
     if len(frame) < 2:
+        log.info("%s: storm %s (%s) has %d fixes after selection; not returned", path, sid, name, len(frame))
         return None
     t = pd.DatetimeIndex(frame["time"])
-    msl = _fill(frame["msl"].to_numpy(dtype=float), t, "pressure", name)
-    wind = _fill(frame["wind"].to_numpy(dtype=float), t, "wind", name)
+    label = f"{sid} ({name})"
+    msl = _fill(frame["msl"].to_numpy(dtype=float), t, "pressure", label)
+    wind = _fill(frame["wind"].to_numpy(dtype=float), t, "wind", label)
     kind = "tropical" if frame["status"].isin(_TROPICAL_STATUS).any() else "extratropical"
     track = tuple(
         StormTrackPoint(time=tt, lat=float(la), lon=float(lo) % 360, msl_hpa=float(p), wind_ms=float(w) * KNOT)
@@ -332,13 +481,64 @@ def _make_storm(
     return Storm(name=name, kind=kind, track=track, radius_deg=3.5 if kind == "tropical" else 5.0)
 
 
-_HURDAT_HEADER = re.compile(r"^\s*([A-Z]{2}\d{6})\s*,\s*([^,]*?)\s*,\s*(\d+)\s*,")
+# HURDAT2 (https://www.nhc.noaa.gov/data/hurdat/hurdat2-format-atl-1851-2021.pdf) -----------
+
+_HURDAT_ID = re.compile(r"^[A-Z]{2}\d{6}$")
+_HURDAT_DATE = re.compile(r"^\d{8}$")
+_HURDAT_TIME = re.compile(r"^\d{1,4}$")
+_HURDAT_COORD = re.compile(r"^(\d{1,3}(?:\.\d+)?)\s*([NSEW])$")
+#: Record identifiers: closest approach, genesis, intensity peak, landfall, minimum
+#: pressure, rapid changes, status change, track detail, maximum wind.
+_HURDAT_RECORD_IDS = {"", "C", "G", "I", "L", "P", "R", "S", "T", "W"}
+_HURDAT_STATUS = {"TD", "TS", "HU", "EX", "SD", "SS", "LO", "WV", "DB"}
+#: Wind radii (34, 50, 64 kt; NE, SE, SW, NW quadrants), nautical miles.
+_HURDAT_RADII = [f"wind_radii_{kt}kt_{q}" for kt in (34, 50, 64) for q in ("ne", "se", "sw", "nw")]
+_HURDAT_MISSING = (-99.0, -999.0)
 
 
-def _hurdat_coord(text: str) -> float:
-    text = text.strip()
-    value = float(text[:-1])
-    return -value if text[-1] in "SW" else value
+def _hurdat_coord(field: str, text: str) -> float:
+    m = _HURDAT_COORD.match(text)
+    want = "NS" if field == "latitude" else "EW"
+    if not m or m.group(2) not in want:
+        raise _BadField(field, text, f"expected degrees and a hemisphere letter {' or '.join(want)}, e.g. 28.2N, 89.6W")
+    value = float(m.group(1))
+    limit = 90.0 if field == "latitude" else 180.0
+    if value > limit:
+        raise _BadField(field, text, f"more than {limit:g} degrees")
+    return -value if m.group(2) in "SW" else value
+
+
+def _hurdat_row(fields: list[str]) -> tuple[pd.Timestamp, str, float, float, float, float]:
+    """One data row: ``(time, status, lat, lon, wind kt, pressure hPa)``; raises :class:`_BadField`."""
+    if fields and fields[-1] == "":
+        fields = fields[:-1]  # older files end each row with a comma
+    if len(fields) not in (20, 21):
+        raise _BadField(
+            "row", ",".join(fields), f"{len(fields)} fields; a data row has 20 (21 with the radius of maximum wind)"
+        )
+    date, hhmm, record, status, lat, lon, wind, pres = fields[:8]
+    if not _HURDAT_DATE.match(date):
+        raise _BadField("date", date, "expected YYYYMMDD")
+    if not _HURDAT_TIME.match(hhmm):
+        raise _BadField("time", hhmm, "expected HHMM (UTC)")
+    hh, mm = divmod(int(hhmm), 100)
+    if hh > 23 or mm > 59:
+        raise _BadField("time", hhmm, "expected HHMM (UTC) with hours 00..23 and minutes 00..59")
+    try:
+        time = pd.Timestamp(year=int(date[:4]), month=int(date[4:6]), day=int(date[6:]), hour=hh, minute=mm)
+    except ValueError:
+        raise _BadField("date", date, "not a calendar date") from None
+    if record not in _HURDAT_RECORD_IDS:
+        raise _BadField("record_identifier", record, f"expected blank or one of {sorted(_HURDAT_RECORD_IDS - {''})}")
+    if status not in _HURDAT_STATUS:
+        raise _BadField("status", status, f"expected one of {sorted(_HURDAT_STATUS)}")
+    la = _hurdat_coord("latitude", lat)
+    lo = _hurdat_coord("longitude", lon)
+    w = _number("max_wind", wind, 0, 300, "knots, -99 or -999 if missing", _HURDAT_MISSING)
+    p = _number("min_pressure", pres, 800, 1100, "hPa, -999 if missing", _HURDAT_MISSING)
+    for name, text in zip([*_HURDAT_RADII, "radius_max_wind"], fields[8:]):
+        _number(name, text, 0, 2000, "nautical miles, -999 if missing", _HURDAT_MISSING)
+    return time, status, la, lo, w, p
 
 
 def read_hurdat2(
@@ -346,60 +546,157 @@ def read_hurdat2(
     ids: Sequence[str] | None = None,
     hours: Sequence[int] | None = None,
     tropical_only: bool = False,
-) -> dict[str, Storm]:
+    on_bad_row: str = "raise",
+) -> BestTracks:
     """Read storms from a HURDAT2 file (NHC best-track text format).
 
-    A header line ``AL122005,            KATRINA,     34,`` is followed by that many data
-    lines ``20050828, 1800,  , HU, 26.3N,  88.6W, 150,  902, ...`` (date, time, record
-    identifier, status, latitude, longitude, maximum sustained wind in knots, minimum
-    pressure in hPa with -999 for missing, wind radii ignored).
+    A header line ``AL122005,            KATRINA,     34,`` (basin, number, year; name;
+    number of data rows) is followed by its data rows ``20050828, 1800,  , HU, 26.3N,
+    88.6W, 150,  902, ...``: date, time (HHMM UTC; off-synoptic times such as ``1130``
+    mark landfalls and other special records), record identifier (blank or ``C G I L P
+    R S T W``; ``L`` = landfall), status (``TD TS HU EX SD SS LO WV DB``), latitude,
+    longitude (``28.2N``, ``89.6W``), maximum sustained wind (knots), minimum pressure
+    (hPa), twelve wind radii and, in newer files, the radius of maximum wind (nautical
+    miles; ignored); ``-999`` (``-99`` for the wind) marks a missing value. Rows may end
+    with a comma (older files). The rows of a storm are those up to the next header: a
+    header count that disagrees with them is logged, not trusted. Blank lines are
+    ignored.
 
     Args:
         path: The file.
-        ids: Only these ATCF ids (``AL122005``); default all.
+        ids: Only these ATCF ids (``AL122005``); default all. Data rows of other storms
+            are not checked.
         hours: Keep only fixes at these UTC hours (e.g. ``(0, 6, 12, 18)`` to drop the
             special landfall records); default all.
         tropical_only: Drop fixes whose status is not tropical or subtropical
             (``EX``, ``LO``, ``WV``, ``DB``).
+        on_bad_row: ``"raise"`` (default): a malformed row raises
+            :class:`BestTrackError` naming the file, the line, the storm id and the
+            field. ``"skip"``: the row is skipped with a warning and recorded in the
+            result's ``skipped``. A header with a malformed id or number of fields is
+            skipped with all its data rows; one with an unreadable count is recorded
+            and its rows are read.
 
     Returns:
-        ``{atcf id: Storm}``, storm names in upper case as in the file, wind in m/s.
+        :class:`BestTracks` ``{atcf id: Storm}`` (storm names in upper case as in the
+        file, wind in m/s, missing pressure and wind interpolated in time); storms with
+        fewer than two fixes after the selection are left out.
+
+    Raises:
+        BestTrackError: a malformed row (``on_bad_row="raise"``).
+        ValueError: a bad ``on_bad_row``; a storm without any pressure or wind value.
     """
-    storms: dict[str, Storm] = {}
+    bad = _BadRows(path, on_bad_row)
     wanted = {i.upper() for i in ids} if ids else None
-    lines = Path(path).read_text().splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip():
-            i += 1
-            continue
-        m = _HURDAT_HEADER.match(line)
-        if not m:
-            raise ValueError(f"{path}:{i + 1}: expected a HURDAT2 header line, got {line!r}")
-        sid, name, count = m.group(1), m.group(2).strip(), int(m.group(3))
-        rows = lines[i + 1 : i + 1 + count]
-        if len(rows) < count:
-            raise ValueError(f"{path}: storm {sid} announces {count} lines, the file ends after {len(rows)}")
-        i += 1 + count
-        if wanted is not None and sid not in wanted:
-            continue
-        times, lats, lons, pres, winds, status = [], [], [], [], [], []
-        for k, row in enumerate(rows):
-            f = [x.strip() for x in row.split(",")]
-            if len(f) < 8:
-                raise ValueError(f"{path}: storm {sid}, line {k + 1}: expected at least 8 fields, got {row!r}")
-            times.append(pd.Timestamp(f"{f[0]} {f[1].zfill(4)}"))
-            status.append(f[3])
-            lats.append(_hurdat_coord(f[4]))
-            lons.append(_hurdat_coord(f[5]))
-            w, p = float(f[6]), float(f[7])
-            winds.append(w if w >= 0 else np.nan)
-            pres.append(p if p > 0 else np.nan)
-        storm = _make_storm(name.upper(), times, lats, lons, pres, winds, status, hours, tropical_only)
+    try:
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a HURDAT2 text file ({err})") from None
+    storms: dict[str, Storm] = {}
+    current: dict[str, Any] | None = None
+
+    def close() -> None:
+        if current is None or current.get("skip"):
+            return
+        n, count = len(current["rows"]), current["count"]
+        if count is not None and n != count:
+            log.warning(
+                "%s: storm %s (header at line %d) announces %d data rows, %d follow; all %d read",
+                path,
+                current["sid"],
+                current["line"],
+                count,
+                n,
+                n,
+            )
+        if wanted is not None and current["sid"] not in wanted:
+            return
+        good = [r for r in current["rows"] if r is not None]
+        if not good:
+            return
+        times, status, lats, lons, winds, pres = zip(*good)
+        storm = _make_storm(
+            current["sid"], current["name"], times, lats, lons, pres, winds, status, hours, tropical_only, str(path)
+        )
         if storm is not None:
-            storms[sid] = storm
-    return storms
+            storms[current["sid"]] = storm
+
+    for k, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        fields = [x.strip() for x in line.split(",")]
+        first = fields[0]
+        is_id = bool(_HURDAT_ID.match(first))
+        if is_id or (not _HURDAT_DATE.match(first) and len(fields) in (3, 4)):
+            close()
+            current = {"sid": first if is_id else "", "name": "", "count": None, "line": k, "rows": []}
+            if not is_id:
+                bad.add(k, "", "storm_id", first, "expected a header 'ALnnYYYY, NAME, N,' (basin, number, year)")
+                current["skip"] = True  # its rows cannot be told from another storm's
+            elif len(fields) not in (3, 4) or (len(fields) == 4 and fields[3]):
+                bad.add(k, first, "row", line.strip(), "a header has 3 fields: id, name, number of data rows")
+                current["skip"] = True
+            else:
+                current["name"] = fields[1].upper()
+                if fields[2].isdigit():
+                    current["count"] = int(fields[2])
+                else:  # the count is not needed: the rows up to the next header are read
+                    bad.add(k, first, "count", fields[2], "not a whole number of data rows; count ignored")
+            continue
+        if current is None:
+            bad.add(k, "", "row", line.strip(), "a data row before any header line")
+            continue
+        if current.get("skip"):
+            bad.add(
+                k, current["sid"], "row", line.strip(), f"belongs to the malformed header at line {current['line']}"
+            )
+            continue
+        if wanted is not None and current["sid"] not in wanted:
+            current["rows"].append(None)  # counted, not checked
+            continue
+        try:
+            current["rows"].append(_hurdat_row(fields))
+        except _BadField as e:
+            current["rows"].append(None)
+            bad.add(k, current["sid"], e.field, e.value, e.reason)
+    close()
+    return bad.result(storms)
+
+
+# IBTrACS (https://www.ncei.noaa.gov/products/international-best-track-archive) -------------
+
+_IBTRACS_NEED = ("SID", "SEASON", "NAME", "ISO_TIME", "LAT", "LON")
+_IBTRACS_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$")
+#: IBTrACS ``NATURE`` codes and the HURDAT2-like status they stand for here.
+_IBTRACS_NATURE = {"TS": "TS", "SS": "SS", "ET": "EX", "DS": "LO", "NR": "NR", "MX": "MX"}
+
+
+def _ibtracs_row(
+    cells: Mapping[str, str], agencies: Sequence[tuple[str, str | None, str | None]]
+) -> tuple[pd.Timestamp, str, float, float, float, float]:
+    """One data row: ``(time, status, lat, lon, wind kt, pressure hPa)``; raises :class:`_BadField`."""
+    iso = cells["ISO_TIME"]
+    if not _IBTRACS_TIME.match(iso):
+        raise _BadField("ISO_TIME", iso, "expected YYYY-MM-DD HH:MM:SS (UTC)")
+    try:
+        time = pd.Timestamp(iso)
+    except ValueError:
+        raise _BadField("ISO_TIME", iso, "not a valid date and time") from None
+    nature = cells.get("NATURE", "") or "NR"
+    if nature not in _IBTRACS_NATURE:
+        raise _BadField("NATURE", nature, f"expected one of {sorted(_IBTRACS_NATURE)}")
+    for col in ("LAT", "LON"):
+        if not cells[col]:
+            raise _BadField(col, cells[col], "position missing")
+    lat = _number("LAT", cells["LAT"], -90, 90, "degrees north")
+    lon = _number("LON", cells["LON"], -180, 360, "degrees east, -180..180 or 0..360")
+    wind = pres = math.nan
+    for wcol, pcol in ((w, p) for _, w, p in agencies):
+        if wcol and cells[wcol] and not math.isfinite(wind):
+            wind = _number(wcol, cells[wcol], 0, 300, "knots")
+        if pcol and cells[pcol] and not math.isfinite(pres):
+            pres = _number(pcol, cells[pcol], 800, 1100, "hPa")
+    return time, _IBTRACS_NATURE[nature], lat, lon, wind, pres
 
 
 def read_ibtracs(
@@ -409,55 +706,108 @@ def read_ibtracs(
     seasons: Sequence[int] | None = None,
     hours: Sequence[int] | None = None,
     tropical_only: bool = False,
-) -> dict[str, Storm]:
-    """Read storms from an IBTrACS CSV file (NCEI; second header row holds units).
+    agencies: Sequence[str] = ("USA", "WMO"),
+    on_bad_row: str = "raise",
+) -> BestTracks:
+    """Read storms from an IBTrACS CSV file (NCEI).
 
-    Uses ``SID, SEASON, NAME, ISO_TIME, NATURE, LAT, LON`` and the wind and pressure of
-    the US agencies (``USA_WIND`` in knots, ``USA_PRES`` in hPa), falling back to
-    ``WMO_WIND`` / ``WMO_PRES`` where those are blank. IBTrACS interleaves 3-hourly
-    interpolated positions; pass ``hours=(0, 6, 12, 18)`` for the synoptic fixes only.
+    Uses ``SID, SEASON, NAME, ISO_TIME, NATURE, LAT, LON`` and the wind (knots) and
+    pressure (hPa) of the agencies in ``agencies``, the first non-blank per row (IBTrACS
+    holds one ``<AGENCY>_WIND`` / ``<AGENCY>_PRES`` pair per agency, e.g. ``USA``
+    (1-minute winds), ``WMO`` (the responsible agency's, usually 10-minute winds),
+    ``TOKYO``, ``CMA``, ``BOM``...). The second header row of units is recognised and
+    skipped (also when absent), cells holding a single space are blank, longitudes may
+    be in -180..180 or 0..360 (also mixed within one track; returned in [0, 360)).
+    IBTrACS interleaves 3-hourly interpolated positions; pass ``hours=(0, 6, 12, 18)``
+    for the synoptic fixes only. Rows of storms not selected by ``sids``, ``names`` or
+    ``seasons`` are not checked.
+
+    Args:
+        path: The file.
+        sids, names, seasons: Only these storm ids, names (case-insensitive) and seasons.
+        hours: Keep only fixes at these UTC hours.
+        tropical_only: Drop fixes whose ``NATURE`` is not ``TS`` or ``SS``.
+        agencies: Wind and pressure sources in order of preference (column prefixes).
+        on_bad_row: ``"raise"`` (default): a malformed row raises
+            :class:`BestTrackError` naming the file, the line, the storm id and the
+            column. ``"skip"``: the row is skipped with a warning and recorded in the
+            result's ``skipped``.
 
     Returns:
-        ``{SID: Storm}``, wind in m/s.
+        :class:`BestTracks` ``{SID: Storm}``, wind in m/s.
+
+    Raises:
+        BestTrackError: a malformed row (``on_bad_row="raise"``).
+        ValueError: not an IBTrACS CSV (required columns missing, naming them), none of
+            ``agencies`` in the file, a bad ``on_bad_row``.
     """
-    frame = pd.read_csv(path, skiprows=[1], keep_default_na=False, na_values=["", " "], low_memory=False, dtype=str)
-    frame.columns = [c.strip() for c in frame.columns]
-    need = {"SID", "SEASON", "NAME", "ISO_TIME", "LAT", "LON"}
-    if need - set(frame.columns):
-        raise ValueError(f"{path}: not an IBTrACS CSV, missing columns {sorted(need - set(frame.columns))}")
-    if sids:
-        frame = frame[frame["SID"].isin(list(sids))]
-    if names:
-        frame = frame[frame["NAME"].str.upper().isin([n.upper() for n in names])]
-    if seasons:
-        frame = frame[frame["SEASON"].astype(int).isin([int(s) for s in seasons])]
-
-    def num(col: str) -> pd.Series:
-        if col not in frame.columns:
-            return pd.Series(np.nan, index=frame.index)
-        return pd.to_numeric(frame[col].str.strip(), errors="coerce")
-
-    wind = num("USA_WIND").fillna(num("WMO_WIND"))
-    pres = num("USA_PRES").fillna(num("WMO_PRES"))
-    nature = frame["NATURE"].str.strip() if "NATURE" in frame.columns else pd.Series("NR", index=frame.index)
-    nature = nature.replace({"TS": "TS", "SS": "SS", "ET": "EX", "DS": "LO", "NR": "NR", "MX": "MX"})
+    bad = _BadRows(path, on_bad_row)
+    want_sids = {s.strip() for s in sids} if sids else None
+    want_names = {n.strip().upper() for n in names} if names else None
+    want_seasons = {int(s) for s in seasons} if seasons else None
+    rows: dict[str, list[Any]] = {}
+    storm_names: dict[str, str] = {}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = [c.strip() for c in next(reader, [])]
+            missing = [c for c in _IBTRACS_NEED if c not in header]
+            if missing:
+                raise ValueError(f"{path}: not an IBTrACS CSV, missing columns {missing}")
+            col = {c: i for i, c in enumerate(header)}
+            pairs = [
+                (a, f"{a}_WIND" if f"{a}_WIND" in col else None, f"{a}_PRES" if f"{a}_PRES" in col else None)
+                for a in (s.upper() for s in agencies)
+            ]
+            if not any(w or p for _, w, p in pairs):
+                found = sorted({c.rsplit("_", 1)[0] for c in header if c.endswith(("_WIND", "_PRES"))})
+                raise ValueError(
+                    f"{path}: none of the agencies {list(agencies)} has wind or pressure columns; found {found}"
+                )
+            used = [c for c in (*_IBTRACS_NEED, "NATURE") if c in col] + [c for _, w, p in pairs for c in (w, p) if c]
+            first = True
+            for row in reader:
+                k = reader.line_num
+                if not any(c.strip() for c in row):
+                    continue
+                cells = {c: row[col[c]].strip() if col[c] < len(row) else "" for c in used}
+                if first:
+                    first = False
+                    if cells["LAT"] == "degrees_north" or cells["SEASON"] == "Year":
+                        continue  # the row of units
+                sid = cells["SID"]
+                if len(row) != len(header):
+                    bad.add(k, sid, "row", ",".join(row), f"{len(row)} fields; the header has {len(header)}")
+                    continue
+                if not sid:
+                    bad.add(k, "", "SID", cells["SID"], "storm id missing")
+                    continue
+                if want_sids is not None and sid not in want_sids:
+                    continue
+                if want_names is not None and cells["NAME"].upper() not in want_names:
+                    continue
+                try:
+                    if not cells["SEASON"].isdigit():
+                        raise _BadField("SEASON", cells["SEASON"], "not a year")
+                    if want_seasons is not None and int(cells["SEASON"]) not in want_seasons:
+                        continue
+                    rows.setdefault(sid, []).append(_ibtracs_row(cells, pairs))
+                    storm_names.setdefault(sid, cells["NAME"].upper())
+                except _BadField as e:
+                    bad.add(k, sid, e.field, e.value, e.reason)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not an IBTrACS CSV text file ({err})") from None
+    except csv.Error as err:
+        raise ValueError(f"{path}: not a readable CSV file ({err})") from None
     out: dict[str, Storm] = {}
-    for sid, idx in frame.groupby("SID", sort=False).groups.items():
-        sub = frame.loc[idx]
+    for sid, fixes in rows.items():
+        times, status, lats, lons, winds, pres = zip(*fixes)
         storm = _make_storm(
-            str(sub["NAME"].iloc[0]).strip().upper(),
-            pd.to_datetime(sub["ISO_TIME"].str.strip()),
-            pd.to_numeric(sub["LAT"], errors="coerce").to_numpy(),
-            pd.to_numeric(sub["LON"], errors="coerce").to_numpy(),
-            pres.loc[idx].to_numpy(),
-            wind.loc[idx].to_numpy(),
-            nature.loc[idx].to_numpy(),
-            hours,
-            tropical_only,
+            sid, storm_names[sid], times, lats, lons, pres, winds, status, hours, tropical_only, str(path)
         )
         if storm is not None:
-            out[str(sid)] = storm
-    return out
+            out[sid] = storm
+    return bad.result(out)
 
 
 def find_storm(storms: Mapping[str, Storm], name: str, year: int | None = None) -> Storm:
