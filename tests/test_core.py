@@ -206,7 +206,7 @@ def test_batch_layout(small_store):
     assert b.surf_vars["msl"].shape == (1, 2, 61, 120)
     assert b.atmos_vars["t"].shape == (1, 2, 13, 61, 120)
     assert b.static_vars["lsm"].shape == (61, 120)
-    assert b.metadata.time[0] == pd.Timestamp("2005-01-05T06").to_pydatetime()
+    assert b.metadata.time[0] == pd.Timestamp("2005-01-05T06", tz="UTC").to_pydatetime()  # aware UTC
     raw = xr.open_zarr(small_store)["mean_sea_level_pressure"].sel(time="2005-01-05T00").values
     np.testing.assert_array_equal(b.surf_vars["msl"][0, 0].numpy(), raw)
 

@@ -21,6 +21,7 @@ except ImportError:  # running from a checkout without an installed package
 from aurora_xai import storms as st  # noqa: E402
 from aurora_xai.data.era5 import MissingTimeError, measure_read_bytes, open_source  # noqa: E402
 from aurora_xai.data.synthetic import Storm, SyntheticSpec  # noqa: E402
+from aurora_xai.data.variables import UNITS  # noqa: E402
 from aurora_xai.regions import Region  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,6 +235,8 @@ def _wind_store(path: Path, days: pd.DatetimeIndex, planted: np.ndarray) -> str:
         },
         coords={"time": times, "level": [500], "latitude": lat, "longitude": lon},
     )
+    for n in ds.data_vars:  # units declared, as in the real stores (zeros are no plausible atmosphere)
+        ds[n].attrs["units"] = UNITS.get(n, "1")
     enc = {
         n: {"compressors": None, **({"chunks": (1,) + ds[n].shape[1:]} if "time" in ds[n].dims else {})}
         for n in ds.data_vars

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import datetime as _dt
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["DateSpec", "season_of_month", "date_metadata", "shard_dates", "SEASONS"]
+__all__ = [
+    "DateSpec",
+    "season_of_month",
+    "date_metadata",
+    "shard_dates",
+    "SEASONS",
+    "utc_timestamp",
+    "utc_index",
+    "utc_datetime",
+]
 
 SEASONS: tuple[str, ...] = ("DJF", "MAM", "JJA", "SON")
 _MONTH_TO_SEASON = {m: SEASONS[(m % 12) // 3] for m in range(1, 13)}
@@ -36,6 +46,47 @@ def season_of_month(month: int | Sequence[int] | np.ndarray) -> str | np.ndarray
         raise ValueError(f"months must be integers in 1..12, got e.g. {bad.flat[0]!r}")
     lookup = np.array([""] + [_MONTH_TO_SEASON[m] for m in range(1, 13)], dtype="<U3")
     return lookup[arr.astype(int)]
+
+
+def utc_timestamp(value: Any) -> pd.Timestamp:
+    """A time as a timezone-naive ``pd.Timestamp`` that means UTC.
+
+    The library keeps times naive-UTC (as the stores' time axes are): pandas never
+    reads a naive time as local time, so the process time zone cannot change them.
+    A timezone-aware input (``datetime`` with ``tzinfo``, a string with an offset such
+    as ``"2005-03-01T15:00+09:00"``) is converted to UTC first; a naive one is taken
+    as UTC.
+
+    Raises:
+        ValueError: ``value`` is not a time (``NaT`` included).
+    """
+    t = pd.Timestamp(value)
+    if t is pd.NaT:
+        raise ValueError(f"not a time: {value!r}")
+    if t.tzinfo is not None:
+        t = t.tz_convert("UTC").tz_localize(None)
+    return t
+
+
+def utc_index(values: Iterable[Any]) -> pd.DatetimeIndex:
+    """Times as a timezone-naive ``DatetimeIndex`` meaning UTC (see :func:`utc_timestamp`).
+
+    Shape ``(n,)``; the order of ``values`` is kept. Aware inputs (also mixed zones)
+    are converted to UTC.
+    """
+    if isinstance(values, pd.DatetimeIndex):
+        return values.tz_convert("UTC").tz_localize(None) if values.tz is not None else values
+    return pd.DatetimeIndex([utc_timestamp(v) for v in values])
+
+
+def utc_datetime(value: Any) -> _dt.datetime:
+    """A time as a timezone-aware UTC ``datetime.datetime`` (what ``aurora.Metadata.time`` needs).
+
+    Aurora embeds absolute time with ``datetime.timestamp()``, which reads a naive
+    datetime as local time; an aware UTC datetime gives the same number in every time
+    zone. Naive inputs are taken as UTC, aware ones converted.
+    """
+    return utc_timestamp(value).to_pydatetime().replace(tzinfo=_dt.UTC)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +149,11 @@ def shard_dates(times: pd.DatetimeIndex, size: int) -> dict[str, pd.DatetimeInde
 
 
 def date_metadata(times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
-    """Per-date metadata: month, day of year, season."""
+    """Per-date metadata in UTC: month, day of year, season (each ``(n,)``).
+
+    Aware times are converted to UTC first, naive ones are taken as UTC.
+    """
+    times = utc_index(times)
     months = np.asarray(times.month)
     return {
         "month": months.astype(np.int64),

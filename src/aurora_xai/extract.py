@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import logging
 import time as _time
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,7 +14,7 @@ import torch
 import xarray as xr
 
 from .data.era5 import ERA5Source
-from .dates import date_metadata
+from .dates import date_metadata, utc_index
 from .latents import LATENT_LEVEL_NAMES, capture_latents, patch_centres, stage_resolutions, tokens_to_grid
 from .pooling import STATS, pool_grid, published_token_grid
 from .regions import Region
@@ -31,22 +32,23 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def prefetch_batches(
-    source: ERA5Source, times: Sequence[pd.Timestamp], block: int = 8, depth: int = 2
+    source: ERA5Source, times: Sequence[pd.Timestamp], block: int = 8, depth: int = 2, skip_empty: bool = False
 ) -> Iterator[tuple]:
     """Yield ``(time, batch)`` in order; blocks of ``block`` samples are read ahead.
 
     Reading runs in a background thread (file I/O and decompression release the GIL, so
     it overlaps the model's forward pass), ``depth`` blocks ahead, each block with one
-    indexed read per variable (:meth:`ERA5Source.batches`).
+    indexed read per variable (:meth:`ERA5Source.batches`). With ``skip_empty``, a sample
+    with a step stored as NaN (missing data) yields ``(time, None)``.
     """
     times = list(times)
     blocks = [times[i : i + block] for i in range(0, len(times), block)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as pool:
-        futures = [pool.submit(source.batches, b) for b in blocks[:depth]]
+        futures = [pool.submit(source.batches, b, skip_empty) for b in blocks[:depth]]
         for i, blk in enumerate(blocks):
             batches = futures[i].result()
             if i + depth < len(blocks):
-                futures.append(pool.submit(source.batches, blocks[i + depth]))
+                futures.append(pool.submit(source.batches, blocks[i + depth], skip_empty))
             yield from zip(blk, batches)
 
 
@@ -73,29 +75,40 @@ def extract_pooled(
         area_weighted: Weight tokens by cos(latitude).
         stats: Pooling statistics.
         device: Where the model runs.
-        skip_missing: Skip dates whose times are not in the store (recorded in the
-            ``skipped_dates`` attribute) instead of failing.
+        skip_missing: Skip dates whose times are not in the store or are stored as NaN
+            (every field the sample needs entirely NaN: missing data) instead of failing;
+            recorded in the attributes ``skipped_dates`` (comma-separated) and
+            ``skipped_reasons`` (JSON, date -> reason). Partial NaNs stay an error naming
+            variable, level and time.
         published_geometry: Pool with the published implementation's wrong token
             geometry (:func:`~aurora_xai.pooling.published_token_grid`), for comparison.
             The pooled levels then collapse to one, ``all``.
 
     Returns:
         Dataset with ``pooled`` of dims ``(date, region, level, stat, channel)`` and
-        per-date coordinates ``month``, ``day_of_year``, ``season``.
+        per-date coordinates ``month``, ``day_of_year``, ``season`` (dates naive UTC).
+        Attributes include ``unit_conversions`` (what the source converted).
     """
-    times = pd.DatetimeIndex(times)
-    skipped: list[str] = []
+    times = utc_index(times)
+    skipped: dict[pd.Timestamp, str] = {}
     if skip_missing:
         keep = [t for t in times if source.has_time(t)]
-        skipped = [f"{t:%Y-%m-%dT%H}" for t in times if not source.has_time(t)]
-        for s in skipped:
-            log.warning("skipping %s: not in the store (data.on_missing = skip)", s)
+        for t in times:
+            if not source.has_time(t):
+                skipped[t] = source.missing_reason(t) or "not in the store"
+                log.warning("skipping %s: %s (data.on_missing = skip)", f"{t:%Y-%m-%dT%H}", skipped[t])
         times = pd.DatetimeIndex(keep)
     pooled = []
+    done_times = []
     lat_c = lon_c = None
     t0 = _time.perf_counter()
     with capture_latents(model, tap) as box, torch.inference_mode():
-        for i, (t, batch) in enumerate(prefetch_batches(source, list(times))):
+        for i, (t, batch) in enumerate(prefetch_batches(source, list(times), skip_empty=skip_missing)):
+            if batch is None:
+                skipped[t] = source.missing_reason(t) or "stored as NaN"
+                log.warning("skipping %s: %s (data.on_missing = skip)", f"{t:%Y-%m-%dT%H}", skipped[t])
+                continue
+            done_times.append(t)
             model(batch.to(device) if str(device) != "cpu" else batch)
             tokens = box["tokens"]
             stage = int(box["stage"])
@@ -121,6 +134,8 @@ def extract_pooled(
                 log.info("[%d/%d] %s done (%.3f s per date)", done, len(times), f"{t:%Y-%m-%d %H:%M}", rate)
     if not pooled:
         raise ValueError("no dates to extract (all skipped or an empty shard)")
+    times = pd.DatetimeIndex(done_times)
+    skipped = dict(sorted(skipped.items()))
     arr = np.stack(pooled).astype(np.float32)
     meta = date_metadata(times)
     ds = xr.Dataset(
@@ -144,7 +159,9 @@ def extract_pooled(
     ds.attrs.update(
         tap=tap,
         token_geometry="published (levels stacked along latitude)" if published_geometry else "true (level, lat, lon)",
-        skipped_dates=",".join(skipped),
+        skipped_dates=",".join(f"{t:%Y-%m-%dT%H}" for t in skipped),
+        skipped_reasons=json.dumps({f"{t:%Y-%m-%dT%H}": r for t, r in skipped.items()}, sort_keys=True),
+        unit_conversions=json.dumps(list(getattr(source, "unit_conversions", []))),
         patch_lat_centres=",".join(f"{v:.4f}" for v in lat_c),
         patch_lon_centres=",".join(f"{v:.4f}" for v in lon_c),
     )

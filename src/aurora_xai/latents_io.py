@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +20,8 @@ def combine_shards(paths: Sequence[str | Path], expected: Sequence[str] | None =
     """Concatenate shard files along ``date`` and check that every expected date is there.
 
     Dates skipped by the extraction (``data.on_missing: skip``) are recorded in the
-    shards' ``skipped_dates`` attribute and are not counted as missing.
+    shards' ``skipped_dates`` attribute and are not counted as missing; their reasons
+    (``skipped_reasons``, JSON) are joined too.
 
     Raises:
         ValueError: naming the missing dates (and the shards that should hold them) if
@@ -29,10 +31,12 @@ def combine_shards(paths: Sequence[str | Path], expected: Sequence[str] | None =
         raise ValueError("no latent shards to aggregate")
     parts = []
     skipped: list[str] = []
+    reasons: dict[str, str] = {}
     for p in paths:
         with xr.open_dataset(p) as ds:
             parts.append(ds.load())
         skipped += [s for s in parts[-1].attrs.get("skipped_dates", "").split(",") if s]
+        reasons.update(json.loads(parts[-1].attrs.get("skipped_reasons") or "{}"))
     ds = xr.concat(parts, dim="date", combine_attrs="drop_conflicts").sortby("date")
     dates = pd.DatetimeIndex(ds["date"].values)
     if dates.has_duplicates:
@@ -46,6 +50,7 @@ def combine_shards(paths: Sequence[str | Path], expected: Sequence[str] | None =
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             raise ValueError(f"incomplete latent shards: {len(missing)} dates missing: {listed}{more}")
     ds.attrs["skipped_dates"] = ",".join(skipped)
+    ds.attrs["skipped_reasons"] = json.dumps(dict(sorted(reasons.items())), sort_keys=True)
     log.info("combined %d shards: %d dates, %d skipped", len(paths), len(dates), len(skipped))
     return ds
 

@@ -912,13 +912,17 @@ def daily_max_wind(source, region: Region, times: Sequence[pd.Timestamp]) -> tup
         times: One time per day.
 
     Returns:
-        ``(wind, skipped)``: a series in m/s indexed by time, and the times not stored
-        (only with ``source.on_missing == "skip"``; otherwise a missing time raises
-        :class:`~aurora_xai.data.era5.MissingTimeError` naming it).
+        ``(wind, skipped)``: a series in m/s indexed by time (naive UTC), and the times not
+        stored or stored as NaN (both components entirely NaN in the box: missing data),
+        in order (only with ``source.on_missing == "skip"``; otherwise such a time raises
+        :class:`~aurora_xai.data.era5.MissingTimeError` naming it; other NaNs raise
+        ``ValueError`` naming variable and time). ``source.missing_reason(t, history=False)``
+        says why a time was skipped.
     """
     from .data.era5 import MissingTimeError
+    from .dates import utc_index
 
-    times = pd.DatetimeIndex(times)
+    times = utc_index(times)
     have = source.available("10u", times).intersection(source.available("10v", times))
     skipped = [t for t in times if t not in have]
     if skipped:
@@ -934,8 +938,12 @@ def daily_max_wind(source, region: Region, times: Sequence[pd.Timestamp]) -> tup
     if not rows.size or not cols.size:
         raise ValueError(f"region {region.name!r} holds no grid point of the store")
     have = pd.DatetimeIndex([t for t in times if t in have])
-    u = source.read_box("10u", have, rows, cols)
-    v = source.read_box("10v", have, rows, cols)
+    boxes, kept = source.read_boxes(("10u", "10v"), have, rows, cols, skip_empty=source.on_missing == "skip")
+    for t in have.difference(kept):
+        log.warning("skipping %s: stored as NaN (data.on_missing = skip)", f"{t:%Y-%m-%d %H:%M}")
+    skipped = [t for t in times if t not in kept]
+    have = kept
+    u, v = boxes["10u"], boxes["10v"]
     speed = np.sqrt(u.astype(np.float64) ** 2 + v.astype(np.float64) ** 2)
     return pd.Series(speed.max(axis=(1, 2)), index=have, name="wind"), skipped
 
@@ -1012,6 +1020,7 @@ def label_storm_days(source, spec: LabelSpec) -> tuple[pd.DataFrame, pd.Series, 
         source=getattr(source, "source", ""),
         path=str(getattr(source, "path", "")),
         skipped_dates=[f"{t:%Y-%m-%d}" for t in skipped],
+        skipped_reasons={f"{t:%Y-%m-%d}": source.missing_reason(t, history=False) for t in skipped},
         flipped_times=[f"{t:%Y-%m-%dT%H:%M}" for t in getattr(source, "flipped", [])],
         wind_max=float(wind.max()) if len(wind) else math.nan,
         wind_median=float(wind.median()) if len(wind) else math.nan,

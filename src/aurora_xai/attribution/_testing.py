@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from aurora_xai.dates import utc_datetime
 from aurora_xai.model import activate_modulation
 
 __all__ = ["activate_modulation", "synthetic_batch", "tiny_lrp_model"]
@@ -45,12 +46,13 @@ def synthetic_batch(
     levels: tuple[int, ...] = (100, 250, 500, 850),
     seed: int = 0,
     dtype: torch.dtype = torch.float64,
-    time: datetime.datetime = datetime.datetime(2020, 1, 1, 12),
+    time: datetime.datetime = datetime.datetime(2020, 1, 1, 12, tzinfo=datetime.UTC),
 ) -> Any:
     """A batch of size 1 whose normalised values are standard normal noise.
 
     Latitudes run from 90 to -90 (``nlat`` rows), longitudes from 0 in steps of
-    ``360 / nlon``. The land-sea mask is a 0/1 pattern of two blobs.
+    ``360 / nlon``. The land-sea mask is a 0/1 pattern of two blobs. ``time`` is taken
+    as UTC when naive (Aurora gets it timezone-aware).
     """
     import aurora
     from aurora.normalisation import locations, scales
@@ -81,6 +83,6 @@ def synthetic_batch(
         surf_vars={k: v.to(dtype) for k, v in surf.items()},
         static_vars={k: v.to(dtype) for k, v in static.items()},
         atmos_vars={k: v.to(dtype) for k, v in atmos.items()},
-        metadata=aurora.Metadata(lat=lat, lon=lon, time=(time,), atmos_levels=tuple(levels)),
+        metadata=aurora.Metadata(lat=lat, lon=lon, time=(utc_datetime(time),), atmos_levels=tuple(levels)),
     )
     return batch

@@ -18,6 +18,20 @@ geopotential (high ground is cold: the lapse-rate signature) as stored and as mi
 see :func:`latitude_flip_score`. It sees a mirror of the whole time step (all variables
 flipped together, as reported); it cannot see a flip of one variable alone, and it needs a
 grid symmetric about the equator. Known dates can also be listed (``flipped_times``).
+
+Units are checked once per store (:mod:`aurora_xai.data.units`): declared units are
+converted to Aurora's (each conversion logged and listed in
+:attr:`ERA5Source.unit_conversions`) or refused; fields without declared units are checked
+for plausible values at every read.
+
+Times: the library keeps times timezone-naive meaning UTC (aware inputs are converted);
+the times handed to Aurora (``Metadata.time``) are timezone-aware UTC, so the process time
+zone never changes a result.
+
+Missing data stored as NaN: a time step at which every field a read needs is entirely NaN
+(as ARCO-ERA5 marks missing data inside its valid span) is a missing time step
+(:class:`MissingTimeError`, or skipped where the caller asks, see
+:meth:`ERA5Source.batches`); any other NaN is an error naming variable, level and time.
 """
 
 from __future__ import annotations
@@ -32,7 +46,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..dates import utc_datetime, utc_index, utc_timestamp
 from .readers import SOURCES, Store, canonicalise_grid, check_grid, open_static, open_store
+from .units import UnitConversion, check_plausible, resolve_units
 from .variables import ATMOS_VARS, LEVELS, SURF_VARS, WB2_NAMES
 
 __all__ = [
@@ -54,7 +70,7 @@ FLIP_MARGIN = 0.3
 
 
 class MissingTimeError(KeyError):
-    """A requested time is not in the store."""
+    """A requested time is not in the store, or is stored as NaN (missing data)."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0])
@@ -72,7 +88,8 @@ class ERA5Source:
         static_path: Optional separate store or NetCDF file with the static fields
             (WeatherBench 2 names, or CDS ``z, lsm, slt``); regridded once if its grid differs.
         on_missing: ``"error"`` (default) or ``"skip"`` for requested times not in the store
-            (callers check :meth:`has_time` and record the skipped dates).
+            or stored as NaN (callers check :meth:`has_time`, read with ``skip_empty``
+            and record the skipped dates with :meth:`missing_reason`).
         source: Schema of the store, one of :data:`aurora_xai.data.readers.SOURCES`.
         names: Optional overrides of the store names, ``{kind: {aurora name: store name}}``
             with kinds ``surf``, ``atmos``, ``static``.
@@ -124,10 +141,17 @@ class ERA5Source:
             t = self.store.times(name)
             index = t if index is None else index.intersection(t)
         self._time_index = pd.DatetimeIndex(index).sort_values()
+        #: Descriptions of the unit conversions applied (surface, atmospheric, static).
+        self.unit_conversions: list[str] = []
+        #: Time-dependent variable -> its conversion, or None (no declared units: plausibility checks).
+        self._units: dict[str, UnitConversion | None] = {}
+        for kind in ("surf", "atmos"):
+            for short, name in self.names[kind].items():
+                self._units[name] = self._declared_units(self.store, kind, short, name)
         #: Static fields as float32 numpy arrays ``(lat, lon)``, read and regridded once.
         self.static_arrays: dict[str, np.ndarray] = self._read_static()
         self._static_tensors: dict | None = None
-        self._flip_known = {pd.Timestamp(t) for t in self.flipped_times}
+        self._flip_known = {utc_timestamp(t) for t in self.flipped_times}
         self._check_flip = self.orientation_check == "on" or (
             self.orientation_check == "auto" and self.source == "arco"
         )
@@ -139,6 +163,8 @@ class ERA5Source:
             self._check_flip = False
         #: Times whose data were found stored mirrored and flipped back (provenance).
         self.flipped: list[pd.Timestamp] = []
+        #: Time steps found stored as NaN (missing data) by reads that skip them -> what was NaN.
+        self.empty_steps: dict[pd.Timestamp, str] = {}
         log.info(
             "opened %s (%s): %d times, grid %dx%d, levels %s",
             self.path,
@@ -150,12 +176,38 @@ class ERA5Source:
         )
 
     # ----------------------------------------------------------------------------------
+    def _declared_units(self, store: Store, kind: str, short: str, name: str) -> UnitConversion | None:
+        """The conversion of ``name`` from its declared units (None: none declared), logged."""
+        declared = store.units(name)
+        convs = {f: resolve_units(kind, short, u, name, f) for f, u in declared.items()}
+        if len({None if c is None else (c.scale, c.offset) for c in convs.values()}) > 1:
+            listed = ", ".join(f"{f}: {u!r}" for f, u in declared.items())
+            raise ValueError(
+                f"variable {name!r} is stored in different units in different files ({listed}); "
+                "convert the files to one unit"
+            )
+        conv = next(iter(convs.values()))
+        where = ", ".join(declared)
+        if conv is None:
+            log.info(
+                "variable %r in %s declares no units: its values are checked for plausibility in %s units",
+                name,
+                where,
+                "Aurora's",
+            )
+        elif not conv.is_identity:
+            conv = dataclasses.replace(conv, file=where)
+            log.warning("converting units of %s", conv.describe())
+            self.unit_conversions.append(conv.describe())
+        return conv
+
     def _read_static(self) -> dict[str, np.ndarray]:
         src = open_static(self.static_path) if self.static_path else self.store
         out = {}
         for short, name in self.names["static"].items():
             if not src.has_variable(name):
                 raise KeyError(f"static variable {name!r} not found in {src.path}; available: {src.variables}")
+            conv = self._declared_units(src, "static", short, name)
             da = src.static_field(name)
             same = da.sizes["latitude"] == len(self.lat) and da.sizes["longitude"] == len(self.lon)
             if not (
@@ -166,6 +218,11 @@ class ERA5Source:
             else:
                 arr = np.ascontiguousarray(da.values, dtype=np.float32)
             _check_finite(arr, name, None, "static")
+            if conv is None:
+                where = ", ".join(src.units(name))
+                check_plausible("static", short, arr, name, where, lat=self.lat, lon=self.lon)
+            else:
+                arr = conv.apply(arr)
             out[short] = arr
         return out
 
@@ -182,9 +239,29 @@ class ERA5Source:
         return self._static_tensors
 
     def has_time(self, time: pd.Timestamp) -> bool:
-        """Whether ``time`` and its history step are both in the store."""
-        t = pd.Timestamp(time)
+        """Whether ``time`` and its history step are both in the store.
+
+        (A step stored as NaN counts as stored here; reads find it, see :meth:`batches`.)
+        """
+        t = utc_timestamp(time)
         return t in self._time_index and (t - self.history) in self._time_index
+
+    def missing_reason(self, time: pd.Timestamp, history: bool = True) -> str | None:
+        """Why the sample at ``time`` cannot be used, or None if no reason is known.
+
+        A step not in the store, or a step found stored as NaN by an earlier read that
+        skipped it (:attr:`empty_steps`). ``history=False`` asks about the step ``time``
+        alone.
+        """
+        t = utc_timestamp(time)
+        steps = [t - self.history, t] if history else [t]
+        for s in steps:
+            if s not in self._time_index:
+                return f"time {s:%Y-%m-%d %H:%M} is not in the store"
+        for s in steps:
+            if s in self.empty_steps:
+                return f"time {s:%Y-%m-%d %H:%M} is stored as NaN ({self.empty_steps[s]})"
+        return None
 
     def _missing(self, tt: pd.Timestamp, t: pd.Timestamp) -> MissingTimeError:
         span = ""
@@ -196,7 +273,7 @@ class ERA5Source:
         )
 
     def _sample_times(self, time: pd.Timestamp) -> list[pd.Timestamp]:
-        t = pd.Timestamp(time)
+        t = utc_timestamp(time)
         out = [t - self.history, t]
         for tt in out:
             if tt not in self._time_index:
@@ -206,7 +283,7 @@ class ERA5Source:
     # ----------------------------------------------------------------------------------
     def _flipped_steps(self, times: Sequence[pd.Timestamp], t2m: np.ndarray | None) -> np.ndarray:
         """Which of ``times`` are stored mirrored (``t2m``: their 2 m temperature as stored)."""
-        out = np.array([pd.Timestamp(t) in self._flip_known for t in times], dtype=bool)
+        out = np.array([utc_timestamp(t) in self._flip_known for t in times], dtype=bool)
         if self._check_flip and t2m is not None:
             zs = self.static_arrays["z"]
             for i, t in enumerate(times):
@@ -230,31 +307,88 @@ class ERA5Source:
     def read_steps(self, times: Sequence[pd.Timestamp], check: bool = True) -> dict[str, np.ndarray]:
         """Read every needed field at ``times``: ``{store name: array}``, canonical orientation.
 
-        Surface arrays ``(time, lat, lon)``, atmospheric ``(time, level, lat, lon)``, float32.
-        All ``times`` must be stored (see :meth:`has_step`). ``check`` runs the NaN check
-        (naming variable, level and time).
+        Surface arrays ``(time, lat, lon)``, atmospheric ``(time, level, lat, lon)``, float32,
+        in Aurora's units. All ``times`` must be stored (see :meth:`has_step`). ``check``
+        runs the NaN check (naming variable, level and time; a step at which every field
+        is entirely NaN raises :class:`MissingTimeError`) and, for fields without declared
+        units, the plausibility check.
         """
-        times = [pd.Timestamp(t) for t in times]
+        return self._read(times, check=check, skip_empty=False)[0]
+
+    def _read(
+        self, times: Sequence[pd.Timestamp], check: bool, skip_empty: bool
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Read, flip, check and convert; returns the fields and which steps are stored as NaN."""
+        times = [utc_timestamp(t) for t in times]
         for t in times:
             if t not in self._time_index:
                 raise self._missing(t, t)
         out = {}
+        kinds = {}
         for kind in ("surf", "atmos"):
-            for name in self.names[kind].values():
+            for short, name in self.names[kind].items():
                 out[name] = self.store.read(name, times, levels=self.levels if kind == "atmos" else None)
+                kinds[name] = (kind, short)
         flips = self._flipped_steps(times, out[self.names["surf"]["2t"]])
         if flips.any():
             for arr in out.values():
                 arr[flips] = arr[flips][..., ::-1, :]
+        empty = np.zeros(len(times), dtype=bool)
         if check:
-            for kind in ("surf", "atmos"):
-                for name in self.names[kind].values():
-                    _check_finite(out[name], name, self.levels if kind == "atmos" else None, None, times=times)
-        return out
+            empty = self._check_fields(out, kinds, times, skip_empty, "every field the sample needs")
+        for name, arr in out.items():
+            if self._units[name] is not None:
+                out[name] = self._units[name].apply(arr)
+        return out, empty
+
+    def _check_fields(
+        self,
+        out: dict[str, np.ndarray],
+        kinds: Mapping[str, tuple[str, str]],
+        times: Sequence[pd.Timestamp],
+        skip_empty: bool,
+        what: str,
+    ) -> np.ndarray:
+        """NaN and plausibility checks of freshly read fields ``(time, ...)``.
+
+        Returns the steps at which every field is entirely NaN (missing data), recorded in
+        :attr:`empty_steps` when ``skip_empty``; without it such a step raises
+        :class:`MissingTimeError`. Any other non-finite value raises ``ValueError``.
+        """
+        n = len(times)
+        bad = [name for name, arr in out.items() if not np.isfinite(arr).all()]
+        empty = np.zeros(n, dtype=bool)
+        if bad and len(bad) == len(out):
+            empty[:] = True
+            for name in bad:
+                empty &= np.isnan(out[name].reshape(n, -1)).all(axis=1)
+        for i in np.flatnonzero(empty):
+            t = times[i]
+            if not skip_empty:
+                raise MissingTimeError(
+                    f"time {t:%Y-%m-%d %H:%M} is stored as NaN in {what} (missing data) in {self.source} store "
+                    f"{self.path}; with data.on_missing: skip such times are skipped"
+                )
+            if t not in self.empty_steps:
+                log.warning("time %s is stored as NaN in %s (missing data)", f"{t:%Y-%m-%d %H:%M}", what)
+                self.empty_steps[t] = f"{what} entirely NaN: missing data"
+        keep = ~empty
+        kept = [t for t, k in zip(times, keep) if k]
+        for name, arr in out.items():
+            if not keep.any():
+                break
+            part = arr if keep.all() else arr[keep]
+            kind, short = kinds[name]
+            levels = self.levels if kind == "atmos" else None
+            if name in bad:
+                _check_finite(part, name, levels, None, times=kept)
+            if self._units[name] is None:
+                check_plausible(kind, short, part, name, self.path, times=kept, levels=levels)
+        return empty
 
     def has_step(self, time: pd.Timestamp) -> bool:
         """Whether every needed field is stored at ``time`` itself (no history step)."""
-        return pd.Timestamp(time) in self._time_index
+        return utc_timestamp(time) in self._time_index
 
     def read_fields(self, time: pd.Timestamp) -> dict[str, np.ndarray]:
         """Read the raw fields of one sample: ``{store name: array}``.
@@ -274,21 +408,35 @@ class ERA5Source:
         """
         return self._make_batch(time, self.read_fields(time))
 
-    def batches(self, times: Sequence[pd.Timestamp]) -> list:
+    def batches(self, times: Sequence[pd.Timestamp], skip_empty: bool = False) -> list:
         """The batches of several samples, read together.
 
         The distinct steps of all ``times`` (targets and history steps) are read with one
         indexed read per variable, which amortises the per-read overhead of the store
         (chunk requests are issued together). Memory: all their fields at once, so
         callers read a few samples per call.
+
+        Args:
+            times: Current times of the samples (all stored, see :meth:`has_time`).
+            skip_empty: A sample one of whose steps is stored as NaN (every field it needs
+                entirely NaN: missing data, as ARCO-ERA5 marks it) gives ``None`` in place
+                of its batch, and the step is recorded in :attr:`empty_steps` (see
+                :meth:`missing_reason`). Without it such a step raises
+                :class:`MissingTimeError`.
+
+        Returns:
+            One ``aurora.Batch`` (or ``None``) per time, in order.
         """
-        times = [pd.Timestamp(t) for t in times]
+        times = [utc_timestamp(t) for t in times]
         steps = sorted({s for t in times for s in self._sample_times(t)})
-        raw = self.read_steps(steps)
+        raw, empty = self._read(steps, check=True, skip_empty=skip_empty)
         where = {s: i for i, s in enumerate(steps)}
         out = []
         for t in times:
             idx = [where[s] for s in self._sample_times(t)]
+            if empty[idx].any():
+                out.append(None)
+                continue
             out.append(self._make_batch(t, {name: arr[idx] for name, arr in raw.items()}))
         return out
 
@@ -298,7 +446,7 @@ class ERA5Source:
 
         surf = {s: torch.from_numpy(np.ascontiguousarray(raw[n]))[None] for s, n in self.names["surf"].items()}
         atmos = {s: torch.from_numpy(np.ascontiguousarray(raw[n]))[None] for s, n in self.names["atmos"].items()}
-        t = pd.Timestamp(time).to_pydatetime()
+        t = utc_datetime(time)
         return Batch(
             surf_vars=surf,
             static_vars=dict(self.static),
@@ -312,38 +460,77 @@ class ERA5Source:
         )
 
     def available(self, short: str, times: Sequence[pd.Timestamp], kind: str = "surf") -> pd.DatetimeIndex:
-        """Those of ``times`` at which the variable ``short`` is stored."""
+        """Those of ``times`` (as naive UTC) at which the variable ``short`` is stored."""
         stored = self.store.times(self.names[kind][short])
-        return pd.DatetimeIndex(times)[pd.DatetimeIndex(times).isin(stored)]
+        times = utc_index(times)
+        return times[times.isin(stored)]
 
     def read_box(self, short: str, times: Sequence[pd.Timestamp], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Read a surface variable on a block of grid rows and columns at many times.
 
         One vectorised read per variable: ``(time, len(rows), len(cols))`` float32, canonical
         orientation (time steps stored mirrored are read from the mirrored rows; with the
-        orientation check on, that costs one extra 2 m temperature field per time).
+        orientation check on, that costs one extra 2 m temperature field per time), in
+        Aurora's units. A step whose block is entirely NaN raises :class:`MissingTimeError`.
 
         Args:
             short: Aurora surface name (``10u``, ``10v``, ...).
             times: Times to read; all must be stored (see :meth:`available`).
             rows, cols: Indices into :attr:`lat` and :attr:`lon`.
         """
-        name = self.names["surf"][short]
-        times = pd.DatetimeIndex(times)
-        missing = times.difference(self.store.times(name))
-        if len(missing):
-            raise self._missing(missing[0], missing[0])
+        return self.read_boxes((short,), times, rows, cols)[0][short]
+
+    def read_boxes(
+        self,
+        shorts: Sequence[str],
+        times: Sequence[pd.Timestamp],
+        rows: np.ndarray,
+        cols: np.ndarray,
+        skip_empty: bool = False,
+    ) -> tuple[dict[str, np.ndarray], pd.DatetimeIndex]:
+        """Read several surface variables on a block of rows and columns, as :meth:`read_box`.
+
+        Args:
+            shorts: Aurora surface names.
+            times: Times to read; all must be stored.
+            rows, cols: Indices into :attr:`lat` and :attr:`lon`.
+            skip_empty: A step at which every one of these blocks is entirely NaN (missing
+                data) is left out and recorded in :attr:`empty_steps`; without it, it raises
+                :class:`MissingTimeError`. A NaN anywhere else raises ``ValueError`` naming
+                variable and time.
+
+        Returns:
+            ``({short: (time, len(rows), len(cols)) float32}, kept times)``; the arrays hold
+            the kept times only, in the order of ``times``.
+        """
+        times = utc_index(times)
+        names = {short: self.names["surf"][short] for short in shorts}
+        for name in names.values():
+            missing = times.difference(self.store.times(name))
+            if len(missing):
+                raise self._missing(missing[0], missing[0])
         rows = np.asarray(rows)
         cols = np.asarray(cols)
         t2m = self.store.read(self.names["surf"]["2t"], times) if self._check_flip else None
         flips = self._flipped_steps(list(times), t2m)
-        out = np.empty((len(times), len(rows), len(cols)), dtype=np.float32)
-        if (~flips).any():
-            out[~flips] = self.store.read(name, times[~flips], rows=rows, cols=cols)
-        if flips.any():
-            out[flips] = self.store.read(name, times[flips], rows=len(self.lat) - 1 - rows, cols=cols)
-        _check_finite(out, name, None, times[0], None, times=times)
-        return out
+        out = {}
+        for name in names.values():
+            arr = np.empty((len(times), len(rows), len(cols)), dtype=np.float32)
+            if (~flips).any():
+                arr[~flips] = self.store.read(name, times[~flips], rows=rows, cols=cols)
+            if flips.any():
+                arr[flips] = self.store.read(name, times[flips], rows=len(self.lat) - 1 - rows, cols=cols)
+            out[name] = arr
+        kinds = {name: ("surf", short) for short, name in names.items()}
+        what = ", ".join(repr(n) for n in names.values()) + " in the rows and columns read"
+        empty = self._check_fields(out, kinds, list(times), skip_empty, what)
+        keep = ~empty
+        result = {}
+        for short, name in names.items():
+            arr = out[name] if keep.all() else out[name][keep]
+            conv = self._units[name]
+            result[short] = arr if conv is None else conv.apply(arr)
+        return result, times[keep]
 
     def bytes_needed(self) -> int:
         """Uncompressed bytes of the fields one sample needs."""
@@ -379,7 +566,14 @@ def _check_finite(arr: np.ndarray, name: str, levels, time, history=None, times=
     where = f"variable {name!r}"
     if levels is not None:
         where += f", level {levels[idx[1]]} hPa"
-    raise ValueError(f"NaN or inf in {where}, time {step_time:%Y-%m-%d %H:%M} (grid index {tuple(idx[-2:])})")
+    field = arr[tuple(idx[:-2])]
+    whole = ""
+    if np.isnan(field).all():
+        whole = (
+            "; the whole field is NaN there but other fields at that time are not, so it is not a missing "
+            "time step (those are skipped with data.on_missing: skip only when every needed field is NaN)"
+        )
+    raise ValueError(f"NaN or inf in {where}, time {step_time:%Y-%m-%d %H:%M} (grid index {tuple(idx[-2:])}){whole}")
 
 
 # --------------------------------------------------------------------------------------
@@ -532,5 +726,5 @@ def source_from_config(data: Mapping, history_hours: float = 6) -> ERA5Source:
 
 
 def sample_times(times: Sequence[datetime | pd.Timestamp]) -> pd.DatetimeIndex:
-    """Normalise a sequence of times to a ``DatetimeIndex``."""
-    return pd.DatetimeIndex([pd.Timestamp(t) for t in times])
+    """Normalise a sequence of times to a ``DatetimeIndex`` (naive, meaning UTC)."""
+    return utc_index(times)

@@ -203,8 +203,10 @@ def climatology_times(
     whose history step is not available are dropped. The case's own year is dropped
     when ``exclude_same_year`` and other years are available.
     """
-    time = pd.Timestamp(time)
-    avail = pd.DatetimeIndex(available)
+    from ..dates import utc_index, utc_timestamp
+
+    time = utc_timestamp(time)  # days of year and hours in UTC, whatever the process time zone
+    avail = utc_index(available)
     cand = avail[(avail.hour == time.hour) & (avail.minute == time.minute)]
 
     def doy(t: pd.DatetimeIndex) -> np.ndarray:
@@ -232,9 +234,12 @@ def climatology_fill(
     times :func:`climatology_times` selects (one store read per time).
 
     Returns:
-        ``(fill batch, times used)``.
+        ``(fill batch, times used)``. With ``source.on_missing == "skip"``, samples with a
+        step stored as NaN (missing data) are left out of the mean.
     """
-    time = pd.Timestamp(time)
+    from ..dates import utc_timestamp
+
+    time = utc_timestamp(time)
     index = pd.DatetimeIndex(source._time_index)
     times = [t for t in climatology_times(index, time, window_days, exclude_same_year) if source.has_time(t)]
     if not times:
@@ -242,12 +247,20 @@ def climatology_fill(
     template = source.batch(time)
     acc_s = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in template.surf_vars.items()}
     acc_a = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in template.atmos_vars.items()}
+    skip = getattr(source, "on_missing", "error") == "skip"
+    used = []
     for t in times:
-        b = source.batch(t)
+        b = source.batches([t], skip_empty=skip)[0]
+        if b is None:  # a step stored as NaN (missing data), skipped
+            continue
+        used.append(t)
         for k in acc_s:
             acc_s[k] += b.surf_vars[k].double()
         for k in acc_a:
             acc_a[k] += b.atmos_vars[k].double()
+    if not used:
+        raise ValueError(f"climatology: every sample within {window_days} days of {time:%m-%d} is stored as NaN")
+    times = used
     n = float(len(times))
     surf = {k: (v / n).to(template.surf_vars[k].dtype) for k, v in acc_s.items()}
     atmos = {k: (v / n).to(template.atmos_vars[k].dtype) for k, v in acc_a.items()}
