@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import xarray as xr
 
 from ..dates import DateSpec
 from .era5 import ERA5Source, MissingTimeError, open_source
+from .readers import Store, cds_parts
 from .variables import LEVELS, LONG_NAMES, UNITS, WB2_NAMES
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "study_times",
     "download_subset",
     "cds_requests",
+    "check_cds_file",
     "retrieve_cds",
     "download_era5",
     "download_from_config",
@@ -282,33 +285,137 @@ def _cds_var(wb2_name: str) -> str:
     return wb2_name
 
 
-def retrieve_cds(requests: Sequence[Mapping[str, Any]], client=None) -> list[str]:
-    """Run CDS requests through ``cdsapi`` (needs a key in ``~/.cdsapirc``).
+#: CDS request variable names that become another store name (per dataset): single-level
+#: ``geopotential`` is the surface geopotential.
+_CDS_STORE_NAMES: dict[str, dict[str, str]] = {CDS_SINGLE: {"geopotential": "geopotential_at_surface"}}
 
-    Files already present are kept (a rerun resumes); each file is written to
-    ``<target>.part`` and renamed when complete.
+
+def _request_times(request: Mapping[str, Any]) -> pd.DatetimeIndex:
+    """The times a CDS request asks for: the product of its years, months, days and hours."""
+    return pd.DatetimeIndex(
+        sorted(
+            pd.Timestamp(f"{y}-{m}-{d}T{h}")
+            for y in request["year"]
+            for m in request["month"]
+            for d in request["day"]
+            for h in request["time"]
+        )
+    )
+
+
+def check_cds_file(path: str | Path, dataset: str, request: Mapping[str, Any], label: str | None = None) -> None:
+    """Raise unless a downloaded CDS file holds what ``request`` asked for.
+
+    The file is opened by its content, as the readers open it: a NetCDF file, or a ZIP
+    archive of one NetCDF file per stream (extracted into a temporary folder beside it,
+    removed afterwards). Every requested variable must be there at every requested time
+    and pressure level, and the last requested time step of each is read, which fails on
+    a truncated file.
+
+    Args:
+        path: The file to check.
+        dataset, request: The CDS dataset and request (see :func:`cds_requests`).
+        label: What to call the file in messages (default ``path``).
+
+    Raises:
+        ValueError: The file is unreadable (an HTML error page, an empty, truncated or
+            damaged file: the message quotes its first bytes or the reader's error) or
+            lacks a requested variable, time or level; the message names ``label``.
+    """
+    label = label or str(path)
+    rename = _CDS_STORE_NAMES.get(dataset, {})
+    names = [rename.get(v, v) for v in request["variable"]]
+    times = _request_times(request)
+    levels = [int(v) for v in request.get("pressure_level", [])]
+    parts: list[tuple[str, xr.Dataset]] = []
+    with tempfile.TemporaryDirectory(prefix=".check-", dir=Path(path).parent) as cache:
+        try:
+            parts = cds_parts(str(path), cache_dir=cache)
+            store = Store(parts, source="cds", path=str(path))
+            for name in names:
+                if not store.has_variable(name):
+                    raise ValueError(
+                        f"variable {name!r} was requested but is not in the file (it has {store.variables})"
+                    )
+                if store.is_static(name):
+                    np.asarray(store.static_field(name).values)
+                    continue
+                absent = times.difference(store.times(name))
+                if len(absent):
+                    raise ValueError(
+                        f"variable {name!r} lacks {len(absent)} of the {len(times)} requested times, "
+                        f"first {absent[0]:%Y-%m-%d %H:%M}"
+                    )
+                lacking = [lv for lv in levels if lv not in store.levels(name)]
+                if lacking:
+                    raise ValueError(f"variable {name!r} lacks the requested level(s) {lacking} hPa")
+                store.read(name, times[-1:], levels=levels or None)
+        except (ValueError, KeyError, OSError, RuntimeError) as err:
+            why = err.args[0] if isinstance(err, KeyError) and err.args else err
+            raise ValueError(f"CDS download {label}: {why}") from err
+        finally:
+            for _, ds in parts:
+                ds.close()
+
+
+def retrieve_cds(requests: Sequence[Mapping[str, Any]], client=None) -> list[str]:
+    """Run CDS requests through ``cdsapi`` (needs a key in ``~/.cdsapirc``), checking every file.
+
+    Each file is fetched to ``<target>.part`` and renamed to its target only once
+    :func:`check_cds_file` has opened it and found every requested variable at every
+    requested time and level, so an interrupted or unusable download never stands under
+    the final name. The CDS may deliver a ZIP archive (one NetCDF per stream) whatever the
+    target is called; it is kept as delivered and read by its content. A file already at
+    its target is checked the same way: kept if complete (a rerun resumes), fetched again
+    if not (with a warning saying why).
+
+    Args:
+        requests: Dicts ``{dataset, request, target}`` (see :func:`cds_requests`).
+        client: An object with cdsapi's ``retrieve(dataset, request, target)``, which
+            writes the file at ``target`` (default: ``cdsapi.Client()``, made when the
+            first file is fetched).
 
     Returns:
         The target paths, in request order.
+
+    Raises:
+        ValueError: A fetched file that is not what was requested (an HTML or JSON error
+            page, an empty or truncated file, a missing variable, time or level), naming
+            the target and what it holds; the file stays at ``<target>.part`` to inspect,
+            and a rerun fetches it again.
     """
-    if client is None:
-        try:
-            import cdsapi
-        except ImportError as err:  # pragma: no cover - depends on the environment
-            raise ImportError("fetching from the Copernicus CDS needs cdsapi (pip install cdsapi)") from err
-        client = cdsapi.Client()
     out = []
     for r in requests:
         target = Path(r["target"])
         out.append(str(target))
         if target.exists():
-            log.info("have %s", target)
-            continue
+            try:
+                check_cds_file(target, r["dataset"], r["request"])
+            except ValueError as err:
+                log.warning("fetching %s again: the file there is not a complete download (%s)", target, err)
+                target.unlink()
+            else:
+                log.info("have %s", target)
+                continue
+        if client is None:
+            try:
+                import cdsapi
+            except ImportError as err:  # pragma: no cover - depends on the environment
+                raise ImportError("fetching from the Copernicus CDS needs cdsapi (pip install cdsapi)") from err
+            client = cdsapi.Client()
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + ".part")
+        part.unlink(missing_ok=True)
         log.info("requesting %s -> %s", r["dataset"], target)
         client.retrieve(r["dataset"], dict(r["request"]), str(part))
-        part.rename(target)
+        if not part.is_file():
+            raise ValueError(f"CDS download {target}: the client returned without writing {part}")
+        try:
+            check_cds_file(part, r["dataset"], r["request"], label=str(target))
+        except ValueError as err:
+            raise ValueError(f"{err} (the download is kept as {part}; a rerun fetches it again)") from err
+        part.replace(target)
+        log.info("fetched and checked %s", target)
     return out
 
 

@@ -122,8 +122,13 @@ def describe_head(head: bytes) -> str:
 
 def zip_holds_zarr(path: str | os.PathLike) -> bool:
     """Whether a ZIP archive holds a zarr store at its root (a zipped ``.zarr`` folder)."""
-    with zipfile.ZipFile(path) as zf:
-        names = set(zf.namelist())
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise UnrecognisedFileError(
+            f"{path}: a damaged or truncated ZIP archive ({err}): an interrupted download?"
+        ) from err
     return any(marker in names for marker in _ZARR_MARKERS[:3])
 
 

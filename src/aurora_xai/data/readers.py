@@ -388,6 +388,7 @@ class Store:
         self._frames: dict[tuple, tuple[pd.DataFrame, dict[int, pd.DataFrame]]] = {}
         self._complete: dict[str, pd.DatetimeIndex] = {}
         self._part_levels: dict[int, np.ndarray] = {}
+        self._level_vars: dict[str, bool] = {}
         holders: dict[str, list[int]] = {}
         for i, ds in enumerate(self.parts):
             for name, da in ds.data_vars.items():
@@ -411,7 +412,9 @@ class Store:
         return self._part_levels[part]
 
     def _has_levels(self, name: str) -> bool:
-        return any("level" in self.parts[i][name].dims for i in self._holders[name])
+        if name not in self._level_vars:
+            self._level_vars[name] = any("level" in self.parts[i][name].dims for i in self._holders[name])
+        return self._level_vars[name]
 
     def _frames_of(self, name: str) -> tuple[pd.DataFrame, dict[int, pd.DataFrame]]:
         """``DataFrame(index=time, columns=[part, pos])`` of the valid times of ``name``, and one per part.
@@ -645,16 +648,22 @@ class Store:
 # --------------------------------------------------------------------------------------
 
 
-def _carries(da: xr.DataArray, coord: str) -> bool:
-    """Whether a variable carries a scalar coordinate (its ``coordinates`` attribute, if any, says)."""
+def _carries(da: xr.DataArray, names: Sequence[str]) -> bool:
+    """Whether a variable carries a scalar coordinate known by any of ``names`` (its file's
+    ``coordinates`` attribute, if it has one, says)."""
     listed = da.encoding.get("coordinates", da.attrs.get("coordinates"))
-    return listed is None or coord in str(listed).split()
+    return listed is None or any(n in str(listed).split() for n in names)
 
 
-def _promote_scalar(ds: xr.Dataset, coord: str) -> xr.Dataset:
-    """Turn a scalar coordinate into a length-1 dimension of the gridded variables that carry it."""
+def _promote_scalar(ds: xr.Dataset, coord: str, aliases: Sequence[str] = ()) -> xr.Dataset:
+    """Turn a scalar coordinate into a length-1 dimension of the gridded variables that carry it.
+
+    ``aliases``: other names the coordinate had in the file (before renaming).
+    """
     carriers = [
-        str(n) for n, da in ds.data_vars.items() if {"latitude", "longitude"} <= set(da.dims) and _carries(da, coord)
+        str(n)
+        for n, da in ds.data_vars.items()
+        if {"latitude", "longitude"} <= set(da.dims) and _carries(da, (coord, *aliases))
     ]
     if not carriers:
         return ds
@@ -718,7 +727,7 @@ def _standardise(ds: xr.Dataset, label: str = "") -> xr.Dataset:
         else:
             raise ValueError(f"{label}: 'valid_time' has dimensions {vt.dims}; expected one value per time")
     if "time" in ds.coords and ds["time"].ndim == 0:  # a single time as a scalar coordinate
-        ds = _promote_scalar(ds, "time")
+        ds = _promote_scalar(ds, "time", aliases=("valid_time",))
     axes = [str(a) for a in ds.coords if str(a) in LEVEL_AXES]
     axes += [
         str(a)
@@ -744,10 +753,10 @@ def _standardise(ds: xr.Dataset, label: str = "") -> xr.Dataset:
         if factor != 1.0:
             log.info("%s: pressure axis %r in %s converted to hPa", label, axis, coord.attrs.get("units") or "Pa")
             ds = ds.assign_coords({axis: (coord.dims, hpa, {**coord.attrs, "units": "hPa"})})
+        if ds[axis].ndim == 0:  # one level as a scalar coordinate: give its variables the axis
+            ds = _promote_scalar(ds, axis)
         if axis != "level":
             ds = ds.rename({axis: "level"})
-        if ds["level"].ndim == 0:  # one level as a scalar coordinate: give its variables the axis
-            ds = _promote_scalar(ds, "level")
     drop = [c for c in ds.coords if c not in ds.dims and c not in ("latitude", "longitude")]
     ds = ds.drop_vars(drop)
     for name in list(ds.data_vars):
