@@ -279,6 +279,7 @@ def test_pressure_files_that_look_different_give_the_same_batch(tmp_path, base, 
         pres = pres.rename(pressure_level="plev")
         pres = pres.assign_coords(plev=pres["plev"].values * 100.0)
         pres["plev"].attrs = {"units": "Pa"} if variant == "plev_pa" else {}
+        pres = pres.rename(latitude="lat", longitude="lon")  # as CMIP-style tools name them
     elif variant == "squeezable":  # number and expver as one-valued dimensions
         pres = pres.drop_vars("number").expand_dims(number=[0])
         single = single.drop_vars("expver").expand_dims(expver=["0001"])
