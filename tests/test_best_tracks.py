@@ -120,7 +120,9 @@ def test_hurdat2_malformed_field_named_or_skipped(tmp_path, caplog, field, text,
     assert len(storms["AL122005"].track) == 5 and len(storms["CP012015"].track) == 4
     (bad,) = storms.skipped
     assert (bad.path, bad.line, bad.storm, bad.field) == (str(path), line, "AL122005", field)
-    assert any("skipping a malformed row" in r.getMessage() and f"line {line}" in r.getMessage() for r in caplog.records)
+    assert any(
+        "skipping a malformed row" in r.getMessage() and f"line {line}" in r.getMessage() for r in caplog.records
+    )
     frame = storms.skipped_frame()
     assert list(frame.columns) == ["path", "line", "storm", "field", "value", "reason"] and len(frame) == 1
     # a storm that is not asked for is not checked
@@ -256,7 +258,9 @@ def test_ibtracs_rows_with_the_wrong_number_of_fields(tmp_path):
     rows[1] = rows[1] + ",extra"
     rows[5] = ",".join(rows[5].split(",")[:8])
     path = _ib(tmp_path, rows)
-    with pytest.raises(st.BestTrackError, match=r"line 4, storm 2015180N10180, field row: 19 fields; the header has 18"):
+    with pytest.raises(
+        st.BestTrackError, match=r"line 4, storm 2015180N10180, field row: 19 fields; the header has 18"
+    ):
         st.read_ibtracs(path)
     storms = st.read_ibtracs(path, on_bad_row="skip")
     assert [(b.line, b.storm) for b in storms.skipped] == [(4, "2015180N10180"), (8, "1987288N45350")]
@@ -285,7 +289,7 @@ def test_storm_to_config_round_trips_through_safe_yaml(tmp_path):
     back = yaml.safe_load(text)["storms"]
     assert back == section
     cat = st.catalogue_from_config(back)
-    for name, (storm, kw) in storms.items():
+    for name, (storm, _) in storms.items():
         ev = cat[name]
         assert [p.time for p in ev.track] == [p.time for p in storm.track]
         assert [p.lat for p in ev.track] == pytest.approx([p.lat for p in storm.track], abs=0.005)

@@ -10,7 +10,10 @@
 * **Best tracks.** :func:`read_hurdat2` (NHC text format) and :func:`read_ibtracs` (NCEI
   CSV) read files a user supplies into the same track structure (positions in degrees
   east [0, 360), central pressure hPa, maximum sustained wind converted from knots to
-  m/s).
+  m/s). Every documented quirk of both formats is read; a malformed row raises
+  :class:`BestTrackError` naming the file, line, storm id and field, or, with
+  ``on_bad_row="skip"``, is skipped with a warning and recorded in the result's
+  ``skipped`` (:class:`BadRow`).
 * **Labels.** The study's rule: the daily maximum 10 m wind speed inside a box at one
   hour (12 UTC) through a year; storm days at or above one threshold, calm days at or
   below another, the ``n`` strongest and ``n`` calmest. When fewer days pass a threshold
@@ -423,60 +426,67 @@ def _number(field: str, text: str, lo: float, hi: float, what: str, missing: Seq
     return value
 
 
-def _fill(values: np.ndarray, times: pd.DatetimeIndex, what: str, storm: str) -> np.ndarray:
-    """Fill missing values by linear interpolation in time (nearest at the ends)."""
+def _fill(values: np.ndarray, hours: np.ndarray, what: str, storm: str) -> np.ndarray:
+    """Fill missing values by linear interpolation in time (``hours``; nearest at the ends)."""
     ok = np.isfinite(values)
     if ok.all():
         return values
     if not ok.any():
         raise ValueError(f"storm {storm}: no {what} value at any fix")
-    x = (times - times[0]) / pd.Timedelta(hours=1)
-    x = np.asarray(x, dtype=float)
     log.info("storm %s: %d missing %s values interpolated in time", storm, int((~ok).sum()), what)
-    return np.interp(x, x[ok], values[ok])
+    return np.interp(hours, hours[ok], values[ok])
 
 
 def _make_storm(
     sid: str,
     name: str,
-    times,
-    lats,
-    lons,
-    pres,
-    winds,
-    statuses,
+    fixes: Sequence[tuple[pd.Timestamp, str, float, float, float, float]],
     hours: Sequence[int] | None,
     tropical_only: bool,
     path: str,
 ) -> Storm | None:
-    frame = pd.DataFrame(
-        {"time": pd.DatetimeIndex(times), "lat": lats, "lon": lons, "msl": pres, "wind": winds, "status": statuses}
-    )
-    dup = frame["time"].duplicated()
-    if dup.any():
+    """A storm from its parsed fixes ``(time, status, lat, lon, wind kt, pressure hPa)``.
+
+    Fixes are sorted in time; a second fix at an already listed time is dropped with a
+    warning; missing pressure and wind are interpolated in time. ``None`` when fewer
+    than two fixes remain after the selection.
+    """
+    stamps = [f[0] for f in fixes]
+    times = np.array([t.to_datetime64() for t in stamps], dtype="datetime64[ns]")
+    status = np.array([f[1] for f in fixes], dtype=object)
+    values = np.array([f[2:] for f in fixes], dtype=float).reshape(len(fixes), 4)  # lat, lon, wind, pressure
+    _, keep = np.unique(times, return_index=True)  # first of each time, in time order
+    if len(keep) < len(times):
+        dup = np.setdiff1d(np.arange(len(times)), keep)
         log.warning(
             "%s: storm %s has %d fixes at an already listed time (first kept): %s",
             path,
             sid,
-            int(dup.sum()),
-            [f"{t:%Y-%m-%d %H:%M}" for t in frame.loc[dup, "time"][:5]],
+            len(dup),
+            [f"{pd.Timestamp(t):%Y-%m-%d %H:%M}" for t in times[dup[:5]]],
         )
-    frame = frame[~dup].sort_values("time")
+    sel = np.ones(len(keep), dtype=bool)
+    t = times[keep]
     if hours is not None:
-        frame = frame[frame["time"].dt.hour.isin(list(hours)) & (frame["time"].dt.minute == 0)]
+        on_hour = t == t.astype("datetime64[h]")
+        hour = (t.astype("datetime64[h]") - t.astype("datetime64[D]")).astype(int)
+        sel &= on_hour & np.isin(hour, list(hours))
     if tropical_only:
-        frame = frame[frame["status"].isin(_TROPICAL_STATUS)]
-    if len(frame) < 2:
-        log.info("%s: storm %s (%s) has %d fixes after selection; not returned", path, sid, name, len(frame))
+        sel &= np.isin(status[keep], list(_TROPICAL_STATUS))
+    keep = keep[sel]
+    if len(keep) < 2:
+        log.info("%s: storm %s (%s) has %d fixes after selection; not returned", path, sid, name, len(keep))
         return None
-    t = pd.DatetimeIndex(frame["time"])
+    t = times[keep]
+    lat, lon, wind, msl = values[keep].T
+    elapsed = (t - t[0]) / np.timedelta64(1, "h")
     label = f"{sid} ({name})"
-    msl = _fill(frame["msl"].to_numpy(dtype=float), t, "pressure", label)
-    wind = _fill(frame["wind"].to_numpy(dtype=float), t, "wind", label)
-    kind = "tropical" if frame["status"].isin(_TROPICAL_STATUS).any() else "extratropical"
+    msl = _fill(msl, elapsed, "pressure", label)
+    wind = _fill(wind, elapsed, "wind", label)
+    kind = "tropical" if np.isin(status[keep], list(_TROPICAL_STATUS)).any() else "extratropical"
     track = tuple(
-        StormTrackPoint(time=tt, lat=float(la), lon=float(lo) % 360, msl_hpa=float(p), wind_ms=float(w) * KNOT)
-        for tt, la, lo, p, w in zip(t, frame["lat"], frame["lon"], msl, wind)
+        StormTrackPoint(time=stamps[i], lat=float(la), lon=float(lo) % 360, msl_hpa=float(p), wind_ms=float(w) * KNOT)
+        for i, la, lo, p, w in zip(keep, lat, lon, msl, wind)
     )
     return Storm(name=name, kind=kind, track=track, radius_deg=3.5 if kind == "tropical" else 5.0)
 
@@ -614,10 +624,7 @@ def read_hurdat2(
         good = [r for r in current["rows"] if r is not None]
         if not good:
             return
-        times, status, lats, lons, winds, pres = zip(*good)
-        storm = _make_storm(
-            current["sid"], current["name"], times, lats, lons, pres, winds, status, hours, tropical_only, str(path)
-        )
+        storm = _make_storm(current["sid"], current["name"], good, hours, tropical_only, str(path))
         if storm is not None:
             storms[current["sid"]] = storm
 
@@ -720,7 +727,7 @@ def read_ibtracs(
     be in -180..180 or 0..360 (also mixed within one track; returned in [0, 360)).
     IBTrACS interleaves 3-hourly interpolated positions; pass ``hours=(0, 6, 12, 18)``
     for the synoptic fixes only. Rows of storms not selected by ``sids``, ``names`` or
-    ``seasons`` are not checked.
+    ``seasons`` are checked only for their number of fields.
 
     Args:
         path: The file.
@@ -765,27 +772,31 @@ def read_ibtracs(
                     f"{path}: none of the agencies {list(agencies)} has wind or pressure columns; found {found}"
                 )
             used = [c for c in (*_IBTRACS_NEED, "NATURE") if c in col] + [c for _, w, p in pairs for c in (w, p) if c]
+            i_sid, i_name, i_lat, i_season = col["SID"], col["NAME"], col["LAT"], col["SEASON"]
+            ncols = len(header)
             first = True
             for row in reader:
                 k = reader.line_num
-                if not any(c.strip() for c in row):
+                if len(row) != ncols:
+                    if not any(c.strip() for c in row):
+                        continue  # a blank line
+                    sid = row[i_sid].strip() if i_sid < len(row) else ""
+                    bad.add(k, sid, "row", ",".join(row), f"{len(row)} fields; the header has {ncols}")
                     continue
-                cells = {c: row[col[c]].strip() if col[c] < len(row) else "" for c in used}
                 if first:
                     first = False
-                    if cells["LAT"] == "degrees_north" or cells["SEASON"] == "Year":
+                    if row[i_lat].strip() == "degrees_north" or row[i_season].strip() == "Year":
                         continue  # the row of units
-                sid = cells["SID"]
-                if len(row) != len(header):
-                    bad.add(k, sid, "row", ",".join(row), f"{len(row)} fields; the header has {len(header)}")
-                    continue
-                if not sid:
-                    bad.add(k, "", "SID", cells["SID"], "storm id missing")
-                    continue
+                sid = row[i_sid].strip()
                 if want_sids is not None and sid not in want_sids:
                     continue
-                if want_names is not None and cells["NAME"].upper() not in want_names:
+                if want_names is not None and row[i_name].strip().upper() not in want_names:
                     continue
+                if not sid:
+                    if any(c.strip() for c in row):
+                        bad.add(k, "", "SID", row[i_sid], "storm id missing")
+                    continue
+                cells = {c: row[col[c]].strip() for c in used}
                 try:
                     if not cells["SEASON"].isdigit():
                         raise _BadField("SEASON", cells["SEASON"], "not a year")
@@ -801,10 +812,7 @@ def read_ibtracs(
         raise ValueError(f"{path}: not a readable CSV file ({err})") from None
     out: dict[str, Storm] = {}
     for sid, fixes in rows.items():
-        times, status, lats, lons, winds, pres = zip(*fixes)
-        storm = _make_storm(
-            sid, storm_names[sid], times, lats, lons, pres, winds, status, hours, tropical_only, str(path)
-        )
+        storm = _make_storm(sid, storm_names[sid], fixes, hours, tropical_only, str(path))
         if storm is not None:
             out[sid] = storm
     return bad.result(out)
