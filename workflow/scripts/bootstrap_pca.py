@@ -5,7 +5,7 @@ import xarray as xr
 from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import provenance
 from aurora_xai.regimes.study import bootstrap_dataset, bootstrap_headline
-from aurora_xai.tables import headline_rows, write_csv, write_netcdf
+from aurora_xai.tables import headline_rows, log_headline, write_csv, write_netcdf
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
@@ -13,7 +13,7 @@ cfg = sm.config
 with xr.open_dataset(sm.input[0]) as pooled:
     pooled = pooled.load()
 log.info("bootstrap: %d resamples of %d dates", cfg["regimes"]["n_bootstrap"], pooled.sizes["date"])
-ds, res = bootstrap_dataset(
+ds, _ = bootstrap_dataset(
     pooled,
     cfg["pca"]["region"],
     cfg["pca"]["levels"],
@@ -24,7 +24,6 @@ ds, res = bootstrap_dataset(
 )
 ds.attrs.update(provenance(cfg))
 write_netcdf(ds, sm.output.boot)
-rows = bootstrap_headline(res, pooled.sizes["date"])
-write_csv(headline_rows(rows), sm.output.headline)
-for r in rows:
-    log.info("%s = %.4f [%.4f, %.4f]", r["metric"], r["value"], r["ci_low"], r["ci_high"])
+table = headline_rows(bootstrap_headline(ds))
+write_csv(table, sm.output.headline)
+log_headline(log, table)

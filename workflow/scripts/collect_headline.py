@@ -4,7 +4,7 @@ import json
 
 from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import atomic_path, provenance
-from aurora_xai.tables import read_headline_parts, write_csv
+from aurora_xai.tables import log_headline, read_headline_parts, write_csv
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
@@ -18,3 +18,4 @@ record["config"] = sm.config
 with atomic_path(sm.output.provenance) as tmp:
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
 log.info("headline table:\n%s", table.to_string(index=False))
+log_headline(log, table)

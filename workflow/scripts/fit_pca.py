@@ -5,7 +5,7 @@ import xarray as xr
 from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import provenance
 from aurora_xai.regimes.analysis import explained_variance_table, pca_dataset, pca_headline
-from aurora_xai.tables import headline_rows, write_csv, write_netcdf
+from aurora_xai.tables import headline_rows, log_headline, write_csv, write_netcdf
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
@@ -15,7 +15,9 @@ with xr.open_dataset(sm.input[0]) as pooled:
 pca.attrs.update(provenance(sm.config))
 write_netcdf(pca, sm.output.pca)
 write_csv(explained_variance_table(pca), sm.output.variance)
+if pca.attrs["annual_fit_note"]:
+    log.warning("annual-harmonic fits not applicable: %s", pca.attrs["annual_fit_note"])
 rows = pca_headline(pca, n_permutations=10 * sm.config["regimes"]["n_permutations"], seed=sm.config["seed"])
-write_csv(headline_rows(rows), sm.output.headline)
-for r in rows:
-    log.info("%s = %.4f", r["metric"], r["value"])
+table = headline_rows(rows)
+write_csv(table, sm.output.headline)
+log_headline(log, table)

@@ -4,13 +4,11 @@ import xarray as xr
 
 from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import provenance
-from aurora_xai.regimes.figures import plot_storm_calm
+from aurora_xai.regimes.figures import plot_storm_calm_dataset
 from aurora_xai.tables import save_figure
 
 sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])
 with xr.open_dataset(sm.input[0]) as ds:
-    fig = plot_storm_calm(
-        ds["contrastive_projection"].values, ds["pc_scores"].values, ds["label"].values, ds["explained_variance_ratio"].values
-    )
+    fig = plot_storm_calm_dataset(ds)
 save_figure(fig, sm.output[0], provenance(sm.config))

@@ -8,7 +8,7 @@ from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import atomic_path, provenance
 from aurora_xai.regimes.study import storm_calm_analysis
 from aurora_xai.storms import read_storm_days
-from aurora_xai.tables import headline_rows, write_csv, write_netcdf
+from aurora_xai.tables import headline_rows, log_headline, write_csv, write_netcdf
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
@@ -30,6 +30,6 @@ proj.attrs.update(provenance(cfg))
 write_netcdf(proj, sm.output.projection)
 with atomic_path(sm.output.report_json) as tmp:
     tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=float) + "\n")
-write_csv(headline_rows(rows), sm.output.headline)
-for r in rows:
-    log.info("%s = %.4f", r["metric"], r["value"])
+table = headline_rows(rows)
+write_csv(table, sm.output.headline)
+log_headline(log, table)

@@ -29,6 +29,7 @@ import time
 import numpy as np
 import scipy.linalg
 
+from aurora_xai.regimes.applicability import NotApplicableError
 from aurora_xai.regimes.pca import fit_pca
 
 __all__ = [
@@ -104,20 +105,23 @@ def _check(x: np.ndarray, k: int, n_boot: int) -> np.ndarray:
     if x.ndim != 2:
         raise ValueError(f"expected a (samples, features) array, got shape {x.shape}")
     n, p = x.shape
-    if n < 3:
-        raise ValueError(f"bootstrap PCA needs at least 3 samples, got {n}")
-    if not 1 <= k <= min(n - 1, p):
-        raise ValueError(f"k must be in 1..{min(n - 1, p)} for data of shape {x.shape}, got {k}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     if not np.all(np.isfinite(x)):
         raise ValueError("x contains non-finite values")
+    if n < 3:
+        raise NotApplicableError(f"the bootstrap of the PCs needs at least 3 dates, got {n}")
+    if k > min(n - 1, p):
+        raise NotApplicableError(
+            f"k must be at most {min(n - 1, p)} for {n} dates of {p} features: the bootstrap of {k} leading PCs "
+            f"needs at least {k + 1} dates"
+        )
     return x
 
 
-def _summarise(
-    full: np.ndarray, overlap: np.ndarray, evr: np.ndarray, seed: int
-) -> BootstrapResult:
+def _summarise(full: np.ndarray, overlap: np.ndarray, evr: np.ndarray, seed: int) -> BootstrapResult:
     """Build the result from full ``(k, p)`` axes and overlaps ``(n_boot, k, k)``.
 
     ``overlap[b, i, j]`` is the dot product of full-data axis ``i`` with resampled axis ``j``.
@@ -188,8 +192,7 @@ class _FastResampler:
             xs *= sq[:, None].astype(self.dtype)
             scatter = (xs.T @ xs).astype(np.float64)
             kk = min(k, p)
-            evals, evecs = scipy.linalg.eigh(scatter, subset_by_index=[p - kk, p - 1],
-                                             check_finite=False)
+            evals, evecs = scipy.linalg.eigh(scatter, subset_by_index=[p - kk, p - 1], check_finite=False)
             axes = evecs[:, ::-1].T.copy()
             evals = evals[::-1]
             total = float(np.trace(scatter))
@@ -200,8 +203,7 @@ class _FastResampler:
             gram *= sq[:, None]
             gram *= sq[None, :]
             kk = min(k, u)
-            evals, evecs = scipy.linalg.eigh(gram, subset_by_index=[u - kk, u - 1],
-                                             check_finite=False)
+            evals, evecs = scipy.linalg.eigh(gram, subset_by_index=[u - kk, u - 1], check_finite=False)
             evals, evecs = evals[::-1], evecs[:, ::-1]
             # axes = q^T A x_r D^-1 with A^T q = sqrt(c) * q - c (sqrt(c) . q) / n
             coef = sq[:, None] * evecs - np.outer(c, sq @ evecs) / n  # (u, kk)
@@ -256,6 +258,11 @@ def bootstrap_pca_stability(
 
     Returns:
         A :class:`BootstrapResult`.
+
+    Raises:
+        NotApplicableError: for fewer than 3 dates, or ``k`` above ``min(n - 1, p)``.
+        ValueError: for malformed input (shape, non-finite values, ``k`` or ``n_boot``
+            below 1).
     """
     x = _check(x, k, n_boot)
     full = fit_pca(x, k, standardize=standardize).components

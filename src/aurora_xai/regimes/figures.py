@@ -1,10 +1,14 @@
 """Matplotlib figures of the regime analysis (Agg backend; every function returns a Figure).
 
-Callers save and close the figures (``fig.savefig(path); plt.close(fig)``).
+Callers save and close the figures (``fig.savefig(path); plt.close(fig)``). Where the data
+do not allow a statistic (a short window, no storm day, very few dates) the figure is
+still drawn with what there is, and says in its title or in the panel what is not
+applicable and why.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib
@@ -16,20 +20,38 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy.stats import gaussian_kde  # noqa: E402
 
+from aurora_xai.regimes.applicability import NotApplicableError  # noqa: E402
 from aurora_xai.regimes.bootstrap import BootstrapResult  # noqa: E402
-from aurora_xai.regimes.seasonal import SEASONS, HarmonicFit, season_of_month  # noqa: E402
+from aurora_xai.regimes.seasonal import SEASONS, HarmonicFit, annual_harmonic_fit, season_of_month  # noqa: E402
 
 __all__ = [
     "plot_bootstrap",
     "plot_bootstrap_dataset",
     "plot_pc_scatter_by_month",
     "plot_pc_through_year",
+    "plot_pc_through_year_dataset",
     "plot_scree",
     "plot_storm_calm",
+    "plot_storm_calm_dataset",
 ]
 
 _CLASS_STYLE = {0: ("calm", "tab:blue"), 1: ("storm", "tab:red")}
 _MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def _not_applicable_text(ax, what: str, reason: str, width: int = 48) -> None:
+    """Write ``what: not applicable`` and the wrapped reason in the middle of ``ax``."""
+    text = f"{what}: not applicable\n" + textwrap.fill(reason or "not computed", width)
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=9,
+        bbox={"boxstyle": "round,pad=0.4", "fc": "0.95", "ec": "0.6"},
+    )
 
 
 def _pc_label(i: int, evr: np.ndarray | None) -> str:
@@ -52,32 +74,45 @@ def plot_pc_scatter_by_month(
     m = np.asarray(months).astype(int)
     if s.ndim != 2 or s.shape[1] < 2 or m.shape != (s.shape[0],):
         raise ValueError(f"need (n, >=2) scores and (n,) months, got {s.shape} and {m.shape}")
-    seasons = season_of_month(m)
+    seasons = np.asarray(season_of_month(m)) if len(m) else np.array([], dtype=str)
     fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
-    sc = ax.scatter(s[:, 0], s[:, 1], c=m, cmap="twilight", vmin=0.5, vmax=12.5, s=18,
-                    edgecolors="k", linewidths=0.2)
+    sc = ax.scatter(s[:, 0], s[:, 1], c=m, cmap="twilight", vmin=0.5, vmax=12.5, s=18, edgecolors="k", linewidths=0.2)
     for season in SEASONS:
         sel = seasons == season
         if not np.any(sel):
             continue
         cx, cy = s[sel, 0].mean(), s[sel, 1].mean()
         ax.plot(cx, cy, marker="X", ms=12, color="k", mec="w", mew=1.2, zorder=3)
-        ax.annotate(season, (cx, cy), xytext=(6, 6), textcoords="offset points",
-                    fontsize=11, fontweight="bold",
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "w", "alpha": 0.8})
+        ax.annotate(
+            season,
+            (cx, cy),
+            xytext=(6, 6),
+            textcoords="offset points",
+            fontsize=11,
+            fontweight="bold",
+            bbox={"boxstyle": "round,pad=0.2", "fc": "w", "alpha": 0.8},
+        )
     cbar = fig.colorbar(sc, ax=ax, ticks=range(1, 13))
     cbar.ax.set_yticklabels(_MONTH_NAMES)
     cbar.set_label("month")
     ax.set_xlabel(_pc_label(0, evr))
     ax.set_ylabel(_pc_label(1, evr))
-    ax.set_title("Leading PC scores by month (X: season centroids)")
+    absent = [season for season in SEASONS if not np.any(seasons == season)]
+    title = "Leading PC scores by month (X: season centroids)"
+    if absent:
+        title += f"\nno dates in {', '.join(absent)}: their centroids are not applicable"
+    ax.set_title(title, fontsize=10 if absent else None)
     ax.axhline(0, color="0.8", lw=0.8, zorder=0)
     ax.axvline(0, color="0.8", lw=0.8, zorder=0)
     return fig
 
 
 def plot_pc_through_year(
-    day_of_year: np.ndarray, pc1: np.ndarray, fit: HarmonicFit | None = None, pc_index: int = 1
+    day_of_year: np.ndarray,
+    pc1: np.ndarray,
+    fit: HarmonicFit | None = None,
+    pc_index: int = 1,
+    note: str = "",
 ) -> Figure:
     """A PC score against day of year with its fitted annual cycle.
 
@@ -86,6 +121,8 @@ def plot_pc_through_year(
         pc1: ``(n,)`` scores of the PC.
         fit: Harmonic fit of ``pc1`` on ``day_of_year`` (drawn as a line if given).
         pc_index: 1-based PC number for the labels.
+        note: Why there is no fit (e.g. a window much shorter than a year); written
+            into the title when ``fit`` is None.
     """
     doy = np.asarray(day_of_year, dtype=np.float64)
     y = np.asarray(pc1, dtype=np.float64)
@@ -95,23 +132,44 @@ def plot_pc_through_year(
     ax.scatter(doy, y, s=10, color="0.35", alpha=0.7, label=f"PC{pc_index} score (daily)")
     if fit is not None:
         order = np.argsort(doy)
-        ax.plot(doy[order], np.asarray(fit.fitted)[order], color="tab:orange", lw=2.2,
-                label=(f"annual harmonic fit: R² = {fit.r2:.2f}, amplitude = "
-                       f"{fit.amplitude:.2f}, peak day {fit.phase_day:.0f}"))
+        ax.plot(
+            doy[order],
+            np.asarray(fit.fitted)[order],
+            color="tab:orange",
+            lw=2.2,
+            label=(
+                f"annual harmonic fit: R² = {fit.r2:.2f}, amplitude = {fit.amplitude:.2f}, peak day {fit.phase_day:.0f}"
+            ),
+        )
         ax.axvline(fit.phase_day, color="tab:orange", ls=":", lw=1)
     ax.set_xlim(0, 367)
     ax.set_xticks([1, 32, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335])
     ax.set_xticklabels(_MONTH_NAMES)
     ax.set_xlabel("day of year (tick = first of month)")
     ax.set_ylabel(f"PC{pc_index} score (standardised units)")
-    ax.set_title(f"PC{pc_index} through the year")
-    ax.legend(loc="best", fontsize=8)
+    title = f"PC{pc_index} through the year"
+    if fit is None and note:
+        title += "\n" + textwrap.fill(f"annual-harmonic fit not applicable: {note}", 90)
+    ax.set_title(title, fontsize=10 if fit is None and note else None)
+    if len(y):
+        ax.legend(loc="best", fontsize=8)
     return fig
 
 
-def plot_scree(
-    evr: np.ndarray, n_show: int = 20, title: str = "Scree plot of the standardised features"
-) -> Figure:
+def plot_pc_through_year_dataset(pca, pc: int = 1) -> Figure:
+    """:func:`plot_pc_through_year` of one PC of the dataset written by the workflow
+    (``results/pca/pca.nc``), with its annual-harmonic fit where the dates allow one and
+    the reason in the title where they do not."""
+    doy = pca["day_of_year"].values
+    scores = pca["scores"].sel(pc=pc).values
+    try:
+        fit, note = annual_harmonic_fit(scores, doy), ""
+    except NotApplicableError as err:
+        fit, note = None, str(err)
+    return plot_pc_through_year(doy, scores, fit, pc_index=pc, note=note)
+
+
+def plot_scree(evr: np.ndarray, n_show: int = 20, title: str = "Scree plot of the standardised features") -> Figure:
     """Explained-variance ratio per PC (bars) and cumulative (line).
 
     Args:
@@ -146,70 +204,119 @@ def _density(ax, values: np.ndarray, grid: np.ndarray, color: str, label: str) -
 
 
 def plot_storm_calm(
-    proj_contrastive: np.ndarray, scores: np.ndarray, y: np.ndarray,
+    proj_contrastive: np.ndarray,
+    scores: np.ndarray,
+    y: np.ndarray,
     evr: np.ndarray | None = None,
+    note: str = "",
 ) -> Figure:
     """Storm vs calm: densities on the contrastive axis and PC1/PC2 scatter by class.
 
     Args:
-        proj_contrastive: ``(n,)`` (held-out) projections on the contrastive axis.
+        proj_contrastive: ``(n,)`` (held-out) projections on the contrastive axis; all
+            NaN where the projection is not applicable (too few days of a class).
         scores: ``(n, k >= 2)`` PC scores.
-        y: ``(n,)`` 0 (calm) / 1 (storm) labels.
+        y: ``(n,)`` 0 (calm) / 1 (storm) labels (``n`` may be 0).
         evr: Optional explained-variance ratios for the PC axis labels.
+        note: Why the projection is not applicable (written in its panel).
     """
     proj = np.asarray(proj_contrastive, dtype=np.float64)
     s = np.asarray(scores, dtype=np.float64)
     lab = np.asarray(y).astype(int)
     if proj.shape != lab.shape or s.ndim != 2 or s.shape[0] != len(lab) or s.shape[1] < 2:
         raise ValueError(
-            f"need (n,) projections, (n, >=2) scores and (n,) labels, got {proj.shape}, "
-            f"{s.shape} and {lab.shape}"
+            f"need (n,) projections, (n, >=2) scores and (n,) labels, got {proj.shape}, {s.shape} and {lab.shape}"
         )
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
-    pad = 0.3 * max(float(np.ptp(proj)), 1e-9)
-    grid = np.linspace(proj.min() - pad, proj.max() + pad, 300)
+    has_proj = len(proj) > 0 and bool(np.all(np.isfinite(proj)))
+    if has_proj:
+        pad = 0.3 * max(float(np.ptp(proj)), 1e-9)
+        grid = np.linspace(proj.min() - pad, proj.max() + pad, 300)
     for cls in (0, 1):
         name, color = _CLASS_STYLE[cls]
         sel = lab == cls
         if np.any(sel):
-            _density(ax1, proj[sel], grid, color, f"{name} (n={int(sel.sum())})")
-            ax2.scatter(s[sel, 0], s[sel, 1], s=16, color=color, alpha=0.7,
-                        edgecolors="k", linewidths=0.2, label=f"{name} (n={int(sel.sum())})")
+            if has_proj:
+                _density(ax1, proj[sel], grid, color, f"{name} (n={int(sel.sum())})")
+            ax2.scatter(
+                s[sel, 0],
+                s[sel, 1],
+                s=16,
+                color=color,
+                alpha=0.7,
+                edgecolors="k",
+                linewidths=0.2,
+                label=f"{name} (n={int(sel.sum())})",
+            )
     ax1.set_xlabel("projection on contrastive axis (standardised units)")
     ax1.set_ylabel("density")
     ax1.set_title("Storm minus calm axis (Gaussian KDE)")
-    ax1.legend()
+    if has_proj:
+        ax1.legend()
+    else:
+        counts = f"{int((lab == 1).sum())} storm and {int((lab == 0).sum())} calm days"
+        _not_applicable_text(ax1, "held-out projection", note or counts)
     ax2.set_xlabel(_pc_label(0, evr))
     ax2.set_ylabel(_pc_label(1, evr))
     ax2.set_title("Leading PCs by class")
-    ax2.legend()
+    if len(lab):
+        ax2.legend()
+    else:
+        _not_applicable_text(ax2, "class scatter", "no labelled day in the window")
     return fig
 
 
-def plot_bootstrap(result: BootstrapResult) -> Figure:
+def plot_storm_calm_dataset(ds) -> Figure:
+    """:func:`plot_storm_calm` from the dataset written by the workflow
+    (``results/regimes/storm_calm.nc``), with its ``note`` where the projection is not
+    applicable."""
+    return plot_storm_calm(
+        ds["contrastive_projection"].values,
+        ds["pc_scores"].values,
+        ds["label"].values,
+        ds["explained_variance_ratio"].values,
+        note=str(ds.attrs.get("note", "")),
+    )
+
+
+def plot_bootstrap(result: BootstrapResult, note: str = "") -> Figure:
     """Histograms of bootstrap ``|cos|`` between full-data and resampled PCs, one per PC.
 
     Args:
-        result: Output of :func:`aurora_xai.regimes.bootstrap.bootstrap_pca_stability`.
+        result: Output of :func:`aurora_xai.regimes.bootstrap.bootstrap_pca_stability`
+            (or read back by :func:`plot_bootstrap_dataset`); a PC whose values are NaN
+            (too few dates) gets a panel saying so, as do NaN principal angles.
+        note: Why some statistics are NaN (written in their panels and the title).
     """
     k = result.k
     fig, axes = plt.subplots(1, k, figsize=(3.4 * k, 3.4), layout="constrained", squeeze=False)
     for j, ax in enumerate(axes[0]):
         vals = result.abs_cos[:, j]
+        if not np.all(np.isfinite(vals)):
+            _not_applicable_text(ax, f"PC{j + 1}", note, width=30)
+            ax.set_xlabel(f"|cos(PC{j + 1} full, PC{j + 1} resampled)|")
+            ax.set_ylabel("resamples")
+            ax.set_title(f"PC{j + 1}")
+            continue
         lo, hi = result.abs_cos_ci[j]
         left = max(0.0, float(vals.min()) - 0.05 * max(1.0 - float(vals.min()), 1e-6))
-        ax.hist(vals, bins=np.linspace(left, 1.0, 30), color="tab:blue",
-                alpha=0.8, label=f"{result.n_boot} resamples")
+        ax.hist(vals, bins=np.linspace(left, 1.0, 30), color="tab:blue", alpha=0.8, label=f"{result.n_boot} resamples")
         ax.axvline(result.abs_cos_mean[j], color="k", lw=1.5, label=f"mean {result.abs_cos_mean[j]:.3f}")
         ax.axvspan(lo, hi, color="tab:orange", alpha=0.25, label=f"95 %: [{lo:.3f}, {hi:.3f}]")
         ax.set_xlabel(f"|cos(PC{j + 1} full, PC{j + 1} resampled)|")
         ax.set_ylabel("resamples")
         ax.set_title(f"PC{j + 1}")
         ax.legend(fontsize=7, loc="best")
-    angles = ", ".join(f"{a:.1f}°" for a in result.angles_mean)
+    if np.all(np.isfinite(result.angles_mean)):
+        angles = (
+            "mean principal angles of the leading "
+            + f"{k}-D subspace: "
+            + ", ".join(f"{a:.1f}°" for a in result.angles_mean)
+        )
+    else:
+        angles = textwrap.fill(f"principal angles of the leading {k}-D subspace not applicable: {note}", 110)
     fig.suptitle(
-        "Bootstrap stability of the leading principal axes (dates resampled); mean principal "
-        f"angles of the leading {k}-D subspace: {angles}",
+        f"Bootstrap stability of the leading principal axes (dates resampled); {angles}",
         fontsize=10,
     )
     return fig
@@ -231,4 +338,4 @@ def plot_bootstrap_dataset(ds) -> Figure:
         k=k,
         seed=int(ds.attrs.get("seed", 0)),
     )
-    return plot_bootstrap(result)
+    return plot_bootstrap(result, note=str(ds.attrs.get("note", "")))

@@ -6,6 +6,8 @@ import dataclasses
 
 import numpy as np
 
+from .applicability import NotApplicableError
+
 __all__ = ["PCAResult", "standardise", "fit_pca"]
 
 
@@ -71,6 +73,10 @@ def fit_pca(x: np.ndarray, n_components: int | None = None, standardize: bool = 
     Returns:
         A :class:`PCAResult` whose ratios are fractions of the total variance of all
         components, not only the kept ones.
+
+    Raises:
+        NotApplicableError: for fewer than 2 samples.
+        ValueError: for malformed input (not 2-d, non-finite values).
     """
     x = np.asarray(x, dtype=np.float64)
     if standardize:
@@ -81,7 +87,7 @@ def fit_pca(x: np.ndarray, n_components: int | None = None, standardize: bool = 
         z = x - mean
     n = z.shape[0]
     if n < 2:
-        raise ValueError(f"PCA needs at least 2 samples, got {n}")
+        raise NotApplicableError(f"PCA needs at least 2 samples, got {n}")
     _, s, vt = np.linalg.svd(z, full_matrices=False)
     var = s**2 / (n - 1)
     total = var.sum()

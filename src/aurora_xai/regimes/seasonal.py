@@ -9,12 +9,16 @@ import numpy as np
 import pandas as pd
 
 from ..dates import SEASONS, season_of_month
+from .applicability import NotApplicableError
 
 __all__ = [
+    "MIN_ANNUAL_SPAN_DAYS",
     "SEASONS",
     "HarmonicFit",
     "SeasonSeparation",
+    "annual_coverage_days",
     "annual_harmonic_fit",
+    "check_annual_coverage",
     "harmonic_design",
     "harmonic_table",
     "season_of_month",
@@ -23,6 +27,12 @@ __all__ = [
 
 
 DAYS_PER_YEAR = 365.2425
+
+#: Least span of the annual cycle (days) that the samples must cover for an annual-harmonic
+#: fit to mean anything. Over a shorter window the constant, cosine and sine columns are
+#: nearly collinear (condition number ~5 at half a year, ~190 over one month) and the
+#: fit extrapolates a cycle the data do not show.
+MIN_ANNUAL_SPAN_DAYS = DAYS_PER_YEAR / 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +65,63 @@ def harmonic_design(day_of_year: np.ndarray, n_harmonics: int = 1) -> np.ndarray
     return np.stack(cols, axis=1)
 
 
-def annual_harmonic_fit(y: np.ndarray, day_of_year: np.ndarray, n_harmonics: int = 1) -> HarmonicFit:
-    """Fit the annual harmonics to ``y`` (shape ``(n,)``) sampled on ``day_of_year``."""
+def annual_coverage_days(day_of_year: np.ndarray) -> float:
+    """Span of the annual cycle covered by samples on ``day_of_year`` (shape ``(n,)``), in days.
+
+    The year is a circle of :data:`DAYS_PER_YEAR` days; the span is the circle minus its
+    largest gap between consecutive sampled days (0 for a single day, 30 for 1-31
+    January, ~364 for a daily year, ~344 for one sample every three weeks).
+    """
+    doy = np.unique(np.asarray(day_of_year, dtype=np.float64))
+    if doy.size < 2:
+        return 0.0
+    gaps = np.append(np.diff(doy), doy[0] + DAYS_PER_YEAR - doy[-1])
+    return float(max(DAYS_PER_YEAR - gaps.max(), 0.0))
+
+
+def check_annual_coverage(
+    day_of_year: np.ndarray, n_harmonics: int = 1, min_span_days: float = MIN_ANNUAL_SPAN_DAYS
+) -> None:
+    """Whether samples on ``day_of_year`` (shape ``(n,)``) allow a fit of ``n_harmonics`` annual harmonics.
+
+    Raises:
+        NotApplicableError: if the samples cover less than ``min_span_days`` of the annual
+            cycle (:func:`annual_coverage_days`), or are too few for the
+            ``1 + 2 n_harmonics`` coefficients plus one degree of freedom; the message
+            gives the span or count seen.
+    """
+    doy = np.asarray(day_of_year, dtype=np.float64)
+    n_coef = 1 + 2 * n_harmonics
+    if doy.size <= n_coef:
+        raise NotApplicableError(f"{doy.size} samples are too few for an annual-harmonic fit of {n_coef} coefficients")
+    span = annual_coverage_days(doy)
+    if span < min_span_days:
+        raise NotApplicableError(
+            f"the dates cover {span:.0f} days of the annual cycle; an annual-harmonic fit needs at "
+            f"least {min_span_days:.0f}"
+        )
+
+
+def annual_harmonic_fit(
+    y: np.ndarray,
+    day_of_year: np.ndarray,
+    n_harmonics: int = 1,
+    min_span_days: float | None = MIN_ANNUAL_SPAN_DAYS,
+) -> HarmonicFit:
+    """Fit the annual harmonics to ``y`` (shape ``(n,)``) sampled on ``day_of_year``.
+
+    Args:
+        y: ``(n,)`` series.
+        day_of_year: ``(n,)`` day of year of each sample.
+        n_harmonics: Harmonics in the fit.
+        min_span_days: See :func:`check_annual_coverage`; ``None`` fits whatever the
+            coverage (the amplitude and phase are then an extrapolation).
+
+    Raises:
+        NotApplicableError: if the samples do not cover enough of the annual cycle.
+    """
+    if min_span_days is not None:
+        check_annual_coverage(day_of_year, n_harmonics, min_span_days)
     y = np.asarray(y, dtype=np.float64)
     design = harmonic_design(day_of_year, n_harmonics)
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
@@ -115,7 +180,8 @@ def season_separation(
 ) -> SeasonSeparation:
     """Effect size and permutation test of the difference of a score between two seasons.
 
-    Samples of other seasons are ignored. The permutation null shuffles the season labels
+    Samples of other seasons are ignored. A window without two samples of each season
+    (e.g. January only) raises :class:`NotApplicableError`. The permutation null shuffles the season labels
     among the pooled ``a`` and ``b`` samples; all permutations are drawn at once (in
     chunks) as random subsets, so 10 000 permutations take milliseconds.
 
@@ -139,7 +205,7 @@ def season_separation(
     ya, yb = y[lab == a], y[lab == b]
     for name, part in ((a, ya), (b, yb)):
         if len(part) < 2:
-            raise ValueError(
+            raise NotApplicableError(
                 f"season {name!r} has {len(part)} samples, need at least 2 "
                 f"(labels present: {sorted(set(lab.tolist()))})"
             )
@@ -169,9 +235,15 @@ def season_separation(
         done += m
     p = (1 + exceed) / (1 + n_permutations)
     return SeasonSeparation(
-        a=a, b=b, n_a=n_a, n_b=n_b,
-        mean_a=float(ya.mean()), mean_b=float(yb.mean()),
-        mean_difference=d_obs, cohen_d=float(d), p_value=float(p),
+        a=a,
+        b=b,
+        n_a=n_a,
+        n_b=n_b,
+        mean_a=float(ya.mean()),
+        mean_b=float(yb.mean()),
+        mean_difference=d_obs,
+        cohen_d=float(d),
+        p_value=float(p),
         n_permutations=int(n_permutations),
     )
 
@@ -187,19 +259,28 @@ def harmonic_table(scores: np.ndarray, day_of_year: np.ndarray, n_harmonics: int
     Returns:
         A DataFrame with one row per column, columns ``pc`` (``'PC1'``, ...), ``r2``,
         ``corr``, ``amplitude`` (units of the scores) and ``phase_day`` (day of year of
-        the peak of the first harmonic).
+        the peak of the first harmonic). Where the dates do not allow the fit
+        (:func:`check_annual_coverage`) these are NaN and ``table.attrs["note"]`` holds
+        the reason (``""`` otherwise).
     """
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim == 1:
         s = s[:, None]
     doy = np.asarray(day_of_year, dtype=np.float64)
     if s.ndim != 2 or doy.shape != (s.shape[0],):
-        raise ValueError(
-            f"scores must be (n, k) and day_of_year (n,), got {s.shape} and {doy.shape}"
-        )
+        raise ValueError(f"scores must be (n, k) and day_of_year (n,), got {s.shape} and {doy.shape}")
+    try:
+        check_annual_coverage(doy, n_harmonics)
+        note = ""
+    except NotApplicableError as err:
+        note = str(err)
     rows = []
     for j in range(s.shape[1]):
-        fit = annual_harmonic_fit(s[:, j], doy, n_harmonics)
-        rows.append({"pc": f"PC{j + 1}", "r2": fit.r2, "corr": fit.corr,
-                     "amplitude": fit.amplitude, "phase_day": fit.phase_day})
-    return pd.DataFrame(rows, columns=["pc", "r2", "corr", "amplitude", "phase_day"])
+        row = {"pc": f"PC{j + 1}", "r2": np.nan, "corr": np.nan, "amplitude": np.nan, "phase_day": np.nan}
+        if not note:
+            fit = annual_harmonic_fit(s[:, j], doy, n_harmonics)
+            row.update(r2=fit.r2, corr=fit.corr, amplitude=fit.amplitude, phase_day=fit.phase_day)
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=["pc", "r2", "corr", "amplitude", "phase_day"])
+    table.attrs["note"] = note
+    return table

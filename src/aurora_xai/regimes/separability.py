@@ -2,7 +2,11 @@
 
 Labels are ``0`` (calm) / ``1`` (storm) arrays of shape ``(n,)`` and features ``(n, p)``
 arrays, typically with ``p >> n``. Every cross-validated number standardises the features
-with training-fold statistics only.
+with training-fold statistics only. Too few days of a class for a statistic (fewer than
+``k`` for ``k``-fold CV, none for the others), or dates covering too little of the year
+for the annual residualisation, raise
+:class:`~aurora_xai.regimes.applicability.NotApplicableError` (a ``ValueError``);
+:func:`storm_calm_report` records those statistics as not applicable.
 
 Two linear classifiers are provided:
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,8 +46,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from aurora_xai.regimes.applicability import NotApplicableError
 from aurora_xai.regimes.pca import fit_pca, standardise
-from aurora_xai.regimes.seasonal import SEASONS, harmonic_design
+from aurora_xai.regimes.seasonal import SEASONS, check_annual_coverage, harmonic_design
 
 __all__ = [
     "ClassifierCVResult",
@@ -86,9 +92,8 @@ def _check_xy(x: np.ndarray, y: np.ndarray, min_per_class: int = 1) -> tuple[np.
     y = y.astype(np.int64)
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
     if min(n_pos, n_neg) < min_per_class:
-        raise ValueError(
-            f"need at least {min_per_class} samples of each class, got {n_pos} storm (1) "
-            f"and {n_neg} calm (0)"
+        raise NotApplicableError(
+            f"need at least {min_per_class} samples of each class, got {n_pos} storm (1) and {n_neg} calm (0)"
         )
     return x, y
 
@@ -124,7 +129,7 @@ def auc_from_scores(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     n_pos = lab.sum(axis=1)
     n_neg = lab.shape[1] - n_pos
     if np.any(n_pos == 0) or np.any(n_neg == 0):
-        raise ValueError("AUC needs both classes in every row of labels")
+        raise NotApplicableError("AUC needs both classes in every row of labels")
     ranks = scipy.stats.rankdata(s, axis=1)
     auc = ((ranks * lab).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     return float(auc[0]) if np.ndim(scores) == 1 else auc
@@ -151,13 +156,13 @@ def _stratified_bootstrap_weights(
 def stratified_folds(y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Shuffled stratified ``k``-fold ``(train_idx, test_idx)`` pairs, deterministic for ``seed``."""
     y = np.asarray(y)
-    n_min = int(min(np.sum(y == 1), np.sum(y == 0)))
+    n_pos, n_neg = int(np.sum(y == 1)), int(np.sum(y == 0))
     if k < 2:
         raise ValueError(f"k must be >= 2 folds, got {k}")
-    if n_min < k:
-        raise ValueError(
-            f"{k}-fold stratified CV needs at least {k} samples of each class, the smaller "
-            f"class has {n_min}"
+    if min(n_pos, n_neg) < k:
+        raise NotApplicableError(
+            f"{k}-fold stratified CV needs at least {k} samples of each class, got {n_pos} storm (1) "
+            f"and {n_neg} calm (0)"
         )
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(seed) % (2**32))
     return list(skf.split(np.zeros((len(y), 1)), y))
@@ -191,9 +196,7 @@ class ContrastiveAxis:
         """Projection ``(n,)`` of samples ``(n, p)`` on the axis (standardised with train stats)."""
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(self.direction):
-            raise ValueError(
-                f"expected (n, {len(self.direction)}) samples, got shape {x.shape}"
-            )
+            raise ValueError(f"expected (n, {len(self.direction)}) samples, got shape {x.shape}")
         return ((x - self.mean) / self.scale) @ self.direction
 
 
@@ -209,7 +212,7 @@ def contrastive_axis(x_train: np.ndarray, y_train: np.ndarray) -> ContrastiveAxi
     diff = z[y == 1].mean(axis=0) - z[y == 0].mean(axis=0)
     norm = float(np.linalg.norm(diff))
     if norm == 0:
-        raise ValueError("the two class means coincide; the contrastive axis is undefined")
+        raise NotApplicableError("the two class means coincide; the contrastive axis is undefined")
     return ContrastiveAxis(direction=diff / norm, mean=mean, scale=scale, separation=norm)
 
 
@@ -247,9 +250,7 @@ def cv_contrastive_auc(x: np.ndarray, y: np.ndarray, k: int = 5, seed: int = 0) 
         axis = contrastive_axis(x[tr], y[tr])
         proj[te] = axis.project(x[te])
         fold_aucs[f] = auc_from_scores(proj[te], y[te])
-    return ContrastiveCVResult(
-        auc=float(auc_from_scores(proj, y)), fold_aucs=fold_aucs, oof_projection=proj, k=k
-    )
+    return ContrastiveCVResult(auc=float(auc_from_scores(proj, y)), fold_aucs=fold_aucs, oof_projection=proj, k=k)
 
 
 # ----------------------------------------------------------------------------- shrinkage LDA (dual)
@@ -302,11 +303,15 @@ def _annual_design(day_of_year: np.ndarray | None, n: int, n_harmonics: int) -> 
         raise ValueError(f"day_of_year must have shape ({n},), got {doy.shape}")
     if n_harmonics < 1:
         raise ValueError(f"n_harmonics must be >= 1, got {n_harmonics}")
+    check_annual_coverage(doy, n_harmonics)
     return harmonic_design(doy, n_harmonics)
 
 
 def _lda_fold(
-    x: np.ndarray, train: np.ndarray, test: np.ndarray, shrinkage: Shrinkage,
+    x: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    shrinkage: Shrinkage,
     design: np.ndarray | None = None,
 ) -> _LdaFold:
     x_tr, x_te = _fold_data(x, train, test, design)
@@ -370,7 +375,13 @@ def _logistic_decisions(
 
 
 def _decisions(
-    x, y, folds, model: str, shrinkage: Shrinkage, c: float, seed: int,
+    x,
+    y,
+    folds,
+    model: str,
+    shrinkage: Shrinkage,
+    c: float,
+    seed: int,
     design: np.ndarray | None = None,
 ) -> np.ndarray:
     if model == "lda":
@@ -459,9 +470,7 @@ def cv_classifier_scores(
     if n_repeats < 1 or n_boot < 1:
         raise ValueError(f"n_repeats and n_boot must be >= 1, got {n_repeats} and {n_boot}")
     seeds = [seed] + _repeat_seeds(seed, n_repeats - 1)
-    dec = np.stack(
-        [_decisions(x, y, stratified_folds(y, k, s), model, shrinkage, c, s, design) for s in seeds]
-    )
+    dec = np.stack([_decisions(x, y, stratified_folds(y, k, s), model, shrinkage, c, s, design) for s in seeds])
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
     rng = np.random.default_rng(seed)
     wp, wn = _stratified_bootstrap_weights(n_pos, n_neg, n_boot, rng)
@@ -569,16 +578,18 @@ def permutation_pvalue(
             null[start : start + chunk] = auc_from_scores(_lda_decisions(lda_folds, lab), lab)
     elif model == "logistic":
         observed = auc_from_scores(_logistic_decisions(x, y, folds, c, seed, design), y)
-        null = np.array([
-            auc_from_scores(_logistic_decisions(x, lab, folds, c, seed, design), lab)
-            for lab in perm_labels
-        ])
+        null = np.array(
+            [auc_from_scores(_logistic_decisions(x, lab, folds, c, seed, design), lab) for lab in perm_labels]
+        )
     else:
         raise ValueError(f"model must be 'lda' or 'logistic', got {model!r}")
     p = (1 + int(np.count_nonzero(null >= observed - 1e-12))) / (1 + n_permutations)
     return PermutationResult(
-        observed_auc=float(observed), null_aucs=null, p_value=float(p),
-        n_permutations=int(n_permutations), model=model,
+        observed_auc=float(observed),
+        null_aucs=null,
+        p_value=float(p),
+        n_permutations=int(n_permutations),
+        model=model,
     )
 
 
@@ -637,7 +648,10 @@ def linear_separability(
     s = 2.0 * y - 1.0
     a_ub = -s[:, None] * np.hstack([z, np.ones((n, 1))])
     res = scipy.optimize.linprog(
-        c=np.zeros(p + 1), A_ub=a_ub, b_ub=-np.ones(n), bounds=[(None, None)] * (p + 1),
+        c=np.zeros(p + 1),
+        A_ub=a_ub,
+        b_ub=-np.ones(n),
+        bounds=[(None, None)] * (p + 1),
         method="highs",
     )
     if res.status == 0:
@@ -654,14 +668,16 @@ def linear_separability(
         if np.all(functional > 0):
             margin = float(np.min(functional) / np.linalg.norm(w))
     return LinearSeparability(
-        separable=separable, margin=margin, n=n, p=p,
-        trivially_separable=bool(n <= p + 1), lp_message=str(res.message),
+        separable=separable,
+        margin=margin,
+        n=n,
+        p=p,
+        trivially_separable=bool(n <= p + 1),
+        lp_message=str(res.message),
     )
 
 
-def separability_in_pc_space(
-    x: np.ndarray, y: np.ndarray, n_pcs: int = 10
-) -> LinearSeparability:
+def separability_in_pc_space(x: np.ndarray, y: np.ndarray, n_pcs: int = 10) -> LinearSeparability:
     """:func:`linear_separability` of the scores on the ``n_pcs`` leading PCs.
 
     The PCA (of the standardised features, all samples, labels unused) projects onto
@@ -669,8 +685,10 @@ def separability_in_pc_space(
     :func:`linear_separability` and can only be smaller.
     """
     x, y = _check_xy(x, y)
-    if not 1 <= n_pcs <= min(x.shape):
-        raise ValueError(f"n_pcs must be in 1..{min(x.shape)} for x of shape {x.shape}, got {n_pcs}")
+    if n_pcs < 1:
+        raise ValueError(f"n_pcs must be >= 1, got {n_pcs}")
+    if n_pcs > min(x.shape):
+        raise NotApplicableError(f"{n_pcs} PCs cannot be taken from {x.shape[0]} samples of {x.shape[1]} features")
     scores = fit_pca(x, n_pcs, standardize=True).scores
     return linear_separability(scores, y, standardize=False)
 
@@ -692,6 +710,10 @@ def residualise_annual(
     Returns:
         ``(n, p)`` residuals, orthogonal to the harmonics of ``day_of_year``.
 
+    Raises:
+        NotApplicableError: if the dates cover too little of the year
+            (:func:`~aurora_xai.regimes.seasonal.check_annual_coverage`) or are too few.
+
     For cross-validated classification use the ``day_of_year`` argument of
     :func:`cv_classifier_scores` instead, which fits the regression on training folds
     only; residualising all samples at once biases held-out AUCs of seasonal labels
@@ -701,11 +723,10 @@ def residualise_annual(
     doy = np.asarray(day_of_year, dtype=np.float64)
     if x.ndim != 2 or doy.shape != (x.shape[0],):
         raise ValueError(f"x must be (n, p) and day_of_year (n,), got {x.shape} and {doy.shape}")
+    check_annual_coverage(doy, n_harmonics)
     design = harmonic_design(doy, n_harmonics)
     if x.shape[0] <= design.shape[1]:
-        raise ValueError(
-            f"{x.shape[0]} samples cannot be residualised on {design.shape[1]} harmonic terms"
-        )
+        raise NotApplicableError(f"{x.shape[0]} samples cannot be residualised on {design.shape[1]} harmonic terms")
     coef, *_ = np.linalg.lstsq(design, x, rcond=None)
     resid = x - design @ coef
     return resid + x.mean(axis=0) if keep_mean else resid
@@ -751,18 +772,23 @@ def within_season_auc(
     for season in order:
         m = lab == season
         n_storm, n_calm = int(y[m].sum()), int(m.sum() - y[m].sum())
-        row = {"season": season, "n": int(m.sum()), "n_storm": n_storm, "n_calm": n_calm,
-               "auc": np.nan, "ci_low": np.nan, "ci_high": np.nan, "skipped": ""}
+        row = {
+            "season": season,
+            "n": int(m.sum()),
+            "n_storm": n_storm,
+            "n_calm": n_calm,
+            "auc": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "skipped": "",
+        }
         if min(n_storm, n_calm) < need:
-            row["skipped"] = (
-                f"{n_storm} storm and {n_calm} calm samples; need at least {need} of each"
-            )
+            row["skipped"] = f"{n_storm} storm and {n_calm} calm samples; need at least {need} of each"
         else:
             res = cv_classifier_scores(x[m], y[m], model=model, k=k, n_repeats=n_repeats, seed=seed)
             row.update(auc=res.auc, ci_low=res.auc_ci[0], ci_high=res.auc_ci[1])
         rows.append(row)
-    return pd.DataFrame(rows, columns=["season", "n", "n_storm", "n_calm", "auc", "ci_low",
-                                       "ci_high", "skipped"])
+    return pd.DataFrame(rows, columns=["season", "n", "n_storm", "n_calm", "auc", "ci_low", "ci_high", "skipped"])
 
 
 # ----------------------------------------------------------------------------- report
@@ -781,10 +807,11 @@ def storm_calm_report(
     n_boot: int = 1000,
     model: str = "lda",
     include_logistic: bool = True,
-) -> dict[str, float | int | str]:
+) -> dict[str, Any]:
     """Headline storm-versus-calm numbers.
 
-    Keys (``N`` is ``n_pcs``):
+    Keys (``N`` is ``min(n_pcs, n - 2)``: in ``n - 1`` or more PC dimensions any labelling
+    of ``n`` points is separable):
 
     - ``storm_calm_auc``, ``storm_calm_auc_ci_low``, ``storm_calm_auc_ci_high``,
       ``storm_calm_auc_n`` (samples), ``storm_calm_n_storm``, ``storm_calm_n_calm``:
@@ -800,51 +827,128 @@ def storm_calm_report(
       model's AUC after regressing two annual harmonics out of every feature inside each
       training fold;
     - ``storm_calm_within_season_auc_<SEASON>`` (NaN where skipped);
-    - ``storm_calm_model``, ``storm_calm_n_pcs``, ``storm_calm_k``.
+    - ``storm_calm_model``, ``storm_calm_n_pcs``, ``storm_calm_k``;
+    - ``storm_calm_not_applicable``: ``{key: reason}`` for every statistic above that
+      the labelled days do not allow (fewer than ``k`` days of a class for the
+      cross-validated ones, no day of a class, dates covering too little of the year
+      for the annual residualisation, fewer than 3 days for the PC space); those keys
+      are then absent.
 
     Args:
         x: ``(n, p)`` features; y: ``(n,)`` 0/1 labels; day_of_year: ``(n,)``;
         seasons: ``(n,)`` season labels. Other arguments as in the functions above.
+
+    Raises:
+        ValueError: for malformed input (shapes, non-finite features, labels other than
+            0/1, unknown model); never for too few days (those statistics are listed
+            under ``storm_calm_not_applicable``).
     """
-    x, y = _check_xy(x, y, min_per_class=k)
-    cv = cv_classifier_scores(x, y, model=model, k=k, n_repeats=n_repeats, seed=seed, n_boot=n_boot)
-    perm = permutation_pvalue(x, y, model=model, k=k, n_permutations=n_permutations, seed=seed)
-    sep = linear_separability(x, y)
-    sep_pc = separability_in_pc_space(x, y, n_pcs)
-    contrast = cv_contrastive_auc(x, y, k=k, seed=seed)
-    cv_r = cv_classifier_scores(x, y, model=model, k=k, n_repeats=n_repeats, seed=seed,
-                                n_boot=n_boot, day_of_year=day_of_year, n_harmonics=2)
-    perm_r = permutation_pvalue(x, y, model=model, k=k, n_permutations=n_permutations,
-                                seed=seed, day_of_year=day_of_year, n_harmonics=2)
-    within = within_season_auc(x, y, seasons, k=k, seed=seed, model=model)
-    out: dict[str, float | int | str] = {
+    x, y = _check_xy(x, y, min_per_class=0)
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    npc = min(n_pcs, len(y) - 2)
+    if npc < 1:
+        npc = n_pcs  # not applicable; reported under the requested name
+    out: dict[str, Any] = {
         "storm_calm_model": model,
         "storm_calm_k": k,
-        "storm_calm_auc": cv.auc,
-        "storm_calm_auc_ci_low": float(cv.auc_ci[0]),
-        "storm_calm_auc_ci_high": float(cv.auc_ci[1]),
-        "storm_calm_auc_n": cv.n,
-        "storm_calm_n_storm": cv.n_pos,
-        "storm_calm_n_calm": cv.n_neg,
-        "storm_calm_balanced_accuracy": cv.balanced_accuracy,
-        "storm_calm_balanced_accuracy_ci_low": float(cv.balanced_accuracy_ci[0]),
-        "storm_calm_balanced_accuracy_ci_high": float(cv.balanced_accuracy_ci[1]),
-        "storm_calm_perm_p": perm.p_value,
-        "storm_calm_linearly_separable": int(sep.separable),
-        "storm_calm_margin": sep.margin,
-        "storm_calm_trivially_separable": int(sep.trivially_separable),
-        "storm_calm_n_pcs": n_pcs,
-        f"storm_calm_linearly_separable_pc{n_pcs}": int(sep_pc.separable),
-        f"storm_calm_margin_pc{n_pcs}": sep_pc.margin,
-        "storm_calm_contrastive_auc": contrast.auc,
-        "storm_calm_residualised_auc": cv_r.auc,
-        "storm_calm_residualised_auc_ci_low": float(cv_r.auc_ci[0]),
-        "storm_calm_residualised_auc_ci_high": float(cv_r.auc_ci[1]),
-        "storm_calm_residualised_perm_p": perm_r.p_value,
+        "storm_calm_auc_n": len(y),
+        "storm_calm_n_storm": n_pos,
+        "storm_calm_n_calm": n_neg,
+        "storm_calm_n_pcs": npc,
     }
+    notes: dict[str, str] = {}
+
+    def attempt(keys: Sequence[str], compute) -> None:
+        try:
+            out.update(compute())
+        except NotApplicableError as err:
+            notes.update({key: str(err) for key in keys})
+
+    def cv_keys(prefix: str, res: ClassifierCVResult) -> dict[str, float]:
+        return {
+            prefix: res.auc,
+            f"{prefix}_ci_low": float(res.auc_ci[0]),
+            f"{prefix}_ci_high": float(res.auc_ci[1]),
+        }
+
+    def cv_main() -> dict[str, float]:
+        cv = cv_classifier_scores(x, y, model=model, k=k, n_repeats=n_repeats, seed=seed, n_boot=n_boot)
+        return {
+            **cv_keys("storm_calm_auc", cv),
+            "storm_calm_balanced_accuracy": cv.balanced_accuracy,
+            "storm_calm_balanced_accuracy_ci_low": float(cv.balanced_accuracy_ci[0]),
+            "storm_calm_balanced_accuracy_ci_high": float(cv.balanced_accuracy_ci[1]),
+        }
+
+    def separable() -> dict[str, float]:
+        sep = linear_separability(x, y)
+        return {
+            "storm_calm_linearly_separable": int(sep.separable),
+            "storm_calm_margin": sep.margin,
+            "storm_calm_trivially_separable": int(sep.trivially_separable),
+        }
+
+    def separable_pc() -> dict[str, float]:
+        if len(y) - 2 < 1:
+            raise NotApplicableError(
+                f"{len(y)} labelled days leave no PC space below the {max(len(y) - 1, 0)} dimensions in "
+                "which any labelling is separable"
+            )
+        sep_pc = separability_in_pc_space(x, y, npc)
+        return {
+            f"storm_calm_linearly_separable_pc{npc}": int(sep_pc.separable),
+            f"storm_calm_margin_pc{npc}": sep_pc.margin,
+        }
+
+    def residualised() -> dict[str, float]:
+        cv_r = cv_classifier_scores(
+            x,
+            y,
+            model=model,
+            k=k,
+            n_repeats=n_repeats,
+            seed=seed,
+            n_boot=n_boot,
+            day_of_year=day_of_year,
+            n_harmonics=2,
+        )
+        perm_r = permutation_pvalue(
+            x, y, model=model, k=k, n_permutations=n_permutations, seed=seed, day_of_year=day_of_year, n_harmonics=2
+        )
+        return {**cv_keys("storm_calm_residualised_auc", cv_r), "storm_calm_residualised_perm_p": perm_r.p_value}
+
+    def within() -> dict[str, float]:
+        table = within_season_auc(x, y, seasons, k=k, seed=seed, model=model)
+        return {f"storm_calm_within_season_auc_{row.season}": float(row.auc) for row in table.itertuples()}
+
+    attempt(
+        ["storm_calm_auc", "storm_calm_balanced_accuracy"],
+        cv_main,
+    )
+    attempt(
+        ["storm_calm_perm_p"],
+        lambda: {
+            "storm_calm_perm_p": permutation_pvalue(
+                x, y, model=model, k=k, n_permutations=n_permutations, seed=seed
+            ).p_value
+        },
+    )
+    attempt(["storm_calm_linearly_separable", "storm_calm_margin"], separable)
+    attempt([f"storm_calm_linearly_separable_pc{npc}", f"storm_calm_margin_pc{npc}"], separable_pc)
+    attempt(
+        ["storm_calm_contrastive_auc"],
+        lambda: {"storm_calm_contrastive_auc": cv_contrastive_auc(x, y, k=k, seed=seed).auc},
+    )
+    attempt(["storm_calm_residualised_auc", "storm_calm_residualised_perm_p"], residualised)
     if include_logistic:
-        logi = cv_classifier_scores(x, y, model="logistic", k=k, n_repeats=1, seed=seed, n_boot=n_boot)
-        out["storm_calm_auc_logistic"] = logi.auc
-    for row in within.itertuples():
-        out[f"storm_calm_within_season_auc_{row.season}"] = float(row.auc)
+        attempt(
+            ["storm_calm_auc_logistic"],
+            lambda: {
+                "storm_calm_auc_logistic": cv_classifier_scores(
+                    x, y, model="logistic", k=k, n_repeats=1, seed=seed, n_boot=n_boot
+                ).auc
+            },
+        )
+    attempt(["storm_calm_within_season_auc"], within)
+    out["storm_calm_not_applicable"] = notes
     return out

@@ -15,6 +15,8 @@ import pandas as pd
 import xarray as xr
 
 from ..latents_io import feature_matrix
+from ..tables import not_applicable
+from .applicability import NotApplicableError
 from .bootstrap import BootstrapResult, bootstrap_pca_stability
 from .pca import fit_pca
 from .seasonal import season_separation
@@ -31,62 +33,105 @@ def bootstrap_dataset(
     k: int = 3,
     seed: int = 0,
     standardize: bool = True,
-) -> tuple[xr.Dataset, BootstrapResult]:
+) -> tuple[xr.Dataset, BootstrapResult | None]:
     """Bootstrap stability of the leading PCs of one region's pooled features.
+
+    With very few dates the statistics that cannot be computed are NaN and the
+    attribute ``note`` says why (``""`` otherwise): fewer than 3 dates leave nothing to
+    resample; fewer than ``k + 1`` dates leave only the first ``n - 1`` PCs (their
+    ``|cos|`` is computed, the other PCs and the angles of the leading ``k``-dimensional
+    subspace are not). The attribute ``k_computed`` counts the PCs computed.
 
     Returns:
         A dataset with ``abs_cos (resample, pc)``, ``principal_angle (resample, angle)``
-        and their means and 2.5/97.5 percentiles, and the raw result.
+        (``pc`` and ``angle`` of length ``k``) and their means and 2.5/97.5 percentiles,
+        and the raw result (of ``k_computed`` PCs; None when nothing was computed).
+
+    Raises:
+        ValueError: for an unknown region or malformed settings (``k`` or ``n_boot``
+            below 1).
     """
     x, _ = feature_matrix(pooled, region, levels)
-    res = bootstrap_pca_stability(x, n_boot=n_boot, k=k, seed=seed, standardize=standardize)
+    n, p = x.shape
+    note = ""
+    res: BootstrapResult | None = None
+    try:
+        res = bootstrap_pca_stability(x, n_boot=n_boot, k=k, seed=seed, standardize=standardize)
+    except NotApplicableError as err:
+        note = str(err)
+        k_fit = min(k, n - 1, p)
+        if n >= 3 and k_fit >= 1:
+            res = bootstrap_pca_stability(x, n_boot=n_boot, k=k_fit, seed=seed, standardize=standardize)
+    k_done = res.k if res is not None else 0
+    abs_cos = np.full((n_boot, k), np.nan)
+    abs_cos_mean, abs_cos_ci = np.full(k, np.nan), np.full((k, 2), np.nan)
+    angles = np.full((n_boot, k), np.nan)
+    angles_mean, angles_ci = np.full(k, np.nan), np.full((k, 2), np.nan)
+    if res is not None:
+        abs_cos[:, :k_done], abs_cos_mean[:k_done], abs_cos_ci[:k_done] = res.abs_cos, res.abs_cos_mean, res.abs_cos_ci
+        if k_done == k:
+            angles, angles_mean, angles_ci = res.angles_deg, res.angles_mean, res.angles_ci
     pcs = np.arange(1, k + 1)
     ds = xr.Dataset(
         {
-            "abs_cos": (("resample", "pc"), res.abs_cos),
-            "abs_cos_mean": (("pc",), res.abs_cos_mean),
-            "abs_cos_ci": (("pc", "bound"), res.abs_cos_ci),
-            "principal_angle": (("resample", "angle"), res.angles_deg),
-            "principal_angle_mean": (("angle",), res.angles_mean),
-            "principal_angle_ci": (("angle", "bound"), res.angles_ci),
+            "abs_cos": (("resample", "pc"), abs_cos),
+            "abs_cos_mean": (("pc",), abs_cos_mean),
+            "abs_cos_ci": (("pc", "bound"), abs_cos_ci),
+            "principal_angle": (("resample", "angle"), angles),
+            "principal_angle_mean": (("angle",), angles_mean),
+            "principal_angle_ci": (("angle", "bound"), angles_ci),
         },
         coords={"pc": pcs, "angle": pcs, "bound": ["p2.5", "p97.5"], "resample": np.arange(n_boot)},
     )
     ds["abs_cos"].attrs["long_name"] = "|cos| between the full-data PC and the resampled PC of the same rank"
     ds["principal_angle"].attrs.update(units="degree", long_name="principal angles between leading subspaces")
-    ds.attrs.update(region=region, n_boot=n_boot, k=k, seed=seed, n_dates=x.shape[0], n_features=x.shape[1])
+    ds.attrs.update(region=region, n_boot=n_boot, k=k, k_computed=k_done, seed=seed, n_dates=n, n_features=p, note=note)
     return ds, res
 
 
-def bootstrap_headline(res: BootstrapResult, n: int) -> list[dict[str, Any]]:
-    """``pc1_bootstrap_cos`` (mean, 95 % interval) and the largest principal angle of the leading subspace."""
-    rows = [
-        {
-            "metric": f"pc{j + 1}_bootstrap_cos",
-            "value": float(res.abs_cos_mean[j]),
-            "ci_low": float(res.abs_cos_ci[j, 0]),
-            "ci_high": float(res.abs_cos_ci[j, 1]),
-            "n": res.n_boot,
+def bootstrap_headline(ds: xr.Dataset) -> list[dict[str, Any]]:
+    """``pcJ_bootstrap_cos`` (mean, 95 % interval) for each of the ``k`` PCs and the largest
+    principal angle of the leading subspace, ``pc1_K_subspace_max_angle_deg``.
+
+    Args:
+        ds: The dataset of :func:`bootstrap_dataset`; its NaN statistics become rows with
+            an empty value and the dataset's ``note`` as the reason.
+    """
+    n_boot = int(ds.sizes["resample"])
+    note = str(ds.attrs.get("note", "")) or "not computed"
+
+    def row(metric: str, mean: xr.DataArray, ci: xr.DataArray) -> dict[str, Any]:
+        if not np.isfinite(float(mean)):
+            return not_applicable(metric, note)
+        return {
+            "metric": metric,
+            "value": float(mean),
+            "ci_low": float(ci[0]),
+            "ci_high": float(ci[1]),
+            "n": n_boot,
         }
-        for j in range(res.k)
-    ]
-    rows.append(
-        {
-            "metric": f"pc1_{res.k}_subspace_max_angle_deg",
-            "value": float(res.angles_mean[-1]),
-            "ci_low": float(res.angles_ci[-1, 0]),
-            "ci_high": float(res.angles_ci[-1, 1]),
-            "n": res.n_boot,
-        }
-    )
+
+    k = int(ds.sizes["pc"])
+    rows = [row(f"pc{j + 1}_bootstrap_cos", ds["abs_cos_mean"][j], ds["abs_cos_ci"][j]) for j in range(k)]
+    rows.append(row(f"pc1_{k}_subspace_max_angle_deg", ds["principal_angle_mean"][-1], ds["principal_angle_ci"][-1]))
     return rows
 
 
 def season_headline(pca: xr.Dataset, n_permutations: int = 10000, seed: int = 0) -> list[dict[str, Any]]:
-    """Winter (DJF) against summer (JJA) along PC1: Cohen's d and a permutation p-value."""
-    sep = season_separation(
-        pca["scores"].sel(pc=1).values, pca["season"].values, "DJF", "JJA", n_permutations=n_permutations, seed=seed
-    )
+    """Winter (DJF) against summer (JJA) along PC1: Cohen's d and a permutation p-value.
+
+    Without at least two dates of each of the two seasons (e.g. a window of January
+    only) both rows have an empty value and the reason as note.
+    """
+    seasons = pca["season"].values.astype(str)
+    try:
+        sep = season_separation(
+            pca["scores"].sel(pc=1).values, seasons, "DJF", "JJA", n_permutations=n_permutations, seed=seed
+        )
+    except NotApplicableError as err:
+        n = int(np.isin(seasons, ["DJF", "JJA"]).sum())
+        reason = f"DJF against JJA: {err}"
+        return [not_applicable(m, reason, n) for m in ("pc1_djf_jja_cohen_d", "pc1_djf_jja_perm_p")]
     n = sep.n_a + sep.n_b
     return [
         {"metric": "pc1_djf_jja_cohen_d", "value": abs(sep.cohen_d), "n": n},
@@ -148,19 +193,30 @@ def storm_calm_analysis(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], xr.Dataset]:
     """Storm-versus-calm separability with held-out scores.
 
+    A window with too few labelled days (no storm day, or fewer than ``k`` of a class
+    for the ``k``-fold statistics; the labels' shortfall is recorded with the labels)
+    gives every statistic it allows; the others are listed with their reason under
+    ``storm_calm_not_applicable`` in the report, are headline rows with an empty value
+    and the reason, and NaN in the projection (whose ``note`` attribute says why).
+
     Returns:
         ``(report, headline rows, projections)``: the full report of
         :func:`~aurora_xai.regimes.separability.storm_calm_report`, the headline rows,
-        and a dataset of each labelled day's held-out contrastive projection and its
-        scores on the PCs of all dates.
+        and a dataset of each labelled day's held-out contrastive projection ``(day,)``
+        and its scores on the PCs of all dates ``(day, pc)``.
+
+    Raises:
+        ValueError: if a labelled day has no latent sample, or for malformed input.
     """
     x, y, doy, seasons, dates = storm_calm_subset(pooled, labels, region, levels)
-    if y.sum() < k or (1 - y).sum() < k:
-        raise ValueError(f"storm/calm analysis needs at least {k} days of each class, got {int(y.sum())} storm, {int((1 - y).sum())} calm")
-    report = storm_calm_report(x, y, doy, seasons, seed=seed, n_permutations=n_permutations, k=k, n_pcs=min(n_pcs, len(y) - 2))
-    n = int(report["storm_calm_auc_n"])
-    rows = []
+    report = storm_calm_report(x, y, doy, seasons, seed=seed, n_permutations=n_permutations, k=k, n_pcs=n_pcs)
+    notes: dict[str, str] = report["storm_calm_not_applicable"]
+    n = len(y)
+    rows: list[dict[str, Any]] = []
     for key, has_ci in _HEADLINE_KEYS:
+        if key in notes:
+            rows.append(not_applicable(key, notes[key], n))
+            continue
         if key not in report:
             continue
         row = {"metric": key, "value": float(report[key]), "n": n}
@@ -168,17 +224,28 @@ def storm_calm_analysis(
             row.update(ci_low=float(report[f"{key}_ci_low"]), ci_high=float(report[f"{key}_ci_high"]))
         rows.append(row)
     # The published score: the contrastive axis fitted and scored on the same days.
-    in_sample = float(auc_from_scores(contrastive_axis(x, y).project(x), y))
-    report["storm_calm_contrastive_auc_in_sample"] = in_sample
-    rows.append({"metric": "storm_calm_contrastive_auc_in_sample", "value": in_sample, "n": n})
-    npc = int(report.get("storm_calm_n_pcs", n_pcs))
-    sep_pc = f"storm_calm_linearly_separable_pc{npc}"
+    key = "storm_calm_contrastive_auc_in_sample"
+    try:
+        in_sample = float(auc_from_scores(contrastive_axis(x, y).project(x), y))
+        report[key] = in_sample
+        rows.append({"metric": key, "value": in_sample, "n": n})
+    except NotApplicableError as err:
+        notes[key] = str(err)
+        rows.append(not_applicable(key, str(err), n))
+    sep_pc = f"storm_calm_linearly_separable_pc{report['storm_calm_n_pcs']}"
     if sep_pc in report:
         rows.append({"metric": sep_pc, "value": float(report[sep_pc]), "n": n})
+    elif sep_pc in notes:
+        rows.append(not_applicable(sep_pc, notes[sep_pc], n))
     x_all, _ = feature_matrix(pooled, region, levels)
     pca = fit_pca(x_all, n_pca)
     scores = (np.asarray(x, dtype=np.float64) - pca.mean) / pca.scale @ pca.components.T
-    proj = cv_contrastive_auc(x, y, k=k, seed=seed).oof_projection
+    proj = np.full(n, np.nan)
+    proj_note = ""
+    try:
+        proj = cv_contrastive_auc(x, y, k=k, seed=seed).oof_projection
+    except NotApplicableError as err:
+        proj_note = str(err)
     ds = xr.Dataset(
         {
             "contrastive_projection": (("day",), proj),
@@ -190,4 +257,5 @@ def storm_calm_analysis(
     )
     ds["contrastive_projection"].attrs["long_name"] = "held-out projection on the storm-minus-calm axis"
     ds["label"].attrs["flag_meanings"] = "0 calm, 1 storm"
+    ds.attrs.update(note=proj_note, n_storm=int(y.sum()), n_calm=int(n - y.sum()))
     return report, rows, ds
