@@ -22,15 +22,16 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def small_store(tmp_path_factory) -> Path:
     """A 3-degree synthetic WeatherBench 2 store covering 1-12 January 2005 and the Great Storm."""
-    import yaml
 
-    from aurora_xai.config import synthetic_spec
     from aurora_xai.data.synthetic import write_synthetic_store
+    from aurora_xai.settings import Settings, load_config
 
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    cfg["synthetic"]["periods"] = [["2005-01-01", "2005-01-12"], ["1987-10-14", "1987-10-17"]]
+    cfg = load_config(
+        REPO / "config" / "config.yaml",
+        {"synthetic": {"periods": [["2005-01-01", "2005-01-12"], ["1987-10-14", "1987-10-17"]]}},
+    )
     path = tmp_path_factory.mktemp("store") / "era5.zarr"
-    write_synthetic_store(synthetic_spec(cfg), path)
+    write_synthetic_store(Settings(cfg).synthetic, path)
     return path
 
 
@@ -54,3 +55,34 @@ def copy_workflow(dst: Path) -> Path:
             (dst / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst / f)
     return dst
+
+
+def run_snakemake(
+    workdir: Path, *args: str, timeout: int = 900, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``snakemake *args`` in ``workdir``; on failure raise with the end of its output."""
+    import os
+
+    proc = subprocess.run(
+        ["snakemake", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> Path:
+    """The embedded default, run to completion once per session in a copy of the repository.
+
+    Tests that use it must leave its results as they found them (or restore them).
+    """
+    workdir = copy_workflow(tmp_path_factory.mktemp("default_run"))
+    run_snakemake(workdir, "--cores", "2", timeout=1800)
+    return workdir
+

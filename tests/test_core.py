@@ -161,12 +161,9 @@ def test_synthetic_physics_and_storms():
 
 
 def test_synthetic_great_storm_structure():
-    import yaml
+    from aurora_xai.settings import Settings, load_config
 
-    cfg = yaml.safe_load(open("config/config.yaml"))
-    from aurora_xai.config import synthetic_spec
-
-    spec = synthetic_spec(cfg)
+    spec = Settings(load_config("config/config.yaml")).synthetic
     names = [s.name for s in spec.storms]
     if "great_storm_1987" not in names:
         pytest.skip("storm catalogue not configured")
@@ -225,9 +222,9 @@ def test_dates_and_shards():
 
 
 def _config():
-    import yaml
+    from aurora_xai.settings import load_config
 
-    return yaml.safe_load(open("config/config.yaml"))
+    return load_config("config/config.yaml")
 
 
 def test_check_config_names_the_key():
@@ -289,6 +286,12 @@ def test_published_geometry_reproduces_the_defect():
 
 
 def test_model_spec_from_the_config_section():
-    assert ModelSpec.from_config({"name": "tiny", "seed": 2, "device": "cuda"}) == ModelSpec(seed=2)
+    from aurora_xai.settings import UndeclaredSettingError, load_config
+
+    section = {**load_config()["model"], "seed": 2, "device": "cuda"}
+    assert ModelSpec.from_config(section) == ModelSpec(seed=2)
     with pytest.raises(ValueError, match="unknown keys"):
-        ModelSpec.from_config({"name": "tiny", "sede": 2})
+        ModelSpec.from_config({**section, "sede": 2})
+    del section["autocast"]
+    with pytest.raises(UndeclaredSettingError, match="model.autocast"):
+        ModelSpec.from_config(section)

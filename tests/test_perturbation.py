@@ -412,30 +412,33 @@ def test_degradation_figure(box_result, tmp_path):
 def test_check_perturbation_config():
     from aurora_xai.config import ConfigError
 
-    base = {
-        "seed": 0,
-        "data": {"source": "weatherbench2", "path": "x"},
-        "dates": {"history_hours": 6},
-        "regions": {"europe": {"lat_min": 30, "lat_max": 72, "lon_min": 348, "lon_max": 45}},
-        "perturbation": {
-            "cases": {
-                "c": {
-                    "time": "1987-10-16T06:00",
-                    "variable": "msl",
-                    "target_region": "europe",
-                    "eval_region": "europe",
-                    "sector": "europe",
-                }
-            },
-        },
+    from aurora_xai.settings import Settings, load_config
+
+    case = {
+        "time": "1987-10-16T06:00",
+        "variable": "msl",
+        "target_region": "europe",
+        "eval_region": "europe",
+        "sector": "europe",
     }
-    check_perturbation_config(base)
-    bad = {**base, "perturbation": {**base["perturbation"], "fractions": [0, 1]}}
+
+    def check(perturbation, **unvalidated):
+        cfg = load_config(
+            {
+                "data": {"source": "weatherbench2", "path": "x"},
+                "regions": {"europe": {"lat_min": 30, "lat_max": 72, "lon_min": 348, "lon_max": 45}},
+                "perturbation": perturbation,
+            }
+        )
+        cfg["perturbation"].update(unvalidated)  # values the schema would have refused first
+        check_perturbation_config(Settings(cfg))
+
+    check({"cases": {"c": case}})
     with pytest.raises(ConfigError, match="perturbation"):
-        check_perturbation_config(bad)
-    cases = {"c": {**base["perturbation"]["cases"]["c"], "sector": "atlantis"}}
+        check({"cases": {"c": case}}, fractions=[0, 1])
     with pytest.raises(ConfigError, match="atlantis"):
-        check_perturbation_config({**base, "perturbation": {"cases": cases}})
-    cases = {"c": {**base["perturbation"]["cases"]["c"], "variable": "t"}}
+        check({"cases": {"c": {**case, "sector": "atlantis"}}})
     with pytest.raises(ConfigError, match="surface"):
-        check_perturbation_config({**base, "perturbation": {"cases": cases}})
+        check({"cases": {"c": {**case, "variable": "t"}}})
+    with pytest.raises(ConfigError, match="headline_case"):
+        check({"cases": {"c": case}, "headline_case": "d"})

@@ -24,7 +24,6 @@ from aurora_xai.data.era5 import (  # noqa: E402
     measure_read_bytes,
     open_source,
     regrid_static,
-    source_from_config,
 )
 from aurora_xai.data.readers import arco_valid_span, cds_files, check_grid  # noqa: E402
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset  # noqa: E402
@@ -403,10 +402,11 @@ def test_bytes_read_within_ten_percent_of_needed(stores):
     assert extra > 0 and read < needed + extra
 
 
-def test_source_from_config(stores):
-    src = source_from_config(
-        {"source": "cds", "path": stores["cds_old"], "levels": [500, 850], "on_missing": "skip"}, 6
-    )
+def test_source_from_the_data_settings(stores):
+    from aurora_xai.settings import Settings, load_config
+
+    cfg = load_config({"data": {"source": "cds", "path": stores["cds_old"], "levels": [500, 850], "on_missing": "skip"}})
+    src = Settings(cfg).data.open(history_hours=6)
     assert src.levels == (500, 850) and src.on_missing == "skip" and src.source == "cds"
 
 
@@ -416,7 +416,9 @@ def test_source_from_config(stores):
 
 
 def test_study_times_are_targets_and_history():
-    times = dl.study_times({"start": "2005-01-30", "end": "2005-02-01", "target_hour": 6, "history_hours": 6})
+    from aurora_xai.dates import DateSpec
+
+    times = dl.study_times(DateSpec(start="2005-01-30", end="2005-02-01", target_hour=6, history_hours=6))
     assert list(times.strftime("%m-%d %H")) == ["01-30 00", "01-30 06", "01-31 00", "01-31 06", "02-01 00", "02-01 06"]
 
 
@@ -473,7 +475,9 @@ def _request_times(r) -> list[pd.Timestamp]:
 
 
 def test_cds_requests_fetch_exactly_the_study_times():
-    times = dl.study_times({"start": "2005-01-30", "end": "2005-02-02", "target_hour": 6, "history_hours": 6})
+    from aurora_xai.dates import DateSpec
+
+    times = dl.study_times(DateSpec(start="2005-01-30", end="2005-02-02", target_hour=6, history_hours=6))
     times = times.append(pd.DatetimeIndex(["2005-02-10T12"]))
     reqs = dl.cds_requests(times, levels=(500, 1000), target_dir="raw")
     for r in reqs:

@@ -254,6 +254,7 @@ def test_label_storm_days_end_to_end(tmp_path):
         {
             "region": "us",
             "hour": 12,
+            "year": 2005,
             "start": "2005-01-28",
             "end": "2005-02-10",
             "n_days": 4,

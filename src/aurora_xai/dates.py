@@ -107,7 +107,7 @@ class DateSpec:
     step_days: int = 1
     target_hour: int = 6
     history_hours: int = 6
-    shard_size: int = 31
+    shard_size: int = 92
 
     def __post_init__(self) -> None:
         try:
@@ -127,7 +127,16 @@ class DateSpec:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> DateSpec:
-        return cls(**{k: (str(v) if k in ("start", "end") else v) for k, v in cfg.items()})
+        """From the ``dates`` section (every key required; the schema holds the defaults).
+
+        Raises:
+            UndeclaredSettingError: a key is missing, naming it.
+            ValueError: inconsistent values, naming the key.
+        """
+        from .settings import require
+
+        values = {f.name: require("dates", cfg, f.name) for f in dataclasses.fields(cls)}
+        return cls(**{k: (str(v) if k in ("start", "end") else int(v)) for k, v in values.items()})
 
     def times(self) -> pd.DatetimeIndex:
         """Current (target) times of the samples."""

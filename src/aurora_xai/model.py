@@ -70,12 +70,13 @@ class ModelSpec:
         ``device`` (where the model runs, not which model) is accepted and ignored;
         any other unknown key is an error.
         """
+        from .settings import require
+
         fields = {f.name for f in dataclasses.fields(cls)}
-        cfg = {k: v for k, v in cfg.items() if k != "device"}
-        unknown = set(cfg) - fields
+        unknown = set(cfg) - fields - {"device"}
         if unknown:
             raise ValueError(f"model: unknown keys {sorted(unknown)}")
-        return cls(**cfg)
+        return cls(**{name: require("model", cfg, name) for name in sorted(fields)})
 
 
 def activate_modulation(model: torch.nn.Module, seed: int = 1, bias_std: float = 0.0) -> None:

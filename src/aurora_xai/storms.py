@@ -32,7 +32,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,9 @@ import pandas as pd
 from .data.synthetic import Storm, StormTrackPoint
 from .dates import season_of_month
 from .regions import Region
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .settings import Settings
 
 __all__ = [
     "KNOT",
@@ -62,7 +65,7 @@ __all__ = [
     "read_storm_days",
     "STORM_DAYS_SCHEMA",
     "validate_storm_days",
-    "storm_days_from_config",
+    "storm_days_from_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -875,13 +878,22 @@ class LabelSpec:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], regions: Mapping[str, Region] | None = None) -> LabelSpec:
-        """From ``labels:``; ``region`` is a name in ``regions`` or a box mapping; ``year``
-        stands for ``start``/``end`` of that calendar year."""
-        cfg = dict(cfg)
-        if cfg.get("year") is not None:
-            cfg.setdefault("start", f"{int(cfg['year'])}-01-01")
-            cfg.setdefault("end", f"{int(cfg['year'])}-12-31")
-        reg = cfg.pop("region", "us")
+        """From ``labels:``; ``region`` is a name in ``regions`` or a box mapping; an empty
+        ``start``/``end`` stands for 1 January / 31 December of ``year``.
+
+        Raises:
+            UndeclaredSettingError: a key is missing, naming it.
+            ValueError: an unknown region or inconsistent values, naming the key.
+        """
+        from .settings import require
+
+        def get(key: str) -> Any:
+            return require("labels", cfg, key)
+
+        year = get("year")
+        start = get("start") or f"{int(year)}-01-01"
+        end = get("end") or f"{int(year)}-12-31"
+        reg = get("region")
         if isinstance(reg, Mapping):
             region = Region(
                 "labels", float(reg["lat_min"]), float(reg["lat_max"]), float(reg["lon_min"]), float(reg["lon_max"])
@@ -894,12 +906,12 @@ class LabelSpec:
             raise ValueError(f"labels.region: unknown region {reg!r}; defined: {sorted(regions or {})}")
         return cls(
             region=region,
-            hour=int(cfg.get("hour", 12)),
-            start=str(cfg.get("start", "2005-01-01")),
-            end=str(cfg.get("end", "2005-12-31")),
-            n_days=int(cfg.get("n_days", 30)),
-            storm_threshold=float(cfg.get("storm_threshold", 18.0)),
-            calm_threshold=float(cfg.get("calm_threshold", 12.0)),
+            hour=int(get("hour")),
+            start=str(start),
+            end=str(end),
+            n_days=int(get("n_days")),
+            storm_threshold=float(get("storm_threshold")),
+            calm_threshold=float(get("calm_threshold")),
         )
 
     def times(self) -> pd.DatetimeIndex:
@@ -1163,31 +1175,27 @@ def validate_storm_days(
         raise ValueError("storm/calm table invalid: " + "; ".join(problems[:20]))
 
 
-def storm_days_from_config(
-    cfg: Mapping[str, Any],
+def storm_days_from_settings(
+    settings: Settings,
     tsv_path: str | Path,
     json_path: str | Path,
     daily_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Label storm and calm days as the config says and write the outputs (the workflow rule).
+    """Label storm and calm days as the settings say and write the outputs (the workflow rule).
 
-    Reads ``labels:`` (rule), ``regions:`` (named boxes) and ``data:`` (the store); the
+    Reads ``labels`` (the rule), ``regions`` (named boxes) and ``data`` (the store); the
     labels may read another store than the samples through ``labels.source`` and
     ``labels.path`` (e.g. the remote store when ``data.path`` is a downloaded subset
     without the 12 UTC times). Returns the summary.
     """
-    from .data.era5 import source_from_config
-    from .regions import regions_from_config
+    import dataclasses as _dc
 
-    labels = dict(cfg.get("labels") or {})
-    data = dict(cfg["data"])
-    if labels.get("path"):
-        data.update(path=labels["path"], source=labels.get("source") or data.get("source", "weatherbench2"))
-        data.pop("static_path", None)
-    spec = LabelSpec.from_config(
-        {k: v for k, v in labels.items() if k not in ("source", "path")}, regions_from_config(cfg.get("regions") or {})
-    )
-    source = source_from_config(data)
+    labels = settings.raw("labels")
+    data = settings.data
+    if labels["path"]:
+        data = _dc.replace(data, path=labels["path"], source=labels["source"] or data.source, static_path="")
+    spec = settings.labels
+    source = data.open(history_hours=6)
     table, daily, summary = label_storm_days(source, spec)
     write_storm_days(table, summary, tsv_path, json_path, daily, daily_path)
     return summary

@@ -17,11 +17,27 @@ rule compute_relevance:
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
+        model_device=MODEL_DEVICE,
+        lrp_checkpointing=LRP_CHECKPOINTING,
     params:
-        settings={
-            k: config.get(k)
-            for k in ("attribution", "model", "data", "storms", "regions")
-        },
+        settings=declare(
+            "attribution.method",
+            "attribution.attention_rule",
+            "attribution.epsilon",
+            "attribution.target",
+            "attribution.target_variable",
+            "attribution.target_level",
+            "attribution.target_region",
+            "attribution.latent_layer",
+            "attribution.dtype",
+            "model",
+            "data",
+            "dates.history_hours",
+            "regions",
+            "storms.{case}",
+            dag=("attribution.cases",),
+        ),
+        code=code("compute_relevance.py"),
     script:
         "../scripts/compute_relevance.py"
 
@@ -45,6 +61,9 @@ rule summarise_relevance:
         case="[A-Za-z0-9_]+",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        settings=declare("storms.{case}"),
+        code=code("summarise_relevance.py"),
     script:
         "../scripts/summarise_relevance.py"
 
@@ -66,7 +85,10 @@ rule plot_relevance_maps:
     conda:
         "../../envs/plot.yaml"
     params:
-        settings={k: config.get(k) for k in ("attribution", "storms")},
+        settings=declare(
+            "attribution.map_levels", "attribution.map_variable", "storms.{case}"
+        ),
+        code=code("plot_relevance_maps.py"),
     script:
         "../scripts/plot_relevance_maps.py"
 
@@ -94,5 +116,7 @@ rule plot_relevance_profile:
         case="[A-Za-z0-9_]+",
     conda:
         "../../envs/plot.yaml"
+    params:
+        code=code("plot_relevance_profile.py"),
     script:
         "../scripts/plot_relevance_profile.py"

@@ -1,5 +1,5 @@
-# Input functions, the date table and shared settings. Every rule file includes
-# nothing itself; the Snakefile includes this first.
+# Input functions, the date table and the settings each rule declares. Every rule file
+# includes nothing itself; the Snakefile includes this first.
 import os
 import sys
 from pathlib import Path
@@ -15,18 +15,53 @@ _paths = [_SRC] + [
 os.environ.update(PYTHONPATH=os.pathsep.join(_paths))
 
 from aurora_xai.config import check_config
-from aurora_xai.dates import DateSpec
+from aurora_xai.provenance import code_hash
+from aurora_xai.settings import Settings, select
 
-check_config(config)
+SETTINGS = Settings(config)
+check_config(SETTINGS)
 
-DATES = DateSpec.from_config(config["dates"])
+DATES = SETTINGS.dates
 SHARDS = DATES.shards()
 SYNTHETIC = config["data"]["source"] == "synthetic"
+DOWNLOAD = bool(config["download"]["enabled"])
+
+
+def declare(*keys, dag=()):
+    """The settings a rule's script reads: exactly the config ``keys`` (dotted).
+
+    Passed as the rule's ``params.settings``, so that changing any of them reruns the
+    rule (Snakemake's params trigger) and nothing else does. ``{case}`` in a key is
+    filled from the job's wildcards. ``dag`` lists, for the record, keys that shape the
+    rule's jobs (which exist, which dates each covers) instead of reaching the script;
+    tests/test_rerun_triggers.py reads both lists from the rule files. Execution keys
+    (model.device, attribution.checkpointing, perturbation.batch_size) are never
+    declared: they reach the scripts as resources.
+    """
+    if any("{" in k for k in keys):
+        return lambda wildcards: select(config, [k.format(**dict(wildcards.items())) for k in keys])
+    return select(config, keys)
+
+
+def declare_all():
+    """Every setting (execution keys excepted): for the run's provenance record."""
+    return select(config, sorted(config))
+
+
+def code(script):
+    """Hash of a script and the library modules it imports (a params rerun trigger)."""
+    return code_hash(Path(workflow.basedir) / "workflow" / "scripts" / script)
+
+
+# Execution settings: how a job runs, never what it computes (not rerun triggers).
+MODEL_DEVICE = config["model"]["device"]
+LRP_CHECKPOINTING = int(bool(config["attribution"]["checkpointing"]))
+PERTURBATION_BATCH_SIZE = int(config["perturbation"]["batch_size"])
 
 
 def store_input(wildcards=None):
-    """The store as a workflow input when the workflow writes it (synthetic)."""
-    return config["data"]["path"] if SYNTHETIC else []
+    """The store as a workflow input when the workflow writes it (synthetic or download)."""
+    return config["data"]["path"] if SYNTHETIC or DOWNLOAD else []
 
 
 def shard_files(wildcards=None):
@@ -44,7 +79,7 @@ def headline_parts(wildcards=None):
     ]
 
 
-CASES = list((config.get("attribution") or {}).get("cases") or [])
+CASES = list(config["attribution"]["cases"])
 
 
 def attribution_targets(wildcards=None):
@@ -60,15 +95,12 @@ def attribution_targets(wildcards=None):
 
 
 # --- perturbation (workflow/rules/perturbation.smk) ---
-from aurora_xai.perturbation import check_perturbation_config
-
-check_perturbation_config(config)
-
-_PERT = config.get("perturbation") or {}
-PERTURBATION_CASES = sorted((_PERT.get("cases") or {}).keys())
-_PERT_HEADLINE_CASE = _PERT.get("headline_case") or (
-    PERTURBATION_CASES[0] if PERTURBATION_CASES else ""
-)
+_PERT = config["perturbation"]
+PERTURBATION_CASES = sorted(_PERT["cases"])
+if PERTURBATION_CASES and not _PERT["headline_case"]:
+    # the documented default: the first case (so leaving it empty or naming that
+    # case are the same settings, and neither reruns anything)
+    _PERT["headline_case"] = PERTURBATION_CASES[0]
 
 
 def perturbation_headline_parts(wildcards=None):
@@ -86,9 +118,7 @@ def perturbation_targets(wildcards=None):
 
 def perturbation_inputs(wildcards):
     out = {"store": store_input(wildcards)}
-    if _PERT.get("lrp_source", "compute") == "rule" and "lrp" in _PERT.get(
-        "methods", ["lrp"]
-    ):
+    if _PERT["lrp_source"] == "rule" and "lrp" in _PERT["methods"]:
         out["lrp"] = f"results/relevance/{wildcards.case}.nc"
     return out
 

@@ -8,9 +8,7 @@ rule make_synthetic_era5:
     conda:
         "../../envs/data.yaml"
     params:
-        # Changing any of these reruns the rule (Snakemake's params trigger).
-        synthetic=config.get("synthetic", {}),
-        storms=config.get("storms", {}),
-        seed=config["seed"],
+        settings=declare("seed", "synthetic", "storms", dag=("data.path", "data.source")),
+        code=code("make_synthetic_era5.py"),
     script:
         "../scripts/make_synthetic_era5.py"

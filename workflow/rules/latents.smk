@@ -12,9 +12,18 @@ rule extract_latents:
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
+        model_device=MODEL_DEVICE,
     params:
         times=lambda wc: [str(t) for t in SHARDS[wc.shard]],
-        settings={k: config[k] for k in ("data", "model", "latents", "regions")},
+        settings=declare(
+            "data",
+            "dates.history_hours",
+            "model",
+            "latents",
+            "regions",
+            dag=("dates",),
+        ),
+        code=code("extract_latents.py"),
     script:
         "../scripts/extract_latents.py"
 
@@ -30,5 +39,7 @@ rule aggregate_latents:
         "../../envs/analysis.yaml"
     params:
         expected=lambda wc: [str(t) for t in DATES.times()],
+        settings=declare(dag=("dates",)),
+        code=code("aggregate_latents.py"),
     script:
         "../scripts/aggregate_latents.py"

@@ -34,8 +34,39 @@ rule run_perturbation:
     resources:
         mem_mb=4000,
         runtime=120,
+        model_device=MODEL_DEVICE,
+        perturbation_batch_size=PERTURBATION_BATCH_SIZE,
     params:
-        headline_case=_PERT_HEADLINE_CASE,
+        settings=declare(
+            "perturbation.cases.{case}",
+            "perturbation.headline_case",
+            "perturbation.methods",
+            "perturbation.lrp_source",
+            "perturbation.relevance_target",
+            "perturbation.latent_layer",
+            "perturbation.attention_rule",
+            "perturbation.epsilon",
+            "perturbation.ig_steps",
+            "perturbation.relevance",
+            "perturbation.fractions",
+            "perturbation.n_draws",
+            "perturbation.random_kinds",
+            "perturbation.mask_value",
+            "perturbation.masked",
+            "perturbation.climatology_window_days",
+            "perturbation.climatology_exclude_case_year",
+            "perturbation.smooth_kind",
+            "perturbation.smooth_scale_deg",
+            "perturbation.area_weighted",
+            "perturbation.n_boot",
+            "perturbation.ci_level",
+            "model",
+            "data",
+            "dates.history_hours",
+            "regions",
+            "seed",
+        ),
+        code=code("run_perturbation.py"),
     script:
         "../scripts/run_perturbation.py"
 
@@ -55,5 +86,8 @@ rule plot_perturbation:
         case="[A-Za-z0-9_]+",
     conda:
         "../../envs/plot.yaml"
+    params:
+        settings=declare("perturbation.cases.{case}"),
+        code=code("plot_perturbation.py"),
     script:
         "../scripts/plot_perturbation.py"

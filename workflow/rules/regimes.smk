@@ -14,7 +14,8 @@ rule fit_pca:
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings={k: config[k] for k in ("pca", "regimes", "seed")},
+        settings=declare("pca", "regimes.n_permutations", "seed"),
+        code=code("fit_pca.py"),
     script:
         "../scripts/fit_pca.py"
 
@@ -32,6 +33,8 @@ rule plot_pca_seasons:
         "logs/plot_pca_seasons/plot_pca_seasons.log",
     conda:
         "../../envs/plot.yaml"
+    params:
+        code=code("plot_pca_seasons.py"),
     script:
         "../scripts/plot_pca_seasons.py"
 
@@ -49,6 +52,8 @@ rule plot_pca_scree:
         "logs/plot_pca_scree/plot_pca_scree.log",
     conda:
         "../../envs/plot.yaml"
+    params:
+        code=code("plot_pca_scree.py"),
     script:
         "../scripts/plot_pca_scree.py"
 
@@ -66,6 +71,8 @@ rule plot_pc1_annual_cycle:
         "logs/plot_pc1_annual_cycle/plot_pc1_annual_cycle.log",
     conda:
         "../../envs/plot.yaml"
+    params:
+        code=code("plot_pc1_annual_cycle.py"),
     script:
         "../scripts/plot_pc1_annual_cycle.py"
 
@@ -83,7 +90,15 @@ rule bootstrap_pca:
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings={k: config[k] for k in ("pca", "regimes", "seed")},
+        settings=declare(
+            "pca.region",
+            "pca.levels",
+            "pca.standardize",
+            "regimes.n_bootstrap",
+            "regimes.bootstrap_k",
+            "seed",
+        ),
+        code=code("bootstrap_pca.py"),
     script:
         "../scripts/bootstrap_pca.py"
 
@@ -101,6 +116,8 @@ rule plot_pca_bootstrap:
         "logs/plot_pca_bootstrap/plot_pca_bootstrap.log",
     conda:
         "../../envs/plot.yaml"
+    params:
+        code=code("plot_pca_bootstrap.py"),
     script:
         "../scripts/plot_pca_bootstrap.py"
 
@@ -120,7 +137,15 @@ rule test_storm_calm:
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings={k: config[k] for k in ("pca", "regimes", "seed")},
+        settings=declare(
+            "pca.region",
+            "pca.levels",
+            "regimes.n_permutations",
+            "regimes.cv_folds",
+            "regimes.separability_pcs",
+            "seed",
+        ),
+        code=code("test_storm_calm.py"),
     script:
         "../scripts/test_storm_calm.py"
 
@@ -138,5 +163,7 @@ rule plot_storm_calm:
         "logs/plot_storm_calm/plot_storm_calm.log",
     conda:
         "../../envs/plot.yaml"
+    params:
+        code=code("plot_storm_calm.py"),
     script:
         "../scripts/plot_storm_calm.py"

@@ -15,7 +15,8 @@ rule label_storm_days:
     conda:
         "../../envs/data.yaml"
     params:
-        settings={k: config.get(k) for k in ("data", "labels", "regions")},
+        settings=declare("data", "labels", "regions"),
+        code=code("label_storm_days.py"),
     script:
         "../scripts/label_storm_days.py"
 
@@ -24,7 +25,7 @@ rule label_storm_days:
 # history steps, 9 variables, the configured levels, static fields) into data.path, a
 # local WeatherBench 2-schema zarr (set data.source: weatherbench2). It needs the
 # network, so it runs where Snakemake runs (a login node under Slurm), not as a job.
-if config.get("download", {}).get("enabled", False):
+if DOWNLOAD:
 
     localrules:
         download_era5,
@@ -37,6 +38,14 @@ if config.get("download", {}).get("enabled", False):
         conda:
             "../../envs/data.yaml"
         params:
-            settings={k: config.get(k) for k in ("data", "dates", "download")},
+            settings=declare(
+                "download",
+                "dates",
+                "data.levels",
+                "data.static_path",
+                "data.on_missing",
+                dag=("data.path",),
+            ),
+            code=code("download_era5.py"),
         script:
             "../scripts/download_era5.py"

@@ -12,9 +12,9 @@ table = read_headline_parts(list(sm.input))
 write_csv(table, sm.output[0])
 # The checkpoint's exact id (seed, file hash or repository revision) is in the
 # attributes of the model rules' NetCDF outputs; the config names the model here.
-record = provenance(sm.config)
+record = provenance(sm.params.settings)
 record["package_versions"] = json.loads(record["package_versions"])
-record["config"] = sm.config
+record["config"] = sm.params.settings
 with atomic_path(sm.output.provenance) as tmp:
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
 log.info("headline table:\n%s", table.to_string(index=False))

@@ -12,4 +12,4 @@ setup_logging(sm.log[0])
 with xr.open_dataset(sm.input[0]) as pca:
     fig = plot_pc_scatter_by_month(pca["scores"].values, pca["month"].values, pca["explained_variance_ratio"].values)
     fig.suptitle(f"Pooled latents over '{pca.attrs['region']}': PC1 vs PC2 by month")
-save_figure(fig, sm.output[0], provenance(sm.config))
+save_figure(fig, sm.output[0], provenance({}))

@@ -9,10 +9,10 @@ from aurora_xai.tables import save_figure
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 case = sm.wildcards.case
-entry = sm.config["perturbation"]["cases"][case]
+entry = sm.params.settings["perturbation"]["cases"][case]
 table = pd.read_csv(sm.input.table)
-level = entry.get("level")
-variable = entry.get("variable", "msl") + ("" if level is None else f" {float(level):g} hPa")
+level = entry["level"]
+variable = entry["variable"] + ("" if level is None else f" {float(level):g} hPa")
 fig = plot_degradation_curves(
     table,
     reference="clean",

@@ -2,19 +2,20 @@
 
 import xarray as xr
 
-from aurora_xai.attribution.cases import AttributionSettings, case_event, map_dataset, track_points
+from aurora_xai.attribution.cases import case_event, map_dataset, track_points
 from aurora_xai.attribution.figures import plot_relevance_maps
 from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import provenance
+from aurora_xai.settings import Settings
 from aurora_xai.tables import save_figure
 
 sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])
-settings = AttributionSettings.from_config(sm.config.get("attribution") or {})
-event = case_event(sm.config, sm.wildcards.case)
+settings = Settings(sm.params.settings)
+event = case_event(settings, sm.wildcards.case)
 with xr.open_dataset(sm.input[0]) as ds:
-    ds, var = map_dataset(ds.load(), settings.map_variable)
-levels = [lv for lv in settings.map_levels if lv in ds["level"].values]
+    ds, var = map_dataset(ds.load(), settings.raw("attribution.map_variable"))
+levels = [lv for lv in settings.raw("attribution.map_levels") if lv in ds["level"].values]
 fig = plot_relevance_maps(
     ds,
     var,
@@ -25,4 +26,4 @@ fig = plot_relevance_maps(
     ncols=4,
     zoom=event.box,
 )
-save_figure(fig, sm.output[0], provenance(sm.config))
+save_figure(fig, sm.output[0], provenance(sm.params.settings))

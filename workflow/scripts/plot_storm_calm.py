@@ -11,4 +11,4 @@ sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])
 with xr.open_dataset(sm.input[0]) as ds:
     fig = plot_storm_calm_dataset(ds)
-save_figure(fig, sm.output[0], provenance(sm.config))
+save_figure(fig, sm.output[0], provenance({}))

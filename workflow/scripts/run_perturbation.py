@@ -14,30 +14,29 @@ from aurora_xai.extract import resolve_device
 from aurora_xai.logs import setup_logging
 from aurora_xai.perturbation import headline, run_case
 from aurora_xai.provenance import provenance
+from aurora_xai.settings import Settings
 from aurora_xai.tables import headline_rows, write_csv, write_netcdf
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
-cfg = sm.config
-sec = cfg["perturbation"]
+settings = Settings(sm.params.settings)
 case = sm.wildcards.case
 torch.set_num_threads(max(1, int(sm.threads)))
-device = resolve_device(cfg["model"].get("device", "auto"))
+device = resolve_device(sm.resources.model_device)
 lrp = None
 if sm.input.get("lrp"):
     with xr.open_dataset(sm.input.lrp) as ds:
         lrp = ds.load()
     log.info("LRP relevance from %s", sm.input.lrp)
-result = run_case(cfg, case, lrp_relevance=lrp, device=device)
-prov = provenance(cfg, checkpoint=result.draws.attrs.get("checkpoint"))
+result = run_case(settings, case, lrp_relevance=lrp, device=device, batch_size=sm.resources.perturbation_batch_size)
+prov = provenance(sm.params.settings, checkpoint=result.draws.attrs.get("checkpoint"))
 result.draws.attrs.update(prov)
 write_csv(result.table, sm.output.table)
 write_csv(result.aopc, sm.output.aopc)
 write_netcdf(result.draws, sm.output.draws)
-suffix = "" if case == sm.params.headline_case else f"_{case}"
-rows = headline(
-    result, method="lrp" if "lrp" in sec.get("methods", ["lrp"]) else sec["methods"][0], p=1.0, suffix=suffix
-)
+suffix = "" if case == settings.raw("perturbation.headline_case") else f"_{case}"
+methods = settings.perturbation.methods
+rows = headline(result, method="lrp" if "lrp" in methods else methods[0], p=1.0, suffix=suffix)
 write_csv(headline_rows(rows), sm.output.headline)
 for r in rows:
     log.info("%s = %.4g [%s, %s]", r["metric"], r["value"], r.get("ci_low"), r.get("ci_high"))

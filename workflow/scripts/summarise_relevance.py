@@ -4,6 +4,7 @@ import xarray as xr
 
 from aurora_xai.attribution.cases import case_event, case_headline, case_summaries
 from aurora_xai.logs import setup_logging
+from aurora_xai.settings import Settings
 from aurora_xai.tables import headline_rows, write_csv
 
 sm = snakemake  # noqa: F821
@@ -11,7 +12,7 @@ log = setup_logging(sm.log[0])
 case = sm.wildcards.case
 with xr.open_dataset(sm.input[0]) as ds:
     ds = ds.load()
-out = case_summaries(ds, case_event(sm.config, case).box)
+out = case_summaries(ds, case_event(Settings(sm.params.settings), case).box)
 write_csv(out["table"], sm.output.table)
 write_csv(out["profile"], sm.output.profile)
 write_csv(out["centroids"], sm.output.centroids)

@@ -7,26 +7,27 @@ import xarray as xr
 from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import atomic_path, provenance
 from aurora_xai.regimes.study import storm_calm_analysis
+from aurora_xai.settings import Settings
 from aurora_xai.storms import read_storm_days
 from aurora_xai.tables import headline_rows, log_headline, write_csv, write_netcdf
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
-cfg = sm.config
+settings = Settings(sm.params.settings)
 labels = read_storm_days(sm.input.labels)
 with xr.open_dataset(sm.input.pooled) as pooled:
     pooled = pooled.load()
 report, rows, proj = storm_calm_analysis(
     pooled,
     labels,
-    cfg["pca"]["region"],
-    cfg["pca"]["levels"],
-    seed=cfg["seed"],
-    n_permutations=cfg["regimes"]["n_permutations"],
-    k=cfg["regimes"]["cv_folds"],
-    n_pcs=cfg["regimes"]["separability_pcs"],
+    settings.raw("pca.region"),
+    settings.raw("pca.levels"),
+    seed=settings.seed,
+    n_permutations=settings.raw("regimes.n_permutations"),
+    k=settings.raw("regimes.cv_folds"),
+    n_pcs=settings.raw("regimes.separability_pcs"),
 )
-proj.attrs.update(provenance(cfg))
+proj.attrs.update(provenance(sm.params.settings))
 write_netcdf(proj, sm.output.projection)
 with atomic_path(sm.output.report_json) as tmp:
     tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=float) + "\n")

@@ -14,7 +14,8 @@ import pandas as pd
 import xarray as xr
 
 from ..regions import Region
-from ..storms import StormEvent, catalogue_from_config
+from ..settings import Settings, require
+from ..storms import StormEvent
 from .summaries import relevance_centroids, relevance_table, vertical_profile
 
 __all__ = [
@@ -28,10 +29,13 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class AttributionSettings:
-    """The ``attribution`` section of the config.
+    """How relevance is computed: the computation keys of the ``attribution`` section.
+
+    The section's other keys are read where they are used: ``cases`` shapes the
+    workflow's jobs, ``map_levels`` and ``map_variable`` only the maps, and
+    ``checkpointing`` (memory, not results) is an execution setting.
 
     Args:
-        cases: Storm names (entries of ``storms`` with a ``case_time``).
         method: ``lrp``, ``input_x_gradient`` or ``integrated_gradients``.
         attention_rule: ``cp`` or ``attnlrp``.
         epsilon: Epsilon of the linear layers' rule.
@@ -40,14 +44,9 @@ class AttributionSettings:
         target_level: Pressure level of an atmospheric forecast variable (hPa).
         target_region: ``box`` (the storm's box) or a region name.
         latent_layer: Layer of a latent target (``backbone``, ``encoder``, ...).
-        map_levels: Pressure levels of the relevance maps.
-        map_variable: Variable of the maps, or ``all`` (signed sum over the atmospheric
-            variables).
-        checkpointing: Activation checkpointing of the backbone (memory on big grids).
         dtype: ``float32`` or ``float64``.
     """
 
-    cases: tuple[str, ...] = ("great_storm_1987", "katrina_2005")
     method: str = "lrp"
     attention_rule: str = "cp"
     epsilon: float = 1e-6
@@ -56,9 +55,6 @@ class AttributionSettings:
     target_level: float | None = None
     target_region: str = "box"
     latent_layer: str = "backbone"
-    map_levels: tuple[int, ...] = (50, 150, 250, 400, 600, 850, 1000)
-    map_variable: str = "all"
-    checkpointing: bool = False
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
@@ -69,21 +65,30 @@ class AttributionSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> AttributionSettings:
-        cfg = dict(cfg)
-        for key in ("cases", "map_levels"):
-            if key in cfg:
-                cfg[key] = tuple(cfg[key])
-        return cls(**cfg)
+        """From the ``attribution`` section (its other keys are ignored).
+
+        Raises:
+            UndeclaredSettingError: a computation key is missing, naming it.
+        """
+        values = {f.name: require("attribution", cfg, f.name) for f in dataclasses.fields(cls)}
+        if values["target_level"] is not None:
+            values["target_level"] = float(values["target_level"])
+        return cls(**values)
 
 
-def case_event(config: Mapping[str, Any], case: str) -> StormEvent:
-    """The catalogued storm of ``case``; errors name the missing key."""
-    events = catalogue_from_config(config.get("storms") or {})
-    if case not in events:
-        raise ValueError(f"attribution.cases: {case!r} is not in storms ({sorted(events)})")
-    if events[case].case_time is None:
+def case_event(settings: Settings, case: str) -> StormEvent:
+    """The catalogued storm of ``case`` (``settings`` holds at least ``storms.<case>``).
+
+    Raises:
+        ValueError: the storm is not catalogued or has no ``case_time``; names the key.
+    """
+    try:
+        event = settings.storm(case)
+    except KeyError:
+        raise ValueError(f"attribution.cases: {case!r} is not in storms") from None
+    if event.case_time is None:
         raise ValueError(f"storms.{case}.case_time: needed for an attribution case")
-    return events[case]
+    return event
 
 
 def case_summaries(ds: xr.Dataset, box: Region) -> dict[str, pd.DataFrame]:

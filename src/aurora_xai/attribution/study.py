@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..regions import Region, regions_from_config
+from ..regions import Region
+from ..settings import Settings
 from ..storms import StormEvent
 from .cases import AttributionSettings, case_event
 from .lrp import compute_relevance
@@ -38,22 +39,31 @@ def case_target(settings: AttributionSettings, event: StormEvent, regions: Mappi
 
 
 def relevance_for_case(
-    model: torch.nn.Module, source: Any, config: Mapping[str, Any], case: str
+    model: torch.nn.Module, source: Any, settings: Settings, case: str, checkpointing: bool = False
 ) -> xr.Dataset:
-    """Relevance of every input for the case's target, with the case in the attributes."""
-    settings = AttributionSettings.from_config(config.get("attribution") or {})
-    event = case_event(config, case)
-    target = case_target(settings, event, regions_from_config(config.get("regions") or {}))
+    """Relevance of every input for the case's target, with the case in the attributes.
+
+    Args:
+        model: The Aurora model.
+        source: The ERA5 source (:class:`~aurora_xai.data.era5.ERA5Source`).
+        settings: Holds the ``attribution`` computation keys, ``regions`` and
+            ``storms.<case>``.
+        case: The storm's name.
+        checkpointing: Activation checkpointing (same relevance, less memory).
+    """
+    attribution = settings.attribution
+    event = case_event(settings, case)
+    target = case_target(attribution, event, settings.regions)
     batch = source.batch(event.case_time)
     ds = compute_relevance(
         model,
         batch,
         target,
-        method=settings.method,
-        attention_rule=settings.attention_rule,
-        epsilon=settings.epsilon,
-        checkpointing=settings.checkpointing,
-        dtype=torch.float64 if settings.dtype == "float64" else torch.float32,
+        method=attribution.method,
+        attention_rule=attribution.attention_rule,
+        epsilon=attribution.epsilon,
+        checkpointing=checkpointing,
+        dtype=torch.float64 if attribution.dtype == "float64" else torch.float32,
     )
     lsm = source.static_arrays["lsm"]
     ds = ds.assign_coords(land_sea_mask=(("latitude", "longitude"), np.asarray(lsm, dtype=np.float32)))

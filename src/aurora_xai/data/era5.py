@@ -57,7 +57,6 @@ __all__ = [
     "canonicalise_grid",
     "check_grid",
     "open_source",
-    "source_from_config",
     "latitude_flip_score",
     "regrid_static",
     "measure_read_bytes",
@@ -187,7 +186,7 @@ class ERA5Source:
                 "convert the files to one unit"
             )
         conv = next(iter(convs.values()))
-        where = ", ".join(declared)
+        where = _files_label(list(declared))
         if conv is None:
             log.info(
                 "variable %r in %s declares no units: its values are checked for plausibility in %s units",
@@ -208,7 +207,7 @@ class ERA5Source:
             if not src.has_variable(name):
                 raise KeyError(f"static variable {name!r} not found in {src.path}; available: {src.variables}")
             conv = self._declared_units(src, "static", short, name)
-            da = src.static_field(name)
+            da = _static_field(src, name)
             same = da.sizes["latitude"] == len(self.lat) and da.sizes["longitude"] == len(self.lon)
             if not (
                 same and np.allclose(da["latitude"].values, self.lat) and np.allclose(da["longitude"].values, self.lon)
@@ -219,7 +218,7 @@ class ERA5Source:
                 arr = np.ascontiguousarray(da.values, dtype=np.float32)
             _check_finite(arr, name, None, "static")
             if conv is None:
-                where = ", ".join(src.units(name))
+                where = _files_label(list(src.units(name)))
                 check_plausible("static", short, arr, name, where, lat=self.lat, lon=self.lon)
             else:
                 arr = conv.apply(arr)
@@ -538,6 +537,41 @@ class ERA5Source:
         return 2 * 4 * ny * nx * (len(SURF_VARS) + len(ATMOS_VARS) * nl)
 
 
+#: How many later time steps are tried when a time-dependent copy of a static field is NaN.
+STATIC_SEARCH_STEPS = 240
+
+
+def _static_field(src: Store, name: str) -> xr.DataArray:
+    """A static field, loaded; a time-dependent copy stored as NaN is taken from a later time.
+
+    ARCO-ERA5 stores the invariant fields at every time and marks missing data with time
+    steps of NaN, so its first valid time may hold nothing; the next of the following
+    :data:`STATIC_SEARCH_STEPS` times that holds values is used (a warning names both).
+    """
+    da = src.static_field(name).load()
+    if src.is_static(name) or not np.isnan(np.asarray(da.values)).all():
+        return da
+    times = src.times(name)
+    for t in times[1 : STATIC_SEARCH_STEPS + 1]:
+        vals = src.read(name, [t])[0]
+        if not np.isnan(vals).all():
+            log.warning(
+                "static field %r is stored as NaN at %s (missing data); taken from %s",
+                name,
+                f"{times[0]:%Y-%m-%d %H:%M}",
+                f"{t:%Y-%m-%d %H:%M}",
+            )
+            coords = {"latitude": src.lat, "longitude": src.lon}
+            return xr.DataArray(vals, dims=("latitude", "longitude"), coords=coords, attrs=da.attrs)
+    return da  # entirely NaN: the NaN check names it
+
+
+def _files_label(files: Sequence[str], most: int = 3) -> str:
+    """``a, b, c`` or ``a, b, c and 7 more files`` for messages."""
+    shown = ", ".join(files[:most])
+    return shown if len(files) <= most else f"{shown} and {len(files) - most} more files"
+
+
 def _merge_names(overrides: Mapping[str, Mapping[str, str]] | None) -> dict[str, dict[str, str]]:
     names = {kind: dict(table) for kind, table in WB2_NAMES.items()}
     for kind, table in (overrides or {}).items():
@@ -703,25 +737,6 @@ def open_source(
         on_missing=on_missing,
         source=source,
         **kwargs,
-    )
-
-
-def source_from_config(data: Mapping, history_hours: float = 6) -> ERA5Source:
-    """Open the store described by the ``data`` section of the config.
-
-    Keys: ``source``, ``path``, ``levels``, ``static_path``, ``on_missing``,
-    ``orientation_check``, ``flipped_times``, ``variable_names`` (all but ``path`` optional).
-    """
-    return open_source(
-        str(data.get("source", "weatherbench2")),
-        data["path"],
-        levels=tuple(data.get("levels", LEVELS)),
-        history=pd.Timedelta(hours=float(history_hours)),
-        static_path=data.get("static_path") or None,
-        on_missing=str(data.get("on_missing", "error")),
-        names=data.get("variable_names") or None,
-        orientation_check=str(data.get("orientation_check", "auto")),
-        flipped_times=tuple(data.get("flipped_times") or ()),
     )
 
 

@@ -10,7 +10,7 @@ Public API:
 * experiment: :class:`Case`, :class:`PerturbationSettings`, :func:`compute_relevances`,
   :func:`masking_maps`, :func:`run_experiment`, :func:`headline`,
   :func:`benchmark_batched_masks`;
-* configuration: :func:`check_perturbation_config`, :func:`cases_from_config`;
+* configuration: :func:`check_perturbation_config`;
 * figure: :func:`plot_degradation_curves` (:mod:`aurora_xai.perturbation.figures`).
 
 Every name is imported lazily from its submodule on first use.
@@ -18,11 +18,10 @@ Every name is imported lazily from its submodule on first use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .experiment import Case
+    from aurora_xai.settings import Settings
 
 # Names are imported lazily from their submodules (PEP 562), so that importing
 # ``aurora_xai.perturbation.figures`` (the plotting environment has no torch) does not
@@ -30,23 +29,25 @@ if TYPE_CHECKING:
 from aurora_xai._lazy import lazy_exports
 
 _EXPORTS = {
-    "apply": (
+    "settings": (
         "MASK_VALUES",
+        "METHODS",
+        "RANDOM_KINDS",
+        "Case",
         "MaskFields",
+        "PerturbationSettings",
+        "history_indices",
+    ),
+    "apply": (
         "climatology_fill",
         "climatology_times",
-        "history_indices",
         "masked_batch",
         "normalisation_fill",
         "smoothed_fill",
     ),
     "experiment": (
-        "METHODS",
-        "RANDOM_KINDS",
         "TABLE_COLUMNS",
-        "Case",
         "PerturbationResult",
-        "PerturbationSettings",
         "benchmark_batched_masks",
         "build_fill",
         "compute_relevances",
@@ -84,58 +85,34 @@ _EXPORTS = {
     "figures": ("plot_degradation_curves",),
 }
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
-__all__ = sorted([*__all__, "cases_from_config", "check_perturbation_config"])
+__all__ = sorted([*__all__, "check_perturbation_config"])
 
 
-def cases_from_config(cfg: Mapping[str, Any]) -> dict[str, Case]:
-    """The cases of ``cfg['perturbation']['cases']`` with the config's regions."""
-    from aurora_xai.regions import regions_from_config
-
-    from .experiment import Case
-
-    regions = regions_from_config(cfg.get("regions") or {})
-    cases = (cfg.get("perturbation") or {}).get("cases") or {}
-    return {name: Case.from_config(name, entry, regions) for name, entry in cases.items()}
-
-
-def check_perturbation_config(cfg: Mapping[str, Any]) -> None:
+def check_perturbation_config(settings: Settings) -> None:
     """Raise :class:`aurora_xai.config.ConfigError` naming the key if the section is inconsistent.
 
-    Checks the settings, the cases' regions, times and variables, the LRP source and
-    that a case's sample time (and its history step) lies in the synthetic store's
+    Checks the settings, the cases' regions, times and variables and the headline case,
+    and that a case's sample time (and its history step) lies in the synthetic store's
     periods when the data are synthetic.
     """
     import pandas as pd
 
     from aurora_xai.config import ConfigError
-
-    from .experiment import PerturbationSettings
-
-    sec = cfg.get("perturbation")
-    if not sec:
-        return
-    try:
-        settings = PerturbationSettings.from_config(sec, int(cfg.get("seed", 0)))
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"config key 'perturbation': {err}") from err
-    src = sec.get("lrp_source", "compute")
-    if src not in ("compute", "rule"):
-        raise ConfigError(f"config key 'perturbation.lrp_source': expected compute or rule, got {src!r}")
-    try:
-        cases = cases_from_config(cfg)
-    except (KeyError, ValueError) as err:
-        raise ConfigError(f"config key 'perturbation.cases': {err}") from err
-    headline_case = sec.get("headline_case")
-    if headline_case and headline_case not in cases:
-        raise ConfigError(f"config key 'perturbation.headline_case': {headline_case!r} is not a case ({sorted(cases)})")
-    history = pd.Timedelta(hours=float((cfg.get("dates") or {}).get("history_hours", 6)))
-    covered = None
-    if (cfg.get("data") or {}).get("source") == "synthetic":
-        from aurora_xai.config import synthetic_spec
-
-        covered = synthetic_spec(cfg).times()
     from aurora_xai.data.variables import ATMOS_VARS, SURF_VARS
 
+    try:
+        settings.perturbation  # noqa: B018 - builds and validates the section
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"config key 'perturbation': {err}") from err
+    try:
+        cases = settings.perturbation_cases
+    except (KeyError, ValueError) as err:
+        raise ConfigError(f"config key 'perturbation.cases': {err}") from err
+    headline_case = settings.raw("perturbation.headline_case")
+    if headline_case and headline_case not in cases:
+        raise ConfigError(f"config key 'perturbation.headline_case': {headline_case!r} is not a case ({sorted(cases)})")
+    history = pd.Timedelta(hours=settings.history_hours)
+    covered = settings.synthetic.times() if settings.data.source == "synthetic" else None
     for name, case in cases.items():
         if case.level is None and case.variable not in SURF_VARS:
             raise ConfigError(
@@ -151,4 +128,3 @@ def check_perturbation_config(cfg: Mapping[str, Any]) -> None:
                 raise ConfigError(
                     f"config key 'perturbation.cases.{name}.time': {missing[0]:%Y-%m-%d %H:%M} is outside synthetic.periods"
                 )
-    del settings

@@ -34,9 +34,9 @@ import torch
 import xarray as xr
 
 from aurora_xai.attribution.targets import cropped_grid
-from aurora_xai.regions import Region
+from aurora_xai.settings import Settings
 
-from .apply import MASK_VALUES, MaskFields, masked_batch
+from .apply import masked_batch
 from .masks import (
     connected_components,
     is_global_longitude,
@@ -58,14 +58,11 @@ from .metrics import (
     physical_field,
     region_mse,
 )
+from .settings import Case, MaskFields, PerturbationSettings
 
 __all__ = [
-    "METHODS",
-    "RANDOM_KINDS",
     "TABLE_COLUMNS",
-    "Case",
     "PerturbationResult",
-    "PerturbationSettings",
     "benchmark_batched_masks",
     "compute_relevances",
     "headline",
@@ -81,10 +78,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Attribution methods the experiment knows (``random``: seeded random relevance).
-METHODS = ("lrp", "input_x_gradient", "integrated_gradients", "random")
-#: Random controls.
-RANDOM_KINDS = ("scattered", "blobs")
 #: Columns of the per-case table (then extra columns: units, mse_clean, random mean interval).
 TABLE_COLUMNS = (
     "case",
@@ -100,126 +93,6 @@ TABLE_COLUMNS = (
     "n_draws",
     "metric_reference",
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Case:
-    """One perturbation case.
-
-    Args:
-        name: Identifier (file names).
-        time: The sample's current time (the forecast is valid one step later).
-        variable, level: Predicted variable whose degradation is measured (and the
-            relevance target's variable); ``level`` in hPa for atmospheric variables.
-        target_region: Region of the relevance target (mean of the predicted variable).
-        eval_region: Region over which the MSE is taken.
-        sector: Region inside which masks are drawn.
-    """
-
-    name: str
-    time: pd.Timestamp
-    variable: str
-    level: float | None
-    target_region: Region
-    eval_region: Region
-    sector: Region
-
-    @classmethod
-    def from_config(cls, name: str, cfg: Mapping[str, Any], regions: Mapping[str, Region]) -> Case:
-        def region(key: str) -> Region:
-            rname = cfg[key]
-            if rname not in regions:
-                raise KeyError(f"perturbation.cases.{name}.{key}: unknown region {rname!r}; defined: {sorted(regions)}")
-            return regions[rname]
-
-        level = cfg.get("level")
-        return cls(
-            name=name,
-            time=pd.Timestamp(cfg["time"]),
-            variable=str(cfg.get("variable", "msl")),
-            level=None if level is None else float(level),
-            target_region=region("target_region"),
-            eval_region=region("eval_region"),
-            sector=region("sector"),
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class PerturbationSettings:
-    """Settings of the experiment (the ``perturbation`` config section, minus the cases).
-
-    Args:
-        fractions: Mask sizes in percent of the sector's cells.
-        n_draws: Random masks per fraction and kind.
-        seed: Seed of every random choice.
-        random_kinds: Random controls to run (``scattered``, ``blobs``).
-        methods: Attribution methods.
-        mask_value: ``normalised_zero``, ``climatology`` or ``smooth``.
-        masked: Which fields the masks touch.
-        relevance_variables, relevance_levels, relevance_history: What the masking
-            relevance sums over (``None``: all surface and atmospheric variables, all
-            levels, both history steps).
-        batch_size: Masked copies per forward pass.
-        n_boot: Bootstrap resamples.
-        ci_level: Level of the intervals.
-        area_weighted: cos(latitude) weights in the MSE.
-    """
-
-    fractions: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)
-    n_draws: int = 100
-    seed: int = 0
-    random_kinds: tuple[str, ...] = RANDOM_KINDS
-    methods: tuple[str, ...] = METHODS
-    mask_value: str = "normalised_zero"
-    masked: MaskFields = MaskFields()
-    relevance_variables: tuple[str, ...] | None = None
-    relevance_levels: tuple[float, ...] | None = None
-    relevance_history: tuple[float, ...] | None = None
-    batch_size: int = 8
-    n_boot: int = 2000
-    ci_level: float = 0.95
-    area_weighted: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.fractions or any(not 0 < p <= 100 for p in self.fractions):
-            raise ValueError(f"perturbation.fractions: percentages in (0, 100], got {self.fractions}")
-        if self.n_draws < 2:
-            raise ValueError("perturbation.n_draws: need at least 2 random draws")
-        bad = set(self.random_kinds) - set(RANDOM_KINDS)
-        if bad or not self.random_kinds:
-            raise ValueError(f"perturbation.random_kinds: choose from {RANDOM_KINDS}, got {self.random_kinds}")
-        bad = set(self.methods) - set(METHODS)
-        if bad or not self.methods:
-            raise ValueError(f"perturbation.methods: choose from {METHODS}, got {self.methods}")
-        if self.mask_value not in MASK_VALUES:
-            raise ValueError(f"perturbation.mask_value: choose from {MASK_VALUES}, got {self.mask_value!r}")
-        if self.batch_size < 1:
-            raise ValueError("perturbation.batch_size: at least 1")
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], seed: int = 0) -> PerturbationSettings:
-        rel = cfg.get("relevance") or {}
-        masked = cfg.get("masked") or {}
-
-        def opt(v, f):
-            return None if v is None else tuple(f(x) for x in v)
-
-        return cls(
-            fractions=tuple(float(p) for p in cfg.get("fractions", cls.fractions)),
-            n_draws=int(cfg.get("n_draws", cls.n_draws)),
-            seed=int(seed),
-            random_kinds=tuple(cfg.get("random_kinds", RANDOM_KINDS)),
-            methods=tuple(cfg.get("methods", METHODS)),
-            mask_value=str(cfg.get("mask_value", cls.mask_value)),
-            masked=MaskFields.from_config(masked.get("variables"), masked.get("levels"), masked.get("history")),
-            relevance_variables=opt(rel.get("variables"), str),
-            relevance_levels=opt(rel.get("levels"), float),
-            relevance_history=opt(rel.get("history"), float),
-            batch_size=int(cfg.get("batch_size", cls.batch_size)),
-            n_boot=int(cfg.get("n_boot", cls.n_boot)),
-            ci_level=float(cfg.get("ci_level", cls.ci_level)),
-            area_weighted=bool(cfg.get("area_weighted", cls.area_weighted)),
-        )
 
 
 @dataclasses.dataclass
@@ -256,11 +129,16 @@ def compute_relevances(
     target: Any,
     methods: Sequence[str],
     precomputed: Mapping[str, xr.Dataset] | None = None,
-    attention_rule: str = "cp",
-    epsilon: float = 1e-6,
-    ig_steps: int = 32,
+    *,
+    attention_rule: str,
+    epsilon: float,
+    ig_steps: int,
 ) -> dict[str, xr.Dataset | None]:
-    """Relevance datasets per method (``random`` maps to ``None``; ``precomputed`` reused)."""
+    """Relevance datasets per method (``random`` maps to ``None``; ``precomputed`` reused).
+
+    ``attention_rule`` and ``epsilon`` are LRP's, ``ig_steps`` integrated gradients'
+    (see :class:`PerturbationSettings`; their defaults are the config schema's).
+    """
     from aurora_xai.attribution import compute_relevance
 
     out: dict[str, xr.Dataset | None] = {}
@@ -719,16 +597,18 @@ def relevance_target(case: Case, kind: str = "forecast", layer: str = "backbone"
     raise ValueError(f"perturbation.relevance_target: expected forecast or latent, got {kind!r}")
 
 
-def build_fill(cfg: Mapping[str, Any], source: Any, batch: Any, model: torch.nn.Module, case: Case) -> tuple[Any, dict]:
+def build_fill(
+    settings: PerturbationSettings, source: Any, batch: Any, model: torch.nn.Module, case: Case
+) -> tuple[Any, dict]:
     """The masked-value batch for ``perturbation.mask_value`` and a provenance record."""
     from .apply import climatology_fill, normalisation_fill, smoothed_fill
 
-    kind = str(cfg.get("mask_value", "normalised_zero"))
+    kind = settings.mask_value
     if kind == "normalised_zero":
         return normalisation_fill(batch, getattr(model, "surf_stats", None)), {"mask_value": kind}
     if kind == "climatology":
-        window = int(cfg.get("climatology_window_days", 15))
-        exclude = bool(cfg.get("climatology_exclude_case_year", True))
+        window = settings.climatology_window_days
+        exclude = settings.climatology_exclude_case_year
         fill, times = climatology_fill(source, case.time, window, exclude)
         years = sorted({int(t.year) for t in times})
         log.info("climatology fill: %d days, years %s", len(times), years)
@@ -739,8 +619,8 @@ def build_fill(cfg: Mapping[str, Any], source: Any, batch: Any, model: torch.nn.
             "climatology_window_days": window,
         }
     if kind == "smooth":
-        sk = str(cfg.get("smooth_kind", "gaussian"))
-        scale = float(cfg.get("smooth_scale_deg", 9.0))
+        sk = settings.smooth_kind
+        scale = settings.smooth_scale_deg
         return smoothed_fill(batch, sk, scale), {"mask_value": kind, "smooth_kind": sk, "smooth_scale_deg": scale}
     raise ValueError(f"perturbation.mask_value: unknown {kind!r}")
 
@@ -758,33 +638,34 @@ def truth_field(source: Any, case: Case, step: pd.Timedelta) -> np.ndarray | Non
 
 
 def run_case(
-    cfg: Mapping[str, Any],
+    settings: Settings,
     case_name: str,
     lrp_relevance: xr.Dataset | None = None,
     device: str | torch.device = "cpu",
+    batch_size: int | None = None,
 ) -> PerturbationResult:
-    """Run the experiment for ``case_name`` as configured in the workflow config ``cfg``.
+    """Run the experiment for ``case_name`` as the settings say.
 
-    The model is ``build_model(ModelSpec.from_config(cfg['model'] minus 'device'))``; the
-    store is ``cfg['data']``; relevance is computed here for every method in
-    ``perturbation.methods`` except LRP when ``lrp_relevance`` is given.
+    Args:
+        settings: Holds the ``perturbation`` keys, ``perturbation.cases.<case_name>``,
+            ``model``, ``data``, ``dates.history_hours``, ``regions`` and ``seed``.
+        case_name: The case.
+        lrp_relevance: Precomputed LRP relevance (the ``compute_relevance`` rule's
+            output); otherwise LRP is computed here with every other method.
+        device: Where the model runs.
+        batch_size: Masked copies per forward pass (``None``: the settings' default).
     """
-    from aurora_xai.data.era5 import source_from_config
-    from aurora_xai.model import ModelSpec, build_model, checkpoint_id
+    from aurora_xai.model import build_model, checkpoint_id
 
-    from . import cases_from_config
-
-    sec = cfg.get("perturbation") or {}
-    settings = PerturbationSettings.from_config(sec, int(cfg.get("seed", 0)))
-    case = cases_from_config(cfg)[case_name]
-    history_hours = float((cfg.get("dates") or {}).get("history_hours", 6))
-    source = source_from_config(cfg["data"], history_hours)
-    spec = ModelSpec.from_config(cfg["model"])
+    pert = settings.perturbation
+    if batch_size is not None:
+        pert = dataclasses.replace(pert, batch_size=int(batch_size))
+    case = settings.perturbation_cases[case_name]
+    source = settings.data.open(settings.history_hours)
+    spec = settings.model
     model = build_model(spec, device=device)
     batch = source.batch(case.time)
-    target = relevance_target(
-        case, str(sec.get("relevance_target", "forecast")), str(sec.get("latent_layer", "backbone"))
-    )
+    target = relevance_target(case, pert.relevance_target, pert.latent_layer)
     pre = {}
     if lrp_relevance is not None:
         if lrp_relevance.attrs.get("target") not in (None, target.describe()):
@@ -798,19 +679,19 @@ def run_case(
         model,
         batch,
         target,
-        settings.methods,
+        pert.methods,
         pre,
-        attention_rule=str(sec.get("attention_rule", "cp")),
-        epsilon=float(sec.get("epsilon", 1e-6)),
-        ig_steps=int(sec.get("ig_steps", 32)),
+        attention_rule=pert.attention_rule,
+        epsilon=pert.epsilon,
+        ig_steps=pert.ig_steps,
     )
     shape = (len(source.lat), len(source.lon))
-    maps = masking_maps(rel, shape, settings)
-    fill, fill_info = build_fill(sec, source, batch, model, case)
+    maps = masking_maps(rel, shape, pert)
+    fill, fill_info = build_fill(pert, source, batch, model, case)
     truth = truth_field(source, case, getattr(model, "timestep", pd.Timedelta(hours=6)))
     if truth is None:
         log.info("the store has no %s at %s: no truth reference", case.variable, case.time + pd.Timedelta(hours=6))
-    result = run_experiment(model, batch, maps, case, settings, fill, truth)
+    result = run_experiment(model, batch, maps, case, pert, fill, truth)
     result.draws.attrs.update({k: v for k, v in fill_info.items()})
     result.draws.attrs["relevance_target"] = target.describe()
     result.draws.attrs["checkpoint"] = checkpoint_id(spec)

@@ -1,0 +1,241 @@
+"""Settings of the perturbation experiment and its cases (torch-free).
+
+:class:`PerturbationSettings` is the ``perturbation`` section of the config (defaults:
+the schema's), :class:`Case` one entry of ``perturbation.cases`` and :class:`MaskFields`
+which fields a mask touches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from aurora_xai.regions import Region
+
+__all__ = [
+    "MASK_VALUES",
+    "METHODS",
+    "RANDOM_KINDS",
+    "Case",
+    "MaskFields",
+    "PerturbationSettings",
+    "history_indices",
+]
+
+#: Attribution methods the experiment knows (``random``: seeded random relevance).
+METHODS = ("lrp", "input_x_gradient", "integrated_gradients", "random")
+#: Random controls.
+RANDOM_KINDS = ("scattered", "blobs")
+MASK_VALUES = ("normalised_zero", "climatology", "smooth")
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskFields:
+    """Which fields a mask touches.
+
+    Args:
+        variables: Aurora names of surface and atmospheric variables; ``None``: all.
+        levels: Pressure levels (hPa) of the atmospheric variables; ``None``: all.
+        history: History steps in hours relative to the batch time; ``None``: all.
+    """
+
+    variables: tuple[str, ...] | None = None
+    levels: tuple[float, ...] | None = None
+    history: tuple[float, ...] | None = None
+
+    @classmethod
+    def from_config(cls, variables=None, levels=None, history=None) -> MaskFields:
+        return cls(
+            None if variables is None else tuple(str(v) for v in variables),
+            None if levels is None else tuple(float(v) for v in levels),
+            None if history is None else tuple(float(h) for h in history),
+        )
+
+    def check(self, batch: Any, step_hours: float = 6.0) -> None:
+        known = set(batch.surf_vars) | set(batch.atmos_vars)
+        if self.variables is not None:
+            bad = sorted(set(self.variables) - known)
+            if bad:
+                raise KeyError(f"masked variables {bad} not in the batch (it has {sorted(known)})")
+        if self.levels is not None:
+            have = [float(v) for v in batch.metadata.atmos_levels]
+            bad = [v for v in self.levels if v not in have]
+            if bad:
+                raise KeyError(f"masked levels {bad} hPa not in the batch (it has {have})")
+        T = next(iter(batch.surf_vars.values())).shape[1]
+        history_indices(self.history, T, step_hours)
+
+
+def history_indices(hours: Sequence[float] | None, T: int, step_hours: float = 6.0) -> list[int]:
+    """Indices into the history axis (oldest first) of steps given in hours (``-6``, ``0``)."""
+    if hours is None:
+        return list(range(T))
+    out = []
+    for h in hours:
+        k = (T - 1) + float(h) / step_hours
+        if not float(k).is_integer() or not 0 <= k < T:
+            offsets = [(i - (T - 1)) * step_hours for i in range(T)]
+            raise ValueError(f"history step {h} h is not one of the batch's steps {offsets}")
+        out.append(int(k))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One perturbation case.
+
+    Args:
+        name: Identifier (file names).
+        time: The sample's current time (the forecast is valid one step later).
+        variable, level: Predicted variable whose degradation is measured (and the
+            relevance target's variable); ``level`` in hPa for atmospheric variables.
+        target_region: Region of the relevance target (mean of the predicted variable).
+        eval_region: Region over which the MSE is taken.
+        sector: Region inside which masks are drawn.
+    """
+
+    name: str
+    time: pd.Timestamp
+    variable: str
+    level: float | None
+    target_region: Region
+    eval_region: Region
+    sector: Region
+
+    @classmethod
+    def from_config(cls, name: str, cfg: Mapping[str, Any], regions: Mapping[str, Region]) -> Case:
+        def region(key: str) -> Region:
+            rname = cfg[key]
+            if rname not in regions:
+                raise KeyError(f"perturbation.cases.{name}.{key}: unknown region {rname!r}; defined: {sorted(regions)}")
+            return regions[rname]
+
+        level = cfg.get("level")
+        return cls(
+            name=name,
+            time=pd.Timestamp(cfg["time"]),
+            variable=str(cfg.get("variable", "msl")),
+            level=None if level is None else float(level),
+            target_region=region("target_region"),
+            eval_region=region("eval_region"),
+            sector=region("sector"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class PerturbationSettings:
+    """Settings of the experiment (the ``perturbation`` config section, minus the cases).
+
+    Args:
+        fractions: Mask sizes in percent of the sector's cells.
+        n_draws: Random masks per fraction and kind.
+        seed: Seed of every random choice.
+        random_kinds: Random controls to run (``scattered``, ``blobs``).
+        methods: Attribution methods.
+        mask_value: ``normalised_zero``, ``climatology`` or ``smooth``.
+        masked: Which fields the masks touch.
+        relevance_variables, relevance_levels, relevance_history: What the masking
+            relevance sums over (``None``: all surface and atmospheric variables, all
+            levels, both history steps).
+        batch_size: Masked copies per forward pass (an execution setting: results do not
+            depend on it; not read by :meth:`from_config`).
+        n_boot: Bootstrap resamples.
+        ci_level: Level of the intervals.
+        area_weighted: cos(latitude) weights in the MSE.
+        relevance_target: ``forecast`` or ``latent`` (the case's relevance target).
+        latent_layer: Layer of a latent target.
+        attention_rule: LRP rule of the attention (``cp``, ``attnlrp``, ``gradient``).
+        epsilon: Epsilon of the LRP rule of linear layers.
+        ig_steps: Steps of integrated gradients.
+        climatology_window_days: Half-window (days) of the day-of-year climatology fill.
+        climatology_exclude_case_year: Leave the case's year out of that climatology.
+        smooth_kind, smooth_scale_deg: Smoothing of the ``smooth`` fill.
+    """
+
+    fractions: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
+    n_draws: int = 50
+    seed: int = 0
+    random_kinds: tuple[str, ...] = RANDOM_KINDS
+    methods: tuple[str, ...] = METHODS
+    mask_value: str = "normalised_zero"
+    masked: MaskFields = MaskFields()
+    relevance_variables: tuple[str, ...] | None = None
+    relevance_levels: tuple[float, ...] | None = None
+    relevance_history: tuple[float, ...] | None = None
+    batch_size: int = 8
+    n_boot: int = 2000
+    ci_level: float = 0.95
+    area_weighted: bool = False
+    relevance_target: str = "forecast"
+    latent_layer: str = "backbone"
+    attention_rule: str = "cp"
+    epsilon: float = 1e-6
+    ig_steps: int = 16
+    climatology_window_days: int = 15
+    climatology_exclude_case_year: bool = True
+    smooth_kind: str = "gaussian"
+    smooth_scale_deg: float = 9.0
+
+    def __post_init__(self) -> None:
+        if not self.fractions or any(not 0 < p <= 100 for p in self.fractions):
+            raise ValueError(f"perturbation.fractions: percentages in (0, 100], got {self.fractions}")
+        if self.n_draws < 2:
+            raise ValueError("perturbation.n_draws: need at least 2 random draws")
+        bad = set(self.random_kinds) - set(RANDOM_KINDS)
+        if bad or not self.random_kinds:
+            raise ValueError(f"perturbation.random_kinds: choose from {RANDOM_KINDS}, got {self.random_kinds}")
+        bad = set(self.methods) - set(METHODS)
+        if bad or not self.methods:
+            raise ValueError(f"perturbation.methods: choose from {METHODS}, got {self.methods}")
+        if self.mask_value not in MASK_VALUES:
+            raise ValueError(f"perturbation.mask_value: choose from {MASK_VALUES}, got {self.mask_value!r}")
+        if self.batch_size < 1:
+            raise ValueError("perturbation.batch_size: at least 1")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], seed: int) -> PerturbationSettings:
+        """From the ``perturbation`` section (``cases``, ``headline_case``, ``lrp_source``
+        and the execution key ``batch_size`` are read elsewhere).
+
+        Raises:
+            UndeclaredSettingError: a key is missing, naming it.
+            ValueError: a value is out of range, naming the key.
+        """
+        from aurora_xai.settings import require
+
+        def get(key: str) -> Any:
+            return require("perturbation", cfg, key)
+
+        rel = get("relevance") or {}
+        masked = get("masked") or {}
+
+        def opt(v, f):
+            return None if v is None else tuple(f(x) for x in v)
+
+        return cls(
+            fractions=tuple(float(p) for p in get("fractions")),
+            n_draws=int(get("n_draws")),
+            seed=int(seed),
+            random_kinds=tuple(get("random_kinds")),
+            methods=tuple(get("methods")),
+            mask_value=str(get("mask_value")),
+            masked=MaskFields.from_config(masked.get("variables"), masked.get("levels"), masked.get("history")),
+            relevance_variables=opt(rel.get("variables"), str),
+            relevance_levels=opt(rel.get("levels"), float),
+            relevance_history=opt(rel.get("history"), float),
+            n_boot=int(get("n_boot")),
+            ci_level=float(get("ci_level")),
+            area_weighted=bool(get("area_weighted")),
+            relevance_target=str(get("relevance_target")),
+            latent_layer=str(get("latent_layer")),
+            attention_rule=str(get("attention_rule")),
+            epsilon=float(get("epsilon")),
+            ig_steps=int(get("ig_steps")),
+            climatology_window_days=int(get("climatology_window_days")),
+            climatology_exclude_case_year=bool(get("climatology_exclude_case_year")),
+            smooth_kind=str(get("smooth_kind")),
+            smooth_scale_deg=float(get("smooth_scale_deg")),
+        )

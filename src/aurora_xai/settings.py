@@ -1,0 +1,500 @@
+"""The workflow's settings: the validated config, read into typed sections once.
+
+Defaults live in one place, the JSON schema ``workflow/schemas/config.schema.yaml``:
+:func:`load_config` validates a config and fills every default from it (Snakemake's
+``validate`` does the same in the Snakefile). :class:`Settings` wraps such a config, or
+the part of it that a rule declares (:func:`select`), and builds each section's frozen,
+typed object on first use. Asking for a setting the mapping does not hold raises
+:class:`UndeclaredSettingError` naming the key, so a rule that reads a setting without
+declaring it fails instead of silently using a default.
+
+Execution settings, which choose *how* a job runs but never change its results
+(:data:`EXECUTION_KEYS`: the device, activation checkpointing, the perturbation batch
+size), reach scripts as Snakemake ``resources`` and are not rerun triggers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .attribution.cases import AttributionSettings
+    from .data.era5 import ERA5Source
+    from .data.synthetic import SyntheticSpec
+    from .dates import DateSpec
+    from .model import ModelSpec
+    from .perturbation.settings import Case, PerturbationSettings
+    from .regions import Region
+    from .storms import LabelSpec, StormEvent
+
+__all__ = [
+    "EXECUTION_KEYS",
+    "SCHEMA_PATH",
+    "DataSettings",
+    "DownloadSettings",
+    "LatentSettings",
+    "PCASettings",
+    "RegimeSettings",
+    "Settings",
+    "UndeclaredSettingError",
+    "load_config",
+    "require",
+    "leaf_keys",
+    "schema",
+    "schema_default",
+    "select",
+]
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+#: Keys that choose how a job runs, never what it computes; passed as resources.
+EXECUTION_KEYS: tuple[str, ...] = ("model.device", "attribution.checkpointing", "perturbation.batch_size")
+
+
+class UndeclaredSettingError(KeyError):
+    """A setting was read that the mapping (a rule's declared settings) does not hold."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+# --------------------------------------------------------------------------------------
+# The schema: validation, defaults, keys.
+# --------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _load_schema(path: str) -> dict[str, Any]:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def schema(path: str | Path | None = None) -> dict[str, Any]:
+    """The config's JSON schema (a fresh copy)."""
+    return json.loads(json.dumps(_load_schema(str(path or SCHEMA_PATH))))
+
+
+def _walk(node: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    props = node.get("properties")
+    if node.get("type") == "object" and props:
+        for key, sub in props.items():
+            yield from _walk(sub, f"{prefix}.{key}" if prefix else key)
+    else:
+        yield prefix, node
+
+
+def leaf_keys(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """Every leaf key of the schema (dotted) with its schema node.
+
+    A leaf is a key whose value is not an object with declared properties: scalars,
+    arrays and free-form mappings (``regions``, ``storms``, ``perturbation.cases``).
+    """
+    return {k: dict(v) for k, v in _walk(schema(path))}
+
+
+def schema_default(key: str, path: str | Path | None = None) -> Any:
+    """The schema's default of the dotted ``key``; ``KeyError`` if it has none."""
+    node: Mapping[str, Any] = schema(path)
+    for part in key.split("."):
+        node = node["properties"][part]
+    if "default" not in node:
+        raise KeyError(f"schema key {key!r} has no default")
+    return node["default"]
+
+
+def _validator(path: str | Path | None):
+    import jsonschema
+
+    base = jsonschema.validators.validator_for(schema(path))
+
+    def set_defaults(validator, properties, instance, node):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = json.loads(json.dumps(sub["default"]))
+        yield from base.VALIDATORS["properties"](validator, properties, instance, node)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})(schema(path))
+
+
+def load_config(
+    config: str | Path | Mapping[str, Any] | None = None, *overlays: str | Path | Mapping[str, Any]
+) -> dict[str, Any]:
+    """A validated config with every default filled in from the schema.
+
+    Args:
+        config: A YAML file or a mapping (``None``: an empty config, i.e. all defaults).
+        overlays: Further files or mappings merged on top, key by key (as Snakemake merges
+            ``--configfile`` files).
+
+    Raises:
+        ValueError: the config does not satisfy the schema; the message names the key.
+    """
+    import jsonschema
+
+    def read(c) -> dict[str, Any]:
+        if c is None:
+            return {}
+        if isinstance(c, Mapping):
+            return json.loads(json.dumps(c, default=str))
+        return yaml.safe_load(Path(c).read_text()) or {}
+
+    cfg = read(config)
+    for extra in overlays:
+        cfg = _merge(cfg, read(extra))
+    try:
+        _validator(None).validate(cfg)
+    except jsonschema.ValidationError as err:
+        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise ValueError(f"config key '{key}': {err.message}") from None
+    return cfg
+
+
+def _merge(a: dict[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _canonical(value: Any) -> Any:
+    """Mappings with sorted keys, tuples as lists: a stable ``repr`` for Snakemake's params."""
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def select(config: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """The part of ``config`` holding exactly the dotted ``keys``, as a nested mapping.
+
+    ``select(cfg, ["pca", "regimes.n_permutations"])`` is
+    ``{"pca": {...}, "regimes": {"n_permutations": ...}}``, with keys sorted at every level
+    (its ``repr`` is what Snakemake compares to decide a rerun). The execution keys
+    (:data:`EXECUTION_KEYS`) are left out of any section selected whole.
+
+    Raises:
+        KeyError: a key is not in the config, naming it.
+    """
+    out: dict[str, Any] = {}
+    for key in keys:
+        node: Any = config
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(node, Mapping) or part not in node:
+                raise KeyError(f"config key '{'.'.join(parts[: i + 1])}' is not set")
+            node = node[part]
+        dst = out
+        for part in parts[:-1]:
+            dst = dst.setdefault(part, {})
+        dst[parts[-1]] = node
+    for key in EXECUTION_KEYS:  # how a job runs is not a rerun trigger: see the module docstring
+        *parents, leaf = key.split(".")
+        dst = out
+        for part in parents:
+            dst = dst.get(part) if isinstance(dst, dict) else None
+        if isinstance(dst, dict):
+            dst.pop(leaf, None)
+    return _canonical(out)
+
+
+# --------------------------------------------------------------------------------------
+# Sections without a home of their own elsewhere.
+# --------------------------------------------------------------------------------------
+
+
+def require(section: str, sec: Mapping[str, Any], key: str) -> Any:
+    """``sec[key]``, or :class:`UndeclaredSettingError` naming ``section.key``."""
+    if key not in sec:
+        raise UndeclaredSettingError(f"setting '{section}.{key}' is not among the settings this job declared")
+    return sec[key]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSettings:
+    """The ``data`` section: where ERA5 comes from (see the schema for each key)."""
+
+    source: str
+    path: str | tuple[str, ...]
+    static_path: str
+    levels: tuple[int, ...]
+    on_missing: str
+    orientation_check: str
+    flipped_times: tuple[str, ...]
+    variable_names: Mapping[str, Mapping[str, str]]
+
+    @classmethod
+    def from_config(cls, sec: Mapping[str, Any]) -> DataSettings:
+        def get(k: str) -> Any:
+            return require("data", sec, k)
+
+        path = get("path")
+        return cls(
+            source=str(get("source")),
+            path=path if isinstance(path, str) else tuple(str(p) for p in path),
+            static_path=str(get("static_path") or ""),
+            levels=tuple(int(lv) for lv in get("levels")),
+            on_missing=str(get("on_missing")),
+            orientation_check=str(get("orientation_check")),
+            flipped_times=tuple(str(t) for t in get("flipped_times") or ()),
+            variable_names={k: dict(v) for k, v in (get("variable_names") or {}).items()},
+        )
+
+    def open(self, history_hours: float) -> ERA5Source:
+        """Open the store (:func:`aurora_xai.data.era5.open_source`)."""
+        import pandas as pd
+
+        from .data.era5 import open_source
+
+        return open_source(
+            self.source,
+            self.path if isinstance(self.path, str) else list(self.path),
+            levels=self.levels,
+            history=pd.Timedelta(hours=float(history_hours)),
+            static_path=self.static_path or None,
+            on_missing=self.on_missing,
+            names=self.variable_names or None,
+            orientation_check=self.orientation_check,
+            flipped_times=self.flipped_times,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentSettings:
+    """The ``latents`` section: the tapped layer and its pooling."""
+
+    tap: str
+    stats: tuple[str, ...]
+    area_weighted: bool
+    published_geometry: bool
+
+    @classmethod
+    def from_config(cls, sec: Mapping[str, Any]) -> LatentSettings:
+        return cls(
+            tap=str(require("latents", sec, "tap")),
+            stats=tuple(str(s) for s in require("latents", sec, "stats")),
+            area_weighted=bool(require("latents", sec, "area_weighted")),
+            published_geometry=bool(require("latents", sec, "published_geometry")),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class PCASettings:
+    """The ``pca`` section: which pooled features enter the PCA."""
+
+    region: str
+    levels: tuple[str, ...]
+    n_components: int
+    standardize: bool
+
+    @classmethod
+    def from_config(cls, sec: Mapping[str, Any]) -> PCASettings:
+        return cls(
+            region=str(require("pca", sec, "region")),
+            levels=tuple(str(v) for v in require("pca", sec, "levels")),
+            n_components=int(require("pca", sec, "n_components")),
+            standardize=bool(require("pca", sec, "standardize")),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RegimeSettings:
+    """The ``regimes`` section: resampling and cross-validation of the regime statistics."""
+
+    n_bootstrap: int
+    bootstrap_k: int
+    n_permutations: int
+    cv_folds: int
+    separability_pcs: int
+
+    @classmethod
+    def from_config(cls, sec: Mapping[str, Any]) -> RegimeSettings:
+        return cls(**{f.name: int(require("regimes", sec, f.name)) for f in dataclasses.fields(cls)})
+
+
+@dataclasses.dataclass(frozen=True)
+class DownloadSettings:
+    """The ``download`` section: copying the study's subset into ``data.path``."""
+
+    enabled: bool
+    method: str
+    url: str
+    cds_dir: str
+
+    @classmethod
+    def from_config(cls, sec: Mapping[str, Any]) -> DownloadSettings:
+        return cls(
+            enabled=bool(require("download", sec, "enabled")),
+            method=str(require("download", sec, "method")),
+            url=str(require("download", sec, "url") or ""),
+            cds_dir=str(require("download", sec, "cds_dir") or ""),
+        )
+
+
+# --------------------------------------------------------------------------------------
+# All sections together.
+# --------------------------------------------------------------------------------------
+
+
+class Settings:
+    """Typed, read-only view of a validated config or of the part a job declared.
+
+    Each section is built once, on first access, into its frozen dataclass:
+    ``data`` (:class:`DataSettings`), ``dates`` (:class:`~aurora_xai.dates.DateSpec`),
+    ``model`` (:class:`~aurora_xai.model.ModelSpec`), ``latents``, ``regions``
+    (name -> :class:`~aurora_xai.regions.Region`, ``globe`` included), ``pca``,
+    ``regimes``, ``attribution`` (:class:`~aurora_xai.attribution.cases.AttributionSettings`),
+    ``perturbation`` (:class:`~aurora_xai.perturbation.experiment.PerturbationSettings`),
+    ``perturbation_cases``, ``labels`` (:class:`~aurora_xai.storms.LabelSpec`), ``storms``
+    (name -> :class:`~aurora_xai.storms.StormEvent`), ``synthetic``
+    (:class:`~aurora_xai.data.synthetic.SyntheticSpec`) and ``download``.
+
+    Raises:
+        UndeclaredSettingError: on access to a section or key the mapping does not hold.
+        ValueError: a section's values are inconsistent (the message names the key).
+    """
+
+    def __init__(self, config: Mapping[str, Any]):
+        self._cfg = config
+
+    def __repr__(self) -> str:
+        return f"Settings({sorted(self._cfg)})"
+
+    def raw(self, key: str) -> Any:
+        """The plain value of a dotted key (e.g. ``"attribution.map_levels"``)."""
+        node: Any = self._cfg
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(node, Mapping) or part not in node:
+                raise UndeclaredSettingError(
+                    f"setting '{'.'.join(parts[: i + 1])}' is not among the settings this job declared"
+                )
+            node = node[part]
+        return node
+
+    def _section(self, name: str) -> Mapping[str, Any]:
+        sec = self.raw(name)
+        return sec if sec is not None else {}
+
+    @functools.cached_property
+    def seed(self) -> int:
+        return int(self.raw("seed"))
+
+    @functools.cached_property
+    def data(self) -> DataSettings:
+        return DataSettings.from_config(self._section("data"))
+
+    @functools.cached_property
+    def dates(self) -> DateSpec:
+        from .dates import DateSpec
+
+        return DateSpec.from_config(self._section("dates"))
+
+    @functools.cached_property
+    def history_hours(self) -> float:
+        """``dates.history_hours``, the one date setting most rules need."""
+        return float(self.raw("dates.history_hours"))
+
+    @functools.cached_property
+    def model(self) -> ModelSpec:
+        from .model import ModelSpec
+
+        return ModelSpec.from_config(self._section("model"))
+
+    @functools.cached_property
+    def latents(self) -> LatentSettings:
+        return LatentSettings.from_config(self._section("latents"))
+
+    @functools.cached_property
+    def regions(self) -> dict[str, Region]:
+        from .regions import regions_from_config
+
+        return regions_from_config(self._section("regions"))
+
+    @functools.cached_property
+    def pca(self) -> PCASettings:
+        return PCASettings.from_config(self._section("pca"))
+
+    @functools.cached_property
+    def regimes(self) -> RegimeSettings:
+        return RegimeSettings.from_config(self._section("regimes"))
+
+    @functools.cached_property
+    def attribution(self) -> AttributionSettings:
+        from .attribution.cases import AttributionSettings
+
+        return AttributionSettings.from_config(self._section("attribution"))
+
+    @functools.cached_property
+    def perturbation(self) -> PerturbationSettings:
+        from .perturbation.settings import PerturbationSettings
+
+        return PerturbationSettings.from_config(self._section("perturbation"), self.seed)
+
+    @functools.cached_property
+    def perturbation_cases(self) -> dict[str, Case]:
+        from .perturbation.settings import Case
+
+        cases = self.raw("perturbation.cases") or {}
+        regions = self.regions
+        return {name: Case.from_config(name, entry, regions) for name, entry in cases.items()}
+
+    @functools.cached_property
+    def labels(self) -> LabelSpec:
+        from .storms import LabelSpec
+
+        return LabelSpec.from_config(self._section("labels"), self.regions)
+
+    @functools.cached_property
+    def storms(self) -> dict[str, StormEvent]:
+        from .storms import catalogue_from_config
+
+        return catalogue_from_config(self._section("storms"))
+
+    def storm(self, name: str) -> StormEvent:
+        """The catalogued storm ``name`` (the job may declare only ``storms.<name>``)."""
+        from .storms import catalogue_from_config
+
+        entry = self.raw(f"storms.{name}")
+        return catalogue_from_config({name: entry})[name]
+
+    @functools.cached_property
+    def synthetic(self) -> SyntheticSpec:
+        from .data.synthetic import Storm, SyntheticSpec
+
+        syn = dict(self._section("synthetic"))
+        storms = tuple(Storm.from_config(name, entry) for name, entry in (self.raw("storms") or {}).items())
+        periods = tuple((str(a), str(b)) for a, b in require("synthetic", syn, "periods"))
+        fields = {f.name for f in dataclasses.fields(SyntheticSpec)} - {"seed", "storms", "periods"}
+        missing = sorted(k for k in fields if k not in syn and _in_schema(f"synthetic.{k}"))
+        if missing:
+            raise UndeclaredSettingError(f"setting 'synthetic.{missing[0]}' is not among the settings this job declared")
+        kwargs = {k: v for k, v in syn.items() if k != "periods"}
+        return SyntheticSpec(seed=self.seed, storms=storms, periods=periods, **kwargs)
+
+    @functools.cached_property
+    def download(self) -> DownloadSettings:
+        return DownloadSettings.from_config(self._section("download"))
+
+
+def _in_schema(key: str) -> bool:
+    return key in leaf_keys()
+
+
+def declared_keys(settings: Mapping[str, Any], prefix: str = "") -> Sequence[str]:
+    """The dotted keys a nested settings mapping holds (its leaves)."""
+    out: list[str] = []
+    for k, v in settings.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping) and v and key not in leaf_keys():
+            out.extend(declared_keys(v, key))
+        else:
+            out.append(key)
+    return out

@@ -1,0 +1,327 @@
+"""Results never go stale: a changed setting reruns exactly the rules that read it.
+
+For every leaf key of the config schema, an overlay changes that key to another valid
+value and Snakemake dry-runs on the completed embedded default. The rules it schedules
+must be the rules that declare the key in their params (``declare(...)`` in the rule
+files) and everything downstream of them, nothing more and nothing less. Keys added to
+the schema later are covered automatically: a new key needs either a value generated
+from its schema type or an entry in :data:`ALTERNATIVES`.
+"""
+
+from __future__ import annotations
+
+import ast
+import concurrent.futures
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, run_snakemake
+
+from aurora_xai.settings import EXECUTION_KEYS, leaf_keys, load_config
+
+BASE = load_config(REPO / "config/config.yaml")
+STORE = BASE["data"]["path"]
+
+#: Second values where the one generated from the schema type is not valid for the
+#: embedded default (or there is no natural one). A value is an overlay: the key's new
+#: value, or a dict of dotted keys when a change is only valid together with others.
+ALTERNATIVES: dict[str, object] = {
+    "data.source": "weatherbench2",  # the synthetic store, read as a WeatherBench 2 store
+    "data.path": "results/data/era5_other.zarr",
+    "data.flipped_times": ["2005-01-01T06:00"],
+    "data.variable_names.surf": {"2t": "2m_temperature"},
+    "data.variable_names.atmos": {"t": "temperature"},
+    "data.variable_names.static": {"lsm": "land_sea_mask"},
+    "data.static_path": STORE,  # the static fields from a separate file (here: the same store)
+    "data.levels": [100, 150, 200, 250, 300, 400, 500, 600, 700, 850, 925, 1000],
+    "synthetic.resolution": 1.5,  # 121 x 240: a grid Aurora's patches fit
+    "synthetic.periods": [["2004-12-31", "2005-12-31"], ["1987-10-12", "1987-10-20"]],
+    "dates.start": "2005-01-02",
+    "dates.end": "2005-12-30",
+    "dates.target_hour": 12,  # still a 6-hourly time of the store
+    "dates.history_hours": 12,
+    "model.checkpoint": "checkpoints/aurora.ckpt",
+    "latents.tap": "encoder",
+    "latents.stats": ["mean", "std"],
+    "regions": {"tropics": {"lat_min": -20, "lat_max": 20, "lon_min": 0, "lon_max": 360}},
+    "pca.region": "europe",
+    "pca.levels": ["surface", "atmos_1"],
+    "attribution.cases": ["great_storm_1987"],  # fewer cases: the headline table changes
+    "attribution.target_variable": "2t",
+    "attribution.target_level": 500,
+    "attribution.target_region": "europe",
+    "attribution.latent_layer": "encoder",
+    "attribution.map_levels": [500, 850],
+    "attribution.map_variable": "t",
+    "perturbation.cases": {"great_storm_1987": {"variable": "2t"}},
+    "perturbation.methods": ["lrp", "random"],
+    "perturbation.latent_layer": "encoder",
+    "perturbation.relevance.variables": ["msl", "t"],
+    "perturbation.relevance.levels": [500, 850],
+    "perturbation.relevance.history": [0],
+    "perturbation.masked.variables": ["msl"],
+    "perturbation.masked.levels": [850],
+    "perturbation.masked.history": [0],
+    "perturbation.fractions": [1, 2, 5],
+    "perturbation.random_kinds": ["scattered"],
+    "perturbation.ci_level": 0.9,
+    "download.enabled": {  # only with a real store: the download copies it into data.path
+        "download.enabled": True,
+        "download.url": STORE,
+        "data.source": "weatherbench2",
+        "data.path": "results/data/era5_local.zarr",
+    },
+    "download.url": "gs://weatherbench2/other.zarr",
+    "download.cds_dir": "cds",
+    "labels.region": "europe",
+    "labels.hour": 18,
+    "labels.start": "2005-02-01",
+    "labels.end": "2005-11-30",
+    "labels.calm_threshold": 10.0,
+    "labels.source": "weatherbench2",
+    "labels.path": STORE,
+    "storms": {"great_storm_1987": {"radius_deg": 6.0}},
+}
+
+#: Keys whose change cannot change any output, and why; they must schedule nothing.
+NO_EFFECT: dict[str, str] = {
+    **{k: "an execution setting (how a job runs), passed as a resource" for k in EXECUTION_KEYS},
+    "perturbation.headline_case": "empty means the first case, which is what the default names",
+}
+#: Overlay values for NO_EFFECT keys that have no generated value.
+ALTERNATIVES["perturbation.headline_case"] = ""
+
+
+def _get(cfg: dict, key: str):
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def _nest(key: str, value) -> dict:
+    out: dict = value
+    for part in reversed(key.split(".")):
+        out = {part: out}
+    return out
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = copy.deepcopy(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def alternative(key: str, node: dict) -> dict[str, object]:
+    """A valid overlay changing ``key``: ``{dotted key: new value}``."""
+    if key in ALTERNATIVES:
+        alt = ALTERNATIVES[key]
+        return alt if isinstance(alt, dict) and key in alt else {key: alt}
+    value = _get(BASE, key)
+    kind = node.get("type")
+    if "enum" in node:
+        return {key: next(v for v in node["enum"] if v != value)}
+    if kind == "boolean":
+        return {key: not value}
+    if kind == "integer":
+        new = value + 1
+        if "maximum" in node and new > node["maximum"]:
+            new = value - 1
+        return {key: new}
+    if kind == "number":
+        new = value * 2 if value else 1.0
+        if "maximum" in node and new > node["maximum"]:
+            new = value / 2
+        return {key: new}
+    raise AssertionError(f"no alternative value for config key {key!r}: add one to ALTERNATIVES")
+
+
+# --------------------------------------------------------------------------------------
+# What the rules declare.
+# --------------------------------------------------------------------------------------
+
+
+def _calls(text: str, name: str) -> list[ast.Call]:
+    """The calls ``name(...)`` in ``text`` (found by balanced parentheses, parsed by ast)."""
+    out = []
+    for m in re.finditer(rf"\b{name}\(", text):
+        depth, i = 0, m.end() - 1
+        while True:
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            if depth == 0:
+                break
+            i += 1
+        out.append(ast.parse(text[m.start() : i + 1].strip(), mode="eval").body)
+    return out
+
+
+def declared_keys() -> dict[str, set[str]]:
+    """Rule -> the config keys its params declare (``declare(...)``, with ``dag=``)."""
+    out: dict[str, set[str]] = {}
+    for path in sorted((REPO / "workflow/rules").glob("*.smk")):
+        text = path.read_text()
+        starts = [(m.start(), m.group(1)) for m in re.finditer(r"^\s*rule (\w+):", text, re.M)]
+        for (start, rule), (end, _) in zip(starts, [*starts[1:], (len(text), "")]):
+            block = text[start:end]
+            keys: set[str] = set()
+            for call in _calls(block, "declare"):
+                keys.update(ast.literal_eval(a) for a in call.args)
+                for kw in call.keywords:
+                    assert kw.arg == "dag", f"{rule}: unknown keyword {kw.arg} of declare()"
+                    keys.update(ast.literal_eval(kw.value))
+            if _calls(block, "declare_all"):
+                keys.update(k for k in leaf_keys() if k not in EXECUTION_KEYS)
+            assert "config[" not in block.replace('config["data"]["path"]', ""), (
+                f"rule {rule} reads the config outside declare(): {path.name}"
+            )
+            out[rule] = {re.sub(r"\.\{\w+\}.*$", "", k) for k in keys}
+    return out
+
+
+def readers(key: str, declared: dict[str, set[str]]) -> set[str]:
+    """Rules declaring ``key``, a section above it, or a part of it."""
+    return {
+        rule
+        for rule, keys in declared.items()
+        if any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in keys)
+    }
+
+
+def downstream(rules: set[str], edges: dict[str, set[str]]) -> set[str]:
+    out, todo = set(rules), list(rules)
+    while todo:
+        for child in edges.get(todo.pop(), ()):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+def rule_graph(workdir: Path, overlay: Path | None = None) -> tuple[set[str], dict[str, set[str]]]:
+    """Rules of the DAG and their edges parent -> children (Snakemake's --rulegraph)."""
+    args = ["--rulegraph", "--nolock", "--configfile", "config/config.yaml"]
+    if overlay:
+        args.append(str(overlay))
+    dot = run_snakemake(workdir, *args).stdout
+    names = dict(re.findall(r'^\s*(\d+)\[label = "(\w+)"', dot, re.M))
+    edges: dict[str, set[str]] = {}
+    for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dot, re.M):
+        edges.setdefault(names[a], set()).add(names[b])
+    return set(names.values()), edges
+
+
+def scheduled(workdir: Path, overlay: Path) -> set[str]:
+    """Rules a dry run with the overlay would run (``all`` left out)."""
+    proc = run_snakemake(
+        workdir, "-n", "--quiet", "rules", "--nolock", "--configfile", "config/config.yaml", str(overlay)
+    )
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return set()
+    rules = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("all", "total"):
+            rules.add(parts[0])
+    return rules
+
+
+KEYS = sorted(leaf_keys())
+
+
+@pytest.fixture(scope="module")
+def outcomes(default_run, tmp_path_factory) -> dict[str, tuple[set[str], set[str], dict]]:
+    """Per key: (rules scheduled, rules expected, overlay), from dry runs two at a time."""
+    declared = declared_keys()
+    folder = tmp_path_factory.mktemp("overlays")
+    base_rules, base_edges = rule_graph(default_run)
+
+    def one(key: str):
+        node = leaf_keys()[key]
+        change = alternative(key, node)
+        overlay = {}
+        for k, v in change.items():
+            overlay = _merge(overlay, _nest(k, v))
+        path = folder / f"{key}.yaml"
+        path.write_text(yaml.safe_dump(overlay))
+        got = scheduled(default_run, path)
+        rules, edges = (base_rules, base_edges)
+        if any(k.startswith(("download.", "data.source", "attribution.cases")) for k in change):
+            rules, edges = rule_graph(default_run, path)  # the overlay changes the DAG's shape
+        expected = downstream(set().union(*(readers(k, declared) for k in change)), edges) & rules
+        expected.discard("all")
+        return key, (got, expected, overlay)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, KEYS))
+
+
+def test_every_schema_key_has_a_valid_alternative():
+    for key, node in leaf_keys().items():
+        change = alternative(key, node)
+        overlay: dict = {}
+        for k, v in change.items():
+            overlay = _merge(overlay, _nest(k, v))
+        cfg = load_config(REPO / "config/config.yaml", overlay)
+        assert _get(cfg, key) != _get(BASE, key) or key in NO_EFFECT, key
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("key", KEYS)
+def test_changing_a_key_reruns_exactly_its_readers(outcomes, key):
+    got, expected, overlay = outcomes[key]
+    assert got == expected, (
+        f"{key}: overlay {overlay} schedules {sorted(got)}, but the rules declaring it and their "
+        f"dependents are {sorted(expected)}; extra: {sorted(got - expected)}, missing: {sorted(expected - got)}"
+    )
+    if key in NO_EFFECT:
+        assert not got, f"{key} cannot change an output ({NO_EFFECT[key]}) but schedules {sorted(got)}"
+    else:
+        assert got, f"{key} changes outputs but no rule reruns: declare it in the rules that read it"
+
+
+@pytest.mark.workflow
+def test_perturbation_draws_rerun_the_perturbation(outcomes):
+    """The case that used to go stale: perturbation.n_draws."""
+    got, _, _ = outcomes["perturbation.n_draws"]
+    assert {"run_perturbation", "plot_perturbation", "collect_headline"} <= got
+    assert "extract_latents" not in got and "compute_relevance" not in got
+
+
+def test_scripts_read_only_what_their_rule_hands_them():
+    for path in sorted((REPO / "workflow/scripts").glob("*.py")):
+        text = path.read_text()
+        assert not re.search(r"\b(snakemake|sm)\.config\b", text), f"{path.name} reads snakemake.config"
+
+
+def test_every_rule_declares_its_code():
+    """Every rule with a script has a params entry hashing the library code it imports."""
+    for path in sorted((REPO / "workflow/rules").glob("*.smk")):
+        text = path.read_text()
+        for block in re.split(r"^\s*rule ", text, flags=re.M)[1:]:
+            if "script:" in block:
+                script = re.search(r'"\.\./scripts/(\w+\.py)"', block).group(1)
+                assert f'code=code("{script}")' in block, f"rule {block.split(':')[0]} lacks code=code({script!r})"
+
+
+def test_code_hash_follows_library_imports(tmp_path):
+    from aurora_xai.provenance import code_hash
+
+    pkg = tmp_path / "src" / "mylib"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .sub import b\n")
+    (pkg / "sub" / "b.py").write_text("X = 1\n")
+    (pkg / "c.py").write_text("Y = 1\n")
+    script = tmp_path / "script.py"
+    script.write_text("def f():\n    from mylib.a import thing\n")
+    h0 = code_hash(script, package="mylib", root=tmp_path / "src")
+    (pkg / "c.py").write_text("Y = 2\n")  # not imported: same hash
+    assert code_hash(script, package="mylib", root=tmp_path / "src") == h0
+    (pkg / "sub" / "b.py").write_text("X = 2\n")  # imported through a relative import
+    assert code_hash(script, package="mylib", root=tmp_path / "src") != h0
