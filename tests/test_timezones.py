@@ -92,7 +92,9 @@ def tz_runs(tmp_path_factory):
     from aurora_xai.data.synthetic import SyntheticSpec, write_synthetic_store
 
     root = tmp_path_factory.mktemp("tz")
-    store = write_synthetic_store(SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),)), root / "s.zarr")
+    store = write_synthetic_store(
+        SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),)), root / "s.zarr"
+    )
     script = root / "run.py"
     script.write_text(SCRIPT)
     out = {}
@@ -122,7 +124,9 @@ def test_the_zones_really_differ(tz_runs):
 def test_results_are_identical_in_every_zone(tz_runs):
     ref_arrays, ref_meta = tz_runs["UTC"]
     names = [k for k in ref_arrays if k != "naive_forecast_msl"]
-    assert {"pooled", "forecast_msl", "forecast_t", "relevance_msl", "relevance_static_z", "dates", "wind"} <= set(names)
+    assert {"pooled", "forecast_msl", "forecast_t", "relevance_msl", "relevance_static_z", "dates", "wind"} <= set(
+        names
+    )
     for zone in ZONES[1:]:
         arrays, meta = tz_runs[zone]
         for k in names:
@@ -170,7 +174,8 @@ def test_source_takes_times_in_any_zone_and_gives_aurora_utc(tmp_path):
     from aurora_xai.data.synthetic import SyntheticSpec, write_synthetic_store
 
     store = write_synthetic_store(
-        SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), extra_variables=False), tmp_path / "s.zarr"
+        SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), extra_variables=False),
+        tmp_path / "s.zarr",
     )
     src = open_source("weatherbench2", str(store))
     a = src.batch(pd.Timestamp("2005-03-01T06"))
