@@ -12,5 +12,25 @@ rule collect_headline:
         "logs/collect_headline/collect_headline.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        settings=declare_all(),
+        code=code("collect_headline.py"),
     script:
         "../scripts/collect_headline.py"
+
+
+rule render_report_front:
+    input:
+        headline="results/tables/headline.csv",
+        provenance="results/provenance.json",
+        pooled="results/latents/pooled.nc",
+    output:
+        "results/report/front.rst",
+    log:
+        "logs/render_report_front/render_report_front.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=code("render_report_front.py"),
+    script:
+        "../scripts/render_report_front.py"
