@@ -1,0 +1,324 @@
+"""Large data moves with dask: lazy reads, the parallel copy, resumption, the lazy climatology."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+import zarr
+
+try:
+    import aurora_xai  # noqa: F401
+except ImportError:  # running from a checkout without an installed package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from aurora_xai.data import download as dl  # noqa: E402
+from aurora_xai.data.era5 import ERA5Source, MissingTimeError, open_source  # noqa: E402
+from aurora_xai.data.lazy import lazy_steps, step_groups  # noqa: E402
+from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset  # noqa: E402
+from aurora_xai.perturbation.apply import climatology_fill  # noqa: E402
+
+torch.set_num_threads(1)
+
+SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-03"),), compress=False)
+TIMES = SPEC.times()  # 12 six-hourly steps
+LEVELS = (250, 500, 850)
+MIRRORED = pd.Timestamp("2005-03-02T06")
+SURF_CDS = {"2m_temperature": "t2m", "10m_u_component_of_wind": "u10", "10m_v_component_of_wind": "v10"}
+SURF_CDS["mean_sea_level_pressure"] = "msl"
+STATIC_CDS = {"geopotential_at_surface": "z", "land_sea_mask": "lsm", "soil_type": "slt"}
+LEVEL_CDS = {"geopotential": "z", "u_component_of_wind": "u", "v_component_of_wind": "v", "temperature": "t"}
+LEVEL_CDS["specific_humidity"] = "q"
+
+
+def _write_zarr(ds: xr.Dataset, path: Path, time_chunk: int = 1) -> str:
+    enc = {}
+    for name in ds.data_vars:
+        enc[name] = {"compressors": None}
+        if "time" in ds[name].dims:
+            enc[name]["chunks"] = (time_chunk,) + ds[name].shape[1:]
+    ds.to_zarr(path, mode="w", zarr_format=2, consolidated=True, encoding=enc)
+    return str(path)
+
+
+def _mirrored_arco(base: xr.Dataset) -> xr.Dataset:
+    """The base store with one time step written north-south mirrored, as reported for ARCO."""
+    ds = base.copy(deep=True)
+    i = int(np.flatnonzero(ds["time"].values == np.datetime64(MIRRORED))[0])
+    for name in ds.data_vars:
+        if "time" in ds[name].dims:
+            ds[name].values[i] = ds[name].values[i][..., ::-1, :]
+    ds.attrs.update(valid_time_start="2005-03-01", valid_time_stop="2005-03-03")
+    return ds
+
+
+def _cds_files(base: xr.Dataset, folder: Path) -> list[str]:
+    """A single-level file and two pressure-level files split in time (CDS names)."""
+    folder.mkdir()
+    single = xr.Dataset({SURF_CDS[n]: base[n] for n in SURF_CDS})
+    for n, short in STATIC_CDS.items():
+        single[short] = base[n].expand_dims(time=base["time"].values).transpose("time", "latitude", "longitude")
+    pres = xr.Dataset({LEVEL_CDS[n]: base[n] for n in LEVEL_CDS})
+    files = [str(folder / "single.nc")]
+    single.to_netcdf(files[0])
+    for k, sl in enumerate((slice(0, 5), slice(5, None))):
+        files.append(str(folder / f"pressure_{k}.nc"))
+        pres.isel(time=sl).to_netcdf(files[-1])
+    return files
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dask_stores")
+    base = synthetic_dataset(SPEC)
+    return {
+        "base": base,
+        "wb2": _write_zarr(base, root / "wb2.zarr"),
+        "wb2_chunk3": _write_zarr(base, root / "wb2_chunk3.zarr", time_chunk=3),
+        "arco": _write_zarr(_mirrored_arco(base), root / "arco.zarr"),
+        "cds": _cds_files(base, root / "cds"),
+    }
+
+
+def _assert_same_fields(lazy: xr.Dataset, eager: dict[str, np.ndarray]) -> None:
+    """``lazy`` (dask-backed, one time step per chunk) computed in threads equals ``eager``."""
+    assert sorted(lazy.data_vars) == sorted(eager)
+    for name in eager:
+        assert lazy[name].dtype == np.float32 and all(c == 1 for c in lazy[name].chunks[0]), name
+    got = lazy.compute(scheduler="threads", num_workers=3)
+    for name, arr in eager.items():
+        assert got[name].shape == arr.shape, name
+        np.testing.assert_array_equal(got[name].values, arr, err_msg=name)
+
+
+# ---------------------------------------------------------------------------------------
+# Lazy reads
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind,source", [("wb2", "weatherbench2"), ("wb2_chunk3", "weatherbench2"), ("cds", "cds")])
+def test_lazy_steps_equal_read_steps(stores, kind, source):
+    times = TIMES[[1, 2, 4, 5, 6, 10]]  # several in one stored chunk, some chunks skipped
+    src = open_source(source, stores[kind], levels=LEVELS)
+    lazy = lazy_steps(src, times)
+    assert list(lazy["level"].values) == list(LEVELS)
+    assert lazy["latitude"].values[0] == 90 and np.all(np.diff(lazy["longitude"].values) > 0)
+    _assert_same_fields(lazy, src.read_steps(times))
+
+
+def test_lazy_steps_flip_mirrored_steps_back(stores):
+    ref = open_source("weatherbench2", stores["wb2"], levels=LEVELS)
+    src = open_source("arco", stores["arco"], levels=LEVELS)
+    times = TIMES[3:8]
+    lazy = lazy_steps(src, times)
+    assert src.flipped == []  # nothing read yet
+    _assert_same_fields(lazy, ref.read_steps(times))
+    assert src.flipped == [MIRRORED]
+
+
+def test_step_groups_follow_the_source_chunks(stores):
+    times = TIMES[[1, 2, 4, 5, 6, 10]]
+    three = open_source("weatherbench2", stores["wb2_chunk3"], levels=LEVELS)
+    groups = [list(times[g].strftime("%d %H")) for g in step_groups(three, times)]
+    assert groups == [["01 06", "01 12"], ["02 00", "02 06"], ["02 12"], ["03 12"]]
+    one = open_source("weatherbench2", stores["wb2"], levels=LEVELS)
+    assert [len(g) for g in step_groups(one, times)] == [1] * len(times)
+
+
+def test_lazy_steps_refuse_missing_and_unsorted_times(stores):
+    src = open_source("weatherbench2", stores["wb2"], levels=LEVELS)
+    with pytest.raises(MissingTimeError, match="2005-03-04 06:00"):
+        lazy_steps(src, pd.DatetimeIndex(["2005-03-01T06", "2005-03-04T06"]))
+    with pytest.raises(ValueError, match="sorted and unique"):
+        lazy_steps(src, TIMES[[2, 1]])
+
+
+# ---------------------------------------------------------------------------------------
+# The copy: parallel equals serial, resumption, progress, bounded concurrency, errors
+# ---------------------------------------------------------------------------------------
+
+
+def _copy_layout(path: Path) -> dict:
+    """Everything of a copy but its creation time: attributes, coordinates, encodings."""
+    ds = xr.open_zarr(path)
+    attrs = {k: v for k, v in ds.attrs.items() if k != "created"}
+    encs = {
+        n: (ds[n].dims, ds[n].dtype, ds[n].encoding.get("chunks"), str(ds[n].encoding.get("compressors")))
+        for n in ds.variables
+    }
+    coords = {c: ds[c].values.tolist() for c in ("time", "level", "latitude", "longitude")}
+    return {"attrs": attrs, "encodings": encs, "coords": coords, "vars": {n: ds[n].attrs for n in ds.variables}}
+
+
+@pytest.mark.parametrize("kind,source", [("wb2", "weatherbench2"), ("arco", "arco")])
+def test_parallel_copy_equals_serial_copy(tmp_path, stores, kind, source):
+    times = TIMES[1:11]
+    par = dl.download_subset(stores[kind], tmp_path / "par.zarr", times, LEVELS, source=source, block=4, threads=3)
+    ser = dl.download_subset(stores[kind], tmp_path / "ser.zarr", times, LEVELS, source=source, parallel=False)
+    assert _copy_layout(par) == _copy_layout(ser)
+    a, b = xr.open_zarr(par), xr.open_zarr(ser)
+    for name in b.data_vars:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    # the content is the source's, mirrored step flipped back and recorded
+    ref = open_source("weatherbench2", stores["wb2"], levels=LEVELS).read_steps(times)
+    for name, arr in ref.items():
+        np.testing.assert_array_equal(a[name].values, arr, err_msg=name)
+    assert a["temperature"].encoding["chunks"] == (1, len(LEVELS), 21, 40)
+    assert a.attrs["flipped_times"] == ("2005-03-02T06:00" if kind == "arco" else "")
+    assert "times_written" not in a.attrs
+    assert not (tmp_path / "par.zarr.tmp").exists()
+
+
+class _Interrupt(RuntimeError):
+    pass
+
+
+def test_copy_resumes_after_the_last_complete_block(tmp_path, stores, monkeypatch):
+    times = TIMES[:10]
+    dst = tmp_path / "subset.zarr"
+    real_write = dl._write_region
+    calls = {"n": 0}
+
+    def write_then_fail(ds, tmp, start):
+        if calls["n"] == 2:
+            raise _Interrupt("stopped in block 3")
+        calls["n"] += 1
+        real_write(ds, tmp, start)
+
+    monkeypatch.setattr(dl, "_write_region", write_then_fail)
+    with pytest.raises(_Interrupt):
+        dl.download_subset(stores["wb2"], dst, times, LEVELS, block=3, threads=2)
+    tmp = tmp_path / "subset.zarr.tmp"
+    assert not dst.exists() and zarr.open_group(str(tmp), mode="r").attrs["times_written"] == 6
+    monkeypatch.setattr(dl, "_write_region", real_write)
+    read: list[pd.Timestamp] = []
+    real_read = ERA5Source.read_steps
+
+    def counting_read(self, ts, check=True):
+        read.extend(ts)
+        return real_read(self, ts, check)
+
+    monkeypatch.setattr(ERA5Source, "read_steps", counting_read)
+    dl.download_subset(stores["wb2"], dst, times, LEVELS, block=3, threads=2)
+    assert sorted(read) == list(times[6:])  # only the blocks not complete before
+    full = dl.download_subset(stores["wb2"], tmp_path / "full.zarr", times, LEVELS, block=3)
+    for name in xr.open_zarr(full).data_vars:
+        np.testing.assert_array_equal(xr.open_zarr(dst)[name].values, xr.open_zarr(full)[name].values)
+    # a partial copy of another request is not resumed
+    monkeypatch.setattr(dl, "_write_region", write_then_fail)
+    calls["n"] = 0
+    with pytest.raises(_Interrupt):
+        dl.download_subset(stores["wb2"], dst, times, LEVELS, block=3)
+    monkeypatch.setattr(dl, "_write_region", real_write)
+    read.clear()
+    dl.download_subset(stores["wb2"], dst, times, (500,), block=3)
+    assert sorted(read) == list(times)
+    assert list(xr.open_zarr(dst)["level"].values) == [500]
+
+
+def test_progress_line_per_block(tmp_path, stores, caplog):
+    with caplog.at_level(logging.INFO, logger="aurora_xai.data.download"):
+        dl.download_subset(stores["wb2"], tmp_path / "p.zarr", TIMES[:7], LEVELS, block=3, threads=2)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("copied")]
+    assert len(lines) == 3
+    assert "3/7 times" in lines[0] and "7/7 times" in lines[2]
+    for line in lines:
+        assert "GB in" in line and "GB/s" in line and "left" in line
+
+
+def test_parallel_reads_overlap_and_stay_bounded(tmp_path, stores, monkeypatch):
+    """``threads`` groups are read at once, never more (so memory is a few groups per thread)."""
+    lock = threading.Lock()
+    state = {"now": 0, "max": 0}
+    real_read = ERA5Source.read_steps
+
+    def slow_read(self, ts, check=True):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.05)
+        try:
+            return real_read(self, ts, check)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    monkeypatch.setattr(ERA5Source, "read_steps", slow_read)
+    dl.download_subset(stores["wb2"], tmp_path / "a.zarr", TIMES, LEVELS, block=12, threads=3)
+    assert state["max"] == 3
+    state["max"] = 0
+    dl.download_subset(stores["wb2"], tmp_path / "b.zarr", TIMES, LEVELS, block=12, parallel=False)
+    assert state["max"] == 1
+
+
+def test_nan_in_the_parallel_copy_names_variable_level_and_time(tmp_path, stores):
+    ds = stores["base"].copy(deep=True)
+    ds["temperature"].loc[{"time": TIMES[5], "level": 500}] = np.nan
+    path = _write_zarr(ds, tmp_path / "nan.zarr")
+    with pytest.raises(ValueError, match=r"'temperature', level 500 hPa, time 2005-03-02 06:00"):
+        dl.download_subset(path, tmp_path / "out.zarr", TIMES, LEVELS, block=4, threads=2)
+    with pytest.raises(ValueError, match="block must be at least 1"):
+        dl.download_subset(stores["wb2"], tmp_path / "out.zarr", TIMES, LEVELS, block=0)
+
+
+# ---------------------------------------------------------------------------------------
+# The day-of-year climatology, lazily over the years in the store
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def years_store(tmp_path_factory):
+    spec = SyntheticSpec(
+        resolution=9.0,
+        periods=(("2003-03-05", "2003-03-14"), ("2004-03-05", "2004-03-14"), ("2005-03-05", "2005-03-14")),
+        compress=False,
+    )
+    return _write_zarr(synthetic_dataset(spec), tmp_path_factory.mktemp("years") / "years.zarr")
+
+
+def _assert_same_batch(a, b) -> None:
+    for group in ("surf_vars", "atmos_vars"):
+        da_, db = getattr(a, group), getattr(b, group)
+        assert list(da_) == list(db)
+        for k in da_:
+            assert da_[k].dtype == db[k].dtype and da_[k].shape == db[k].shape
+            torch.testing.assert_close(da_[k], db[k], rtol=1e-6, atol=0, msg=f"{group} {k}")
+
+
+@pytest.mark.parametrize("exclude", [True, False])
+def test_lazy_climatology_equals_the_eager_one(years_store, exclude):
+    src = open_source("weatherbench2", years_store, levels=LEVELS)
+    case = pd.Timestamp("2005-03-10T06")
+    eager, t_eager = climatology_fill(src, case, 3, exclude, lazy=False)
+    lazy, t_lazy = climatology_fill(src, case, 3, exclude, lazy=True, threads=3)
+    assert list(t_lazy) == list(t_eager)
+    assert sorted(set(t_eager.year)) == ([2003, 2004] if exclude else [2003, 2004, 2005])
+    assert len(t_eager) == (14 if exclude else 21)  # 7 days (29 Feb skipped in 2004) per year
+    _assert_same_batch(lazy, eager)
+    # the fill is the mean of the samples: check one value against the store itself
+    ds = xr.open_zarr(years_store)
+    expect = ds["mean_sea_level_pressure"].sel(time=t_eager).values.astype(np.float64).mean(axis=0)
+    np.testing.assert_allclose(lazy.surf_vars["msl"][0, 1].numpy(), expect, rtol=1e-6)
+
+
+def test_lazy_climatology_skips_samples_stored_as_nan_like_the_eager_one(tmp_path, years_store):
+    ds = xr.open_zarr(years_store).load()
+    gap = pd.Timestamp("2004-03-09T00")  # the history step of the 2004-03-09 06 UTC sample
+    for name in ds.data_vars:
+        if "time" in ds[name].dims:
+            ds[name].loc[{"time": gap}] = np.nan
+    path = _write_zarr(ds, tmp_path / "gap.zarr")
+    src = open_source("weatherbench2", path, levels=LEVELS, on_missing="skip")
+    case = pd.Timestamp("2005-03-10T06")
+    eager, t_eager = climatology_fill(src, case, 3, True, lazy=False)
+    lazy, t_lazy = climatology_fill(src, case, 3, True, lazy=True, threads=2)
+    assert pd.Timestamp("2004-03-09T06") not in t_lazy and list(t_lazy) == list(t_eager) and len(t_lazy) == 13
+    _assert_same_batch(lazy, eager)
