@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..dates import utc_timestamp
 from .variables import LEVELS, LONG_NAMES, UNITS
 
 __all__ = ["SyntheticSpec", "StormTrackPoint", "Storm", "write_synthetic_store", "synthetic_dataset"]
@@ -78,10 +79,13 @@ class Storm:
 
     @classmethod
     def from_config(cls, name: str, cfg: Mapping[str, Any]) -> Storm:
-        """Build from a catalogue entry ``{kind, radius_deg?, track: [{time, lat, lon, msl, wind}]}``."""
+        """Build from a catalogue entry ``{kind, radius_deg?, track: [{time, lat, lon, msl, wind}]}``.
+
+        Times with an offset (``1987-10-16T06:00Z``, ``...+01:00``) are converted to UTC.
+        """
         track = tuple(
             StormTrackPoint(
-                time=pd.Timestamp(p["time"]),
+                time=utc_timestamp(p["time"]),
                 lat=float(p["lat"]),
                 lon=float(p["lon"]) % 360,
                 msl_hpa=float(p["msl"]),
@@ -97,8 +101,8 @@ class Storm:
         )
 
     def state_at(self, time: pd.Timestamp) -> StormTrackPoint | None:
-        """Track position interpolated linearly in time; ``None`` outside the track."""
-        t = pd.Timestamp(time)
+        """Track position interpolated linearly in time (naive UTC; aware times converted); ``None`` outside the track."""
+        t = utc_timestamp(time)
         pts = self.track
         if t < pts[0].time or t > pts[-1].time:
             return None
