@@ -40,7 +40,9 @@ def combine_shards(paths: Sequence[str | Path], expected: Sequence[str] | None =
     ds = xr.concat(parts, dim="date", combine_attrs="drop_conflicts").sortby("date")
     dates = pd.DatetimeIndex(ds["date"].values)
     if dates.has_duplicates:
-        raise ValueError(f"dates present in more than one shard: {sorted(set(dates[dates.duplicated()].strftime('%Y-%m-%d %H:%M')))}")
+        raise ValueError(
+            f"dates present in more than one shard: {sorted(set(dates[dates.duplicated()].strftime('%Y-%m-%d %H:%M')))}"
+        )
     if expected is not None:
         exp = pd.DatetimeIndex([pd.Timestamp(t) for t in expected])
         skipped_idx = pd.DatetimeIndex([pd.Timestamp(s) for s in skipped])

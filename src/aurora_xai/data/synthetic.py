@@ -176,8 +176,7 @@ class SyntheticSpec:
     def times(self) -> pd.DatetimeIndex:
         """The store's 6-hourly time axis, ascending, without duplicates."""
         parts = [
-            pd.date_range(pd.Timestamp(s), pd.Timestamp(e) + pd.Timedelta(hours=18), freq="6h")
-            for s, e in self.periods
+            pd.date_range(pd.Timestamp(s), pd.Timestamp(e) + pd.Timedelta(hours=18), freq="6h") for s, e in self.periods
         ]
         return pd.DatetimeIndex(sorted(set().union(*[set(p) for p in parts])))
 
@@ -262,9 +261,7 @@ def _random_cyclones(spec: SyntheticSpec, rng: np.random.Generator, times: pd.Da
     """Seeded random extratropical cyclones along the storm tracks of both hemispheres."""
     out: list[_Cyclone] = []
     stored_days = pd.DatetimeIndex(times.normalize().unique())
-    days = pd.DatetimeIndex(
-        sorted(set().union(*[set(stored_days - pd.Timedelta(days=k)) for k in range(7)]))
-    )
+    days = pd.DatetimeIndex(sorted(set().union(*[set(stored_days - pd.Timedelta(days=k)) for k in range(7)])))
     for day in days:
         for hemi in (1, -1):
             winter = _winter_index(day, hemi)  # 1 in mid-winter, 0 in mid-summer
@@ -537,7 +534,9 @@ def synthetic_dataset(spec: SyntheticSpec, times: pd.DatetimeIndex | None = None
     ds = _to_dataset(spec, times, fields)
     for name, arr in static.items():
         units = UNITS[name]
-        ds[name] = xr.Variable(("latitude", "longitude"), arr.astype(np.float32), {"units": units, "long_name": LONG_NAMES[name]})
+        ds[name] = xr.Variable(
+            ("latitude", "longitude"), arr.astype(np.float32), {"units": units, "long_name": LONG_NAMES[name]}
+        )
     return ds
 
 
@@ -572,7 +571,9 @@ def write_synthetic_store(spec: SyntheticSpec, path: str | Path, chunk_days: int
         if start == 0:
             for name, arr in static.items():
                 ds[name] = xr.Variable(
-                    ("latitude", "longitude"), arr.astype(np.float32), {"units": UNITS[name], "long_name": LONG_NAMES[name]}
+                    ("latitude", "longitude"),
+                    arr.astype(np.float32),
+                    {"units": UNITS[name], "long_name": LONG_NAMES[name]},
                 )
             ds.attrs.update(
                 title="Synthetic ERA5 stand-in with planted structure (WeatherBench 2 schema)",
@@ -582,7 +583,9 @@ def write_synthetic_store(spec: SyntheticSpec, path: str | Path, chunk_days: int
                 storms=",".join(s.name for s in spec.storms),
             )
             encoding = {
-                name: {"chunks": (1,) + ds[name].shape[1:], **compressor_kw} if "time" in ds[name].dims else dict(compressor_kw)
+                name: {"chunks": (1,) + ds[name].shape[1:], **compressor_kw}
+                if "time" in ds[name].dims
+                else dict(compressor_kw)
                 for name in ds.data_vars
             }
             ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True, encoding=encoding)
