@@ -113,6 +113,10 @@ def test_extraction_without_skip_names_the_nan_step(stores, model):
     with pytest.raises(MissingTimeError):
         skip.batch(pd.Timestamp("2005-03-02T18"))
     assert skip.batches([pd.Timestamp("2005-03-02T18"), pd.Timestamp("2005-03-02T06")], skip_empty=True)[0] is None
+    # raw steps (as a download copies them): the NaN step is kept as it is and recorded
+    out = skip.read_steps([pd.Timestamp("2005-03-02T06"), EMPTY], skip_empty=True)
+    assert np.isnan(out["temperature"][1]).all() and np.isfinite(out["temperature"][0]).all()
+    assert list(skip.empty_steps) == [EMPTY]
 
 
 @pytest.mark.parametrize(

@@ -303,16 +303,19 @@ class ERA5Source:
                 self.flipped.append(pd.Timestamp(t))
         return out
 
-    def read_steps(self, times: Sequence[pd.Timestamp], check: bool = True) -> dict[str, np.ndarray]:
+    def read_steps(
+        self, times: Sequence[pd.Timestamp], check: bool = True, skip_empty: bool = False
+    ) -> dict[str, np.ndarray]:
         """Read every needed field at ``times``: ``{store name: array}``, canonical orientation.
 
         Surface arrays ``(time, lat, lon)``, atmospheric ``(time, level, lat, lon)``, float32,
         in Aurora's units. All ``times`` must be stored (see :meth:`has_step`). ``check``
         runs the NaN check (naming variable, level and time; a step at which every field
-        is entirely NaN raises :class:`MissingTimeError`) and, for fields without declared
-        units, the plausibility check.
+        is entirely NaN raises :class:`MissingTimeError`, or with ``skip_empty`` stays NaN
+        in the output and is recorded in :attr:`empty_steps`) and, for fields without
+        declared units, the plausibility check.
         """
-        return self._read(times, check=check, skip_empty=False)[0]
+        return self._read(times, check=check, skip_empty=skip_empty)[0]
 
     def _read(
         self, times: Sequence[pd.Timestamp], check: bool, skip_empty: bool
