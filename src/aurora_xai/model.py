@@ -137,17 +137,15 @@ def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> torch.nn
             torch.manual_seed(spec.seed)
             model = cls(**TINY_ARCH)
         activate_modulation(model, seed=spec.seed + 1)
+        if spec.checkpoint:  # the tiny architecture with weights from a file
+            _load_local(model, spec.checkpoint)
     else:
         kwargs: dict[str, Any] = {}
         if spec.autocast:
             kwargs["autocast"] = True
         model = cls(**kwargs)
         if spec.checkpoint:
-            path = Path(spec.checkpoint)
-            if not path.is_file():
-                raise FileNotFoundError(f"model.checkpoint: no such file {path}")
-            log.info("loading checkpoint from %s", path)
-            model.load_checkpoint_local(str(path))
+            _load_local(model, spec.checkpoint)
         elif not spec.random_weights:
             log.info(
                 "loading %s at revision %s from the HuggingFace hub",
@@ -159,16 +157,25 @@ def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> torch.nn
     return model.to(device)
 
 
+def _load_local(model: torch.nn.Module, checkpoint: str) -> None:
+    """Load a checkpoint file (``torch.save`` of a state dict, Aurora's format)."""
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"model.checkpoint: no such file {path}")
+    log.info("loading checkpoint from %s", path)
+    model.load_checkpoint_local(str(path))
+
+
 def checkpoint_id(spec: ModelSpec) -> str:
-    """A string that identifies the weights: seed, file hash, or repo file and revision."""
-    if spec.name == "tiny":
-        return f"tiny-random-seed{spec.seed}"
+    """A string that identifies the weights: file hash, seed, or repo file and revision."""
     if spec.checkpoint:
         h = hashlib.sha256()
         with open(spec.checkpoint, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
         return f"file:{Path(spec.checkpoint).name}:sha256:{h.hexdigest()[:16]}"
+    if spec.name == "tiny":
+        return f"tiny-random-seed{spec.seed}"
     if spec.random_weights:
         return f"{spec.name}-random-weights"
     cls = _aurora_class(spec.name)

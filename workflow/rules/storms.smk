@@ -41,6 +41,10 @@ if DOWNLOAD:
             settings=declare(
                 "download",
                 "dates",
+                "attribution.cases",
+                "storms",
+                "perturbation.cases",
+                "regions",
                 "data.levels",
                 "data.static_path",
                 "data.on_missing",

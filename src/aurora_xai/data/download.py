@@ -36,7 +36,7 @@ import zarr
 
 from ..dates import DateSpec
 from .era5 import ERA5Source, MissingTimeError, open_source
-from .lazy import lazy_steps
+from .lazy import GROUP_BYTES, lazy_steps, step_bytes
 from .readers import Store, cds_parts
 from .variables import LEVELS, LONG_NAMES, UNITS, WB2_NAMES
 
@@ -56,6 +56,7 @@ __all__ = [
     "retrieve_cds",
     "download_era5",
     "download_from_settings",
+    "download_times",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,18 @@ WB2_URL = "gs://weatherbench2/datasets/era5/1959-2023_01_10-wb13-6h-1440x721_wit
 ARCO_URL = "gs://gcp-public-data-arco-era5/ar/full_37-1h-0p25deg-chunk-1.zarr-v3"
 CDS_SINGLE = "reanalysis-era5-single-levels"
 CDS_PRESSURE = "reanalysis-era5-pressure-levels"
+
+
+def download_times(settings: Settings) -> pd.DatetimeIndex:
+    """Every time the workflow reads from ``data.path``: the dates' targets and history
+    steps, and the sample times (and history steps) of every attribution and
+    perturbation case, sorted, unique."""
+    times = study_times(settings.dates)
+    history = settings.dates.history
+    cases = [settings.storm(name).case_time for name in settings.raw("attribution.cases")]
+    cases += [case.time for case in settings.perturbation_cases.values()]
+    extra = pd.DatetimeIndex([t for c in cases if c is not None for t in (c - history, c)])
+    return times.append(extra).unique().sort_values()
 
 
 def study_times(dates: DateSpec) -> pd.DatetimeIndex:
@@ -87,15 +100,17 @@ def default_threads() -> int:
     return min(16, max(4, 2 * (os.cpu_count() or 1)))
 
 
-def _block_dataset(src: ERA5Source, times: Sequence[pd.Timestamp], lazy: bool = True) -> xr.Dataset:
+def _block_dataset(
+    src: ERA5Source, times: Sequence[pd.Timestamp], lazy: bool = True, group_bytes: int = GROUP_BYTES
+) -> xr.Dataset:
     """The fields of one block of times in the WeatherBench 2 schema (without static fields).
 
-    ``lazy``: dask-backed, one time step per chunk, read when written (see
-    :func:`aurora_xai.data.lazy.lazy_steps`); otherwise read now with
+    ``lazy``: dask-backed, read when written, in groups of whole stored chunks of up to
+    ``group_bytes`` (see :func:`aurora_xai.data.lazy.lazy_steps`); otherwise read now with
     :meth:`ERA5Source.read_steps <aurora_xai.data.era5.ERA5Source.read_steps>` (numpy).
     """
     if lazy:
-        return lazy_steps(src, pd.DatetimeIndex(times))
+        return lazy_steps(src, pd.DatetimeIndex(times), group_bytes=group_bytes)
     fields = src.read_steps(times)
     coords = {
         "time": pd.DatetimeIndex(times).values.astype("datetime64[ns]"),
@@ -232,13 +247,15 @@ def download_subset(
         _create_store(tmp, src, keep, attrs, compress)
     group = zarr.open_group(str(tmp), mode="r+", zarr_format=2, use_consolidated=False)
     n_threads = int(threads) if threads else default_threads()
+    # groups small enough that every thread has two per block, at most GROUP_BYTES
+    group_bytes = min(GROUP_BYTES, step_bytes(src) * max(1, block // (2 * n_threads)))
     if parallel:
         log.info("copying with %d dask threads, blocks of %d times", n_threads, block)
     started, moved = time.perf_counter(), 0.0
     for start in range(done, len(keep), block):
         chunk = keep[start : start + block]
         t0 = time.perf_counter()
-        ds = _block_dataset(src, chunk, lazy=parallel)
+        ds = _block_dataset(src, chunk, lazy=parallel, group_bytes=group_bytes)
         region = ds.drop_vars(list(ds.coords))
         if parallel:
             with dask.config.set(scheduler="threads", num_workers=n_threads):
@@ -593,12 +610,13 @@ def download_era5(
 def download_from_settings(settings: Settings, dst_path: str | Path) -> Path:
     """Fetch the subset the settings need (the workflow rule ``download_era5``).
 
-    Uses ``download.method``, ``download.url``, ``download.cds_dir``, the dates
-    (``dates``: targets and history steps) and ``data.levels``, ``data.static_path`` and
+    Uses ``download.method``, ``download.url``, ``download.cds_dir``, the times of
+    :func:`download_times` (``dates``, ``attribution.cases`` with their ``storms``,
+    ``perturbation.cases``, ``regions``) and ``data.levels``, ``data.static_path`` and
     ``data.on_missing``.
     """
     dl = settings.download
-    times = study_times(settings.dates)
+    times = download_times(settings)
     data = settings.raw("data")
     log.info("fetching %d times (%s .. %s) by %s into %s", len(times), times[0], times[-1], dl.method, dst_path)
     return download_era5(
