@@ -1,9 +1,10 @@
-"""Logging set-up for workflow jobs: everything to the rule's log file, with timestamps."""
+"""Logging set-up for workflow jobs: everything to the rule's log file, with UTC timestamps."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -20,12 +21,11 @@ def setup_logging(path: str | Path | None, level: int = logging.INFO) -> logging
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(path, mode="w"))
     handlers.append(logging.StreamHandler(sys.stderr))
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
+    formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(name)s: %(message)s")
+    formatter.converter = time.gmtime  # UTC, whatever the machine's time zone
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    logging.basicConfig(level=level, handlers=handlers, force=True)
     logging.captureWarnings(True)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     logger = logging.getLogger("aurora_xai")

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .data.synthetic import Storm, StormTrackPoint
-from .dates import season_of_month
+from .dates import season_of_month, utc_timestamp
 from .regions import Region
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -250,7 +250,7 @@ def catalogue_from_config(cfg: Mapping[str, Mapping[str, Any]] | None = None) ->
             out[name] = StormEvent(
                 storm=storm,
                 box=box,
-                case_time=pd.Timestamp(case) if case else None,
+                case_time=utc_timestamp(case) if case else None,
                 description=str(entry.get("description", "")),
             )
         except (KeyError, ValueError, TypeError) as err:
