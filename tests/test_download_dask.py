@@ -22,7 +22,7 @@ except ImportError:  # running from a checkout without an installed package
 
 from aurora_xai.data import download as dl  # noqa: E402
 from aurora_xai.data.era5 import ERA5Source, MissingTimeError, open_source  # noqa: E402
-from aurora_xai.data.lazy import lazy_steps, step_groups  # noqa: E402
+from aurora_xai.data.lazy import lazy_steps, step_bytes, step_groups  # noqa: E402
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset  # noqa: E402
 from aurora_xai.perturbation.apply import climatology_fill  # noqa: E402
 
@@ -88,11 +88,11 @@ def stores(tmp_path_factory):
     }
 
 
-def _assert_same_fields(lazy: xr.Dataset, eager: dict[str, np.ndarray]) -> None:
-    """``lazy`` (dask-backed, one time step per chunk) computed in threads equals ``eager``."""
+def _assert_same_fields(lazy: xr.Dataset, eager: dict[str, np.ndarray], chunks: tuple[int, ...]) -> None:
+    """``lazy`` (dask-backed, time chunks ``chunks``) computed in threads equals ``eager``."""
     assert sorted(lazy.data_vars) == sorted(eager)
     for name in eager:
-        assert lazy[name].dtype == np.float32 and all(c == 1 for c in lazy[name].chunks[0]), name
+        assert lazy[name].dtype == np.float32 and lazy[name].chunks[0] == chunks, name
     got = lazy.compute(scheduler="threads", num_workers=3)
     for name, arr in eager.items():
         assert got[name].shape == arr.shape, name
@@ -104,33 +104,46 @@ def _assert_same_fields(lazy: xr.Dataset, eager: dict[str, np.ndarray]) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind,source", [("wb2", "weatherbench2"), ("wb2_chunk3", "weatherbench2"), ("cds", "cds")])
-def test_lazy_steps_equal_read_steps(stores, kind, source):
+@pytest.mark.parametrize(
+    "kind,source,group_bytes,chunks",
+    [
+        ("wb2", "weatherbench2", 1, (1, 1, 1, 1, 1, 1)),  # one stored chunk per group
+        ("wb2", "weatherbench2", None, (6,)),  # joined up to GROUP_BYTES
+        ("wb2_chunk3", "weatherbench2", 1, (2, 2, 1, 1)),  # stored chunks are never split
+        ("cds", "cds", 1, (1, 1, 1, 1, 1, 1)),
+    ],
+)
+def test_lazy_steps_equal_read_steps(stores, kind, source, group_bytes, chunks):
     times = TIMES[[1, 2, 4, 5, 6, 10]]  # several in one stored chunk, some chunks skipped
     src = open_source(source, stores[kind], levels=LEVELS)
-    lazy = lazy_steps(src, times)
+    lazy = lazy_steps(src, times) if group_bytes is None else lazy_steps(src, times, group_bytes=group_bytes)
     assert list(lazy["level"].values) == list(LEVELS)
     assert lazy["latitude"].values[0] == 90 and np.all(np.diff(lazy["longitude"].values) > 0)
-    _assert_same_fields(lazy, src.read_steps(times))
+    _assert_same_fields(lazy, src.read_steps(times), chunks)
 
 
 def test_lazy_steps_flip_mirrored_steps_back(stores):
     ref = open_source("weatherbench2", stores["wb2"], levels=LEVELS)
     src = open_source("arco", stores["arco"], levels=LEVELS)
     times = TIMES[3:8]
-    lazy = lazy_steps(src, times)
+    lazy = lazy_steps(src, times, group_bytes=2 * step_bytes(src))
     assert src.flipped == []  # nothing read yet
-    _assert_same_fields(lazy, ref.read_steps(times))
+    _assert_same_fields(lazy, ref.read_steps(times), (2, 2, 1))
     assert src.flipped == [MIRRORED]
 
 
-def test_step_groups_follow_the_source_chunks(stores):
+def test_step_groups_are_whole_stored_chunks(stores):
     times = TIMES[[1, 2, 4, 5, 6, 10]]
     three = open_source("weatherbench2", stores["wb2_chunk3"], levels=LEVELS)
-    groups = [list(times[g].strftime("%d %H")) for g in step_groups(three, times)]
-    assert groups == [["01 06", "01 12"], ["02 00", "02 06"], ["02 12"], ["03 12"]]
+
+    def groups(src, n):
+        return [list(times[g].strftime("%d %H")) for g in step_groups(src, times, max_times=n)]
+
+    assert groups(three, 1) == [["01 06", "01 12"], ["02 00", "02 06"], ["02 12"], ["03 12"]]
+    assert groups(three, 3) == [["01 06", "01 12", "02 00", "02 06"], ["02 12", "03 12"]]
     one = open_source("weatherbench2", stores["wb2"], levels=LEVELS)
     assert [len(g) for g in step_groups(one, times)] == [1] * len(times)
+    assert [len(g) for g in step_groups(one, times, max_times=4)] == [4, 2]
 
 
 def test_lazy_steps_refuse_missing_and_unsorted_times(stores):

@@ -9,9 +9,11 @@ conversions, NaN and plausibility checks). Callers that move much data (copying 
 study's subset, a climatology over many years) use it so that memory stays at a few
 groups whatever the number of times.
 
-A group is the times that share one stored chunk of the source (one time step per chunk
-in the WeatherBench 2 and ARCO-ERA5 stores, so a group is one time step there): each chunk
-is read once. The result has one time step per chunk.
+A group is one or more whole stored chunks of the source (one time step per chunk in the
+WeatherBench 2 and ARCO-ERA5 stores), so each chunk is read once; consecutive chunks are
+joined up to about :data:`GROUP_BYTES` per group, which keeps the per-read overhead small
+on coarse grids (a 0.25 deg time step alone is larger). The result has one dask chunk per
+group.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ import xarray as xr
 from .era5 import ERA5Source, MissingTimeError
 from .variables import LONG_NAMES, UNITS
 
-__all__ = ["lazy_steps", "source_time_chunk", "step_groups"]
+__all__ = ["GROUP_BYTES", "lazy_steps", "source_time_chunk", "step_groups", "step_bytes"]
+
+#: Bytes of fields read per group at most (unless one stored chunk holds more).
+GROUP_BYTES = 128 * 2**20
 
 
 def source_time_chunk(var: xr.DataArray) -> int:
@@ -44,44 +49,52 @@ def source_time_chunk(var: xr.DataArray) -> int:
     return 1
 
 
-def step_groups(src: ERA5Source, times: pd.DatetimeIndex) -> list[np.ndarray]:
-    """Indices into ``times`` (sorted) grouped by the stored time chunk that holds them.
+def step_groups(src: ERA5Source, times: pd.DatetimeIndex, max_times: int = 1) -> list[np.ndarray]:
+    """Indices into ``times`` (sorted) in groups read together: whole stored chunks.
 
-    The chunking is that of the source's first surface variable in a one-part store (a
-    zarr store); files of a multi-file source are grouped one time per group.
+    Times in one stored time chunk of the source are always in one group; consecutive
+    chunks are joined while the group holds at most ``max_times`` times. The chunking is
+    that of the source's first surface variable in a one-part store (a zarr store); a
+    multi-file source counts one time per chunk.
     """
     parts = src.store.parts
     name = next(iter(src.names["surf"].values()))
-    if len(parts) != 1 or name not in parts[0].data_vars:
-        return [np.array([i]) for i in range(len(times))]
-    var = parts[0][name]
-    k = source_time_chunk(var)
-    if k == 1:
-        return [np.array([i]) for i in range(len(times))]
-    pos = pd.DatetimeIndex(var["time"].values).get_indexer(times)
-    key = np.where(pos >= 0, pos // k, -1 - np.arange(len(times)))
-    out: list[np.ndarray] = []
+    if len(parts) == 1 and name in parts[0].data_vars:
+        var = parts[0][name]
+        k = source_time_chunk(var)
+        pos = pd.DatetimeIndex(var["time"].values).get_indexer(times)
+        key = np.where(pos >= 0, pos // k, -1 - np.arange(len(times)))
+    else:
+        key = np.arange(len(times))
+    out: list[list[int]] = []
     for i, kk in enumerate(key):
-        if out and key[out[-1][-1]] == kk:
-            out[-1] = np.append(out[-1], i)
+        if out and (key[out[-1][-1]] == kk or len(out[-1]) < max_times):
+            out[-1].append(i)
         else:
-            out.append(np.array([i]))
-    return out
+            out.append([i])
+    return [np.asarray(g) for g in out]
 
 
-def lazy_steps(src: ERA5Source, times: Sequence[pd.Timestamp]) -> xr.Dataset:
+def step_bytes(src: ERA5Source) -> int:
+    """Bytes of the fields of one time step: float32, surface and atmospheric on ``src.levels``."""
+    return 4 * len(src.lat) * len(src.lon) * (len(src.names["surf"]) + len(src.names["atmos"]) * len(src.levels))
+
+
+def lazy_steps(src: ERA5Source, times: Sequence[pd.Timestamp], group_bytes: int = GROUP_BYTES) -> xr.Dataset:
     """Every needed field of ``src`` at ``times`` as a dask-backed dataset; nothing is read yet.
 
     The content of :meth:`ERA5Source.read_steps <aurora_xai.data.era5.ERA5Source.read_steps>`
     in the WeatherBench 2 schema: surface variables ``(time, latitude, longitude)``,
     atmospheric ``(time, level, latitude, longitude)`` on ``src.levels``, float32, latitude
-    decreasing and longitude in [0, 360), one time step per chunk. Computing it reads each
-    group of :func:`step_groups` once, in dask's threads; the checks of ``read_steps`` run
-    then (mirrored steps flipped back and recorded in ``src.flipped``).
+    decreasing and longitude in [0, 360), one dask chunk per group of :func:`step_groups`
+    (whole stored chunks, up to ``group_bytes``). Computing it reads each group once, in
+    dask's threads; the checks of ``read_steps`` run then (mirrored steps flipped back and
+    recorded in ``src.flipped``). Memory while computing: a group per busy thread.
 
     Args:
         src: An opened source.
         times: Times to read, sorted and unique; each must be stored (see ``has_step``).
+        group_bytes: Bytes of fields per group at most (at least one stored chunk).
 
     Raises:
         MissingTimeError: A time is not stored (naming it), before anything is read; when
@@ -103,7 +116,7 @@ def lazy_steps(src: ERA5Source, times: Sequence[pd.Timestamp]) -> xr.Dataset:
     # the source is bound in a closure: dask neither hashes nor rebuilds it
     read = dask.delayed(functools.partial(_read_group, src), name=f"read-steps-{uuid.uuid4().hex}", pure=True)
     pieces: dict[str, list[da.Array]] = {name: [] for name in layout}
-    for g in step_groups(src, times):
+    for g in step_groups(src, times, max_times=max(1, int(group_bytes) // step_bytes(src))):
         group = [times[i] for i in g]
         fields = read(group, dask_key_name=f"read-steps-{uuid.uuid4().hex}")
         for name, (_, tail) in layout.items():
@@ -111,8 +124,6 @@ def lazy_steps(src: ERA5Source, times: Sequence[pd.Timestamp]) -> xr.Dataset:
     data_vars = {}
     for name, (dims, _) in layout.items():
         arr = da.concatenate(pieces[name], axis=0) if len(pieces[name]) > 1 else pieces[name][0]
-        if any(c != 1 for c in arr.chunks[0]):
-            arr = arr.rechunk({0: 1})
         data_vars[name] = xr.Variable(
             dims, arr, {"units": UNITS.get(name, ""), "long_name": LONG_NAMES.get(name, name)}
         )
