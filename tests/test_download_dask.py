@@ -215,9 +215,9 @@ def test_copy_resumes_after_the_last_complete_block(tmp_path, stores, monkeypatc
     read: list[pd.Timestamp] = []
     real_read = ERA5Source.read_steps
 
-    def counting_read(self, ts, check=True):
+    def counting_read(self, ts, **kwargs):
         read.extend(ts)
-        return real_read(self, ts, check)
+        return real_read(self, ts, **kwargs)
 
     monkeypatch.setattr(ERA5Source, "read_steps", counting_read)
     dl.download_subset(stores["wb2"], dst, times, LEVELS, block=3, threads=2)
@@ -253,13 +253,13 @@ def test_parallel_reads_overlap_and_stay_bounded(tmp_path, stores, monkeypatch):
     state = {"now": 0, "max": 0}
     real_read = ERA5Source.read_steps
 
-    def slow_read(self, ts, check=True):
+    def slow_read(self, ts, **kwargs):
         with lock:
             state["now"] += 1
             state["max"] = max(state["max"], state["now"])
         time.sleep(0.05)
         try:
-            return real_read(self, ts, check)
+            return real_read(self, ts, **kwargs)
         finally:
             with lock:
                 state["now"] -= 1
@@ -280,6 +280,26 @@ def test_nan_in_the_parallel_copy_names_variable_level_and_time(tmp_path, stores
         dl.download_subset(path, tmp_path / "out.zarr", TIMES, LEVELS, block=4, threads=2)
     with pytest.raises(ValueError, match="block must be at least 1"):
         dl.download_subset(stores["wb2"], tmp_path / "out.zarr", TIMES, LEVELS, block=0)
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_a_step_stored_as_nan_is_copied_as_nan_under_skip(tmp_path, stores, parallel):
+    ds = _mirrored_arco(stores["base"])
+    empty = pd.Timestamp("2005-03-02T18")  # inside the valid span: missing data, as ARCO marks it
+    for name in ds.data_vars:
+        if "time" in ds[name].dims:
+            ds[name].loc[{"time": empty}] = np.nan
+    path = _write_zarr(ds, tmp_path / "gap.zarr")
+    with pytest.raises(MissingTimeError, match="2005-03-02 18:00 is stored as NaN"):
+        dl.download_subset(path, tmp_path / "a.zarr", TIMES, LEVELS, source="arco", block=4, parallel=parallel)
+    dst = dl.download_subset(
+        path, tmp_path / "b.zarr", TIMES, LEVELS, source="arco", block=4, parallel=parallel, on_missing="skip"
+    )
+    out = xr.open_zarr(dst)
+    assert np.isnan(out["temperature"].sel(time=empty).values).all()
+    assert np.isfinite(out["temperature"].drop_sel(time=empty).values).all()
+    copy = open_source("weatherbench2", str(dst), levels=LEVELS, on_missing="skip")
+    assert copy.batches([empty + pd.Timedelta(hours=6)], skip_empty=True) == [None]
 
 
 # ---------------------------------------------------------------------------------------

@@ -101,17 +101,23 @@ def default_threads() -> int:
 
 
 def _block_dataset(
-    src: ERA5Source, times: Sequence[pd.Timestamp], lazy: bool = True, group_bytes: int = GROUP_BYTES
+    src: ERA5Source,
+    times: Sequence[pd.Timestamp],
+    lazy: bool = True,
+    group_bytes: int = GROUP_BYTES,
+    skip_empty: bool = False,
 ) -> xr.Dataset:
     """The fields of one block of times in the WeatherBench 2 schema (without static fields).
 
     ``lazy``: dask-backed, read when written, in groups of whole stored chunks of up to
     ``group_bytes`` (see :func:`aurora_xai.data.lazy.lazy_steps`); otherwise read now with
     :meth:`ERA5Source.read_steps <aurora_xai.data.era5.ERA5Source.read_steps>` (numpy).
+    ``skip_empty``: steps stored entirely as NaN are copied as they are (and recorded in
+    ``src.empty_steps``) rather than raising.
     """
     if lazy:
-        return lazy_steps(src, pd.DatetimeIndex(times), group_bytes=group_bytes)
-    fields = src.read_steps(times)
+        return lazy_steps(src, pd.DatetimeIndex(times), group_bytes=group_bytes, skip_empty=skip_empty)
+    fields = src.read_steps(times, skip_empty=skip_empty)
     coords = {
         "time": pd.DatetimeIndex(times).values.astype("datetime64[ns]"),
         "level": np.asarray(src.levels, dtype=np.int64),
@@ -201,7 +207,10 @@ def download_subset(
         static_path: Separate static-field file, if the source lacks them.
         on_missing: ``error``: a time not in the source raises
             :class:`~aurora_xai.data.era5.MissingTimeError` naming it (before anything is
-            written); ``skip``: it is left out and listed in the attribute ``skipped_times``.
+            written), as does a time step stored entirely as NaN (missing data, as ARCO-ERA5
+            marks it) when its block is read; ``skip``: a time not in the source is left out and listed
+            in the attribute ``skipped_times``, a step stored as NaN is copied as NaN (the
+            readers of the copy skip it with its reason).
         block: Times per block, the unit of resumption and of progress lines (default 32
             with ``parallel``, 8 without, as the serial copy holds a whole block in memory).
         compress: Compress the chunks (the default codec of zarr).
@@ -255,7 +264,7 @@ def download_subset(
     for start in range(done, len(keep), block):
         chunk = keep[start : start + block]
         t0 = time.perf_counter()
-        ds = _block_dataset(src, chunk, lazy=parallel, group_bytes=group_bytes)
+        ds = _block_dataset(src, chunk, parallel, group_bytes, skip_empty=on_missing == "skip")
         region = ds.drop_vars(list(ds.coords))
         if parallel:
             with dask.config.set(scheduler="threads", num_workers=n_threads):

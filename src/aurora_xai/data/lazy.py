@@ -80,7 +80,9 @@ def step_bytes(src: ERA5Source) -> int:
     return 4 * len(src.lat) * len(src.lon) * (len(src.names["surf"]) + len(src.names["atmos"]) * len(src.levels))
 
 
-def lazy_steps(src: ERA5Source, times: Sequence[pd.Timestamp], group_bytes: int = GROUP_BYTES) -> xr.Dataset:
+def lazy_steps(
+    src: ERA5Source, times: Sequence[pd.Timestamp], group_bytes: int = GROUP_BYTES, skip_empty: bool = False
+) -> xr.Dataset:
     """Every needed field of ``src`` at ``times`` as a dask-backed dataset; nothing is read yet.
 
     The content of :meth:`ERA5Source.read_steps <aurora_xai.data.era5.ERA5Source.read_steps>`
@@ -95,6 +97,8 @@ def lazy_steps(src: ERA5Source, times: Sequence[pd.Timestamp], group_bytes: int 
         src: An opened source.
         times: Times to read, sorted and unique; each must be stored (see ``has_step``).
         group_bytes: Bytes of fields per group at most (at least one stored chunk).
+        skip_empty: Passed to ``read_steps``: a step stored entirely as NaN (missing data)
+            stays NaN and is recorded in ``src.empty_steps`` instead of raising.
 
     Raises:
         MissingTimeError: A time is not stored (naming it), before anything is read; when
@@ -114,7 +118,9 @@ def lazy_steps(src: ERA5Source, times: Sequence[pd.Timestamp], group_bytes: int 
     for name in src.names["atmos"].values():
         layout[name] = (("time", "level", "latitude", "longitude"), (nl, ny, nx))
     # the source is bound in a closure: dask neither hashes nor rebuilds it
-    read = dask.delayed(functools.partial(_read_group, src), name=f"read-steps-{uuid.uuid4().hex}", pure=True)
+    read = dask.delayed(
+        functools.partial(_read_group, src, skip_empty), name=f"read-steps-{uuid.uuid4().hex}", pure=True
+    )
     pieces: dict[str, list[da.Array]] = {name: [] for name in layout}
     for g in step_groups(src, times, max_times=max(1, int(group_bytes) // step_bytes(src))):
         group = [times[i] for i in g]
@@ -136,5 +142,5 @@ def lazy_steps(src: ERA5Source, times: Sequence[pd.Timestamp], group_bytes: int 
     return xr.Dataset(data_vars, coords=coords)
 
 
-def _read_group(src: ERA5Source, times: Sequence[pd.Timestamp]) -> dict[str, np.ndarray]:
-    return src.read_steps(times)
+def _read_group(src: ERA5Source, skip_empty: bool, times: Sequence[pd.Timestamp]) -> dict[str, np.ndarray]:
+    return src.read_steps(times, skip_empty=skip_empty)
