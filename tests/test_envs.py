@@ -1,12 +1,17 @@
-"""Static checks of the per-rule conda environments (conda itself is not needed).
+"""Checks of the per-rule conda environments in envs/ (conda itself is not needed).
 
-For every rule in ``workflow/rules/*.smk`` that runs something:
+Each environment takes Python and pip from conda-forge and every package from PyPI,
+pinned to requirements.lock by ``tools/env_pins.py``. Checked here:
 
-* it declares ``conda:`` and ``log:``;
-* its environment file exists and parses;
-* every third-party module imported by its script, and by the ``aurora_xai`` modules
-  that script imports (followed transitively), is provided by a package of that
-  environment.
+* every rule in ``workflow/rules/*.smk`` that runs something declares ``conda:`` and
+  ``log:``, and its environment provides every third-party module imported by its script
+  and by the ``aurora_xai`` code that script runs (followed transitively);
+* each environment file is what ``tools/env_pins.py`` writes, and its pins match the lock
+  (same versions, nothing outside it but the pins the tool declares, with their reasons)
+  and are closed under dependencies, with every requirement satisfied by its pin;
+* marked ``envs`` (they need PyPI): pip's resolver, run on an environment's pins as conda
+  runs it, installs exactly those pins; and each environment, built in a fresh virtual
+  environment with ``pip install --no-deps`` of its pins, runs the imports of its rules.
 
 Imports guarded by ``try: ... except ImportError`` and ``if TYPE_CHECKING:`` blocks are
 optional and not required.  Imports inside functions are required: the library keeps
@@ -17,14 +22,25 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
+import hashlib
 import importlib.metadata
+import importlib.util
+import json
+import os
 import re
+import shutil
+import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[1]
 RULES_DIR = REPO / "workflow" / "rules"
@@ -33,29 +49,30 @@ SRC_DIR = REPO / "src"
 TOY_SNAKEFILE = REPO / "tests" / "slurm_toy" / "Snakefile"
 PROJECT = "aurora_xai"
 
-# Package names (conda-forge or PyPI, lower case) whose import name differs from
-# the name with "-" replaced by "_".
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location("env_pins", REPO / "tools" / "env_pins.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+env_pins = _load_tool()
+
+# Distribution names (lower case) whose import name differs from the name with "-"
+# replaced by "_", for distributions that are not installed here (installed ones are
+# looked up in their metadata).
 IMPORT_NAMES: dict[str, set[str]] = {
-    "pytorch": {"torch"},
-    "pytorch-cpu": {"torch"},
-    "pytorch-gpu": {"torch"},
     "scikit-learn": {"sklearn"},
     "pyyaml": {"yaml"},
     "microsoft-aurora": {"aurora"},
     "netcdf4": {"netCDF4"},
     "python-dateutil": {"dateutil"},
-    "matplotlib-base": {"matplotlib"},
     "pillow": {"PIL"},
     "beautifulsoup4": {"bs4"},
-    "opencv": {"cv2"},
     "google-cloud-storage": {"google"},
-    "pytables": {"tables"},
-    "cartopy": {"cartopy"},
-    "python-eccodes": {"eccodes", "gribapi"},
 }
-# Conda package names that install a Python distribution of another name, for the
-# check of pinned versions against what is installed here.
-DISTRIBUTION_NAMES = {"pytorch": "torch", "matplotlib-base": "matplotlib"}
 # Modules available to every script without being in an environment: the project
 # itself (see test_project_importable_by_scripts) and `snakemake`, whose package
 # directory Snakemake adds to the search path of every script.
@@ -92,31 +109,35 @@ class RuleInfo:
         return (self.file.parent / value).resolve()
 
 
-_RULE_HEAD = re.compile(r"^(rule|checkpoint)\s+(\w+)\s*:\s*(#.*)?$")
+_RULE_HEAD = re.compile(r"^(\s*)(rule|checkpoint)\s+(\w+)\s*:\s*(#.*)?$")
 _DIRECTIVE = re.compile(r"^(\s+)(\w+)\s*:(.*)$")
 
 
 def parse_rules(path: Path) -> list[RuleInfo]:
-    """Rules of a Snakefile or .smk file, with the text of each directive."""
+    """Rules of a Snakefile or .smk file, with the text of each directive.
+
+    Rules may be indented (defined inside an ``if`` block); a rule ends at the first line
+    indented no deeper than its ``rule`` line.
+    """
     rules: list[RuleInfo] = []
     current: RuleInfo | None = None
+    rule_indent = 0
     directive_indent: int | None = None
     directive: str | None = None
     for lineno, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
+        indent = len(line) - len(line.lstrip())
         head = _RULE_HEAD.match(line)
         if head:
-            current = RuleInfo(head.group(2), path, lineno, {})
+            current = RuleInfo(head.group(3), path, lineno, {})
             rules.append(current)
-            directive_indent, directive = None, None
+            rule_indent, directive_indent, directive = indent, None, None
             continue
-        if not line[0].isspace():  # any other top-level statement ends the rule
+        if current is not None and indent <= rule_indent:  # any other statement ends the rule
             current = None
-            continue
         if current is None:
             continue
-        indent = len(line) - len(line.lstrip())
         match = _DIRECTIVE.match(line)
         if match and (directive_indent is None or indent <= directive_indent):
             directive_indent = indent
@@ -171,7 +192,22 @@ def spec_name(spec: str) -> str | None:
     return name.lower()
 
 
+@functools.cache
+def _installed_modules() -> dict[str, set[str]]:
+    """Top-level import names of each installed distribution, by canonical name."""
+    modules: dict[str, set[str]] = {}
+    for module, dists in importlib.metadata.packages_distributions().items():
+        for dist in dists:
+            modules.setdefault(canonicalize_name(dist), set()).add(module)
+    return modules
+
+
 def import_names(package: str) -> set[str]:
+    """Top-level modules a distribution provides (its metadata where installed here)."""
+    installed = _installed_modules().get(canonicalize_name(package))
+    if installed:
+        return {m for m in installed if not m.startswith("_")} or installed
+    package = package.lower()
     return IMPORT_NAMES.get(package, {package.replace("-", "_").replace(".", "_")})
 
 
@@ -197,6 +233,7 @@ class ImportSite:
     file: Path
     line: int
     via: str = ""  # how the script reaches this import
+    names: tuple[str, ...] = ()  # `from module import names`
 
 
 @dataclasses.dataclass
@@ -294,7 +331,8 @@ def _scope(nodes: list[ast.AST], path: Path, optional: set[int]) -> Scope:
                     if package is None:  # a relative import in a script
                         continue
                     base = ".".join(filter(None, [package, node.module]))
-                scope.imports.append(ImportSite(base, path, node.lineno))
+                names = tuple(a.name for a in node.names if a.name != "*")
+                scope.imports.append(ImportSite(base, path, node.lineno, names=names))
                 # `from package import submodule` runs the submodule too
                 scope.imports += [
                     ImportSite(f"{base}.{a.name}", path, node.lineno)
@@ -361,7 +399,13 @@ def parse_module(path: Path, whole: bool = False) -> ModuleInfo:
 
 def third_party_imports(script: Path) -> dict[str, list[ImportSite]]:
     """Top-level third-party modules needed by a script, with where they are imported."""
+    return follow_imports(script)[0]
+
+
+def follow_imports(script: Path) -> tuple[dict[str, list[ImportSite]], list[ImportSite]]:
+    """Imports that run when a script runs: (third-party by top-level module, the project's)."""
     needed: dict[str, list[ImportSite]] = {}
+    project: list[ImportSite] = []
     modules: dict[str, ModuleInfo] = {}
     visited: set[tuple[str, str | None]] = set()
     attrs_seen: set[str] = set()  # attribute names used by code that runs
@@ -372,6 +416,7 @@ def third_party_imports(script: Path) -> dict[str, list[ImportSite]]:
         for site in scope.imports:
             top = site.module.split(".")[0]
             if top == PROJECT:
+                project.append(dataclasses.replace(site, via=via))
                 load(site.module, via)
             elif top not in sys.stdlib_module_names and top not in ALWAYS_AVAILABLE:
                 needed.setdefault(top, []).append(dataclasses.replace(site, via=via))
@@ -447,7 +492,7 @@ def third_party_imports(script: Path) -> dict[str, list[ImportSite]]:
                 visited.add(key)
                 run_scope(scope, module, f"{via}.{method}")
                 changed = True
-    return needed
+    return needed, project
 
 
 def _rel(path: Path) -> str:
@@ -543,56 +588,326 @@ def test_project_importable_by_scripts():
 
 
 # ---------------------------------------------------------------------------------
-# tests of the environment files
-
+# the environment files against the lock
 
 ENV_FILES = sorted(ENVS_DIR.glob("*.yaml"))
+ENV_SPECS = {spec.name: spec for spec in env_pins.ENVS}
+LOCK = env_pins.read_lock()
 
 
-def test_env_files_exist():
+def pip_section(path: Path) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """(option lines, pins) of an environment's pip section; pins map canonical name -> (name, version).
+
+    Raises:
+        AssertionError: an entry that is not ``name==version``.
+    """
+    _, pip = env_specs(load_env(path))
+    options = [p for p in pip if p.startswith("-")]
+    pins: dict[str, tuple[str, str]] = {}
+    for entry in pip:
+        if entry.startswith("-"):
+            continue
+        try:
+            req = Requirement(entry)
+        except InvalidRequirement as err:
+            raise AssertionError(f"{path.name}: pip entry `{entry}`: {err}") from err
+        specs = list(req.specifier)
+        assert len(specs) == 1 and specs[0].operator == "==" and not req.marker and not req.extras, (
+            f"{path.name}: pip entry `{entry}` is not pinned as `name==version`"
+        )
+        pins[canonicalize_name(req.name)] = (req.name, specs[0].version)
+    return options, pins
+
+
+def drift_problems(path: Path, lock: Mapping[str, env_pins.Locked], declared: Mapping[str, env_pins.Pin]) -> list[str]:
+    """How an environment file departs from the scheme; empty if it does not.
+
+    ``declared`` holds the pins deliberately outside the lock, by canonical name.
+    """
+    env = load_env(path)
+    problems = []
+    channels = env.get("channels") or []
+    if list(channels) != list(env_pins.CHANNELS):
+        problems.append(f"channels {channels}, expected {list(env_pins.CHANNELS)}")
+    conda, _ = env_specs(env)
+    if conda != [f"python={env_pins.PYTHON}", "pip"]:
+        problems.append(f"conda gives {conda}; it must give only python={env_pins.PYTHON} and pip")
+    _, pins = pip_section(path)
+    for key, (name, version) in pins.items():
+        if key in declared:
+            if version != declared[key].version:
+                problems.append(f"{name}=={version}: tools/env_pins.py declares {declared[key].version}")
+        elif key not in lock:
+            problems.append(f"{name}=={version} is not in requirements.lock")
+        elif lock[key].version != version:
+            problems.append(f"{name}=={version}: requirements.lock pins {lock[key].version}")
+    for key, (name, version) in pins.items():
+        if key in declared:
+            requires = declared[key].requires
+        else:
+            try:
+                requires = env_pins.installed_requires(name, version)
+            except env_pins.PinError as err:
+                problems.append(f"cannot check what {name}=={version} requires: {err}")
+                continue
+        for req in env_pins.applicable(requires):
+            dep = canonicalize_name(req.name)
+            if dep not in pins:
+                problems.append(f"{name}=={version} requires {req}, which is not pinned (closure incomplete)")
+            elif not req.specifier.contains(pins[dep][1], prereleases=True):
+                problems.append(f"{name}=={version} requires {req}, but {pins[dep][0]}=={pins[dep][1]} is pinned")
+    return [f"{path.name}: {p}" for p in problems]
+
+
+def _declared(name: str) -> dict[str, env_pins.Pin]:
+    return {canonicalize_name(p.name): p for p in ENV_SPECS[name].pins}
+
+
+def test_env_files_are_those_of_the_tool():
     names = {p.stem for p in ENV_FILES}
     assert {"model", "analysis", "plot", "data"} <= names, names
+    assert names == set(ENV_SPECS), f"envs/ holds {sorted(names)}, tools/env_pins.py describes {sorted(ENV_SPECS)}"
+
+
+@pytest.mark.parametrize("name", sorted(ENV_SPECS))
+def test_env_file_is_generated_from_lock(name: str):
+    spec = ENV_SPECS[name]
+    expected = env_pins.render(spec, env_pins.env_pins(spec, LOCK), LOCK)
+    assert spec.path.read_text() == expected, (
+        f"envs/{name}.yaml is not what tools/env_pins.py writes from requirements.lock: run `python tools/env_pins.py`"
+    )
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
-def test_env_file_is_pinned_conda_forge(path: Path):
-    env = load_env(path)
-    channels = env.get("channels") or []
-    assert channels and channels[0] == "conda-forge", f"{path.name}: conda-forge first"
-    assert "defaults" not in channels, f"{path.name}: the `defaults` channel is not used"
-    conda, pip = env_specs(env)
-    for spec in conda:
-        if spec_name(spec) == "pip":
+def test_env_pins_follow_lock(path: Path):
+    """Versions are the lock's, nothing is outside it unless declared, and the pins are closed."""
+    problems = drift_problems(path, LOCK, _declared(path.stem))
+    assert not problems, "\n".join(problems)
+
+
+def test_drift_check_reports_each_kind_of_drift(tmp_path: Path):
+    _, pins = pip_section(ENVS_DIR / "plot.yaml")
+    entries = [f"{name}=={version}" for key, (name, version) in pins.items() if key not in ("cftime", "numpy")]
+    entries += ["numpy==1.26.4", "not-a-locked-package==1.0"]
+    # the lock's torchvision declares torch==2.1.2
+    entries += [f"torch=={LOCK['torch'].version}", f"torchvision=={LOCK['torchvision'].version}"]
+    env = {
+        "channels": ["conda-forge", "defaults"],
+        "dependencies": ["python=3.11", "pip", "numpy=2.4.6", {"pip": entries}],
+    }
+    path = tmp_path / "drifted.yaml"
+    path.write_text(yaml.safe_dump(env))
+
+    problems = "\n".join(drift_problems(path, LOCK, {}))
+    assert "drifted.yaml: channels ['conda-forge', 'defaults']" in problems
+    assert "conda gives ['python=3.11', 'pip', 'numpy=2.4.6']" in problems
+    assert f"numpy==1.26.4: requirements.lock pins {LOCK['numpy'].version}" in problems
+    assert "not-a-locked-package==1.0 is not in requirements.lock" in problems
+    assert "requires cftime, which is not pinned (closure incomplete)" in problems
+    assert f"torch==2.1.2, but torch=={LOCK['torch'].version} is pinned" in problems
+
+    # a declared pin: its own version and requirements are used, and a mismatch reported
+    tv = env_pins.TORCHVISION_CUDA
+    ok = {"torchvision": dataclasses.replace(tv, version=LOCK["torchvision"].version)}
+    assert "torch==2.1.2" not in "\n".join(drift_problems(path, LOCK, ok))
+    problems = "\n".join(drift_problems(path, LOCK, {"torchvision": tv}))
+    assert f"torchvision=={LOCK['torchvision'].version}: tools/env_pins.py declares {tv.version}" in problems
+
+
+def test_tool_refuses_unlocked_roots():
+    spec = env_pins.EnvSpec("made_up", "", roots=("numpy", "not-a-locked-package"))
+    with pytest.raises(env_pins.PinError, match="not-a-locked-package .* is not in requirements.lock"):
+        env_pins.env_pins(spec, LOCK)
+    pins = env_pins.env_pins(env_pins.EnvSpec("made_up", "", roots=("pandas",)), LOCK)
+    assert {"pandas", "numpy", "python-dateutil"} <= set(pins)  # followed through metadata
+    assert "scipy" not in pins  # an extra of pandas, not taken
+
+
+# ---------------------------------------------------------------------------------
+# building the environments (marked `envs`: they need PyPI and a few minutes)
+
+
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+
+
+def _requirements(pins: Mapping[str, tuple[str, str]]) -> str:
+    return "".join(f"{name}=={version}\n" for name, version in pins.values())
+
+
+def cpu_swaps(pins: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """Pins replaced after the build here, so that the environment imports with a CPU torch.
+
+    A package pinned away from the lock for the CUDA build of torch (torchvision 0.28.0)
+    takes the lock's version: this machine has only a CPU build of torch 2.13.0, with
+    which that torchvision cannot be imported, and the lock's torchvision is the one that
+    imports with it.
+    """
+    cuda_pairs = {canonicalize_name(env_pins.TORCHVISION_CUDA.name)}
+    return {k: (LOCK[k].name, LOCK[k].version) for k in pins if k in cuda_pairs and pins[k][1] != LOCK[k].version}
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltEnv:
+    python: Path
+    resolved: dict[str, str]  # what pip's resolver installed from the pins, by canonical name
+    seconds: float  # time the build took (when it was built)
+
+
+def build_env(name: str, pins: Mapping[str, tuple[str, str]], root: Path) -> BuiltEnv:
+    """A fresh virtual environment built from an environment's pins.
+
+    First ``pip install -r`` of the pins with pip's resolver on, as conda runs a pip
+    section (what it installed is recorded), then ``pip install --no-deps`` of the
+    ``cpu_swaps``.  Kept under ``root`` by the hash of the pins and of this Python, and
+    rebuilt when either changes.
+
+    Raises:
+        AssertionError: venv or pip failed (with pip's output).
+    """
+    swaps = cpu_swaps(pins)
+    text = _requirements(pins) + "# swapped after: " + _requirements(swaps)
+    key = hashlib.sha256(f"{sys.version}\n{text}".encode()).hexdigest()[:16]
+    target = root / f"{name}-{key}"
+    python = target / "bin" / "python"
+    record = target / "built.json"
+    if record.is_file():
+        built = json.loads(record.read_text())
+        return BuiltEnv(python, built["resolved"], built["seconds"])
+    for old in root.glob(f"{name}-*"):
+        shutil.rmtree(old)
+    started = time.monotonic()
+    proc = _run([sys.executable, "-m", "venv", "--without-pip", str(target)])
+    assert proc.returncode == 0, f"python -m venv {target} failed:\n{proc.stderr}"
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-input", "--no-compile"]
+    pip += ["--disable-pip-version-check", "--quiet"]
+    (target / "requirements.txt").write_text(_requirements(pins))
+    report = target / "report.json"
+    proc = _run(pip + ["--report", str(report), "-r", str(target / "requirements.txt")])
+    assert proc.returncode == 0, f"envs/{name}.yaml: pip cannot install its pins:\n{proc.stderr[-4000:]}"
+    resolved = {
+        canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"].split("+")[0]
+        for item in json.loads(report.read_text())["install"]
+    }
+    if swaps:
+        (target / "swaps.txt").write_text(_requirements(swaps))
+        proc = _run(pip + ["--no-deps", "-r", str(target / "swaps.txt")])
+        assert proc.returncode == 0, f"envs/{name}.yaml: pip install --no-deps {swaps} failed:\n{proc.stderr[-4000:]}"
+    seconds = round(time.monotonic() - started, 1)
+    record.write_text(json.dumps({"resolved": resolved, "seconds": seconds}))
+    return BuiltEnv(python, resolved, seconds)
+
+
+@pytest.fixture(scope="session")
+def env_build_dir(pytestconfig, tmp_path_factory) -> Path:
+    """Where built environments are kept between sessions (pytest's cache, ignored by git)."""
+    cache = getattr(pytestconfig, "cache", None)
+    return cache.mkdir("env-builds") if cache is not None else tmp_path_factory.mktemp("env-builds")
+
+
+# Run inside a built environment: import what each rule imports, and list what is installed.
+_IMPORT_CHECK = """
+import importlib, importlib.metadata, json, sys, sysconfig
+checks = json.load(open(sys.argv[1]))
+failures = []
+for check in checks:
+    try:
+        module = importlib.import_module(check["module"])
+        for name in check["names"]:
+            if not hasattr(module, name):
+                importlib.import_module(check["module"] + "." + name)
+    except BaseException as err:
+        failures.append({**check, "error": f"{type(err).__name__}: {err}"})
+paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+installed = {d.metadata["Name"]: d.version for d in importlib.metadata.distributions(path=paths)}
+print(json.dumps({"failures": failures, "installed": installed}))
+"""
+
+
+def import_checks(env_path: Path) -> list[dict]:
+    """What the rules using an environment import, as run in it, and its root packages."""
+    checks: dict[tuple[str, tuple[str, ...]], dict] = {}
+    for rule in workflow_rules():
+        if "conda" not in rule.directives or rule.path_of("conda") != env_path:
             continue
-        assert re.search(r"[=<>]", spec), f"{path.name}: `{spec}` has no version"
-    for spec in pip:
-        if spec_name(spec) is not None:
-            assert "==" in spec, f"{path.name}: pip entry `{spec}` is not pinned with =="
-    assert any(spec_name(s) == "python" for s in conda), f"{path.name}: no python pin"
-    if pip:
-        assert any(spec_name(s) == "pip" for s in conda), f"{path.name}: pip entries need pip"
+        script = rule.path_of("script")
+        if script is None:
+            continue
+        needed, project = follow_imports(script)
+        for site in [s for sites in needed.values() for s in sites] + project:
+            where = f"{_rel(site.file)}:{site.line}"
+            check = checks.setdefault((site.module, site.names), {"module": site.module, "names": list(site.names)})
+            check.setdefault("rules", {}).setdefault(f"rule {rule.name}", where)
+    for root in ENV_SPECS[env_path.stem].roots:
+        modules = import_names(root)
+        main = [m for m in modules if m.lower() == canonicalize_name(root).replace("-", "_")]
+        for module in main or sorted(modules):
+            check = checks.setdefault((module, ()), {"module": module, "names": []})
+            check.setdefault("rules", {})[f"root {root} in tools/env_pins.py"] = ""
+    return list(checks.values())
 
 
+def _clean_environ() -> dict[str, str]:
+    drop = ("VIRTUAL_ENV", "CONDA_PREFIX")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k not in drop}
+    # src/ on PYTHONPATH, as workflow/rules/common.smk does for every job
+    env.update(PYTHONPATH=str(SRC_DIR), PYTHONNOUSERSITE="1", OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    return env
+
+
+def test_import_check_runs_what_rules_import_and_reports_failures(tmp_path: Path):
+    checks = import_checks(ENVS_DIR / "model.yaml")
+    modules = {c["module"] for c in checks}
+    assert {"torch", "aurora", "captum", "netCDF4", "dask"} <= modules  # imports and roots
+    assert any(m.startswith(f"{PROJECT}.") for m in modules)
+    assert all(c["rules"] for c in checks)
+    made_up = [
+        {"module": "json", "names": ["dumps"], "rules": {"rule a": "x.py:1"}},
+        {"module": "json", "names": ["no_such_name"], "rules": {"rule b": "x.py:2"}},
+        {"module": "no_such_module_here", "names": [], "rules": {"rule c": "x.py:3"}},
+    ]
+    payload = tmp_path / "checks.json"
+    payload.write_text(json.dumps(made_up))
+    proc = _run([sys.executable, "-c", _IMPORT_CHECK, str(payload)], cwd=tmp_path)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [f["rules"] for f in result["failures"]] == [{"rule b": "x.py:2"}, {"rule c": "x.py:3"}]
+    assert "ModuleNotFoundError" in result["failures"][1]["error"]
+    assert canonicalize_name("numpy") in {canonicalize_name(k) for k in result["installed"]}
+
+
+@pytest.mark.envs
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
-def test_env_pins_match_installed(path: Path):
-    """Pinned versions are those this test suite runs with (where installed here)."""
-    conda, pip = env_specs(load_env(path))
-    mismatched = []
-    for spec in conda + pip:
-        name = spec_name(spec)
-        version = re.split(r"==|=", spec.split("::")[-1], maxsplit=2)
-        if name in (None, "python", "pip") or len(version) < 2:
-            continue
-        pinned = version[1]
-        try:
-            installed = importlib.metadata.version(DISTRIBUTION_NAMES.get(name, name))
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        # conda's `=1.7.5` matches 1.7.5, 1.7.5.1, ...; a local tag (+cpu) is ignored
-        installed = installed.split("+")[0]
-        if not (installed == pinned or installed.startswith(pinned + ".")):
-            mismatched.append(f"{name}: pinned {pinned}, installed {installed}")
-    assert not mismatched, f"{path.name}: " + "; ".join(mismatched)
+def test_env_builds_from_its_pins_and_runs_rule_imports(path: Path, env_build_dir: Path, tmp_path: Path):
+    """An environment built from its pins alone is exactly those pins and imports what its rules import.
+
+    pip's resolver, run on the pins as conda runs it on the pip section, must install
+    exactly them: nothing added (the closure is complete, so `pip install --no-deps`
+    gives the same set), nothing refused.  The section's extra index cannot be reached
+    here; on a cluster it supplies the CUDA builds of torch and torchvision and the CUDA
+    libraries that torch pins itself.
+    """
+    options, pins = pip_section(path)
+    built = build_env(path.stem, pins, env_build_dir)
+    wanted = {k: v for k, (_, v) in pins.items()}
+    added = {k: v for k, v in built.resolved.items() if k not in wanted}
+    assert not added, f"{path.name}: pip's resolver adds packages the pins lack: {added}"
+    assert built.resolved == wanted, f"{path.name}: pip's resolver installs {built.resolved}, the pins say {wanted}"
+
+    checks = import_checks(path)
+    assert checks, f"no rule uses {path.name}"
+    payload = tmp_path / "checks.json"
+    payload.write_text(json.dumps(checks))
+    proc = _run([str(built.python), "-c", _IMPORT_CHECK, str(payload)], cwd=tmp_path, env=_clean_environ(), timeout=600)
+    assert proc.returncode == 0, f"{path.name}: the import check did not run:\n{proc.stderr[-4000:]}"
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    problems = [
+        f"{f['module']} {f['names'] or ''} ({'; '.join(f'{r} {w}'.strip() for r, w in f['rules'].items())}): {f['error']}"
+        for f in result["failures"]
+    ]
+    assert not problems, f"{path.name}, built from its pins, cannot import:\n" + "\n".join(problems)
+    installed = {canonicalize_name(k): v.split("+")[0] for k, v in result["installed"].items()}
+    expected = {**wanted, **{k: v for k, (_, v) in cpu_swaps(pins).items()}}
+    assert installed == expected, f"{path.name}: the built environment holds {installed}, expected {expected}"
 
 
 # ---------------------------------------------------------------------------------
@@ -643,11 +958,31 @@ def test_checker_reports_missing_module_and_directives(tmp_path: Path):
             rule other:
                 output: "c.txt"
                 shell: "touch {{output}}"
+
+            if config.get("download", {{}}).get("enabled", False):
+
+                localrules:
+                    fetch_thing,
+
+                rule fetch_thing:
+                    output:
+                        "d.txt",
+                    log:
+                        "e.log",
+                    script:
+                        "s.py"
+
+            rule last:
+                output: "f.txt"
+                run:
+                    pass
             """
         )
     )
     rules = {r.name: r for r in parse_rules(smk)}
-    assert set(rules) == {"fit_thing", "other"}
+    assert set(rules) == {"fit_thing", "other", "fetch_thing", "last"}
+    assert set(rules["fetch_thing"].directives) == {"output", "log", "script"}  # inside an `if`
+    assert set(rules["last"].directives) == {"output", "run"}
     needed = third_party_imports(tmp_path / "s.py")
     assert {"sklearn", "numpy", "netCDF4"} <= set(needed)
     assert "cartopy" not in needed and "os" not in needed
@@ -658,6 +993,7 @@ def test_checker_reports_missing_module_and_directives(tmp_path: Path):
     assert not any("`numpy`" in p or "`netCDF4`" in p for p in problems)
     problems = check_rule(rules["other"])
     assert any("no `conda:`" in p for p in problems)
+    assert any("rule fetch_thing: no `conda:`" in p for p in check_rule(rules["fetch_thing"]))
 
 
 def test_spec_names():
