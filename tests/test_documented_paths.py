@@ -153,3 +153,28 @@ def test_an_interrupted_run_resumes_to_identical_tables(study_run):
     run_snakemake(workdir, "--cores", "2", "--configfile", "config/study.yaml", "overlay.yaml", timeout=1500)
     for path, data in tables.items():
         assert path.read_bytes() == data, f"{path.name} differs after the interrupted run"
+
+
+SHORT_WINDOW = {
+    "dates": {"start": "2005-01-01", "end": "2005-01-31", "shard_size": 31},
+    "synthetic": {"periods": [["2004-12-31", "2005-02-01"], ["1987-10-12", "1987-10-20"]]},
+    "labels": {"start": "2005-01-01", "end": "2005-01-31"},
+    "attribution": {"cases": ["great_storm_1987"]},
+    "regimes": {"n_bootstrap": 100, "n_permutations": 100},
+    "perturbation": {"methods": ["lrp", "random"], "fractions": [1], "n_draws": 5},
+}
+
+
+def test_a_window_of_one_month_runs_end_to_end(tmp_path):
+    """January only: every output is written; what needs several seasons is reported as
+    not applicable, with the reason, instead of failing the run."""
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "short.yaml").write_text(yaml.safe_dump(SHORT_WINDOW))
+    run_snakemake(workdir, "--cores", "2", "--configfile", "config/config.yaml", "short.yaml", timeout=1500)
+    table = pd.read_csv(workdir / "results/tables/headline.csv", keep_default_na=False).set_index("metric")
+    for metric in ("pc1_annual_r2", "pc1_djf_jja_cohen_d"):
+        assert table.loc[metric, "value"] == "" and table.loc[metric, "note"], metric
+    for metric in ("pc1_explained_variance", "pc1_bootstrap_cos", "storm_calm_auc"):
+        assert table.loc[metric, "value"] != "", metric
+    for fig in ("pca_seasons", "pc1_annual_cycle", "storm_calm", "pca_bootstrap"):
+        assert (workdir / f"results/figures/{fig}.png").stat().st_size > 10_000, fig
