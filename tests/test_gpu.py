@@ -28,7 +28,8 @@ def test_extraction_on_gpu_matches_cpu(small_store):
 
 
 def test_lrp_on_gpu_matches_cpu(small_store):
-    from aurora_xai.attribution import ForecastTarget, compute_relevance
+    from aurora_xai.attribution.methods import compute_relevance
+    from aurora_xai.attribution.targets import ForecastTarget
 
     src = ERA5Source(str(small_store))
     batch = src.batch(pd.Timestamp("1987-10-16T06"))

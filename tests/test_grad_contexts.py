@@ -16,19 +16,13 @@ try:
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from aurora_xai.attribution import (  # noqa: E402
-    ForecastTarget,
-    LatentTarget,
-    benchmark_lrp,
-    checkpointed_backbone,
-    compute_relevance,
-    lrp_relevance,
-    lrp_rules,
-)
 from aurora_xai.attribution._testing import synthetic_batch, tiny_lrp_model  # noqa: E402
+from aurora_xai.attribution.benchmark import benchmark_lrp  # noqa: E402
 from aurora_xai.attribution.grad_mode import ordinary_parameters, without_inference_tensors  # noqa: E402
 from aurora_xai.attribution.inputs import normalised_inputs  # noqa: E402
-from aurora_xai.attribution.lrp import gradient_relevance  # noqa: E402
+from aurora_xai.attribution.methods import LRP, InputXGradient, MethodOptions, compute_relevance  # noqa: E402
+from aurora_xai.attribution.patching import checkpointed_backbone, lrp_rules  # noqa: E402
+from aurora_xai.attribution.targets import ForecastTarget, LatentTarget  # noqa: E402
 from aurora_xai.regions import Region  # noqa: E402
 
 torch.set_num_threads(1)
@@ -141,17 +135,18 @@ def test_model_built_or_cast_under_inference_mode(model):
 
 
 def test_lower_level_entry_points_in_both_modes(model):
-    """lrp_relevance and gradient_relevance on inputs normalised under the caller's mode."""
+    """The LRP and input x gradient methods on inputs normalised under the caller's mode."""
     target = TARGETS["latent_backbone"]
     batch = synthetic_batch(17, 32)
     inputs = normalised_inputs(model, batch, torch.float64)
-    want_lrp = lrp_relevance(model, inputs, target)
-    want_ixg = gradient_relevance(model, inputs, target, "input_x_gradient")
+    options = MethodOptions()
+    want_lrp = LRP().relevance(model, inputs, target, options)
+    want_ixg = InputXGradient().relevance(model, inputs, target, options)
     for mode in ("no_grad", "inference_mode"):
         with MODES[mode]():
             inputs_m = normalised_inputs(model, synthetic_batch(17, 32), torch.float64)
-            got_lrp = lrp_relevance(model, inputs_m, target)
-            got_ixg = gradient_relevance(model, inputs_m, target, "input_x_gradient")
+            got_lrp = LRP().relevance(model, inputs_m, target, options)
+            got_ixg = InputXGradient().relevance(model, inputs_m, target, options)
         for want, got in ((want_lrp, got_lrp), (want_ixg, got_ixg)):
             assert got[1] == want[1]
             for a, b in zip(got[0], want[0], strict=True):
@@ -205,7 +200,15 @@ def test_perturbation_relevances_in_inference_mode():
 
     model = tiny_lrp_model(seed=4, depths=(1, 1, 1), dtype=torch.float32)
     methods = ("lrp", "input_x_gradient", "integrated_gradients", "random")
-    want = compute_relevances(model, synthetic_batch(17, 32, dtype=torch.float32), TARGETS["msl"], methods, attention_rule="cp", epsilon=1e-6, ig_steps=4)
+    want = compute_relevances(
+        model,
+        synthetic_batch(17, 32, dtype=torch.float32),
+        TARGETS["msl"],
+        methods,
+        attention_rule="cp",
+        epsilon=1e-6,
+        ig_steps=4,
+    )
     with torch.inference_mode():
         batch = synthetic_batch(17, 32, dtype=torch.float32)
         got = compute_relevances(model, batch, TARGETS["msl"], methods, attention_rule="cp", epsilon=1e-6, ig_steps=4)

@@ -19,15 +19,12 @@ try:
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from aurora_xai.attribution import (
-    ForecastTarget,
-    LatentTarget,
-    benchmark_lrp,
-    compute_relevance,
-    lrp_rules,
-    zero_constant_terms,
-)
 from aurora_xai.attribution._testing import synthetic_batch, tiny_lrp_model
+from aurora_xai.attribution.benchmark import benchmark_lrp
+from aurora_xai.attribution.constants import zero_constant_terms
+from aurora_xai.attribution.methods import METHODS, compute_relevance, get_method
+from aurora_xai.attribution.patching import lrp_rules
+from aurora_xai.attribution.targets import ForecastTarget, LatentTarget
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.regions import Region
 
@@ -67,25 +64,19 @@ def _total(ds):
 
 @pytest.mark.parametrize("target", [MSL, T500], ids=["msl", "t500"])
 def test_cp_conserves_without_constant_terms(model_bias_free, batch64, target):
-    ds = compute_relevance(
-        model_bias_free, batch64, target, attention_rule="cp", epsilon=1e-9, dtype=torch.float64
-    )
+    ds = compute_relevance(model_bias_free, batch64, target, attention_rule="cp", epsilon=1e-9, dtype=torch.float64)
     assert abs(ds.attrs["target_value"]) > 1e-4
     assert np.isclose(_total(ds), ds.attrs["relevance_sum"], rtol=1e-10)
     assert ds.attrs["conservation_error"] < 0.01  # the requirement
     # What is missing is exactly the epsilon stabiliser's share ...
     assert np.isclose(ds.attrs["share_absorbed"], ds.attrs["absorbed_epsilon"], rtol=0, atol=1e-10)
     # ... and without it conservation is exact to float64 rounding.
-    ds0 = compute_relevance(
-        model_bias_free, batch64, target, attention_rule="cp", epsilon=0.0, dtype=torch.float64
-    )
+    ds0 = compute_relevance(model_bias_free, batch64, target, attention_rule="cp", epsilon=0.0, dtype=torch.float64)
     assert ds0.attrs["conservation_error"] < 1e-10
 
 
 def test_attnlrp_bias_free_only_softmax_absorbs(model_bias_free, batch64):
-    ds = compute_relevance(
-        model_bias_free, batch64, T500, attention_rule="attnlrp", epsilon=0.0, dtype=torch.float64
-    )
+    ds = compute_relevance(model_bias_free, batch64, T500, attention_rule="attnlrp", epsilon=0.0, dtype=torch.float64)
     # AttnLRP's softmax rule is not conservative; every other term is zero here.
     for key, value in ds.attrs.items():
         if key.startswith("absorbed_") and key not in ("absorbed_softmax", "absorbed_total"):
@@ -97,9 +88,7 @@ def test_attnlrp_bias_free_only_softmax_absorbs(model_bias_free, batch64):
 @pytest.mark.parametrize("rule", ["cp", "attnlrp"])
 def test_ledger_accounts_for_every_constant_term(model_biased, batch64, rule):
     """With all of Aurora's constants present, sum(R) + absorbed == target."""
-    ds = compute_relevance(
-        model_biased, batch64, MSL, attention_rule=rule, epsilon=1e-3, dtype=torch.float64
-    )
+    ds = compute_relevance(model_biased, batch64, MSL, attention_rule=rule, epsilon=1e-3, dtype=torch.float64)
     assert ds.attrs["conservation_error"] > 1e-3  # the constants do absorb relevance
     assert ds.attrs["closure_error"] < 1e-8
     for key in ("bias", "modulation_shift", "position_scale_embedding", "epsilon"):
@@ -176,7 +165,9 @@ class BoxModel(nn.Module):
             static_vars={},
             atmos_vars={},
             metadata=aurora.Metadata(
-                lat=b.metadata.lat, lon=b.metadata.lon, time=b.metadata.time,
+                lat=b.metadata.lat,
+                lon=b.metadata.lon,
+                time=b.metadata.time,
                 atmos_levels=b.metadata.atmos_levels,
             ),
         )
@@ -189,16 +180,33 @@ def test_known_answer_relevance_in_box(batch64, method):
     lon = batch64.metadata.lon.numpy()
     box = Region("inner", float(lat[10]), float(lat[5]), float(lon[40]), float(lon[51]))
     target = ForecastTarget("msl", None, box)
-    ds = compute_relevance(
-        model, batch64, target, method=method, epsilon=0.0, n_steps=8, dtype=torch.float64
-    )
+    ds = compute_relevance(model, batch64, target, method=method, epsilon=0.0, n_steps=8, dtype=torch.float64)
     total = sum(float(abs(ds[v]).sum()) for v in ds.data_vars)
-    inside = float(abs(ds["t"].sel(level=500.0, history=0.0)).isel(
-        latitude=slice(5, 11), longitude=slice(40, 52)).sum())
+    inside = float(
+        abs(ds["t"].sel(level=500.0, history=0.0)).isel(latitude=slice(5, 11), longitude=slice(40, 52)).sum()
+    )
     assert total > 0
     assert inside / total > 0.99
     if method == "lrp":
         assert ds.attrs["conservation_error"] < 1e-8  # identity rule through GELU
+
+
+def test_methods_are_looked_up_by_name_and_unknown_names_are_errors(batch64):
+    """An unknown method or attention rule is an error naming the known ones, never a fall-through."""
+    assert list(METHODS) == ["lrp", "input_x_gradient", "integrated_gradients"]
+    assert all(get_method(name).name == name for name in METHODS)
+    model = BoxModel(level_index=2, lat_slice=slice(5, 11), lon_slice=slice(40, 52)).double()
+    for call in (
+        lambda: get_method("smoothgrad"),
+        lambda: compute_relevance(model, batch64, MSL, method="smoothgrad", dtype=torch.float64),
+    ):
+        with pytest.raises(ValueError) as err:
+            call()
+        assert "smoothgrad" in str(err.value)
+        assert all(repr(name) in str(err.value) for name in METHODS), err.value
+    with pytest.raises(ValueError) as err:
+        compute_relevance(model, batch64, MSL, attention_rule="softmax", dtype=torch.float64)
+    assert all(repr(name) in str(err.value) for name in ("cp", "attnlrp", "gradient")), err.value
 
 
 # ------------------------------------------------------------------------------------
@@ -292,26 +300,31 @@ def test_dataset_layout_and_crop(model_biased, batch64):
     assert ds.attrs["cropped_latitudes"] == [-90.0]
     for v in ds.data_vars:
         assert float(abs(ds[v].isel(latitude=-1)).max()) == 0.0, v
-    for key in ("method", "attention_rule", "epsilon", "target", "target_value",
-                "relevance_sum", "conservation_error", "share_absorbed", "closure_error"):
+    for key in (
+        "method",
+        "attention_rule",
+        "epsilon",
+        "target",
+        "target_value",
+        "relevance_sum",
+        "conservation_error",
+        "share_absorbed",
+        "closure_error",
+    ):
         assert key in ds.attrs, key
     assert ds.attrs["target"].startswith("forecast:t@500hPa")
 
 
 def test_checkpointing_gives_same_relevance(model_biased, batch64):
     a = compute_relevance(model_biased, batch64, MSL, attention_rule="attnlrp", dtype=None)
-    b = compute_relevance(
-        model_biased, batch64, MSL, attention_rule="attnlrp", checkpointing=True, dtype=None
-    )
+    b = compute_relevance(model_biased, batch64, MSL, attention_rule="attnlrp", checkpointing=True, dtype=None)
     for v in a.data_vars:
         np.testing.assert_allclose(a[v].values, b[v].values, rtol=1e-10, atol=1e-14)
 
 
 def test_gradient_baselines(model_biased, batch64):
     ixg = compute_relevance(model_biased, batch64, T500, method="input_x_gradient", dtype=None)
-    ig = compute_relevance(
-        model_biased, batch64, T500, method="integrated_gradients", n_steps=16, dtype=None
-    )
+    ig = compute_relevance(model_biased, batch64, T500, method="integrated_gradients", n_steps=16, dtype=None)
     assert ixg.attrs["method"] == "input_x_gradient"
     assert np.isclose(ixg.attrs["target_value"], ig.attrs["target_value"])
     assert ig.attrs["completeness_error"] < 1e-3
@@ -329,7 +342,13 @@ def test_float32_lrp_runs(batch64):
 def test_benchmark_lrp_keys(batch64):
     model = build_model(ModelSpec(name="tiny", seed=0))
     res = benchmark_lrp(model, synthetic_batch(17, 32, dtype=torch.float32), MSL, repeats=1)
-    for key in ("forward_time_s", "lrp_time_s", "time_ratio", "forward_peak_bytes",
-                "lrp_peak_bytes", "lrp_saved_for_backward_bytes"):
+    for key in (
+        "forward_time_s",
+        "lrp_time_s",
+        "time_ratio",
+        "forward_peak_bytes",
+        "lrp_peak_bytes",
+        "lrp_saved_for_backward_bytes",
+    ):
         assert key in res, key
     assert res["lrp_time_s"] > 0 and res["lrp_saved_for_backward_bytes"] > 0

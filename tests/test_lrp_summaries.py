@@ -17,19 +17,20 @@ except ImportError:  # running from a checkout without an installed package
 
 import matplotlib.pyplot as plt
 
-from aurora_xai.attribution import ForecastTarget, compute_relevance
 from aurora_xai.attribution._testing import synthetic_batch
 from aurora_xai.attribution.figures import (
     plot_centroid_tilt,
     plot_relevance_maps,
     plot_vertical_profile,
 )
+from aurora_xai.attribution.methods import compute_relevance
 from aurora_xai.attribution.summaries import (
     circular_mean_lon,
     relevance_centroids,
     relevance_table,
     vertical_profile,
 )
+from aurora_xai.attribution.targets import ForecastTarget
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.regions import Region
 
@@ -73,8 +74,13 @@ def _planted() -> xr.Dataset:
 def test_circular_mean_lon_wraps():
     assert circular_mean_lon(np.array([350.0, 10.0]), np.array([1.0, 1.0])) == pytest.approx(0.0, abs=1e-9)
     assert circular_mean_lon(np.array([350.0, 20.0]), np.array([2.0, 1.0])) == pytest.approx(
-        np.rad2deg(np.arctan2(2 * np.sin(np.deg2rad(-10)) + np.sin(np.deg2rad(20)),
-                              2 * np.cos(np.deg2rad(-10)) + np.cos(np.deg2rad(20)))) % 360
+        np.rad2deg(
+            np.arctan2(
+                2 * np.sin(np.deg2rad(-10)) + np.sin(np.deg2rad(20)),
+                2 * np.cos(np.deg2rad(-10)) + np.cos(np.deg2rad(20)),
+            )
+        )
+        % 360
     )
     assert np.isnan(circular_mean_lon(np.array([0.0, 180.0]), np.array([1.0, 1.0])))
 

@@ -15,17 +15,17 @@ try:
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from aurora_xai.attribution import (
-    ForecastTarget,
-    LatentTarget,
-    latent_token_mask,
-    token_centres,
-)
 from aurora_xai.attribution._testing import synthetic_batch
 from aurora_xai.attribution.inputs import (
     evaluate_target,
     normalised_inputs,
     target_context,
+)
+from aurora_xai.attribution.targets import (
+    ForecastTarget,
+    LatentTarget,
+    latent_token_mask,
+    token_centres,
 )
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.regions import GLOBE, Region

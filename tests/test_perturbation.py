@@ -18,8 +18,9 @@ try:
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from aurora_xai.attribution import ForecastTarget, compute_relevance
 from aurora_xai.attribution._testing import synthetic_batch
+from aurora_xai.attribution.methods import compute_relevance
+from aurora_xai.attribution.targets import ForecastTarget
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.perturbation import (
     Case,

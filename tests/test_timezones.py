@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
     import dataclasses, json, sys, time
     import numpy as np, pandas as pd, torch
     torch.set_num_threads(1)
-    from aurora_xai.attribution.lrp import compute_relevance
+    from aurora_xai.attribution.methods import compute_relevance
     from aurora_xai.attribution.targets import ForecastTarget
     from aurora_xai.data.era5 import open_source
     from aurora_xai.dates import DateSpec, date_metadata

@@ -1,25 +1,24 @@
-"""Layer-wise relevance propagation (CP-LRP / AttnLRP) and gradient baselines for Aurora.
+"""Relevance of Aurora's inputs: layer-wise relevance propagation and gradient baselines.
 
-Public API:
+Import from the modules (this package imports none of them, so that its torch-free
+modules load where torch is not installed):
 
-* :func:`compute_relevance` - relevance of every input for a scalar target, as an
-  ``xarray.Dataset`` on the input grid;
-* :func:`lrp_rules` - context manager installing the LRP rules in a model;
-* :class:`ForecastTarget`, :class:`LatentTarget` - scalar targets;
-* :func:`benchmark_lrp` - time and peak memory of LRP versus a forward pass;
-* :func:`zero_constant_terms` - remove Aurora's additive constants (conservation checks).
+* :mod:`~aurora_xai.attribution.rules`: LRP rule primitives (autograd functions) and
+  the ledger of relevance absorbed by constant terms;
+* :mod:`~aurora_xai.attribution.rule_maps`: which module type gets which rule; the
+  presets ``cp``, ``attnlrp`` and ``gradient``;
+* :mod:`~aurora_xai.attribution.patching`: the ``lrp_rules`` context manager that
+  installs a rule map in a model (Aurora's adaptive layer norms, attention function,
+  checkpointing) and restores it on exit;
+* :mod:`~aurora_xai.attribution.constants`: Aurora's additive constant terms (their
+  absorbed relevance; zeroing them for conservation checks);
+* :mod:`~aurora_xai.attribution.methods`: the method registry (``lrp``,
+  ``input_x_gradient``, ``integrated_gradients``) and ``compute_relevance``;
+* :mod:`~aurora_xai.attribution.targets`: scalar targets (a forecast or latent-token box
+  mean); :mod:`~aurora_xai.attribution.inputs`: normalised inputs and target
+  evaluation; :mod:`~aurora_xai.attribution.grad_mode`: gradients on in any grad mode;
+* :mod:`~aurora_xai.attribution.benchmark`: time and memory of LRP;
+* :mod:`~aurora_xai.attribution.study`: relevance of a configured storm case;
+* torch-free: :mod:`~aurora_xai.attribution.cases` (case settings, summaries, headline
+  rows), :mod:`~aurora_xai.attribution.summaries`, :mod:`~aurora_xai.attribution.figures`.
 """
-
-# Names are imported lazily from their submodules (PEP 562), so that the torch-free
-# modules (summaries, figures, cases) can be used where torch is not installed (the
-# analysis and plotting environments) without importing torch through this package.
-from aurora_xai._lazy import lazy_exports
-
-_EXPORTS = {
-    "constants": ("constant_term_parameters", "zero_constant_terms"),
-    "context": ("ATTENTION_RULES", "checkpointed_backbone", "lrp_rules"),
-    "lrp": ("METHODS", "aurora_constant_terms", "benchmark_lrp", "compute_relevance", "lrp_relevance"),
-    "rules": ("Ledger",),
-    "targets": ("ForecastTarget", "LatentTarget", "latent_token_mask", "token_centres"),
-}
-__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -17,7 +17,7 @@ import torch
 from aurora_xai.dates import utc_datetime
 from aurora_xai.model import activate_modulation
 
-__all__ = ["activate_modulation", "synthetic_batch", "tiny_lrp_model"]
+__all__ = ["synthetic_batch", "tiny_lrp_model"]
 
 
 def tiny_lrp_model(

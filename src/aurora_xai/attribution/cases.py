@@ -27,6 +27,7 @@ __all__ = [
     "track_points",
 ]
 
+
 @dataclasses.dataclass(frozen=True)
 class AttributionSettings:
     """How relevance is computed: the computation keys of the ``attribution`` section.

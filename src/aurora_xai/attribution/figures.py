@@ -120,9 +120,7 @@ def plot_relevance_maps(
     lat = ds["latitude"].values
     mesh = None
     for ax, (label, p) in zip(axes.flat, panels):
-        mesh = ax.pcolormesh(
-            lon, lat, p.values, cmap=DIVERGING_CMAP, vmin=-vmax, vmax=vmax, shading="nearest"
-        )
+        mesh = ax.pcolormesh(lon, lat, p.values, cmap=DIVERGING_CMAP, vmin=-vmax, vmax=vmax, shading="nearest")
         if lsm is not None:
             m = np.asarray(lsm, dtype=float)
             if np.nanmin(m) < 0.5 < np.nanmax(m):
@@ -133,8 +131,13 @@ def plot_relevance_maps(
             b0, b1 = zoom.lon_min % 360, zoom.lon_max % 360
             b0 = ((b0 - centre + 180.0) % 360.0) - 180.0 + centre
             b1 = b0 + ((b1 - b0) % 360.0)
-            ax.plot([b0, b1, b1, b0, b0], [zoom.lat_min, zoom.lat_min, zoom.lat_max, zoom.lat_max, zoom.lat_min],
-                    "--", color="0.4", lw=0.8)
+            ax.plot(
+                [b0, b1, b1, b0, b0],
+                [zoom.lat_min, zoom.lat_min, zoom.lat_max, zoom.lat_max, zoom.lat_min],
+                "--",
+                color="0.4",
+                lw=0.8,
+            )
         ax.set_title(label)
         ax.set_xlabel("Longitude (°E)")
         ax.set_ylabel("Latitude (°N)")

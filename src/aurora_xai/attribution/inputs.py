@@ -18,9 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from aurora_xai.attribution.targets import cropped_grid
+
 __all__ = [
     "NormalisedInputs",
+    "check_batch",
+    "cropped_rows",
     "evaluate_target",
+    "history_offsets",
     "normalised_inputs",
     "target_context",
 ]
@@ -89,12 +94,21 @@ class NormalisedInputs:
         levels = self.metadata.atmos_levels
         return Batch(
             surf_vars={k: unnormalise_surf_var(v, k, stats=self.surf_stats) for k, v in self.surf.items()},
-            static_vars={
-                k: unnormalise_surf_var(v, k, stats=self.surf_stats) for k, v in self.static.items()
-            },
+            static_vars={k: unnormalise_surf_var(v, k, stats=self.surf_stats) for k, v in self.static.items()},
             atmos_vars={k: unnormalise_atmos_var(v, k, levels) for k, v in self.atmos.items()},
             metadata=self.metadata,
         )
+
+
+def check_batch(batch: Any) -> None:
+    """Refuse an ``aurora.Batch`` whose batch size is not 1.
+
+    Raises:
+        ValueError: the batch size of the surface variables is not 1.
+    """
+    b = next(iter(batch.surf_vars.values())).shape[0]
+    if b != 1:
+        raise ValueError(f"compute_relevance needs a batch of size 1, got {b}")
 
 
 def normalised_inputs(model: nn.Module, batch: Any, dtype: torch.dtype) -> NormalisedInputs:
@@ -150,8 +164,6 @@ def evaluate_target(model: nn.Module, batch: Any, target: Any) -> torch.Tensor:
 
 def cropped_rows(model: nn.Module, lat: np.ndarray) -> np.ndarray:
     """Flag of the latitude rows that Aurora's crop drops."""
-    from aurora_xai.attribution.targets import cropped_grid
-
     return cropped_grid(lat, int(getattr(model, "patch_size", 4)))[1]
 
 

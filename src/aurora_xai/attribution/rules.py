@@ -1,4 +1,8 @@
-"""Propagation rules of layer-wise relevance propagation as autograd functions.
+"""Rule primitives of layer-wise relevance propagation, as autograd functions.
+
+A primitive computes one operation and propagates relevance through it; which module
+gets which primitive is decided by :mod:`aurora_xai.attribution.rule_maps`, and
+:mod:`aurora_xai.attribution.patching` installs them in a model for a block.
 
 Every rule is written in the "gradient times input" form: the forward pass computes
 exactly what the original operation computes, and the backward pass returns a
@@ -27,8 +31,9 @@ Rules (``R`` is relevance, ``z`` the pre-activation, ``g`` the incoming gradient
   factors (``q @ k^T`` and ``A @ V`` in AttnLRP): each factor receives half of the
   relevance. When only one factor depends on the input (does not require grad) it
   receives all of it, which is then the exact linear rule.
-* :class:`SoftmaxTaylor`: the AttnLRP softmax rule, ``R_x = x * J^T (R_s / s)``, which
-  in this form is the ordinary softmax gradient. It is not conservative (softmax is
+* :class:`SoftmaxTaylor`: the AttnLRP softmax rule (Achtibat et al. 2024,
+  Proposition 3.1), ``R_x = x * (R_s - s * sum(R_s))`` with ``R_s`` the relevance of the
+  softmax output ``s``, which in this form is the ordinary softmax gradient. It is not conservative (softmax is
   shift-invariant, its first-order Taylor expansion at ``x`` has a bias term); the
   relevance it absorbs (including that of additive attention masks) is logged.
 
@@ -68,29 +73,23 @@ class Ledger:
     ``norm_bias`` (affine shift of layer norms), ``epsilon`` (the epsilon stabiliser),
     ``modulation_shift`` (time-conditioned shift of adaptive layer norms), ``softmax``
     (AttnLRP softmax bias term and additive attention masks). Model-specific constants
-    (embeddings, latent queries) are added by :mod:`aurora_xai.attribution.lrp`.
+    (embeddings, latent queries) are added by :mod:`aurora_xai.attribution.constants`.
+    Values are summed in float64; adding is thread-safe.
     """
 
     def __init__(self) -> None:
         self._totals: dict[str, float] = defaultdict(float)
         self._lock = threading.Lock()
-        self.enabled = True
 
     def add(self, key: str, value: torch.Tensor | float) -> None:
-        if not self.enabled:
-            return
+        """Add the sum of ``value`` (any shape) to the total of ``key``."""
         v = float(value.detach().double().sum()) if torch.is_tensor(value) else float(value)
         with self._lock:
             self._totals[key] += v
 
     def totals(self) -> dict[str, float]:
+        """Absorbed relevance per key."""
         return dict(self._totals)
-
-    def total(self) -> float:
-        return float(sum(self._totals.values()))
-
-    def reset(self) -> None:
-        self._totals.clear()
 
 
 def _stabilise(z: torch.Tensor, eps: float) -> torch.Tensor:
@@ -290,6 +289,16 @@ def lrp_attention(
     ``rule="attnlrp"``: ``q @ k^T`` and ``A @ V`` use the uniform rule, the softmax the
     AttnLRP Taylor rule. Additive float masks (Swin's shifted-window mask of -100)
     enter the logits as constants; their (tiny) share is logged with the softmax.
+
+    The returned function takes ``query (..., L, E)``, ``key (..., S, E)``, ``value
+    (..., S, Ev)``, an optional additive float ``attn_mask`` broadcastable to ``(..., L,
+    S)`` and ``scale`` (default ``1 / sqrt(E)``), and returns ``(..., L, Ev)``: the calls
+    Aurora's window and Perceiver attention make.
+
+    Raises:
+        ValueError: ``rule`` is not ``cp`` or ``attnlrp``; when called: attention
+            drop-out, ``is_causal``, grouped-query attention or a boolean mask (none of
+            which Aurora uses).
     """
     if rule not in ("cp", "attnlrp"):
         raise ValueError(f"attention_rule must be 'cp' or 'attnlrp', got {rule!r}")
@@ -306,24 +315,12 @@ def lrp_attention(
     ) -> torch.Tensor:
         if dropout_p:
             raise ValueError("LRP attention does not support attention drop-out (use eval mode)")
-        if enable_gqa and key.shape[-3] != query.shape[-3]:
-            rep = query.shape[-3] // key.shape[-3]
-            key = key.repeat_interleave(rep, dim=-3)
-            value = value.repeat_interleave(rep, dim=-3)
-        L, S = query.shape[-2], key.shape[-2]
+        if is_causal or enable_gqa:
+            raise ValueError("LRP attention: is_causal and enable_gqa are not supported")
+        if attn_mask is not None and attn_mask.dtype == torch.bool:
+            raise ValueError("LRP attention: boolean attention masks are not supported (pass an additive float mask)")
         s = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-        bias = None
-        if is_causal:
-            causal = torch.ones(L, S, dtype=torch.bool, device=query.device).tril()
-            bias = torch.zeros(L, S, dtype=query.dtype, device=query.device)
-            bias = bias.masked_fill(~causal, float("-inf"))
-        if attn_mask is not None:
-            if attn_mask.dtype == torch.bool:
-                m = torch.zeros(attn_mask.shape, dtype=query.dtype, device=query.device)
-                m = m.masked_fill(~attn_mask, float("-inf"))
-            else:
-                m = attn_mask.to(query.dtype)
-            bias = m if bias is None else bias + m
+        bias = None if attn_mask is None else attn_mask.to(query.dtype)
         if rule == "cp":
             with torch.no_grad():
                 logits = (query @ key.transpose(-2, -1)) * s

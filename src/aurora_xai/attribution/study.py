@@ -19,7 +19,7 @@ from ..regions import Region
 from ..settings import Settings
 from ..storms import StormEvent
 from .cases import AttributionSettings, case_event
-from .lrp import compute_relevance
+from .methods import compute_relevance
 from .targets import ForecastTarget, LatentTarget
 
 __all__ = ["case_target", "relevance_for_case"]
@@ -75,5 +75,3 @@ def relevance_for_case(
         description=event.description,
     )
     return ds
-
-

@@ -139,7 +139,7 @@ def compute_relevances(
     ``attention_rule`` and ``epsilon`` are LRP's, ``ig_steps`` integrated gradients'
     (see :class:`PerturbationSettings`; their defaults are the config schema's).
     """
-    from aurora_xai.attribution import compute_relevance
+    from aurora_xai.attribution.methods import compute_relevance
 
     out: dict[str, xr.Dataset | None] = {}
     for method in methods:
@@ -588,7 +588,7 @@ def relevance_target(case: Case, kind: str = "forecast", layer: str = "backbone"
     (the quantity whose degradation is measured). ``latent``: mean of the latent tokens
     of ``layer`` over the target region (the study's LRP target).
     """
-    from aurora_xai.attribution import ForecastTarget, LatentTarget
+    from aurora_xai.attribution.targets import ForecastTarget, LatentTarget
 
     if kind == "forecast":
         return ForecastTarget(case.variable, case.level, case.target_region)

@@ -91,7 +91,7 @@ def relevance_map(
     """``sum |R|`` over the chosen variables, levels and history steps: ``(lat, lon)``.
 
     Args:
-        ds: A relevance dataset from :func:`aurora_xai.attribution.compute_relevance`.
+        ds: A relevance dataset from :func:`aurora_xai.attribution.methods.compute_relevance`.
         variables: Data variables to include (surface and atmospheric names, static ones
             as ``static_<name>``); ``None``: every surface and atmospheric variable (the
             study's choice; static fields are left out).

@@ -1,4 +1,4 @@
-"""The ``lrp_rules`` context manager: temporarily install LRP rules in a model.
+"""Temporary restructuring of a model for LRP: the ``lrp_rules`` context manager.
 
 Inside ``with lrp_rules(model, attention_rule=..., epsilon=...)`` a forward pass
 computes the same outputs as the plain model (up to the rounding of the explicit
@@ -9,21 +9,19 @@ block, also when it is entered under ``torch.no_grad()`` or ``torch.inference_mo
 (tensors created under inference mode cannot be saved for backward: make the inputs
 outside it, or see :mod:`aurora_xai.attribution.grad_mode`).
 
-What is patched (per instance, never per class, except the one function below):
+What is changed (per instance, never per class, except the one function below):
 
-* ``nn.Linear`` (and subclasses such as Aurora's ``LinearPatchReconstruction``):
-  ``forward`` -> epsilon rule;
-* convolutions and Aurora's ``LevelPatchEmbed`` (a ``conv3d``): a forward hook adds the
-  epsilon gate to the output;
-* ``nn.LayerNorm``: ``forward`` -> identity rule (std detached);
-* Aurora's ``AdaptiveLayerNorm``: ``forward`` -> identity-rule norm times the
-  time-conditioned scale plus shift, both held constant;
-* ``nn.GELU`` / ``nn.SiLU``: ``forward`` -> identity rule;
+* every module the rule map (:mod:`aurora_xai.attribution.rule_maps`) gives a rule:
+  its ``forward`` is replaced, or a forward hook passes its output through the rule;
+* Aurora's ``AdaptiveLayerNorm``: ``forward`` -> layer norm times the time-conditioned
+  scale plus shift, both computed without gradient and held constant
+  (:class:`~aurora_xai.attribution.rules.ConstantAffine`); its inner layer norm keeps
+  the map's rule;
 * ``torch.nn.functional.scaled_dot_product_attention`` (the module attribute, which
   Aurora's ``WindowAttention`` and ``PerceiverAttention`` look up at call time as
-  ``F.scaled_dot_product_attention``): replaced by a dispatcher that runs the explicit
-  LRP attention for calls from the thread that entered the block and the original
-  function for any other thread;
+  ``F.scaled_dot_product_attention``), unless the map leaves the attention alone:
+  replaced by a dispatcher that runs the explicit LRP attention for calls from the
+  thread that entered the block and the original function for any other thread;
 * ``use_fp16_safe_attention`` flags are switched off (they would bypass the function);
 * all parameters get ``requires_grad=False`` (so that "requires grad" means "depends
   on the input", which the uniform product rule uses) and all modules are put in eval
@@ -44,51 +42,22 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from aurora.model.film import AdaptiveLayerNorm
 from torch import nn
 
 from aurora_xai.attribution.grad_mode import gradients_enabled, ordinary_parameters
-from aurora_xai.attribution.rules import (
-    ActivationIdentity,
-    ConstantAffine,
-    EpsilonGate,
-    EpsilonLinear,
-    LayerNormIdentity,
-    Ledger,
-    gelu_ratio,
-    lrp_attention,
-    silu_ratio,
-)
+from aurora_xai.attribution.rule_maps import RuleMap, rule_map
+from aurora_xai.attribution.rules import ConstantAffine, Ledger, lrp_attention
 
-__all__ = ["ATTENTION_RULES", "checkpointed_backbone", "lrp_rules"]
-
-#: ``cp`` and ``attnlrp`` are LRP rules of the attention; ``gradient`` leaves
-#: ``scaled_dot_product_attention`` unpatched, so relevance crosses the attention by its
-#: plain gradient: the published implementation's behaviour, kept for comparison only
-#: (it does not conserve relevance).
-ATTENTION_RULES = ("cp", "attnlrp", "gradient")
+__all__ = ["checkpointed_backbone", "lrp_rules"]
 
 # Serialises the replacement of the global attention function between blocks.
 _SDPA_LOCK = threading.RLock()
-_SDPA_STATE = threading.local()
-
-
-def _aurora_types() -> dict[str, type]:
-    """Aurora classes that need rules, resolved lazily (aurora is an optional import)."""
-    out: dict[str, type] = {}
-    try:
-        from aurora.model.film import AdaptiveLayerNorm
-        from aurora.model.patchembed import LevelPatchEmbed
-
-        out["AdaptiveLayerNorm"] = AdaptiveLayerNorm
-        out["LevelPatchEmbed"] = LevelPatchEmbed
-    except ImportError:  # pragma: no cover - aurora is installed in this project
-        pass
-    return out
 
 
 class _Patcher:
@@ -97,7 +66,7 @@ class _Patcher:
     _MISSING = object()
 
     def __init__(self) -> None:
-        self._undo: list[Any] = []
+        self._undo: list[Callable[[], Any]] = []
 
     def set_instance_attr(self, obj: Any, name: str, value: Any) -> None:
         old = obj.__dict__.get(name, self._MISSING)
@@ -119,7 +88,7 @@ class _Patcher:
     def hook(self, handle: Any) -> None:
         self._undo.append(handle.remove)
 
-    def call(self, fn: Any) -> None:
+    def call(self, fn: Callable[[], Any]) -> None:
         self._undo.append(fn)
 
     def restore(self) -> None:
@@ -134,21 +103,9 @@ class _Patcher:
             raise RuntimeError(f"lrp_rules: {len(errors)} changes could not be undone: {errors}")
 
 
-def _linear_forward(module: nn.Linear, eps: float, ledger: Ledger | None):
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        return EpsilonLinear.apply(x, module.weight, module.bias, eps, ledger)
+def _adaln_forward(module: AdaptiveLayerNorm, ledger: Ledger | None) -> Callable[..., torch.Tensor]:
+    """``AdaptiveLayerNorm.forward`` with the modulation held constant (no gradient)."""
 
-    return forward
-
-
-def _layernorm_forward(module: nn.LayerNorm, ledger: Ledger | None):
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        return LayerNormIdentity.apply(x, module.normalized_shape, module.weight, module.bias, module.eps, ledger)
-
-    return forward
-
-
-def _adaln_forward(module: nn.Module, ledger: Ledger | None):
     def forward(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             cm = module.ln_modulation(c)
@@ -161,32 +118,7 @@ def _adaln_forward(module: nn.Module, ledger: Ledger | None):
     return forward
 
 
-def _activation_forward(module: nn.Module):
-    original = type(module).forward.__get__(module)
-    if isinstance(module, nn.GELU):
-        approximate = module.approximate
-        ratio = functools.partial(gelu_ratio, approximate=approximate)
-    else:
-        ratio = silu_ratio
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        return ActivationIdentity.apply(x, original, ratio)
-
-    return forward
-
-
-def _gate_hook(eps: float, ledger: Ledger | None, bias_attr: str, bias_dim: int):
-    def hook(module: nn.Module, args: Any, out: torch.Tensor) -> torch.Tensor:
-        if not torch.is_tensor(out) or not out.requires_grad:
-            return out
-        bias = getattr(module, bias_attr, None)
-        bias = bias.detach() if torch.is_tensor(bias) else None
-        return EpsilonGate.apply(out, eps, bias, bias_dim, ledger)
-
-    return hook
-
-
-def _install_sdpa(patcher: _Patcher, attention) -> None:
+def _install_sdpa(patcher: _Patcher, attention: Callable[..., torch.Tensor]) -> None:
     """Replace ``F.scaled_dot_product_attention`` by a per-thread dispatcher."""
     _SDPA_LOCK.acquire()
     patcher.call(_SDPA_LOCK.release)
@@ -199,11 +131,10 @@ def _install_sdpa(patcher: _Patcher, attention) -> None:
             return attention(*args, **kwargs)
         return original(*args, **kwargs)
 
-    dispatcher.__lrp_dispatcher__ = True  # type: ignore[attr-defined]
     patcher.set_module_attr(F, "scaled_dot_product_attention", dispatcher)
 
 
-def _checkpoint_forward(module: nn.Module):
+def _checkpoint_forward(module: nn.Module) -> Callable[..., Any]:
     original = module.forward
 
     def forward(*args: Any, **kwargs: Any) -> Any:
@@ -212,18 +143,9 @@ def _checkpoint_forward(module: nn.Module):
     return forward
 
 
-def _backbone_stages(model: nn.Module) -> list[nn.Module]:
-    backbone = getattr(model, "backbone", None)
-    if backbone is None:
-        return []
-    stages: list[nn.Module] = []
-    for name in ("encoder_layers", "decoder_layers"):
-        stages.extend(getattr(backbone, name, []))
-    return stages
-
-
 def _install_checkpointing(patcher: _Patcher, model: nn.Module) -> None:
-    stages = _backbone_stages(model)
+    backbone = getattr(model, "backbone", None)
+    stages = [*getattr(backbone, "encoder_layers", []), *getattr(backbone, "decoder_layers", [])]
     if not stages:
         raise ValueError("checkpointing=True needs a model with backbone encoder/decoder layers")
     for stage in stages:
@@ -232,7 +154,11 @@ def _install_checkpointing(patcher: _Patcher, model: nn.Module) -> None:
 
 @contextlib.contextmanager
 def checkpointed_backbone(model: nn.Module) -> Iterator[nn.Module]:
-    """Run each backbone stage under activation checkpointing (no LRP rules); gradients on."""
+    """Run each backbone stage under activation checkpointing (no LRP rules); gradients on.
+
+    Raises:
+        ValueError: the model has no ``backbone.encoder_layers`` / ``decoder_layers``.
+    """
     patcher = _Patcher()
     with gradients_enabled(), ordinary_parameters(model):
         try:
@@ -245,7 +171,7 @@ def checkpointed_backbone(model: nn.Module) -> Iterator[nn.Module]:
 @contextlib.contextmanager
 def lrp_rules(
     model: nn.Module,
-    attention_rule: str = "cp",
+    attention_rule: str | RuleMap = "cp",
     epsilon: float = 1e-6,
     checkpointing: bool = False,
     ledger: Ledger | None = None,
@@ -254,7 +180,9 @@ def lrp_rules(
 
     Args:
         model: Any module; Aurora's specific modules are handled when present.
-        attention_rule: ``"cp"`` (attention weights detached) or ``"attnlrp"``.
+        attention_rule: A preset name of :data:`~aurora_xai.attribution.rule_maps.PRESETS`
+            (``"cp"``, ``"attnlrp"``, ``"gradient"``) or a
+            :class:`~aurora_xai.attribution.rule_maps.RuleMap`.
         epsilon: Stabiliser of the epsilon rule for linear and convolution layers.
         checkpointing: Run each backbone stage under activation checkpointing.
         ledger: Collects the relevance absorbed by constant terms; a new one when None.
@@ -265,15 +193,16 @@ def lrp_rules(
 
     Yields:
         The :class:`~aurora_xai.attribution.rules.Ledger`.
+
+    Raises:
+        ValueError: an unknown preset name (naming the known ones), ``epsilon < 0``,
+            ``checkpointing`` on a model without backbone stages.
+        NotImplementedError: a module type the map marks as unsupported.
     """
-    if attention_rule not in ATTENTION_RULES:
-        raise ValueError(f"attention_rule must be one of {ATTENTION_RULES}, got {attention_rule!r}")
+    rules = rule_map(attention_rule)
     if epsilon < 0:
         raise ValueError(f"epsilon must be >= 0, got {epsilon}")
     ledger = Ledger() if ledger is None else ledger
-    aurora_types = _aurora_types()
-    adaln_type = aurora_types.get("AdaptiveLayerNorm")
-    patch_embed_type = aurora_types.get("LevelPatchEmbed")
 
     patcher = _Patcher()
     stack = contextlib.ExitStack()
@@ -294,26 +223,22 @@ def lrp_rules(
         for m in model.modules():
             if getattr(m, "use_fp16_safe_attention", False):
                 patcher.set_instance_attr(m, "use_fp16_safe_attention", False)
-            if isinstance(m, nn.Linear):
-                patcher.set_instance_attr(m, "forward", _linear_forward(m, epsilon, ledger))
-            elif isinstance(m, nn.LayerNorm):
-                patcher.set_instance_attr(m, "forward", _layernorm_forward(m, ledger))
-            elif isinstance(m, (nn.GELU, nn.SiLU)):
-                patcher.set_instance_attr(m, "forward", _activation_forward(m))
-            elif adaln_type is not None and isinstance(m, adaln_type):
+            if isinstance(m, AdaptiveLayerNorm):
                 patcher.set_instance_attr(m, "forward", _adaln_forward(m, ledger))
-            elif isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-                patcher.hook(m.register_forward_hook(_gate_hook(epsilon, ledger, "bias", 1)))
-            elif patch_embed_type is not None and isinstance(m, patch_embed_type):
-                patcher.hook(m.register_forward_hook(_gate_hook(epsilon, ledger, "bias", -1)))
-            elif isinstance(m, (nn.MultiheadAttention, nn.Softmax, nn.BatchNorm1d, nn.BatchNorm2d)):
-                raise NotImplementedError(f"lrp_rules: no rule for {type(m).__name__}")
+                continue
+            rule = rules.rule_for(m)
+            if rule is None:
+                continue
+            if rule.kind == "output":
+                patcher.hook(m.register_forward_hook(rule.make(m, epsilon, ledger)))
+            else:
+                patcher.set_instance_attr(m, "forward", rule.make(m, epsilon, ledger))
 
         if checkpointing:
             _install_checkpointing(patcher, model)
 
-        if attention_rule != "gradient":
-            _install_sdpa(patcher, lrp_attention(attention_rule, ledger))
+        if rules.attention is not None:
+            _install_sdpa(patcher, lrp_attention(rules.attention, ledger))
         yield ledger
     finally:
         patcher.restore()
