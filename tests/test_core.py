@@ -12,10 +12,11 @@ from aurora_xai.config import ConfigError, check_config
 from aurora_xai.data.era5 import ERA5Source
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
 from aurora_xai.dates import DateSpec, season_of_month, shard_dates
-from aurora_xai.extract import extract_pooled
-from aurora_xai.latents import capture_latents, patch_centres, stage_resolutions, tokens_to_grid
+from aurora_xai.latents.extract import extract_pooled
+from aurora_xai.latents.geometry import patch_centres, stage_resolutions, tokens_to_grid
+from aurora_xai.latents.pooling import pool_grid, region_weights
+from aurora_xai.latents.taps import capture_latents
 from aurora_xai.model import ModelSpec, build_model
-from aurora_xai.pooling import pool_grid, region_weights
 from aurora_xai.regions import Region, regions_from_config
 
 
@@ -93,7 +94,12 @@ def test_capture_latents_shapes_and_geometry(small_store):
     model = build_model(ModelSpec())
     batch = src.batch(pd.Timestamp("2005-01-05T06"))
     lat_c, lon_c = patch_centres(src.lat, src.lon)
-    for tap, stage, dim in [("encoder", 0, 32), ("backbone.encoder.1", 1, 64), ("bottleneck", 2, 128), ("backbone", 0, 64)]:
+    for tap, stage, dim in [
+        ("encoder", 0, 32),
+        ("backbone.encoder.1", 1, 64),
+        ("bottleneck", 2, 128),
+        ("backbone", 0, 64),
+    ]:
         with capture_latents(model, tap) as box, torch.inference_mode():
             model(batch)
         res = stage_resolutions((4, len(lat_c), len(lon_c)), 3)[box["stage"]]
@@ -119,11 +125,14 @@ def test_extraction_is_deterministic_and_records_skips(small_store):
     times = pd.DatetimeIndex(["2005-01-02T06", "2005-01-03T06"])
     a = extract_pooled(src, model, times, "backbone", regions)
     b = extract_pooled(src, model, times, "backbone", regions)
-    assert a["pooled"].dims == ("date", "region", "level", "stat", "channel")
+    assert a["pooled"].dims == ("date", "region", "latent_level", "stat", "channel")
+    assert list(a["latent_level"].values) == ["surface", "atmos_1", "atmos_2", "atmos_3"]
     assert a["pooled"].shape == (2, 2, 4, 3, 64)
     np.testing.assert_array_equal(a["pooled"].values, b["pooled"].values)
     assert list(a["season"].values) == ["DJF", "DJF"]
-    skipped = extract_pooled(src, model, times.append(pd.DatetimeIndex(["2005-03-01T06"])), "backbone", regions, skip_missing=True)
+    skipped = extract_pooled(
+        src, model, times.append(pd.DatetimeIndex(["2005-03-01T06"])), "backbone", regions, skip_missing=True
+    )
     assert skipped.attrs["skipped_dates"] == "2005-03-01T06" and skipped.sizes["date"] == 2
 
 
@@ -267,7 +276,7 @@ def test_default_config_validates_against_the_schema():
 
 def test_published_geometry_reproduces_the_defect():
     """The published reshape pools the US box from the wrong rows (near Antarctica)."""
-    from aurora_xai.pooling import published_token_grid
+    from aurora_xai.latents.geometry import published_token_grid
 
     lat = np.linspace(90, -90, 61)
     lon = np.arange(120) * 3.0

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from aurora_xai.data.era5 import ERA5Source
-from aurora_xai.extract import extract_pooled
+from aurora_xai.latents.extract import extract_pooled
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.regions import Region, regions_from_config
 

@@ -102,7 +102,7 @@ def test_default_tiny_model_closure(batch64):
 
 
 def test_latent_target_conserves(model_bias_free, batch64):
-    for layer in ("encoder", "backbone", "backbone.encoder_layers.1"):
+    for layer in ("encoder", "backbone", "backbone.encoder.1"):
         target = LatentTarget(layer, BOX)
         ds = compute_relevance(model_bias_free, batch64, target, epsilon=0.0, dtype=torch.float64)
         assert ds.attrs["conservation_error"] < 1e-8, layer

@@ -21,12 +21,8 @@ from aurora_xai.attribution.inputs import (
     normalised_inputs,
     target_context,
 )
-from aurora_xai.attribution.targets import (
-    ForecastTarget,
-    LatentTarget,
-    latent_token_mask,
-    token_centres,
-)
+from aurora_xai.attribution.targets import ForecastTarget, LatentTarget
+from aurora_xai.latents.geometry import latent_token_mask, patch_centres
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.regions import GLOBE, Region
 
@@ -37,7 +33,7 @@ LON64 = np.arange(64) * 5.625
 
 
 def test_token_centres_base_patches():
-    lat_c, lon_c = token_centres(LAT33, LON64, patch_size=4)
+    lat_c, lon_c = patch_centres(LAT33, LON64, patch_size=4)
     assert lat_c.shape == (8,) and lon_c.shape == (16,)
     # The 33rd row (-90) is cropped: the last patch covers rows 28..31.
     assert lat_c[0] == pytest.approx(np.mean([90, 84.375, 78.75, 73.125]))
@@ -50,9 +46,9 @@ def test_token_centres_stages_with_padding():
     lat = np.linspace(90, -90, 17)  # 16 rows kept -> 4 patch rows
     lon = np.arange(40) * 9.0  # 10 patch columns: odd after one halving
     for stage, shape in enumerate([(4, 10), (2, 5), (1, 3)]):
-        lat_c, lon_c = token_centres(lat, lon, 4, stage)
+        lat_c, lon_c = patch_centres(lat, lon, 4, stage)
         assert (lat_c.size, lon_c.size) == shape
-    lat_c, lon_c = token_centres(lat, lon, 4, 2)
+    lat_c, lon_c = patch_centres(lat, lon, 4, 2)
     assert lat_c[0] == pytest.approx(lat[:16].mean())
     # Last stage-2 column covers patches 8, 9 (and Aurora's padding): grid columns 32..39.
     assert lon_c[-1] == pytest.approx(lon[32:40].mean())
@@ -90,7 +86,7 @@ def test_planted_tokens_select_region_over_tokens_not_channels():
     """Each token carries its own centre (lat in channel 0, lon in channel 1, level in 2);
     the target must average whole tokens inside the box."""
     region = Region("europe", 35, 72, 348, 45)
-    lat_c, lon_c = token_centres(LAT33, LON64)
+    lat_c, lon_c = patch_centres(LAT33, LON64)
     C, H, W, D = 4, 8, 16, 6
     tokens = torch.zeros(1, C, H, W, D, dtype=torch.float64)
     tokens[..., 0] = torch.as_tensor(lat_c)[None, :, None]
@@ -139,7 +135,7 @@ def test_encoder_tokens_follow_aurora_order():
     diff = (captured[1] - captured[0]).abs().sum(-1)[0]  # (L,)
     changed = torch.nonzero(diff > 1e-12).flatten().tolist()
     assert changed == [0 * 8 * 16 + 2 * 16 + 15]
-    lat_c, lon_c = token_centres(LAT33, LON64)
+    lat_c, lon_c = patch_centres(LAT33, LON64)
     box = Region("cell", lat_c[2] - 1, lat_c[2] + 1, lon_c[15] - 1, lon_c[15] + 1)
     mask = latent_token_mask(box, LAT33, LON64, latent_levels=4, levels=(0,))
     assert np.flatnonzero(mask).tolist() == changed

@@ -21,8 +21,8 @@ import xarray as xr
 from aurora_xai import storms as st
 from aurora_xai.data.era5 import MissingTimeError, open_source
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
-from aurora_xai.extract import extract_pooled
-from aurora_xai.latents_io import combine_shards
+from aurora_xai.latents.extract import extract_pooled
+from aurora_xai.latents.io import combine_shards
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.perturbation.apply import climatology_fill
 from aurora_xai.regions import Region

@@ -42,7 +42,7 @@ LEVELS = ["surface", "atmos_1"]
 
 
 def pooled_latents(start: str, end: str, n_channels: int = 12, seed: int = 0) -> xr.Dataset:
-    """Pooled latents ``(date, region, level, stat, channel)`` of daily 06 UTC dates with a
+    """Pooled latents ``(date, region, latent_level, stat, channel)`` of daily 06 UTC dates with a
     planted annual cycle (one channel pattern times the cosine of the day of year) plus noise."""
     times = pd.date_range(f"{start}T06", f"{end}T06", freq="D")
     meta = date_metadata(times)
@@ -53,11 +53,11 @@ def pooled_latents(start: str, end: str, n_channels: int = 12, seed: int = 0) ->
     pattern = rng.uniform(1.0, 2.0, size=shape[1:])
     values = 3.0 * cycle[:, None, None, None, None] * pattern + rng.standard_normal(shape)
     return xr.Dataset(
-        {"pooled": (("date", "region", "level", "stat", "channel"), values.astype(np.float32))},
+        {"pooled": (("date", "region", "latent_level", "stat", "channel"), values.astype(np.float32))},
         coords={
             "date": times.values,
             "region": ["us"],
-            "level": LEVELS,
+            "latent_level": LEVELS,
             "stat": ["mean"],
             "channel": np.arange(n_channels),
             **{name: ("date", np.asarray(v)) for name, v in meta.items()},

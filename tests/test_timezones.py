@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent(
     from aurora_xai.attribution.targets import ForecastTarget
     from aurora_xai.data.era5 import open_source
     from aurora_xai.dates import DateSpec, date_metadata
-    from aurora_xai.extract import extract_pooled
+    from aurora_xai.latents.extract import extract_pooled
     from aurora_xai.model import ModelSpec, build_model
     from aurora_xai.perturbation.apply import climatology_times
     from aurora_xai.provenance import provenance

@@ -70,14 +70,28 @@ def test_default_run_gives_the_seasonal_pc1(default_run):
     assert table.loc["pc1_annual_corr", "n"] == 365
     assert table.loc["pc1_annual_r2", "value"] >= 0.8
     assert table.loc["pc1_bootstrap_cos", "value"] >= 0.95
-    for metric in ("storm_calm_auc", "storm_calm_perm_p", "storm_calm_linearly_separable", "perturbation_ratio_p1",
-                   "perturbation_ratio_p1_blobs", "lrp_conservation_error_great_storm_1987"):
+    for metric in (
+        "storm_calm_auc",
+        "storm_calm_perm_p",
+        "storm_calm_linearly_separable",
+        "perturbation_ratio_p1",
+        "perturbation_ratio_p1_blobs",
+        "lrp_conservation_error_great_storm_1987",
+    ):
         assert metric in table.index, metric
     # the LRP curve lies above the random curves at p = 1 %, the interval excluding 1
     assert table.loc["perturbation_ratio_p1", "ci_low"] > 1
     assert table.loc["perturbation_ratio_p1_blobs", "ci_low"] > 1
-    for fig in ("pca_seasons", "pca_scree", "pc1_annual_cycle", "pca_bootstrap", "storm_calm",
-                "relevance_maps_great_storm_1987", "relevance_profile_katrina_2005", "perturbation_great_storm_1987"):
+    for fig in (
+        "pca_seasons",
+        "pca_scree",
+        "pc1_annual_cycle",
+        "pca_bootstrap",
+        "storm_calm",
+        "relevance_maps_great_storm_1987",
+        "relevance_profile_katrina_2005",
+        "perturbation_great_storm_1987",
+    ):
         assert (default_run / f"results/figures/{fig}.png").stat().st_size > 10_000
     for log in ("extract_latents/s000.log", "fit_pca/fit_pca.log"):
         assert (default_run / "logs" / log).read_text().strip()
@@ -104,7 +118,7 @@ def test_rerun_from_scratch_is_identical(default_run):
 
 
 def test_incomplete_shards_are_refused(default_run, tmp_path):
-    from aurora_xai.latents_io import combine_shards
+    from aurora_xai.latents.io import combine_shards
 
     shards = sorted((default_run / "results/latents/shards").glob("*.nc"))
     expected = pd.date_range("2005-01-01T06", "2005-12-31T06", freq="D").astype(str).tolist()
@@ -122,7 +136,14 @@ def test_study_preset_dry_run_lists_the_study_jobs(workdir):
             counts[parts[0]] = int(parts[1])
     assert counts["extract_latents"] == 12
     assert counts["compute_relevance"] == 1
-    for rule in ("aggregate_latents", "fit_pca", "bootstrap_pca", "label_storm_days", "test_storm_calm", "collect_headline"):
+    for rule in (
+        "aggregate_latents",
+        "fit_pca",
+        "bootstrap_pca",
+        "label_storm_days",
+        "test_storm_calm",
+        "collect_headline",
+    ):
         assert counts[rule] == 1, rule
     assert "make_synthetic_era5" not in counts  # real data: nothing synthetic is written
     study = yaml.safe_load((workdir / "config/study.yaml").read_text())

@@ -1,6 +1,6 @@
 """Rule aggregate_latents: join the shards, refusing an incomplete set."""
 
-from aurora_xai.latents_io import combine_shards
+from aurora_xai.latents.io import combine_shards
 from aurora_xai.logs import setup_logging
 from aurora_xai.tables import write_netcdf
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import torch
 
-from aurora_xai.extract import extract_pooled, resolve_device
+from aurora_xai.latents.extract import extract_pooled, resolve_device
 from aurora_xai.logs import setup_logging
 from aurora_xai.model import build_model, checkpoint_id
 from aurora_xai.provenance import provenance

@@ -10,7 +10,7 @@ mismatch is logged).
 import torch
 import xarray as xr
 
-from aurora_xai.extract import resolve_device
+from aurora_xai.latents.extract import resolve_device
 from aurora_xai.logs import setup_logging
 from aurora_xai.perturbation import headline, run_case
 from aurora_xai.provenance import provenance

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from aurora_xai.attribution.targets import cropped_grid
+from aurora_xai.latents.geometry import cropped_grid
 
 __all__ = [
     "NormalisedInputs",

@@ -47,6 +47,7 @@ import pandas as pd
 import xarray as xr
 
 from ..dates import utc_datetime, utc_index, utc_timestamp
+from ..grid import lat_weights
 from .readers import SOURCES, Store, canonicalise_grid, check_grid, open_static, open_store
 from .units import UnitConversion, check_plausible, resolve_units
 from .variables import ATMOS_VARS, LEVELS, SURF_VARS, WB2_NAMES
@@ -630,7 +631,7 @@ def latitude_flip_score(t2m: np.ndarray, z_surface: np.ndarray, lat: np.ndarray)
         t2m, z_surface: ``(lat, lon)`` fields on the same grid, latitude decreasing.
         lat: Latitudes, symmetric about the equator.
     """
-    w = np.cos(np.radians(np.asarray(lat, dtype=np.float64)))[:, None]
+    w = lat_weights(lat)[:, None]
     a = np.asarray(t2m, dtype=np.float64)
     a = a - a.mean(axis=1, keepdims=True)
 

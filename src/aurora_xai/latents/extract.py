@@ -1,4 +1,4 @@
-"""Per-date latent extraction and pooling: one model, one opened store, many dates."""
+"""Per-date latent extraction and pooling: one model, one opened store, many dates (needs torch)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,20 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from .data.era5 import ERA5Source
-from .dates import date_metadata, utc_index
-from .latents import LATENT_LEVEL_NAMES, capture_latents, patch_centres, stage_resolutions, tokens_to_grid
-from .pooling import STATS, pool_grid, published_token_grid
-from .regions import Region
+from ..data.era5 import ERA5Source
+from ..dates import date_metadata, utc_index
+from ..regions import Region
+from .geometry import (
+    LATENT_LEVEL_DIM,
+    LATENT_LEVEL_NAMES,
+    patch_centres,
+    patch_lat_edges,
+    published_token_grid,
+    stage_resolutions,
+    tokens_to_grid,
+)
+from .pooling import STATS, pool_grid
+from .taps import capture_latents
 
 __all__ = ["prefetch_batches", "extract_pooled", "resolve_device"]
 
@@ -70,9 +79,10 @@ def extract_pooled(
         source: Opened store.
         model: Aurora model on ``device``, in eval mode.
         times: Current times of the samples.
-        tap: Latent tap (see :data:`aurora_xai.latents.TAPS`).
+        tap: Latent tap (see :mod:`aurora_xai.latents.taps`).
         regions: Regions to pool over.
-        area_weighted: Weight tokens by cos(latitude).
+        area_weighted: Weight tokens by the exact area of their patch (the latitude
+            edges of the grid rows it covers).
         stats: Pooling statistics.
         device: Where the model runs.
         skip_missing: Skip dates whose times are not in the store or are stored as NaN
@@ -81,11 +91,11 @@ def extract_pooled(
             ``skipped_reasons`` (JSON, date -> reason). Partial NaNs stay an error naming
             variable, level and time.
         published_geometry: Pool with the published implementation's wrong token
-            geometry (:func:`~aurora_xai.pooling.published_token_grid`), for comparison.
-            The pooled levels then collapse to one, ``all``.
+            geometry (:func:`~aurora_xai.latents.geometry.published_token_grid`), for
+            comparison. The pooled latent levels then collapse to one, ``all``.
 
     Returns:
-        Dataset with ``pooled`` of dims ``(date, region, level, stat, channel)`` and
+        Dataset with ``pooled`` of dims ``(date, region, latent_level, stat, channel)`` and
         per-date coordinates ``month``, ``day_of_year``, ``season`` (dates naive UTC).
         Attributes include ``unit_conversions`` (what the source converted).
     """
@@ -100,7 +110,7 @@ def extract_pooled(
         times = pd.DatetimeIndex(keep)
     pooled = []
     done_times = []
-    lat_c = lon_c = None
+    lat_c = lon_c = lat_edges = None
     t0 = _time.perf_counter()
     with capture_latents(model, tap) as box, torch.inference_mode():
         for i, (t, batch) in enumerate(prefetch_batches(source, list(times), skip_empty=skip_missing)):
@@ -115,19 +125,17 @@ def extract_pooled(
             if lat_c is None:
                 lat = batch.metadata.lat.numpy()
                 lon = batch.metadata.lon.numpy()
-                lat_c, lon_c = patch_centres(lat, lon, stage=stage)
-                patch_res = (
-                    model.encoder.latent_levels,
-                    len(lat) // model.encoder.patch_size,
-                    len(lon) // model.encoder.patch_size,
-                )
+                patch = model.encoder.patch_size
+                lat_c, lon_c = patch_centres(lat, lon, patch, stage)
+                lat_edges = patch_lat_edges(lat, patch, stage)
+                patch_res = (model.encoder.latent_levels, len(lat) // patch, len(lon) // patch)
                 res = stage_resolutions(patch_res, len(model.backbone.encoder_layers))[stage]
             grid = tokens_to_grid(tokens, res)[0]
             if published_geometry:
                 stacked, lat_stacked = published_token_grid(grid, lat_c)
                 pooled.append(pool_grid(stacked, lat_stacked, lon_c, regions, area_weighted, stats))
             else:
-                pooled.append(pool_grid(grid, lat_c, lon_c, regions, area_weighted, stats))
+                pooled.append(pool_grid(grid, lat_c, lon_c, regions, area_weighted, stats, lat_edges))
             done = i + 1
             if done == 1 or done % 10 == 0 or done == len(times):
                 rate = (_time.perf_counter() - t0) / done
@@ -139,11 +147,11 @@ def extract_pooled(
     arr = np.stack(pooled).astype(np.float32)
     meta = date_metadata(times)
     ds = xr.Dataset(
-        {"pooled": (("date", "region", "level", "stat", "channel"), arr)},
+        {"pooled": (("date", "region", LATENT_LEVEL_DIM, "stat", "channel"), arr)},
         coords={
             "date": times.values.astype("datetime64[ns]"),
             "region": list(regions),
-            "level": ["all"] if published_geometry else list(LATENT_LEVEL_NAMES[: arr.shape[2]]),
+            LATENT_LEVEL_DIM: ["all"] if published_geometry else list(LATENT_LEVEL_NAMES[: arr.shape[2]]),
             "stat": list(stats),
             "channel": np.arange(arr.shape[-1]),
             "month": ("date", meta["month"]),
@@ -155,6 +163,9 @@ def extract_pooled(
         long_name=f"pooled latent tokens at {tap}",
         description="per date, statistics of the tokens inside each region, per latent level and channel",
         area_weighted=int(area_weighted),
+        area_weights="exact patch areas (sin of the upper minus sin of the lower latitude edge)"
+        if area_weighted
+        else "none (equal token weights)",
     )
     ds.attrs.update(
         tap=tap,

@@ -1,4 +1,10 @@
-"""Reading pooled-latent shards and turning them into feature matrices."""
+"""Reading pooled-latent shards and turning them into feature matrices (imports without torch).
+
+Pooled latents hold ``pooled`` of dims ``(date, region, latent_level, stat, channel)``
+(:func:`aurora_xai.latents.extract.extract_pooled`); ``latent_level`` holds latent-level
+names (``surface``, ``atmos_1`` ... or ``all`` for the published geometry), never
+pressure levels.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from .geometry import LATENT_LEVEL_DIM
 
 __all__ = ["combine_shards", "feature_matrix"]
 
@@ -58,12 +66,37 @@ def combine_shards(paths: Sequence[str | Path], expected: Sequence[str] | None =
 
 
 def feature_matrix(ds: xr.Dataset, region: str, levels: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """Features ``(date, level * stat * channel)`` of one region, with their names."""
+    """Features ``(date, latent_level * stat * channel)`` of one region, with their names.
+
+    Args:
+        ds: Pooled latents (``pooled`` of dims ``(date, region, latent_level, stat,
+            channel)``).
+        region: Region to take (``pca.region``).
+        levels: Latent-level names to keep (``pca.levels``; None: all). Ignored for
+            pooled latents of the published geometry (one latent level, ``all``).
+
+    Returns:
+        ``(X, names)``: ``X`` float64 ``(date, feature)``, ``names`` as
+        ``"<latent level>/<stat>/<channel>"``.
+
+    Raises:
+        ValueError: naming ``pca.region`` for a region not in ``ds``, or ``pca.levels``
+            for latent levels not in ``ds``.
+    """
     if region not in ds["region"].values:
         raise ValueError(f"pca.region: region {region!r} not in the pooled latents ({list(ds['region'].values)})")
     da = ds["pooled"].sel(region=region)
-    if levels is not None and "all" not in da["level"].values:
-        da = da.sel(level=list(levels))
-    da = da.transpose("date", "level", "stat", "channel")
-    names = [f"{lv}/{st}/{ch}" for lv in da["level"].values for st in da["stat"].values for ch in da["channel"].values]
+    present = [str(v) for v in da[LATENT_LEVEL_DIM].values]
+    if levels is not None and "all" not in present:
+        missing = [lv for lv in levels if lv not in present]
+        if missing:
+            raise ValueError(f"pca.levels: latent levels {missing} not in the pooled latents ({present})")
+        da = da.sel({LATENT_LEVEL_DIM: list(levels)})
+    da = da.transpose("date", LATENT_LEVEL_DIM, "stat", "channel")
+    names = [
+        f"{lv}/{st}/{ch}"
+        for lv in da[LATENT_LEVEL_DIM].values
+        for st in da["stat"].values
+        for ch in da["channel"].values
+    ]
     return np.asarray(da.values, dtype=np.float64).reshape(da.sizes["date"], -1), names

@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from aurora_xai.attribution.targets import cropped_grid
+from aurora_xai.latents.geometry import cropped_grid
 from aurora_xai.settings import Settings
 
 from .apply import masked_batch

@@ -2,7 +2,7 @@
 
 * :func:`region_mse`: mean squared difference of a predicted field and a reference over
   the cells of the evaluation region (plain mean by default, as in the study; optionally
-  cos(latitude)-weighted). Units: the variable's physical units squared, with mean
+  weighted by exact cell areas, :func:`aurora_xai.grid.lat_weights`). Units: the variable's physical units squared, with mean
   sea-level pressure in hPa (:func:`physical_field`).
 * :func:`bootstrap_ratio`: ``ratio = mse_relevant / mean(mse_random)``. The interval is
   a percentile bootstrap over the random draws (resampled with replacement): it is the
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aurora_xai.grid import lat_weights
 from aurora_xai.regions import Region
 
 __all__ = [
@@ -68,10 +69,17 @@ def physical_field(pred: Any, variable: str, level: float | None = None) -> torc
 
 
 def eval_weights(region: Region, lat: np.ndarray, lon: np.ndarray, area_weighted: bool = False) -> np.ndarray:
-    """Weights ``(lat, lon)`` summing to 1 over the cells of ``region``."""
+    """Weights ``(lat, lon)`` summing to 1 over the cells of ``region``.
+
+    With ``area_weighted``, each cell counts by its exact area
+    (:func:`aurora_xai.grid.lat_weights`), else all cells equally.
+
+    Raises:
+        ValueError: if the region holds no cell of the grid.
+    """
     w = region.mask(lat, lon).astype(np.float64)
     if area_weighted:
-        w = w * np.cos(np.deg2rad(np.asarray(lat, dtype=float))).clip(min=0)[:, None]
+        w = w * lat_weights(lat)[:, None]
     if w.sum() <= 0:
         raise ValueError(f"evaluation region {region.name!r} contains no cell of the prediction grid")
     return w / w.sum()

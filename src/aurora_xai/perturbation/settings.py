@@ -144,7 +144,7 @@ class PerturbationSettings:
             depend on it; not read by :meth:`from_config`).
         n_boot: Bootstrap resamples.
         ci_level: Level of the intervals.
-        area_weighted: cos(latitude) weights in the MSE.
+        area_weighted: Exact cell-area weights in the MSE (:func:`aurora_xai.grid.lat_weights`).
         relevance_target: ``forecast`` or ``latent`` (the case's relevance target).
         latent_layer: Layer of a latent target.
         attention_rule: LRP rule of the attention (``cp``, ``attnlrp``, ``gradient``).

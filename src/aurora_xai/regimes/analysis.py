@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..latents_io import feature_matrix
+from ..latents.io import feature_matrix
 from ..tables import not_applicable
 from .applicability import NotApplicableError
 from .pca import fit_pca
@@ -36,7 +36,7 @@ def pca_dataset(
         are NaN and the attribute ``annual_fit_note`` gives the reason (``""`` otherwise).
 
     Raises:
-        ValueError: from :func:`~aurora_xai.latents_io.feature_matrix` (unknown region)
+        ValueError: from :func:`~aurora_xai.latents.io.feature_matrix` (unknown region)
             or :func:`~aurora_xai.regimes.pca.fit_pca` (fewer than 2 dates).
     """
     x, names = feature_matrix(pooled, region, levels)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..latents_io import feature_matrix
+from ..latents.io import feature_matrix
 from ..tables import not_applicable
 from .applicability import NotApplicableError
 from .bootstrap import BootstrapResult, bootstrap_pca_stability
