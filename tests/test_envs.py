@@ -471,7 +471,7 @@ def follow_imports(script: Path) -> tuple[dict[str, list[ImportSite]], list[Impo
                 continue
             path = _module_file(name)
             if path is None:
-                return
+                raise AssertionError(f"{via}: imports {dotted}, but there is no module {name} under src/")
             visited.add((name, None))
             modules[name] = parse_module(path)
             run_scope(modules[name].top, name, f"{via} -> {name}")
@@ -986,6 +986,9 @@ def test_checker_reports_missing_module_and_directives(tmp_path: Path):
     needed = third_party_imports(tmp_path / "s.py")
     assert {"sklearn", "numpy", "netCDF4"} <= set(needed)
     assert "cartopy" not in needed and "os" not in needed
+    (tmp_path / "gone.py").write_text("from aurora_xai.no_such_module import f\n")
+    with pytest.raises(AssertionError, match="no module aurora_xai.no_such_module under src/"):
+        third_party_imports(tmp_path / "gone.py")
 
     problems = check_rule(rules["fit_thing"])
     assert any("no `log:`" in p for p in problems)

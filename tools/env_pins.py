@@ -119,7 +119,7 @@ TORCHVISION_CUDA = Pin(
 )
 
 _COMMON = """\
-Written by tools/env_pins.py from requirements.lock: do not edit by hand, rerun it.
+Written by tools/env_pins.py from requirements.lock: rerun it rather than edit the pins.
 conda-forge gives Python and pip; every package comes from PyPI, pinned to the lock's
 version and closed under dependencies. See README ("Software environments").
 The project's own code (src/aurora_xai) is not installed here: the workflow puts src/
@@ -146,10 +146,12 @@ ENVS: tuple[EnvSpec, ...] = (
         "Rules that run the Aurora model: extract_latents, compute_relevance, run_perturbation.\n"
         "\n"
         "torch and torchvision come as CUDA 12.6 builds from the PyTorch index named below\n"
-        "(pip prefers 2.13.0+cu126 to PyPI's 2.13.0): the environment gets CUDA wherever it is\n"
-        "built, a GPU-less login node included, and also runs on CPUs. CUDA 12.6 needs an\n"
-        "NVIDIA driver >= 525; with an older driver, or to skip the CUDA libraries on a\n"
-        "machine without a GPU, change `cu126` in that line (e.g. `cu118`, `cpu`).",
+        "(pip prefers 2.13.0+cu126 to PyPI's 2.13.0, a CUDA 13 build): the environment gets\n"
+        "CUDA wherever it is built, a GPU-less login node included, and also runs on CPUs.\n"
+        "They need an NVIDIA driver for CUDA 12 (R525 or newer; `nvidia-smi` shows the newest\n"
+        "CUDA a driver supports). For another driver change `cu126` in that one line to a\n"
+        'CUDA version PyTorch publishes torch 2.13.0 for (pytorch.org, "previous versions"),\n'
+        "or to `cpu` to leave out the CUDA libraries (some GB) on machines without a GPU.",
         # torchvision: imported by timm, which Aurora imports; zarr, netCDF4: xarray's
         # backends for the store and the outputs; dask: lazy perturbation climatology
         roots=(
