@@ -16,7 +16,11 @@ try:
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from aurora_xai import storms as st  # noqa: E402
+from aurora_xai.settings import load_config  # noqa: E402
+from aurora_xai.storms.best_track import KNOT, BestTrackError, BestTracks, read_hurdat2, read_ibtracs  # noqa: E402
+from aurora_xai.storms.catalogue import catalogue_from_config, storm_to_config  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------------------
 # HURDAT2
@@ -63,8 +67,8 @@ def test_hurdat2_documented_quirks(tmp_path, caplog):
     text = "\ufeff" + _katrina(count=7) + "\n" + NEWER.replace("      4,", "      3,") + "\n"
     path = _write(tmp_path, text, newline="\r\n")
     with caplog.at_level(logging.WARNING, logger="aurora_xai.storms"):
-        storms = st.read_hurdat2(path)
-    assert isinstance(storms, st.BestTracks) and storms.skipped == [] and storms.path == str(path)
+        storms = read_hurdat2(path)
+    assert isinstance(storms, BestTracks) and storms.skipped == [] and storms.path == str(path)
     assert list(storms) == ["AL122005", "CP012015"]
     warnings = [r.getMessage() for r in caplog.records]
     assert any("AL122005" in m and "announces 7 data rows, 6 follow" in m for m in warnings)
@@ -76,10 +80,10 @@ def test_hurdat2_documented_quirks(tmp_path, caplog):
     assert k.track[2].lon == pytest.approx(360 - 88.6)
     h = storms["CP012015"]
     assert [p.lon for p in h.track] == pytest.approx([180.5, 179.9, 179.1, 178.3])
-    assert h.track[1].wind_ms == pytest.approx((35 + (40 - 35) * 6 / 11.5) * st.KNOT)  # -99 interpolated in time
+    assert h.track[1].wind_ms == pytest.approx((35 + (40 - 35) * 6 / 11.5) * KNOT)  # -99 interpolated in time
     assert h.track[2].time == pd.Timestamp("2015-07-10T11:30")
     assert h.track[2].msl_hpa == 1001
-    synoptic = st.read_hurdat2(path, hours=(0, 6, 12, 18))
+    synoptic = read_hurdat2(path, hours=(0, 6, 12, 18))
     assert len(synoptic["AL122005"].track) == 5 and len(synoptic["CP012015"].track) == 3
 
 
@@ -109,14 +113,14 @@ def test_hurdat2_malformed_field_named_or_skipped(tmp_path, caplog, field, text,
     rows[1] = ", ".join(edit([x.strip() for x in rows[1].split(",")]))
     path = _write(tmp_path, NEWER + _katrina(rows))
     line = NEWER.count("\n") + 3  # the second data row of Katrina
-    with pytest.raises(st.BestTrackError) as info:
-        st.read_hurdat2(path)
+    with pytest.raises(BestTrackError) as info:
+        read_hurdat2(path)
     msg = str(info.value)
     assert str(path) in msg and f"line {line}," in msg and "storm AL122005" in msg and f"field {field}:" in msg
     assert text in msg
     assert isinstance(info.value, ValueError) and info.value.bad_row.line == line
     with caplog.at_level(logging.WARNING, logger="aurora_xai.storms"):
-        storms = st.read_hurdat2(path, on_bad_row="skip")
+        storms = read_hurdat2(path, on_bad_row="skip")
     assert len(storms["AL122005"].track) == 5 and len(storms["CP012015"].track) == 4
     (bad,) = storms.skipped
     assert (bad.path, bad.line, bad.storm, bad.field) == (str(path), line, "AL122005", field)
@@ -126,35 +130,35 @@ def test_hurdat2_malformed_field_named_or_skipped(tmp_path, caplog, field, text,
     frame = storms.skipped_frame()
     assert list(frame.columns) == ["path", "line", "storm", "field", "value", "reason"] and len(frame) == 1
     # a storm that is not asked for is not checked
-    assert list(st.read_hurdat2(path, ids=["cp012015"])) == ["CP012015"]
+    assert list(read_hurdat2(path, ids=["cp012015"])) == ["CP012015"]
 
 
 def test_hurdat2_malformed_headers_and_stray_rows(tmp_path):
     # a header whose id is corrupt: its rows cannot be told apart, they are skipped with it
     path = _write(tmp_path, NEWER + _katrina().replace("AL122005", "AL12200S"))
-    with pytest.raises(st.BestTrackError, match=r"line 6, storm \(unknown\), field storm_id"):
-        st.read_hurdat2(path)
-    storms = st.read_hurdat2(path, on_bad_row="skip")
+    with pytest.raises(BestTrackError, match=r"line 6, storm \(unknown\), field storm_id"):
+        read_hurdat2(path)
+    storms = read_hurdat2(path, on_bad_row="skip")
     assert list(storms) == ["CP012015"]
     assert [b.line for b in storms.skipped] == list(range(6, 13))
     assert {b.reason for b in storms.skipped[1:]} == {"belongs to the malformed header at line 6"}
     # an unreadable count: the storm's rows are still read (the count is not needed)
     path = _write(tmp_path, _katrina(count="6x"), "count.txt")
-    with pytest.raises(st.BestTrackError, match="line 1, storm AL122005, field count"):
-        st.read_hurdat2(path)
-    storms = st.read_hurdat2(path, on_bad_row="skip")
+    with pytest.raises(BestTrackError, match="line 1, storm AL122005, field count"):
+        read_hurdat2(path)
+    storms = read_hurdat2(path, on_bad_row="skip")
     assert len(storms["AL122005"].track) == 6 and [b.field for b in storms.skipped] == ["count"]
     # a data row before any header
     path = _write(tmp_path, KATRINA_ROWS[0] + "\n" + NEWER, "orphan.txt")
-    with pytest.raises(st.BestTrackError, match="line 1, storm .unknown., field row: a data row before any header"):
-        st.read_hurdat2(path)
-    assert [b.line for b in st.read_hurdat2(path, on_bad_row="skip").skipped] == [1]
+    with pytest.raises(BestTrackError, match="line 1, storm .unknown., field row: a data row before any header"):
+        read_hurdat2(path)
+    assert [b.line for b in read_hurdat2(path, on_bad_row="skip").skipped] == [1]
     with pytest.raises(ValueError, match="on_bad_row must be one of"):
-        st.read_hurdat2(path, on_bad_row="ignore")
+        read_hurdat2(path, on_bad_row="ignore")
     # a file that is not text
     (tmp_path / "bin.txt").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     with pytest.raises(ValueError, match="bin.txt: not a HURDAT2 text file"):
-        st.read_hurdat2(tmp_path / "bin.txt")
+        read_hurdat2(tmp_path / "bin.txt")
 
 
 def test_hurdat2_many_bad_rows_are_all_recorded(tmp_path, caplog):
@@ -162,7 +166,7 @@ def test_hurdat2_many_bad_rows_are_all_recorded(tmp_path, caplog):
     rows = [f"2005{8 + i // 31:02d}{1 + i % 28:02d}" + r[8:] for i, r in enumerate(rows)]
     path = _write(tmp_path, _katrina(rows) + NEWER)
     with caplog.at_level(logging.WARNING, logger="aurora_xai.storms"):
-        storms = st.read_hurdat2(path, on_bad_row="skip")
+        storms = read_hurdat2(path, on_bad_row="skip")
     assert len(storms.skipped) == 30 and list(storms) == ["CP012015"]
     assert any("30 malformed rows skipped in all" in r.getMessage() for r in caplog.records)
 
@@ -196,25 +200,25 @@ def _ib(tmp_path: Path, rows: list[str] | None = None, units: bool = True, name:
 
 
 def test_ibtracs_documented_quirks(tmp_path):
-    with_units = st.read_ibtracs(_ib(tmp_path))
-    without = st.read_ibtracs(_ib(tmp_path, units=False, name="no_units.csv"))
+    with_units = read_ibtracs(_ib(tmp_path))
+    without = read_ibtracs(_ib(tmp_path, units=False, name="no_units.csv"))
     assert list(with_units) == list(without) == ["2015180N10180", "1987288N45350"]
     assert with_units.skipped == []
     h = with_units["2015180N10180"]
     assert [p.lon for p in h.track] == pytest.approx([180.5, 180.3, 179.9, 179.1, 178.3])
     assert [p.lon for p in without["2015180N10180"].track] == [p.lon for p in h.track]
     # USA first, then WMO: the 06 UTC fix has only WMO, the 18 UTC pressure only WMO
-    assert [p.wind_ms / st.KNOT for p in h.track] == pytest.approx([35, 37, 40, 50, 45])
+    assert [p.wind_ms / KNOT for p in h.track] == pytest.approx([35, 37, 40, 50, 45])
     assert h.track[4].msl_hpa == 999 and h.track[3].msl_hpa == 996
     assert h.track[1].msl_hpa == pytest.approx(1005 + (1000 - 1005) / 2)  # blank: interpolated
     assert h.kind == "tropical" and with_units["1987288N45350"].kind == "extratropical"
     # another agency preferred
-    tokyo = st.read_ibtracs(_ib(tmp_path), sids=["2015180N10180"], agencies=("TOKYO", "USA"))
-    assert [p.wind_ms / st.KNOT for p in tokyo["2015180N10180"].track] == pytest.approx([35, 37, 40, 45, 45])
+    tokyo = read_ibtracs(_ib(tmp_path), sids=["2015180N10180"], agencies=("TOKYO", "USA"))
+    assert [p.wind_ms / KNOT for p in tokyo["2015180N10180"].track] == pytest.approx([35, 37, 40, 45, 45])
     with pytest.raises(ValueError, match=r"none of the agencies \['CMA'\].*found \['TOKYO', 'USA', 'WMO'\]"):
-        st.read_ibtracs(_ib(tmp_path), agencies=("CMA",))
-    assert len(st.read_ibtracs(_ib(tmp_path), hours=(0, 6, 12, 18))["2015180N10180"].track) == 4
-    assert list(st.read_ibtracs(_ib(tmp_path), seasons=[1987], names=["not_named"])) == ["1987288N45350"]
+        read_ibtracs(_ib(tmp_path), agencies=("CMA",))
+    assert len(read_ibtracs(_ib(tmp_path), hours=(0, 6, 12, 18))["2015180N10180"].track) == 4
+    assert list(read_ibtracs(_ib(tmp_path), seasons=[1987], names=["not_named"])) == ["1987288N45350"]
 
 
 # (column, bad text, how the row's cells change)
@@ -240,17 +244,17 @@ def test_ibtracs_malformed_cell_named_or_skipped(tmp_path, column, text, cells):
         row[i] = v
     rows[2] = ",".join(row)
     path = _ib(tmp_path, rows)
-    with pytest.raises(st.BestTrackError) as info:
-        st.read_ibtracs(path)
+    with pytest.raises(BestTrackError) as info:
+        read_ibtracs(path)
     msg = str(info.value)
     assert str(path) in msg and "line 5," in msg and "storm 2015180N10180" in msg and f"field {column}:" in msg
     assert repr(text) in msg
-    storms = st.read_ibtracs(path, on_bad_row="skip")
+    storms = read_ibtracs(path, on_bad_row="skip")
     assert len(storms["2015180N10180"].track) == 4 and len(storms["1987288N45350"].track) == 2
     (bad,) = storms.skipped
     assert (bad.line, bad.storm, bad.field, bad.value) == (5, "2015180N10180", column, text)
     # rows of a storm not asked for are not checked
-    assert list(st.read_ibtracs(path, sids=["1987288N45350"])) == ["1987288N45350"]
+    assert list(read_ibtracs(path, sids=["1987288N45350"])) == ["1987288N45350"]
 
 
 def test_ibtracs_rows_with_the_wrong_number_of_fields(tmp_path):
@@ -258,16 +262,14 @@ def test_ibtracs_rows_with_the_wrong_number_of_fields(tmp_path):
     rows[1] = rows[1] + ",extra"
     rows[5] = ",".join(rows[5].split(",")[:8])
     path = _ib(tmp_path, rows)
-    with pytest.raises(
-        st.BestTrackError, match=r"line 4, storm 2015180N10180, field row: 19 fields; the header has 18"
-    ):
-        st.read_ibtracs(path)
-    storms = st.read_ibtracs(path, on_bad_row="skip")
+    with pytest.raises(BestTrackError, match=r"line 4, storm 2015180N10180, field row: 19 fields; the header has 18"):
+        read_ibtracs(path)
+    storms = read_ibtracs(path, on_bad_row="skip")
     assert [(b.line, b.storm) for b in storms.skipped] == [(4, "2015180N10180"), (8, "1987288N45350")]
     assert len(storms["2015180N10180"].track) == 4 and "1987288N45350" not in storms  # one fix left
     path.write_text("A,B\n1,2\n")
     with pytest.raises(ValueError, match="not an IBTrACS CSV, missing columns"):
-        st.read_ibtracs(path)
+        read_ibtracs(path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -276,19 +278,20 @@ def test_ibtracs_rows_with_the_wrong_number_of_fields(tmp_path):
 
 
 def test_storm_to_config_round_trips_through_safe_yaml(tmp_path):
-    hurdat = st.read_hurdat2(_write(tmp_path, _katrina() + NEWER))
-    ib = st.read_ibtracs(_ib(tmp_path))
+    hurdat = read_hurdat2(_write(tmp_path, _katrina() + NEWER))
+    ib = read_ibtracs(_ib(tmp_path))
+    config_storms = load_config(ROOT / "config" / "config.yaml")["storms"]
     storms = {
         "katrina": (hurdat["AL122005"], {"case_time": pd.Timestamp("2005-08-29T06:00"), "description": "Katrina"}),
         "halola": (hurdat["CP012015"], {}),
         "halola_ib": (ib["2015180N10180"], {"case_time": np.datetime64("2015-07-10T06:00")}),
-        "great_storm": (ib["1987288N45350"], {"box": st.catalogue_from_config()["great_storm_1987"].box}),
+        "great_storm": (ib["1987288N45350"], {"box": catalogue_from_config(config_storms)["great_storm_1987"].box}),
     }
-    section = {name: st.storm_to_config(storm, **kw) for name, (storm, kw) in storms.items()}
+    section = {name: storm_to_config(storm, **kw) for name, (storm, kw) in storms.items()}
     text = yaml.safe_dump({"storms": section}, sort_keys=False)
     back = yaml.safe_load(text)["storms"]
     assert back == section
-    cat = st.catalogue_from_config(back)
+    cat = catalogue_from_config(back)
     for name, (storm, _) in storms.items():
         ev = cat[name]
         assert [p.time for p in ev.track] == [p.time for p in storm.track]

@@ -18,7 +18,6 @@ import pytest
 import torch
 import xarray as xr
 
-from aurora_xai import storms as st
 from aurora_xai.data.era5 import MissingTimeError, open_source
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
 from aurora_xai.latents.extract import extract_pooled
@@ -26,11 +25,12 @@ from aurora_xai.latents.io import combine_shards
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.perturbation.apply import climatology_fill
 from aurora_xai.regions import Region
+from aurora_xai.storms.labels import US_BOX, LabelSpec, daily_max_wind, label_storm_days
 
 SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-04"),), extra_variables=False, compress=False)
 EMPTY = pd.Timestamp("2005-03-02T12")  # the step stored as NaN
 STATIC = ("geopotential_at_surface", "land_sea_mask", "soil_type")
-REGIONS = {"globe": Region("globe", -90, 90, 0, 360), "us": st.US_BOX}
+REGIONS = {"globe": Region("globe", -90, 90, 0, 360), "us": US_BOX}
 
 
 def _write_zarr(ds: xr.Dataset, path: Path, valid: tuple[str, str] | None = None) -> str:
@@ -168,18 +168,18 @@ def test_arco_static_fields_stored_as_nan_at_the_first_valid_time(base, tmp_path
 def test_labels_skip_nan_steps_and_record_why(base, stores, tmp_path):
     days = pd.date_range("2005-03-01T12", "2005-03-04T12", freq="D")
     skip = open_source("weatherbench2", stores["empty"], on_missing="skip")
-    wind, skipped = st.daily_max_wind(skip, st.US_BOX, days)
+    wind, skipped = daily_max_wind(skip, US_BOX, days)
     assert skipped == [EMPTY] and list(wind.index) == [d for d in days if d != EMPTY]
-    clean, _ = st.daily_max_wind(open_source("weatherbench2", stores["clean"]), st.US_BOX, days)
+    clean, _ = daily_max_wind(open_source("weatherbench2", stores["clean"]), US_BOX, days)
     assert np.array_equal(wind.to_numpy(), clean.drop(EMPTY).to_numpy())
-    spec = st.LabelSpec(region=st.US_BOX, hour=12, start="2005-03-01", end="2005-03-05", n_days=1)
-    table, daily, summary = st.label_storm_days(skip, spec)
+    spec = LabelSpec(region=US_BOX, hour=12, start="2005-03-01", end="2005-03-05", n_days=1)
+    table, daily, summary = label_storm_days(skip, spec)
     assert summary["skipped_dates"] == ["2005-03-02", "2005-03-05"]
     assert "2005-03-02 12:00 is stored as NaN" in summary["skipped_reasons"]["2005-03-02"]
     assert summary["skipped_reasons"]["2005-03-05"] == "time 2005-03-05 12:00 is not in the store"
     json.dumps(summary)  # written as JSON
     with pytest.raises(MissingTimeError, match="2005-03-02 12:00 is stored as NaN"):
-        st.daily_max_wind(open_source("weatherbench2", stores["empty"]), st.US_BOX, days)
+        daily_max_wind(open_source("weatherbench2", stores["empty"]), US_BOX, days)
 
 
 def test_labels_partial_nan_is_an_error(base, tmp_path):
@@ -187,13 +187,13 @@ def test_labels_partial_nan_is_an_error(base, tmp_path):
     store = _write_zarr(_blank(base, EMPTY, ["10m_u_component_of_wind"]), tmp_path / "u.zarr")
     src = open_source("weatherbench2", store, on_missing="skip")
     with pytest.raises(ValueError, match=r"'10m_u_component_of_wind', time 2005-03-02 12:00"):
-        st.daily_max_wind(src, st.US_BOX, pd.DatetimeIndex([EMPTY]))
+        daily_max_wind(src, US_BOX, pd.DatetimeIndex([EMPTY]))
     # one NaN inside the box
     ds = base.copy(deep=True)
     ds["10m_v_component_of_wind"].loc[{"time": EMPTY, "latitude": 45.0, "longitude": 270.0}] = np.nan
     src = open_source("weatherbench2", _write_zarr(ds, tmp_path / "v.zarr"), on_missing="skip")
     with pytest.raises(ValueError, match=r"'10m_v_component_of_wind', time 2005-03-02 12:00"):
-        st.daily_max_wind(src, st.US_BOX, pd.DatetimeIndex([EMPTY]))
+        daily_max_wind(src, US_BOX, pd.DatetimeIndex([EMPTY]))
 
 
 # ---------------------------------------------------------------------------------------

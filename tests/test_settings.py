@@ -82,11 +82,7 @@ def test_sections_build_from_the_full_config():
 
 
 def _defaults_of(cls) -> dict:
-    return {
-        f.name: f.default
-        for f in dataclasses.fields(cls)
-        if f.default is not dataclasses.MISSING
-    }
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
 
 
 @pytest.mark.parametrize(
@@ -106,7 +102,7 @@ def _defaults_of(cls) -> dict:
             },
             {"masked"},
         ),
-        ("aurora_xai.storms.LabelSpec", "labels", {}, {"region", "start", "end"}),
+        ("aurora_xai.storms.labels.LabelSpec", "labels", {}, {"region", "start", "end"}),
         ("aurora_xai.data.synthetic.SyntheticSpec", "synthetic", {"seed": "seed"}, {"storms", "compress", "periods"}),
     ],
 )

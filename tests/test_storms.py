@@ -18,11 +18,26 @@ try:
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from aurora_xai import storms as st  # noqa: E402
 from aurora_xai.data.era5 import MissingTimeError, measure_read_bytes, open_source  # noqa: E402
-from aurora_xai.data.synthetic import Storm, SyntheticSpec  # noqa: E402
+from aurora_xai.data.synthetic import Storm, StormTrackPoint, SyntheticSpec  # noqa: E402
 from aurora_xai.data.variables import UNITS  # noqa: E402
 from aurora_xai.regions import Region  # noqa: E402
+from aurora_xai.settings import load_config  # noqa: E402
+from aurora_xai.storms.best_track import KNOT, find_storm, read_hurdat2, read_ibtracs  # noqa: E402
+from aurora_xai.storms.catalogue import StormEvent, catalogue_from_config, storm_to_config  # noqa: E402
+from aurora_xai.storms.labels import (  # noqa: E402
+    US_BOX,
+    LabelSpec,
+    daily_max_wind,
+    label_storm_days,
+    select_storm_calm,
+)
+from aurora_xai.storms.table import (  # noqa: E402
+    STORM_DAYS_SCHEMA,
+    read_storm_days,
+    validate_storm_days,
+    write_storm_days,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,35 +46,46 @@ ROOT = Path(__file__).resolve().parents[1]
 # ---------------------------------------------------------------------------------------
 
 
-def test_default_catalogue_holds_the_study_events():
-    cat = st.catalogue_from_config()
+def config_storms(name: str = "config.yaml") -> dict:
+    """The ``storms:`` section of a config file, defaults filled in."""
+    return load_config(ROOT / "config" / name)["storms"]
+
+
+def lowest(event: StormEvent) -> StormTrackPoint:
+    """The fix of lowest central pressure."""
+    return min(event.track, key=lambda p: p.msl_hpa)
+
+
+@pytest.mark.parametrize("config", ["config.yaml", "study.yaml"])
+def test_configured_catalogue_holds_the_study_events(config):
+    cat = catalogue_from_config(config_storms(config))
     assert set(cat) == {"great_storm_1987", "katrina_2005", "rita_2005", "wilma_2005"}
     gs = cat["great_storm_1987"]
     assert gs.kind == "extratropical" and gs.case_time == pd.Timestamp("1987-10-16T06:00")
-    low = gs.lowest()
+    low = lowest(gs)
     assert low.msl_hpa == 953 and low.time == pd.Timestamp("1987-10-16T00:00")
     assert (low.lat, low.lon) == (50.0, 357.0)
     assert gs.box.crosses_meridian
-    assert cat["katrina_2005"].lowest().msl_hpa == 902 and cat["katrina_2005"].lowest().time.day == 28
-    assert cat["rita_2005"].lowest().msl_hpa == 895 and cat["rita_2005"].lowest().time.day == 22
-    w = cat["wilma_2005"].lowest()
+    assert lowest(cat["katrina_2005"]).msl_hpa == 902 and lowest(cat["katrina_2005"]).time.day == 28
+    assert lowest(cat["rita_2005"]).msl_hpa == 895 and lowest(cat["rita_2005"]).time.day == 22
+    w = lowest(cat["wilma_2005"])
     assert w.msl_hpa == 882 and w.time.day == 19 and abs(w.lat - 17) < 1 and abs(w.lon - 278) < 1.5
     for ev in cat.values():
         assert all(ev.box.contains(p.lat, p.lon) for p in ev.track), ev.name
         assert ev.track[0].time <= ev.case_time <= ev.track[-1].time
         assert isinstance(ev.storm, Storm)
         assert ev.kind == ("extratropical" if ev.name.startswith("great") else "tropical")
-    assert list(cat["katrina_2005"].track_frame().columns) == ["time", "lat", "lon", "msl", "wind"]
 
 
 def test_catalogue_feeds_the_synthetic_generator_and_errors_name_the_entry():
-    storms = tuple(Storm.from_config(n, e) for n, e in st.DEFAULT_STORMS.items())
+    configured = config_storms()
+    storms = tuple(Storm.from_config(n, e) for n, e in configured.items())
     spec = SyntheticSpec(storms=storms)
-    assert [s.name for s in spec.storms] == list(st.DEFAULT_STORMS)
+    assert [s.name for s in spec.storms] == list(configured)
     with pytest.raises(ValueError, match="storms.bad: .*kind"):
-        st.catalogue_from_config({"bad": {"kind": "polar", "track": st.DEFAULT_STORMS["rita_2005"]["track"]}})
+        catalogue_from_config({"bad": {"kind": "polar", "track": configured["rita_2005"]["track"]}})
     with pytest.raises(ValueError, match="storms.nobox"):
-        st.catalogue_from_config({"nobox": {"track": [{"time": "2005-01-01", "lat": 0, "lon": 0}]}})
+        catalogue_from_config({"nobox": {"track": [{"time": "2005-01-01", "lat": 0, "lon": 0}]}})
     # no box: the track's extent plus 5 degrees, also across 0 E
     entry = {
         "kind": "extratropical",
@@ -68,7 +94,7 @@ def test_catalogue_feeds_the_synthetic_generator_and_errors_name_the_entry():
             {"time": "2005-01-01T06", "lat": 52, "lon": 5, "msl": 975, "wind": 22},
         ],
     }
-    box = st.catalogue_from_config({"x": entry})["x"].box
+    box = catalogue_from_config({"x": entry})["x"].box
     assert (box.lat_min, box.lat_max, box.lon_min, box.lon_max) == (45, 57, 345, 10)
 
 
@@ -116,7 +142,7 @@ def _ibtracs_rows() -> str:
 def test_read_hurdat2(tmp_path):
     path = tmp_path / "hurdat2.txt"
     path.write_text(HURDAT)
-    storms = st.read_hurdat2(path)
+    storms = read_hurdat2(path)
     assert set(storms) == {"AL122005", "AL022005"}
     k = storms["AL122005"]
     assert k.name == "KATRINA" and k.kind == "tropical" and len(k.track) == 6
@@ -125,39 +151,39 @@ def test_read_hurdat2(tmp_path):
     assert p.msl_hpa == 902 and p.wind_ms == pytest.approx(150 * 0.514444, rel=1e-5)
     assert k.track[1].msl_hpa == pytest.approx((930 + 902) / 2)  # -999 interpolated in time
     assert k.track[4].time == pd.Timestamp("2005-08-29T11:10")  # landfall record kept by default
-    syn = st.read_hurdat2(path, ids=["al122005"], hours=(0, 6, 12, 18))
+    syn = read_hurdat2(path, ids=["al122005"], hours=(0, 6, 12, 18))
     assert list(syn) == ["AL122005"] and len(syn["AL122005"].track) == 5
-    assert st.find_storm(storms, "katrina", 2005) is k
+    assert find_storm(storms, "katrina", 2005) is k
     with pytest.raises(KeyError, match="0 storms named 'Rita'"):
-        st.find_storm(storms, "Rita")
+        find_storm(storms, "Rita")
     # a header count that disagrees with the rows is a documented quirk: logged, not trusted
     short = tmp_path / "short.txt"
     short.write_text("AL122005,            KATRINA,      9,\n" + "\n".join(HURDAT.splitlines()[1:3]) + "\n")
-    assert len(st.read_hurdat2(short)["AL122005"].track) == 2
+    assert len(read_hurdat2(short)["AL122005"].track) == 2
 
 
 def test_ibtracs_gives_the_same_track_as_hurdat2(tmp_path):
     (tmp_path / "h.txt").write_text(HURDAT)
     (tmp_path / "ib.csv").write_text(IBTRACS_HEAD + _ibtracs_rows())
-    hurdat = st.read_hurdat2(tmp_path / "h.txt", hours=(0, 6, 12, 18))["AL122005"]
-    ib = st.read_ibtracs(tmp_path / "ib.csv", hours=(0, 6, 12, 18))
+    hurdat = read_hurdat2(tmp_path / "h.txt", hours=(0, 6, 12, 18))["AL122005"]
+    ib = read_ibtracs(tmp_path / "ib.csv", hours=(0, 6, 12, 18))
     assert set(ib) == {"2005236N23285", "1987288N45350"}
     assert ib["2005236N23285"].name == "KATRINA" and ib["2005236N23285"].kind == "tropical"
     for a, b in zip(hurdat.track, ib["2005236N23285"].track, strict=True):
         assert a.time == b.time and a.lat == b.lat and a.lon == pytest.approx(b.lon)
         assert a.msl_hpa == pytest.approx(b.msl_hpa) and a.wind_ms == pytest.approx(b.wind_ms)
-    gs = st.read_ibtracs(tmp_path / "ib.csv", seasons=[1987])["1987288N45350"]
-    assert gs.kind == "extratropical" and gs.track[0].wind_ms == pytest.approx(70 * st.KNOT)  # WMO fallback
+    gs = read_ibtracs(tmp_path / "ib.csv", seasons=[1987])["1987288N45350"]
+    assert gs.kind == "extratropical" and gs.track[0].wind_ms == pytest.approx(70 * KNOT)  # WMO fallback
     assert gs.track[0].lon == 357.0
-    assert len(st.read_ibtracs(tmp_path / "ib.csv", names=["katrina"])["2005236N23285"].track) == 7
+    assert len(read_ibtracs(tmp_path / "ib.csv", names=["katrina"])["2005236N23285"].track) == 7
     # a best-track storm becomes a catalogue entry and back
-    entry = st.storm_to_config(hurdat, case_time="2005-08-29T06:00")
-    back = st.catalogue_from_config({"katrina": entry})["katrina"]
+    entry = storm_to_config(hurdat, case_time="2005-08-29T06:00")
+    back = catalogue_from_config({"katrina": entry})["katrina"]
     assert [p.time for p in back.track] == [p.time for p in hurdat.track]
     assert all(back.box.contains(p.lat, p.lon) for p in back.track)
     (tmp_path / "no.csv").write_text("A,B\n1,2\n")
     with pytest.raises(ValueError, match="not an IBTrACS CSV"):
-        st.read_ibtracs(tmp_path / "no.csv")
+        read_ibtracs(tmp_path / "no.csv")
 
 
 # ---------------------------------------------------------------------------------------
@@ -168,8 +194,8 @@ def test_ibtracs_gives_the_same_track_as_hurdat2(tmp_path):
 def test_select_storm_calm_known_answer_and_shortfall(caplog):
     days = pd.date_range("2005-01-01T12", periods=10, freq="D")
     wind = pd.Series([5.0, 20.0, 12.0, 18.0, 30.0, 11.0, 25.0, 13.0, 12.0, 17.9], index=days)
-    spec = st.LabelSpec(n_days=3, storm_threshold=18.0, calm_threshold=12.0)
-    table, summary = st.select_storm_calm(wind, spec)
+    spec = LabelSpec(n_days=3, storm_threshold=18.0, calm_threshold=12.0)
+    table, summary = select_storm_calm(wind, spec)
     storm = table[table.label == "storm"]
     calm = table[table.label == "calm"]
     assert list(storm.date) == ["2005-01-05", "2005-01-07", "2005-01-02"] and list(storm["rank"]) == [1, 2, 3]
@@ -178,15 +204,15 @@ def test_select_storm_calm_known_answer_and_shortfall(caplog):
     assert summary["n_pass_storm"] == 4 and summary["n_pass_calm"] == 4
     assert summary["shortfall_storm"] == summary["shortfall_calm"] == 0
     with caplog.at_level(logging.WARNING, logger="aurora_xai.storms"):
-        table, summary = st.select_storm_calm(wind, st.LabelSpec(n_days=6, storm_threshold=18.0, calm_threshold=12.0))
+        table, summary = select_storm_calm(wind, LabelSpec(n_days=6, storm_threshold=18.0, calm_threshold=12.0))
     assert summary["n_storm"] == 4 and summary["shortfall_storm"] == 2 and summary["shortfall_calm"] == 2
     assert (table.loc[table.label == "storm", "wind"] >= 18.0).all()  # threshold not relaxed
     assert any("2 storm days short" in r.message for r in caplog.records)
     assert list(table.columns) == ["date", "label", "rank", "wind", "season", "month"]
     assert table.loc[0, "season"] == "DJF" and table.loc[0, "month"] == 1
-    st.validate_storm_days(table, summary)
+    validate_storm_days(table, summary)
     with pytest.raises(ValueError, match="must exceed"):
-        st.LabelSpec(storm_threshold=12, calm_threshold=12)
+        LabelSpec(storm_threshold=12, calm_threshold=12)
 
 
 def _wind_store(path: Path, days: pd.DatetimeIndex, planted: np.ndarray) -> str:
@@ -197,7 +223,7 @@ def _wind_store(path: Path, days: pd.DatetimeIndex, planted: np.ndarray) -> str:
     shape = (len(times), len(lat), len(lon))
     u = np.ones(shape, np.float32)
     v = np.zeros(shape, np.float32)
-    box = st.US_BOX
+    box = US_BOX
     r_in = np.flatnonzero(box.lat_mask(lat))
     c_in = np.flatnonzero(box.lon_mask(lon))
     r_out = np.flatnonzero(lat == 0)[0]
@@ -250,7 +276,7 @@ def test_label_storm_days_end_to_end(tmp_path):
     planted = np.array([5, 20, 11.5, 18.5, 30, 11, 25, 13, 12.5, 17.9, 40, 2, 19, 14], dtype=float)
     store = _wind_store(tmp_path / "w.zarr", days, planted)
     src = open_source("weatherbench2", store, levels=(500,))
-    spec = st.LabelSpec.from_config(
+    spec = LabelSpec.from_config(
         {
             "region": "us",
             "hour": 12,
@@ -261,16 +287,16 @@ def test_label_storm_days_end_to_end(tmp_path):
             "storm_threshold": 18,
             "calm_threshold": 12,
         },
-        {"us": st.US_BOX},
+        {"us": US_BOX},
     )
-    table, daily, summary = st.label_storm_days(src, spec)
+    table, daily, summary = label_storm_days(src, spec)
     np.testing.assert_allclose(daily.to_numpy(), planted, rtol=1e-6)  # the box maximum at 12 UTC only
     assert list(table[table.label == "storm"].date) == ["2005-02-07", "2005-02-01", "2005-02-03", "2005-01-29"]
     assert list(table[table.label == "calm"].date) == ["2005-02-08", "2005-01-28", "2005-02-02", "2005-01-30"]
     assert summary["start"] == "2005-01-28" and summary["hour"] == 12 and summary["region"]["lat_min"] == 24
     out = tmp_path / "labels"
-    st.write_storm_days(table, summary, out / "storm_days.tsv", out / "storm_days.json", daily, out / "daily.tsv")
-    back = st.read_storm_days(out / "storm_days.tsv")
+    write_storm_days(table, summary, out / "storm_days.tsv", out / "storm_days.json", daily, out / "daily.tsv")
+    back = read_storm_days(out / "storm_days.tsv")
     pd.testing.assert_frame_equal(back, table, check_dtype=False, atol=1e-4)
     assert json.loads((out / "storm_days.json").read_text())["n_storm"] == 4
     assert len(pd.read_csv(out / "daily.tsv", sep="\t")) == len(days)
@@ -281,11 +307,11 @@ def test_labels_read_only_the_wind_at_that_hour(tmp_path):
     store = _wind_store(tmp_path / "w.zarr", days, np.linspace(1, 30, 20))
     src = open_source("weatherbench2", store, levels=(500,))
     times = days + pd.Timedelta(hours=12)
-    st.daily_max_wind(src, st.US_BOX, times[:2])  # warm-up
+    daily_max_wind(src, US_BOX, times[:2])  # warm-up
     from aurora_xai.data import era5
 
     before = era5._rchar()
-    st.daily_max_wind(src, st.US_BOX, times)
+    daily_max_wind(src, US_BOX, times)
     read = era5._rchar() - before
     field = 21 * 40 * 4  # one uncompressed chunk: one time, the whole grid
     assert 2 * len(times) * field <= read <= 1.1 * 2 * len(times) * field
@@ -299,12 +325,12 @@ def test_labels_missing_days(tmp_path):
     want = pd.date_range("2005-03-01T12", periods=7, freq="D")
     src = open_source("weatherbench2", store, levels=(500,))
     with pytest.raises(MissingTimeError, match="2005-03-06 12:00"):
-        st.daily_max_wind(src, st.US_BOX, want)
+        daily_max_wind(src, US_BOX, want)
     skip = open_source("weatherbench2", store, levels=(500,), on_missing="skip")
-    wind, skipped = st.daily_max_wind(skip, st.US_BOX, want)
+    wind, skipped = daily_max_wind(skip, US_BOX, want)
     assert len(wind) == 5 and [f"{t:%d}" for t in skipped] == ["06", "07"]
     with pytest.raises(ValueError, match="no grid point"):
-        st.daily_max_wind(skip, Region("tiny", 1, 2, 1, 2), want[:2])
+        daily_max_wind(skip, Region("tiny", 1, 2, 1, 2), want[:2])
 
 
 # ---------------------------------------------------------------------------------------
@@ -314,7 +340,7 @@ def test_labels_missing_days(tmp_path):
 
 def test_schema_file_matches_the_library_and_jsonschema():
     on_disk = yaml.safe_load((ROOT / "workflow/schemas/storm_days.schema.yaml").read_text())
-    assert on_disk == st.STORM_DAYS_SCHEMA
+    assert on_disk == STORM_DAYS_SCHEMA
     jsonschema = pytest.importorskip("jsonschema")
     row = {"date": "2005-01-02", "label": "storm", "rank": 1, "wind": 20.5, "season": "DJF", "month": 1}
     jsonschema.validate(row, on_disk)
@@ -333,7 +359,7 @@ def test_validation_catches_bad_tables():
             "month": [1, 1],
         }
     )
-    st.validate_storm_days(good)
+    validate_storm_days(good)
     cases = {
         "date repeated": good.assign(date=["2005-01-02", "2005-01-02"]),
         "not one of": good.assign(label=["storm", "windy"]),
@@ -344,12 +370,12 @@ def test_validation_catches_bad_tables():
     }
     for msg, bad in cases.items():
         with pytest.raises(ValueError, match=msg):
-            st.validate_storm_days(bad)
+            validate_storm_days(bad)
     with pytest.raises(ValueError, match="missing columns"):
-        st.validate_storm_days(good.drop(columns="season"))
+        validate_storm_days(good.drop(columns="season"))
     summary = {"storm_threshold": 24.0, "calm_threshold": 18.0, "n_requested": 30}
     with pytest.raises(ValueError, match="below the storm threshold"):
-        st.validate_storm_days(good, summary)
+        validate_storm_days(good, summary)
 
 
 def test_labels_and_download_import_without_torch():
@@ -358,7 +384,8 @@ def test_labels_and_download_import_without_torch():
 
     code = (
         "import sys; sys.modules['torch'] = None; "
-        "import aurora_xai.storms, aurora_xai.data.download, aurora_xai.data.era5, aurora_xai.data.readers"
+        "import aurora_xai.storms.best_track, aurora_xai.storms.catalogue, aurora_xai.storms.labels, "
+        "aurora_xai.storms.table, aurora_xai.data.download, aurora_xai.data.era5, aurora_xai.data.readers"
     )
     env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)

@@ -40,7 +40,7 @@ SCRIPT = textwrap.dedent(
     from aurora_xai.perturbation.apply import climatology_times
     from aurora_xai.provenance import provenance
     from aurora_xai.regions import Region
-    from aurora_xai.storms import US_BOX, daily_max_wind
+    from aurora_xai.storms.labels import US_BOX, daily_max_wind
 
     store, out = sys.argv[1], sys.argv[2]
     src = open_source("weatherbench2", store)

@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import ModelSpec
     from .perturbation.settings import Case, PerturbationSettings
     from .regions import Region
-    from .storms import LabelSpec, StormEvent
+    from .storms.catalogue import StormEvent
+    from .storms.labels import LabelSpec
 
 __all__ = [
     "EXECUTION_KEYS",
@@ -351,9 +352,9 @@ class Settings:
     ``model`` (:class:`~aurora_xai.model.ModelSpec`), ``latents``, ``regions``
     (name -> :class:`~aurora_xai.regions.Region`, ``globe`` included), ``pca``,
     ``regimes``, ``attribution`` (:class:`~aurora_xai.attribution.cases.AttributionSettings`),
-    ``perturbation`` (:class:`~aurora_xai.perturbation.experiment.PerturbationSettings`),
-    ``perturbation_cases``, ``labels`` (:class:`~aurora_xai.storms.LabelSpec`), ``storms``
-    (name -> :class:`~aurora_xai.storms.StormEvent`), ``synthetic``
+    ``perturbation`` (:class:`~aurora_xai.perturbation.settings.PerturbationSettings`),
+    ``perturbation_cases``, ``labels`` (:class:`~aurora_xai.storms.labels.LabelSpec`), ``storms``
+    (name -> :class:`~aurora_xai.storms.catalogue.StormEvent`), ``synthetic``
     (:class:`~aurora_xai.data.synthetic.SyntheticSpec`) and ``download``.
 
     Raises:
@@ -448,19 +449,19 @@ class Settings:
 
     @functools.cached_property
     def labels(self) -> LabelSpec:
-        from .storms import LabelSpec
+        from .storms.labels import LabelSpec
 
         return LabelSpec.from_config(self._section("labels"), self.regions)
 
     @functools.cached_property
     def storms(self) -> dict[str, StormEvent]:
-        from .storms import catalogue_from_config
+        from .storms.catalogue import catalogue_from_config
 
         return catalogue_from_config(self._section("storms"))
 
     def storm(self, name: str) -> StormEvent:
         """The catalogued storm ``name`` (the job may declare only ``storms.<name>``)."""
-        from .storms import catalogue_from_config
+        from .storms.catalogue import catalogue_from_config
 
         entry = self.raw(f"storms.{name}")
         return catalogue_from_config({name: entry})[name]
@@ -475,7 +476,9 @@ class Settings:
         fields = {f.name for f in dataclasses.fields(SyntheticSpec)} - {"seed", "storms", "periods"}
         missing = sorted(k for k in fields if k not in syn and _in_schema(f"synthetic.{k}"))
         if missing:
-            raise UndeclaredSettingError(f"setting 'synthetic.{missing[0]}' is not among the settings this job declared")
+            raise UndeclaredSettingError(
+                f"setting 'synthetic.{missing[0]}' is not among the settings this job declared"
+            )
         kwargs = {k: v for k, v in syn.items() if k != "periods"}
         return SyntheticSpec(seed=self.seed, storms=storms, periods=periods, **kwargs)
 

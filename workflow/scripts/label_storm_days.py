@@ -2,7 +2,7 @@
 
 from aurora_xai.logs import setup_logging
 from aurora_xai.settings import Settings
-from aurora_xai.storms import storm_days_from_settings
+from aurora_xai.storms.labels import storm_days_from_settings
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 out = snakemake.output  # noqa: F821

@@ -8,7 +8,7 @@ from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import atomic_path, provenance
 from aurora_xai.regimes.study import storm_calm_analysis
 from aurora_xai.settings import Settings
-from aurora_xai.storms import read_storm_days
+from aurora_xai.storms.table import read_storm_days
 from aurora_xai.tables import headline_rows, log_headline, write_csv, write_netcdf
 
 sm = snakemake  # noqa: F821

@@ -15,7 +15,7 @@ import xarray as xr
 
 from ..regions import Region
 from ..settings import Settings, require
-from ..storms import StormEvent
+from ..storms.catalogue import StormEvent
 from .summaries import relevance_centroids, relevance_table, vertical_profile
 
 __all__ = [

@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..regions import Region
 from ..settings import Settings
-from ..storms import StormEvent
+from ..storms.catalogue import StormEvent
 from .cases import AttributionSettings, case_event
 from .methods import compute_relevance
 from .targets import ForecastTarget, LatentTarget
