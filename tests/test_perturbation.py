@@ -398,8 +398,8 @@ def test_batched_path_equals_one_at_a_time(tiny_aurora):
 
 
 def test_degradation_figure(box_result, tmp_path):
+    from aurora_xai.io import save_figure
     from aurora_xai.perturbation.figures import plot_degradation_curves
-    from aurora_xai.tables import save_figure
 
     res, _ = box_result
     fig = plot_degradation_curves(res.table, title="toy", variable_label="msl", region_label="eval")
@@ -412,7 +412,6 @@ def test_degradation_figure(box_result, tmp_path):
 
 def test_check_perturbation_config():
     from aurora_xai.config import ConfigError
-
     from aurora_xai.settings import Settings, load_config
 
     case = {

@@ -16,6 +16,7 @@ import pytest
 import xarray as xr
 
 from aurora_xai.dates import date_metadata
+from aurora_xai.io import write_csv, write_netcdf
 from aurora_xai.regimes import figures as rf
 from aurora_xai.regimes import separability as sp
 from aurora_xai.regimes.analysis import explained_variance_table, pca_dataset, pca_headline
@@ -34,8 +35,6 @@ from aurora_xai.tables import (
     log_headline,
     not_applicable,
     read_headline_parts,
-    write_csv,
-    write_netcdf,
 )
 
 LEVELS = ["surface", "atmos_1"]

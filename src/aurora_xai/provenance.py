@@ -1,21 +1,18 @@
-"""Provenance records and atomic file writes."""
+"""Provenance records: config hash, package versions, git commit, and the hash of the library code a script runs."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
-import os
 import platform
 import subprocess
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["config_hash", "package_versions", "git_commit", "provenance", "atomic_path"]
+__all__ = ["code_hash", "config_hash", "git_commit", "package_versions", "provenance"]
 
 _PACKAGES = (
     "aurora-xai",
@@ -93,26 +90,6 @@ def provenance(
     if checkpoint:
         attrs["checkpoint"] = checkpoint
     return attrs
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
-
-    An exception inside the block removes the temporary file and leaves any existing
-    ``path`` untouched, so a failed write never leaves a truncated output.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
 
 
 def _module_file(name: str, root: Path) -> Path | None:

@@ -1,4 +1,9 @@
-"""Writing tables, NetCDF files and the headline table, atomically and reproducibly."""
+"""The headline table: one row per headline number, or the reason it is not applicable.
+
+Every analysis writes its part (``metric, value, ci_low, ci_high, n, note``) with
+:func:`headline_rows`; :func:`read_headline_parts` joins the parts into the study's
+table. Files are written by :mod:`aurora_xai.io`.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import xarray as xr
-
-from .provenance import atomic_path
 
 __all__ = [
     "HEADLINE_COLUMNS",
     "headline_rows",
     "log_headline",
     "not_applicable",
-    "write_csv",
-    "write_netcdf",
     "read_headline_parts",
-    "save_figure",
 ]
 
 #: Columns of every headline table. ``value`` is empty exactly when the statistic is not
@@ -110,18 +109,6 @@ def log_headline(logger: logging.Logger, table: pd.DataFrame) -> None:
             logger.info("%s = %.4g%s", row.metric, row.value, n)
 
 
-def write_csv(df: pd.DataFrame, path: str | Path, float_format: str = "%.6g", **kw) -> None:
-    """Write a CSV atomically with a fixed float format (identical bytes on reruns)."""
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, float_format=float_format, lineterminator="\n", **kw)
-
-
-def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
-    """Write NetCDF4 atomically."""
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4")
-
-
 def read_headline_parts(paths: Sequence[str | Path]) -> pd.DataFrame:
     """Concatenate per-analysis headline parts; a metric may appear only once.
 
@@ -145,18 +132,3 @@ def read_headline_parts(paths: Sequence[str | Path]) -> pd.DataFrame:
         raise ValueError(f"headline metrics reported twice: {dup}")
     records = df[list(HEADLINE_COLUMNS)].astype(object).where(df[list(HEADLINE_COLUMNS)].notna(), None)
     return headline_rows(records.to_dict("records"))
-
-
-def save_figure(fig, path: str | Path, provenance: Mapping[str, str] | None = None, dpi: int = 150) -> None:
-    """Save a matplotlib figure atomically as PNG.
-
-    The PNG's text chunks carry ``provenance`` (config hash, package versions, git commit,
-    checkpoint) and no time stamp or software version, so reruns give identical bytes.
-    """
-    import matplotlib.pyplot as plt
-
-    metadata: dict[str, str | None] = {"Software": None}
-    metadata.update({f"aurora-xai:{k}": str(v) for k, v in (provenance or {}).items()})
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight", metadata=metadata)
-    plt.close(fig)

@@ -1,8 +1,8 @@
 """Rule aggregate_latents: join the shards, refusing an incomplete set."""
 
+from aurora_xai.io import write_netcdf
 from aurora_xai.latents.io import combine_shards
 from aurora_xai.logs import setup_logging
-from aurora_xai.tables import write_netcdf
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])

@@ -2,9 +2,10 @@
 
 import json
 
+from aurora_xai.io import atomic_path, write_csv
 from aurora_xai.logs import setup_logging
-from aurora_xai.provenance import atomic_path, provenance
-from aurora_xai.tables import log_headline, read_headline_parts, write_csv
+from aurora_xai.provenance import provenance
+from aurora_xai.tables import log_headline, read_headline_parts
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])

@@ -3,12 +3,12 @@
 import pandas as pd
 import torch
 
+from aurora_xai.io import write_netcdf
 from aurora_xai.latents.extract import extract_pooled, resolve_device
 from aurora_xai.logs import setup_logging
 from aurora_xai.model import build_model, checkpoint_id
 from aurora_xai.provenance import provenance
 from aurora_xai.settings import Settings
-from aurora_xai.tables import write_netcdf
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])

@@ -2,11 +2,12 @@
 
 import xarray as xr
 
+from aurora_xai.io import write_csv, write_netcdf
 from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import provenance
 from aurora_xai.regimes.analysis import explained_variance_table, pca_dataset, pca_headline
 from aurora_xai.settings import Settings
-from aurora_xai.tables import headline_rows, log_headline, write_csv, write_netcdf
+from aurora_xai.tables import headline_rows, log_headline
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])

@@ -2,10 +2,10 @@
 
 import xarray as xr
 
+from aurora_xai.io import save_figure
 from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import provenance
 from aurora_xai.regimes.figures import plot_bootstrap_dataset
-from aurora_xai.tables import save_figure
 
 sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])

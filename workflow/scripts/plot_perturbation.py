@@ -2,9 +2,9 @@
 
 import pandas as pd
 
+from aurora_xai.io import save_figure
 from aurora_xai.logs import setup_logging
 from aurora_xai.perturbation.figures import plot_degradation_curves
-from aurora_xai.tables import save_figure
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])

@@ -4,10 +4,10 @@ import xarray as xr
 
 from aurora_xai.attribution.cases import case_event, map_dataset, track_points
 from aurora_xai.attribution.figures import plot_relevance_maps
+from aurora_xai.io import save_figure
 from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import provenance
 from aurora_xai.settings import Settings
-from aurora_xai.tables import save_figure
 
 sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])

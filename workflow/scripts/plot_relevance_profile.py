@@ -3,9 +3,9 @@
 import pandas as pd
 
 from aurora_xai.attribution.figures import plot_centroid_tilt, plot_vertical_profile
+from aurora_xai.io import save_figure
 from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import provenance
-from aurora_xai.tables import save_figure
 
 sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])

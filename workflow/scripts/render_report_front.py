@@ -1,8 +1,8 @@
 """Rule render_report_front: the report's front page (the run's setup and headline table)."""
 
 from aurora_xai.front_page import front_page_rst, read_run_summary
+from aurora_xai.io import atomic_path
 from aurora_xai.logs import setup_logging
-from aurora_xai.provenance import atomic_path
 from aurora_xai.tables import read_headline_parts
 
 sm = snakemake  # noqa: F821

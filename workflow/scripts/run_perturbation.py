@@ -10,12 +10,13 @@ mismatch is logged).
 import torch
 import xarray as xr
 
+from aurora_xai.io import write_csv, write_netcdf
 from aurora_xai.latents.extract import resolve_device
 from aurora_xai.logs import setup_logging
 from aurora_xai.perturbation import headline, run_case
 from aurora_xai.provenance import provenance
 from aurora_xai.settings import Settings
-from aurora_xai.tables import headline_rows, write_csv, write_netcdf
+from aurora_xai.tables import headline_rows
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])

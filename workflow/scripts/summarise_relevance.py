@@ -3,9 +3,10 @@
 import xarray as xr
 
 from aurora_xai.attribution.cases import case_event, case_headline, case_summaries
+from aurora_xai.io import write_csv
 from aurora_xai.logs import setup_logging
 from aurora_xai.settings import Settings
-from aurora_xai.tables import headline_rows, write_csv
+from aurora_xai.tables import headline_rows
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])

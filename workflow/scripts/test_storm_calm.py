@@ -4,12 +4,13 @@ import json
 
 import xarray as xr
 
+from aurora_xai.io import atomic_path, write_csv, write_netcdf
 from aurora_xai.logs import setup_logging
-from aurora_xai.provenance import atomic_path, provenance
+from aurora_xai.provenance import provenance
 from aurora_xai.regimes.study import storm_calm_analysis
 from aurora_xai.settings import Settings
 from aurora_xai.storms.table import read_storm_days
-from aurora_xai.tables import headline_rows, log_headline, write_csv, write_netcdf
+from aurora_xai.tables import headline_rows, log_headline
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
