@@ -136,10 +136,10 @@ ENVS: tuple[EnvSpec, ...] = (
     EnvSpec(
         "data",
         "Writing the synthetic embedded default, labelling storm days, and copying the\n"
-        "study's ERA5 subset (download_era5) with dask. Reading gs:// stores needs gcsfs\n"
-        "and the Copernicus CDS needs cdsapi; neither is in requirements.lock yet.",
+        "study's ERA5 subset (download_era5) with dask, from gs:// stores (gcsfs) or the\n"
+        "Copernicus CDS (cdsapi).",
         # zarr, netCDF4: xarray's backends for the stores; dask: chunked copies
-        roots=("numpy", "pandas", "scipy", "xarray", "zarr", "netCDF4", "dask", "PyYAML"),
+        roots=("numpy", "pandas", "scipy", "xarray", "zarr", "netCDF4", "dask", "PyYAML", "gcsfs", "cdsapi"),
     ),
     EnvSpec(
         "model",
