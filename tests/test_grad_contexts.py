@@ -196,7 +196,7 @@ def test_benchmark_lrp_runs_in_inference_mode():
 
 def test_perturbation_relevances_in_inference_mode():
     """The perturbation experiment's relevance step gives the plain relevance under inference mode."""
-    from aurora_xai.perturbation.experiment import compute_relevances
+    from aurora_xai.perturbation.relevance import compute_relevances
 
     model = tiny_lrp_model(seed=4, depths=(1, 1, 1), dtype=torch.float32)
     methods = ("lrp", "input_x_gradient", "integrated_gradients", "random")

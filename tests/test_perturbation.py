@@ -22,31 +22,24 @@ from aurora_xai.attribution._testing import synthetic_batch
 from aurora_xai.attribution.methods import compute_relevance
 from aurora_xai.attribution.targets import ForecastTarget
 from aurora_xai.model import ModelSpec, build_model
-from aurora_xai.perturbation import (
-    Case,
-    MaskFields,
-    PerturbationSettings,
-    aopc_ratio,
-    benchmark_batched_masks,
-    bootstrap_ratio,
-    check_perturbation_config,
-    climatology_times,
+from aurora_xai.perturbation.apply import climatology_times, masked_batch, normalisation_fill, smoothed_fill
+from aurora_xai.perturbation.benchmark import benchmark_batched_masks
+from aurora_xai.perturbation.experiment import run_experiment
+from aurora_xai.perturbation.forward import masked_fields
+from aurora_xai.perturbation.headline import headline
+from aurora_xai.perturbation.masks import (
     connected_components,
-    headline,
-    masked_batch,
-    masked_fields,
-    masking_maps,
     n_cells,
-    normalisation_fill,
     random_blob_masks,
     random_scattered_masks,
     relevance_map,
     rng_for,
-    run_experiment,
     sector_cells,
-    smoothed_fill,
     top_mask,
 )
+from aurora_xai.perturbation.metrics import aopc_ratio, bootstrap_ratio
+from aurora_xai.perturbation.relevance import masking_maps
+from aurora_xai.perturbation.settings import Case, MaskFields, PerturbationSettings, check_perturbation_config
 from aurora_xai.regions import Region
 
 torch.set_num_threads(1)

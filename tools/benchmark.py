@@ -118,7 +118,7 @@ def bench_lrp() -> None:
 
 
 def bench_masks(tmp: Path, n_masks: int = 32, batch_size: int = 8) -> None:
-    from aurora_xai.perturbation import benchmark_batched_masks
+    from aurora_xai.perturbation.benchmark import benchmark_batched_masks
 
     src = ERA5Source(str(_store(tmp)))
     model = build_model(ModelSpec())

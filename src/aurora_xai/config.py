@@ -67,6 +67,6 @@ def check_config(config: Settings | Mapping[str, Any]) -> None:
                 pd.Timestamp(fix["time"])
             except (ValueError, KeyError) as err:
                 fail(f"storms.{name}.track[{i}].time", str(err))
-    from .perturbation import check_perturbation_config
+    from .perturbation.settings import check_perturbation_config
 
     check_perturbation_config(settings)

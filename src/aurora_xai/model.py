@@ -1,14 +1,20 @@
-"""Construction of Aurora models: a tiny seeded random model, or a real checkpoint.
+"""Aurora models: construction, and where and in what precision a model runs.
 
 The tiny model is an ``aurora.Aurora`` with small embedding and depths, randomly
 initialised from a seed. It runs the embedded default and the tests on a CPU in
 milliseconds per sample. Real checkpoints go through ``microsoft-aurora``'s own
 loading (the HuggingFace repo at the revision each class pins, or a local file).
+
+Beside the model: :func:`resolve_device` (the ``model.device`` setting),
+:func:`model_dtype` (the dtype inputs are cast to) and :func:`forecast_step` (the lead
+time of one forward pass). Torch is imported where a model is built or a device
+resolved, so :class:`ModelSpec` stays torch-free.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -18,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # torch is imported where a model is built, so ModelSpec stays torch-free
     import torch
 
-__all__ = ["ModelSpec", "build_model", "MODEL_NAMES", "checkpoint_id", "activate_modulation"]
+__all__ = [
+    "MODEL_NAMES",
+    "ModelSpec",
+    "activate_modulation",
+    "build_model",
+    "checkpoint_id",
+    "forecast_step",
+    "model_dtype",
+    "resolve_device",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +65,8 @@ class ModelSpec:
             class's default checkpoint from the HuggingFace repo at its pinned revision.
         random_weights: Build a real architecture but keep its random initialisation
             (for memory and timing checks without a checkpoint).
-        autocast: Run the backbone under bf16 autocast (GPU inference).
+        autocast: Run the backbone under bf16 autocast (Aurora's ``autocast``; every
+            model name, ``tiny`` included).
     """
 
     name: str = "tiny"
@@ -135,7 +151,7 @@ def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> torch.nn
     if spec.name == "tiny":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
-            model = cls(**TINY_ARCH)
+            model = cls(**TINY_ARCH, autocast=spec.autocast)
         activate_modulation(model, seed=spec.seed + 1)
         if spec.checkpoint:  # the tiny architecture with weights from a file
             _load_local(model, spec.checkpoint)
@@ -180,3 +196,36 @@ def checkpoint_id(spec: ModelSpec) -> str:
         return f"{spec.name}-random-weights"
     cls = _aurora_class(spec.name)
     return f"hf:microsoft/aurora/{cls.default_checkpoint_name}@{cls.default_checkpoint_revision}"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The device named by ``model.device``: ``auto`` picks CUDA when available, else the CPU.
+
+    Raises:
+        RuntimeError: ``name`` is not a device torch knows (e.g. ``gpu``).
+    """
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def model_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The dtype of the model's parameters (torch's default dtype for a model without any).
+
+    Inputs are cast to it before a forward pass.
+    """
+    import torch
+
+    p = next(model.parameters(), None)
+    return p.dtype if p is not None else torch.get_default_dtype()
+
+
+def forecast_step(model: torch.nn.Module) -> datetime.timedelta:
+    """Lead time of one forward pass: the model's ``timestep`` (Aurora: 6 hours), 6 hours if it has none.
+
+    The history steps of a batch are the same interval apart.
+    """
+    step = getattr(model, "timestep", None)
+    return step if step is not None else datetime.timedelta(hours=6)

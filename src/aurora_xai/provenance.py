@@ -131,10 +131,6 @@ def _imported_modules_cached(file: str, package: str, mtime_ns: int, size: int) 
                 continue
             out.add(mod)
             out.update(f"{mod}.{a.name}" for a in node.names)  # `from pkg import module`
-    if path.name == "__init__.py" and "lazy_exports" in path.read_text():
-        # names resolved lazily by string: count every module of the package as imported
-        pkg = ".".join(path.parent.parts[len(path.parent.parts) - 1 - path.parent.parts[::-1].index(package) :])
-        out.update(f"{pkg}.{f.stem}" for f in path.parent.glob("*.py") if f.name != "__init__.py")
     return frozenset(out)
 
 

@@ -4,9 +4,8 @@ import torch
 
 from aurora_xai.attribution.study import relevance_for_case
 from aurora_xai.io import write_netcdf
-from aurora_xai.latents.extract import resolve_device
 from aurora_xai.logs import setup_logging
-from aurora_xai.model import build_model, checkpoint_id
+from aurora_xai.model import build_model, checkpoint_id, resolve_device
 from aurora_xai.provenance import provenance
 from aurora_xai.settings import Settings
 

@@ -11,9 +11,10 @@ import torch
 import xarray as xr
 
 from aurora_xai.io import write_csv, write_netcdf
-from aurora_xai.latents.extract import resolve_device
 from aurora_xai.logs import setup_logging
-from aurora_xai.perturbation import headline, run_case
+from aurora_xai.model import resolve_device
+from aurora_xai.perturbation.case import run_case
+from aurora_xai.perturbation.headline import headline
 from aurora_xai.provenance import provenance
 from aurora_xai.settings import Settings
 from aurora_xai.tables import headline_rows

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from aurora_xai.data.batch import select_field
 from aurora_xai.grid import lat_weights
 from aurora_xai.latents.geometry import cropped_grid, latent_token_mask, stage_resolutions
 from aurora_xai.latents.taps import parse_tap, resolve_tap
@@ -68,22 +69,10 @@ class ForecastTarget:
         """Scalar from a prediction ``aurora.Batch`` (normalised, cropped grid)."""
         lat = pred.metadata.lat.detach().cpu().numpy()
         lon = pred.metadata.lon.detach().cpu().numpy()
-        if self.level is None:
-            if self.variable not in pred.surf_vars:
-                raise KeyError(f"ForecastTarget: no surface variable {self.variable!r} in output")
-            x = pred.surf_vars[self.variable]
-            if x.ndim == 4:  # (B, T, H, W) from a model output with a history dimension
-                x = x[:, -1]
-        else:
-            if self.variable not in pred.atmos_vars:
-                raise KeyError(f"ForecastTarget: no atmospheric variable {self.variable!r}")
-            levels = [float(v) for v in pred.metadata.atmos_levels]
-            if float(self.level) not in levels:
-                raise KeyError(f"ForecastTarget: level {self.level} not in {levels}")
-            x = pred.atmos_vars[self.variable]
-            if x.ndim == 5:
-                x = x[:, -1]
-            x = x[:, levels.index(float(self.level))]
+        try:
+            x = select_field(pred, self.variable, self.level)
+        except KeyError as err:
+            raise KeyError(f"ForecastTarget: {err.args[0]}") from None
         mask = self.region.mask(lat, lon)
         if not mask.any():
             raise ValueError(f"ForecastTarget: region {self.region.name!r} contains no grid cell")

@@ -51,6 +51,7 @@ __all__ = [
     "smoothed_fill",
 ]
 
+
 def _replace(batch: Any, surf: Mapping[str, torch.Tensor], atmos: Mapping[str, torch.Tensor], times=None) -> Any:
     meta = batch.metadata if times is None else dataclasses.replace(batch.metadata, time=tuple(times))
     return dataclasses.replace(batch, surf_vars=dict(surf), atmos_vars=dict(atmos), metadata=meta)

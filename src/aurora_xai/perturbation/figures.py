@@ -41,7 +41,7 @@ def plot_degradation_curves(
     is not positive).
 
     Args:
-        table: The per-case table of :func:`~aurora_xai.perturbation.run_experiment`.
+        table: The per-case table of :func:`~aurora_xai.perturbation.experiment.run_experiment`.
         reference: ``clean`` or ``truth``.
         methods: Panels (default: the methods in the table).
     """

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aurora_xai.data.batch import select_field
 from aurora_xai.grid import lat_weights
 from aurora_xai.regions import Region
 
@@ -57,15 +58,7 @@ UNIT_SCALES: dict[str, tuple[float, str]] = {
 def physical_field(pred: Any, variable: str, level: float | None = None) -> torch.Tensor:
     """Predicted field ``(B, H, W)`` of a prediction batch in reporting units (float64)."""
     scale = UNIT_SCALES.get(variable, (1.0, ""))[0]
-    if level is None:
-        x = pred.surf_vars[variable]
-        x = x[:, -1] if x.ndim == 4 else x
-    else:
-        levels = [float(v) for v in pred.metadata.atmos_levels]
-        x = pred.atmos_vars[variable]
-        x = x[:, -1] if x.ndim == 5 else x
-        x = x[:, levels.index(float(level))]
-    return x.detach().to(torch.float64) * scale
+    return select_field(pred, variable, level).detach().to(torch.float64) * scale
 
 
 def eval_weights(region: Region, lat: np.ndarray, lon: np.ndarray, area_weighted: bool = False) -> np.ndarray:

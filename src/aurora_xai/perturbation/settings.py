@@ -2,18 +2,23 @@
 
 :class:`PerturbationSettings` is the ``perturbation`` section of the config (defaults:
 the schema's), :class:`Case` one entry of ``perturbation.cases`` and :class:`MaskFields`
-which fields a mask touches.
+which fields a mask touches; :func:`check_perturbation_config` checks the section
+against the rest of the config.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from aurora_xai.data.variables import ATMOS_VARS, SURF_VARS
 from aurora_xai.regions import Region
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aurora_xai.settings import Settings
 
 __all__ = [
     "MASK_VALUES",
@@ -22,6 +27,7 @@ __all__ = [
     "Case",
     "MaskFields",
     "PerturbationSettings",
+    "check_perturbation_config",
     "history_indices",
 ]
 
@@ -239,3 +245,42 @@ class PerturbationSettings:
             smooth_kind=str(get("smooth_kind")),
             smooth_scale_deg=float(get("smooth_scale_deg")),
         )
+
+
+def check_perturbation_config(settings: Settings) -> None:
+    """Raise :class:`aurora_xai.config.ConfigError` naming the key if the section is inconsistent.
+
+    Checks the settings, the cases' regions, times and variables and the headline case,
+    and that a case's sample time (and its history step) lies in the synthetic store's
+    periods when the data are synthetic.
+    """
+    from aurora_xai.config import ConfigError
+
+    try:
+        settings.perturbation  # noqa: B018 - builds and validates the section
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"config key 'perturbation': {err}") from err
+    try:
+        cases = settings.perturbation_cases
+    except (KeyError, ValueError) as err:
+        raise ConfigError(f"config key 'perturbation.cases': {err}") from err
+    headline_case = settings.raw("perturbation.headline_case")
+    if headline_case and headline_case not in cases:
+        raise ConfigError(f"config key 'perturbation.headline_case': {headline_case!r} is not a case ({sorted(cases)})")
+    history = pd.Timedelta(hours=settings.history_hours)
+    covered = settings.synthetic.times() if settings.data.source == "synthetic" else None
+    for name, case in cases.items():
+        if case.level is None and case.variable not in SURF_VARS:
+            raise ConfigError(
+                f"config key 'perturbation.cases.{name}.variable': {case.variable!r} is not a surface variable {SURF_VARS}"
+            )
+        if case.level is not None and case.variable not in ATMOS_VARS:
+            raise ConfigError(
+                f"config key 'perturbation.cases.{name}.variable': {case.variable!r} is not an atmospheric variable {ATMOS_VARS}"
+            )
+        if covered is not None:
+            missing = pd.DatetimeIndex([case.time - history, case.time]).difference(covered)
+            if len(missing):
+                raise ConfigError(
+                    f"config key 'perturbation.cases.{name}.time': {missing[0]:%Y-%m-%d %H:%M} is outside synthetic.periods"
+                )
