@@ -23,7 +23,10 @@ ds, _ = bootstrap_dataset(
     k=settings.raw("regimes.bootstrap_k"),
     seed=settings.seed,
     standardize=settings.raw("pca.standardize"),
+    block=settings.raw("regimes.bootstrap_block"),
 )
+if "block_length" in ds.attrs:
+    log.info("block bootstrap: blocks of %d dates (%s)", ds.attrs["block_length"], ds.attrs["block_rule"])
 ds.attrs.update(provenance(sm.params.settings))
 write_netcdf(ds, sm.output.boot)
 table = headline_rows(bootstrap_headline(ds))

@@ -27,6 +27,8 @@ report, rows, proj = storm_calm_analysis(
     n_permutations=settings.raw("regimes.n_permutations"),
     k=settings.raw("regimes.cv_folds"),
     n_pcs=settings.raw("regimes.separability_pcs"),
+    cv_blocking=settings.raw("regimes.cv_blocking"),
+    cv_gap_days=settings.raw("regimes.cv_gap_days"),
 )
 proj.attrs.update(provenance(sm.params.settings))
 write_netcdf(proj, sm.output.projection)

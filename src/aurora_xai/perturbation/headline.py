@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .experiment import PerturbationResult
 
@@ -40,16 +41,7 @@ def headline(
     for kind, name in (("scattered", f"perturbation_ratio_p{lab}"), ("blobs", f"perturbation_ratio_p{lab}_blobs")):
         sel = t[(t["method"] == method) & (t["mask_kind"] == kind) & np.isclose(t["p"], p)]
         if len(sel) == 1:
-            r = sel.iloc[0]
-            rows.append(
-                {
-                    "metric": name + suffix,
-                    "value": r["ratio"],
-                    "ci_low": r["ci_low"],
-                    "ci_high": r["ci_high"],
-                    "n": int(r["n_draws"]),
-                }
-            )
+            rows.append(_ratio_row(name + suffix, sel.iloc[0]))
     a = result.aopc
     a = a[a["metric_reference"] == reference]
     for m in a["method"].unique():
@@ -60,13 +52,16 @@ def headline(
         rows.append(
             {"metric": f"perturbation_aopc_{m}{suffix}", "value": r["aopc_relevant"], "n": int(r["n_fractions"])}
         )
-        rows.append(
-            {
-                "metric": f"perturbation_aopc_ratio_{m}{suffix}",
-                "value": r["ratio"],
-                "ci_low": r["ci_low"],
-                "ci_high": r["ci_high"],
-                "n": int(r["n_draws"]),
-            }
-        )
+        rows.append(_ratio_row(f"perturbation_aopc_ratio_{m}{suffix}", r))
     return rows
+
+
+def _ratio_row(metric: str, r: pd.Series) -> dict[str, Any]:
+    """A ratio with its bootstrap interval; ``n`` = random draws."""
+    return {
+        "metric": metric,
+        "value": r["ratio"],
+        "ci_low": r["ci_low"],
+        "ci_high": r["ci_high"],
+        "n": int(r["n_draws"]),
+    }

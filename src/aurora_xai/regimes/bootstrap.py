@@ -18,6 +18,16 @@ rebuilt for every resample (cost ``u^2 p``), but only the ``k`` leading eigenpai
 ``u x u`` matrix are needed instead of a full ``(n, p)`` SVD. When ``p <= u`` the
 ``(p, p)`` scatter matrix ``Y^T Y`` is decomposed instead. The result equals the naive
 loop (:func:`bootstrap_pca_stability_naive`) to rounding error.
+
+Block bootstrap
+---------------
+Daily samples are autocorrelated, so resampling single dates understates the
+uncertainty. With ``block`` set, each resample is a circular moving-block bootstrap of the
+time-ordered dates (:func:`~aurora_xai.regimes.blocking.circular_block_indices`): blocks of
+``block`` consecutive dates, wrapping from the last date to the first. A resample is
+again a count vector over the dates, so the same exact Gram-matrix path applies.
+:func:`pc1_block_length` chooses the length automatically from PC1's autocorrelation
+(Politis & White 2004, see :func:`~aurora_xai.regimes.blocking.optimal_block_length`).
 """
 
 from __future__ import annotations
@@ -30,7 +40,9 @@ import numpy as np
 import scipy.linalg
 
 from aurora_xai.regimes.applicability import NotApplicableError
+from aurora_xai.regimes.blocking import circular_block_indices, optimal_block_length
 from aurora_xai.regimes.pca import fit_pca
+from aurora_xai.regimes.seasonal import check_annual_coverage, harmonic_design
 
 __all__ = [
     "BootstrapResult",
@@ -38,7 +50,9 @@ __all__ = [
     "bootstrap_indices",
     "bootstrap_pca_stability",
     "bootstrap_pca_stability_naive",
+    "pc1_block_length",
     "principal_angles",
+    "resample_indices",
 ]
 
 
@@ -61,6 +75,8 @@ class BootstrapResult:
         n_boot: Number of resamples.
         k: Number of leading PCs examined.
         seed: Seed of the resampling.
+        block: Block length (in dates) of the circular block bootstrap, or None for the
+            i.i.d. bootstrap of single dates.
     """
 
     abs_cos: np.ndarray
@@ -74,12 +90,64 @@ class BootstrapResult:
     n_boot: int
     k: int
     seed: int
+    block: int | None = None
 
 
 def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
     """``(n_boot, n)`` row indices drawn with replacement, deterministic for ``seed``."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, n, size=(n_boot, n))
+
+
+def resample_indices(n: int, n_boot: int, seed: int, block: int | None = None) -> np.ndarray:
+    """``(n_boot, n)`` row indices: :func:`bootstrap_indices` for ``block=None``, else a
+    circular block bootstrap of the ``n`` time-ordered rows with blocks of ``block`` rows
+    (:func:`~aurora_xai.regimes.blocking.circular_block_indices`).
+
+    Raises:
+        ValueError: for a block length outside ``1..n``.
+    """
+    if block is None:
+        return bootstrap_indices(n, n_boot, seed)
+    return circular_block_indices(n, int(block), n_boot, seed)
+
+
+def pc1_block_length(x: np.ndarray, day_of_year: np.ndarray | None = None, standardize: bool = True) -> int:
+    """Block length (in dates) for the block bootstrap of the PCA of ``x``, from PC1.
+
+    The rule of Politis & White (2004; corrected by Patton, Politis & White 2009) for
+    the circular block bootstrap (:func:`~aurora_xai.regimes.blocking.optimal_block_length`)
+    applied to the anomalies of the PC1 scores: with ``day_of_year`` given and dates
+    covering enough of the year (:func:`~aurora_xai.regimes.seasonal.check_annual_coverage`),
+    PC1 minus its least-squares fit on two annual harmonics, otherwise PC1 minus its
+    mean. The annual cycle is a deterministic signal the resampling should keep, not
+    serial dependence: left in, it would drive the rule to its largest block.
+
+    Args:
+        x: ``(n, p)`` samples in time order (regularly spaced: the length counts rows).
+        day_of_year: ``(n,)`` day of year of every row, or None.
+        standardize: Z-score the features before the PCA (as the bootstrap does).
+
+    Raises:
+        NotApplicableError: for fewer than 3 dates.
+        ValueError: for malformed input.
+    """
+    x = _check(x, 1, 1)
+    pc1 = fit_pca(x, 1, standardize=standardize).scores[:, 0]
+    anomaly = pc1 - pc1.mean()
+    if day_of_year is not None:
+        doy = np.asarray(day_of_year, dtype=np.float64)
+        if doy.shape != pc1.shape:
+            raise ValueError(f"day_of_year must have shape {pc1.shape}, got {doy.shape}")
+        try:
+            check_annual_coverage(doy, 2)
+            design = harmonic_design(doy, 2)
+            if len(pc1) > design.shape[1]:
+                coef, *_ = np.linalg.lstsq(design, pc1, rcond=None)
+                anomaly = pc1 - design @ coef
+        except NotApplicableError:
+            pass  # too little of the year for a harmonic fit: the mean only
+    return optimal_block_length(anomaly)
 
 
 def principal_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -121,7 +189,9 @@ def _check(x: np.ndarray, k: int, n_boot: int) -> np.ndarray:
     return x
 
 
-def _summarise(full: np.ndarray, overlap: np.ndarray, evr: np.ndarray, seed: int) -> BootstrapResult:
+def _summarise(
+    full: np.ndarray, overlap: np.ndarray, evr: np.ndarray, seed: int, block: int | None = None
+) -> BootstrapResult:
     """Build the result from full ``(k, p)`` axes and overlaps ``(n_boot, k, k)``.
 
     ``overlap[b, i, j]`` is the dot product of full-data axis ``i`` with resampled axis ``j``.
@@ -142,6 +212,7 @@ def _summarise(full: np.ndarray, overlap: np.ndarray, evr: np.ndarray, seed: int
         n_boot=n_boot,
         k=k,
         seed=seed,
+        block=None if block is None else int(block),
     )
 
 
@@ -238,6 +309,7 @@ def bootstrap_pca_stability(
     standardize: bool = True,
     single_precision: bool = False,
     blas_threads: int | None = 1,
+    block: int | None = None,
 ) -> BootstrapResult:
     """Bootstrap the stability of the ``k`` leading principal axes of ``x``.
 
@@ -255,6 +327,9 @@ def bootstrap_pca_stability(
         blas_threads: BLAS threads during the resampling loop (default 1: the
             per-resample matrices are small and multi-threaded BLAS on them is often
             many times slower on a shared machine); None leaves the setting alone.
+        block: None for the i.i.d. bootstrap of single dates; otherwise the block length
+            (in rows, ``1..n``) of a circular block bootstrap of the rows, which must
+            then be in time order (see :func:`pc1_block_length`).
 
     Returns:
         A :class:`BootstrapResult`.
@@ -262,11 +337,11 @@ def bootstrap_pca_stability(
     Raises:
         NotApplicableError: for fewer than 3 dates, or ``k`` above ``min(n - 1, p)``.
         ValueError: for malformed input (shape, non-finite values, ``k`` or ``n_boot``
-            below 1).
+            below 1, a block length outside ``1..n``).
     """
     x = _check(x, k, n_boot)
     full = fit_pca(x, k, standardize=standardize).components
-    idx = bootstrap_indices(x.shape[0], n_boot, seed)
+    idx = resample_indices(x.shape[0], n_boot, seed, block)
     n = x.shape[0]
     fast = _FastResampler(x, standardize, np.float32 if single_precision else np.float64)
     overlap = np.empty((n_boot, k, k))
@@ -280,7 +355,7 @@ def bootstrap_pca_stability(
             for j in range(stop - start):
                 axes, evr[start + j] = fast.axes(counts[j], inv_scales[j], k)
                 overlap[start + j] = full @ axes.T
-    return _summarise(full, overlap, evr, seed)
+    return _summarise(full, overlap, evr, seed, block)
 
 
 def bootstrap_pca_stability_naive(
@@ -289,6 +364,7 @@ def bootstrap_pca_stability_naive(
     k: int = 3,
     seed: int = 0,
     standardize: bool = True,
+    block: int | None = None,
 ) -> BootstrapResult:
     """Reference implementation: a full :func:`fit_pca` of every resample ``x[idx]``.
 
@@ -297,13 +373,13 @@ def bootstrap_pca_stability_naive(
     """
     x = _check(x, k, n_boot)
     full = fit_pca(x, k, standardize=standardize).components
-    idx = bootstrap_indices(x.shape[0], n_boot, seed)
+    idx = resample_indices(x.shape[0], n_boot, seed, block)
     overlap = np.empty((n_boot, k, k))
     evr = np.empty((n_boot, k))
     for b in range(n_boot):
         fit = fit_pca(x[idx[b]], k, standardize=standardize)
         overlap[b], evr[b] = full @ fit.components.T, fit.explained_variance_ratio
-    return _summarise(full, overlap, evr, seed)
+    return _summarise(full, overlap, evr, seed, block)
 
 
 def benchmark_bootstrap(

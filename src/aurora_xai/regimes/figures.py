@@ -8,6 +8,7 @@ applicable and why.
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from collections.abc import Sequence
 
@@ -25,6 +26,7 @@ from aurora_xai.regimes.bootstrap import BootstrapResult  # noqa: E402
 from aurora_xai.regimes.seasonal import SEASONS, HarmonicFit, annual_harmonic_fit, season_of_month  # noqa: E402
 
 __all__ = [
+    "CVComparison",
     "plot_bootstrap",
     "plot_bootstrap_dataset",
     "plot_pc_scatter_by_month",
@@ -203,14 +205,99 @@ def _density(ax, values: np.ndarray, grid: np.ndarray, color: str, label: str) -
         ax.plot(values, np.zeros_like(values), "|", color=color, ms=10, label=label)
 
 
+@dataclasses.dataclass(frozen=True)
+class CVComparison:
+    """Cross-validated scores of shuffled folds of single days and of blocked folds.
+
+    Attributes:
+        statistics: ``(m,)`` names (``auc``, ``balanced_accuracy``, ...).
+        score: ``(m, 2)`` values, column 0 i.i.d. (shuffled folds of days), column 1
+            blocked in time; NaN where not computed.
+        ci: ``(m, 2, 2)`` 95 % intervals (NaN where there is none).
+        notes: ``(m, 2)`` why a value is missing (``""`` where it is given).
+        blocking: Kind of the blocked folds (``episode``, ``week`` or ``none``).
+        gap_days: Days left out of training around every test day.
+        perm_p: Permutation p-value of the i.i.d. AUC (NaN if not computed).
+        perm_p_block: Block permutation p-value of the blocked AUC (NaN if not computed).
+    """
+
+    statistics: tuple[str, ...]
+    score: np.ndarray
+    ci: np.ndarray
+    notes: np.ndarray
+    blocking: str
+    gap_days: int
+    perm_p: float = float("nan")
+    perm_p_block: float = float("nan")
+
+    @classmethod
+    def from_dataset(cls, ds) -> CVComparison | None:
+        """From ``results/regimes/storm_calm.nc`` (None for a file without ``cv_score``)."""
+        if "cv_score" not in ds:
+            return None
+        return cls(
+            statistics=tuple(str(v) for v in ds["statistic"].values),
+            score=ds["cv_score"].transpose("statistic", "cv").values,
+            ci=ds["cv_score_ci"].transpose("statistic", "cv", "bound").values,
+            notes=ds["cv_score_note"].transpose("statistic", "cv").values.astype(str),
+            blocking=str(ds.attrs.get("cv_blocking", "none")),
+            gap_days=int(ds.attrs.get("cv_gap_days", 0)),
+            perm_p=float(ds.attrs.get("perm_p", np.nan)),
+            perm_p_block=float(ds.attrs.get("perm_p_block", np.nan)),
+        )
+
+
+def _plot_cv_comparison(ax, cv: CVComparison) -> None:
+    """Forest plot of the i.i.d. and blocked scores, one row per statistic."""
+    m = len(cv.statistics)
+    styles = (
+        ("shuffled folds of single days (published)", "0.25", "o", -0.15),
+        (f"blocked by {cv.blocking}, gap {cv.gap_days} d", "tab:orange", "s", 0.15),
+    )
+    if not np.any(np.isfinite(cv.score)):
+        reasons = sorted({str(r) for r in cv.notes.ravel() if str(r)})
+        _not_applicable_text(ax, "cross-validated scores", "; ".join(reasons[:2]), width=40)
+    for j, (label, color, marker, dy) in enumerate(styles):
+        ypos = np.arange(m) + dy
+        val = cv.score[:, j]
+        ok = np.isfinite(val)
+        if np.any(ok):
+            lo = np.where(np.isfinite(cv.ci[:, j, 0]), val - cv.ci[:, j, 0], 0.0)
+            hi = np.where(np.isfinite(cv.ci[:, j, 1]), cv.ci[:, j, 1] - val, 0.0)
+            ax.errorbar(
+                val[ok], ypos[ok], xerr=np.vstack([lo[ok], hi[ok]]), fmt=marker, color=color, capsize=3, label=label
+            )
+        for i in np.flatnonzero(~ok):
+            if np.any(np.isfinite(cv.score)):
+                ax.text(0.5, ypos[i], "n/a", color=color, fontsize=7, ha="center", va="center")
+    ax.axvline(0.5, color="0.6", ls="--", lw=1)
+    ax.set_yticks(np.arange(m))
+    ax.set_yticklabels([s.replace("_", " ") for s in cv.statistics], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(m - 0.5, -0.5)
+    ax.set_xlabel("held-out score (0.5 = chance; bars: 95 % interval)")
+    pvals = []
+    if np.isfinite(cv.perm_p):
+        pvals.append(f"p = {cv.perm_p:.3g} (days permuted)")
+    if np.isfinite(cv.perm_p_block):
+        pvals.append(f"p = {cv.perm_p_block:.3g} (episodes permuted)")
+    title = "Held-out scores: shuffled vs blocked folds"
+    ax.set_title(title + ("\n" + ", ".join(pvals) if pvals else ""), fontsize=9)
+    if np.any(np.isfinite(cv.score)):
+        ax.legend(fontsize=7, loc="upper left")
+
+
 def plot_storm_calm(
     proj_contrastive: np.ndarray,
     scores: np.ndarray,
     y: np.ndarray,
     evr: np.ndarray | None = None,
     note: str = "",
+    cv: CVComparison | None = None,
 ) -> Figure:
-    """Storm vs calm: densities on the contrastive axis and PC1/PC2 scatter by class.
+    """Storm vs calm: densities on the contrastive axis and PC1/PC2 scatter by class,
+    and with ``cv`` a third panel of the held-out scores of shuffled and blocked folds.
 
     Args:
         proj_contrastive: ``(n,)`` (held-out) projections on the contrastive axis; all
@@ -219,6 +306,7 @@ def plot_storm_calm(
         y: ``(n,)`` 0 (calm) / 1 (storm) labels (``n`` may be 0).
         evr: Optional explained-variance ratios for the PC axis labels.
         note: Why the projection is not applicable (written in its panel).
+        cv: The cross-validated scores side by side (:class:`CVComparison`), or None.
     """
     proj = np.asarray(proj_contrastive, dtype=np.float64)
     s = np.asarray(scores, dtype=np.float64)
@@ -227,7 +315,13 @@ def plot_storm_calm(
         raise ValueError(
             f"need (n,) projections, (n, >=2) scores and (n,) labels, got {proj.shape}, {s.shape} and {lab.shape}"
         )
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+    if cv is None:
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+    else:
+        fig, (ax1, ax2, ax3) = plt.subplots(
+            1, 3, figsize=(16, 4.5), layout="constrained", gridspec_kw={"width_ratios": [1, 1, 0.9]}
+        )
+        _plot_cv_comparison(ax3, cv)
     has_proj = len(proj) > 0 and bool(np.all(np.isfinite(proj)))
     if has_proj:
         pad = 0.3 * max(float(np.ptp(proj)), 1e-9)
@@ -269,17 +363,19 @@ def plot_storm_calm(
 def plot_storm_calm_dataset(ds) -> Figure:
     """:func:`plot_storm_calm` from the dataset written by the workflow
     (``results/regimes/storm_calm.nc``), with its ``note`` where the projection is not
-    applicable."""
+    applicable and the panel of shuffled against blocked folds where the file holds
+    ``cv_score``."""
     return plot_storm_calm(
         ds["contrastive_projection"].values,
         ds["pc_scores"].values,
         ds["label"].values,
         ds["explained_variance_ratio"].values,
         note=str(ds.attrs.get("note", "")),
+        cv=CVComparison.from_dataset(ds),
     )
 
 
-def plot_bootstrap(result: BootstrapResult, note: str = "") -> Figure:
+def plot_bootstrap(result: BootstrapResult, note: str = "", block: BootstrapResult | None = None) -> Figure:
     """Histograms of bootstrap ``|cos|`` between full-data and resampled PCs, one per PC.
 
     Args:
@@ -287,9 +383,11 @@ def plot_bootstrap(result: BootstrapResult, note: str = "") -> Figure:
             (or read back by :func:`plot_bootstrap_dataset`); a PC whose values are NaN
             (too few dates) gets a panel saying so, as do NaN principal angles.
         note: Why some statistics are NaN (written in their panels and the title).
+        block: The block bootstrap of the same PCs (``result.block`` set), drawn over
+            the i.i.d. one in each panel, or None.
     """
     k = result.k
-    fig, axes = plt.subplots(1, k, figsize=(3.4 * k, 3.4), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(1, k, figsize=(3.4 * k, 3.6 if block else 3.4), layout="constrained", squeeze=False)
     for j, ax in enumerate(axes[0]):
         vals = result.abs_cos[:, j]
         if not np.all(np.isfinite(vals)):
@@ -298,44 +396,61 @@ def plot_bootstrap(result: BootstrapResult, note: str = "") -> Figure:
             ax.set_ylabel("resamples")
             ax.set_title(f"PC{j + 1}")
             continue
-        lo, hi = result.abs_cos_ci[j]
-        left = max(0.0, float(vals.min()) - 0.05 * max(1.0 - float(vals.min()), 1e-6))
-        ax.hist(vals, bins=np.linspace(left, 1.0, 30), color="tab:blue", alpha=0.8, label=f"{result.n_boot} resamples")
-        ax.axvline(result.abs_cos_mean[j], color="k", lw=1.5, label=f"mean {result.abs_cos_mean[j]:.3f}")
-        ax.axvspan(lo, hi, color="tab:orange", alpha=0.25, label=f"95 %: [{lo:.3f}, {hi:.3f}]")
+        both = vals
+        if block is not None and np.all(np.isfinite(block.abs_cos[:, j])):
+            both = np.concatenate([vals, block.abs_cos[:, j]])
+        left = max(0.0, float(both.min()) - 0.05 * max(1.0 - float(both.min()), 1e-6))
+        bins = np.linspace(left, 1.0, 30)
+        runs = [(result, "tab:blue", "dates", "k", "tab:blue")]
+        if block is not None and np.all(np.isfinite(block.abs_cos[:, j])):
+            runs.append((block, "tab:orange", f"blocks of {block.block} d", "tab:red", "tab:orange"))
+        for res, color, what, line, span in runs:
+            lo, hi = res.abs_cos_ci[j]
+            ax.hist(res.abs_cos[:, j], bins=bins, color=color, alpha=0.55, label=f"{res.n_boot} resamples of {what}")
+            ax.axvline(res.abs_cos_mean[j], color=line, lw=1.5, label=f"mean {res.abs_cos_mean[j]:.3f}")
+            ax.axvspan(lo, hi, color=span, alpha=0.15, label=f"95 %: [{lo:.3f}, {hi:.3f}]")
         ax.set_xlabel(f"|cos(PC{j + 1} full, PC{j + 1} resampled)|")
         ax.set_ylabel("resamples")
         ax.set_title(f"PC{j + 1}")
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=6 if block else 7, loc="best")
     if np.all(np.isfinite(result.angles_mean)):
         angles = (
             "mean principal angles of the leading "
             + f"{k}-D subspace: "
             + ", ".join(f"{a:.1f}°" for a in result.angles_mean)
         )
+        if block is not None and np.all(np.isfinite(block.angles_mean)):
+            angles += " (blocks: " + ", ".join(f"{a:.1f}°" for a in block.angles_mean) + ")"
     else:
         angles = textwrap.fill(f"principal angles of the leading {k}-D subspace not applicable: {note}", 110)
-    fig.suptitle(
-        f"Bootstrap stability of the leading principal axes (dates resampled); {angles}",
-        fontsize=10,
-    )
+    if block is None:
+        fig.suptitle(f"Bootstrap stability of the leading principal axes (dates resampled); {angles}", fontsize=10)
+    else:
+        how = f"dates resampled singly and in circular blocks of {block.block} days"
+        fig.suptitle(f"Bootstrap stability of the leading principal axes ({how})\n{angles}", fontsize=10)
     return fig
 
 
 def plot_bootstrap_dataset(ds) -> Figure:
-    """:func:`plot_bootstrap` from the dataset written by the workflow (``results/pca/bootstrap.nc``)."""
+    """:func:`plot_bootstrap` from the dataset written by the workflow (``results/pca/bootstrap.nc``),
+    with the block bootstrap where the file holds it."""
     k = int(ds.sizes["pc"])
-    result = BootstrapResult(
-        abs_cos=ds["abs_cos"].values,
-        abs_cos_mean=ds["abs_cos_mean"].values,
-        abs_cos_ci=ds["abs_cos_ci"].values,
-        angles_deg=ds["principal_angle"].values,
-        angles_mean=ds["principal_angle_mean"].values,
-        angles_ci=ds["principal_angle_ci"].values,
-        explained_variance_ratio=np.full((int(ds.sizes["resample"]), k), np.nan),
-        full_components=np.empty((k, 0)),
-        n_boot=int(ds.sizes["resample"]),
-        k=k,
-        seed=int(ds.attrs.get("seed", 0)),
-    )
-    return plot_bootstrap(result, note=str(ds.attrs.get("note", "")))
+
+    def result(suffix: str, block: int | None) -> BootstrapResult:
+        return BootstrapResult(
+            abs_cos=ds[f"abs_cos{suffix}"].values,
+            abs_cos_mean=ds[f"abs_cos{suffix}_mean"].values,
+            abs_cos_ci=ds[f"abs_cos{suffix}_ci"].values,
+            angles_deg=ds[f"principal_angle{suffix}"].values,
+            angles_mean=ds[f"principal_angle{suffix}_mean"].values,
+            angles_ci=ds[f"principal_angle{suffix}_ci"].values,
+            explained_variance_ratio=np.full((int(ds.sizes["resample"]), k), np.nan),
+            full_components=np.empty((k, 0)),
+            n_boot=int(ds.sizes["resample"]),
+            k=k,
+            seed=int(ds.attrs.get("seed", 0)),
+            block=block,
+        )
+
+    block = result("_block", int(ds.attrs["block_length"])) if "abs_cos_block" in ds else None
+    return plot_bootstrap(result("", None), note=str(ds.attrs.get("note", "")), block=block)

@@ -27,6 +27,17 @@ Two linear classifiers are provided:
 ``'logistic'``
     scikit-learn ``LogisticRegression`` (L2, ``C``, balanced class weights) after a
     ``StandardScaler``.
+
+Folds blocked in time
+---------------------
+By default the folds are shuffled stratified ``k``-fold splits of single days (the
+published protocol). Storm days come in runs and daily features are autocorrelated, so
+such folds put neighbouring days of one storm on both sides and inflate held-out scores.
+Every cross-validated function takes a
+:class:`~aurora_xai.regimes.blocking.TimeBlocking` instead: folds of whole episodes or
+calendar weeks with a gap of days left out of training around every test day; the
+intervals then resample whole groups, and :func:`permutation_pvalue` shuffles whole label
+episodes.
 """
 
 from __future__ import annotations
@@ -47,6 +58,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from aurora_xai.regimes.applicability import NotApplicableError
+from aurora_xai.regimes.blocking import TimeBlocking, group_bootstrap_weights, label_units, unit_permutations
 from aurora_xai.regimes.pca import fit_pca, standardise
 from aurora_xai.regimes.seasonal import SEASONS, check_annual_coverage, harmonic_design
 
@@ -168,6 +180,20 @@ def stratified_folds(y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray,
     return list(skf.split(np.zeros((len(y), 1)), y))
 
 
+def _folds(y: np.ndarray, k: int, seed: int, blocking: TimeBlocking | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds of single days, or blocked folds when ``blocking`` is given."""
+    if blocking is None:
+        return stratified_folds(y, k, seed)
+    if len(blocking.days) != len(y):
+        raise ValueError(f"the blocking has {len(blocking.days)} days but there are {len(y)} samples")
+    if min(int(np.sum(y == 1)), int(np.sum(y == 0))) < k:
+        raise NotApplicableError(
+            f"{k}-fold CV needs at least {k} samples of each class, got {int(np.sum(y == 1))} storm (1) "
+            f"and {int(np.sum(y == 0))} calm (0)"
+        )
+    return blocking.folds(y, k, seed)
+
+
 def _repeat_seeds(seed: int, n_repeats: int) -> list[int]:
     rng = np.random.default_rng(seed)
     return [int(s) for s in rng.integers(0, 2**31 - 1, size=n_repeats)]
@@ -233,7 +259,9 @@ class ContrastiveCVResult:
     k: int
 
 
-def cv_contrastive_auc(x: np.ndarray, y: np.ndarray, k: int = 5, seed: int = 0) -> ContrastiveCVResult:
+def cv_contrastive_auc(
+    x: np.ndarray, y: np.ndarray, k: int = 5, seed: int = 0, blocking: TimeBlocking | None = None
+) -> ContrastiveCVResult:
     """Stratified ``k``-fold AUC of the contrastive axis fitted on the training folds.
 
     Args:
@@ -241,15 +269,19 @@ def cv_contrastive_auc(x: np.ndarray, y: np.ndarray, k: int = 5, seed: int = 0) 
         y: ``(n,)`` 0/1 labels (each class needs at least ``k`` samples).
         k: Number of folds.
         seed: Seed of the fold shuffle.
+        blocking: Folds blocked in time (see the module docstring); None: stratified
+            folds of single days. A blocked test fold may hold one class only; its entry
+            of ``fold_aucs`` is then NaN.
     """
     x, y = _check_xy(x, y)
-    folds = stratified_folds(y, k, seed)
+    folds = _folds(y, k, seed, blocking)
     proj = np.empty(len(y))
-    fold_aucs = np.empty(k)
+    fold_aucs = np.full(k, np.nan)
     for f, (tr, te) in enumerate(folds):
         axis = contrastive_axis(x[tr], y[tr])
         proj[te] = axis.project(x[te])
-        fold_aucs[f] = auc_from_scores(proj[te], y[te])
+        if 0 < int(y[te].sum()) < len(te):
+            fold_aucs[f] = auc_from_scores(proj[te], y[te])
     return ContrastiveCVResult(auc=float(auc_from_scores(proj, y)), fold_aucs=fold_aucs, oof_projection=proj, k=k)
 
 
@@ -404,6 +436,8 @@ class ClassifierCVResult:
     the samples' out-of-fold decisions (the same bootstrap sample is applied to every
     repeat, then averaged): they describe the uncertainty from the finite set of
     evaluated dates, not the variation between fold partitions (see ``*_per_repeat``).
+    With folds blocked in time the bootstrap resamples whole groups (episodes or weeks,
+    :func:`~aurora_xai.regimes.blocking.group_bootstrap_weights`) instead of days.
 
     Attributes:
         model: ``'lda'`` or ``'logistic'``.
@@ -413,6 +447,9 @@ class ClassifierCVResult:
         auc_per_repeat, balanced_accuracy_per_repeat: ``(n_repeats,)``.
         oof_decision: ``(n_repeats, n)`` out-of-fold decision values (> 0 means storm).
         n, n_pos, n_neg, k, n_repeats: Sizes.
+        blocking: ``'none'`` (stratified folds of single days), ``'episode'`` or ``'week'``.
+        gap_days: Days left out of training around every test day (0 without blocking).
+        n_groups: Groups the folds and the bootstrap are made of (``n`` without blocking).
     """
 
     model: str
@@ -428,6 +465,9 @@ class ClassifierCVResult:
     n_neg: int
     k: int
     n_repeats: int
+    blocking: str = "none"
+    gap_days: int = 0
+    n_groups: int = 0
 
 
 def cv_classifier_scores(
@@ -442,6 +482,7 @@ def cv_classifier_scores(
     c: float = 1.0,
     day_of_year: np.ndarray | None = None,
     n_harmonics: int = 2,
+    blocking: TimeBlocking | None = None,
 ) -> ClassifierCVResult:
     """Repeated stratified ``k``-fold ROC AUC and balanced accuracy with 95 % intervals.
 
@@ -463,6 +504,13 @@ def cv_classifier_scores(
             seasonal, because the held-out residuals are then forced to offset the
             training ones.
         n_harmonics: Harmonics removed when ``day_of_year`` is given.
+        blocking: Folds blocked in time and a group bootstrap for the intervals (see the
+            module docstring); None: stratified folds of single days, days resampled.
+
+    Raises:
+        NotApplicableError: fewer than ``k`` samples of a class; with ``blocking``,
+            fewer than ``k`` groups holding each class or a training fold left without
+            a class by the gap.
     """
     x, y = _check_xy(x, y, min_per_class=k)
     shrinkage = _resolve_shrinkage(shrinkage)
@@ -470,10 +518,18 @@ def cv_classifier_scores(
     if n_repeats < 1 or n_boot < 1:
         raise ValueError(f"n_repeats and n_boot must be >= 1, got {n_repeats} and {n_boot}")
     seeds = [seed] + _repeat_seeds(seed, n_repeats - 1)
-    dec = np.stack([_decisions(x, y, stratified_folds(y, k, s), model, shrinkage, c, s, design) for s in seeds])
+    dec = np.stack([_decisions(x, y, _folds(y, k, s, blocking), model, shrinkage, c, s, design) for s in seeds])
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
     rng = np.random.default_rng(seed)
-    wp, wn = _stratified_bootstrap_weights(n_pos, n_neg, n_boot, rng)
+    if blocking is None:
+        wp, wn = _stratified_bootstrap_weights(n_pos, n_neg, n_boot, rng)
+        n_groups = len(y)
+    else:
+        groups = blocking.groups(y)
+        w = group_bootstrap_weights(groups, y, n_boot, rng)
+        wp, wn = w[:, y == 1], w[:, y == 0]
+        n_groups = len(np.unique(groups))
+    sum_p, sum_n = wp.sum(axis=1), wn.sum(axis=1)
     auc_r = np.empty(n_repeats)
     ba_r = np.empty(n_repeats)
     auc_b = np.zeros(n_boot)
@@ -481,11 +537,11 @@ def cv_classifier_scores(
     for r in range(n_repeats):
         pair = _pair_matrix(dec[r], y)
         auc_r[r] = pair.mean()
-        auc_b += np.einsum("bi,bi->b", wp, wn @ pair.T) / (n_pos * n_neg)
+        auc_b += np.einsum("bi,bi->b", wp, wn @ pair.T) / (sum_p * sum_n)
         hit_pos = (dec[r][y == 1] > 0).astype(np.float64)
         hit_neg = (dec[r][y == 0] <= 0).astype(np.float64)
         ba_r[r] = 0.5 * (hit_pos.mean() + hit_neg.mean())
-        ba_b += 0.5 * (wp @ hit_pos / n_pos + wn @ hit_neg / n_neg)
+        ba_b += 0.5 * (wp @ hit_pos / sum_p + wn @ hit_neg / sum_n)
     auc_b /= n_repeats
     ba_b /= n_repeats
     return ClassifierCVResult(
@@ -502,6 +558,9 @@ def cv_classifier_scores(
         n_neg=n_neg,
         k=k,
         n_repeats=n_repeats,
+        blocking="none" if blocking is None else blocking.kind,
+        gap_days=0 if blocking is None else blocking.gap_days,
+        n_groups=n_groups,
     )
 
 
@@ -518,6 +577,8 @@ class PermutationResult:
         p_value: One-sided ``(1 + #{null >= observed}) / (1 + n_permutations)``.
         n_permutations: Number of permutations.
         model: Classifier used.
+        blocking: ``'none'`` (days' labels permuted within test folds) or the kind of
+            blocked folds (labels of whole episodes permuted within test folds).
     """
 
     observed_auc: float
@@ -525,6 +586,7 @@ class PermutationResult:
     p_value: float
     n_permutations: int
     model: str
+    blocking: str = "none"
 
 
 def permutation_pvalue(
@@ -538,6 +600,7 @@ def permutation_pvalue(
     c: float = 1.0,
     day_of_year: np.ndarray | None = None,
     n_harmonics: int = 2,
+    blocking: TimeBlocking | None = None,
 ) -> PermutationResult:
     """Permutation p-value of the stratified ``k``-fold out-of-fold AUC.
 
@@ -557,17 +620,34 @@ def permutation_pvalue(
         seed: Seed of the partition and of the permutations.
         shrinkage, c, day_of_year, n_harmonics: As in :func:`cv_classifier_scores`
             (in-fold residualisation does not use the labels, so the fast path holds).
+        blocking: Block permutation test of the blocked CV AUC: the folds are those of
+            :func:`cv_classifier_scores`'s first repeat with the same ``blocking``, and
+            instead of single days the labels of whole units (label episodes, cut by
+            the groups: :func:`~aurora_xai.regimes.blocking.label_units`) are permuted
+            among the units of each test fold
+            (:func:`~aurora_xai.regimes.blocking.unit_permutations`), so the null
+            labels keep their runs. The fast path holds.
+
+    Raises:
+        NotApplicableError: too few samples (or, with ``blocking``, groups) of a class
+            for ``k`` folds.
     """
     x, y = _check_xy(x, y, min_per_class=k)
     shrinkage = _resolve_shrinkage(shrinkage)
     design = _annual_design(day_of_year, len(y), n_harmonics)
     if n_permutations < 1:
         raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
-    folds = stratified_folds(y, k, seed)
+    if model not in ("lda", "logistic"):
+        raise ValueError(f"model must be 'lda' or 'logistic', got {model!r}")
+    folds = _folds(y, k, seed, blocking)
     rng = np.random.default_rng(seed)
-    perm_labels = np.empty((n_permutations, len(y)), dtype=np.int64)
-    for _, te in folds:
-        perm_labels[:, te] = rng.permuted(np.tile(y[te], (n_permutations, 1)), axis=1)
+    if blocking is None:
+        perm_labels = np.empty((n_permutations, len(y)), dtype=np.int64)
+        for _, te in folds:
+            perm_labels[:, te] = rng.permuted(np.tile(y[te], (n_permutations, 1)), axis=1)
+    else:
+        units = label_units(blocking.days, y, blocking.groups(y))
+        perm_labels = unit_permutations(y, units, folds, n_permutations, rng)
     if model == "lda":
         lda_folds = [_lda_fold(x, tr, te, shrinkage, design) for tr, te in folds]
         observed = auc_from_scores(_lda_decisions(lda_folds, y)[0], y)
@@ -576,13 +656,11 @@ def permutation_pvalue(
         for start in range(0, n_permutations, chunk):
             lab = perm_labels[start : start + chunk]
             null[start : start + chunk] = auc_from_scores(_lda_decisions(lda_folds, lab), lab)
-    elif model == "logistic":
+    else:
         observed = auc_from_scores(_logistic_decisions(x, y, folds, c, seed, design), y)
         null = np.array(
             [auc_from_scores(_logistic_decisions(x, lab, folds, c, seed, design), lab) for lab in perm_labels]
         )
-    else:
-        raise ValueError(f"model must be 'lda' or 'logistic', got {model!r}")
     p = (1 + int(np.count_nonzero(null >= observed - 1e-12))) / (1 + n_permutations)
     return PermutationResult(
         observed_auc=float(observed),
@@ -590,6 +668,7 @@ def permutation_pvalue(
         p_value=float(p),
         n_permutations=int(n_permutations),
         model=model,
+        blocking="none" if blocking is None else blocking.kind,
     )
 
 
@@ -807,6 +886,7 @@ def storm_calm_report(
     n_boot: int = 1000,
     model: str = "lda",
     include_logistic: bool = True,
+    blocking: TimeBlocking | None = None,
 ) -> dict[str, Any]:
     """Headline storm-versus-calm numbers.
 
@@ -828,15 +908,25 @@ def storm_calm_report(
       training fold;
     - ``storm_calm_within_season_auc_<SEASON>`` (NaN where skipped);
     - ``storm_calm_model``, ``storm_calm_n_pcs``, ``storm_calm_k``;
+    - with ``blocking`` (folds blocked in time, beside the values above which use
+      shuffled folds of single days): ``storm_calm_auc_blocked``,
+      ``storm_calm_balanced_accuracy_blocked`` and ``storm_calm_residualised_auc_blocked``
+      (each with ``_ci_low`` / ``_ci_high`` from a bootstrap of whole groups),
+      ``storm_calm_contrastive_auc_blocked``, ``storm_calm_perm_p_block`` (label
+      episodes permuted as units), ``storm_calm_cv_blocking`` (the kind),
+      ``storm_calm_cv_gap_days``, ``storm_calm_n_blocks`` (groups of the labelled days),
+      ``storm_calm_n_storm_episodes`` and ``storm_calm_n_calm_episodes``;
     - ``storm_calm_not_applicable``: ``{key: reason}`` for every statistic above that
       the labelled days do not allow (fewer than ``k`` days of a class for the
-      cross-validated ones, no day of a class, dates covering too little of the year
+      cross-validated ones, fewer than ``k`` groups holding a class for the blocked
+      ones, no day of a class, dates covering too little of the year
       for the annual residualisation, fewer than 3 days for the PC space); those keys
       are then absent.
 
     Args:
         x: ``(n, p)`` features; y: ``(n,)`` 0/1 labels; day_of_year: ``(n,)``;
-        seasons: ``(n,)`` season labels. Other arguments as in the functions above.
+        seasons: ``(n,)`` season labels. Other arguments as in the functions above;
+        ``blocking`` None computes no blocked statistic.
 
     Raises:
         ValueError: for malformed input (shapes, non-finite features, labels other than
@@ -844,6 +934,8 @@ def storm_calm_report(
             under ``storm_calm_not_applicable``).
     """
     x, y = _check_xy(x, y, min_per_class=0)
+    if blocking is not None and len(blocking.days) != len(y):
+        raise ValueError(f"the blocking has {len(blocking.days)} days but there are {len(y)} labelled days")
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
     npc = min(n_pcs, len(y) - 2)
     if npc < 1:
@@ -950,5 +1042,58 @@ def storm_calm_report(
             },
         )
     attempt(["storm_calm_within_season_auc"], within)
+    if blocking is not None:
+        groups = blocking.groups(y)
+        episodes = TimeBlocking("episode", blocking.days, 0).groups(y)
+        out.update(
+            storm_calm_cv_blocking=blocking.kind,
+            storm_calm_cv_gap_days=blocking.gap_days,
+            storm_calm_n_blocks=len(np.unique(groups)),
+            storm_calm_n_storm_episodes=len(np.unique(episodes[y == 1])),
+            storm_calm_n_calm_episodes=len(np.unique(episodes[y == 0])),
+        )
+
+        def cv_blocked() -> dict[str, float]:
+            cv = cv_classifier_scores(
+                x, y, model=model, k=k, n_repeats=n_repeats, seed=seed, n_boot=n_boot, blocking=blocking
+            )
+            return {
+                **cv_keys("storm_calm_auc_blocked", cv),
+                "storm_calm_balanced_accuracy_blocked": cv.balanced_accuracy,
+                "storm_calm_balanced_accuracy_blocked_ci_low": float(cv.balanced_accuracy_ci[0]),
+                "storm_calm_balanced_accuracy_blocked_ci_high": float(cv.balanced_accuracy_ci[1]),
+            }
+
+        def residualised_blocked() -> dict[str, float]:
+            cv_r = cv_classifier_scores(
+                x,
+                y,
+                model=model,
+                k=k,
+                n_repeats=n_repeats,
+                seed=seed,
+                n_boot=n_boot,
+                day_of_year=day_of_year,
+                n_harmonics=2,
+                blocking=blocking,
+            )
+            return cv_keys("storm_calm_residualised_auc_blocked", cv_r)
+
+        attempt(["storm_calm_auc_blocked", "storm_calm_balanced_accuracy_blocked"], cv_blocked)
+        attempt(
+            ["storm_calm_perm_p_block"],
+            lambda: {
+                "storm_calm_perm_p_block": permutation_pvalue(
+                    x, y, model=model, k=k, n_permutations=n_permutations, seed=seed, blocking=blocking
+                ).p_value
+            },
+        )
+        attempt(
+            ["storm_calm_contrastive_auc_blocked"],
+            lambda: {
+                "storm_calm_contrastive_auc_blocked": cv_contrastive_auc(x, y, k=k, seed=seed, blocking=blocking).auc
+            },
+        )
+        attempt(["storm_calm_residualised_auc_blocked"], residualised_blocked)
     out["storm_calm_not_applicable"] = notes
     return out

@@ -17,12 +17,21 @@ import xarray as xr
 from ..latents.io import feature_matrix
 from ..tables import not_applicable
 from .applicability import NotApplicableError
-from .bootstrap import BootstrapResult, bootstrap_pca_stability
+from .blocking import BLOCKINGS, TimeBlocking
+from .bootstrap import BootstrapResult, bootstrap_pca_stability, pc1_block_length
 from .pca import fit_pca
 from .seasonal import season_separation
 from .separability import auc_from_scores, contrastive_axis, cv_contrastive_auc, storm_calm_report
 
-__all__ = ["bootstrap_dataset", "bootstrap_headline", "season_headline", "storm_calm_subset", "storm_calm_analysis"]
+__all__ = [
+    "CV_STATISTICS",
+    "blocking_of",
+    "bootstrap_dataset",
+    "bootstrap_headline",
+    "season_headline",
+    "storm_calm_analysis",
+    "storm_calm_subset",
+]
 
 
 def bootstrap_dataset(
@@ -33,6 +42,7 @@ def bootstrap_dataset(
     k: int = 3,
     seed: int = 0,
     standardize: bool = True,
+    block: int | str | None = None,
 ) -> tuple[xr.Dataset, BootstrapResult | None]:
     """Bootstrap stability of the leading PCs of one region's pooled features.
 
@@ -42,26 +52,92 @@ def bootstrap_dataset(
     ``|cos|`` is computed, the other PCs and the angles of the leading ``k``-dimensional
     subspace are not). The attribute ``k_computed`` counts the PCs computed.
 
+    Args:
+        pooled: Pooled latents with ``date`` and ``day_of_year`` coordinates.
+        region, levels: The features (see :func:`~aurora_xai.latents_io.feature_matrix`).
+        n_boot, k, seed, standardize: As in
+            :func:`~aurora_xai.regimes.bootstrap.bootstrap_pca_stability`.
+        block: Also run the circular block bootstrap of the dates in time order
+            (``regimes.bootstrap_block``): ``'auto'`` chooses the block length from
+            PC1's autocorrelation (:func:`~aurora_xai.regimes.bootstrap.pc1_block_length`),
+            an integer fixes it (capped at the number of dates); None or ``'none'``
+            runs the i.i.d. bootstrap only.
+
     Returns:
         A dataset with ``abs_cos (resample, pc)``, ``principal_angle (resample, angle)``
-        (``pc`` and ``angle`` of length ``k``) and their means and 2.5/97.5 percentiles,
-        and the raw result (of ``k_computed`` PCs; None when nothing was computed).
+        (``pc`` and ``angle`` of length ``k``) and their means and 2.5/97.5 percentiles;
+        with ``block``, the same of the block bootstrap under the names ending in
+        ``_block`` and the attributes ``block_length`` (dates) and ``block_rule``. Also
+        the raw i.i.d. result (of ``k_computed`` PCs; None when nothing was computed).
 
     Raises:
         ValueError: for an unknown region or malformed settings (``k`` or ``n_boot``
-            below 1).
+            below 1, a block that is neither ``'auto'``, ``'none'`` nor a positive
+            integer).
     """
+    block = _check_block(block)
     x, _ = feature_matrix(pooled, region, levels)
     n, p = x.shape
     note = ""
-    res: BootstrapResult | None = None
-    try:
-        res = bootstrap_pca_stability(x, n_boot=n_boot, k=k, seed=seed, standardize=standardize)
-    except NotApplicableError as err:
-        note = str(err)
-        k_fit = min(k, n - 1, p)
-        if n >= 3 and k_fit >= 1:
-            res = bootstrap_pca_stability(x, n_boot=n_boot, k=k_fit, seed=seed, standardize=standardize)
+
+    def run(xx: np.ndarray, length: int | None) -> BootstrapResult | None:
+        nonlocal note
+        try:
+            return bootstrap_pca_stability(xx, n_boot=n_boot, k=k, seed=seed, standardize=standardize, block=length)
+        except NotApplicableError as err:
+            note = str(err)
+            k_fit = min(k, n - 1, p)
+            if n >= 3 and k_fit >= 1:
+                return bootstrap_pca_stability(
+                    xx, n_boot=n_boot, k=k_fit, seed=seed, standardize=standardize, block=length
+                )
+        return None
+
+    res = run(x, None)
+    data = _bootstrap_vars(res, n_boot, k, "")
+    attrs: dict[str, Any] = {}
+    if block is not None:
+        order = np.argsort(pd.to_datetime(pooled["date"].values), kind="stable")
+        x_time = x[order]
+        if block == "auto":
+            rule = "auto: Politis-White (2004) block length of the PC1 anomalies"
+            try:
+                length = pc1_block_length(x_time, pooled["day_of_year"].values[order], standardize=standardize)
+            except NotApplicableError:
+                length = 1
+        else:
+            rule = "fixed (regimes.bootstrap_block)"
+            length = int(min(block, max(n, 1)))
+        res_block = run(x_time, length) if n >= 3 else None
+        data.update(_bootstrap_vars(res_block, n_boot, k, "_block"))
+        attrs.update(block_length=int(length), block_rule=rule)
+    pcs = np.arange(1, k + 1)
+    ds = xr.Dataset(data, coords={"pc": pcs, "angle": pcs, "bound": ["p2.5", "p97.5"], "resample": np.arange(n_boot)})
+    for suffix, how in (("", "dates resampled one by one"), ("_block", "blocks of consecutive dates resampled")):
+        if f"abs_cos{suffix}" in ds:
+            ds[f"abs_cos{suffix}"].attrs["long_name"] = (
+                f"|cos| between the full-data PC and the resampled PC of the same rank ({how})"
+            )
+            ds[f"principal_angle{suffix}"].attrs.update(
+                units="degree", long_name=f"principal angles between leading subspaces ({how})"
+            )
+    ds.attrs.update(region=region, n_boot=n_boot, k=k, k_computed=res.k if res is not None else 0, seed=seed)
+    ds.attrs.update(n_dates=n, n_features=p, note=note, **attrs)
+    return ds, res
+
+
+def _check_block(block: int | str | None) -> int | str | None:
+    if block is None or block == "none":
+        return None
+    if block == "auto":
+        return "auto"
+    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or int(block) < 1:
+        raise ValueError(f"regimes.bootstrap_block must be 'auto', 'none' or an integer >= 1, got {block!r}")
+    return int(block)
+
+
+def _bootstrap_vars(res: BootstrapResult | None, n_boot: int, k: int, suffix: str) -> dict[str, Any]:
+    """Variables of :func:`bootstrap_dataset` from one result (NaN where not computed)."""
     k_done = res.k if res is not None else 0
     abs_cos = np.full((n_boot, k), np.nan)
     abs_cos_mean, abs_cos_ci = np.full(k, np.nan), np.full((k, 2), np.nan)
@@ -71,27 +147,20 @@ def bootstrap_dataset(
         abs_cos[:, :k_done], abs_cos_mean[:k_done], abs_cos_ci[:k_done] = res.abs_cos, res.abs_cos_mean, res.abs_cos_ci
         if k_done == k:
             angles, angles_mean, angles_ci = res.angles_deg, res.angles_mean, res.angles_ci
-    pcs = np.arange(1, k + 1)
-    ds = xr.Dataset(
-        {
-            "abs_cos": (("resample", "pc"), abs_cos),
-            "abs_cos_mean": (("pc",), abs_cos_mean),
-            "abs_cos_ci": (("pc", "bound"), abs_cos_ci),
-            "principal_angle": (("resample", "angle"), angles),
-            "principal_angle_mean": (("angle",), angles_mean),
-            "principal_angle_ci": (("angle", "bound"), angles_ci),
-        },
-        coords={"pc": pcs, "angle": pcs, "bound": ["p2.5", "p97.5"], "resample": np.arange(n_boot)},
-    )
-    ds["abs_cos"].attrs["long_name"] = "|cos| between the full-data PC and the resampled PC of the same rank"
-    ds["principal_angle"].attrs.update(units="degree", long_name="principal angles between leading subspaces")
-    ds.attrs.update(region=region, n_boot=n_boot, k=k, k_computed=k_done, seed=seed, n_dates=n, n_features=p, note=note)
-    return ds, res
+    return {
+        f"abs_cos{suffix}": (("resample", "pc"), abs_cos),
+        f"abs_cos{suffix}_mean": (("pc",), abs_cos_mean),
+        f"abs_cos{suffix}_ci": (("pc", "bound"), abs_cos_ci),
+        f"principal_angle{suffix}": (("resample", "angle"), angles),
+        f"principal_angle{suffix}_mean": (("angle",), angles_mean),
+        f"principal_angle{suffix}_ci": (("angle", "bound"), angles_ci),
+    }
 
 
 def bootstrap_headline(ds: xr.Dataset) -> list[dict[str, Any]]:
     """``pcJ_bootstrap_cos`` (mean, 95 % interval) for each of the ``k`` PCs and the largest
-    principal angle of the leading subspace, ``pc1_K_subspace_max_angle_deg``.
+    principal angle of the leading subspace, ``pc1_K_subspace_max_angle_deg``; where the
+    dataset holds the block bootstrap, the same rows ending in ``_block`` follow.
 
     Args:
         ds: The dataset of :func:`bootstrap_dataset`; its NaN statistics become rows with
@@ -112,8 +181,19 @@ def bootstrap_headline(ds: xr.Dataset) -> list[dict[str, Any]]:
         }
 
     k = int(ds.sizes["pc"])
-    rows = [row(f"pc{j + 1}_bootstrap_cos", ds["abs_cos_mean"][j], ds["abs_cos_ci"][j]) for j in range(k)]
-    rows.append(row(f"pc1_{k}_subspace_max_angle_deg", ds["principal_angle_mean"][-1], ds["principal_angle_ci"][-1]))
+    rows = []
+    for suffix in ("", "_block"):
+        if f"abs_cos{suffix}_mean" not in ds:
+            continue
+        mean, ci = ds[f"abs_cos{suffix}_mean"], ds[f"abs_cos{suffix}_ci"]
+        rows += [row(f"pc{j + 1}_bootstrap_cos{suffix}", mean[j], ci[j]) for j in range(k)]
+        rows.append(
+            row(
+                f"pc1_{k}_subspace_max_angle_deg{suffix}",
+                ds[f"principal_angle{suffix}_mean"][-1],
+                ds[f"principal_angle{suffix}_ci"][-1],
+            )
+        )
     return rows
 
 
@@ -170,14 +250,35 @@ def storm_calm_subset(
     )
 
 
+# (metric, has an interval, the metric of folds blocked in time beside it)
 _HEADLINE_KEYS = (
-    ("storm_calm_auc", True),
-    ("storm_calm_balanced_accuracy", True),
-    ("storm_calm_perm_p", False),
-    ("storm_calm_linearly_separable", False),
-    ("storm_calm_contrastive_auc", False),
-    ("storm_calm_residualised_auc", True),
+    ("storm_calm_auc", True, "storm_calm_auc_blocked"),
+    ("storm_calm_balanced_accuracy", True, "storm_calm_balanced_accuracy_blocked"),
+    ("storm_calm_perm_p", False, "storm_calm_perm_p_block"),
+    ("storm_calm_linearly_separable", False, None),
+    ("storm_calm_contrastive_auc", False, "storm_calm_contrastive_auc_blocked"),
+    ("storm_calm_residualised_auc", True, "storm_calm_residualised_auc_blocked"),
 )
+
+#: Cross-validated statistics drawn side by side (i.i.d. and blocked folds) in the figure.
+CV_STATISTICS = ("auc", "balanced_accuracy", "contrastive_auc", "residualised_auc")
+
+
+def blocking_of(cv_blocking: str | None, cv_gap_days: int | None, dates) -> TimeBlocking | None:
+    """The :class:`~aurora_xai.regimes.blocking.TimeBlocking` of the settings
+    ``regimes.cv_blocking`` and ``regimes.cv_gap_days`` for samples on ``dates``
+    (None for ``cv_blocking`` None or ``'none'``).
+
+    Raises:
+        ValueError: for an unknown kind, or a kind without a gap.
+    """
+    if cv_blocking is None or cv_blocking == "none":
+        return None
+    if cv_blocking not in BLOCKINGS:
+        raise ValueError(f"regimes.cv_blocking must be one of {list(BLOCKINGS)}, got {cv_blocking!r}")
+    if cv_gap_days is None:
+        raise ValueError(f"regimes.cv_blocking {cv_blocking!r} needs regimes.cv_gap_days")
+    return TimeBlocking.from_dates(cv_blocking, dates, int(cv_gap_days))
 
 
 def storm_calm_analysis(
@@ -190,6 +291,8 @@ def storm_calm_analysis(
     k: int = 5,
     n_pcs: int = 10,
     n_pca: int = 10,
+    cv_blocking: str | None = None,
+    cv_gap_days: int | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], xr.Dataset]:
     """Storm-versus-calm separability with held-out scores.
 
@@ -199,30 +302,55 @@ def storm_calm_analysis(
     ``storm_calm_not_applicable`` in the report, are headline rows with an empty value
     and the reason, and NaN in the projection (whose ``note`` attribute says why).
 
+    Args:
+        pooled, labels, region, levels: The labelled days' features
+            (:func:`storm_calm_subset`).
+        seed, n_permutations, k, n_pcs: As in
+            :func:`~aurora_xai.regimes.separability.storm_calm_report`.
+        n_pca: PCs of all dates whose scores the projection dataset holds.
+        cv_blocking: ``'episode'`` or ``'week'`` (``regimes.cv_blocking``) adds the
+            statistics of folds blocked in time beside the published ones (shuffled
+            folds of single days); None or ``'none'`` computes the published ones only.
+        cv_gap_days: Days left out of training around every test day
+            (``regimes.cv_gap_days``); needed with ``cv_blocking``.
+
     Returns:
         ``(report, headline rows, projections)``: the full report of
-        :func:`~aurora_xai.regimes.separability.storm_calm_report`, the headline rows,
-        and a dataset of each labelled day's held-out contrastive projection ``(day,)``
-        and its scores on the PCs of all dates ``(day, pc)``.
+        :func:`~aurora_xai.regimes.separability.storm_calm_report`, the headline rows
+        (each blocked row right after its published sibling), and a dataset of each
+        labelled day's held-out contrastive projection ``(day,)``, its scores on the PCs
+        of all dates ``(day, pc)`` and the cross-validated scores with their intervals,
+        ``cv_score (statistic, cv)`` and ``cv_score_ci (statistic, cv, bound)`` (``cv``
+        ``iid`` and ``blocked``; NaN where not computed, ``cv_score_note`` says why).
 
     Raises:
-        ValueError: if a labelled day has no latent sample, or for malformed input.
+        ValueError: if a labelled day has no latent sample, or for malformed input
+            (an unknown ``cv_blocking``, a blocking without ``cv_gap_days``).
     """
     x, y, doy, seasons, dates = storm_calm_subset(pooled, labels, region, levels)
-    report = storm_calm_report(x, y, doy, seasons, seed=seed, n_permutations=n_permutations, k=k, n_pcs=n_pcs)
+    blocking = blocking_of(cv_blocking, cv_gap_days, dates)
+    report = storm_calm_report(
+        x, y, doy, seasons, seed=seed, n_permutations=n_permutations, k=k, n_pcs=n_pcs, blocking=blocking
+    )
     notes: dict[str, str] = report["storm_calm_not_applicable"]
     n = len(y)
     rows: list[dict[str, Any]] = []
-    for key, has_ci in _HEADLINE_KEYS:
+
+    def add_row(key: str, has_ci: bool) -> None:
         if key in notes:
             rows.append(not_applicable(key, notes[key], n))
-            continue
+            return
         if key not in report:
-            continue
+            return
         row = {"metric": key, "value": float(report[key]), "n": n}
         if has_ci and f"{key}_ci_low" in report:
             row.update(ci_low=float(report[f"{key}_ci_low"]), ci_high=float(report[f"{key}_ci_high"]))
         rows.append(row)
+
+    for key, has_ci, blocked in _HEADLINE_KEYS:
+        add_row(key, has_ci)
+        if blocking is not None and blocked is not None:
+            add_row(blocked, has_ci)
     # The published score: the contrastive axis fitted and scored on the same days.
     key = "storm_calm_contrastive_auc_in_sample"
     try:
@@ -258,4 +386,42 @@ def storm_calm_analysis(
     ds["contrastive_projection"].attrs["long_name"] = "held-out projection on the storm-minus-calm axis"
     ds["label"].attrs["flag_meanings"] = "0 calm, 1 storm"
     ds.attrs.update(note=proj_note, n_storm=int(y.sum()), n_calm=int(n - y.sum()))
+    ds = ds.merge(_cv_scores(report, blocking))
+    ds.attrs.update(
+        cv_blocking="none" if blocking is None else blocking.kind,
+        cv_gap_days=0 if blocking is None else blocking.gap_days,
+        n_blocks=int(report.get("storm_calm_n_blocks", n)),
+    )
+    for attr, key in (("perm_p", "storm_calm_perm_p"), ("perm_p_block", "storm_calm_perm_p_block")):
+        if key in report:
+            ds.attrs[attr] = float(report[key])
     return report, rows, ds
+
+
+def _cv_scores(report: dict[str, Any], blocking: TimeBlocking | None) -> xr.Dataset:
+    """``cv_score (statistic, cv)``, its interval and notes from a storm/calm report."""
+    notes: dict[str, str] = report["storm_calm_not_applicable"]
+    score = np.full((len(CV_STATISTICS), 2), np.nan)
+    ci = np.full((len(CV_STATISTICS), 2, 2), np.nan)
+    why = np.full((len(CV_STATISTICS), 2), "", dtype=object)
+    for i, stat in enumerate(CV_STATISTICS):
+        for j, suffix in enumerate(("", "_blocked")):
+            key = f"storm_calm_{stat}{suffix}"
+            if suffix and blocking is None:
+                why[i, j] = "folds blocked in time not requested (regimes.cv_blocking: none)"
+            elif key in report:
+                score[i, j] = float(report[key])
+                if f"{key}_ci_low" in report:
+                    ci[i, j] = report[f"{key}_ci_low"], report[f"{key}_ci_high"]
+            else:
+                why[i, j] = notes.get(key, "not computed")
+    out = xr.Dataset(
+        {
+            "cv_score": (("statistic", "cv"), score),
+            "cv_score_ci": (("statistic", "cv", "bound"), ci),
+            "cv_score_note": (("statistic", "cv"), why.astype(str)),
+        },
+        coords={"statistic": list(CV_STATISTICS), "cv": ["iid", "blocked"], "bound": ["p2.5", "p97.5"]},
+    )
+    out["cv_score"].attrs["long_name"] = "cross-validated storm/calm score (iid: shuffled folds of single days)"
+    return out
