@@ -120,3 +120,94 @@ rule plot_relevance_profile:
         code=code("plot_relevance_profile.py"),
     script:
         "../scripts/plot_relevance_profile.py"
+
+
+# Relevance of every labelled storm and calm day, and their composites
+# (config attribution.composites; src/aurora_xai/attribution/composites.py).
+# A case named "days" or "composites" would share these rules' file names: theirs win.
+ruleorder: compute_relevance_days > compute_relevance
+ruleorder: summarise_composites > summarise_relevance
+
+
+rule compute_relevance_days:
+    input:
+        store=store_input,
+        labels="results/labels/storm_days.tsv",
+    output:
+        "results/relevance/days.nc",
+    log:
+        "logs/compute_relevance_days/compute_relevance_days.log",
+    benchmark:
+        "benchmarks/compute_relevance_days/compute_relevance_days.tsv"
+    conda:
+        "../../envs/model.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        model_device=MODEL_DEVICE,
+        lrp_checkpointing=LRP_CHECKPOINTING,
+    params:
+        settings=declare(
+            "attribution.method",
+            "attribution.attention_rule",
+            "attribution.epsilon",
+            "attribution.target",
+            "attribution.target_variable",
+            "attribution.target_level",
+            "attribution.latent_layer",
+            "attribution.dtype",
+            "model",
+            "data",
+            "dates.target_hour",
+            "dates.history_hours",
+            "labels",
+            "regions",
+        ),
+        code=code("compute_relevance_days.py"),
+    script:
+        "../scripts/compute_relevance_days.py"
+
+
+rule summarise_composites:
+    input:
+        "results/relevance/days.nc",
+    output:
+        table=report(
+            "results/tables/relevance_composites.csv",
+            caption="../report/relevance_composites_table.rst",
+            category="Attribution",
+            subcategory="composites",
+        ),
+        days="results/relevance/days_quantities.csv",
+        headline="results/tables/headline/lrp_composites.csv",
+    log:
+        "logs/summarise_composites/summarise_composites.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        settings=declare(
+            "attribution.composite_boot", "attribution.composite_resample", "seed"
+        ),
+        code=code("summarise_composites.py"),
+    script:
+        "../scripts/summarise_composites.py"
+
+
+rule plot_relevance_composites:
+    input:
+        "results/tables/relevance_composites.csv",
+    output:
+        report(
+            "results/figures/relevance_composites.png",
+            caption="../report/relevance_composites.rst",
+            category="Attribution",
+            subcategory="composites",
+        ),
+    log:
+        "logs/plot_relevance_composites/plot_relevance_composites.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        code=code("plot_relevance_composites.py"),
+    script:
+        "../scripts/plot_relevance_composites.py"

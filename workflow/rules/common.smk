@@ -75,11 +75,14 @@ def headline_parts(wildcards=None):
         "results/tables/headline/bootstrap.csv",
         "results/tables/headline/storm_calm.csv",
         *expand("results/tables/headline/lrp_{case}.csv", case=CASES),
+        *(["results/tables/headline/lrp_composites.csv"] if COMPOSITES else []),
         *perturbation_headline_parts(),
     ]
 
 
 CASES = list(config["attribution"]["cases"])
+# LRP of every labelled storm and calm day, and their composites (attribution.smk).
+COMPOSITES = bool(config["attribution"]["composites"])
 
 
 def attribution_targets(wildcards=None):
@@ -134,5 +137,6 @@ def all_targets():
         "results/figures/pca_bootstrap.png",
         "results/figures/storm_calm.png",
         *attribution_targets(),
+        *(["results/figures/relevance_composites.png"] if COMPOSITES else []),
         *perturbation_targets(),
     ]
