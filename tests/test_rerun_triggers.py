@@ -45,6 +45,7 @@ ALTERNATIVES: dict[str, object] = {
     "dates.history_hours": {"dates.history_hours": 12, "dates.start": "2005-01-02"},  # history in the store
     "model.checkpoint": "checkpoints/aurora.ckpt",
     "latents.tap": "encoder",
+    "latents.taps": ["encoder"],  # a further tap from the same forward passes
     "latents.stats": ["mean", "std"],
     "regions": {"tropics": {"lat_min": -20, "lat_max": 20, "lon_min": 0, "lon_max": 360}},
     "pca.region": "europe",

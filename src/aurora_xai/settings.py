@@ -9,8 +9,9 @@ typed object on first use. Asking for a setting the mapping does not hold raises
 declaring it fails instead of silently using a default.
 
 Execution settings, which choose *how* a job runs but never change its results
-(:data:`EXECUTION_KEYS`: the device, activation checkpointing, the perturbation batch
-size), reach scripts as Snakemake ``resources`` and are not rerun triggers.
+(:data:`EXECUTION_KEYS`: the device, activation checkpointing, the perturbation and
+extraction batch sizes), reach scripts as Snakemake ``resources`` and are not rerun
+triggers.
 """
 
 from __future__ import annotations
@@ -56,7 +57,12 @@ __all__ = [
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 #: Keys that choose how a job runs, never what it computes; passed as resources.
-EXECUTION_KEYS: tuple[str, ...] = ("model.device", "attribution.checkpointing", "perturbation.batch_size")
+EXECUTION_KEYS: tuple[str, ...] = (
+    "model.device",
+    "attribution.checkpointing",
+    "perturbation.batch_size",
+    "latents.batch_size",
+)
 
 
 class UndeclaredSettingError(KeyError):
@@ -269,17 +275,35 @@ class DataSettings:
 
 @dataclasses.dataclass(frozen=True)
 class LatentSettings:
-    """The ``latents`` section: the tapped layer and its pooling."""
+    """The ``latents`` section: the tapped layers and their pooling.
+
+    Attributes:
+        tap: The analysis tap (PCA, regimes).
+        taps: Further taps read from the same forward passes (``latents.taps``).
+        stats: Pooling statistics.
+        area_weighted: Weight tokens by the area of their patch.
+        published_geometry: Pool with the published token geometry.
+
+    (``latents.batch_size`` is an execution setting: it reaches the extraction as a
+    Snakemake resource, not through this section.)
+    """
 
     tap: str
+    taps: tuple[str, ...]
     stats: tuple[str, ...]
     area_weighted: bool
     published_geometry: bool
+
+    @property
+    def all_taps(self) -> tuple[str, ...]:
+        """The analysis tap first, then the further taps, each once."""
+        return tuple(dict.fromkeys((self.tap, *self.taps)))
 
     @classmethod
     def from_config(cls, sec: Mapping[str, Any]) -> LatentSettings:
         return cls(
             tap=str(require("latents", sec, "tap")),
+            taps=tuple(str(t) for t in require("latents", sec, "taps") or ()),
             stats=tuple(str(s) for s in require("latents", sec, "stats")),
             area_weighted=bool(require("latents", sec, "area_weighted")),
             published_geometry=bool(require("latents", sec, "published_geometry")),

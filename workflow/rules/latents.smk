@@ -1,3 +1,11 @@
+# Execution setting (how the extraction runs, never what it computes): a resource.
+LATENTS_BATCH_SIZE = int(config["latents"]["batch_size"])
+# Further taps pooled from the same forward passes, one joined file each.
+LATENTS_EXTRA_TAPS = [
+    t for t in config["latents"]["taps"] if t != config["latents"]["tap"]
+]
+
+
 rule extract_latents:
     input:
         store=store_input,
@@ -13,6 +21,7 @@ rule extract_latents:
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         model_device=MODEL_DEVICE,
+        latents_batch_size=LATENTS_BATCH_SIZE,
     params:
         times=lambda wc: [str(t) for t in SHARDS[wc.shard]],
         settings=declare(
@@ -32,14 +41,15 @@ rule aggregate_latents:
     input:
         shard_files,
     output:
-        "results/latents/pooled.nc",
+        pooled="results/latents/pooled.nc",
+        taps=expand("results/latents/pooled_{tap}.nc", tap=LATENTS_EXTRA_TAPS),
     log:
         "logs/aggregate_latents/aggregate_latents.log",
     conda:
         "../../envs/analysis.yaml"
     params:
         expected=lambda wc: [str(t) for t in DATES.times()],
-        settings=declare(dag=("dates",)),
+        settings=declare("latents.tap", "latents.taps", dag=("dates",)),
         code=code("aggregate_latents.py"),
     script:
         "../scripts/aggregate_latents.py"

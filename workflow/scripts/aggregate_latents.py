@@ -1,11 +1,23 @@
-"""Rule aggregate_latents: join the shards, refusing an incomplete set."""
+"""Rule aggregate_latents: join the shards of every tap, refusing an incomplete set."""
+
+from pathlib import Path
 
 from aurora_xai.io import write_netcdf
 from aurora_xai.latents.io import combine_shards
 from aurora_xai.logs import setup_logging
+from aurora_xai.settings import Settings
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
+settings = Settings(sm.params.settings)
+analysis_tap = settings.raw("latents.tap")
+extra = [t for t in dict.fromkeys(settings.raw("latents.taps")) if t != analysis_tap]
 ds = combine_shards(list(sm.input), expected=sm.params.expected)
-write_netcdf(ds, sm.output[0])
-log.info("wrote %s: %d dates", sm.output[0], ds.sizes["date"])
+write_netcdf(ds, sm.output.pooled)
+log.info("wrote %s (tap %s): %d dates", sm.output.pooled, analysis_tap, ds.sizes["date"])
+paths = {Path(p).name: p for p in sm.output.taps}
+for tap in extra:
+    path = paths[f"pooled_{tap}.nc"]
+    ds = combine_shards(list(sm.input), expected=sm.params.expected, tap=tap)
+    write_netcdf(ds, path)
+    log.info("wrote %s (tap %s): %d dates", path, tap, ds.sizes["date"])

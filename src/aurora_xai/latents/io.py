@@ -1,39 +1,93 @@
-"""Reading pooled-latent shards and turning them into feature matrices (imports without torch).
+"""Pooled-latent shards: writing and joining them, and turning them into feature matrices.
 
 Pooled latents hold ``pooled`` of dims ``(date, region, latent_level, stat, channel)``
-(:func:`aurora_xai.latents.extract.extract_pooled`); ``latent_level`` holds latent-level
+(:func:`aurora_xai.latents.extract.extract_taps`); ``latent_level`` holds latent-level
 names (``surface``, ``atmos_1`` ... or ``all`` for the published geometry), never
 pressure levels.
+
+A shard file holds the pooled latents of the analysis tap (``latents.tap``) in its root
+group, so that it reads as one dataset with ``xr.open_dataset``, and those of every
+further tap extracted in the same forward passes (``latents.taps``) in the group
+``taps/<tap>`` (:func:`write_shard`; ``xr.open_dataset(path, group="taps/encoder")``).
+Joined over shards, the analysis tap is ``results/latents/pooled.nc`` and every further
+tap ``results/latents/pooled_<tap>.nc``, each with the same layout. Imports without
+torch.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..io import atomic_path
 from .geometry import LATENT_LEVEL_DIM
 
-__all__ = ["combine_shards", "feature_matrix"]
+__all__ = ["combine_shards", "feature_matrix", "shard_taps", "tap_group", "write_shard"]
 
 log = logging.getLogger(__name__)
 
 
-def combine_shards(paths: Sequence[str | Path], expected: Sequence[str] | None = None) -> xr.Dataset:
+def tap_group(tap: str) -> str:
+    """The group of a shard file holding the pooled latents of a further ``tap``."""
+    return f"taps/{tap}"
+
+
+def write_shard(datasets: Mapping[str, xr.Dataset], analysis_tap: str, path: str | Path) -> None:
+    """Write the pooled latents of one shard, every tap in one file, atomically.
+
+    Args:
+        datasets: Tap -> pooled latents (:func:`~aurora_xai.latents.extract.extract_taps`).
+        analysis_tap: The tap written to the root group (``latents.tap``); the others go
+            to :func:`tap_group`.
+        path: The shard file (NetCDF-4).
+
+    Raises:
+        KeyError: if ``analysis_tap`` is not among ``datasets``.
+    """
+    if analysis_tap not in datasets:
+        raise KeyError(f"latents.tap: {analysis_tap!r} not among the extracted taps {list(datasets)}")
+    with atomic_path(path) as tmp:
+        datasets[analysis_tap].to_netcdf(tmp, mode="w", engine="netcdf4")
+        for tap, ds in datasets.items():
+            if tap != analysis_tap:
+                ds.to_netcdf(tmp, mode="a", group=tap_group(tap), engine="netcdf4")
+
+
+def shard_taps(path: str | Path) -> list[str]:
+    """The taps a shard file holds: the root group's first, then the groups', in order."""
+    import netCDF4
+
+    with netCDF4.Dataset(str(path)) as nc:
+        root = [str(nc.getncattr("tap"))] if "tap" in nc.ncattrs() else []
+        extra = list(nc.groups["taps"].groups) if "taps" in nc.groups else []
+    return root + extra
+
+
+def combine_shards(
+    paths: Sequence[str | Path], expected: Sequence[str] | None = None, tap: str | None = None
+) -> xr.Dataset:
     """Concatenate shard files along ``date`` and check that every expected date is there.
 
     Dates skipped by the extraction (``data.on_missing: skip``) are recorded in the
     shards' ``skipped_dates`` attribute and are not counted as missing; their reasons
     (``skipped_reasons``, JSON) are joined too.
 
+    Args:
+        paths: Shard files.
+        expected: Dates every shard together must hold (or have skipped).
+        tap: The tap to join (a further tap is read from its group
+            :func:`tap_group`); None: the analysis tap, in the root group.
+
     Raises:
         ValueError: naming the missing dates (and the shards that should hold them) if
-            the set is incomplete, or duplicated dates.
+            the set is incomplete, or duplicated dates; naming the shard and the taps it
+            holds if ``tap`` is not in it.
     """
     if not paths:
         raise ValueError("no latent shards to aggregate")
@@ -41,7 +95,13 @@ def combine_shards(paths: Sequence[str | Path], expected: Sequence[str] | None =
     skipped: list[str] = []
     reasons: dict[str, str] = {}
     for p in paths:
-        with xr.open_dataset(p) as ds:
+        group = None
+        if tap is not None:
+            held = shard_taps(p)
+            if tap not in held:
+                raise ValueError(f"{p}: no pooled latents of tap {tap!r} (it holds {held}); extract them again")
+            group = None if tap == held[0] else tap_group(tap)
+        with xr.open_dataset(p, group=group) as ds:
             parts.append(ds.load())
         skipped += [s for s in parts[-1].attrs.get("skipped_dates", "").split(",") if s]
         reasons.update(json.loads(parts[-1].attrs.get("skipped_reasons") or "{}"))
