@@ -346,10 +346,10 @@ def bootstrap_pca_stability(
     fast = _FastResampler(x, standardize, np.float32 if single_precision else np.float64)
     overlap = np.empty((n_boot, k, k))
     evr = np.empty((n_boot, k))
-    block = max(1, min(n_boot, 2_000_000 // x.shape[1]))
+    chunk = max(1, min(n_boot, 2_000_000 // x.shape[1]))
     with _blas_limit(blas_threads):
-        for start in range(0, n_boot, block):
-            stop = min(n_boot, start + block)
+        for start in range(0, n_boot, chunk):
+            stop = min(n_boot, start + chunk)
             counts = np.stack([np.bincount(i, minlength=n) for i in idx[start:stop]])
             inv_scales = fast.block_scales(counts)
             for j in range(stop - start):
