@@ -47,6 +47,7 @@ ALTERNATIVES: dict[str, object] = {
     "latents.tap": "encoder",
     "latents.taps": ["encoder"],  # a further tap from the same forward passes
     "latents.stats": ["mean", "std"],
+    "latents.taps": ["encoder"],
     "regions": {"tropics": {"lat_min": -20, "lat_max": 20, "lon_min": 0, "lon_max": 360}},
     "pca.region": "europe",
     "pca.levels": ["surface", "atmos_1"],
@@ -242,9 +243,16 @@ def outcomes(default_run, tmp_path_factory) -> dict[str, tuple[set[str], set[str
     folder = tmp_path_factory.mktemp("overlays")
     base_rules, base_edges = rule_graph(default_run)
 
+    run_keys = leaf_keys(default_run / "workflow/schemas/config.schema.yaml")
+
     def one(key: str):
-        node = leaf_keys()[key]
-        change = alternative(key, node)
+        if key not in run_keys:  # only when reusing a run made from an older tree
+            return key, (None, set(), {})
+        node = run_keys[key]
+        try:
+            change = alternative(key, node)
+        except AssertionError as err:
+            return key, (err, set(), {})
         overlay = {}
         for k, v in change.items():
             overlay = _merge(overlay, _nest(k, v))
@@ -279,6 +287,8 @@ def test_every_schema_key_has_a_valid_alternative():
 @pytest.mark.parametrize("key", KEYS)
 def test_changing_a_key_reruns_exactly_its_readers(outcomes, key):
     got, expected, overlay = outcomes[key]
+    if got is None:
+        pytest.skip(f"{key} is not in the schema of the reused run")
     if isinstance(got, Exception):
         pytest.fail(f"{key}: the dry run with overlay {overlay} failed: {got}")
     assert got == expected, (
