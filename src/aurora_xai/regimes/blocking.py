@@ -29,7 +29,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 from .applicability import NotApplicableError
 
@@ -176,6 +175,8 @@ class BlockedKFold:
         n = len(y)
         if len(self.days) != n or len(groups) != n:
             raise ValueError(f"days {self.days.shape}, y ({n},) and groups {np.shape(groups)} must have equal length")
+        from sklearn.model_selection import StratifiedGroupKFold  # not needed by the plotting env
+
         inner = StratifiedGroupKFold(
             n_splits=self.n_splits,
             shuffle=self.shuffle,
