@@ -52,6 +52,7 @@ ALTERNATIVES: dict[str, object] = {
     "pca.region": "europe",
     "pca.levels": ["surface", "atmos_1"],
     "regimes.bootstrap_block": 7,  # "auto" | "none" | a block length: no generated value for oneOf
+    "perturbation.batch_size": "auto",  # an integer or "auto": no generated value for oneOf
     "attribution.cases": ["great_storm_1987"],  # fewer cases: the headline table changes
     "attribution.target_variable": "2t",
     "attribution.target_level": 500,

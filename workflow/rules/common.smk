@@ -56,7 +56,7 @@ def code(script):
 # Execution settings: how a job runs, never what it computes (not rerun triggers).
 MODEL_DEVICE = config["model"]["device"]
 LRP_CHECKPOINTING = int(bool(config["attribution"]["checkpointing"]))
-PERTURBATION_BATCH_SIZE = int(config["perturbation"]["batch_size"])
+PERTURBATION_BATCH_SIZE = config["perturbation"]["batch_size"]  # an integer or "auto"
 
 
 def store_input(wildcards=None):

@@ -80,7 +80,7 @@ def run_case(
     case_name: str,
     lrp_relevance: xr.Dataset | None = None,
     device: str | torch.device = "cpu",
-    batch_size: int | None = None,
+    batch_size: int | str | None = None,
 ) -> PerturbationResult:
     """Run the experiment for ``case_name`` as the settings say.
 
@@ -91,11 +91,12 @@ def run_case(
         lrp_relevance: Precomputed LRP relevance (the ``compute_relevance`` rule's
             output); otherwise LRP is computed here with every other method.
         device: Where the model runs.
-        batch_size: Masked copies per forward pass (``None``: the settings' default).
+        batch_size: Masked copies per forward pass, or ``"auto"`` (sized from memory);
+            ``None``: the settings' default.
     """
     pert = settings.perturbation
     if batch_size is not None:
-        pert = dataclasses.replace(pert, batch_size=int(batch_size))
+        pert = dataclasses.replace(pert, batch_size=batch_size if batch_size == "auto" else int(batch_size))
     case = settings.perturbation_cases[case_name]
     source = settings.data.open(settings.history_hours)
     spec = settings.model

@@ -33,9 +33,10 @@ import torch
 import xarray as xr
 
 from aurora_xai.latents.geometry import cropped_grid
+from aurora_xai.memory import available_bytes, peak_bytes
 from aurora_xai.model import forecast_step
 
-from .forward import cast_to_model, masked_mse
+from .forward import AUTO, AUTO_MARGIN, auto_batch_size, cast_to_model, copy_input_bytes, masked_mse
 from .masks import (
     connected_components,
     is_global_longitude,
@@ -88,6 +89,24 @@ class PerturbationResult:
     draws: xr.Dataset
 
 
+def _auto_batch_size(settings: PerturbationSettings, per_copy: int, device: torch.device) -> int:
+    """``perturbation.batch_size: auto``: copies per pass from memory, logged."""
+    most = settings.n_draws + (1 if "blobs" in settings.random_kinds else 0)
+    free = available_bytes(device)
+    n = auto_batch_size(per_copy, free, most, device.type)
+    log.info(
+        "perturbation.batch_size auto: one copy peaks at %.3f GB on %s, %.3f GB available, margin %.0f %%: "
+        "%d masked copies per forward pass (at most %d run together)",
+        per_copy / 1e9,
+        device,
+        free / 1e9,
+        100 * AUTO_MARGIN.get(device.type, AUTO_MARGIN["cpu"]),
+        n,
+        most,
+    )
+    return n
+
+
 def run_experiment(
     model: torch.nn.Module,
     batch: Any,
@@ -123,8 +142,15 @@ def run_experiment(
     units = UNIT_SCALES.get(case.variable, (1.0, ""))[1]
     units = f"({units})^2" if units else ""
 
+    batch_size = settings.batch_size
     with torch.no_grad():
-        clean = physical_field(model(batch), case.variable, case.level)[0].cpu().numpy()
+        if batch_size == AUTO:  # the clean pass is one copy's forward pass: measure it
+            device = next(model.parameters(), torch.empty(0)).device
+            pred, peak = peak_bytes(lambda: model(batch), device)
+            batch_size = _auto_batch_size(settings, peak + copy_input_bytes(batch), device)
+        else:
+            pred = model(batch)
+        clean = physical_field(pred, case.variable, case.level)[0].cpu().numpy()
     references = {"clean": clean}
     if truth is not None:
         scale = UNIT_SCALES.get(case.variable, (1.0, ""))[0]
@@ -146,7 +172,7 @@ def run_experiment(
         references=references,
         weights=weights,
         fields=settings.masked,
-        batch_size=settings.batch_size,
+        batch_size=batch_size,
     )
     t0 = _time.perf_counter()
     n_forward = 0

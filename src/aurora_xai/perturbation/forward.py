@@ -5,6 +5,11 @@
 the model per forward pass, and the predicted field is returned in reporting units
 (:func:`~aurora_xai.perturbation.metrics.physical_field`). Batched and one-at-a-time
 passes give the same forecasts (``batch_size`` is an execution setting).
+
+``perturbation.batch_size: auto`` sizes the batches from memory
+(:func:`auto_batch_size`): the peak memory of one copy's forward pass, measured on the
+model's device (:func:`aurora_xai.memory.peak_bytes`), against the memory available
+there (:func:`aurora_xai.memory.available_bytes`) with a safety margin.
 """
 
 from __future__ import annotations
@@ -21,13 +26,62 @@ from .apply import masked_batch
 from .metrics import physical_field, region_mse
 from .settings import MaskFields
 
-__all__ = ["cast_to_model", "masked_fields", "masked_mse"]
+__all__ = ["AUTO", "AUTO_MARGIN", "auto_batch_size", "cast_to_model", "copy_input_bytes", "masked_fields", "masked_mse"]
+
+#: The ``perturbation.batch_size`` value that sizes batches from memory.
+AUTO = "auto"
+#: Fraction of the available memory the masked copies of one pass may take, per device
+#: type (the CPU figure is lower: resident set size is a coarser measure than CUDA's
+#: allocator, and other processes share the memory).
+AUTO_MARGIN: dict[str, float] = {"cuda": 0.8, "cpu": 0.5}
 
 
 def cast_to_model(model: torch.nn.Module, batch: Any, fill: Any) -> tuple[Any, Any]:
     """The sample and the fill batch cast to the model's dtype (:func:`~aurora_xai.model.model_dtype`)."""
     dt = model_dtype(model)
     return batch.type(dt), fill.type(dt)
+
+
+def copy_input_bytes(batch: Any) -> int:
+    """Bytes of one masked copy's inputs: the surface and atmospheric tensors of ``batch``
+    (batch size 1; static fields are shared by all copies)."""
+    tensors = list(batch.surf_vars.values()) + list(batch.atmos_vars.values())
+    return int(sum(t.numel() * t.element_size() for t in tensors))
+
+
+def auto_batch_size(
+    per_copy_bytes: int,
+    available_bytes: int,
+    max_size: int,
+    device_type: str = "cpu",
+    margin: float | None = None,
+) -> int:
+    """Masked copies per forward pass that fit in memory.
+
+    Args:
+        per_copy_bytes: Peak memory of one copy: its forward pass's peak above the memory
+            in use before it (:func:`aurora_xai.memory.peak_bytes`) plus its inputs
+            (:func:`copy_input_bytes`).
+        available_bytes: Memory still available on the device
+            (:func:`aurora_xai.memory.available_bytes`).
+        max_size: The most copies ever run together (larger batches gain nothing).
+        device_type: ``cuda`` or ``cpu``: chooses the margin (:data:`AUTO_MARGIN`).
+        margin: Fraction of ``available_bytes`` the copies may take (overrides the
+            device type's).
+
+    Returns:
+        ``floor(margin * available_bytes / per_copy_bytes)``, clipped to ``[1, max_size]``.
+
+    Raises:
+        ValueError: ``max_size`` < 1 or ``margin`` outside ``(0, 1]``.
+    """
+    if max_size < 1:
+        raise ValueError(f"max_size must be at least 1, got {max_size}")
+    margin = AUTO_MARGIN.get(device_type, AUTO_MARGIN["cpu"]) if margin is None else float(margin)
+    if not 0 < margin <= 1:
+        raise ValueError(f"margin must lie in (0, 1], got {margin}")
+    n = int(margin * max(0, available_bytes) // max(1, per_copy_bytes))
+    return max(1, min(n, int(max_size)))
 
 
 @torch.no_grad()

@@ -146,8 +146,10 @@ class PerturbationSettings:
         relevance_variables, relevance_levels, relevance_history: What the masking
             relevance sums over (``None``: all surface and atmospheric variables, all
             levels, both history steps).
-        batch_size: Masked copies per forward pass (an execution setting: results do not
-            depend on it; not read by :meth:`from_config`).
+        batch_size: Masked copies per forward pass, or ``"auto"`` (sized from the memory
+            one copy's forward pass takes and the memory available,
+            :func:`~aurora_xai.perturbation.forward.auto_batch_size`); an execution
+            setting: results do not depend on it; not read by :meth:`from_config`.
         n_boot: Bootstrap resamples.
         ci_level: Level of the intervals.
         area_weighted: Exact cell-area weights in the MSE (:func:`aurora_xai.grid.lat_weights`).
@@ -171,7 +173,7 @@ class PerturbationSettings:
     relevance_variables: tuple[str, ...] | None = None
     relevance_levels: tuple[float, ...] | None = None
     relevance_history: tuple[float, ...] | None = None
-    batch_size: int = 8
+    batch_size: int | str = 8
     n_boot: int = 2000
     ci_level: float = 0.95
     area_weighted: bool = False
@@ -198,8 +200,10 @@ class PerturbationSettings:
             raise ValueError(f"perturbation.methods: choose from {METHODS}, got {self.methods}")
         if self.mask_value not in MASK_VALUES:
             raise ValueError(f"perturbation.mask_value: choose from {MASK_VALUES}, got {self.mask_value!r}")
-        if self.batch_size < 1:
-            raise ValueError("perturbation.batch_size: at least 1")
+        if self.batch_size != "auto" and (
+            isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1
+        ):
+            raise ValueError(f"perturbation.batch_size: an integer >= 1 or 'auto', got {self.batch_size!r}")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], seed: int) -> PerturbationSettings:
