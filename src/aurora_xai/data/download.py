@@ -96,8 +96,8 @@ _RESUME_KEYS = ("source", "source_path", "levels", "skipped_times")
 
 
 def default_threads() -> int:
-    """Dask threads of a parallel copy: twice the CPUs (reads wait on disk or network), 4 to 16."""
-    return min(16, max(4, 2 * (os.cpu_count() or 1)))
+    """Dask threads of a parallel copy: one per CPU, 2 to 8 (memory: about 0.4 GB each at 0.25 deg)."""
+    return min(8, max(2, os.cpu_count() or 1))
 
 
 def _block_dataset(
@@ -194,9 +194,9 @@ def download_subset(
     :func:`aurora_xai.data.lazy.lazy_steps`) whose groups of time steps (whole stored
     chunks; one time step, 0.29 GB of fields, at 0.25 deg) are read, checked and written
     by ``threads`` threads at once; memory stays at about one group per thread, whatever
-    ``block`` (peak RSS 1.7 GB with 4 threads at 0.25 deg). Without it, each block is read
-    whole into memory, variable after variable, then written (peak RSS 3.3 GB for blocks
-    of 8 times at 0.25 deg).
+    ``block`` (peak RSS 0.9 GB with 2 threads, 1.6 GB with 4, at 0.25 deg). Without it,
+    each block is read whole into memory, variable after variable, then written (peak RSS
+    3.2 GB for blocks of 8 times at 0.25 deg).
 
     Args:
         src_path: Source store/files (``gs://`` URLs are read anonymously).
