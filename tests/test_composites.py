@@ -282,7 +282,12 @@ def test_empty_days_dataset_round_trips_and_plots(tmp_path):
         q = day_quantities(back.load())
     assert q.empty
     table = composite_table(q, n_boot=50)
-    assert table.empty or table["mean"].isna().all()
+    assert table.empty
+    rows = headline_rows(composite_headline(table, {"storm": 0, "calm": 2}, {"storm": 0, "calm": 0}))
+    assert rows["value"].isna().all() and len(rows) == 9
+    assert rows.set_index("metric").loc["lrp_tilt_storm_minus_calm_deg", "note"] == (
+        "no storm days in the label table; all 2 calm days skipped (sample not in the store)"
+    )
     plt.close(plot_relevance_composites(table))
 
 

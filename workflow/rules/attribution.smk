@@ -141,7 +141,10 @@ rule compute_relevance_days:
         "benchmarks/compute_relevance_days/compute_relevance_days.tsv"
     conda:
         "../../envs/model.yaml"
-    threads: 2
+    # One thread: the tiny model's passes gain nothing from intra-op threads, and on a
+    # busy 2-core machine two threads ran the passes ~15x slower. For a real model on
+    # CPUs: --set-threads compute_relevance_days=N.
+    threads: 1
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         model_device=MODEL_DEVICE,

@@ -498,10 +498,7 @@ def composite_headline(
         sel = table[(table["quantity"] == quantity) & (table["variable"] == "all")].set_index("group")
         for group in GROUPS:
             metric = f"{stem}_{group}{unit}"
-            if group not in sel.index:
-                rows.append(not_applicable(metric, f"no {quantity} in the composite table", 0))
-                continue
-            r = sel.loc[group]
+            r = sel.loc[group] if group in sel.index else pd.Series({"mean": np.nan, "n_days": 0})
             n = int(r["n_days"])
             if np.isfinite(r["mean"]):
                 row = {"metric": metric, "value": float(r["mean"]), "n": n}

@@ -164,7 +164,7 @@ def relevance_for_days(
     Returns:
         A days dataset: the variables of
         :func:`~aurora_xai.attribution.composites.day_moments` with a leading ``date``
-        (the sample time, naive UTC), per-day ``target_value``, ``relevance_sum``,
+        (the sample time, naive UTC, in time order), per-day ``target_value``, ``relevance_sum``,
         ``conservation_error``, ``share_absorbed`` and ``closure_error`` (NaN where the
         method has none), coordinates ``day``, ``label``, ``rank``, ``wind`` on ``date``;
         attributes ``target``, ``method``, ``region`` (and its box), ``target_hour``,
@@ -200,6 +200,7 @@ def relevance_for_days(
             )
         skipped[t] = reason
         log.warning("skipping %s day %s: %s (data.on_missing = skip)", row["label"], row["date"], reason)
+    keep.sort()  # chronological reads: neighbouring days share stored chunks
     days, per_day, done = [], [], []
     attrs: dict[str, Any] = {}
     t0 = time.perf_counter()
