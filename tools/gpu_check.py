@@ -1,0 +1,560 @@
+"""One command that checks the model rules on a GPU and prints what it measured as JSON.
+
+    python tools/gpu_check.py                        # on one CUDA GPU (H100/H200: under 8 minutes)
+    python tools/gpu_check.py --out gpu_check.json   # also write the JSON there, after every section
+    python tools/gpu_check.py --device cpu --tiny    # every section with the tiny model on a 3 deg grid
+    python tools/gpu_check.py --dry                  # the plan (sections, settings, budgets); runs nothing
+
+Sections, in order; each has a time budget (it decides how many timed repetitions run;
+a call already started is not interrupted) and records an error in its ``error`` field
+without stopping the next sections:
+
+  environment       torch and CUDA versions, the device and its memory, TF32 flags
+  store             a WeatherBench 2-schema zarr v2 store at 0.25 deg (721 x 1440), one time
+                    per chunk: the synthetic generator's fields at 1 deg, repeated onto the
+                    0.25 deg grid (generating at 0.25 deg takes ~30 s per time on a CPU)
+  extraction        AuroraSmallPretrained's architecture (random weights) at 0.25 deg, fp32
+                    and bf16 (Aurora's autocast of the backbone, model.autocast):
+                    dates/s of the extraction (aurora_xai.latents.extract.extract_taps:
+                    worker processes read the store, the forward pass stops at the
+                    backbone tap, pooling on the device) and of the bare forward pass
+                    model(batch) on the same samples (read beforehand), their ratio, and
+                    peak GPU memory
+  lrp               compute_relevance (CP-LRP, the study's latent target: backbone tokens over
+                    Europe) at 0.25 deg with the small architecture: time, peak GPU memory and
+                    closure error with checkpointing and without, and how far the two
+                    relevances differ
+  perturbation      masked forecasts per second at 0.25 deg, the batch size chosen as
+                    perturbation.batch_size: auto chooses it
+  agreement         the tiny model on the 3 deg synthetic store: pooled features and LRP
+                    relevance on the device against the CPU (largest difference relative to
+                    the largest magnitude)
+  extraction_large  the extraction's numbers in bf16 for the 1.3B architecture
+                    (AuroraPretrained), if it fits (last: the likeliest not to)
+
+With ``--tiny`` every section runs the tiny model on the 3 deg synthetic store (the
+"large" model too), in a few seconds on a CPU: it checks the tool, not the GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Seconds each section may take on the full check (the sum stays under 8 minutes).
+BUDGETS_S: dict[str, float] = {
+    "environment": 5,
+    "store": 60,
+    "extraction": 130,
+    "extraction_large": 100,
+    "lrp": 90,
+    "perturbation": 35,
+    "agreement": 25,
+}
+#: The whole check stops starting sections after this many seconds.
+TOTAL_BUDGET_S = 450.0
+#: What each section reports besides ``status``, ``wall_s``, ``budget_s`` and ``error``.
+RESULT_KEYS: dict[str, tuple[str, ...]] = {
+    "environment": ("python", "torch", "aurora", "cuda_available", "device", "device_name", "device_memory_gb"),
+    "store": ("grid", "n_times", "n_dates", "bytes_on_disk", "write_s"),
+    "extraction": ("model", "grid", "n_dates", "workers", "fp32", "bf16"),
+    "extraction_large": ("model", "grid", "n_dates", "workers", "bf16"),
+    "lrp": ("model", "grid", "target", "checkpointed", "unchecked", "relevance_max_rel_diff"),
+    "perturbation": ("model", "grid", "batch_size_auto", "per_copy_gb", "available_gb", "n_masks", "masks_per_s"),
+    "agreement": ("model", "grid", "devices", "pooled_max_rel_diff", "relevance_max_rel_diff", "closure_error"),
+}
+#: Keys of each precision's entry in the extraction sections.
+EXTRACTION_KEYS = ("extraction_dates_per_s", "forward_dates_per_s", "ratio", "peak_memory_gb", "build_s")
+#: Keys of each LRP variant.
+LRP_KEYS = ("time_s", "peak_memory_gb", "closure_error", "relevance_sum")
+
+EUROPE = dict(lat_min=30.0, lat_max=72.0, lon_min=348.0, lon_max=45.0)
+US = dict(lat_min=24.0, lat_max=50.0, lon_min=235.0, lon_max=295.0)
+NORTH_ATLANTIC = dict(lat_min=20.0, lat_max=80.0, lon_min=300.0, lon_max=45.0)
+
+
+class Budget:
+    """Seconds left to a section (and to the whole check)."""
+
+    def __init__(self, seconds: float, deadline: float) -> None:
+        self.start = time.perf_counter()
+        self.end = min(self.start + seconds, deadline)
+
+    def left(self) -> float:
+        return self.end - time.perf_counter()
+
+    def allows(self, seconds: float) -> bool:
+        """Whether a step expected to take ``seconds`` still fits."""
+        return self.left() > seconds
+
+
+def _sync(device: Any) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _measure(device: Any, fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``(result, seconds, peak GB)`` of ``fn()`` on ``device`` (GPU: allocator peak above
+    the memory in use before; CPU: resident set size growth; :func:`aurora_xai.memory.peak_bytes`)."""
+    from aurora_xai.memory import peak_bytes
+
+    t0 = time.perf_counter()
+    out, peak = peak_bytes(fn, device)
+    _sync(device)
+    return out, time.perf_counter() - t0, round(peak / 1e9, 3)
+
+
+def _rel_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest absolute difference relative to the largest magnitude of ``b``."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+# --------------------------------------------------------------------------------------
+# The check's context: device, mode, the store, models.
+# --------------------------------------------------------------------------------------
+
+
+class Check:
+    """What the sections share: options, the store, built models, the report."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tiny = bool(args.tiny)
+        self.resolution = 3.0 if self.tiny else 0.25
+        self.small = "tiny" if self.tiny else "small-pretrained"
+        self.large = "tiny" if self.tiny else "pretrained"
+        self.n_dates = 3 if self.tiny else 7
+        self.workers = 0 if self.tiny else max(1, min(4, (os.cpu_count() or 2) - 1))
+        self.tmp = Path(tempfile.mkdtemp(prefix="gpu_check_"))
+        self.store: Path | None = None
+        self.times: list[Any] = []
+        self.models: dict[str, Any] = {}
+        self.device: Any = None
+
+    def grid(self) -> list[int]:
+        return [round(180 / self.resolution) + 1, round(360 / self.resolution)]
+
+    def regions(self) -> dict[str, Any]:
+        from aurora_xai.regions import Region
+
+        return {"us": Region("us", **US), "europe": Region("europe", **EUROPE)}
+
+    def source(self):
+        from aurora_xai.data.era5 import open_source
+
+        if self.store is None:
+            raise RuntimeError("no store: the store section failed")
+        return open_source("weatherbench2", str(self.store))
+
+    def model(self, name: str, autocast: bool = False):
+        """The model ``name`` on the device (built once; bf16 autocast toggled as Aurora's
+        constructor sets it)."""
+        from aurora_xai.model import ModelSpec, build_model
+
+        if name not in self.models:
+            t0 = time.perf_counter()
+            self.models[name] = build_model(ModelSpec(name, random_weights=name != "tiny"), device=self.device)
+            self.models[name].build_s = time.perf_counter() - t0
+        model = self.models[name]
+        model.autocast = model.autocast_backbone = bool(autocast)
+        return model
+
+    def drop(self, name: str) -> None:
+        import torch
+
+        self.models.pop(name, None)
+        if torch.device(self.device).type == "cuda":
+            torch.cuda.empty_cache()
+
+
+# --------------------------------------------------------------------------------------
+# Sections.
+# --------------------------------------------------------------------------------------
+
+
+def section_environment(check: Check, budget: Budget) -> dict[str, Any]:
+    import aurora
+    import torch
+
+    from aurora_xai.model import resolve_device
+
+    check.device = resolve_device(check.args.device)
+    out: dict[str, Any] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "aurora": getattr(aurora, "__version__", "unknown"),
+        "cuda_available": torch.cuda.is_available(),
+        "device": str(check.device),
+        "device_name": platform.processor() or platform.machine(),
+        "device_memory_gb": None,
+        "cpu_count": os.cpu_count(),
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
+    }
+    if check.device.type == "cuda":
+        props = torch.cuda.get_device_properties(check.device)
+        out["device_name"] = props.name
+        out["device_memory_gb"] = round(props.total_memory / 1e9, 1)
+        out["cuda"] = torch.version.cuda
+    else:
+        import psutil
+
+        out["device_memory_gb"] = round(psutil.virtual_memory().total / 1e9, 1)
+    return out
+
+
+def _write_store(check: Check) -> Path:
+    """The store of the check: the generator's own grid with ``--tiny``, else its 1 deg
+    fields repeated onto 0.25 deg (nearest cell), written one time per chunk."""
+    import pandas as pd
+
+    from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset, write_synthetic_store
+
+    days = ("2005-01-14", "2005-01-15")
+    path = check.tmp / f"era5_{check.resolution:g}deg.zarr"
+    if check.tiny:
+        spec = SyntheticSpec(resolution=check.resolution, periods=(days,), extra_variables=False)
+        return write_synthetic_store(spec, path)
+    spec = SyntheticSpec(resolution=1.0, periods=(days,))
+    times = spec.times()[: check.n_dates + 1]
+    coarse = synthetic_dataset(spec, pd.DatetimeIndex(times))
+    lat = np.linspace(90.0, -90.0, 721)
+    lon = np.arange(1440) * 0.25
+    rows = np.rint(90.0 - lat).astype(int)
+    cols = np.rint(lon).astype(int) % 360
+    fine = coarse.isel(latitude=rows, longitude=cols).assign_coords(latitude=lat, longitude=lon)
+    fine = fine.assign_attrs(title="1 deg synthetic fields repeated onto 0.25 deg (gpu_check)")
+    encoding = {n: {"chunks": (1,) + fine[n].shape[1:]} for n in fine.data_vars if "time" in fine[n].dims}
+    encoding["time"] = {"units": f"hours since {times[0]:%Y-%m-%d %H:%M:%S}", "dtype": "int64"}
+    fine.to_zarr(path, mode="w", zarr_format=2, consolidated=True, encoding=encoding)
+    return path
+
+
+def section_store(check: Check, budget: Budget) -> dict[str, Any]:
+    import pandas as pd
+    import xarray as xr
+
+    t0 = time.perf_counter()
+    check.store = _write_store(check)
+    write_s = time.perf_counter() - t0
+    with xr.open_zarr(check.store) as ds:
+        steps = pd.DatetimeIndex(ds["time"].values)
+    check.times = list(steps[1 : check.n_dates + 1])
+    return {
+        "grid": check.grid(),
+        "n_times": len(steps),
+        "n_dates": len(check.times),
+        "bytes_on_disk": sum(f.stat().st_size for f in check.store.rglob("*") if f.is_file()),
+        "write_s": round(write_s, 2),
+    }
+
+
+def _extraction(check: Check, budget: Budget, model_name: str, precisions: tuple[str, ...]) -> dict[str, Any]:
+    import torch
+
+    from aurora_xai.latents.extract import extract_taps
+    from aurora_xai.latents.loading import batch_to
+
+    source = check.source()
+    times = check.times
+    out: dict[str, Any] = {
+        "model": model_name,
+        "grid": check.grid(),
+        "n_dates": len(times),
+        "workers": check.workers,
+    }
+    batches = [batch_to(b, check.device) for b in source.batches(times)]  # inputs on the device
+    for precision in precisions:
+        res: dict[str, Any] = {}
+        out[precision] = res
+        if not budget.allows(5):
+            res["skipped"] = "section time budget spent"
+            continue
+        model = check.model(model_name, autocast=precision == "bf16")
+        res["build_s"] = round(model.build_s, 2)
+        with torch.inference_mode():
+            model(batches[0])  # warm-up
+            _sync(check.device)
+
+            def forward_all(m: Any = model) -> None:
+                for b in batches:
+                    m(b)
+
+            _, forward_s, res["peak_memory_gb"] = _measure(check.device, forward_all)
+        res["forward_dates_per_s"] = round(len(batches) / forward_s, 4)
+        kwargs = dict(device=check.device, num_workers=check.workers)
+        extract_taps(source, model, times[:1], ["backbone"], check.regions(), **kwargs)  # warm-up
+        if not budget.allows(forward_s * 1.5):
+            res["skipped_extraction"] = "section time budget spent"
+            continue
+        t0 = time.perf_counter()
+        extract_taps(source, model, times, ["backbone"], check.regions(), **kwargs)
+        _sync(check.device)
+        extraction_s = time.perf_counter() - t0
+        res["extraction_dates_per_s"] = round(len(times) / extraction_s, 4)
+        res["ratio"] = round(forward_s / extraction_s, 4)
+    return out
+
+
+def section_extraction(check: Check, budget: Budget) -> dict[str, Any]:
+    return _extraction(check, budget, check.small, ("fp32", "bf16"))
+
+
+def section_extraction_large(check: Check, budget: Budget) -> dict[str, Any]:
+    if not check.tiny:
+        check.drop(check.small)  # room for the 1.3B model
+    try:
+        return _extraction(check, budget, check.large, ("bf16",))
+    finally:
+        if not check.tiny:
+            check.drop(check.large)
+
+
+def _batch_on_device(check: Check):
+    from aurora_xai.latents.loading import batch_to
+
+    return batch_to(check.source().batch(check.times[0]), check.device)
+
+
+def section_lrp(check: Check, budget: Budget) -> dict[str, Any]:
+    import torch
+
+    from aurora_xai.attribution.methods import compute_relevance
+    from aurora_xai.attribution.targets import LatentTarget
+
+    model = check.model(check.small)
+    batch = _batch_on_device(check)
+    target = LatentTarget("backbone", check.regions()["europe"])
+    out: dict[str, Any] = {"model": check.small, "grid": check.grid(), "target": target.describe()}
+    relevances = {}
+    for name, level in (("checkpointed", True), ("unchecked", "none")):
+        res: dict[str, Any] = {"checkpointing": str(level)}
+        out[name] = res
+        if not budget.allows(5):
+            res["skipped"] = "section time budget spent"
+            continue
+        try:
+            rel, seconds, res["peak_memory_gb"] = _measure(
+                check.device,
+                lambda level=level: compute_relevance(
+                    model, batch, target, method="lrp", attention_rule="cp", checkpointing=level
+                ),
+            )
+            res["time_s"] = round(seconds, 3)
+            res["closure_error"] = float(rel.attrs.get("closure_error", float("nan")))
+            res["relevance_sum"] = float(rel.attrs.get("relevance_sum", float("nan")))
+            relevances[name] = np.concatenate([rel[v].values.ravel() for v in sorted(rel.data_vars)])
+        except torch.cuda.OutOfMemoryError as err:
+            res["error"] = f"out of memory: {str(err).splitlines()[0]}"
+            torch.cuda.empty_cache()
+    out["relevance_max_rel_diff"] = (
+        _rel_diff(relevances["unchecked"], relevances["checkpointed"]) if len(relevances) == 2 else None
+    )
+    return out
+
+
+def section_perturbation(check: Check, budget: Budget) -> dict[str, Any]:
+    import torch
+
+    from aurora_xai.memory import available_bytes, peak_bytes
+    from aurora_xai.perturbation.apply import normalisation_fill
+    from aurora_xai.perturbation.forward import auto_batch_size, copy_input_bytes, masked_fields
+    from aurora_xai.perturbation.masks import n_cells, random_scattered_masks, rng_for, sector_cells
+    from aurora_xai.regions import Region
+
+    model = check.model(check.small)
+    batch = _batch_on_device(check)
+    with torch.no_grad():
+        _, peak = peak_bytes(lambda: model(batch), check.device)
+    per_copy = peak + copy_input_bytes(batch)
+    free = available_bytes(check.device)
+    n = auto_batch_size(per_copy, free, 4 if check.tiny else 64, torch.device(check.device).type)
+    lat = batch.metadata.lat.detach().cpu().numpy()
+    lon = batch.metadata.lon.detach().cpu().numpy()
+    sector = sector_cells(Region("north_atlantic", **NORTH_ATLANTIC), lat, lon)
+    masks = random_scattered_masks(sector, n_cells(int(sector.sum()), 1.0), 2 * n, rng_for(0, "gpu_check"))
+    fill = normalisation_fill(batch, model.surf_stats)
+    t0 = time.perf_counter()
+    masked_fields(model, batch, fill, masks[:n], "msl", batch_size=n)  # warm-up
+    _sync(check.device)
+    if not budget.allows(3 * (time.perf_counter() - t0)):
+        masks = masks[:n]  # one timed pass fits, not two
+    t0 = time.perf_counter()
+    masked_fields(model, batch, fill, masks, "msl", batch_size=n)
+    _sync(check.device)
+    elapsed = time.perf_counter() - t0
+    return {
+        "model": check.small,
+        "grid": check.grid(),
+        "batch_size_auto": n,
+        "per_copy_gb": round(per_copy / 1e9, 3),
+        "available_gb": round(free / 1e9, 3),
+        "n_masks": len(masks),
+        "masks_per_s": round(len(masks) / elapsed, 4),
+    }
+
+
+def section_agreement(check: Check, budget: Budget) -> dict[str, Any]:
+    import pandas as pd
+    import torch
+
+    from aurora_xai.attribution.methods import compute_relevance
+    from aurora_xai.attribution.targets import LatentTarget
+    from aurora_xai.data.era5 import open_source
+    from aurora_xai.data.synthetic import SyntheticSpec, write_synthetic_store
+    from aurora_xai.latents.extract import extract_taps
+    from aurora_xai.latents.loading import batch_to
+    from aurora_xai.model import ModelSpec, build_model
+
+    path = check.tmp / "era5_3deg.zarr"
+    if not path.exists():
+        spec = SyntheticSpec(resolution=3.0, periods=(("2005-01-14", "2005-01-14"),), extra_variables=False)
+        write_synthetic_store(spec, path)
+    source = open_source("synthetic", str(path))
+    times = [pd.Timestamp("2005-01-14T06")]
+    target = LatentTarget("backbone", check.regions()["europe"])
+    pooled, relevance, closure = {}, {}, {}
+    for key, dev in ((str(check.device), torch.device(check.device)), ("cpu (reference)", torch.device("cpu"))):
+        model = build_model(ModelSpec("tiny", seed=0), device=dev)
+        ds = extract_taps(source, model, times, ["backbone"], check.regions(), device=dev)["backbone"]
+        pooled[key] = ds["pooled"].values
+        rel = compute_relevance(model, batch_to(source.batch(times[0]), dev), target, method="lrp")
+        relevance[key] = np.concatenate([rel[v].values.ravel() for v in sorted(rel.data_vars)])
+        closure[key] = float(rel.attrs.get("closure_error", float("nan")))
+    a, b = list(pooled)
+    return {
+        "model": "tiny",
+        "grid": [61, 120],
+        "devices": [a, b],
+        "pooled_max_rel_diff": _rel_diff(pooled[a], pooled[b]),
+        "relevance_max_rel_diff": _rel_diff(relevance[a], relevance[b]),
+        "closure_error": closure,
+    }
+
+
+SECTIONS: dict[str, Callable[[Check, Budget], dict[str, Any]]] = {
+    "environment": section_environment,
+    "store": section_store,
+    "extraction": section_extraction,
+    "lrp": section_lrp,
+    "perturbation": section_perturbation,
+    "agreement": section_agreement,
+    "extraction_large": section_extraction_large,  # last: the likeliest not to fit
+}
+
+
+# --------------------------------------------------------------------------------------
+# Running and reporting.
+# --------------------------------------------------------------------------------------
+
+
+def _write(report: dict[str, Any], path: str | None) -> None:
+    if not path:
+        return
+    dst = Path(path)
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2, default=str))
+    tmp.replace(dst)
+
+
+def plan(args: argparse.Namespace) -> dict[str, Any]:
+    """The report of ``--dry``: every section with its budget and the keys it reports."""
+    tiny = bool(args.tiny)
+    return {
+        "tool": "gpu_check",
+        "mode": "dry",
+        "device": args.device,
+        "total_budget_s": args.budget_s,
+        "sections": {
+            name: {
+                "status": "planned",
+                "budget_s": BUDGETS_S[name],
+                "keys": list(RESULT_KEYS[name]),
+                "grid": [61, 120] if tiny or name == "agreement" else [721, 1440],
+            }
+            for name in SECTIONS
+        },
+        "extraction_keys": list(EXTRACTION_KEYS),
+        "lrp_keys": list(LRP_KEYS),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run every section in order; a failing section records its error and the next runs."""
+    import shutil
+
+    import torch
+
+    torch.manual_seed(0)
+    check = Check(args)
+    start = time.perf_counter()
+    deadline = start + args.budget_s
+    report: dict[str, Any] = {
+        "tool": "gpu_check",
+        "mode": "tiny" if check.tiny else "full",
+        "device": args.device,
+        "started_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "total_budget_s": args.budget_s,
+        "sections": {},
+    }
+    try:
+        for name, fn in SECTIONS.items():
+            share = BUDGETS_S[name] * (args.budget_s / TOTAL_BUDGET_S)
+            entry: dict[str, Any] = {"status": "skipped", "budget_s": round(share, 1)}
+            report["sections"][name] = entry
+            if time.perf_counter() >= deadline:
+                entry["error"] = "the check's total time budget was spent"
+                continue
+            t0 = time.perf_counter()
+            try:
+                entry.update(fn(check, Budget(share, deadline)))
+                entry["status"] = "ok"
+            except Exception as err:  # recorded; the next section runs
+                entry["status"] = "error"
+                entry["error"] = f"{type(err).__name__}: {err}"
+                entry["traceback"] = traceback.format_exc(limit=6)
+            entry["wall_s"] = round(time.perf_counter() - t0, 2)
+            print(f"gpu_check: {name} {entry['status']} in {entry['wall_s']} s", file=sys.stderr, flush=True)
+            _write(report, args.out)
+    finally:
+        shutil.rmtree(check.tmp, ignore_errors=True)
+    report["wall_s"] = round(time.perf_counter() - start, 2)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", help="auto | cuda | cpu (default auto)")
+    parser.add_argument("--tiny", action="store_true", help="tiny model on a 3 deg grid (checks the tool)")
+    parser.add_argument("--dry", action="store_true", help="print the plan and run nothing")
+    parser.add_argument("--out", default="", help="also write the JSON to this file (after every section)")
+    parser.add_argument("--budget-s", type=float, default=TOTAL_BUDGET_S, help="total time budget (s)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    report = plan(args) if args.dry else run(args)
+    _write(report, args.out)
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
