@@ -87,13 +87,13 @@ def test_study_architecture_at_1deg(store_1deg, small_arch):
 
     lat, lon = batch.metadata.lat.numpy(), batch.metadata.lon.numpy()
     sector = sector_cells(Region("north_atlantic", 20.0, 80.0, 300.0, 45.0), lat, lon)
-    masks = random_scattered_masks(sector, 500, 2, rng_for(0, "scale"))
+    masks = random_scattered_masks(sector, 500, 1, rng_for(0, "scale"))
+    masks = np.concatenate([masks, np.zeros_like(masks)])  # a masked copy and the clean one
     fill = normalisation_fill(batch, model.surf_stats)
-    masked = masked_fields(model, batch, fill, masks, "msl", batch_size=2)
-    clean = masked_fields(model, batch, fill, np.zeros((1, *sector.shape), bool), "msl", batch_size=1)
-    assert masked.shape == (2, 180, 360)  # the south pole row is cropped
-    assert torch.isfinite(masked).all()
-    assert (masked - clean).abs().amax() > 0
+    fields = masked_fields(model, batch, fill, masks, "msl", batch_size=2)
+    assert fields.shape == (2, 180, 360)  # the south pole row is cropped
+    assert torch.isfinite(fields).all()
+    assert (fields[0] - fields[1]).abs().amax() > 0  # the mask changes the forecast
 
 
 # --------------------------------------------------------------------------------------
@@ -202,3 +202,18 @@ def test_rehearsal_is_the_study_at_true_resolution():
     from aurora_xai.config import check_config  # the synthetic store covers every needed time
 
     check_config(settings_cfg)
+
+
+def test_perturbation_relevance_honours_checkpointing():
+    """The relevance the perturbation job computes itself can be checkpointed (what makes
+    LRP fit at 0.25 deg), with the same relevance."""
+    from aurora_xai.perturbation.relevance import compute_relevances
+
+    model = build_model(ModelSpec("tiny", seed=0))
+    batch = synthetic_batch(33, 64, seed=2, dtype=torch.float32)
+    target = LatentTarget("backbone", EUROPE)
+    kw = dict(attention_rule="cp", epsilon=1e-6, ig_steps=4)
+    plain = compute_relevances(model, batch, target, ["lrp"], **kw)["lrp"]
+    ckpt = compute_relevances(model, batch, target, ["lrp"], **kw, checkpointing=True)["lrp"]
+    assert plain.attrs["checkpointing"] == "none" and ckpt.attrs["checkpointing"] != "none"
+    xr.testing.assert_allclose(ckpt, plain, rtol=1e-5, atol=1e-9)

@@ -81,6 +81,7 @@ def run_case(
     lrp_relevance: xr.Dataset | None = None,
     device: str | torch.device = "cpu",
     batch_size: int | str | None = None,
+    checkpointing: bool | str = "none",
 ) -> PerturbationResult:
     """Run the experiment for ``case_name`` as the settings say.
 
@@ -93,6 +94,8 @@ def run_case(
         device: Where the model runs.
         batch_size: Masked copies per forward pass, or ``"auto"`` (sized from memory);
             ``None``: the settings' default.
+        checkpointing: Activation checkpointing of the relevance computed here
+            (``attribution.checkpointing``, an execution setting: the same relevance).
     """
     pert = settings.perturbation
     if batch_size is not None:
@@ -121,6 +124,7 @@ def run_case(
         attention_rule=pert.attention_rule,
         epsilon=pert.epsilon,
         ig_steps=pert.ig_steps,
+        checkpointing=checkpointing,
     )
     shape = (len(source.lat), len(source.lon))
     maps = masking_maps(rel, shape, pert)

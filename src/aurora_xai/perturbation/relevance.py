@@ -55,11 +55,15 @@ def compute_relevances(
     attention_rule: str,
     epsilon: float,
     ig_steps: int,
+    checkpointing: bool | str = "none",
 ) -> dict[str, xr.Dataset | None]:
     """Relevance datasets per method (``random`` maps to ``None``; ``precomputed`` reused).
 
     ``attention_rule`` and ``epsilon`` are LRP's, ``ig_steps`` integrated gradients'
     (see :class:`PerturbationSettings`; their defaults are the config schema's).
+    ``checkpointing`` is the activation checkpointing of
+    :func:`~aurora_xai.attribution.methods.compute_relevance` (``attribution.checkpointing``:
+    less memory, the same relevance; at 0.25 deg LRP needs it to fit in tens of GB).
     """
     out: dict[str, xr.Dataset | None] = {}
     for method in methods:
@@ -77,6 +81,7 @@ def compute_relevances(
                 attention_rule=attention_rule,
                 epsilon=epsilon,
                 n_steps=ig_steps,
+                checkpointing=checkpointing,
             )
             log.info("relevance %s in %.1f s", method, _time.perf_counter() - t0)
     return out
