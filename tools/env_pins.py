@@ -153,7 +153,8 @@ ENVS: tuple[EnvSpec, ...] = (
         'CUDA version PyTorch publishes torch 2.13.0 for (pytorch.org, "previous versions"),\n'
         "or to `cpu` to leave out the CUDA libraries (some GB) on machines without a GPU.",
         # torchvision: imported by timm, which Aurora imports; zarr, netCDF4: xarray's
-        # backends for the store and the outputs; dask: lazy perturbation climatology
+        # backends for the store and the outputs; dask: lazy perturbation climatology;
+        # psutil: the memory available to the perturbation's automatic batch size
         roots=(
             "microsoft-aurora",
             "torch",
@@ -167,6 +168,7 @@ ENVS: tuple[EnvSpec, ...] = (
             "netCDF4",
             "dask",
             "PyYAML",
+            "psutil",
         ),
         pip_options=(f"--extra-index-url {TORCH_INDEX}",),
         pins=(TORCHVISION_CUDA, SETUPTOOLS),
