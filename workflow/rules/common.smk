@@ -39,7 +39,9 @@ def declare(*keys, dag=()):
     declared: they reach the scripts as resources.
     """
     if any("{" in k for k in keys):
-        return lambda wildcards: select(config, [k.format(**dict(wildcards.items())) for k in keys])
+        return lambda wildcards: select(
+            config, [k.format(**dict(wildcards.items())) for k in keys]
+        )
     return select(config, keys)
 
 

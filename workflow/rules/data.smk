@@ -8,7 +8,9 @@ rule make_synthetic_era5:
     conda:
         "../../envs/data.yaml"
     params:
-        settings=declare("seed", "synthetic", "storms", dag=("data.path", "data.source")),
+        settings=declare(
+            "seed", "synthetic", "storms", dag=("data.path", "data.source")
+        ),
         code=code("make_synthetic_era5.py"),
     script:
         "../scripts/make_synthetic_era5.py"
