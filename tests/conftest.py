@@ -92,4 +92,3 @@ def default_run(tmp_path_factory) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("default_run"))
     run_snakemake(workdir, "--cores", "2", timeout=3600)
     return workdir
-

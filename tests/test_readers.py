@@ -405,7 +405,9 @@ def test_bytes_read_within_ten_percent_of_needed(stores):
 def test_source_from_the_data_settings(stores):
     from aurora_xai.settings import Settings, load_config
 
-    cfg = load_config({"data": {"source": "cds", "path": stores["cds_old"], "levels": [500, 850], "on_missing": "skip"}})
+    cfg = load_config(
+        {"data": {"source": "cds", "path": stores["cds_old"], "levels": [500, 850], "on_missing": "skip"}}
+    )
     src = Settings(cfg).data.open(history_hours=6)
     assert src.levels == (500, 850) and src.on_missing == "skip" and src.source == "cds"
 

@@ -78,8 +78,7 @@ def identical():
 
 
 def test_season_of_month_mapping():
-    assert [season_of_month(m) for m in (12, 1, 2, 3, 6, 9, 11)] == [
-        "DJF", "DJF", "DJF", "MAM", "JJA", "SON", "SON"]
+    assert [season_of_month(m) for m in (12, 1, 2, 3, 6, 9, 11)] == ["DJF", "DJF", "DJF", "MAM", "JJA", "SON", "SON"]
     assert list(season_of_month(np.array([1, 4, 7, 10]))) == ["DJF", "MAM", "JJA", "SON"]
     with pytest.raises(ValueError, match="1..12"):
         season_of_month(13)
@@ -96,8 +95,7 @@ def test_season_separation_detects_planted_difference():
     assert res.n_a == 60 and res.n_b == 60
     assert res.p_value < 0.01
     assert 0.6 < res.cohen_d < 1.4
-    assert res.mean_difference == pytest.approx(
-        y[seasons == "DJF"].mean() - y[seasons == "JJA"].mean())
+    assert res.mean_difference == pytest.approx(y[seasons == "DJF"].mean() - y[seasons == "JJA"].mean())
 
 
 def test_season_separation_null_and_agrees_with_t_test():
@@ -114,8 +112,10 @@ def test_season_separation_null_and_agrees_with_t_test():
     assert 0.005 < p_t < 0.5
     assert abs(res2.p_value - p_t) < 0.02
     # deterministic for a seed
-    assert season_separation(y2, seasons, n_permutations=500, seed=7).p_value == \
+    assert (
         season_separation(y2, seasons, n_permutations=500, seed=7).p_value
+        == season_separation(y2, seasons, n_permutations=500, seed=7).p_value
+    )
 
 
 def test_season_separation_missing_label():
@@ -187,13 +187,11 @@ def test_fast_bootstrap_equals_naive_loop(standardize, p):
     fast = bs.bootstrap_pca_stability(x, n_boot=25, k=3, seed=3, standardize=standardize)
     slow = bs.bootstrap_pca_stability_naive(x, n_boot=25, k=3, seed=3, standardize=standardize)
     np.testing.assert_allclose(fast.abs_cos, slow.abs_cos, atol=1e-6)
-    np.testing.assert_allclose(np.cos(np.radians(fast.angles_deg)),
-                               np.cos(np.radians(slow.angles_deg)), atol=1e-6)
+    np.testing.assert_allclose(np.cos(np.radians(fast.angles_deg)), np.cos(np.radians(slow.angles_deg)), atol=1e-6)
     np.testing.assert_allclose(fast.explained_variance_ratio, slow.explained_variance_ratio, atol=1e-6)
     # the resamples differ from each other, so the agreement is not trivial
     assert fast.abs_cos[:, 1].std() > 1e-3
-    approx = bs.bootstrap_pca_stability(x, n_boot=25, k=3, seed=3, standardize=standardize,
-                                        single_precision=True)
+    approx = bs.bootstrap_pca_stability(x, n_boot=25, k=3, seed=3, standardize=standardize, single_precision=True)
     np.testing.assert_allclose(approx.abs_cos, slow.abs_cos, atol=1e-2)
 
 
@@ -287,7 +285,8 @@ def test_lda_dual_matches_primal_ridge():
 def test_ledoit_wolf_dual_matches_sklearn():
     rng = np.random.default_rng(13)
     z = rng.standard_normal((40, 60)) * np.linspace(0.3, 3, 60) + np.outer(
-        rng.standard_normal(40), rng.standard_normal(60))
+        rng.standard_normal(40), rng.standard_normal(60)
+    )
     z -= z.mean(axis=0)
     expected = ledoit_wolf_shrinkage(z, assume_centered=True)
     assert 0 < expected < 1
@@ -310,23 +309,28 @@ def test_input_validation():
     with pytest.raises(ValueError, match="only 0"):
         sp.cv_contrastive_auc(x, np.arange(10) % 3)
     with pytest.raises(ValueError, match="2 storm"):
-        sp.cv_classifier_scores(np.random.default_rng(0).standard_normal((10, 3)),
-                                np.array([1, 1] + [0] * 8), k=5)
+        sp.cv_classifier_scores(np.random.default_rng(0).standard_normal((10, 3)), np.array([1, 1] + [0] * 8), k=5)
     with pytest.raises(ValueError, match="model"):
-        sp.cv_classifier_scores(np.random.default_rng(0).standard_normal((20, 3)),
-                                np.arange(20) % 2, model="svm")
+        sp.cv_classifier_scores(np.random.default_rng(0).standard_normal((20, 3)), np.arange(20) % 2, model="svm")
 
 
 def test_storm_calm_report(separated):
     x, y = separated
     doy = np.random.default_rng(16).permutation(np.linspace(1, 365, len(y)))
     seasons = season_of_month(np.clip(np.ceil(doy / 30.5), 1, 12).astype(int))
-    rep = sp.storm_calm_report(x, y, doy, seasons, seed=0, n_permutations=200, k=5, n_pcs=5,
-                               n_repeats=2, n_boot=200)
-    for key in ["storm_calm_auc", "storm_calm_auc_ci_low", "storm_calm_auc_ci_high",
-                "storm_calm_auc_n", "storm_calm_balanced_accuracy", "storm_calm_perm_p",
-                "storm_calm_linearly_separable", "storm_calm_linearly_separable_pc5",
-                "storm_calm_contrastive_auc", "storm_calm_residualised_auc"]:
+    rep = sp.storm_calm_report(x, y, doy, seasons, seed=0, n_permutations=200, k=5, n_pcs=5, n_repeats=2, n_boot=200)
+    for key in [
+        "storm_calm_auc",
+        "storm_calm_auc_ci_low",
+        "storm_calm_auc_ci_high",
+        "storm_calm_auc_n",
+        "storm_calm_balanced_accuracy",
+        "storm_calm_perm_p",
+        "storm_calm_linearly_separable",
+        "storm_calm_linearly_separable_pc5",
+        "storm_calm_contrastive_auc",
+        "storm_calm_residualised_auc",
+    ]:
         assert key in rep
     assert rep["storm_calm_auc"] > 0.95
     assert rep["storm_calm_perm_p"] < 0.01
@@ -352,8 +356,7 @@ def test_residualising_removes_a_purely_seasonal_contrast():
     x2 = x.copy()
     x2[np.arange(len(y)) % 2 == 1] += 1.5
     y2 = (np.arange(len(y)) % 2 == 1).astype(int)
-    assert sp.cv_classifier_scores(x2, y2, k=5, n_repeats=1, seed=0, n_boot=50,
-                                   day_of_year=doy).auc > 0.95
+    assert sp.cv_classifier_scores(x2, y2, k=5, n_repeats=1, seed=0, n_boot=50, day_of_year=doy).auc > 0.95
 
 
 # ----------------------------------------------------------------------------- figures

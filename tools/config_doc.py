@@ -1,7 +1,7 @@
 """Write config/README.md from the config schema: every key with its type, default and meaning.
 
-    python tools/config_doc.py            # rewrite config/README.md
-    python tools/config_doc.py --check    # exit 1 if config/README.md is out of date
+python tools/config_doc.py            # rewrite config/README.md
+python tools/config_doc.py --check    # exit 1 if config/README.md is out of date
 """
 
 from __future__ import annotations
@@ -48,7 +48,11 @@ def _rows(node: dict, prefix: str = "") -> list[str]:
         name = f"{prefix}{key}"
         default = json.dumps(sub["default"]) if "default" in sub else ""
         desc = str(sub.get("description", "")).replace("|", "\\|")
-        rows.append(f"| `{name}` | {_type(sub)} | `{default}` | {desc} |" if default else f"| `{name}` | {_type(sub)} | | {desc} |")
+        rows.append(
+            f"| `{name}` | {_type(sub)} | `{default}` | {desc} |"
+            if default
+            else f"| `{name}` | {_type(sub)} | | {desc} |"
+        )
         if sub.get("type") == "object" and "properties" in sub:
             rows += _rows(sub, name + ".")
         extra = sub.get("additionalProperties")

@@ -21,7 +21,9 @@ def summarise(root: Path) -> pd.DataFrame:
     for tsv in sorted(root.glob("*/*.tsv")):
         df = pd.read_csv(tsv, sep="\t")
         for _, r in df.iterrows():
-            rows.append({"rule": tsv.parent.name, "job": tsv.stem, "wall_s": float(r["s"]), "max_rss_mb": float(r["max_rss"])})
+            rows.append(
+                {"rule": tsv.parent.name, "job": tsv.stem, "wall_s": float(r["s"]), "max_rss_mb": float(r["max_rss"])}
+            )
     if not rows:
         raise SystemExit(f"no benchmark files under {root}")
     jobs = pd.DataFrame(rows)

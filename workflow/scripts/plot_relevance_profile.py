@@ -11,6 +11,12 @@ sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])
 case = sm.wildcards.case
 profile = pd.read_csv(sm.input.profile).set_index("level_hPa")
-save_figure(plot_vertical_profile(profile, title=f"{case}: |relevance| per level inside the storm box"), sm.output.profile, provenance({}))
+save_figure(
+    plot_vertical_profile(profile, title=f"{case}: |relevance| per level inside the storm box"),
+    sm.output.profile,
+    provenance({}),
+)
 centroids = pd.read_csv(sm.input.centroids)
-save_figure(plot_centroid_tilt(centroids, title=f"{case}: centroid of |relevance| per level"), sm.output.tilt, provenance({}))
+save_figure(
+    plot_centroid_tilt(centroids, title=f"{case}: centroid of |relevance| per level"), sm.output.tilt, provenance({})
+)
