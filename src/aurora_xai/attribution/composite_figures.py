@@ -15,18 +15,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .figures import pressure_axis
+
 __all__ = ["plot_relevance_composites"]
 
 _COLOURS = {"storm": "tab:red", "calm": "tab:blue", "storm_minus_calm": "k"}
-
-
-def _pressure_axis(ax: plt.Axes, levels: np.ndarray) -> None:
-    ax.set_yscale("log")
-    ax.set_ylim(levels.max() * 1.05, levels.min() / 1.05)  # surface at the bottom
-    ax.set_yticks(levels)
-    ax.set_yticklabels([f"{lev:g}" for lev in levels])
-    ax.minorticks_off()
-    ax.set_ylabel("Pressure (hPa)")
 
 
 def _profile(table: pd.DataFrame, quantity: str, group: str, variable: str = "all") -> pd.DataFrame:
@@ -108,7 +101,7 @@ def plot_relevance_composites(table: pd.DataFrame, title: str | None = None) -> 
     ax.set_xlabel("Storm - calm share of atmospheric |R|, per variable (1)")
     _legend(ax)
     if len(levels):
-        _pressure_axis(axes[0, 0], levels)
+        pressure_axis(axes[0, 0], levels)
         axes[1, 0].set_ylabel("Pressure (hPa)")
     fig.suptitle(
         title

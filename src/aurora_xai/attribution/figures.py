@@ -151,6 +151,16 @@ def plot_relevance_maps(
     return fig
 
 
+def pressure_axis(ax: plt.Axes, levels: np.ndarray) -> None:
+    """A logarithmic pressure axis (hPa) on ``ax``'s y, surface at the bottom, one tick per level."""
+    ax.set_yscale("log")
+    ax.set_ylim(levels.max() * 1.05, levels.min() / 1.05)
+    ax.set_yticks(levels)
+    ax.set_yticklabels([f"{lev:g}" for lev in levels])
+    ax.minorticks_off()
+    ax.set_ylabel("Pressure (hPa)")
+
+
 def plot_vertical_profile(
     profile: pd.DataFrame,
     title: str | None = None,
@@ -164,12 +174,7 @@ def plot_vertical_profile(
     levels = profile.index.values.astype(float)
     for v in profile.columns:
         ax.plot(profile[v].values, levels, "o-", label=str(v))
-    ax.set_yscale("log")
-    ax.set_ylim(levels.max() * 1.05, levels.min() / 1.05)  # surface at the bottom
-    ax.set_yticks(levels)
-    ax.set_yticklabels([f"{lev:g}" for lev in levels])
-    ax.minorticks_off()
-    ax.set_ylabel("Pressure (hPa)")
+    pressure_axis(ax, levels)
     ax.set_xlabel(profile.attrs.get("quantity", "relevance").capitalize())
     if profile.attrs.get("quantity") == "signed relevance":
         ax.axvline(0.0, color="0.5", lw=0.8)
