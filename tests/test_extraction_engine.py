@@ -199,6 +199,28 @@ def test_device_pooling_equals_the_numpy_reference(dtype, monkeypatch):
         RegionPooler(boxes, ("median",))
 
 
+@pytest.mark.parametrize("published", [False, True])
+def test_extraction_equals_pooling_the_captured_tokens_on_the_host(source, tiny, published):
+    """The device path (pool where the tokens are) against the host path it replaced."""
+    from aurora_xai.latents.geometry import stage_resolutions, tokens_to_grid
+
+    regions = {"globe": GLOBE, "us": REGIONS["us"], "europe": REGIONS["europe"]}
+    ds = extract_pooled(source, tiny, TIMES[:2], "backbone", regions, published_geometry=published)
+    lat, lon = source.lat, source.lon
+    lat_c, lon_c = patch_centres(lat, lon)
+    for i, t in enumerate(TIMES[:2]):
+        with capture_latents(tiny, "backbone") as box, torch.inference_mode():
+            tiny(source.batch(t))
+        grid = tokens_to_grid(box["tokens"], stage_resolutions((4, 60 // 4, 120 // 4), 3)[0])[0]
+        if published:
+            stacked, lat_stacked = published_token_grid(grid, lat_c)
+            want = pool_grid(stacked, lat_stacked, lon_c, regions)
+        else:
+            want = pool_grid(grid, lat_c, lon_c, regions, lat_edges=patch_lat_edges(lat))
+        np.testing.assert_allclose(ds["pooled"].values[i], want.astype(np.float32), rtol=1e-6, atol=1e-7)
+    assert list(ds["latent_level"].values) == (["all"] if published else ["surface", "atmos_1", "atmos_2", "atmos_3"])
+
+
 # --- extraction: batches, taps, reader processes ---------------------------------------------
 @pytest.fixture(scope="module")
 def one_at_a_time(source, tiny):
@@ -369,3 +391,18 @@ def test_autocast_extraction_runs_on_this_device(source):
     a, b = fp32["backbone"]["pooled"].values, bf16["backbone"]["pooled"].values
     assert not np.array_equal(a, b)  # the backbone did run in bf16
     assert np.linalg.norm(b - a) / np.linalg.norm(a) < 0.02
+
+
+def test_reads_are_fresh_arrays_also_from_parts_held_in_memory(small_store):
+    """The reader hands out the array it read (no copy) unless xarray holds the part in memory."""
+    from aurora_xai.data.readers import open_store
+
+    store = open_store("weatherbench2", str(small_store))
+    times = pd.DatetimeIndex(["2005-01-02T00", "2005-01-02T06"])
+    first = store.read("temperature", times)  # all levels: slices, the path without a copy
+    variable = store.parts[0]["temperature"].variable
+    assert variable.values.shape[0] > 2 and variable._in_memory  # xarray now holds it in memory
+    second = store.read("temperature", times)
+    np.testing.assert_array_equal(second, first)
+    second[:] = -1.0  # a caller may change what it got (masking, flipping)
+    np.testing.assert_array_equal(store.read("temperature", times), first)

@@ -624,6 +624,13 @@ class Store:
             key.append(slice(None) if rows is None else np.asarray(rows))
             key.append(slice(None) if cols is None else np.asarray(cols))
             arr = np.asarray(da.variable[_as_slices(key)].values)
+            if out is None and np.array_equal(j, np.arange(len(times))) and (want is None or li.size == len(want)):
+                # one part holds every time and level, in order: the read is the result (a copy
+                # only if xarray holds the part in memory, whose views must not be handed out)
+                in_memory = getattr(da.variable, "_in_memory", True)
+                out = np.array(arr, dtype=np.float32, copy=True if in_memory else None)
+                filled[:] = True
+                continue
             if out is None:
                 lead = (len(times),) if want is None else (len(times), len(want))
                 out = np.empty(lead + arr.shape[1 if want is None else 2 :], dtype=np.float32)
