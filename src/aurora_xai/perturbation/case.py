@@ -81,7 +81,7 @@ def run_case(
     lrp_relevance: xr.Dataset | None = None,
     device: str | torch.device = "cpu",
     batch_size: int | str | None = None,
-    checkpointing: bool | str = "none",
+    checkpointing: bool | str = False,
 ) -> PerturbationResult:
     """Run the experiment for ``case_name`` as the settings say.
 

@@ -55,7 +55,7 @@ def compute_relevances(
     attention_rule: str,
     epsilon: float,
     ig_steps: int,
-    checkpointing: bool | str = "none",
+    checkpointing: bool | str = False,
 ) -> dict[str, xr.Dataset | None]:
     """Relevance datasets per method (``random`` maps to ``None``; ``precomputed`` reused).
 
