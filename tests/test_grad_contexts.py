@@ -21,7 +21,7 @@ from aurora_xai.attribution.benchmark import benchmark_lrp  # noqa: E402
 from aurora_xai.attribution.grad_mode import ordinary_parameters, without_inference_tensors  # noqa: E402
 from aurora_xai.attribution.inputs import normalised_inputs  # noqa: E402
 from aurora_xai.attribution.methods import LRP, InputXGradient, MethodOptions, compute_relevance  # noqa: E402
-from aurora_xai.attribution.patching import checkpointed_backbone, lrp_rules  # noqa: E402
+from aurora_xai.attribution.patching import checkpointed_model, lrp_rules  # noqa: E402
 from aurora_xai.attribution.targets import ForecastTarget, LatentTarget  # noqa: E402
 from aurora_xai.regions import Region  # noqa: E402
 
@@ -170,7 +170,7 @@ def test_lrp_rules_and_checkpointing_contexts_turn_gradients_on():
             assert torch.equal(relevance(), want)
             assert not torch.is_grad_enabled()
     model = tiny_lrp_model(seed=0, depths=(1, 1, 1))
-    with torch.no_grad(), checkpointed_backbone(model):
+    with torch.no_grad(), checkpointed_model(model):
         assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
     assert torch.is_grad_enabled()
 
