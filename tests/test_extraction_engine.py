@@ -406,3 +406,15 @@ def test_reads_are_fresh_arrays_also_from_parts_held_in_memory(small_store):
     np.testing.assert_array_equal(second, first)
     second[:] = -1.0  # a caller may change what it got (masking, flipping)
     np.testing.assert_array_equal(store.read("temperature", times), first)
+
+
+def test_batches_of_samples_sharing_a_step_do_not_share_memory(source):
+    """Samples read together: a view of the read when the steps are the sample's own, a copy when
+    another sample of the group needs one of them (changing one batch never changes another)."""
+    times = pd.DatetimeIndex(["2005-01-02T06", "2005-01-02T12", "2005-01-04T06"])  # the first two share 06
+    batches = source.batches(times)
+    for t, b in zip(times, batches):
+        assert torch.equal(b.atmos_vars["t"], source.batch(t).atmos_vars["t"]), t
+    before = batches[1].surf_vars["msl"].clone()
+    batches[0].surf_vars["msl"][:] = 0.0  # holds 00 and 06; the second sample holds 06 and 12
+    assert torch.equal(batches[1].surf_vars["msl"], before)

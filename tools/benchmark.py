@@ -77,31 +77,40 @@ def _store_1deg(tmp: Path) -> Path:
     return path
 
 
-def bench_extraction(tmp: Path, n_dates: int = 3, rounds: int = 2) -> None:
+def bench_extraction(tmp: Path, n_dates: int = 3, rounds: int = 3) -> None:
     """Extraction per date against the bare full forward pass, interleaved, at 1 deg.
 
     The extraction runs as the rule does with 2 threads: one reader process, the model in
     this one, the forward pass ending at the tap (``backbone``), pooling over the globe
     and two boxes. The bare forward pass runs ``model(batch)`` on batches read beforehand.
+    Each of both is warmed up once; the order of the three alternates between rounds.
     """
-
     src = ERA5Source(str(_store_1deg(tmp)))
     model = build_model(ModelSpec(name="small-pretrained", random_weights=True))
     regions = regions_from_config({"globe": dict(lat_min=-90, lat_max=90, lon_min=0, lon_max=360), **REGIONS})
     times = pd.date_range("2005-01-02T06", periods=n_dates, freq="D")
     batches = [src.batch(t) for t in times]
-    with torch.inference_mode():
-        model(batches[0])  # warm-up
-    runs: dict[str, list[float]] = {"bare": [], "extraction": [], "no early stop": []}
-    for _ in range(rounds):
-        t0 = time.perf_counter()
+
+    def bare() -> None:
         with torch.inference_mode():
             for b in batches:
                 model(b)
-        runs["bare"].append((time.perf_counter() - t0) / n_dates)
-        for kind, stop in (("extraction", True), ("no early stop", False)):
+
+    kinds = {
+        "bare": bare,
+        "extraction": lambda: extract_taps(src, model, times, ("backbone",), regions, num_workers=1),
+        "no early stop": lambda: extract_taps(
+            src, model, times, ("backbone",), regions, num_workers=1, early_stop=False
+        ),
+    }
+    with torch.inference_mode():
+        model(batches[0])
+    extract_taps(src, model, times[:1], ("backbone",), regions, num_workers=1)
+    runs: dict[str, list[float]] = {k: [] for k in kinds}
+    for r in range(rounds):
+        for kind in list(kinds)[:: 1 if r % 2 == 0 else -1]:
             t0 = time.perf_counter()
-            extract_taps(src, model, times, ("backbone",), regions, num_workers=1, early_stop=stop)
+            kinds[kind]()
             runs[kind].append((time.perf_counter() - t0) / n_dates)
     med = {k: statistics.median(v) for k, v in runs.items()}
     ratios = [e / b for e, b in zip(runs["extraction"], runs["bare"])]
@@ -494,9 +503,12 @@ def bench_bf16(tmp: Path) -> None:
         times = pd.date_range("2005-01-02T06", periods=n, freq="D")
         out, secs = {}, {}
         for flag in (False, True):
-            model = build_model(dataclasses.replace(spec, autocast=flag), device=device)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)  # the same random weights for both (tiny seeds itself)
+                model = build_model(dataclasses.replace(spec, autocast=flag), device=device)
             if spec.name != "tiny":
                 activate_modulation(model, seed=1)  # a backbone that acts (see activate_modulation)
+            extract_taps(src, model, times[:1], TAPS, regions, device=device)  # warm-up
             t0 = time.perf_counter()
             try:
                 out[flag] = extract_taps(src, model, times, TAPS, regions, device=device)

@@ -36,6 +36,7 @@ Missing data stored as NaN: a time step at which every field a read needs is ent
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import os
@@ -434,13 +435,16 @@ class ERA5Source:
         steps = sorted({s for t in times for s in self._sample_times(t)})
         raw, empty = self._read(steps, check=True, skip_empty=skip_empty)
         where = {s: i for i, s in enumerate(steps)}
+        uses = collections.Counter(s for t in times for s in self._sample_times(t))
         out = []
         for t in times:
             idx = [where[s] for s in self._sample_times(t)]
             if empty[idx].any():
                 out.append(None)
                 continue
-            out.append(self._make_batch(t, {name: arr[idx] for name, arr in raw.items()}))
+            own = all(uses[s] == 1 for s in self._sample_times(t)) and np.all(np.diff(idx) == 1)
+            take = slice(idx[0], idx[-1] + 1) if own else idx  # steps of its own: a view, no copy
+            out.append(self._make_batch(t, {name: arr[take] for name, arr in raw.items()}))
         return out
 
     def _make_batch(self, time: pd.Timestamp, raw: dict[str, np.ndarray]):
