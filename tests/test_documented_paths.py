@@ -109,7 +109,7 @@ def test_the_documented_switches_took_effect(study_run):
     workdir, ckpt = study_run
     with xr.open_dataset(workdir / "results/latents/pooled.nc") as pooled:
         assert pooled.attrs["checkpoint"].startswith(f"file:{ckpt.name}:sha256:")
-        assert str(pooled.attrs.get("published_geometry", "")).lower() in ("1", "true")
+        assert pooled.attrs["token_geometry"].startswith("published")
     with xr.open_dataset(workdir / "results/relevance/great_storm_1987.nc") as rel:
         assert rel.attrs["attention_rule"] == "gradient"
         assert "latent" in rel.attrs["target"] and rel.attrs["checkpoint"].startswith("file:")
