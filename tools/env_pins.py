@@ -139,7 +139,21 @@ ENVS: tuple[EnvSpec, ...] = (
         "study's ERA5 subset (download_era5) with dask, from gs:// stores (gcsfs) or the\n"
         "Copernicus CDS (cdsapi).",
         # zarr, netCDF4: xarray's backends for the stores; dask: chunked copies
-        roots=("numpy", "pandas", "scipy", "xarray", "zarr", "netCDF4", "dask", "PyYAML", "gcsfs", "cdsapi"),
+        # grpcio-status: required by google-api-core[grpc] (an extra, which the closure
+        # does not follow) through gcsfs's google-cloud-storage-control
+        roots=(
+            "numpy",
+            "pandas",
+            "scipy",
+            "xarray",
+            "zarr",
+            "netCDF4",
+            "dask",
+            "PyYAML",
+            "gcsfs",
+            "cdsapi",
+            "grpcio-status",
+        ),
     ),
     EnvSpec(
         "model",
