@@ -215,7 +215,8 @@ def test_pieces_are_installed_and_removed(model):
 
 def test_levels_and_errors(model):
     assert checkpointing_level(True) == CHECKPOINTING_LEVELS[-1] == "block+perceiver"
-    assert checkpointing_level(False) == checkpointing_level(None) == "none"
+    assert checkpointing_level(False) == checkpointing_level(None) == checkpointing_level("false") == "none"
+    assert checkpointing_level("true") == "block+perceiver"
     assert [checkpointing_level(v) for v in CHECKPOINTING_LEVELS] == list(CHECKPOINTING_LEVELS)
     for bad in ("blocks", "True", 1):
         with pytest.raises(ValueError, match=r"attribution\.checkpointing.*block\+perceiver"):

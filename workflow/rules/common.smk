@@ -57,7 +57,7 @@ def code(script):
 
 # Execution settings: how a job runs, never what it computes (not rerun triggers).
 MODEL_DEVICE = config["model"]["device"]
-LRP_CHECKPOINTING = int(bool(config["attribution"]["checkpointing"]))
+LRP_CHECKPOINTING = str(config["attribution"]["checkpointing"]).lower()  # a level, "true" or "false"
 PERTURBATION_BATCH_SIZE = config["perturbation"]["batch_size"]  # an integer or "auto"
 
 

@@ -190,14 +190,15 @@ def checkpointing_level(value: bool | str | None) -> str:
     """The level of :data:`CHECKPOINTING_LEVELS` that ``value`` names.
 
     ``True`` is the finest level (``block+perceiver``), ``False`` and ``None`` are
-    ``none``; a level name is itself.
+    ``none``; a level name is itself. The strings ``"true"`` and ``"false"`` (the
+    config's booleans as a Snakemake resource carries them) are ``True`` and ``False``.
 
     Raises:
         ValueError: any other value, naming ``attribution.checkpointing`` and the levels.
     """
-    if value is None or value is False:
+    if value is None or value is False or value == "false":
         return "none"
-    if value is True:
+    if value is True or value == "true":
         return CHECKPOINTING_LEVELS[-1]
     if isinstance(value, str) and value in CHECKPOINTING_LEVELS:
         return value
