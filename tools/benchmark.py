@@ -23,6 +23,13 @@ Sections:
               on a synthetic store with extra variables (target: <= 1.1x)
   bootstrap   1000 bootstrap PCAs at the study's size, fast path against the naive loop
   lrp         LRP time and peak memory against a plain forward (target: <= 4x time)
+  lrp_memory  peak resident memory of one CP-LRP pass of an msl target (the small
+              architecture, random weights) per checkpointing level at 1, 0.5 and 0.25 deg,
+              side by side; each pass in a child process that a watchdog kills above a cap
+              (--memory-cap-gb, default 16), reported as "> cap". A pass whose peak,
+              extrapolated from the coarser grids, exceeds the cap or the memory available
+              is not started (its extrapolation is printed); nor is 0.25 deg without
+              checkpointing (target: 0.25 deg within 24 GB; about an hour on 2 cores)
   masks       perturbation masks per second, batched against one mask per forward
   download    the ERA5 copy (download_subset) from local WeatherBench 2-schema stores of
               >= 1 GB with extra variables (0.25 deg, the study's grid, and a 1 deg
@@ -159,6 +166,69 @@ def bench_lrp() -> None:
     r = benchmark_lrp(model, batch, ForecastTarget("msl", region=Region("europe", 30, 72, 348, 45)))
     keys = ", ".join(f"{k} {v:.4g}" for k, v in r.items() if isinstance(v, (int, float)))
     print(f"lrp         61 x 120, 13 levels: {keys}")
+
+
+#: Grids of the lrp_memory section: (label, latitudes, longitudes).
+LRP_MEMORY_GRIDS = (("1 deg", 181, 360), ("0.5 deg", 361, 720), ("0.25 deg", 721, 1440))
+
+
+def _extrapolate(points: list[tuple[int, dict]], cells: int) -> float:
+    """Peak bytes at ``cells`` grid cells from finished passes ``(cells, result)``.
+
+    Two or more: the straight line through the two finest (the peak is a fixed part plus
+    a part per cell); one: its start plus its increase scaled by the cells.
+    """
+    if len(points) >= 2:
+        (c0, r0), (c1, r1) = points[-2], points[-1]
+        slope = (r1["peak_bytes"] - r0["peak_bytes"]) / (c1 - c0)
+        return r1["peak_bytes"] + slope * (cells - c1)
+    ((c0, r0),) = points
+    return r0["start_bytes"] + (r0["peak_bytes"] - r0["start_bytes"]) * cells / c0
+
+
+def _available_bytes() -> int:
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+
+
+def bench_lrp_memory(cap_gb: float = 16.0, threads: int = 2) -> None:
+    from aurora_xai.attribution.benchmark import lrp_peak_memory
+    from aurora_xai.attribution.patching import CHECKPOINTING_LEVELS
+
+    cap = cap_gb * 1e9
+    print(
+        f"lrp_memory  peak RSS of one CP-LRP pass (msl at +6 h over Europe; small architecture, random weights; "
+        f"{threads} threads; child process, cap {cap_gb:g} GB)"
+    )
+    rows = {}
+    for level in CHECKPOINTING_LEVELS:
+        done: list[tuple[int, dict]] = []
+        cells_out = []
+        for label, nlat, nlon in LRP_MEMORY_GRIDS:
+            cells = nlat * nlon
+            guess = _extrapolate(done, cells) if done else None
+            if guess is not None and (level == "none" and label == "0.25 deg" or guess > cap):
+                cells_out.append(f"~{guess / 1e9:.1f} GB (extrapolated, not run)")
+                continue
+            if guess is not None and guess > _available_bytes() - 1e9:
+                cells_out.append(f"~{guess / 1e9:.1f} GB (not run: {_available_bytes() / 1e9:.1f} GB available)")
+                continue
+            r = lrp_peak_memory(nlat, nlon, level, threads=threads, cap_bytes=cap)
+            if r["status"] == "ok":
+                done.append((cells, r))
+                cells_out.append(
+                    f"{r['peak_bytes'] / 1e9:.2f} GB (start {r['start_bytes'] / 1e9:.2f}, {r['time_s']:.0f} s)"
+                )
+            elif r["status"] == "killed":
+                more = f"; ~{_extrapolate(done, cells) / 1e9:.1f} GB extrapolated" if done else ""
+                cells_out.append(f"> {cap_gb:g} GB (killed{more})")
+            else:
+                cells_out.append(f"{r['status']}: {r.get('error', '')}")
+            print(f"            {level:16s} {label:9s} {cells_out[-1]}", flush=True)
+        rows[level] = cells_out
+    print("            " + " | ".join(["level".ljust(16), *(g[0] for g in LRP_MEMORY_GRIDS)]))
+    for level, cells_out in rows.items():
+        print("            " + " | ".join([level.ljust(16), *cells_out]))
 
 
 def bench_masks(tmp: Path, n_masks: int = 32, batch_size: int = 8) -> None:
@@ -550,6 +620,7 @@ SECTIONS = {
     "bytes": lambda tmp: bench_bytes(tmp),
     "bootstrap": lambda tmp: bench_bootstrap(),
     "lrp": lambda tmp: bench_lrp(),
+    "lrp_memory": lambda tmp: bench_lrp_memory(),
     "masks": lambda tmp: bench_masks(tmp),
     "download": lambda tmp: bench_download(tmp),
 }
@@ -559,7 +630,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sections", nargs="*", choices=[*SECTIONS, []], help="sections to run (default: all)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--memory-cap-gb", type=float, default=16.0, help="lrp_memory: RSS cap of each pass")
     args = parser.parse_args(argv)
+    SECTIONS["lrp_memory"] = lambda tmp: bench_lrp_memory(args.memory_cap_gb, args.threads)
     torch.set_num_threads(args.threads)
     np.random.seed(0)
     with tempfile.TemporaryDirectory() as tmp:
