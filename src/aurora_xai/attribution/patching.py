@@ -220,8 +220,8 @@ def _release_free_heap() -> None:
     Tensors below glibc's mmap threshold (32 MB at most) live on the heap, whose freed
     pages stay resident; checkpointing frees and reallocates them piece by piece, so
     without this the resident memory grows far beyond the live tensors (8.9 GB against
-    5.0 GB at 0.5 deg). Called where a piece starts, in the forward pass and in the
-    recomputation.
+    5.0 GB at 0.5 deg). Called where a piece on the CPU starts, in the forward pass and
+    in the recomputation.
     """
     trim = _malloc_trim()
     if trim is not None:
@@ -229,8 +229,9 @@ def _release_free_heap() -> None:
 
 
 @contextlib.contextmanager
-def _recomputing() -> Iterator[None]:
-    _release_free_heap()
+def _recomputing(on_cpu: bool) -> Iterator[None]:
+    if on_cpu:
+        _release_free_heap()
     depth = getattr(_RECOMPUTING, "depth", 0)
     _RECOMPUTING.depth = depth + 1
     try:
@@ -239,14 +240,17 @@ def _recomputing() -> Iterator[None]:
         _RECOMPUTING.depth = depth
 
 
-def _contexts() -> tuple[contextlib.AbstractContextManager, contextlib.AbstractContextManager]:
+def _contexts(on_cpu: bool) -> tuple[contextlib.AbstractContextManager, contextlib.AbstractContextManager]:
     """``checkpoint``'s ``context_fn``: nothing in the forward pass, the mark in the recomputation."""
-    return contextlib.nullcontext(), _recomputing()
+    return contextlib.nullcontext(), _recomputing(on_cpu)
 
 
 def _checkpointed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    _release_free_heap()
-    return checkpoint(fn, *args, use_reentrant=False, context_fn=_contexts, **kwargs)
+    on_cpu = any(torch.is_tensor(a) and a.device.type == "cpu" for a in (*args, *kwargs.values()))
+    if on_cpu:
+        _release_free_heap()
+    context_fn = functools.partial(_contexts, on_cpu)
+    return checkpoint(fn, *args, use_reentrant=False, context_fn=context_fn, **kwargs)
 
 
 def _checkpoint_forward(module: nn.Module) -> Callable[..., Any]:
