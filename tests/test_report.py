@@ -366,7 +366,9 @@ def test_report_opens_on_the_study_front_page(default_run, tmp_path):
     cases = {"great_storm_1987": "Great Storm of 15-16 October 1987", "katrina_2005": "Hurricane Katrina"}
     for path, panel in panels.items():
         case = next((c for c in cases if c in Path(path).stem), None)
-        if Path(path).stem.startswith("relevance_"):
+        if Path(path).stem == "relevance_composites":
+            assert "Composite vertical relevance profiles" in panel and "storm-minus-calm" in panel, (path, panel)
+        elif Path(path).stem.startswith("relevance_"):
             assert f"{cases[case]} (case {case}, sample" in panel, (path, panel)
         elif Path(path).stem.startswith("perturbation_"):
             assert f"Case {case} (sample" in panel and "north_atlantic sector" in panel, (path, panel)

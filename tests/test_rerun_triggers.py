@@ -246,7 +246,11 @@ KEYS = sorted(leaf_keys())
 def outcomes(default_run, tmp_path_factory, request) -> dict[str, tuple]:
     """Per key: (rules scheduled, (least, most) expected, overlay), from dry runs two at a
     time, for the keys of the selected tests (all of them in a plain run)."""
-    selected = {item.callspec.params["key"] for item in request.session.items if hasattr(item, "callspec")}
+    selected = {
+        item.callspec.params.get("key")
+        for item in request.session.items
+        if item.module is request.module and hasattr(item, "callspec")
+    }
     selected = {k for k in selected if isinstance(k, str)} | {"perturbation.n_draws"}
     declared = declared_keys(default_run)
     shaping = declared_keys(default_run, dag=True)

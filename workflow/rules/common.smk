@@ -57,7 +57,8 @@ def code(script):
 
 # Execution settings: how a job runs, never what it computes (not rerun triggers).
 MODEL_DEVICE = config["model"]["device"]
-LRP_CHECKPOINTING = str(config["attribution"]["checkpointing"]).lower()  # a level, "true" or "false"
+# a level, "true" or "false"
+LRP_CHECKPOINTING = str(config["attribution"]["checkpointing"]).lower()
 PERTURBATION_BATCH_SIZE = config["perturbation"]["batch_size"]  # an integer or "auto"
 
 
