@@ -35,6 +35,7 @@ rule run_perturbation:
         mem_mb=4000,
         runtime=120,
         model_device=MODEL_DEVICE,
+        lrp_checkpointing=LRP_CHECKPOINTING,
         perturbation_batch_size=PERTURBATION_BATCH_SIZE,
     params:
         settings=declare(

@@ -30,7 +30,14 @@ if sm.input.get("lrp"):
     with xr.open_dataset(sm.input.lrp) as ds:
         lrp = ds.load()
     log.info("LRP relevance from %s", sm.input.lrp)
-result = run_case(settings, case, lrp_relevance=lrp, device=device, batch_size=sm.resources.perturbation_batch_size)
+result = run_case(
+    settings,
+    case,
+    lrp_relevance=lrp,
+    device=device,
+    batch_size=sm.resources.perturbation_batch_size,
+    checkpointing=sm.resources.lrp_checkpointing,
+)
 prov = provenance(sm.params.settings, checkpoint=result.draws.attrs.get("checkpoint"))
 result.draws.attrs.update(prov)
 write_csv(result.table, sm.output.table)
