@@ -26,6 +26,8 @@ rule run_perturbation:
         headline="results/tables/headline/perturbation_{case}.csv",
     log:
         "logs/run_perturbation/{case}.log",
+    benchmark:
+        "benchmarks/run_perturbation/{case}.tsv"
     wildcard_constraints:
         case="[A-Za-z0-9_]+",
     conda:
