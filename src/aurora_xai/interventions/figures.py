@@ -59,8 +59,8 @@ def plot_intervention(ds: xr.Dataset, direction: str, n_boot: int = 1000, seed: 
         ax.axvline(0, color="k", lw=0.5)
         units = sub["units"].sel(quantity=q).item()
         ax.set_xlabel("push alpha (token-space norm)")
-        ax.set_ylabel(f"change of region-mean {sub['long_name'].sel(quantity=q).item()} ({units})")
-        ax.set_title(q)
+        ax.set_ylabel(f"change of the region mean ({units})")
+        ax.set_title(f"{sub['long_name'].sel(quantity=q).item()} ({q})")
     axes[0][0].legend(fontsize=7, loc="best")
     norm = float(ds["token_rms_norm"].mean())
     fig.suptitle(
@@ -68,5 +68,5 @@ def plot_intervention(ds: xr.Dataset, direction: str, n_boot: int = 1000, seed: 
         f"against random directions ({n_dates} dates, {n_groups} groups; pushed tokens' RMS norm {norm:.3g})",
         fontsize=10,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     return fig
