@@ -80,7 +80,7 @@ def headline_parts(wildcards=None):
         *expand("results/tables/headline/lrp_{case}.csv", case=CASES),
         *(["results/tables/headline/lrp_composites.csv"] if COMPOSITES else []),
         *perturbation_headline_parts(),
-        "results/tables/headline/interventions.csv",  # interventions.smk
+        *intervention_headline_parts(),  # interventions.smk
     ]
 
 

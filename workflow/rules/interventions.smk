@@ -10,6 +10,12 @@
 # Execution setting (how the job runs, never what it computes): a resource.
 INTERVENTION_BATCH_SIZE = config["interventions"]["batch_size"]
 INTERVENTION_DIRECTIONS = list(config["interventions"]["directions"])
+# Directions need the true token geometry (per latent level): none with the published one.
+INTERVENTIONS = not config["latents"]["published_geometry"]
+
+
+def intervention_headline_parts(wildcards=None):
+    return ["results/tables/headline/interventions.csv"] if INTERVENTIONS else []
 
 
 def intervention_pooled(wildcards=None):
@@ -26,6 +32,8 @@ def intervention_pooled(wildcards=None):
 
 
 def intervention_targets(wildcards=None):
+    if not INTERVENTIONS:
+        return []
     return [
         "results/tables/interventions.csv",
         *expand(

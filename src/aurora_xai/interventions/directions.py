@@ -149,6 +149,11 @@ class Direction:
         if axis.shape != (len(feature_names),) or scale.shape != axis.shape:
             raise ValueError(f"axis {axis.shape}, scale {scale.shape} and {len(feature_names)} feature names differ")
         levels = list(latent_levels)
+        if "all" in levels:
+            raise ValueError(
+                "latents.published_geometry: pooled latents of the published geometry have no latent levels; "
+                "interventions need the true token geometry"
+            )
         vec = np.zeros((len(levels), n_channels))
         on_mean = np.zeros(len(feature_names), dtype=bool)
         for i, fname in enumerate(feature_names):
