@@ -24,6 +24,7 @@ include: "workflow/rules/regimes.smk"
 include: "workflow/rules/storms.smk"
 include: "workflow/rules/attribution.smk"
 include: "workflow/rules/perturbation.smk"
+include: "workflow/rules/interventions.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -353,7 +353,7 @@ def test_report_opens_on_the_study_front_page(default_run, tmp_path):
     assert shown == figures
     assert f"{len(figures)} figures" in text
     menu = " ".join(dom.find_all("nav")[0].text().split())
-    for section in ("Attribution", "Perturbation", "Regimes", "Headline"):
+    for section in ("Attribution", "Perturbation", "Regimes", "Interventions", "Headline"):
         assert section in menu, menu
 
     # each figure's caption, as the app shows it when the figure is opened
@@ -372,6 +372,10 @@ def test_report_opens_on_the_study_front_page(default_run, tmp_path):
             assert f"{cases[case]} (case {case}, sample" in panel, (path, panel)
         elif Path(path).stem.startswith("perturbation_"):
             assert f"Case {case} (sample" in panel and "north_atlantic sector" in panel, (path, panel)
+        elif Path(path).stem.startswith("intervention_"):
+            direction = Path(path).stem.removeprefix("intervention_")
+            assert f"Intervention along {direction}:" in panel, (path, panel)
+            assert "random directions of the same per-level norms" in panel, (path, panel)
         elif path.endswith("storm_calm.png"):
             assert "Storm and calm days of the us box" in panel, (path, panel)
         else:

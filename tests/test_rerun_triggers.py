@@ -87,6 +87,11 @@ ALTERNATIVES: dict[str, object] = {
     "labels.source": "weatherbench2",
     "labels.path": STORE,
     "storms": {"great_storm_1987": {"radius_deg": 6.0}},
+    "interventions.tap": "backbone",  # latents.tap named: the enum's first other tap is not extracted
+    "interventions.region": "europe",
+    "interventions.directions": ["pc1"],
+    "interventions.quantities": ["2t"],
+    "interventions.alphas": [-1.0, 1.0],
 }
 
 #: Keys whose change cannot change any output, and why; they must schedule nothing.

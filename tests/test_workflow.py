@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -97,6 +98,26 @@ def test_default_run_gives_the_seasonal_pc1(default_run):
         assert (default_run / "logs" / log).read_text().strip()
     assert "done (" in (default_run / "logs/extract_latents/s000.log").read_text()  # progress lines
     assert list((default_run / "benchmarks/extract_latents").glob("*.tsv"))
+
+
+def test_default_run_reports_interventions_beside_their_random_control(default_run):
+    """Each direction's slope per unit push, on every quantity, beside its random control,
+    each with an interval over the pushed dates and their number."""
+    table = pd.read_csv(default_run / "results/tables/headline.csv").set_index("metric")
+    n_dates = 2 * 3  # interventions.dates_per_class storm and calm days
+    for direction in ("pc1", "storm_axis"):
+        for quantity in ("2t", "msl", "10m_wind_speed"):
+            for stat in ("slope", "random_rms_slope", "ratio"):
+                row = table.loc[f"intervention_{direction}_{quantity}_{stat}"]
+                assert np.isfinite(row["value"]) and row["n"] == n_dates, (direction, quantity, stat)
+                assert row["ci_low"] <= row["value"] <= row["ci_high"], (direction, quantity, stat)
+            assert table.loc[f"intervention_{direction}_{quantity}_random_rms_slope", "value"] > 0
+        assert (default_run / f"results/figures/intervention_{direction}.png").stat().st_size > 10_000
+    detail = pd.read_csv(default_run / "results/tables/interventions.csv")
+    assert set(detail["n_random"]) == {4} and set(detail["n_dates"]) == {n_dates}
+    log = (default_run / "logs/run_interventions/run_interventions.log").read_text()
+    assert "[6/6]" in log  # progress lines
+    assert (default_run / "benchmarks/run_interventions/run_interventions.tsv").exists()
 
 
 def test_second_run_is_a_noop(default_run):

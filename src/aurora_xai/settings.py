@@ -41,6 +41,7 @@ __all__ = [
     "SCHEMA_PATH",
     "DataSettings",
     "DownloadSettings",
+    "InterventionSettings",
     "LatentSettings",
     "PCASettings",
     "RegimeSettings",
@@ -62,6 +63,7 @@ EXECUTION_KEYS: tuple[str, ...] = (
     "attribution.checkpointing",
     "perturbation.batch_size",
     "latents.batch_size",
+    "interventions.batch_size",
 )
 
 
@@ -363,6 +365,53 @@ class DownloadSettings:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class InterventionSettings:
+    """The ``interventions`` section, with the defaults it names resolved.
+
+    Attributes:
+        tap: Where to push (``interventions.tap``; empty: ``latents.tap``).
+        region: Region pushed and read (``interventions.region``; empty: ``pca.region``).
+        directions, quantities, alphas, n_random, dates_per_class, n_boot: As the schema.
+    """
+
+    tap: str
+    region: str
+    directions: tuple[str, ...]
+    quantities: tuple[str, ...]
+    alphas: tuple[float, ...]
+    n_random: int
+    dates_per_class: int
+    n_boot: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InterventionSettings:
+        """Read ``interventions.*`` (and ``latents.tap``/``pca.region`` for empty defaults).
+
+        Raises:
+            ValueError: naming ``interventions.region`` for a region not in ``regions``,
+                ``interventions.alphas`` when every alpha is zero.
+        """
+        raw = settings.raw
+        tap = str(raw("interventions.tap") or raw("latents.tap"))
+        region = str(raw("interventions.region") or raw("pca.region"))
+        if region not in settings.regions:
+            raise ValueError(f"interventions.region: unknown region {region!r}; known: {sorted(settings.regions)}")
+        alphas = tuple(float(a) for a in raw("interventions.alphas"))
+        if not any(alphas):
+            raise ValueError("interventions.alphas: at least one non-zero alpha is needed")
+        return cls(
+            tap=tap,
+            region=region,
+            directions=tuple(str(d) for d in raw("interventions.directions")),
+            quantities=tuple(str(q) for q in raw("interventions.quantities")),
+            alphas=alphas,
+            n_random=int(raw("interventions.n_random")),
+            dates_per_class=int(raw("interventions.dates_per_class")),
+            n_boot=int(raw("interventions.n_boot")),
+        )
+
+
 # --------------------------------------------------------------------------------------
 # All sections together.
 # --------------------------------------------------------------------------------------
@@ -509,6 +558,10 @@ class Settings:
     @functools.cached_property
     def download(self) -> DownloadSettings:
         return DownloadSettings.from_config(self._section("download"))
+
+    @functools.cached_property
+    def interventions(self) -> InterventionSettings:
+        return InterventionSettings.from_settings(self)
 
 
 def _in_schema(key: str) -> bool:

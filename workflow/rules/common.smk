@@ -80,6 +80,7 @@ def headline_parts(wildcards=None):
         *expand("results/tables/headline/lrp_{case}.csv", case=CASES),
         *(["results/tables/headline/lrp_composites.csv"] if COMPOSITES else []),
         *perturbation_headline_parts(),
+        *intervention_headline_parts(),  # interventions.smk
     ]
 
 
@@ -142,4 +143,5 @@ def all_targets():
         *attribution_targets(),
         *(["results/figures/relevance_composites.png"] if COMPOSITES else []),
         *perturbation_targets(),
+        *intervention_targets(),  # interventions.smk
     ]

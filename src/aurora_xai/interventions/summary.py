@@ -1,0 +1,132 @@
+"""Slopes of the forecast's response per unit push, their intervals over dates, the headline.
+
+The response dataset (:func:`aurora_xai.interventions.study.run_interventions`) holds
+``response (date, direction, member, alpha, quantity)``: member 0 is the direction
+itself, members 1..K its random controls (:func:`~aurora_xai.interventions.directions.random_directions`).
+
+* slope per date: least squares through the origin, ``sum_a a r(a) / sum_a a^2``;
+* the direction's slope: the mean over dates of member 0's slope;
+* the random control: the root mean square over the K controls of their slopes per
+  date (their signs are arbitrary, their mean is zero by construction), averaged over
+  dates;
+* the ratio: ``|direction slope| / random RMS slope``.
+
+Intervals resample the dates with a group bootstrap
+(:func:`~aurora_xai.regimes.blocking.group_bootstrap_weights`): the chosen days fall in
+runs of consecutive days of one label (storm episodes), and a run is resampled whole
+(:func:`~aurora_xai.regimes.blocking.episode_groups`). Percentile intervals. Imports
+without torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..perturbation.masks import rng_for
+from ..regimes.blocking import day_numbers, episode_groups, group_bootstrap_weights
+
+__all__ = ["STATISTICS", "bootstrap_weights", "headline", "slopes", "summary_table"]
+
+#: Summary statistics per direction and quantity, in table order.
+STATISTICS = ("slope", "random_rms_slope", "ratio")
+
+
+def slopes(response: np.ndarray, alphas: np.ndarray, axis: int = -2) -> np.ndarray:
+    """Least-squares slope through the origin of ``response`` against ``alphas`` along ``axis``.
+
+    Args:
+        response: Responses with the alpha dimension at ``axis``.
+        alphas: ``(A,)`` pushes (not all zero).
+
+    Returns:
+        ``response`` reduced over ``axis``: ``sum_a a r(a) / sum_a a^2``.
+    """
+    a = np.asarray(alphas, dtype=np.float64)
+    denom = float(np.sum(a * a))
+    if denom == 0:
+        raise ValueError("interventions.alphas: at least one non-zero alpha is needed")
+    r = np.moveaxis(np.asarray(response, dtype=np.float64), axis, -1)
+    return r @ a / denom
+
+
+def bootstrap_weights(dates: Any, labels: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, int]:
+    """Group-bootstrap counts ``(n_boot, n_dates)`` of the dates and the number of groups.
+
+    Groups are runs of consecutive days of one label (storm episodes).
+    """
+    y = np.asarray(labels).astype(np.int64)
+    groups = episode_groups(day_numbers(pd.DatetimeIndex(pd.to_datetime(dates))), y)
+    rng = rng_for(seed, "interventions", "bootstrap")
+    return group_bootstrap_weights(groups, y, n_boot, rng), int(len(np.unique(groups)))
+
+
+def _stats(slope: np.ndarray, counts: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Statistics of ``slope (date, member)`` for weights ``counts (B, date)`` (None: each date once)."""
+    w = np.ones((1, slope.shape[0])) if counts is None else counts
+    w = w / w.sum(axis=1, keepdims=True)
+    own = w @ slope[:, 0]
+    rand = w @ np.sqrt(np.mean(slope[:, 1:] ** 2, axis=1))
+    return {"slope": own, "random_rms_slope": rand, "ratio": np.abs(own) / rand}
+
+
+def summary_table(ds: xr.Dataset, n_boot: int, seed: int, ci_level: float = 0.95) -> pd.DataFrame:
+    """Per direction, quantity and statistic: value, interval, dates and groups.
+
+    Args:
+        ds: The response dataset (``slope (date, direction, member, quantity)``,
+            ``label (date)``).
+        n_boot: Bootstrap resamples of the date groups.
+        seed: Seed of the resampling.
+        ci_level: Level of the percentile intervals.
+
+    Returns:
+        Columns ``direction, quantity, units, statistic, value, ci_low, ci_high, n_dates,
+        n_groups, n_random``.
+    """
+    counts, n_groups = bootstrap_weights(ds["date"].values, ds["label"].values, n_boot, seed)
+    lo, hi = 50 * (1 - ci_level), 50 * (1 + ci_level)
+    rows = []
+    for d in ds["direction"].values:
+        for q in ds["quantity"].values:
+            sl = ds["slope"].sel(direction=d, quantity=q).transpose("date", "member").values
+            point = _stats(sl, None)
+            boot = _stats(sl, counts)
+            for stat in STATISTICS:
+                rows.append(
+                    {
+                        "direction": str(d),
+                        "quantity": str(q),
+                        "units": ds["units"].sel(quantity=q).item() if stat != "ratio" else "1",
+                        "statistic": stat,
+                        "value": float(point[stat][0]),
+                        "ci_low": float(np.percentile(boot[stat], lo)),
+                        "ci_high": float(np.percentile(boot[stat], hi)),
+                        "n_dates": int(ds.sizes["date"]),
+                        "n_groups": n_groups,
+                        "n_random": int(ds.sizes["member"]) - 1,
+                    }
+                )
+    table = pd.DataFrame(rows)
+    for stat in STATISTICS:
+        table.loc[table["statistic"] == stat, "units"] = table.loc[table["statistic"] == stat, "units"].map(
+            lambda u, s=stat: u if s == "ratio" else f"{u} per unit alpha"
+        )
+    return table
+
+
+def headline(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Headline rows ``intervention_<direction>_<quantity>_<statistic>`` (n: dates)."""
+    return [
+        {
+            "metric": f"intervention_{r.direction}_{r.quantity}_{r.statistic}",
+            "value": r.value,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "n": int(r.n_dates),
+        }
+        for r in table.itertuples()
+    ]
