@@ -10,25 +10,17 @@ PROBE_TAPS = list(dict.fromkeys([config["latents"]["tap"], *config["latents"]["t
 random_control(SETTINGS.model, SETTINGS.probes.random_seed)
 
 
-def probe_latents(wildcards=None):
-    """Pooled latents of every probed tap (latents.smk's files), in PROBE_TAPS order."""
-    main = config["latents"]["tap"]
-    return [
-        (
-            "results/latents/pooled.nc"
-            if tap == main
-            else f"results/latents/pooled_{tap}.nc"
-        )
-        for tap in PROBE_TAPS
-    ]
-
-
-def random_latents(wildcards=None):
-    return [f"results/probes/random/pooled_{tap}.nc" for tap in PROBE_TAPS]
-
-
-def random_shards(wildcards=None):
-    return expand("results/probes/random/shards/{shard}.nc", shard=sorted(SHARDS))
+# Pooled latents of every probed tap (latents.smk's files) and of the random model.
+PROBE_LATENTS = [
+    (
+        "results/latents/pooled.nc"
+        if tap == config["latents"]["tap"]
+        else f"results/latents/pooled_{tap}.nc"
+    )
+    for tap in PROBE_TAPS
+]
+RANDOM_LATENTS = [f"results/probes/random/pooled_{tap}.nc" for tap in PROBE_TAPS]
+RANDOM_SHARDS = expand("results/probes/random/shards/{shard}.nc", shard=sorted(SHARDS))
 
 
 rule probe_targets:
@@ -95,10 +87,10 @@ rule extract_random_latents:
 
 rule aggregate_random_latents:
     input:
-        random_shards,
+        RANDOM_SHARDS,
     output:
-        pooled=random_latents()[0],
-        taps=random_latents()[1:],
+        pooled=RANDOM_LATENTS[0],
+        taps=RANDOM_LATENTS[1:],
     log:
         "logs/aggregate_random_latents/aggregate_random_latents.log",
     conda:
@@ -115,8 +107,8 @@ rule fit_probes:
     input:
         targets="results/probes/targets.nc",
         inputs="results/probes/inputs_pooled.nc",
-        latents=probe_latents(),
-        random=random_latents(),
+        latents=PROBE_LATENTS,
+        random=RANDOM_LATENTS,
     output:
         table=report(
             "results/tables/probes.csv",
