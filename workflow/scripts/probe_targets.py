@@ -11,16 +11,16 @@ from aurora_xai.settings import Settings
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 settings = Settings(sm.params.settings)
-probes = settings.probes
+region = settings.raw("probes.region")
 regions = settings.regions
-if probes.region not in regions:
-    raise ValueError(f"probes.region: region {probes.region!r} is not in regions ({sorted(regions)})")
+if region not in regions:
+    raise ValueError(f"probes.region: region {region!r} is not in regions ({sorted(regions)})")
 source = settings.data.open(settings.history_hours)
 targets, inputs = probe_inputs(
     source,
     pd.DatetimeIndex(sm.params.times),
-    regions[probes.region],
-    probes.quantities,
+    regions[region],
+    list(settings.raw("probes.quantities")),
     skip_missing=settings.data.on_missing == "skip",
 )
 prov = provenance(sm.params.settings)
