@@ -72,6 +72,7 @@ def plot_probes(table: pd.DataFrame, region: str = "") -> Figure:
         units = sub["units"].iloc[0] if "units" in sub else ""
         ax.set_title(f"{_LABELS.get(q, q)} ({units})", fontsize=10)
         ax.set_xticks(x, taps, rotation=30, ha="right", fontsize=8)
+        ax.set_xlim(-0.5, len(taps) - 0.5)
         ax.set_xlabel("tap")
         ax.set_ylim(R2_FLOOR - 0.03, 1.03)
         ax.grid(axis="y", alpha=0.3)
