@@ -378,5 +378,8 @@ def test_report_opens_on_the_study_front_page(default_run, tmp_path):
             assert "random directions of the same per-level norms" in panel, (path, panel)
         elif path.endswith("storm_calm.png"):
             assert "Storm and calm days of the us box" in panel, (path, panel)
+        elif path.endswith("probes.png"):
+            assert "Linear probes of physical quantities over the us region (latitudes 24 to 50" in panel, (path, panel)
+            assert "randomly initialised model of the same architecture" in panel, (path, panel)
         else:
             assert "Latents pooled over the us region (latitudes 24 to 50" in panel, (path, panel)

@@ -50,7 +50,10 @@ ALTERNATIVES: dict[str, object] = {
     "regions": {"tropics": {"lat_min": -20, "lat_max": 20, "lon_min": 0, "lon_max": 360}},
     "pca.region": "europe",
     "pca.levels": ["surface", "atmos_1"],
-    "regimes.bootstrap_block": 7,  # "auto" | "none" | a block length: no generated value for oneOf
+    "regimes.bootstrap_block": 7,
+    "probes.region": "europe",
+    "probes.quantities": ["t2m", "msl"],
+    "probes.alphas": [0.1, 10, 1000],  # "auto" | "none" | a block length: no generated value for oneOf
     "perturbation.batch_size": "auto",  # an integer or "auto": no generated value for oneOf
     "attribution.cases": ["great_storm_1987"],  # fewer cases: the headline table changes
     "attribution.target_variable": "2t",

@@ -120,6 +120,28 @@ def test_default_run_reports_interventions_beside_their_random_control(default_r
     assert (default_run / "benchmarks/run_interventions/run_interventions.tsv").exists()
 
 
+def test_default_run_probes_the_seasonal_temperature(default_run):
+    """A linear probe reads the planted seasonal temperature from some tap's latents (R² > 0.8),
+    and both controls are reported for that tap, with intervals, on the same dates."""
+    table = pd.read_csv(default_run / "results/tables/probes.csv")
+    seasonal = table[table["quantity"].isin(["t2m", "t850"]) & (table["features"] == "latent")]
+    best = seasonal.loc[seasonal["r2"].idxmax()]
+    assert best["r2"] > 0.8, seasonal
+    assert best["ci_low"] <= best["r2"] <= best["ci_high"] and best["n"] == 365
+    for features, tap in (("random_model", best["tap"]), ("raw_inputs", "inputs")):
+        (row,) = table[
+            (table["quantity"] == best["quantity"]) & (table["features"] == features) & (table["tap"] == tap)
+        ].itertuples()
+        assert row.ci_low <= row.r2 <= row.ci_high and row.n == 365, row
+    headline = pd.read_csv(default_run / "results/tables/headline.csv").set_index("metric")
+    q, tap = best["quantity"], best["tap"]
+    for metric in (f"probe_r2_{q}@{tap}", f"probe_r2_{q}@{tap}_random", f"probe_r2_{q}_inputs"):
+        assert metric in headline.index and pd.notna(headline.loc[metric, "ci_low"]), metric
+    assert (default_run / "results/figures/probes.png").stat().st_size > 10_000
+    for rule in ("probe_targets", "fit_probes", "extract_random_latents"):
+        assert list((default_run / "benchmarks" / rule).glob("*.tsv")), rule
+
+
 def test_second_run_is_a_noop(default_run):
     out = snakemake(default_run, "--cores", "2", "-n")
     assert "Nothing to be done" in out.stdout + out.stderr

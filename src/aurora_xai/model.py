@@ -32,6 +32,7 @@ __all__ = [
     "checkpoint_id",
     "forecast_step",
     "model_dtype",
+    "random_control",
     "resolve_device",
 ]
 
@@ -60,7 +61,8 @@ class ModelSpec:
 
     Args:
         name: One of :data:`MODEL_NAMES`.
-        seed: Seed of the random initialisation (``tiny`` only).
+        seed: Seed of the random initialisation (``tiny``, and a real architecture
+            with ``random_weights``).
         checkpoint: Local checkpoint file; when empty, real models download the
             class's default checkpoint from the HuggingFace repo at its pinned revision.
         random_weights: Build a real architecture but keep its random initialisation
@@ -159,7 +161,12 @@ def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> torch.nn
         kwargs: dict[str, Any] = {}
         if spec.autocast:
             kwargs["autocast"] = True
-        model = cls(**kwargs)
+        if spec.random_weights and not spec.checkpoint:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(spec.seed)
+                model = cls(**kwargs)
+        else:
+            model = cls(**kwargs)
         if spec.checkpoint:
             _load_local(model, spec.checkpoint)
         elif not spec.random_weights:
@@ -182,6 +189,25 @@ def _load_local(model: torch.nn.Module, checkpoint: str) -> None:
     model.load_checkpoint_local(str(path))
 
 
+def random_control(spec: ModelSpec, seed: int) -> ModelSpec:
+    """The probes' random-model control of ``spec``: the same architecture, random weights.
+
+    ``tiny`` (with or without a checkpoint file): the tiny model drawn from ``seed``;
+    a real architecture: its own random initialisation (``random_weights``, drawn from
+    ``seed``), no checkpoint. Autocast as ``spec``.
+
+    Raises:
+        ValueError: for ``tiny`` without a checkpoint file when ``seed`` equals
+            ``model.seed`` (the control would be the model itself), naming both keys.
+    """
+    if spec.name == "tiny" and not spec.checkpoint and int(seed) == spec.seed:
+        raise ValueError(
+            f"probes.random_seed ({seed}) equals model.seed: the random-model control of the tiny "
+            "model would be the model itself; choose another seed"
+        )
+    return ModelSpec(name=spec.name, seed=int(seed), random_weights=spec.name != "tiny", autocast=spec.autocast)
+
+
 def checkpoint_id(spec: ModelSpec) -> str:
     """A string that identifies the weights: file hash, seed, or repo file and revision."""
     if spec.checkpoint:
@@ -193,7 +219,7 @@ def checkpoint_id(spec: ModelSpec) -> str:
     if spec.name == "tiny":
         return f"tiny-random-seed{spec.seed}"
     if spec.random_weights:
-        return f"{spec.name}-random-weights"
+        return f"{spec.name}-random-weights-seed{spec.seed}"
     cls = _aurora_class(spec.name)
     return f"hf:microsoft/aurora/{cls.default_checkpoint_name}@{cls.default_checkpoint_revision}"
 

@@ -44,6 +44,7 @@ __all__ = [
     "InterventionSettings",
     "LatentSettings",
     "PCASettings",
+    "ProbeSettings",
     "RegimeSettings",
     "Settings",
     "UndeclaredSettingError",
@@ -347,6 +348,36 @@ class RegimeSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class ProbeSettings:
+    """The ``probes`` section: linear probes of the latents and their controls (see the schema)."""
+
+    region: str
+    quantities: tuple[str, ...]
+    folds: int
+    inner_folds: int
+    gap_days: int
+    alphas: tuple[float, ...]
+    n_bootstrap: int
+    random_seed: int
+
+    @classmethod
+    def from_config(cls, sec: Mapping[str, Any]) -> ProbeSettings:
+        def get(k: str) -> Any:
+            return require("probes", sec, k)
+
+        return cls(
+            region=str(get("region")),
+            quantities=tuple(str(q) for q in get("quantities")),
+            folds=int(get("folds")),
+            inner_folds=int(get("inner_folds")),
+            gap_days=int(get("gap_days")),
+            alphas=tuple(float(a) for a in get("alphas")),
+            n_bootstrap=int(get("n_bootstrap")),
+            random_seed=int(get("random_seed")),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class DownloadSettings:
     """The ``download`` section: copying the study's subset into ``data.path``."""
 
@@ -424,7 +455,7 @@ class Settings:
     ``data`` (:class:`DataSettings`), ``dates`` (:class:`~aurora_xai.dates.DateSpec`),
     ``model`` (:class:`~aurora_xai.model.ModelSpec`), ``latents``, ``regions``
     (name -> :class:`~aurora_xai.regions.Region`, ``globe`` included), ``pca``,
-    ``regimes``, ``attribution`` (:class:`~aurora_xai.attribution.cases.AttributionSettings`),
+    ``regimes``, ``probes`` (:class:`ProbeSettings`), ``attribution`` (:class:`~aurora_xai.attribution.cases.AttributionSettings`),
     ``perturbation`` (:class:`~aurora_xai.perturbation.settings.PerturbationSettings`),
     ``perturbation_cases``, ``labels`` (:class:`~aurora_xai.storms.labels.LabelSpec`), ``storms``
     (name -> :class:`~aurora_xai.storms.catalogue.StormEvent`), ``synthetic``
@@ -499,6 +530,10 @@ class Settings:
     @functools.cached_property
     def regimes(self) -> RegimeSettings:
         return RegimeSettings.from_config(self._section("regimes"))
+
+    @functools.cached_property
+    def probes(self) -> ProbeSettings:
+        return ProbeSettings.from_config(self._section("probes"))
 
     @functools.cached_property
     def attribution(self) -> AttributionSettings:

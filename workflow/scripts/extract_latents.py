@@ -1,4 +1,6 @@
-"""Rule extract_latents: run Aurora on one shard of dates and pool the latents of every tap."""
+"""Rules extract_latents and extract_random_latents: run Aurora on one shard of dates and pool
+the latents of every tap (extract_random_latents: the probes' random-model control, the
+same architecture with random weights, params.control = "random")."""
 
 import functools
 
@@ -8,7 +10,7 @@ import torch
 from aurora_xai.latents.extract import extract_taps
 from aurora_xai.latents.io import write_shard
 from aurora_xai.logs import setup_logging
-from aurora_xai.model import build_model, checkpoint_id, resolve_device
+from aurora_xai.model import build_model, checkpoint_id, random_control, resolve_device
 from aurora_xai.provenance import provenance
 from aurora_xai.settings import Settings
 
@@ -19,6 +21,8 @@ threads = max(1, int(sm.threads))
 torch.set_num_threads(threads)
 device = resolve_device(sm.resources.model_device)
 spec = settings.model
+if getattr(sm.params, "control", "") == "random":
+    spec = random_control(spec, settings.raw("probes.random_seed"))
 latents = settings.latents
 source = settings.data.open(settings.history_hours)
 model = build_model(spec, device=device)
