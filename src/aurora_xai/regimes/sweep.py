@@ -422,7 +422,7 @@ def layer_sweep(
             same_as = target
         else:
             table = tap_statistics(data[tap], labels, settings)
-            computed[tap] = table
+            computed[tap] = table.copy()
             same_as = ""
         table.insert(0, "tap", tap)
         table.insert(1, "depth", tap_depth(tap, n_stages, key="latents.taps"))
