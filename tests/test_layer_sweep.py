@@ -282,3 +282,24 @@ def test_sweep_figure_has_a_panel_per_statistic(table):
     plt.close(fig)
     with pytest.raises(ValueError, match="unknown statistics \\['pc9'\\]"):
         plot_layer_sweep(table.assign(stat="pc9"))
+
+
+def test_a_short_window_gives_not_applicable_rows_with_reasons(planted, tmp_path):
+    """13 dates a month apart and 3 + 3 labelled days (the rehearsal's shape): the PC1
+    statistics are computed, the 5-fold AUCs are not applicable and say why."""
+    every_30 = slice(0, 365, 30)
+    paths = {
+        tap: _write(tmp_path, xr.open_dataset(path).load().isel(date=every_30), f"short_{tap}.nc")
+        for tap, path in planted.items()
+    }
+    days = pd.DatetimeIndex(DATES[every_30]).normalize()
+    labels = pd.DataFrame({"date": days[:6].strftime("%Y-%m-%d"), "label": ["storm", "calm"] * 3})
+    settings = SweepSettings(region="us", levels=LEVELS, n_boot=100, cv_folds=5)
+    got = layer_sweep(paths, labels, settings, published="backbone")
+    r2 = _row(got, "backbone", "pc1_annual_r2")
+    assert np.isfinite(r2["value"]) and r2["ci_low"] <= r2["value"] <= r2["ci_high"]
+    auc = _row(got, "backbone", "storm_calm_auc_blocked")
+    assert np.isnan(auc["value"]) and auc["note"] and auc["n"] == 6
+    rows = headline_rows(sweep_headline(got)).set_index("metric")
+    assert rows.loc["sweep_storm_calm_auc_blocked@backbone", "note"] == auc["note"]
+    plt.close(plot_layer_sweep(got))
