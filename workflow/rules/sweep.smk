@@ -2,18 +2,11 @@
 # passes (latents.tap and latents.taps), against depth.
 
 
-def layer_sweep_inputs(wildcards=None):
-    """The analysis tap's pooled latents, every further tap's, and the storm/calm labels."""
-    return {
-        "pooled": "results/latents/pooled.nc",
-        "taps": expand("results/latents/pooled_{tap}.nc", tap=LATENTS_EXTRA_TAPS),
-        "labels": "results/labels/storm_days.tsv",
-    }
-
-
 rule layer_sweep:
     input:
-        unpack(layer_sweep_inputs),
+        pooled="results/latents/pooled.nc",
+        taps=expand("results/latents/pooled_{tap}.nc", tap=LATENTS_EXTRA_TAPS),
+        labels="results/labels/storm_days.tsv",
     output:
         table=report(
             "results/tables/layer_sweep.csv",
