@@ -16,7 +16,8 @@ published = settings.raw("latents.tap")
 paths = {published: sm.input.pooled}
 by_name = {Path(p).name: p for p in sm.input.taps}
 for tap in settings.raw("latents.taps"):
-    paths.setdefault(tap, by_name[f"pooled_{tap}.nc"])
+    if tap != published:
+        paths[tap] = by_name[f"pooled_{tap}.nc"]
 levels = settings.raw("pca.levels")
 sweep = SweepSettings(
     region=settings.raw("pca.region"),
