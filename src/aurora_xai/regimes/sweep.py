@@ -62,8 +62,6 @@ from .applicability import NotApplicableError
 from .bootstrap import pc1_block_length, resample_indices, resampled_pc1_scores
 from .pca import fit_pca
 from .seasonal import annual_harmonic_fit, check_annual_coverage, cohen_d
-from .separability import storm_calm_report
-from .study import blocking_of, storm_calm_subset
 
 __all__ = [
     "SWEEP_COLUMNS",
@@ -308,6 +306,11 @@ def _seasonal_rows(pooled: xr.Dataset, settings: SweepSettings) -> list[dict[str
 
 
 def _storm_calm_rows(pooled: xr.Dataset, labels: pd.DataFrame, settings: SweepSettings) -> list[dict[str, Any]]:
+    # imported here: the figure reads this module's statistics in the plotting
+    # environment, which has no scikit-learn
+    from .separability import storm_calm_report
+    from .study import blocking_of, storm_calm_subset
+
     x, y, doy, seasons, dates = storm_calm_subset(pooled, labels, settings.region, settings.levels)
     blocking = blocking_of(settings.cv_blocking, settings.cv_gap_days, dates)
     # The permutation p-values of the report are not used here: one permutation.
