@@ -353,7 +353,7 @@ def test_report_opens_on_the_study_front_page(default_run, tmp_path):
     assert shown == figures
     assert f"{len(figures)} figures" in text
     menu = " ".join(dom.find_all("nav")[0].text().split())
-    for section in ("Attribution", "Perturbation", "Regimes", "Interventions", "Headline"):
+    for section in ("Attribution", "Perturbation", "Regimes", "Interventions", "Layers", "Headline"):
         assert section in menu, menu
 
     # each figure's caption, as the app shows it when the figure is opened
@@ -381,5 +381,8 @@ def test_report_opens_on_the_study_front_page(default_run, tmp_path):
         elif path.endswith("probes.png"):
             assert "Linear probes of physical quantities over the us region (latitudes 24 to 50" in panel, (path, panel)
             assert "randomly initialised model of the same architecture" in panel, (path, panel)
+        elif path.endswith("layer_sweep.png"):
+            assert "Regime statistics at every tap (encoder, backbone.encoder.0" in panel, (path, panel)
+            assert "the published tap backbone in red" in panel and "sweep_<statistic>@<tap>" in panel, (path, panel)
         else:
             assert "Latents pooled over the us region (latitudes 24 to 50" in panel, (path, panel)

@@ -142,6 +142,34 @@ def test_default_run_probes_the_seasonal_temperature(default_run):
         assert list((default_run / "benchmarks" / rule).glob("*.tsv")), rule
 
 
+def test_default_run_sweeps_every_tap(default_run):
+    """The layer sweep covers every configured tap and agrees with the main-tap headline."""
+    from aurora_xai.regimes.sweep import SWEEP_STATISTICS
+
+    cfg = yaml.safe_load((default_run / "config/config.yaml").read_text())
+    taps = set(cfg["latents"]["taps"]) | {cfg["latents"]["tap"]}
+    sweep = pd.read_csv(default_run / "results/tables/layer_sweep.csv", keep_default_na=False, na_values=[""])
+    assert set(sweep["tap"]) == taps
+    assert sweep.groupby("tap").size().eq(len(SWEEP_STATISTICS)).all()
+    assert sweep["depth"].is_monotonic_increasing
+    published = sweep[sweep["tap"] == cfg["latents"]["tap"]].set_index("stat")
+    assert published["published"].all()
+    table = pd.read_csv(default_run / "results/tables/headline.csv").set_index("metric")
+    for spec in SWEEP_STATISTICS:
+        main, swept = table.loc[spec.stat], published.loc[spec.stat]
+        # the same number as the main-tap analysis (both written to 6 significant digits)
+        assert swept["value"] == pytest.approx(main["value"], rel=1e-5), spec.stat
+        assert swept["ci_low"] <= swept["value"] <= swept["ci_high"], spec.stat
+        if pd.notna(main["ci_low"]):  # the AUCs: the same interval as the main row
+            assert (swept["ci_low"], swept["ci_high"]) == pytest.approx((main["ci_low"], main["ci_high"]), rel=1e-5)
+        row = table.loc[f"sweep_{spec.stat}@{cfg['latents']['tap']}"]
+        assert row["value"] == pytest.approx(main["value"], rel=1e-5) and pd.notna(row["ci_low"]), spec.stat
+    for tap in taps - {"bottleneck"}:
+        assert f"sweep_pc1_annual_r2@{tap}" in table.index, tap
+    assert (default_run / "results/figures/layer_sweep.png").stat().st_size > 10_000
+    assert (default_run / "benchmarks/layer_sweep/layer_sweep.tsv").is_file()
+
+
 def test_second_run_is_a_noop(default_run):
     out = snakemake(default_run, "--cores", "2", "-n")
     assert "Nothing to be done" in out.stdout + out.stderr

@@ -78,6 +78,7 @@ def headline_parts(wildcards=None):
         "results/tables/headline/bootstrap.csv",
         "results/tables/headline/storm_calm.csv",
         "results/tables/headline/probes.csv",
+        "results/tables/headline/layer_sweep.csv",  # sweep.smk
         *expand("results/tables/headline/lrp_{case}.csv", case=CASES),
         *(["results/tables/headline/lrp_composites.csv"] if COMPOSITES else []),
         *perturbation_headline_parts(),
@@ -142,6 +143,8 @@ def all_targets():
         "results/figures/pca_bootstrap.png",
         "results/figures/storm_calm.png",
         "results/figures/probes.png",
+        "results/tables/layer_sweep.csv",  # sweep.smk
+        "results/figures/layer_sweep.png",
         *attribution_targets(),
         *(["results/figures/relevance_composites.png"] if COMPOSITES else []),
         *perturbation_targets(),

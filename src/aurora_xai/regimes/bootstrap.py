@@ -53,6 +53,7 @@ __all__ = [
     "pc1_block_length",
     "principal_angles",
     "resample_indices",
+    "resampled_pc1_scores",
 ]
 
 
@@ -356,6 +357,50 @@ def bootstrap_pca_stability(
                 axes, evr[start + j] = fast.axes(counts[j], inv_scales[j], k)
                 overlap[start + j] = full @ axes.T
     return _summarise(full, overlap, evr, seed, block)
+
+
+def resampled_pc1_scores(
+    x: np.ndarray, idx: np.ndarray, standardize: bool = True, blas_threads: int | None = 1
+) -> np.ndarray:
+    """PC1 scores of every resample ``x[idx[b]]``, the PCA refitted on each resample.
+
+    Each resample is re-standardised and its leading axis found by the exact
+    Gram-matrix path of the module docstring (as in :func:`bootstrap_pca_stability`);
+    its rows are then projected on that axis, so row ``j`` of the result is the PC1
+    score of the resampled date ``idx[b, j]``. The sign of each resample's axis is
+    arbitrary: use the scores for sign-free statistics (a harmonic fit's R^2, ``|d|``).
+
+    Args:
+        x: ``(n, p)`` samples (dates) by features.
+        idx: ``(n_boot, m)`` row indices of the resamples (e.g. :func:`resample_indices`).
+        standardize: Z-score the features of each resample (as :func:`~aurora_xai.regimes.pca.fit_pca`).
+        blas_threads: As in :func:`bootstrap_pca_stability`.
+
+    Returns:
+        ``(n_boot, m)`` PC1 scores (zero for a resample of a single distinct row).
+
+    Raises:
+        ValueError: for malformed input (not 2-d, non-finite values, indices out of range).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    idx = np.asarray(idx)
+    if x.ndim != 2 or idx.ndim != 2:
+        raise ValueError(f"x must be (n, p) and idx (n_boot, m), got {x.shape} and {idx.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x contains non-finite values")
+    n = x.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"resample indices must be in 0..{n - 1}")
+    fast = _FastResampler(x, standardize)
+    out = np.empty(idx.shape)
+    with _blas_limit(blas_threads):
+        for b, rows in enumerate(idx):
+            counts = np.bincount(rows, minlength=n)
+            inv_scale = fast.block_scales(counts[None, :])[0]
+            axis, _ = fast.axes(counts, inv_scale, 1)
+            z = fast.x[rows] * inv_scale
+            out[b] = (z - z.mean(axis=0)) @ axis[0]
+    return out
 
 
 def bootstrap_pca_stability_naive(

@@ -29,6 +29,7 @@ __all__ = [
     "CVComparison",
     "plot_bootstrap",
     "plot_bootstrap_dataset",
+    "plot_layer_sweep",
     "plot_pc_scatter_by_month",
     "plot_pc_through_year",
     "plot_pc_through_year_dataset",
@@ -454,3 +455,74 @@ def plot_bootstrap_dataset(ds) -> Figure:
 
     block = result("_block", int(ds.attrs["block_length"])) if "abs_cos_block" in ds else None
     return plot_bootstrap(result("", None), note=str(ds.attrs.get("note", "")), block=block)
+
+
+def plot_layer_sweep(table) -> Figure:
+    """One panel per statistic of the layer sweep against depth, with 95 % intervals.
+
+    Args:
+        table: The sweep table (:func:`~aurora_xai.regimes.sweep.layer_sweep`; columns
+            ``tap, depth, stat, value, ci_low, ci_high, published, same_as, note``). Taps
+            of one depth (``bottleneck`` and the encoder stage it aliases) are one point
+            labelled with both names; the published tap's point is drawn in red.
+
+    Raises:
+        ValueError: for a table without rows or with statistics the sweep does not know.
+    """
+    from aurora_xai.regimes.sweep import SWEEP_STATISTICS, sweep_metric
+
+    if len(table) == 0:
+        raise ValueError("the layer-sweep table has no rows")
+    blocked = not any(str(s) == sweep_metric(SWEEP_STATISTICS[2].stat, False) for s in table["stat"])
+    known = {sweep_metric(s.stat, blocked): s for s in SWEEP_STATISTICS}
+    unknown = sorted(set(table["stat"]) - set(known))
+    if unknown:
+        raise ValueError(f"the layer-sweep table holds unknown statistics {unknown}")
+    depths = sorted({int(d) for d in table["depth"]})
+    names = {d: sorted(set(table.loc[table["depth"] == d, "tap"]), key=lambda t: t == "bottleneck") for d in depths}
+    ticks = ["\n= ".join(names[d]) for d in depths]
+    published = table.loc[table["published"].astype(bool), "tap"]
+    published_name = published.iloc[0] if len(published) else None
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), layout="constrained", sharex=True)
+    for ax, (metric, spec) in zip(axes.flat, known.items()):
+        rows = table[table["stat"] == metric].drop_duplicates("depth").set_index("depth")
+        for d in depths:
+            if d not in rows.index:
+                continue
+            rec = rows.loc[d]
+            colour = "tab:red" if bool(rec["published"]) else "tab:blue"
+            if not np.isfinite(rec["value"]):
+                ax.annotate(
+                    "n/a",
+                    (d, 0),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(0, 4),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=8,
+                    color="0.4",
+                )
+                continue
+            low, high = rec["ci_low"], rec["ci_high"]
+            err = None
+            if np.isfinite(low) and np.isfinite(high):
+                err = [[max(rec["value"] - low, 0.0)], [max(high - rec["value"], 0.0)]]
+            ax.errorbar(d, rec["value"], yerr=err, fmt="o", color=colour, ms=7, capsize=4, lw=1.5)
+        finite = rows[np.isfinite(rows["value"].astype(float))]
+        ax.plot(finite.index, finite["value"], color="0.6", lw=1, zorder=0)
+        if spec.chance is not None:
+            ax.axhline(spec.chance, color="0.4", ls="--", lw=0.9, label="chance")
+            ax.legend(loc="lower right", fontsize=8)
+        ax.set_title(f"{spec.title}\n({metric})", fontsize=10)
+        ax.set_ylabel(spec.label)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xticks(depths, ticks, rotation=30, ha="right", fontsize=8)
+        ax.set_xlabel("tap, shallow to deep")
+    handles = [
+        plt.Line2D([], [], marker="o", ls="", color="tab:red", label=f"published tap ({published_name})"),
+        plt.Line2D([], [], marker="o", ls="", color="tab:blue", label="other taps"),
+    ]
+    fig.legend(handles=handles, loc="outside upper right", fontsize=9, ncols=2)
+    fig.suptitle("Regime statistics at every tap, with 95 % intervals", fontsize=12)
+    return fig

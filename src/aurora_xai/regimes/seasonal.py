@@ -19,6 +19,7 @@ __all__ = [
     "annual_coverage_days",
     "annual_harmonic_fit",
     "check_annual_coverage",
+    "cohen_d",
     "harmonic_design",
     "harmonic_table",
     "season_of_month",
@@ -141,6 +142,30 @@ def annual_harmonic_fit(
     )
 
 
+def cohen_d(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's d of two samples: ``(mean(a) - mean(b)) / s_pooled``.
+
+    ``s_pooled = sqrt(((n_a-1) var_a + (n_b-1) var_b) / (n_a + n_b - 2))`` with the
+    unbiased variances (Cohen 1988, eq. 2.5.2). 0 when both samples are constant and
+    equal; +-inf when constant and different.
+
+    Args:
+        a, b: ``(n_a,)`` and ``(n_b,)`` samples, each of at least 2 values.
+
+    Raises:
+        ValueError: for a sample of fewer than 2 values.
+    """
+    xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    n_a, n_b = len(xa), len(xb)
+    if n_a < 2 or n_b < 2:
+        raise ValueError(f"Cohen's d needs at least 2 values in each sample, got {n_a} and {n_b}")
+    diff = float(xa.mean() - xb.mean())
+    pooled_var = ((n_a - 1) * xa.var(ddof=1) + (n_b - 1) * xb.var(ddof=1)) / (n_a + n_b - 2)
+    if pooled_var > 0:
+        return float(diff / np.sqrt(pooled_var))
+    return 0.0 if diff == 0 else float(np.sign(diff) * np.inf)
+
+
 @dataclasses.dataclass(frozen=True)
 class SeasonSeparation:
     """Difference of a 1-d score between two seasons.
@@ -211,11 +236,7 @@ def season_separation(
             )
     n_a, n_b = len(ya), len(yb)
     d_obs = float(ya.mean() - yb.mean())
-    pooled_var = ((n_a - 1) * ya.var(ddof=1) + (n_b - 1) * yb.var(ddof=1)) / (n_a + n_b - 2)
-    if pooled_var > 0:
-        d = d_obs / np.sqrt(pooled_var)
-    else:
-        d = 0.0 if d_obs == 0 else float(np.sign(d_obs) * np.inf)
+    d = cohen_d(ya, yb)
 
     rng = np.random.default_rng(seed)
     pooled = np.concatenate([ya, yb])

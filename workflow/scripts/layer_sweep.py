@@ -1,0 +1,38 @@
+"""Rule layer_sweep: the regime statistics at every tap, with intervals; headline rows."""
+
+from pathlib import Path
+
+from aurora_xai.io import write_csv
+from aurora_xai.logs import setup_logging
+from aurora_xai.regimes.sweep import SweepSettings, layer_sweep, sweep_headline
+from aurora_xai.settings import Settings
+from aurora_xai.storms.table import read_storm_days
+from aurora_xai.tables import headline_rows, log_headline
+
+sm = snakemake  # noqa: F821
+log = setup_logging(sm.log[0])
+settings = Settings(sm.params.settings)
+published = settings.raw("latents.tap")
+paths = {published: sm.input.pooled}
+by_name = {Path(p).name: p for p in sm.input.taps}
+for tap in settings.raw("latents.taps"):
+    if tap != published:
+        paths[tap] = by_name[f"pooled_{tap}.nc"]
+levels = settings.raw("pca.levels")
+sweep = SweepSettings(
+    region=settings.raw("pca.region"),
+    levels=tuple(levels) if levels is not None else None,
+    standardize=settings.raw("pca.standardize"),
+    n_boot=settings.raw("regimes.n_bootstrap"),
+    block=settings.raw("regimes.bootstrap_block"),
+    cv_folds=settings.raw("regimes.cv_folds"),
+    cv_blocking=settings.raw("regimes.cv_blocking"),
+    cv_gap_days=settings.raw("regimes.cv_gap_days"),
+    seed=settings.seed,
+)
+log.info("layer sweep over %d taps: %s", len(paths), ", ".join(paths))
+table = layer_sweep(paths, read_storm_days(sm.input.labels), sweep, published=published)
+write_csv(table, sm.output.table)
+headline = headline_rows(sweep_headline(table))
+write_csv(headline, sm.output.headline)
+log_headline(log, headline)
