@@ -285,8 +285,10 @@ def outcomes(default_run, tmp_path_factory, request) -> dict[str, tuple]:
         except AssertionError as err:  # reported by the key's own test
             return key, (err, set(), overlay)
         rules, edges = (base_rules, base_edges)
-        if any(k.startswith(("download.", "data.source", "attribution.cases")) for k in change):
-            rules, edges = rule_graph(default_run, path)  # the overlay changes the DAG's shape
+        # the overlay changes the DAG's shape (latents.published_geometry: no interventions)
+        shapers = ("download.", "data.source", "attribution.cases", "latents.published_geometry")
+        if any(k.startswith(shapers) for k in change):
+            rules, edges = rule_graph(default_run, path)
         params = set().union(*(readers(k, declared) for k in change))
         dag = set().union(*(readers(k, shaping) for k in change))
         # the rules whose params change rerun with everything downstream; rules whose

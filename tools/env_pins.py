@@ -157,7 +157,8 @@ ENVS: tuple[EnvSpec, ...] = (
     ),
     EnvSpec(
         "model",
-        "Rules that run the Aurora model: extract_latents, compute_relevance, run_perturbation.\n"
+        "Rules that run the Aurora model: extract_latents, compute_relevance(_days),\n"
+        "run_perturbation, run_interventions.\n"
         "\n"
         "torch and torchvision come as CUDA 12.6 builds from the PyTorch index named below\n"
         "(pip prefers 2.13.0+cu126 to PyPI's 2.13.0, a CUDA 13 build): the environment gets\n"
@@ -168,7 +169,8 @@ ENVS: tuple[EnvSpec, ...] = (
         "or to `cpu` to leave out the CUDA libraries (some GB) on machines without a GPU.",
         # torchvision: imported by timm, which Aurora imports; zarr, netCDF4: xarray's
         # backends for the store and the outputs; dask: lazy perturbation climatology;
-        # psutil: the memory available to the perturbation's automatic batch size
+        # psutil: the memory available to the perturbation's automatic batch size;
+        # scikit-learn: the storm axis of the interventions (regimes.separability)
         roots=(
             "microsoft-aurora",
             "torch",
@@ -183,6 +185,7 @@ ENVS: tuple[EnvSpec, ...] = (
             "dask",
             "PyYAML",
             "psutil",
+            "scikit-learn",
         ),
         pip_options=(f"--extra-index-url {TORCH_INDEX}",),
         pins=(TORCHVISION_CUDA, SETUPTOOLS),
