@@ -132,6 +132,43 @@ def perturbation_inputs(wildcards):
     return out
 
 
+# --- interventions (workflow/rules/interventions.smk) ---
+# Execution setting (how the job runs, never what it computes): a resource.
+INTERVENTION_BATCH_SIZE = config["interventions"]["batch_size"]
+INTERVENTION_DIRECTIONS = list(config["interventions"]["directions"])
+# Directions need the true token geometry (per latent level): none with the published one.
+INTERVENTIONS = not config["latents"]["published_geometry"]
+
+
+def intervention_headline_parts(wildcards=None):
+    return ["results/tables/headline/interventions.csv"] if INTERVENTIONS else []
+
+
+def intervention_pooled(wildcards=None):
+    """The pooled latents of the intervention tap (interventions.tap, or latents.tap)."""
+    tap = config["interventions"]["tap"] or config["latents"]["tap"]
+    if tap == config["latents"]["tap"]:
+        return "results/latents/pooled.nc"
+    if tap not in (config["latents"]["taps"] or []):
+        raise ValueError(
+            f"interventions.tap: {tap!r} is neither latents.tap nor among latents.taps; "
+            "extract its pooled latents first"
+        )
+    return f"results/latents/pooled_{tap}.nc"
+
+
+def intervention_targets(wildcards=None):
+    if not INTERVENTIONS:
+        return []
+    return [
+        "results/tables/interventions.csv",
+        *expand(
+            "results/figures/intervention_{direction}.png",
+            direction=INTERVENTION_DIRECTIONS,
+        ),
+    ]
+
+
 def all_targets():
     return [
         "results/tables/headline.csv",
