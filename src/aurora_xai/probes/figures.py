@@ -11,6 +11,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ..latents.taps import tap_depth  # noqa: E402
+
 __all__ = ["plot_probes"]
 
 _STYLE = {
@@ -39,7 +41,7 @@ def plot_probes(table: pd.DataFrame, region: str = "") -> Figure:
         region: Region name for the title.
     """
     quantities = list(dict.fromkeys(table["quantity"]))
-    taps = list(dict.fromkeys(table.loc[table["features"] == "latent", "tap"]))
+    taps = sorted(dict.fromkeys(table.loc[table["features"] == "latent", "tap"]), key=tap_depth)  # shallow to deep
     ncol = min(3, len(quantities))
     nrow = -(-len(quantities) // ncol)
     fig, axes = plt.subplots(
@@ -73,7 +75,7 @@ def plot_probes(table: pd.DataFrame, region: str = "") -> Figure:
         ax.set_title(f"{_LABELS.get(q, q)} ({units})", fontsize=10)
         ax.set_xticks(x, taps, rotation=30, ha="right", fontsize=8)
         ax.set_xlim(-0.5, len(taps) - 0.5)
-        ax.set_xlabel("tap")
+        ax.set_xlabel("tap, shallow to deep")
         ax.set_ylim(R2_FLOOR - 0.03, 1.03)
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[:, 0]:
