@@ -14,6 +14,8 @@ there (:func:`aurora_xai.memory.available_bytes`) with a safety margin.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +27,12 @@ from aurora_xai.model import forecast_step, model_dtype
 from .apply import masked_batch
 from .metrics import physical_field, region_mse
 from .settings import MaskFields
+
+log = logging.getLogger(__name__)
+
+#: A progress line after every forward pass that took at least this long (seconds):
+#: passes of minutes at 0.25 deg are logged, the tiny model's sub-second ones are not.
+PROGRESS_SECONDS = 10.0
 
 __all__ = ["AUTO", "AUTO_MARGIN", "auto_batch_size", "cast_to_model", "copy_input_bytes", "masked_fields", "masked_mse"]
 
@@ -127,7 +135,12 @@ def masked_mse(
     masks = np.asarray(masks, dtype=bool)
     out: dict[str, list[np.ndarray]] = {k: [] for k in references}
     for i in range(0, len(masks), batch_size):
+        t0 = time.perf_counter()
         f = masked_fields(model, batch, fill, masks[i : i + batch_size], variable, level, fields, batch_size)
         for k, ref in references.items():
             out[k].append(region_mse(f, ref, weights))
+        took = time.perf_counter() - t0
+        if took >= PROGRESS_SECONDS:
+            done = min(i + batch_size, len(masks))
+            log.info("masked forecasts %d/%d of this group (%.0f s per pass of %d)", done, len(masks), took, batch_size)
     return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
