@@ -9,9 +9,9 @@ typed object on first use. Asking for a setting the mapping does not hold raises
 declaring it fails instead of silently using a default.
 
 Execution settings, which choose *how* a job runs but never change its results
-(:data:`EXECUTION_KEYS`: the device, activation checkpointing, the perturbation and
-extraction batch sizes), reach scripts as Snakemake ``resources`` and are not rerun
-triggers.
+(:data:`EXECUTION_KEYS`: the device, activation checkpointing, the perturbation,
+extraction and intervention batch sizes), reach scripts as Snakemake ``resources`` and
+are not rerun triggers.
 """
 
 from __future__ import annotations
