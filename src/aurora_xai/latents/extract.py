@@ -40,6 +40,9 @@ __all__ = ["TapGeometry", "extract_pooled", "extract_taps"]
 
 log = logging.getLogger(__name__)
 
+#: Longest time (seconds) between two progress lines of an extraction.
+PROGRESS_SECONDS = 60.0
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class TapGeometry:
@@ -184,7 +187,7 @@ def extract_taps(
     pooled: dict[str, list[np.ndarray]] = {tap: [] for tap in taps}
     geometry: dict[str, TapGeometry] = {}
     done_times: list[pd.Timestamp] = []
-    t0 = _time.perf_counter()
+    t0 = last_log = _time.perf_counter()
     with record_taps(model, taps, stop=early_stop) as recorder, torch.inference_mode():
         for item in loader:
             for t, why in item.skipped.items():
@@ -207,8 +210,11 @@ def extract_taps(
             n_before = len(done_times)
             done_times += item.times
             done = len(done_times)
-            if n_before == 0 or done // 10 > n_before // 10 or done == len(times):
-                rate = (_time.perf_counter() - t0) / done
+            now = _time.perf_counter()
+            # a line every 10 dates, and at least every PROGRESS_SECONDS (0.25 deg dates take minutes)
+            if n_before == 0 or done // 10 > n_before // 10 or done == len(times) or now - last_log >= PROGRESS_SECONDS:
+                last_log = now
+                rate = (now - t0) / done
                 log.info(
                     "[%d/%d] %s done (%.3f s per date)", done, len(times), f"{done_times[-1]:%Y-%m-%d %H:%M}", rate
                 )
