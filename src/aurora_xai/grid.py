@@ -9,9 +9,14 @@ cells, for cells cropped at the pole and for token patches of unequal height.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-__all__ = ["band_weights", "lat_cell_edges", "lat_weights"]
+if TYPE_CHECKING:
+    from .regions import Region
+
+__all__ = ["band_weights", "lat_cell_edges", "lat_weights", "region_cell_weights"]
 
 
 def lat_cell_edges(lat: np.ndarray) -> np.ndarray:
@@ -82,3 +87,36 @@ def lat_weights(lat: np.ndarray) -> np.ndarray:
         ValueError: as :func:`lat_cell_edges`.
     """
     return band_weights(lat_cell_edges(lat))
+
+
+def region_cell_weights(
+    region: Region,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    area_weighted: bool = True,
+    grid: str = "grid",
+    key: str = "",
+) -> np.ndarray:
+    """Weights ``(H, W)`` summing to 1 over the cells of ``(lat, lon)`` centred in ``region``.
+
+    With ``area_weighted`` each cell counts by its exact area (:func:`lat_weights`),
+    otherwise all cells equally; cells outside the region weigh 0.
+
+    Args:
+        region: The box (``Region.mask`` selects cells by their centre).
+        lat, lon: ``(H,)`` and ``(W,)`` cell-centre coordinates in degrees.
+        area_weighted: Weight by cell area.
+        grid, key: What the grid is and the config key of the region, for the error.
+
+    Raises:
+        ValueError: if no cell centre lies in the region (naming ``key``, the region and
+            the grid).
+    """
+    mask = region.mask(lat, lon)
+    if not mask.any():
+        where = f"{key}: " if key else ""
+        raise ValueError(f"{where}region {region.name!r} contains no cell of the {grid}")
+    w = mask.astype(np.float64)
+    if area_weighted:
+        w = w * lat_weights(np.asarray(lat, dtype=np.float64))[:, None]
+    return w / w.sum()

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..grid import lat_weights
+from ..grid import region_cell_weights
 from ..latents.geometry import patch_centres, stage_resolutions
 from ..latents.taps import resolve_tap
 from ..regions import Region
@@ -77,13 +77,9 @@ def quantity_weights(region: Region, lat: np.ndarray, lon: np.ndarray) -> np.nda
     """Weights ``(H, W)`` of the forecast cells in ``region`` (exact cell areas, sum 1).
 
     Raises:
-        ValueError: if no grid cell lies in the region.
+        ValueError: if no grid cell lies in the region (naming ``interventions.region``).
     """
-    mask = region.mask(lat, lon)
-    w = mask * lat_weights(lat)[:, None]
-    if w.sum() <= 0:
-        raise ValueError(f"interventions.region: region {region.name!r} holds no forecast grid cell")
-    return w / w.sum()
+    return region_cell_weights(region, lat, lon, grid="forecast grid", key="interventions.region")
 
 
 def region_token_mask(

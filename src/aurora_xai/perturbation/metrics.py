@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from aurora_xai.data.batch import select_field
-from aurora_xai.grid import lat_weights
+from aurora_xai.grid import region_cell_weights
 from aurora_xai.regions import Region
 
 __all__ = [
@@ -65,17 +65,13 @@ def eval_weights(region: Region, lat: np.ndarray, lon: np.ndarray, area_weighted
     """Weights ``(lat, lon)`` summing to 1 over the cells of ``region``.
 
     With ``area_weighted``, each cell counts by its exact area
-    (:func:`aurora_xai.grid.lat_weights`), else all cells equally.
+    (:func:`aurora_xai.grid.lat_weights`), else all cells equally
+    (:func:`aurora_xai.grid.region_cell_weights`).
 
     Raises:
         ValueError: if the region holds no cell of the grid.
     """
-    w = region.mask(lat, lon).astype(np.float64)
-    if area_weighted:
-        w = w * lat_weights(lat)[:, None]
-    if w.sum() <= 0:
-        raise ValueError(f"evaluation region {region.name!r} contains no cell of the prediction grid")
-    return w / w.sum()
+    return region_cell_weights(region, lat, lon, area_weighted, grid="prediction grid", key="evaluation region")
 
 
 def region_mse(field: torch.Tensor, reference: torch.Tensor | np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.batch import select_field
-from ..grid import lat_weights
+from ..grid import region_cell_weights
 from ..regions import Region
 
 __all__ = [
@@ -94,11 +94,7 @@ def region_weights(lat: np.ndarray, lon: np.ndarray, region: Region) -> np.ndarr
     Raises:
         ValueError: if no grid cell centre lies in the region.
     """
-    mask = region.mask(lat, lon)
-    if not mask.any():
-        raise ValueError(f"region {region.name!r} holds no grid cell centre of the input grid")
-    w = lat_weights(np.asarray(lat, dtype=np.float64))[:, None] * mask
-    return w / w.sum()
+    return region_cell_weights(region, lat, lon, grid="input grid")
 
 
 def _np(x: Any) -> np.ndarray:
