@@ -13,7 +13,7 @@ from aurora_xai.data.era5 import ERA5Source
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
 from aurora_xai.dates import DateSpec, season_of_month, shard_dates
 from aurora_xai.latents.extract import extract_pooled
-from aurora_xai.latents.geometry import patch_centres, stage_resolutions, tokens_to_grid
+from aurora_xai.latents.geometry import patch_centres, stage_resolutions, token_resolution, tokens_to_grid
 from aurora_xai.latents.pooling import pool_grid, region_weights
 from aurora_xai.latents.taps import capture_latents
 from aurora_xai.model import ModelSpec, build_model
@@ -51,6 +51,21 @@ def test_patch_centres_follow_the_crop():
     assert lat1.shape == (8,) and lon1.shape == (15,)
     assert lat1[-1] == pytest.approx(lat_c[-1])
     assert stage_resolutions((4, 15, 30), 3) == [(4, 15, 30), (4, 8, 15), (4, 4, 8)]
+
+
+@pytest.mark.parametrize("n_lat,n_lon", [(61, 120), (181, 360), (721, 1440), (32, 64)])
+def test_token_resolution_matches_the_token_centres(n_lat, n_lon):
+    """One resolution per stage and grid, whose rows and columns are the token centres'."""
+    lat, lon = np.linspace(90, -90, n_lat), np.arange(n_lon) * 360.0 / n_lon
+    for stage in range(4):
+        c, h, w = token_resolution(lat, lon, 4, 4, 4, stage)
+        lat_c, lon_c = patch_centres(lat, lon, 4, stage)
+        assert (c, h, w) == (4, len(lat_c), len(lon_c))
+    assert token_resolution(np.linspace(90, -90, 721), np.arange(1440) * 0.25, 4, 4, 3, 0) == (4, 180, 360)
+    with pytest.raises(ValueError, match="stage 3 out of range"):
+        token_resolution(lat, lon, 4, 4, 3, 3)
+    with pytest.raises(ValueError, match="crop at most one row"):
+        token_resolution(np.linspace(90, -90, 63), lon, 4, 4, 3, 0)
 
 
 def test_planted_token_pattern_lands_in_its_region():

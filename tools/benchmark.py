@@ -191,20 +191,27 @@ def _available_bytes() -> int:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
 
 
-def bench_lrp_memory(cap_gb: float = 16.0, threads: int = 2) -> None:
+def bench_lrp_memory(
+    cap_gb: float = 16.0, threads: int = 2, levels: list[str] | None = None, grids: list[str] | None = None
+) -> None:
+    """The lrp_memory section; ``levels`` and ``grids`` (labels of :data:`LRP_MEMORY_GRIDS`)
+    choose rows and columns (default: all). A finer grid is extrapolated only from the
+    grids run in this call."""
     from aurora_xai.attribution.benchmark import lrp_peak_memory
     from aurora_xai.attribution.patching import CHECKPOINTING_LEVELS
 
+    levels = list(levels or CHECKPOINTING_LEVELS)
+    grids_run = [g for g in LRP_MEMORY_GRIDS if not grids or g[0] in grids]
     cap = cap_gb * 1e9
     print(
         f"lrp_memory  peak RSS of one CP-LRP pass (msl at +6 h over Europe; small architecture, random weights; "
         f"{threads} threads; child process, cap {cap_gb:g} GB)"
     )
     rows = {}
-    for level in CHECKPOINTING_LEVELS:
+    for level in levels:
         done: list[tuple[int, dict]] = []
         cells_out = []
-        for label, nlat, nlon in LRP_MEMORY_GRIDS:
+        for label, nlat, nlon in grids_run:
             cells = nlat * nlon
             guess = _extrapolate(done, cells) if done else None
             if guess is not None and (level == "none" and label == "0.25 deg" or guess > cap):
@@ -226,7 +233,7 @@ def bench_lrp_memory(cap_gb: float = 16.0, threads: int = 2) -> None:
                 cells_out.append(f"{r['status']}: {r.get('error', '')}")
             print(f"            {level:16s} {label:9s} {cells_out[-1]}", flush=True)
         rows[level] = cells_out
-    print("            " + " | ".join(["level".ljust(16), *(g[0] for g in LRP_MEMORY_GRIDS)]))
+    print("            " + " | ".join(["level".ljust(16), *(g[0] for g in grids_run)]))
     for level, cells_out in rows.items():
         print("            " + " | ".join([level.ljust(16), *cells_out]))
 
@@ -631,8 +638,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sections", nargs="*", choices=[*SECTIONS, []], help="sections to run (default: all)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--memory-cap-gb", type=float, default=16.0, help="lrp_memory: RSS cap of each pass")
+    parser.add_argument("--levels", default="", help="lrp_memory: checkpointing levels, comma-separated (default: all)")
+    parser.add_argument(
+        "--grids", default="", help="lrp_memory: grids, comma-separated from '1 deg,0.5 deg,0.25 deg' (default: all)"
+    )
     args = parser.parse_args(argv)
-    SECTIONS["lrp_memory"] = lambda tmp: bench_lrp_memory(args.memory_cap_gb, args.threads)
+    from aurora_xai.attribution.patching import CHECKPOINTING_LEVELS
+
+    levels = [v.strip() for v in args.levels.split(",") if v.strip()]
+    grids = [v.strip() for v in args.grids.split(",") if v.strip()]
+    bad = [v for v in levels if v not in CHECKPOINTING_LEVELS] + [
+        g for g in grids if g not in {label for label, _, _ in LRP_MEMORY_GRIDS}
+    ]
+    if bad:
+        parser.error(
+            f"unknown --levels/--grids value(s) {bad}: levels {list(CHECKPOINTING_LEVELS)}, "
+            f"grids {[label for label, _, _ in LRP_MEMORY_GRIDS]}"
+        )
+    SECTIONS["lrp_memory"] = lambda tmp: bench_lrp_memory(args.memory_cap_gb, args.threads, levels, grids)
     torch.set_num_threads(args.threads)
     np.random.seed(0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,7 +29,7 @@ from torch import nn
 
 from aurora_xai.data.batch import select_field
 from aurora_xai.grid import lat_weights
-from aurora_xai.latents.geometry import cropped_grid, latent_token_mask, stage_resolutions
+from aurora_xai.latents.geometry import latent_token_mask, token_resolution
 from aurora_xai.latents.taps import parse_tap, resolve_tap
 from aurora_xai.regions import GLOBE, Region
 
@@ -130,9 +130,7 @@ class LatentTarget:
         patch_size, levels = context["patch_size"], context["latent_levels"]
         n_stages = max(context.get("n_stages", 1), 1)
         stage = parse_tap(self.layer, n_stages, key="LatentTarget.layer")
-        lat_kept, _ = cropped_grid(lat, patch_size)
-        patch_res = (levels, len(lat_kept) // patch_size, len(lon) // patch_size)
-        res = stage_resolutions(patch_res, n_stages)[stage]
+        res = token_resolution(lat, lon, patch_size, levels, n_stages, stage)
         if tokens.shape[1] != math.prod(res):
             raise ValueError(
                 f"LatentTarget: {tokens.shape[1]} tokens at {self.layer!r} do not match its stage {stage} "

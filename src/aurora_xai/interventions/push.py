@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..grid import region_cell_weights
-from ..latents.geometry import patch_centres, stage_resolutions
+from ..latents.geometry import patch_centres, token_resolution
 from ..latents.taps import resolve_tap
 from ..regions import Region
 
@@ -101,8 +101,9 @@ def region_token_mask(
     point = resolve_tap(model, tap, key)
     patch = model.encoder.patch_size
     lat_c, lon_c = patch_centres(lat, lon, patch, point.stage)
-    base = (model.encoder.latent_levels, len(lat) // patch, len(lon) // patch)
-    res = stage_resolutions(base, len(model.backbone.encoder_layers))[point.stage]
+    res = token_resolution(
+        lat, lon, patch, model.encoder.latent_levels, len(model.backbone.encoder_layers), point.stage
+    )
     mask = region.mask(lat_c, lon_c)
     if not mask.any():
         raise ValueError(f"interventions.region: region {region.name!r} contains no token centre at tap {tap!r}")

@@ -30,7 +30,7 @@ from .geometry import (
     LATENT_LEVEL_NAMES,
     patch_centres,
     patch_lat_edges,
-    stage_resolutions,
+    token_resolution,
 )
 from .loading import batch_to, sample_loader
 from .pooling import STATS, RegionPooler, region_box
@@ -81,8 +81,7 @@ class TapGeometry:
         """The geometry of the tokens of backbone ``stage`` on the grid ``(lat, lon)``."""
         patch = model.encoder.patch_size
         lat_c, lon_c = patch_centres(lat, lon, patch, stage)
-        patch_res = (model.encoder.latent_levels, len(lat) // patch, len(lon) // patch)
-        res = stage_resolutions(patch_res, len(model.backbone.encoder_layers))[stage]
+        res = token_resolution(lat, lon, patch, model.encoder.latent_levels, len(model.backbone.encoder_layers), stage)
         if published:  # levels stacked along latitude, rows evenly spaced (published_token_grid)
             rows = np.linspace(lat_c[0], lat_c[-1], res[0] * len(lat_c))
             boxes = [region_box(r, rows, lon_c, area_weighted) for r in regions.values()]

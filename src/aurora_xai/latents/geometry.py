@@ -34,6 +34,7 @@ __all__ = [
     "patch_lat_edges",
     "published_token_grid",
     "stage_resolutions",
+    "token_resolution",
     "tokens_to_grid",
 ]
 
@@ -86,6 +87,35 @@ def stage_resolutions(patch_res: tuple[int, int, int], n_stages: int) -> list[tu
         c, h, w = res[-1]
         res.append((c, (h + h % 2) // 2, (w + w % 2) // 2))
     return res  # type: ignore[return-value]
+
+
+def token_resolution(
+    lat: np.ndarray, lon: np.ndarray, patch_size: int, latent_levels: int, n_stages: int, stage: int
+) -> tuple[int, int, int]:
+    """Token resolution ``(C, H_k, W_k)`` of backbone ``stage`` on the grid ``(lat, lon)``.
+
+    The one place that turns an input grid into a stage's token grid (Aurora's crop, the
+    patches, the halvings of :func:`stage_resolutions`); its rows and columns are those of
+    :func:`patch_centres` at the same stage.
+
+    Args:
+        lat: ``(H,)`` grid latitudes (before Aurora's crop).
+        lon: ``(W,)`` grid longitudes.
+        patch_size: Aurora's patch size.
+        latent_levels: Aurora's latent levels ``C`` (4).
+        n_stages: Number of backbone encoder stages.
+        stage: The stage, ``0 <= stage < n_stages``.
+
+    Raises:
+        ValueError: as :func:`cropped_grid`, if ``W`` is not a multiple of the patch size,
+            or for a stage out of range.
+    """
+    if not 0 <= stage < n_stages:
+        raise ValueError(f"stage {stage} out of range for {n_stages} backbone stages")
+    lat_kept, _ = cropped_grid(lat, patch_size)
+    n_lon = len(_check_lon(lon, patch_size))
+    patch_res = (int(latent_levels), len(lat_kept) // patch_size, n_lon // patch_size)
+    return stage_resolutions(patch_res, n_stages)[stage]
 
 
 def _blocks(n_cells: int, patch_size: int, stage: int) -> list[tuple[int, int]]:
