@@ -10,6 +10,7 @@ from aurora_xai.settings import (
     EXECUTION_KEYS,
     Settings,
     UndeclaredSettingError,
+    from_section,
     leaf_keys,
     load_config,
     schema_default,
@@ -121,3 +122,24 @@ def test_remaining_dataclass_defaults_agree_with_the_schema(cls_path, section, r
         if isinstance(want, list):
             want = [type(g)(w) for g, w in zip(got, want)] if len(got) == len(want) else want
         assert got == want, f"{cls.__name__}.{field} defaults to {default!r}, the schema's {key} to {want!r}"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Section:
+    name: str
+    n: int
+    scale: float
+    on: bool
+    levels: tuple[int, ...]
+    extra: dict
+
+
+def test_from_section_reads_and_converts_every_field_by_its_type():
+    sec = {"name": None, "n": 3, "scale": 2, "on": 1, "levels": [500, "850"], "ignored": 0}
+    out = from_section(_Section, "demo", sec, extra={"a": 1})
+    assert out == _Section(name="", n=3, scale=2.0, on=True, levels=(500, 850), extra={"a": 1})
+    assert isinstance(out.scale, float) and out.levels == (500, 850)
+    with pytest.raises(UndeclaredSettingError, match="'demo.levels'"):
+        from_section(_Section, "demo", {k: v for k, v in sec.items() if k != "levels"}, extra={})
+    with pytest.raises(TypeError, match="'demo.extra'"):
+        from_section(_Section, "demo", {**sec, "extra": {}})

@@ -19,9 +19,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -48,6 +49,7 @@ __all__ = [
     "RegimeSettings",
     "Settings",
     "UndeclaredSettingError",
+    "from_section",
     "load_config",
     "require",
     "leaf_keys",
@@ -227,6 +229,40 @@ def require(section: str, sec: Mapping[str, Any], key: str) -> Any:
     return sec[key]
 
 
+_T = TypeVar("_T")
+
+#: Conversion of a validated value by its field's annotation (``None`` is an empty string).
+_SCALARS: dict[Any, Any] = {str: lambda v: "" if v is None else str(v), int: int, float: float, bool: bool}
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    if hint in _SCALARS:
+        return _SCALARS[hint](value)
+    if typing.get_origin(hint) is tuple and typing.get_args(hint)[1:] == (Ellipsis,):
+        item = typing.get_args(hint)[0]
+        return tuple(_convert(item, v, key) for v in (value or ()))
+    raise TypeError(f"setting '{key}': no conversion for a field of type {hint!r}; pass its value")
+
+
+def from_section(cls: type[_T], section: str, sec: Mapping[str, Any], **values: Any) -> _T:
+    """The frozen dataclass ``cls`` with each field read from the config section ``sec``.
+
+    Every field is required (:func:`require`) and converted by its annotation: ``str``,
+    ``int``, ``float``, ``bool`` and ``tuple[X, ...]`` of those. ``values`` gives fields
+    read otherwise (other types, derived values); they are not looked up in ``sec``.
+
+    Raises:
+        UndeclaredSettingError: a field's key is not in ``sec``, naming ``section.key``.
+        TypeError: a field of another type without a value in ``values``.
+    """
+    hints = typing.get_type_hints(cls)
+    kwargs = dict(values)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in kwargs:
+            kwargs[f.name] = _convert(hints[f.name], require(section, sec, f.name), f"{section}.{f.name}")
+    return cls(**kwargs)
+
+
 @dataclasses.dataclass(frozen=True)
 class DataSettings:
     """The ``data`` section: where ERA5 comes from (see the schema for each key)."""
@@ -242,19 +278,14 @@ class DataSettings:
 
     @classmethod
     def from_config(cls, sec: Mapping[str, Any]) -> DataSettings:
-        def get(k: str) -> Any:
-            return require("data", sec, k)
-
-        path = get("path")
-        return cls(
-            source=str(get("source")),
+        path = require("data", sec, "path")
+        names = require("data", sec, "variable_names") or {}
+        return from_section(
+            cls,
+            "data",
+            sec,
             path=path if isinstance(path, str) else tuple(str(p) for p in path),
-            static_path=str(get("static_path") or ""),
-            levels=tuple(int(lv) for lv in get("levels")),
-            on_missing=str(get("on_missing")),
-            orientation_check=str(get("orientation_check")),
-            flipped_times=tuple(str(t) for t in get("flipped_times") or ()),
-            variable_names={k: dict(v) for k, v in (get("variable_names") or {}).items()},
+            variable_names={k: dict(v) for k, v in names.items()},
         )
 
     def open(self, history_hours: float) -> ERA5Source:
@@ -304,13 +335,7 @@ class LatentSettings:
 
     @classmethod
     def from_config(cls, sec: Mapping[str, Any]) -> LatentSettings:
-        return cls(
-            tap=str(require("latents", sec, "tap")),
-            taps=tuple(str(t) for t in require("latents", sec, "taps") or ()),
-            stats=tuple(str(s) for s in require("latents", sec, "stats")),
-            area_weighted=bool(require("latents", sec, "area_weighted")),
-            published_geometry=bool(require("latents", sec, "published_geometry")),
-        )
+        return from_section(cls, "latents", sec)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,12 +349,7 @@ class PCASettings:
 
     @classmethod
     def from_config(cls, sec: Mapping[str, Any]) -> PCASettings:
-        return cls(
-            region=str(require("pca", sec, "region")),
-            levels=tuple(str(v) for v in require("pca", sec, "levels")),
-            n_components=int(require("pca", sec, "n_components")),
-            standardize=bool(require("pca", sec, "standardize")),
-        )
+        return from_section(cls, "pca", sec)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -344,7 +364,7 @@ class RegimeSettings:
 
     @classmethod
     def from_config(cls, sec: Mapping[str, Any]) -> RegimeSettings:
-        return cls(**{f.name: int(require("regimes", sec, f.name)) for f in dataclasses.fields(cls)})
+        return from_section(cls, "regimes", sec)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -362,19 +382,7 @@ class ProbeSettings:
 
     @classmethod
     def from_config(cls, sec: Mapping[str, Any]) -> ProbeSettings:
-        def get(k: str) -> Any:
-            return require("probes", sec, k)
-
-        return cls(
-            region=str(get("region")),
-            quantities=tuple(str(q) for q in get("quantities")),
-            folds=int(get("folds")),
-            inner_folds=int(get("inner_folds")),
-            gap_days=int(get("gap_days")),
-            alphas=tuple(float(a) for a in get("alphas")),
-            n_bootstrap=int(get("n_bootstrap")),
-            random_seed=int(get("random_seed")),
-        )
+        return from_section(cls, "probes", sec)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -388,12 +396,7 @@ class DownloadSettings:
 
     @classmethod
     def from_config(cls, sec: Mapping[str, Any]) -> DownloadSettings:
-        return cls(
-            enabled=bool(require("download", sec, "enabled")),
-            method=str(require("download", sec, "method")),
-            url=str(require("download", sec, "url") or ""),
-            cds_dir=str(require("download", sec, "cds_dir") or ""),
-        )
+        return from_section(cls, "download", sec)
 
 
 @dataclasses.dataclass(frozen=True)
