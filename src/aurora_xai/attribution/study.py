@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -27,6 +26,7 @@ import xarray as xr
 
 from ..data.era5 import MissingTimeError
 from ..dates import utc_timestamp
+from ..logs import Progress
 from ..regions import Region
 from ..settings import Settings
 from ..storms.catalogue import StormEvent
@@ -203,7 +203,7 @@ def relevance_for_days(
     keep.sort()  # chronological reads: neighbouring days share stored chunks
     days, per_day, done = [], [], []
     attrs: dict[str, Any] = {}
-    t0 = time.perf_counter()
+    progress = Progress(len(keep), unit="day")
     for i, (t, batch) in enumerate(_read_blocks(source, keep, block, skip), start=1):
         row = rows[t]
         if batch is None:
@@ -229,16 +229,15 @@ def relevance_for_days(
             attrs = {
                 k: ds.attrs[k] for k in ("target", "method", "attention_rule", "epsilon", "dtype") if k in ds.attrs
             }
-        if i == 1 or i % 10 == 0 or i == len(keep):
-            rate = (time.perf_counter() - t0) / i
+        if progress.update(i):
             log.info(
-                "[%d/%d] %s day %s done: conservation error %.3g (%.2f s per day)",
+                "[%d/%d] %s day %s done: conservation error %.3g (%s)",
                 i,
                 len(keep),
                 row["label"],
                 row["date"],
                 per_day[-1]["conservation_error"],
-                rate,
+                progress.rate(),
             )
     empty = None
     if not days:
@@ -265,7 +264,7 @@ def relevance_for_days(
         n_calm_labelled=int((table["label"] == "calm").sum()),
         skipped_days=",".join(str(rows[t]["date"]) for t in sorted(skipped)),
         skipped_reasons=json.dumps({str(rows[t]["date"]): r for t, r in sorted(skipped.items())}, sort_keys=True),
-        seconds_per_day=(time.perf_counter() - t0) / max(1, len(done)),
+        seconds_per_day=progress.elapsed / max(1, len(done)),
         summary="moments of |R| inside the labels' box (see aurora_xai.attribution.composites)",
     )
     return out

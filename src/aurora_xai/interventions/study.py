@@ -10,7 +10,6 @@ the pushes of all directions share a date's passes.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ import torch
 import xarray as xr
 
 from ..latents.geometry import cropped_grid
+from ..logs import Progress
 from ..model import build_model, checkpoint_id, model_dtype
 from ..settings import Settings
 from .directions import DirectionData, build_directions, choose_dates, random_directions
@@ -103,7 +103,7 @@ def run_interventions(
     reference = np.empty((len(chosen), nq))
     token_norm = np.empty(len(chosen))
     dt = model_dtype(model)
-    t0 = time.perf_counter()
+    progress = Progress(len(chosen), unit="date", every=1)
     for i, t in enumerate(chosen["time"]):
         batch = source.batch(pd.Timestamp(t)).type(dt).to(device)
         with capture_latents(model, cfg.tap) as box, torch.no_grad():
@@ -112,15 +112,16 @@ def run_interventions(
         token_norm[i] = float(tok.double().norm(dim=-1).square().mean().sqrt())
         r, reference[i] = responses(model, batch, cfg.tap, token_mask, shifts, cfg.quantities, weights, batch_size)
         response[i] = r.reshape(nd, nm, na, nq)
-        log.info(
-            "[%d/%d] %s (%s): %d pushes, %.1f s",
-            i + 1,
-            len(chosen),
-            f"{pd.Timestamp(t):%Y-%m-%d %H:%M}",
-            "storm" if chosen["label"][i] else "calm",
-            len(shifts),
-            time.perf_counter() - t0,
-        )
+        if progress.update(i + 1):
+            log.info(
+                "[%d/%d] %s (%s): %d pushes (%s)",
+                i + 1,
+                len(chosen),
+                f"{pd.Timestamp(t):%Y-%m-%d %H:%M}",
+                "storm" if chosen["label"][i] else "calm",
+                len(shifts),
+                progress.rate(),
+            )
     ds = xr.Dataset(
         {
             "response": (("date", "direction", "member", "alpha", "quantity"), response),
@@ -154,7 +155,7 @@ def run_interventions(
         "n_random": cfg.n_random,
         "checkpoint": checkpoint_id(settings.model),
         "forward_passes_per_date": int(np.ceil(len(shifts) / (batch_size - 1))),
-        "seconds": round(time.perf_counter() - t0, 2),
+        "seconds": round(progress.elapsed, 2),
     }
     for d in directions.values():
         attrs[f"{d.name}_description"] = d.description

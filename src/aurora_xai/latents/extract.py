@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import time as _time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ import xarray as xr
 
 from ..data.era5 import ERA5Source
 from ..dates import date_metadata, utc_index
+from ..logs import Progress
 from ..regions import Region
 from .geometry import (
     LATENT_LEVEL_DIM,
@@ -186,7 +186,7 @@ def extract_taps(
     pooled: dict[str, list[np.ndarray]] = {tap: [] for tap in taps}
     geometry: dict[str, TapGeometry] = {}
     done_times: list[pd.Timestamp] = []
-    t0 = last_log = _time.perf_counter()
+    progress = Progress(len(times), unit="date", seconds=PROGRESS_SECONDS)
     with record_taps(model, taps, stop=early_stop) as recorder, torch.inference_mode():
         for item in loader:
             for t, why in item.skipped.items():
@@ -206,16 +206,14 @@ def extract_taps(
             for tap in taps:
                 pooled[tap].append(geometry[tap].pool(tokens[tap]).cpu().numpy())
             del tokens
-            n_before = len(done_times)
             done_times += item.times
-            done = len(done_times)
-            now = _time.perf_counter()
-            # a line every 10 dates, and at least every PROGRESS_SECONDS (0.25 deg dates take minutes)
-            if n_before == 0 or done // 10 > n_before // 10 or done == len(times) or now - last_log >= PROGRESS_SECONDS:
-                last_log = now
-                rate = (now - t0) / done
+            if progress.update(len(done_times)):
                 log.info(
-                    "[%d/%d] %s done (%.3f s per date)", done, len(times), f"{done_times[-1]:%Y-%m-%d %H:%M}", rate
+                    "[%d/%d] %s done (%s)",
+                    len(done_times),
+                    len(times),
+                    f"{done_times[-1]:%Y-%m-%d %H:%M}",
+                    progress.rate(),
                 )
     if not done_times:
         raise ValueError("no dates to extract (all skipped or an empty shard)")
