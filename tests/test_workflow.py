@@ -120,6 +120,27 @@ def test_default_run_reports_interventions_beside_their_random_control(default_r
     assert (default_run / "benchmarks/run_interventions/run_interventions.tsv").exists()
 
 
+def test_interventions_batch_size_auto_sizes_from_memory_with_the_same_responses(default_run, monkeypatch, caplog):
+    """interventions.batch_size: auto measures one copy's forward pass and chooses the copies
+    per pass (at least 2); the responses equal the default run's (16 copies per pass)."""
+    import xarray as xr
+
+    from aurora_xai.interventions.study import run_interventions
+    from aurora_xai.settings import Settings, load_config
+
+    monkeypatch.chdir(default_run)
+    settings = Settings(load_config(default_run / "config/config.yaml"))
+    with xr.open_dataset("results/latents/pooled.nc") as ds:
+        pooled = ds.load()
+    labels = pd.read_csv("results/labels/storm_days.tsv", sep="\t")
+    with caplog.at_level("INFO", logger="aurora_xai"):
+        auto = run_interventions(settings, pooled, labels, batch_size="auto")
+    assert "interventions.batch_size auto: one copy peaks at" in caplog.text
+    with xr.open_dataset("results/interventions/interventions.nc") as ref:
+        np.testing.assert_allclose(auto["response"].values, ref["response"].values, rtol=1e-4, atol=1e-6)
+    assert auto.attrs["forward_passes_per_date"] >= 1
+
+
 def test_default_run_probes_the_seasonal_temperature(default_run):
     """A linear probe reads the planted seasonal temperature from some tap's latents (R² > 0.8),
     and both controls are reported for that tap, with intervals, on the same dates."""

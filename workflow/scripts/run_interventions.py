@@ -21,8 +21,9 @@ device = resolve_device(sm.resources.model_device)
 with xr.open_dataset(sm.input.pooled) as ds:
     pooled = ds.load()
 labels = pd.read_csv(sm.input.labels, sep="\t")
+batch_size = sm.resources.intervention_batch_size
 result = run_interventions(
-    settings, pooled, labels, device=device, batch_size=int(sm.resources.intervention_batch_size)
+    settings, pooled, labels, device=device, batch_size=batch_size if batch_size == "auto" else int(batch_size)
 )
 cfg = settings.interventions
 table = summary_table(result, cfg.n_boot, settings.seed)

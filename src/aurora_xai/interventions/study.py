@@ -9,6 +9,7 @@ the pushes of all directions share a date's passes.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +21,9 @@ import xarray as xr
 
 from ..latents.geometry import cropped_grid
 from ..logs import Progress
+from ..memory import available_bytes, peak_bytes
 from ..model import build_model, checkpoint_id, model_dtype
+from ..perturbation.forward import AUTO, AUTO_MARGIN, auto_batch_size, copy_input_bytes
 from ..settings import Settings
 from .directions import DirectionData, build_directions, choose_dates, random_directions
 from .push import QUANTITIES, quantity_weights, region_token_mask, responses
@@ -37,12 +40,30 @@ def _shifts(vectors: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
     return (vectors[:, None] * a[None, :, None, None]).reshape(-1, *vectors.shape[1:])
 
 
+def _auto_batch_size(per_copy: int, most: int, device: str | torch.device) -> int:
+    """``interventions.batch_size: auto``: copies per pass from memory (at least 2), logged."""
+    dev = torch.device(device)
+    free = available_bytes(dev)
+    n = max(2, auto_batch_size(per_copy, free, most, dev.type))
+    log.info(
+        "interventions.batch_size auto: one copy peaks at %.3f GB on %s, %.3f GB available, margin %.0f %%: "
+        "%d copies per forward pass (the unpushed one included; at most %d)",
+        per_copy / 1e9,
+        dev,
+        free / 1e9,
+        100 * AUTO_MARGIN.get(dev.type, AUTO_MARGIN["cpu"]),
+        n,
+        most,
+    )
+    return n
+
+
 def run_interventions(
     settings: Settings,
     pooled: xr.Dataset,
     labels: pd.DataFrame,
     device: str | torch.device = "cpu",
-    batch_size: int = 16,
+    batch_size: int | str = 16,
 ) -> xr.Dataset:
     """Push every chosen date's tokens along each direction and its random controls.
 
@@ -53,7 +74,10 @@ def run_interventions(
             ``pooled_<tap>.nc``).
         labels: The storm/calm label table.
         device: Where the model runs.
-        batch_size: Copies per forward pass (``interventions.batch_size``).
+        batch_size: Copies per forward pass (``interventions.batch_size``), or ``"auto"``:
+            as many as fit in memory (the margin of
+            :data:`~aurora_xai.perturbation.forward.AUTO_MARGIN`), measured from the first
+            date's unpushed forward pass, at least 2.
 
     Returns:
         Dataset with ``response (date, direction, member, alpha, quantity)`` (pushed
@@ -107,7 +131,11 @@ def run_interventions(
     for i, t in enumerate(chosen["time"]):
         batch = source.batch(pd.Timestamp(t)).type(dt).to(device)
         with capture_latents(model, cfg.tap) as box, torch.no_grad():
-            model.forward(batch)
+            if batch_size == AUTO:  # the unpushed pass is one copy's forward pass: measure it
+                _, peak = peak_bytes(functools.partial(model.forward, batch), device)
+                batch_size = _auto_batch_size(peak + copy_input_bytes(batch), 1 + len(shifts), device)
+            else:
+                model.forward(batch)
         tok = box["tokens"].reshape(1, res[0], -1, box["tokens"].shape[-1])[:, :, torch.as_tensor(token_mask)]
         token_norm[i] = float(tok.double().norm(dim=-1).square().mean().sqrt())
         r, reference[i] = responses(model, batch, cfg.tap, token_mask, shifts, cfg.quantities, weights, batch_size)
