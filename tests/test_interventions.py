@@ -117,6 +117,13 @@ def test_responses_are_linear_for_small_pushes_and_batching_does_not_matter(mode
     np.testing.assert_allclose(r[2], -r[0], rtol=0.05)
     r1, ref1 = responses(model, batch, "backbone", mask, shifts, quantities, weights, batch_size=2)
     np.testing.assert_allclose(r1, r, rtol=1e-3, atol=1e-6)
+    # one copy per pass (the unpushed sample in a pass of its own): same responses, and a
+    # zero push responds exactly 0
+    solo, ref_solo = responses(model, batch, "backbone", mask, shifts, quantities, weights, batch_size=1)
+    np.testing.assert_allclose(solo, r, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(ref_solo, ref, rtol=1e-6)
+    zero, _ = responses(model, batch, "backbone", mask, np.zeros_like(shifts[:2]), quantities, weights, batch_size=1)
+    assert np.all(zero == 0)
     # the unpushed reference is the region mean of the clean forecast
     clean = _forecast(model, batch)
     expect = [float((forecast_quantity(clean, q)[0].numpy() * weights).sum()) for q in quantities]
@@ -145,6 +152,8 @@ def test_clear_errors_name_the_key(model, batch):
     weights = quantity_weights(BOX, cropped_grid(lat, 4)[0], lon)
     with pytest.raises(ValueError, match="interventions.quantities"):
         responses(model, batch, "backbone", mask, np.zeros((1, 4, 64)), ["tp"], weights)
+    with pytest.raises(ValueError, match="interventions.batch_size"):
+        responses(model, batch, "backbone", mask, np.zeros((1, 4, 64)), ["msl"], weights, batch_size=0)
     with pytest.raises(ValueError, match="interventions.directions"):
         build_directions(["pc7"], None)  # type: ignore[arg-type]
     cfg = load_config(

@@ -101,6 +101,23 @@ def test_study_architecture_at_1deg(store_1deg, small_arch):
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.scale
+def test_random_weights_give_a_backbone_that_acts(small_arch):
+    """Aurora zeroes the adaptive layer norms' modulation at initialisation (each Swin block
+    the identity); random_weights draws it, so the backbone's taps differ from the encoder's,
+    stay finite, and the same seed builds the same model."""
+    from aurora_xai.latents.taps import record_taps
+
+    batch = synthetic_batch(65, 128, seed=0, dtype=torch.float32)
+    with record_taps(small_arch, ["encoder", "backbone.encoder.0"]) as rec, torch.inference_mode():
+        tokens = rec(batch)
+    enc, stage0 = tokens["encoder"], tokens["backbone.encoder.0"]
+    assert torch.isfinite(stage0).all() and (stage0 - enc).abs().max() > 0.1 * enc.abs().max()
+    again = build_model(ModelSpec("small-pretrained", random_weights=True))
+    for (name, a), (_, b) in zip(small_arch.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
 def test_auto_batch_size_arithmetic():
     gb = 10**9
     assert auto_batch_size(gb, 10 * gb, 100, "cpu") == 5  # half of the free memory on a CPU

@@ -65,8 +65,11 @@ class ModelSpec:
             with ``random_weights``).
         checkpoint: Local checkpoint file; when empty, real models download the
             class's default checkpoint from the HuggingFace repo at its pinned revision.
-        random_weights: Build a real architecture but keep its random initialisation
-            (for memory and timing checks without a checkpoint).
+        random_weights: Build a real architecture with random weights: its own
+            initialisation drawn from ``seed``, and the adaptive layer norms' modulation
+            drawn at random as for ``tiny`` (:func:`activate_modulation`; Aurora zeroes it,
+            which makes every Swin block the identity). For memory and timing checks
+            without a checkpoint (the rehearsal) and the probes' random-model control.
         autocast: Run the backbone under bf16 autocast (Aurora's ``autocast``; every
             model name, ``tiny`` included).
     """
@@ -103,8 +106,9 @@ def activate_modulation(model: torch.nn.Module, seed: int = 1, bias_std: float =
     Aurora's initialisation zeroes the modulation of every adaptive layer norm (the
     res-post-norm of the Swin blocks), so in a freshly initialised model each Swin block
     adds ``0 * ln(x) + 0`` to its residual stream and the backbone's attention and MLPs do
-    nothing. A trained checkpoint has no such zeros; the tiny random model gets this
-    seeded modulation so that its backbone acts like one.
+    nothing. A trained checkpoint has no such zeros; the tiny random model and real
+    architectures with ``random_weights`` get this seeded modulation so that their backbone
+    acts like one.
     """
     import torch
     from aurora.model.film import AdaptiveLayerNorm
@@ -144,8 +148,9 @@ def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> torch.nn
     """Build the model in evaluation mode on ``device``.
 
     Returns:
-        An ``aurora.Aurora`` instance. For ``tiny`` the parameters are drawn from
-        ``torch.manual_seed(spec.seed)`` so the same seed gives identical weights.
+        An ``aurora.Aurora`` instance. For ``tiny`` and ``random_weights`` the parameters
+        are drawn from ``torch.manual_seed(spec.seed)`` and the modulation from
+        ``spec.seed + 1``, so the same seed gives identical weights.
     """
     import torch
 
@@ -165,6 +170,9 @@ def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> torch.nn
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(spec.seed)
                 model = cls(**kwargs)
+            # Aurora's initialisation zeroes the adaptive layer norms' modulation: every Swin
+            # block would be the identity and each backbone tap equal the encoder's output.
+            activate_modulation(model, seed=spec.seed + 1)
         else:
             model = cls(**kwargs)
         if spec.checkpoint:

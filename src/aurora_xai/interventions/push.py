@@ -214,38 +214,52 @@ def responses(
         shifts: ``(K, C, D)`` one push ``alpha * u`` per variant.
         quantities: Names of :data:`QUANTITIES`.
         weights: ``(H, W)`` weights of the forecast cells (:func:`quantity_weights`).
-        batch_size: Copies per forward pass (at least 2: the unpushed copy and one push).
+        batch_size: Copies per forward pass. At least 2: the unpushed copy first, then
+            ``batch_size - 1`` pushes, and each push is read against the unpushed copy of
+            its own pass. 1 (when two copies do not fit in memory, as at 0.25 deg on 24 GB):
+            the unpushed sample has a pass of its own, each push one pass, every pass of
+            the same shape.
 
     Returns:
         ``(response (K, Q), reference (Q,))``: the pushed forecasts' region means minus
-        the unpushed one's (same pass), and the unpushed region means (float64).
+        the unpushed one's, and the unpushed region means (float64). A zero push gives a
+        response of exactly 0 either way.
 
     Raises:
         ValueError: for an unknown quantity (naming ``interventions.quantities``) or
-            ``batch_size`` < 2 (naming ``interventions.batch_size``).
+            ``batch_size`` < 1 (naming ``interventions.batch_size``).
     """
     for q in quantities:
         _check_quantity(q)
-    if batch_size < 2:
-        raise ValueError(f"interventions.batch_size must be at least 2, got {batch_size}")
+    if batch_size < 1:
+        raise ValueError(f"interventions.batch_size must be at least 1, got {batch_size}")
     shifts = np.asarray(shifts, dtype=np.float64)
     k, c, d = shifts.shape
-    per = batch_size - 1
+    per = max(batch_size - 1, 1)
     device = next(iter(batch.surf_vars.values())).device
     w = torch.as_tensor(weights, dtype=torch.float64, device=device)
+    zero = torch.zeros(1, c, d, dtype=torch.float64)
+
+    def region_means(rows: torch.Tensor) -> np.ndarray:  # (B, Q) for the pushes ``rows``
+        push.shift = rows.to(device)
+        pred = model(repeat_sample(batch, len(rows)))
+        means = np.empty((len(rows), len(quantities)))
+        for j, q in enumerate(quantities):
+            f = forecast_quantity(pred, q)
+            if f.shape[-2:] != w.shape:
+                raise ValueError(f"forecast grid {tuple(f.shape[-2:])} does not match the weights {tuple(w.shape)}")
+            means[:, j] = (f * w).sum(dim=(-2, -1)).cpu().numpy()
+        return means
+
     out = np.empty((k, len(quantities)))
-    ref = np.zeros(len(quantities))
     with push_tokens(model, tap, token_mask) as push:
+        ref = region_means(zero)[0] if batch_size == 1 else np.zeros(len(quantities))
         for i in range(0, k, per):
             part = torch.as_tensor(shifts[i : i + per])
-            rows = torch.cat([torch.zeros(1, c, d, dtype=part.dtype), part]).to(device)
-            push.shift = rows
-            pred = model(repeat_sample(batch, len(rows)))
-            for j, q in enumerate(quantities):
-                f = forecast_quantity(pred, q)
-                if f.shape[-2:] != w.shape:
-                    raise ValueError(f"forecast grid {tuple(f.shape[-2:])} does not match the weights {tuple(w.shape)}")
-                mean = (f * w).sum(dim=(-2, -1)).cpu().numpy()
-                out[i : i + len(part), j] = mean[1:] - mean[0]
-                ref[j] = mean[0]
+            if batch_size == 1:
+                out[i : i + len(part)] = region_means(part) - ref
+            else:
+                means = region_means(torch.cat([zero, part]))
+                out[i : i + len(part)] = means[1:] - means[0]
+                ref = means[0]
     return out, ref

@@ -41,18 +41,19 @@ def _shifts(vectors: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
 
 
 def _auto_batch_size(per_copy: int, most: int, device: str | torch.device) -> int:
-    """``interventions.batch_size: auto``: copies per pass from memory (at least 2), logged."""
+    """``interventions.batch_size: auto``: copies per pass from memory, logged."""
     dev = torch.device(device)
     free = available_bytes(dev)
-    n = max(2, auto_batch_size(per_copy, free, most, dev.type))
+    n = auto_batch_size(per_copy, free, most, dev.type)
     log.info(
         "interventions.batch_size auto: one copy peaks at %.3f GB on %s, %.3f GB available, margin %.0f %%: "
-        "%d copies per forward pass (the unpushed one included; at most %d)",
+        "%d copies per forward pass (%s; at most %d)",
         per_copy / 1e9,
         dev,
         free / 1e9,
         100 * AUTO_MARGIN.get(dev.type, AUTO_MARGIN["cpu"]),
         n,
+        "the unpushed one included" if n > 1 else "the unpushed sample in a pass of its own",
         most,
     )
     return n
@@ -77,7 +78,8 @@ def run_interventions(
         batch_size: Copies per forward pass (``interventions.batch_size``), or ``"auto"``:
             as many as fit in memory (the margin of
             :data:`~aurora_xai.perturbation.forward.AUTO_MARGIN`), measured from the first
-            date's unpushed forward pass, at least 2.
+            date's unpushed forward pass (1: the unpushed sample in a pass of its own,
+            :func:`~aurora_xai.interventions.push.responses`).
 
     Returns:
         Dataset with ``response (date, direction, member, alpha, quantity)`` (pushed
@@ -182,7 +184,7 @@ def run_interventions(
         "direction_region": pca.region,
         "n_random": cfg.n_random,
         "checkpoint": checkpoint_id(settings.model),
-        "forward_passes_per_date": int(np.ceil(len(shifts) / (batch_size - 1))),
+        "forward_passes_per_date": int(1 + len(shifts) if batch_size == 1 else np.ceil(len(shifts) / (batch_size - 1))),
         "seconds": round(progress.elapsed, 2),
     }
     for d in directions.values():
