@@ -55,6 +55,7 @@ ALTERNATIVES: dict[str, object] = {
     "probes.quantities": ["t2m", "msl"],
     "probes.alphas": [0.1, 10, 1000],  # "auto" | "none" | a block length: no generated value for oneOf
     "perturbation.batch_size": "auto",  # an integer or "auto": no generated value for oneOf
+    "interventions.batch_size": "auto",  # an integer or "auto": no generated value for oneOf
     "attribution.cases": ["great_storm_1987"],  # fewer cases: the headline table changes
     "attribution.target_variable": "2t",
     "attribution.target_level": 500,
