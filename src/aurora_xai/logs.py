@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["Progress", "setup_logging"]
+__all__ = ["Progress", "duration_text", "setup_logging"]
 
 
 def setup_logging(path: str | Path | None, level: int = logging.INFO) -> logging.Logger:
@@ -38,7 +38,8 @@ def setup_logging(path: str | Path | None, level: int = logging.INFO) -> logging
     return logger
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """``42 s``, ``12 min``, ``3.4 h``: a duration for a progress line."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
@@ -101,4 +102,4 @@ class Progress:
         per = self.elapsed / self._done
         left = max(self.total - self._done, 0) * per
         text = f"{per:.3g} s per {self.unit}"
-        return f"{text}, {_duration(left)} left" if left > 0 else f"{text}, {_duration(self.elapsed)} in all"
+        return f"{text}, {duration_text(left)} left" if left > 0 else f"{text}, {duration_text(self.elapsed)} in all"

@@ -35,6 +35,7 @@ import xarray as xr
 import zarr
 
 from ..dates import DateSpec
+from ..logs import duration_text
 from .era5 import ERA5Source, MissingTimeError, open_source
 from .lazy import GROUP_BYTES, lazy_steps, step_bytes
 from .readers import Store, cds_parts
@@ -290,7 +291,7 @@ def download_subset(
             now - t0,
             gb / max(now - t0, 1e-9),
             moved / max(now - started, 1e-9),
-            _duration(left),
+            duration_text(left),
         )
     del group.attrs["times_written"]
     zarr.consolidate_metadata(str(tmp), zarr_format=2)
@@ -309,15 +310,6 @@ def _write_region(ds: xr.Dataset, tmp: Path, start: int) -> None:
         consolidated=False,
         write_empty_chunks=True,  # every chunk holds data: skip zarr's all-fill-value test
     )
-
-
-def _duration(seconds: float) -> str:
-    """``42 s``, ``12 min``, ``3.4 h``."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _resume_point(tmp: Path, times: pd.DatetimeIndex, attrs: Mapping[str, str]) -> int:
