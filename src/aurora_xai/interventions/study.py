@@ -21,9 +21,9 @@ import xarray as xr
 
 from ..latents.geometry import cropped_grid
 from ..logs import Progress
-from ..memory import available_bytes, peak_bytes
+from ..memory import peak_bytes
 from ..model import build_model, checkpoint_id, model_dtype
-from ..perturbation.forward import AUTO, AUTO_MARGIN, auto_batch_size, copy_input_bytes
+from ..perturbation.forward import AUTO, copy_input_bytes, memory_batch_size
 from ..settings import Settings
 from .directions import DirectionData, build_directions, choose_dates, random_directions
 from .push import QUANTITIES, quantity_weights, region_token_mask, responses
@@ -38,25 +38,6 @@ def _shifts(vectors: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
     """``(V * A, C, D)`` pushes ``alpha * vector`` for vectors ``(V, C, D)``, alpha fastest."""
     a = np.asarray(alphas, dtype=np.float64)
     return (vectors[:, None] * a[None, :, None, None]).reshape(-1, *vectors.shape[1:])
-
-
-def _auto_batch_size(per_copy: int, most: int, device: str | torch.device) -> int:
-    """``interventions.batch_size: auto``: copies per pass from memory, logged."""
-    dev = torch.device(device)
-    free = available_bytes(dev)
-    n = auto_batch_size(per_copy, free, most, dev.type)
-    log.info(
-        "interventions.batch_size auto: one copy peaks at %.3f GB on %s, %.3f GB available, margin %.0f %%: "
-        "%d copies per forward pass (%s; at most %d)",
-        per_copy / 1e9,
-        dev,
-        free / 1e9,
-        100 * AUTO_MARGIN.get(dev.type, AUTO_MARGIN["cpu"]),
-        n,
-        "the unpushed one included" if n > 1 else "the unpushed sample in a pass of its own",
-        most,
-    )
-    return n
 
 
 def run_interventions(
@@ -76,8 +57,8 @@ def run_interventions(
         labels: The storm/calm label table.
         device: Where the model runs.
         batch_size: Copies per forward pass (``interventions.batch_size``), or ``"auto"``:
-            as many as fit in memory (the margin of
-            :data:`~aurora_xai.perturbation.forward.AUTO_MARGIN`), measured from the first
+            as many as fit in memory
+            (:func:`~aurora_xai.perturbation.forward.memory_batch_size`), measured from the first
             date's unpushed forward pass (1: the unpushed sample in a pass of its own,
             :func:`~aurora_xai.interventions.push.responses`).
 
@@ -135,7 +116,11 @@ def run_interventions(
         with capture_latents(model, cfg.tap) as box, torch.no_grad():
             if batch_size == AUTO:  # the unpushed pass is one copy's forward pass: measure it
                 _, peak = peak_bytes(functools.partial(model.forward, batch), device)
-                batch_size = _auto_batch_size(peak + copy_input_bytes(batch), 1 + len(shifts), device)
+                batch_size = memory_batch_size(
+                    peak + copy_input_bytes(batch), 1 + len(shifts), device, "interventions.batch_size", logger=log
+                )
+                if batch_size == 1:
+                    log.info("interventions.batch_size auto: the unpushed sample gets a pass of its own")
             else:
                 model.forward(batch)
         tok = box["tokens"].reshape(1, res[0], -1, box["tokens"].shape[-1])[:, :, torch.as_tensor(token_mask)]

@@ -40,9 +40,6 @@ __all__ = ["TapGeometry", "extract_pooled", "extract_taps"]
 
 log = logging.getLogger(__name__)
 
-#: Longest time (seconds) between two progress lines of an extraction.
-PROGRESS_SECONDS = 60.0
-
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class TapGeometry:
@@ -186,7 +183,7 @@ def extract_taps(
     pooled: dict[str, list[np.ndarray]] = {tap: [] for tap in taps}
     geometry: dict[str, TapGeometry] = {}
     done_times: list[pd.Timestamp] = []
-    progress = Progress(len(times), unit="date", seconds=PROGRESS_SECONDS)
+    progress = Progress(len(times), unit="date")
     with record_taps(model, taps, stop=early_stop) as recorder, torch.inference_mode():
         for item in loader:
             for t, why in item.skipped.items():

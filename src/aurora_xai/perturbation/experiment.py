@@ -33,10 +33,10 @@ import torch
 import xarray as xr
 
 from aurora_xai.latents.geometry import cropped_grid
-from aurora_xai.memory import available_bytes, peak_bytes
+from aurora_xai.memory import peak_bytes
 from aurora_xai.model import forecast_step
 
-from .forward import AUTO, AUTO_MARGIN, auto_batch_size, cast_to_model, copy_input_bytes, masked_mse
+from .forward import AUTO, cast_to_model, copy_input_bytes, masked_mse, memory_batch_size
 from .masks import (
     connected_components,
     is_global_longitude,
@@ -92,19 +92,7 @@ class PerturbationResult:
 def _auto_batch_size(settings: PerturbationSettings, per_copy: int, device: torch.device) -> int:
     """``perturbation.batch_size: auto``: copies per pass from memory, logged."""
     most = settings.n_draws + (1 if "blobs" in settings.random_kinds else 0)
-    free = available_bytes(device)
-    n = auto_batch_size(per_copy, free, most, device.type)
-    log.info(
-        "perturbation.batch_size auto: one copy peaks at %.3f GB on %s, %.3f GB available, margin %.0f %%: "
-        "%d masked copies per forward pass (at most %d run together)",
-        per_copy / 1e9,
-        device,
-        free / 1e9,
-        100 * AUTO_MARGIN.get(device.type, AUTO_MARGIN["cpu"]),
-        n,
-        most,
-    )
-    return n
+    return memory_batch_size(per_copy, most, device, "perturbation.batch_size", "masked copies", log)
 
 
 def run_experiment(

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aurora_xai.memory import available_bytes
 from aurora_xai.model import forecast_step, model_dtype
 
 from .apply import masked_batch
@@ -34,7 +35,16 @@ log = logging.getLogger(__name__)
 #: passes of minutes at 0.25 deg are logged, the tiny model's sub-second ones are not.
 PROGRESS_SECONDS = 10.0
 
-__all__ = ["AUTO", "AUTO_MARGIN", "auto_batch_size", "cast_to_model", "copy_input_bytes", "masked_fields", "masked_mse"]
+__all__ = [
+    "AUTO",
+    "AUTO_MARGIN",
+    "auto_batch_size",
+    "cast_to_model",
+    "memory_batch_size",
+    "copy_input_bytes",
+    "masked_fields",
+    "masked_mse",
+]
 
 #: The ``perturbation.batch_size`` value that sizes batches from memory.
 AUTO = "auto"
@@ -90,6 +100,39 @@ def auto_batch_size(
         raise ValueError(f"margin must lie in (0, 1], got {margin}")
     n = int(margin * max(0, available_bytes) // max(1, per_copy_bytes))
     return max(1, min(n, int(max_size)))
+
+
+def memory_batch_size(
+    per_copy_bytes: int,
+    max_size: int,
+    device: torch.device | str,
+    key: str,
+    what: str = "copies",
+    logger: logging.Logger = log,
+) -> int:
+    """A ``batch_size: auto`` for the memory available on ``device`` now, logged.
+
+    :func:`auto_batch_size` of ``per_copy_bytes`` against
+    :func:`aurora_xai.memory.available_bytes`, with the device type's margin; the line
+    on ``logger`` (the caller's) names the config ``key`` and says what a copy is
+    (``what``).
+    """
+    dev = torch.device(device)
+    free = available_bytes(dev)
+    n = auto_batch_size(per_copy_bytes, free, max_size, dev.type)
+    logger.info(
+        "%s auto: one copy peaks at %.3f GB on %s, %.3f GB available, margin %.0f %%: "
+        "%d %s per forward pass (at most %d run together)",
+        key,
+        per_copy_bytes / 1e9,
+        dev,
+        free / 1e9,
+        100 * AUTO_MARGIN.get(dev.type, AUTO_MARGIN["cpu"]),
+        n,
+        what,
+        max_size,
+    )
+    return n
 
 
 @torch.no_grad()
