@@ -60,6 +60,9 @@ def test_tiny_run_on_the_cpu_reports_every_key(tmp_path):
     assert lrp["relevance_max_rel_diff"] < 1e-5  # checkpointing changes memory, not relevance
     pert = report["sections"]["perturbation"]
     assert pert["batch_size_auto"] >= 1 and pert["masks_per_s"] > 0
+    inter = report["sections"]["interventions"]
+    assert inter["batch_size_auto"] >= 1 and inter["pushes_per_s"] > 0 and inter["finite"]
+    assert inter["n_pushes"] >= max(inter["batch_size_auto"] - 1, 1)
     agree = report["sections"]["agreement"]
     assert agree["devices"] == ["cpu", "cpu (reference)"]
     assert agree["pooled_max_rel_diff"] == 0 and agree["relevance_max_rel_diff"] == 0

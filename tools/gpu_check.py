@@ -26,6 +26,9 @@ without stopping the next sections:
                     relevances differ
   perturbation      masked forecasts per second at 0.25 deg, the batch size chosen as
                     perturbation.batch_size: auto chooses it
+  interventions     pushed forecasts per second at 0.25 deg (the backbone's tokens over Europe
+                    pushed along random directions, interventions.batch_size: auto's choice;
+                    with 1, the unpushed sample has a pass of its own)
   agreement         the tiny model on the 3 deg synthetic store: pooled features and LRP
                     relevance on the device against the CPU (largest difference relative to
                     the largest magnitude)
@@ -57,10 +60,11 @@ import numpy as np
 BUDGETS_S: dict[str, float] = {
     "environment": 5,
     "store": 60,
-    "extraction": 130,
-    "extraction_large": 100,
-    "lrp": 90,
+    "extraction": 115,
+    "extraction_large": 90,
+    "lrp": 85,
     "perturbation": 35,
+    "interventions": 35,
     "agreement": 25,
 }
 #: The whole check stops starting sections after this many seconds.
@@ -73,6 +77,7 @@ RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "extraction_large": ("model", "grid", "n_dates", "workers", "bf16"),
     "lrp": ("model", "grid", "target", "checkpointed", "unchecked", "relevance_max_rel_diff"),
     "perturbation": ("model", "grid", "batch_size_auto", "per_copy_gb", "available_gb", "n_masks", "masks_per_s"),
+    "interventions": ("model", "grid", "batch_size_auto", "per_copy_gb", "available_gb", "n_pushes", "pushes_per_s"),
     "agreement": ("model", "grid", "devices", "pooled_max_rel_diff", "relevance_max_rel_diff", "closure_error"),
 }
 #: Keys of each precision's entry in the extraction sections.
@@ -368,22 +373,32 @@ def section_lrp(check: Check, budget: Budget) -> dict[str, Any]:
     return out
 
 
-def section_perturbation(check: Check, budget: Budget) -> dict[str, Any]:
+def _auto_batch(check: Check, model: Any, batch: Any, max_size: int, key: str) -> tuple[int, int, int]:
+    """``(batch size, bytes per copy, bytes available)`` as ``key: auto`` chooses them
+    (:func:`aurora_xai.perturbation.forward.memory_batch_size`, from one unmodified
+    forward pass of ``batch``)."""
     import torch
 
     from aurora_xai.memory import available_bytes, peak_bytes
+    from aurora_xai.perturbation.forward import copy_input_bytes, memory_batch_size
+
+    with torch.no_grad():
+        _, peak = peak_bytes(lambda: model(batch), check.device)
+    per_copy = peak + copy_input_bytes(batch)
+    free = available_bytes(check.device)
+    return memory_batch_size(per_copy, max_size, check.device, key), per_copy, free
+
+
+def section_perturbation(check: Check, budget: Budget) -> dict[str, Any]:
+
     from aurora_xai.perturbation.apply import normalisation_fill
-    from aurora_xai.perturbation.forward import auto_batch_size, copy_input_bytes, masked_fields
+    from aurora_xai.perturbation.forward import masked_fields
     from aurora_xai.perturbation.masks import n_cells, random_scattered_masks, rng_for, sector_cells
     from aurora_xai.regions import Region
 
     model = check.model(check.small)
     batch = _batch_on_device(check)
-    with torch.no_grad():
-        _, peak = peak_bytes(lambda: model(batch), check.device)
-    per_copy = peak + copy_input_bytes(batch)
-    free = available_bytes(check.device)
-    n = auto_batch_size(per_copy, free, 4 if check.tiny else 64, torch.device(check.device).type)
+    n, per_copy, free = _auto_batch(check, model, batch, 4 if check.tiny else 64, "perturbation.batch_size")
     lat = batch.metadata.lat.detach().cpu().numpy()
     lon = batch.metadata.lon.detach().cpu().numpy()
     sector = sector_cells(Region("north_atlantic", **NORTH_ATLANTIC), lat, lon)
@@ -406,6 +421,49 @@ def section_perturbation(check: Check, budget: Budget) -> dict[str, Any]:
         "available_gb": round(free / 1e9, 3),
         "n_masks": len(masks),
         "masks_per_s": round(len(masks) / elapsed, 4),
+    }
+
+
+def section_interventions(check: Check, budget: Budget) -> dict[str, Any]:
+    import torch
+
+    from aurora_xai.interventions.push import quantity_weights, region_token_mask, responses
+    from aurora_xai.latents.geometry import cropped_grid
+    from aurora_xai.latents.taps import capture_latents
+
+    model = check.model(check.small)
+    batch = _batch_on_device(check)
+    n, per_copy, free = _auto_batch(check, model, batch, 4 if check.tiny else 32, "interventions.batch_size")
+    lat = batch.metadata.lat.detach().cpu().numpy()
+    lon = batch.metadata.lon.detach().cpu().numpy()
+    europe = check.regions()["europe"]
+    token_mask, (c, _, _) = region_token_mask(model, "backbone", lat, lon, europe)
+    weights = quantity_weights(europe, cropped_grid(lat, model.encoder.patch_size)[0], lon)
+    with capture_latents(model, "backbone") as box, torch.no_grad():
+        model(batch)
+    d = box["tokens"].shape[-1]  # width of the pushed tokens
+    rng = np.random.default_rng(0)
+    per_pass = max(n - 1, 1)
+    shifts = rng.standard_normal((per_pass, c, d))
+    quantities = ["msl", "2t"]
+    t0 = time.perf_counter()
+    responses(model, batch, "backbone", token_mask, shifts, quantities, weights, n)  # warm-up
+    _sync(check.device)
+    passes = 2 if budget.allows(3 * (time.perf_counter() - t0)) else 1
+    shifts = rng.standard_normal((passes * per_pass, c, d))
+    t0 = time.perf_counter()
+    response, _ = responses(model, batch, "backbone", token_mask, shifts, quantities, weights, n)
+    _sync(check.device)
+    elapsed = time.perf_counter() - t0
+    return {
+        "model": check.small,
+        "grid": check.grid(),
+        "batch_size_auto": n,
+        "per_copy_gb": round(per_copy / 1e9, 3),
+        "available_gb": round(free / 1e9, 3),
+        "n_pushes": len(shifts),
+        "pushes_per_s": round(len(shifts) / elapsed, 4),
+        "finite": bool(np.isfinite(response).all()),
     }
 
 
@@ -453,6 +511,7 @@ SECTIONS: dict[str, Callable[[Check, Budget], dict[str, Any]]] = {
     "extraction": section_extraction,
     "lrp": section_lrp,
     "perturbation": section_perturbation,
+    "interventions": section_interventions,
     "agreement": section_agreement,
     "extraction_large": section_extraction_large,  # last: the likeliest not to fit
 }
