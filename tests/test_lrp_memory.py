@@ -9,6 +9,7 @@ absorbed relevance sums the same terms in another order (float64: rtol 1e-12).
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from pathlib import Path
@@ -30,6 +31,7 @@ from aurora_xai.attribution.benchmark import lrp_peak_memory
 from aurora_xai.attribution.constants import aurora_constant_terms
 from aurora_xai.attribution.inputs import evaluate_target, normalised_inputs
 from aurora_xai.attribution.methods import compute_relevance
+from aurora_xai.attribution.pass_progress import stage_modules, stage_progress
 from aurora_xai.attribution.patching import (
     CHECKPOINTING_LEVELS,
     checkpointed_model,
@@ -254,3 +256,29 @@ def test_checkpointed_lrp_on_cuda_equals_unchecked():
         got = compute_relevance(model, batch, TARGETS["msl"], attention_rule="attnlrp", dtype=None, checkpointing=level)
         for v in want.data_vars:
             np.testing.assert_allclose(got[v].values, want[v].values, rtol=1e-9, atol=1e-15, err_msg=f"{level} {v}")
+
+
+@pytest.mark.parametrize("level", ["none", "block+perceiver"])
+def test_stage_progress_reports_both_passes_and_changes_nothing(model, batch, level, caplog):
+    """Forward events in forward order, backward events in reverse order, none for the
+    recomputation under checkpointing; the relevance is identical with the hooks."""
+    want = _lrp(model, batch, TARGETS["msl"], level=level, chunk_rows=100)
+    with caplog.at_level(logging.INFO, logger="aurora_xai"):
+        with stage_progress(model, "LRP", every_s=0.0) as events:
+            got = _lrp(model, batch, TARGETS["msl"], level=level, chunk_rows=100)
+    _assert_identical(got, want)
+    names = [name for name, _ in stage_modules(model)]
+    assert [(p, n) for p, n, _ in events] == [("forward", n) for n in names] + [("backward", n) for n in names[::-1]]
+    seconds = [s for _, _, s in events]
+    assert seconds == sorted(seconds)
+    lines = [r.getMessage() for r in caplog.records if r.name == "aurora_xai.attribution.pass_progress"]
+    assert len(lines) == len(events) and lines[0].startswith("LRP forward pass finished encoder after")
+    assert lines[-1].startswith("LRP backward pass reached encoder after")
+    # A pass that takes less than every_s logs nothing at INFO; the hooks are removed after.
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="aurora_xai"):
+        with stage_progress(model, "LRP", every_s=3600.0) as events:
+            _lrp(model, batch, TARGETS["msl"], level=level, chunk_rows=100)
+        assert len(events) == 2 * len(names) and not caplog.records
+        _lrp(model, batch, TARGETS["msl"], level=level, chunk_rows=100)
+        assert len(events) == 2 * len(names)

@@ -8,7 +8,8 @@ method named in :data:`METHODS`:
 * ``lrp``: layer-wise relevance propagation with the rules of a rule map
   (:mod:`aurora_xai.attribution.rule_maps`) installed by
   :func:`~aurora_xai.attribution.patching.lrp_rules`; the relevance Aurora's constant
-  terms absorb is logged (:mod:`aurora_xai.attribution.constants`);
+  terms absorb is logged (:mod:`aurora_xai.attribution.constants`), and a long pass
+  logs the stages it has passed (:mod:`aurora_xai.attribution.pass_progress`);
 * ``input_x_gradient`` and ``integrated_gradients``: captum's, on the normalised inputs
   packed into one vector.
 
@@ -53,6 +54,7 @@ from aurora_xai.attribution.inputs import (
     history_offsets,
     normalised_inputs,
 )
+from aurora_xai.attribution.pass_progress import stage_progress
 from aurora_xai.attribution.patching import checkpointed_model, checkpointing_level, lrp_rules
 from aurora_xai.attribution.rule_maps import RuleMap, rule_map
 from aurora_xai.attribution.rules import Ledger
@@ -149,7 +151,7 @@ class LRP(Method):
             leaves = _ordinary_inputs(inputs)
             leaves = leaves.replace([t.detach().requires_grad_(True) for t in leaves.tensors()])
             with lrp_rules(model, options.attention_rule, options.epsilon, options.checkpointing, ledger):
-                with aurora_constant_terms(model, ledger):
+                with aurora_constant_terms(model, ledger), stage_progress(model, "LRP"):
                     y = evaluate_target(model, leaves.to_batch(), target)
                     grads = torch.autograd.grad(y, leaves.tensors(), allow_unused=True)
         rel = [(x * g).detach() if g is not None else torch.zeros_like(x) for x, g in zip(leaves.tensors(), grads)]
