@@ -384,3 +384,19 @@ def test_days_outside_the_store_fail_or_are_skipped(tiny_settings, small_store):
         composite_table(day_quantities(days), n_boot=50), {"storm": 1, "calm": 1}, {"storm": 1, "calm": 0}
     )
     assert "all 1 calm days skipped" in headline_rows(rows).set_index("metric").loc["lrp_upper_share_calm", "note"]
+
+
+def test_samples_per_read_follow_the_sample_size(tiny_settings):
+    """The labelled days are read as many samples at once as 1 GB holds: all 8 of a block
+    at 3 deg, one at a time at 0.25 deg (a sample 0.57 GB; an LRP pass takes minutes)."""
+    import types
+
+    from aurora_xai.attribution.study import READ_BLOCK_BYTES, read_block
+    from aurora_xai.data.variables import ATMOS_VARS, SURF_VARS
+
+    source = tiny_settings.data.open(tiny_settings.history_hours)
+    assert source.bytes_needed() * 8 < READ_BLOCK_BYTES and read_block(source) == 8
+    quarter = 2 * 4 * 721 * 1440 * (len(SURF_VARS) + 13 * len(ATMOS_VARS))  # 0.25 deg, 13 levels
+    assert read_block(types.SimpleNamespace(bytes_needed=lambda: quarter)) == 1
+    assert read_block(types.SimpleNamespace(bytes_needed=lambda: READ_BLOCK_BYTES // 3)) == 3
+    assert read_block(object()) == 8

@@ -116,6 +116,19 @@ def day_settings(settings: Settings) -> AttributionSettings:
     return AttributionSettings(**values)
 
 
+#: Bytes of samples :func:`relevance_for_days` reads at once when ``block`` is None.
+READ_BLOCK_BYTES = 1_000_000_000
+
+
+def read_block(source: Any, most: int = 8) -> int:
+    """Samples per read that fit in :data:`READ_BLOCK_BYTES` (1 to ``most``), from the
+    bytes one sample needs (``source.bytes_needed()``; ``most`` for a source without it)."""
+    needed = getattr(source, "bytes_needed", None)
+    if needed is None:
+        return most
+    return max(1, min(most, READ_BLOCK_BYTES // max(1, int(needed()))))
+
+
 def _read_blocks(source: Any, times: list[pd.Timestamp], block: int, skip_empty: bool) -> Iterator[tuple]:
     """``(time, batch)`` in order, ``block`` samples per read (:meth:`ERA5Source.batches`)."""
     for i in range(0, len(times), block):
@@ -134,7 +147,7 @@ def relevance_for_days(
     table: pd.DataFrame,
     checkpointing: bool = False,
     device: torch.device | str | None = None,
-    block: int = 8,
+    block: int | None = None,
 ) -> xr.Dataset:
     """Relevance of every labelled day's sample, summarised inside the labels' box.
 
@@ -159,7 +172,9 @@ def relevance_for_days(
         table: The label table (:func:`aurora_xai.storms.table.read_storm_days`).
         checkpointing: Activation checkpointing (same relevance, less memory).
         device: Where the model runs (the batch is moved there); None: the CPU.
-        block: Samples per read (memory: ``block`` samples at once).
+        block: Samples per read (memory: ``block`` samples at once); None: as many as
+            :data:`READ_BLOCK_BYTES` hold, 1 to 8 (at 0.25 deg a sample is 0.57 GB and an
+            LRP pass takes minutes: one at a time).
 
     Returns:
         A days dataset: the variables of
@@ -201,6 +216,8 @@ def relevance_for_days(
         skipped[t] = reason
         log.warning("skipping %s day %s: %s (data.on_missing = skip)", row["label"], row["date"], reason)
     keep.sort()  # chronological reads: neighbouring days share stored chunks
+    if block is None:
+        block = read_block(source)
     days, per_day, done = [], [], []
     attrs: dict[str, Any] = {}
     progress = Progress(len(keep), unit="day")
