@@ -373,10 +373,10 @@ def section_lrp(check: Check, budget: Budget) -> dict[str, Any]:
     return out
 
 
-def _auto_batch(check: Check, model: Any, batch: Any, max_size: int, key: str) -> tuple[int, int, int]:
-    """``(batch size, bytes per copy, bytes available)`` as ``key: auto`` chooses them
-    (:func:`aurora_xai.perturbation.forward.memory_batch_size`, from one unmodified
-    forward pass of ``batch``)."""
+def _auto_batch(check: Check, model: Any, batch: Any, max_size: int, key: str) -> tuple[int, dict[str, Any]]:
+    """The batch size ``key: auto`` chooses
+    (:func:`aurora_xai.perturbation.forward.memory_batch_size`, from one unmodified forward
+    pass of ``batch``), and the report's entries on it."""
     import torch
 
     from aurora_xai.memory import available_bytes, peak_bytes
@@ -386,11 +386,30 @@ def _auto_batch(check: Check, model: Any, batch: Any, max_size: int, key: str) -
         _, peak = peak_bytes(lambda: model(batch), check.device)
     per_copy = peak + copy_input_bytes(batch)
     free = available_bytes(check.device)
-    return memory_batch_size(per_copy, max_size, check.device, key), per_copy, free
+    n = memory_batch_size(per_copy, max_size, check.device, key)
+    return n, {
+        "model": check.small,
+        "grid": check.grid(),
+        "batch_size_auto": n,
+        "per_copy_gb": round(per_copy / 1e9, 3),
+        "available_gb": round(free / 1e9, 3),
+    }
+
+
+def _timed_passes(check: Check, budget: Budget, run: Callable[[int], Any]) -> tuple[Any, int, float]:
+    """``(result, passes, seconds)`` of ``run(passes)``: ``run(1)`` first as a warm-up,
+    then two passes timed if three warm-ups' time is left in the budget, else one."""
+    t0 = time.perf_counter()
+    run(1)
+    _sync(check.device)
+    passes = 2 if budget.allows(3 * (time.perf_counter() - t0)) else 1
+    t0 = time.perf_counter()
+    out = run(passes)
+    _sync(check.device)
+    return out, passes, time.perf_counter() - t0
 
 
 def section_perturbation(check: Check, budget: Budget) -> dict[str, Any]:
-
     from aurora_xai.perturbation.apply import normalisation_fill
     from aurora_xai.perturbation.forward import masked_fields
     from aurora_xai.perturbation.masks import n_cells, random_scattered_masks, rng_for, sector_cells
@@ -398,30 +417,16 @@ def section_perturbation(check: Check, budget: Budget) -> dict[str, Any]:
 
     model = check.model(check.small)
     batch = _batch_on_device(check)
-    n, per_copy, free = _auto_batch(check, model, batch, 4 if check.tiny else 64, "perturbation.batch_size")
+    n, out = _auto_batch(check, model, batch, 4 if check.tiny else 64, "perturbation.batch_size")
     lat = batch.metadata.lat.detach().cpu().numpy()
     lon = batch.metadata.lon.detach().cpu().numpy()
     sector = sector_cells(Region("north_atlantic", **NORTH_ATLANTIC), lat, lon)
     masks = random_scattered_masks(sector, n_cells(int(sector.sum()), 1.0), 2 * n, rng_for(0, "gpu_check"))
     fill = normalisation_fill(batch, model.surf_stats)
-    t0 = time.perf_counter()
-    masked_fields(model, batch, fill, masks[:n], "msl", batch_size=n)  # warm-up
-    _sync(check.device)
-    if not budget.allows(3 * (time.perf_counter() - t0)):
-        masks = masks[:n]  # one timed pass fits, not two
-    t0 = time.perf_counter()
-    masked_fields(model, batch, fill, masks, "msl", batch_size=n)
-    _sync(check.device)
-    elapsed = time.perf_counter() - t0
-    return {
-        "model": check.small,
-        "grid": check.grid(),
-        "batch_size_auto": n,
-        "per_copy_gb": round(per_copy / 1e9, 3),
-        "available_gb": round(free / 1e9, 3),
-        "n_masks": len(masks),
-        "masks_per_s": round(len(masks) / elapsed, 4),
-    }
+    _, passes, seconds = _timed_passes(
+        check, budget, lambda p: masked_fields(model, batch, fill, masks[: p * n], "msl", batch_size=n)
+    )
+    return {**out, "n_masks": passes * n, "masks_per_s": round(passes * n / seconds, 4)}
 
 
 def section_interventions(check: Check, budget: Budget) -> dict[str, Any]:
@@ -433,7 +438,7 @@ def section_interventions(check: Check, budget: Budget) -> dict[str, Any]:
 
     model = check.model(check.small)
     batch = _batch_on_device(check)
-    n, per_copy, free = _auto_batch(check, model, batch, 4 if check.tiny else 32, "interventions.batch_size")
+    n, out = _auto_batch(check, model, batch, 4 if check.tiny else 32, "interventions.batch_size")
     lat = batch.metadata.lat.detach().cpu().numpy()
     lon = batch.metadata.lon.detach().cpu().numpy()
     europe = check.regions()["europe"]
@@ -441,28 +446,18 @@ def section_interventions(check: Check, budget: Budget) -> dict[str, Any]:
     weights = quantity_weights(europe, cropped_grid(lat, model.encoder.patch_size)[0], lon)
     with capture_latents(model, "backbone") as box, torch.no_grad():
         model(batch)
-    d = box["tokens"].shape[-1]  # width of the pushed tokens
-    rng = np.random.default_rng(0)
-    per_pass = max(n - 1, 1)
-    shifts = rng.standard_normal((per_pass, c, d))
-    quantities = ["msl", "2t"]
-    t0 = time.perf_counter()
-    responses(model, batch, "backbone", token_mask, shifts, quantities, weights, n)  # warm-up
-    _sync(check.device)
-    passes = 2 if budget.allows(3 * (time.perf_counter() - t0)) else 1
-    shifts = rng.standard_normal((passes * per_pass, c, d))
-    t0 = time.perf_counter()
-    response, _ = responses(model, batch, "backbone", token_mask, shifts, quantities, weights, n)
-    _sync(check.device)
-    elapsed = time.perf_counter() - t0
+    per_pass = max(n - 1, 1)  # a pass holds the unpushed copy and n - 1 pushes (n = 1: one push)
+    shifts = np.random.default_rng(0).standard_normal((2 * per_pass, c, box["tokens"].shape[-1]))
+    (response, _), passes, seconds = _timed_passes(
+        check,
+        budget,
+        lambda p: responses(model, batch, "backbone", token_mask, shifts[: p * per_pass], ["msl", "2t"], weights, n),
+    )
+    pushes = passes * per_pass
     return {
-        "model": check.small,
-        "grid": check.grid(),
-        "batch_size_auto": n,
-        "per_copy_gb": round(per_copy / 1e9, 3),
-        "available_gb": round(free / 1e9, 3),
-        "n_pushes": len(shifts),
-        "pushes_per_s": round(len(shifts) / elapsed, 4),
+        **out,
+        "n_pushes": pushes,
+        "pushes_per_s": round(pushes / seconds, 4),
         "finite": bool(np.isfinite(response).all()),
     }
 
