@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 import sys
 from pathlib import Path
 
@@ -39,7 +40,13 @@ from aurora_xai.perturbation.masks import (
 )
 from aurora_xai.perturbation.metrics import aopc_ratio, bootstrap_ratio
 from aurora_xai.perturbation.relevance import masking_maps
-from aurora_xai.perturbation.settings import Case, MaskFields, PerturbationSettings, check_perturbation_config
+from aurora_xai.perturbation.settings import (
+    Case,
+    MaskFields,
+    PerturbationSettings,
+    check_perturbation_config,
+    lrp_rule_differences,
+)
 from aurora_xai.regions import Region
 
 torch.set_num_threads(1)
@@ -435,3 +442,51 @@ def test_check_perturbation_config():
         check({"cases": {"c": {**case, "variable": "t"}}})
     with pytest.raises(ConfigError, match="headline_case"):
         check({"cases": {"c": case}, "headline_case": "d"})
+
+
+def test_lrp_from_the_rule_must_be_the_experiments_lrp():
+    """perturbation.lrp_source: rule reuses the compute_relevance rule's relevance only
+    where it is the LRP the experiment computes; otherwise the config check names the keys."""
+    from aurora_xai.config import ConfigError
+    from aurora_xai.settings import Settings, load_config
+
+    def check(**overlay):
+        cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "study.yaml", overlay)
+        check_perturbation_config(Settings(cfg))
+        return cfg
+
+    assert check()["perturbation"]["lrp_source"] == "rule"  # the study preset reuses it
+    study = Settings(check())
+    assert lrp_rule_differences(study, "great_storm_1987", study.perturbation_cases["great_storm_1987"]) == []
+    bad = {
+        "attribution.epsilon = 0.1 but perturbation.epsilon = 0.25": {"attribution": {"epsilon": 0.1}},
+        "attribution.attention_rule = 'attnlrp' but perturbation.attention_rule = 'cp'": {
+            "attribution": {"attention_rule": "attnlrp"}
+        },
+        "attribution.target_region = 'box' but perturbation.cases.great_storm_1987.target_region = 'europe'": {
+            "attribution": {"target_region": "box"}
+        },
+        "attribution.latent_layer = 'encoder' but perturbation.latent_layer = 'backbone'": {
+            "attribution": {"latent_layer": "encoder"}
+        },
+        "attribution.target = 'forecast' but perturbation.relevance_target = 'latent'": {
+            "attribution": {"target": "forecast"}
+        },
+        "storms.great_storm_1987.case_time = 1987-10-16 00:00 but perturbation.cases.great_storm_1987.time = "
+        "1987-10-16 06:00": {"storms": {"great_storm_1987": {"case_time": "1987-10-16T00:00"}}},
+        "attribution.method = 'integrated_gradients' but perturbation.methods = 'lrp'": {
+            "attribution": {"method": "integrated_gradients"}
+        },
+        "'great_storm_1987' is not among attribution.cases": {"attribution": {"cases": ["katrina_2005"]}},
+    }
+    for message, overlay in bad.items():
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            check(**overlay)
+        check(**overlay, perturbation={"lrp_source": "compute"})  # computed in the rule: no constraint
+    # forecast targets compare the variable and level
+    forecast = {"attribution": {"target": "forecast"}, "perturbation": {"relevance_target": "forecast"}}
+    check(**forecast)
+    with pytest.raises(ConfigError, match=re.escape("attribution.target_variable = '2t' but perturbation.cases")):
+        check(
+            attribution={"target": "forecast", "target_variable": "2t"}, perturbation={"relevance_target": "forecast"}
+        )

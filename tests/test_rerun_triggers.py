@@ -65,6 +65,8 @@ ALTERNATIVES: dict[str, object] = {
     "attribution.map_variable": "t",
     "perturbation.cases": {"great_storm_1987": {"variable": "2t"}},
     "perturbation.methods": ["lrp", "random"],
+    # rule needs the compute_relevance rule's target to be the perturbation's (europe, not the box)
+    "perturbation.lrp_source": {"perturbation.lrp_source": "rule", "attribution.target_region": "europe"},
     "perturbation.latent_layer": "encoder",
     "perturbation.relevance.variables": ["msl", "t"],
     "perturbation.relevance.levels": [500, 850],

@@ -3,8 +3,9 @@
 Relevance is computed inside this job for every method in ``perturbation.methods``
 (same model, sample and target for all, so the curves compare like with like). With
 ``perturbation.lrp_source: rule`` the LRP relevance is read instead from the LRP rule's
-``results/relevance/{case}.nc`` (its target should be the perturbation target; a
-mismatch is logged).
+``results/relevance/{case}.nc``: the config check at the workflow's start
+(:func:`aurora_xai.perturbation.settings.lrp_rule_differences`) makes sure it is the LRP
+this job would compute (target, rule, epsilon, time).
 """
 
 import torch

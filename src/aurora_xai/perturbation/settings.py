@@ -29,6 +29,7 @@ __all__ = [
     "PerturbationSettings",
     "check_perturbation_config",
     "history_indices",
+    "lrp_rule_differences",
 ]
 
 #: Attribution methods the experiment knows (``random``: seeded random relevance).
@@ -288,3 +289,103 @@ def check_perturbation_config(settings: Settings) -> None:
                 raise ConfigError(
                     f"config key 'perturbation.cases.{name}.time': {missing[0]:%Y-%m-%d %H:%M} is outside synthetic.periods"
                 )
+    if settings.raw("perturbation.lrp_source") == "rule" and "lrp" in settings.perturbation.methods:
+        for name, case in cases.items():
+            differences = lrp_rule_differences(settings, name, case)
+            if differences:
+                raise ConfigError(
+                    f"config key 'perturbation.lrp_source': rule reuses results/relevance/{name}.nc, "
+                    f"but the compute_relevance rule's LRP of {name!r} is not the one this experiment "
+                    f"would compute: {'; '.join(differences)} (align the keys, or set "
+                    "perturbation.lrp_source: compute)"
+                )
+
+
+def lrp_rule_differences(settings: Settings, name: str, case: Case) -> list[str]:
+    """How the ``compute_relevance`` rule's relevance of ``name`` differs from the LRP the
+    perturbation experiment computes for ``case``; empty when it can be reused
+    (``perturbation.lrp_source: rule``).
+
+    Compared, each as ``attribution.<key> = ... but perturbation.<key> = ...``: the method
+    (LRP), the attention rule and epsilon, the target (``attribution.target``,
+    ``target_variable``/``target_level`` or ``latent_layer``, ``target_region``
+    against ``perturbation.relevance_target``, the case's variable, level and target
+    region or ``perturbation.latent_layer``) and the sample time (``storms.<name>.case_time``
+    against the case's ``time``). The relevance's precision (``attribution.dtype``) is
+    not compared.
+    """
+    if name not in (settings.raw("attribution.cases") or []):
+        return [f"{name!r} is not among attribution.cases (no compute_relevance output for it)"]
+    attribution = {k: settings.raw(f"attribution.{k}") for k in ATTRIBUTION_KEYS}
+    pert = settings.perturbation
+    region = attribution["target_region"]
+    wanted: dict[str, tuple[str, Any, str, Any]] = {
+        "method": ("attribution.method", attribution["method"], "perturbation.methods", "lrp"),
+        "attention_rule": (
+            "attribution.attention_rule",
+            attribution["attention_rule"],
+            "perturbation.attention_rule",
+            pert.attention_rule,
+        ),
+        "epsilon": ("attribution.epsilon", float(attribution["epsilon"]), "perturbation.epsilon", float(pert.epsilon)),
+        "target": ("attribution.target", attribution["target"], "perturbation.relevance_target", pert.relevance_target),
+        "region": (
+            "attribution.target_region",
+            region,
+            f"perturbation.cases.{name}.target_region",
+            case.target_region.name,
+        ),
+        "time": (
+            f"storms.{name}.case_time",
+            _naive_utc(settings.raw(f"storms.{name}.case_time")),
+            f"perturbation.cases.{name}.time",
+            case.time,
+        ),
+    }
+    if pert.relevance_target == "latent":
+        wanted["layer"] = (
+            "attribution.latent_layer",
+            attribution["latent_layer"],
+            "perturbation.latent_layer",
+            pert.latent_layer,
+        )
+    else:
+        level = attribution["target_level"]
+        wanted["variable"] = (
+            "attribution.target_variable",
+            attribution["target_variable"],
+            f"perturbation.cases.{name}.variable",
+            case.variable,
+        )
+        wanted["level"] = (
+            "attribution.target_level",
+            None if level is None else float(level),
+            f"perturbation.cases.{name}.level",
+            case.level,
+        )
+    return [f"{ka} = {_text(a)} but {kb} = {_text(b)}" for ka, a, kb, b in wanted.values() if a != b]
+
+
+#: The ``attribution`` keys :func:`lrp_rule_differences` compares.
+ATTRIBUTION_KEYS = (
+    "method",
+    "attention_rule",
+    "epsilon",
+    "target",
+    "target_variable",
+    "target_level",
+    "target_region",
+    "latent_layer",
+)
+
+
+def _naive_utc(value: Any) -> pd.Timestamp | None:
+    from aurora_xai.dates import utc_timestamp
+
+    return None if value is None else utc_timestamp(value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d %H:%M}"
+    return repr(value) if isinstance(value, str) else str(value)
