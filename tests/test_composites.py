@@ -392,11 +392,15 @@ def test_samples_per_read_follow_the_sample_size(tiny_settings):
     import types
 
     from aurora_xai.attribution.study import READ_BLOCK_BYTES, read_block
+    from aurora_xai.data.era5 import ERA5Source
     from aurora_xai.data.variables import ATMOS_VARS, SURF_VARS
 
     source = tiny_settings.data.open(tiny_settings.history_hours)
     assert source.bytes_needed() * 8 < READ_BLOCK_BYTES and read_block(source) == 8
-    quarter = 2 * 4 * 721 * 1440 * (len(SURF_VARS) + 13 * len(ATMOS_VARS))  # 0.25 deg, 13 levels
+    # a 0.25 deg source with 13 levels, sized by ERA5Source's own count
+    grid = types.SimpleNamespace(levels=[0.0] * 13, lat=np.zeros(721), lon=np.zeros(1440))
+    quarter = ERA5Source.bytes_needed(grid)
+    assert quarter == 2 * 4 * 721 * 1440 * (len(SURF_VARS) + 13 * len(ATMOS_VARS))  # 0.57 GB
     assert read_block(types.SimpleNamespace(bytes_needed=lambda: quarter)) == 1
     assert read_block(types.SimpleNamespace(bytes_needed=lambda: READ_BLOCK_BYTES // 3)) == 3
     assert read_block(object()) == 8

@@ -258,27 +258,36 @@ def test_checkpointed_lrp_on_cuda_equals_unchecked():
             np.testing.assert_allclose(got[v].values, want[v].values, rtol=1e-9, atol=1e-15, err_msg=f"{level} {v}")
 
 
-@pytest.mark.parametrize("level", ["none", "block+perceiver"])
-def test_stage_progress_reports_both_passes_and_changes_nothing(model, batch, level, caplog):
-    """Forward events in forward order, backward events in reverse order, none for the
-    recomputation under checkpointing; the relevance is identical with the hooks."""
-    want = _lrp(model, batch, TARGETS["msl"], level=level, chunk_rows=100)
+@pytest.mark.parametrize(
+    ("level", "target", "backward_thread"),
+    [("none", "msl", False), ("block+perceiver", "msl", True), ("stage", "backbone", False)],
+)
+def test_stage_progress_reports_both_passes_and_changes_nothing(model, batch, level, target, backward_thread, caplog):
+    """Forward events in forward order (up to the target's module), backward events in
+    reverse order, once each: none from the recomputation under checkpointing, also with
+    the backward pass in another thread (as on CUDA); the relevance is identical."""
+    run = dict(level=level, chunk_rows=100, backward_thread=backward_thread)
+    want = _lrp(model, batch, TARGETS[target], **run)
     with caplog.at_level(logging.INFO, logger="aurora_xai"):
         with stage_progress(model, "LRP", every_s=0.0) as events:
-            got = _lrp(model, batch, TARGETS["msl"], level=level, chunk_rows=100)
+            got = _lrp(model, batch, TARGETS[target], **run)
     _assert_identical(got, want)
     names = [name for name, _ in stage_modules(model)]
+    if target == "backbone":  # the latent target ends the forward pass at the backbone
+        names = names[:-1]
     assert [(p, n) for p, n, _ in events] == [("forward", n) for n in names] + [("backward", n) for n in names[::-1]]
     seconds = [s for _, _, s in events]
     assert seconds == sorted(seconds)
     lines = [r.getMessage() for r in caplog.records if r.name == "aurora_xai.attribution.pass_progress"]
     assert len(lines) == len(events) and lines[0].startswith("LRP forward pass finished encoder after")
     assert lines[-1].startswith("LRP backward pass reached encoder after")
-    # A pass that takes less than every_s logs nothing at INFO; the hooks are removed after.
+    # A pass that takes less than every_s logs nothing at INFO; two passes in one context
+    # report both; the hooks are removed after.
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="aurora_xai"):
         with stage_progress(model, "LRP", every_s=3600.0) as events:
-            _lrp(model, batch, TARGETS["msl"], level=level, chunk_rows=100)
-        assert len(events) == 2 * len(names) and not caplog.records
-        _lrp(model, batch, TARGETS["msl"], level=level, chunk_rows=100)
-        assert len(events) == 2 * len(names)
+            _lrp(model, batch, TARGETS[target], **run)
+            _lrp(model, batch, TARGETS[target], **run)
+        assert len(events) == 4 * len(names) and not caplog.records
+        _lrp(model, batch, TARGETS[target], **run)
+        assert len(events) == 4 * len(names)

@@ -463,7 +463,8 @@ def test_lrp_from_the_rule_must_be_the_experiments_lrp():
         "attribution.attention_rule = 'attnlrp' but perturbation.attention_rule = 'cp'": {
             "attribution": {"attention_rule": "attnlrp"}
         },
-        "attribution.target_region = 'box' but perturbation.cases.great_storm_1987.target_region = 'europe'": {
+        "attribution.target_region = 'box' (latitude 40 to 60, longitude 345 to 15) but "
+        "perturbation.cases.great_storm_1987.target_region = 'europe' (latitude 30 to 72": {
             "attribution": {"target_region": "box"}
         },
         "attribution.latent_layer = 'encoder' but perturbation.latent_layer = 'backbone'": {
@@ -483,6 +484,18 @@ def test_lrp_from_the_rule_must_be_the_experiments_lrp():
         with pytest.raises(ConfigError, match=re.escape(message)):
             check(**overlay)
         check(**overlay, perturbation={"lrp_source": "compute"})  # computed in the rule: no constraint
+    # regions are compared by their bounds: a region named 'box' is not the storm's box
+    box = {"lat_min": 30, "lat_max": 72, "lon_min": 348, "lon_max": 45}
+    with pytest.raises(ConfigError, match=re.escape("target_region = 'box' (latitude 40 to 60")):
+        check(
+            regions={"box": box},
+            attribution={"target_region": "box"},
+            perturbation={"cases": {"great_storm_1987": {"target_region": "box"}}},
+        )
+    check(regions={"europe_copy": box}, perturbation={"cases": {"great_storm_1987": {"target_region": "europe_copy"}}})
+    # times are compared in UTC: the same instant written with an offset is the same time
+    check(perturbation={"cases": {"great_storm_1987": {"time": "1987-10-16T07:00+01:00"}}})
+    check(perturbation={"cases": {"great_storm_1987": {"time": "1987-10-16T06:00Z"}}})
     # forecast targets compare the variable and level
     forecast = {"attribution": {"target": "forecast"}, "perturbation": {"relevance_target": "forecast"}}
     check(**forecast)

@@ -77,7 +77,16 @@ RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "extraction_large": ("model", "grid", "n_dates", "workers", "bf16"),
     "lrp": ("model", "grid", "target", "checkpointed", "unchecked", "relevance_max_rel_diff"),
     "perturbation": ("model", "grid", "batch_size_auto", "per_copy_gb", "available_gb", "n_masks", "masks_per_s"),
-    "interventions": ("model", "grid", "batch_size_auto", "per_copy_gb", "available_gb", "n_pushes", "pushes_per_s"),
+    "interventions": (
+        "model",
+        "grid",
+        "batch_size_auto",
+        "per_copy_gb",
+        "available_gb",
+        "n_pushes",
+        "pushes_per_s",
+        "finite",
+    ),
     "agreement": ("model", "grid", "devices", "pooled_max_rel_diff", "relevance_max_rel_diff", "closure_error"),
 }
 #: Keys of each precision's entry in the extraction sections.
@@ -386,7 +395,7 @@ def _auto_batch(check: Check, model: Any, batch: Any, max_size: int, key: str) -
         _, peak = peak_bytes(lambda: model(batch), check.device)
     per_copy = peak + copy_input_bytes(batch)
     free = available_bytes(check.device)
-    n = memory_batch_size(per_copy, max_size, check.device, key)
+    n = memory_batch_size(per_copy, max_size, check.device, key, available=free)
     return n, {
         "model": check.small,
         "grid": check.grid(),

@@ -5,7 +5,8 @@ Relevance is computed inside this job for every method in ``perturbation.methods
 ``perturbation.lrp_source: rule`` the LRP relevance is read instead from the LRP rule's
 ``results/relevance/{case}.nc``: the config check at the workflow's start
 (:func:`aurora_xai.perturbation.settings.lrp_rule_differences`) makes sure it is the LRP
-this job would compute (target, rule, epsilon, time).
+this job would compute (target, rule, epsilon, time; not the precision,
+``attribution.dtype``).
 """
 
 import torch

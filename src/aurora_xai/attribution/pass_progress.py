@@ -10,9 +10,10 @@ only once ``every_s`` seconds have passed since the pass began or since the last
 The stages, in forward order, with the tap vocabulary's names
 (:mod:`aurora_xai.latents.taps`): ``encoder`` (the Perceiver encoder),
 ``backbone.encoder.<k>``, ``backbone.decoder.<k>`` and ``decoder`` (the Perceiver
-decoder). The hooks return nothing: outputs and gradients are untouched. Forward calls
-while the backward pass runs (recomputation under activation checkpointing) are not
-reported.
+decoder). The hooks return nothing: outputs and gradients are untouched. Recomputation
+under activation checkpointing (:mod:`aurora_xai.attribution.patching`) calls the
+pieces' original ``forward`` methods, not the modules, so it reports nothing; a target
+that ends the forward pass early (a latent target) reports the stages it ran.
 """
 
 from __future__ import annotations
@@ -85,7 +86,6 @@ def stage_progress(
     events: list[tuple[str, str, float]] = []
     start = time.perf_counter()
     last = [start]
-    backward = [False]
 
     def report(phase: str, name: str) -> None:
         now = time.perf_counter()
@@ -106,13 +106,10 @@ def stage_progress(
 
     def forward_hook(name: str):
         def hook(_module: Any, _inputs: Any, out: Any) -> None:
-            if backward[0]:  # recomputation under checkpointing
-                return
             report("forward", name)
             reached = [False]
 
             def on_grad(_grad: torch.Tensor) -> None:  # the first of the outputs' gradients
-                backward[0] = True
                 if not reached[0]:
                     reached[0] = True
                     report("backward", name)

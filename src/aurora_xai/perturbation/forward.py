@@ -109,16 +109,17 @@ def memory_batch_size(
     key: str,
     what: str = "copies",
     logger: logging.Logger = log,
+    available: int | None = None,
 ) -> int:
     """A ``batch_size: auto`` for the memory available on ``device`` now, logged.
 
-    :func:`auto_batch_size` of ``per_copy_bytes`` against
-    :func:`aurora_xai.memory.available_bytes`, with the device type's margin; the line
-    on ``logger`` (the caller's) names the config ``key`` and says what a copy is
+    :func:`auto_batch_size` of ``per_copy_bytes`` against ``available`` bytes (None:
+    :func:`aurora_xai.memory.available_bytes` now), with the device type's margin; the
+    line on ``logger`` (the caller's) names the config ``key`` and says what a copy is
     (``what``).
     """
     dev = torch.device(device)
-    free = available_bytes(dev)
+    free = available_bytes(dev) if available is None else int(available)
     n = auto_batch_size(per_copy_bytes, free, max_size, dev.type)
     logger.info(
         "%s auto: one copy peaks at %.3f GB on %s, %.3f GB available, margin %.0f %%: "

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from aurora_xai.data.variables import ATMOS_VARS, SURF_VARS
+from aurora_xai.dates import utc_timestamp
 from aurora_xai.regions import Region
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,7 +124,7 @@ class Case:
         level = cfg.get("level")
         return cls(
             name=name,
-            time=pd.Timestamp(cfg["time"]),
+            time=utc_timestamp(cfg["time"]),
             variable=str(cfg.get("variable", "msl")),
             level=None if level is None else float(level),
             target_region=region("target_region"),
@@ -315,10 +316,13 @@ def lrp_rule_differences(settings: Settings, name: str, case: Case) -> list[str]
     not compared.
     """
     if name not in (settings.raw("attribution.cases") or []):
-        return [f"{name!r} is not among attribution.cases (no compute_relevance output for it)"]
+        return [f"{name!r} is not among attribution.cases (add it there: its storm and case_time are then checked)"]
     attribution = {k: settings.raw(f"attribution.{k}") for k in ATTRIBUTION_KEYS}
     pert = settings.perturbation
-    region = attribution["target_region"]
+    event = settings.storm(name)
+    region_name = attribution["target_region"]
+    regions = settings.regions
+    region = event.box if region_name == "box" else regions.get(region_name)
     wanted: dict[str, tuple[str, Any, str, Any]] = {
         "method": ("attribution.method", attribution["method"], "perturbation.methods", "lrp"),
         "attention_rule": (
@@ -329,18 +333,13 @@ def lrp_rule_differences(settings: Settings, name: str, case: Case) -> list[str]
         ),
         "epsilon": ("attribution.epsilon", float(attribution["epsilon"]), "perturbation.epsilon", float(pert.epsilon)),
         "target": ("attribution.target", attribution["target"], "perturbation.relevance_target", pert.relevance_target),
-        "region": (
+        "region": (  # compared by their bounds ('box' is the storm's box here, a region there)
             "attribution.target_region",
-            region,
+            _Box(region_name, region),
             f"perturbation.cases.{name}.target_region",
-            case.target_region.name,
+            _Box(case.target_region.name, case.target_region),
         ),
-        "time": (
-            f"storms.{name}.case_time",
-            _naive_utc(settings.raw(f"storms.{name}.case_time")),
-            f"perturbation.cases.{name}.time",
-            case.time,
-        ),
+        "time": (f"storms.{name}.case_time", event.case_time, f"perturbation.cases.{name}.time", case.time),
     }
     if pert.relevance_target == "latent":
         wanted["layer"] = (
@@ -379,10 +378,24 @@ ATTRIBUTION_KEYS = (
 )
 
 
-def _naive_utc(value: Any) -> pd.Timestamp | None:
-    from aurora_xai.dates import utc_timestamp
+@dataclasses.dataclass(frozen=True)
+class _Box:
+    """A target region for :func:`lrp_rule_differences`: equal when the bounds are."""
 
-    return None if value is None else utc_timestamp(value)
+    name: str
+    region: Region | None
+
+    def bounds(self) -> tuple[float, ...] | None:
+        r = self.region
+        return None if r is None else (r.lat_min, r.lat_max, r.lon_min, r.lon_max)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Box) and self.bounds() == other.bounds()
+
+    def __str__(self) -> str:
+        b = self.bounds()
+        where = "not a region" if b is None else f"latitude {b[0]:g} to {b[1]:g}, longitude {b[2]:g} to {b[3]:g}"
+        return f"{self.name!r} ({where})"
 
 
 def _text(value: Any) -> str:
