@@ -59,7 +59,9 @@ def study_run(tmp_path_factory) -> tuple[Path, Path]:
         "dates": {"step_days": STEP_DAYS, "shard_size": 10},
         "model": {"name": "tiny", "checkpoint": str(ckpt)},
         "latents": {"published_geometry": True},
+        # the perturbation reuses the compute_relevance rule's LRP: the same rule for both
         "attribution": {"attention_rule": "gradient"},
+        "perturbation": {"attention_rule": "gradient"},
         "regimes": {"n_bootstrap": 100, "n_permutations": 100},
     }
     (workdir / "overlay.yaml").write_text(yaml.safe_dump(overlay))
@@ -113,6 +115,8 @@ def test_the_documented_switches_took_effect(study_run):
     with xr.open_dataset(workdir / "results/relevance/great_storm_1987.nc") as rel:
         assert rel.attrs["attention_rule"] == "gradient"
         assert "latent" in rel.attrs["target"] and rel.attrs["checkpoint"].startswith("file:")
+    log = (workdir / "logs/run_perturbation/great_storm_1987.log").read_text()
+    assert "LRP relevance from results/relevance/great_storm_1987.nc" in log  # lrp_source: rule
     table = pd.read_csv(workdir / "results/perturbation/great_storm_1987.csv")
     assert set(table["mask_kind"]) == {"scattered"} and set(table["n_draws"]) == {10}
     record = json.loads((workdir / "results/provenance.json").read_text())
