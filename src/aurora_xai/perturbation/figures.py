@@ -84,7 +84,7 @@ def plot_degradation_curves(
     axes[0, 0].set_ylabel(
         ylabel + f"\nvs {reference} forecast" if reference == "clean" else ylabel + f"\nvs {reference}"
     )
-    axes[0, 0].legend(fontsize=7, loc="upper left")
+    axes[0, 0].legend(fontsize=7, loc="best")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
