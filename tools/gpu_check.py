@@ -382,27 +382,39 @@ def section_lrp(check: Check, budget: Budget) -> dict[str, Any]:
     return out
 
 
-def _auto_batch(check: Check, model: Any, batch: Any, max_size: int, key: str) -> tuple[int, dict[str, Any]]:
-    """The batch size ``key: auto`` chooses
+def _copies(check: Check, max_size: int, key: str) -> tuple[Any, Any, np.ndarray, np.ndarray, int, dict[str, Any]]:
+    """What the sections of many forecast copies share: the small model, the first sample
+    on the device, its latitudes and longitudes, the batch size ``key: auto`` chooses
     (:func:`aurora_xai.perturbation.forward.memory_batch_size`, from one unmodified forward
-    pass of ``batch``), and the report's entries on it."""
+    pass of the sample) and the report's entries on it."""
     import torch
 
     from aurora_xai.memory import available_bytes, peak_bytes
     from aurora_xai.perturbation.forward import copy_input_bytes, memory_batch_size
 
+    model = check.model(check.small)
+    batch = _batch_on_device(check)
     with torch.no_grad():
         _, peak = peak_bytes(lambda: model(batch), check.device)
     per_copy = peak + copy_input_bytes(batch)
     free = available_bytes(check.device)
     n = memory_batch_size(per_copy, max_size, check.device, key, available=free)
-    return n, {
-        "model": check.small,
-        "grid": check.grid(),
-        "batch_size_auto": n,
-        "per_copy_gb": round(per_copy / 1e9, 3),
-        "available_gb": round(free / 1e9, 3),
-    }
+    lat = batch.metadata.lat.detach().cpu().numpy()
+    lon = batch.metadata.lon.detach().cpu().numpy()
+    return (
+        model,
+        batch,
+        lat,
+        lon,
+        n,
+        {
+            "model": check.small,
+            "grid": check.grid(),
+            "batch_size_auto": n,
+            "per_copy_gb": round(per_copy / 1e9, 3),
+            "available_gb": round(free / 1e9, 3),
+        },
+    )
 
 
 def _timed_passes(check: Check, budget: Budget, run: Callable[[int], Any]) -> tuple[Any, int, float]:
@@ -424,11 +436,7 @@ def section_perturbation(check: Check, budget: Budget) -> dict[str, Any]:
     from aurora_xai.perturbation.masks import n_cells, random_scattered_masks, rng_for, sector_cells
     from aurora_xai.regions import Region
 
-    model = check.model(check.small)
-    batch = _batch_on_device(check)
-    n, out = _auto_batch(check, model, batch, 4 if check.tiny else 64, "perturbation.batch_size")
-    lat = batch.metadata.lat.detach().cpu().numpy()
-    lon = batch.metadata.lon.detach().cpu().numpy()
+    model, batch, lat, lon, n, out = _copies(check, 4 if check.tiny else 64, "perturbation.batch_size")
     sector = sector_cells(Region("north_atlantic", **NORTH_ATLANTIC), lat, lon)
     masks = random_scattered_masks(sector, n_cells(int(sector.sum()), 1.0), 2 * n, rng_for(0, "gpu_check"))
     fill = normalisation_fill(batch, model.surf_stats)
@@ -445,11 +453,7 @@ def section_interventions(check: Check, budget: Budget) -> dict[str, Any]:
     from aurora_xai.latents.geometry import cropped_grid
     from aurora_xai.latents.taps import capture_latents
 
-    model = check.model(check.small)
-    batch = _batch_on_device(check)
-    n, out = _auto_batch(check, model, batch, 4 if check.tiny else 32, "interventions.batch_size")
-    lat = batch.metadata.lat.detach().cpu().numpy()
-    lon = batch.metadata.lon.detach().cpu().numpy()
+    model, batch, lat, lon, n, out = _copies(check, 4 if check.tiny else 32, "interventions.batch_size")
     europe = check.regions()["europe"]
     token_mask, (c, _, _) = region_token_mask(model, "backbone", lat, lon, europe)
     weights = quantity_weights(europe, cropped_grid(lat, model.encoder.patch_size)[0], lon)
