@@ -14,9 +14,9 @@ rule compute_relevance:
         case="[A-Za-z0-9_]+",
     conda:
         "../../envs/model.yaml"
-    threads: 2
+    threads: model_threads(tiny=2)
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
+        **model_resources(peak_gb=12.3, minutes_per_unit=15),
         model_device=MODEL_DEVICE,
         lrp_checkpointing=LRP_CHECKPOINTING,
     params:
@@ -141,12 +141,10 @@ rule compute_relevance_days:
         "benchmarks/compute_relevance_days/compute_relevance_days.tsv"
     conda:
         "../../envs/model.yaml"
-    # One thread: the tiny model's passes gain nothing from intra-op threads, and on a
-    # busy 2-core machine two threads ran the passes ~15x slower. For a real model on
-    # CPUs: --set-threads compute_relevance_days=N.
-    threads: 1
+    # (one thread for the tiny model: see model_threads in common.smk)
+    threads: model_threads(tiny=1)
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
+        **model_resources(peak_gb=13.7, minutes_per_unit=13, units=labelled_days),
         model_device=MODEL_DEVICE,
         lrp_checkpointing=LRP_CHECKPOINTING,
     params:

@@ -1,5 +1,6 @@
 # Input functions, the date table and the settings each rule declares. Every rule file
 # includes nothing itself; the Snakefile includes this first.
+import math
 import os
 import sys
 from pathlib import Path
@@ -60,6 +61,84 @@ MODEL_DEVICE = config["model"]["device"]
 # a level, "true" or "false"
 LRP_CHECKPOINTING = str(config["attribution"]["checkpointing"]).lower()
 PERTURBATION_BATCH_SIZE = config["perturbation"]["batch_size"]  # an integer or "auto"
+
+
+# --- resources of the model rules ---
+# Every rule whose script builds the model takes its threads and its per-job memory and
+# wall time from here; profiles/slurm sends the same rules to the GPU partition
+# (tests/test_slurm.py finds these rules in the code and checks both).
+#
+# Memory and wall time of a real architecture are the 0.25 deg rehearsal's (README, "True
+# resolution (0.25 deg) on a CPU": the small architecture, 2 CPU threads, no GPU): the
+# first attempt asks for the measured peak with about 25 % to spare, and each retry adds as
+# much again; wall time is the measured time per unit of work (an extracted date, an LRP
+# pass, a forecast) times the job's units, plus 10 minutes, and as a CPU's pace it is an
+# upper bound on a GPU's. The tiny model takes far less of both at any grid.
+TINY_MODEL = config["model"]["name"] == "tiny"
+# CPU threads of a model job: torch's threads on a CPU node, data reading beside a GPU.
+# The tiny model gains nothing from more (the labelled days' LRP ran its passes ~15x
+# slower with two threads than with one on a busy 2-core machine). Snakemake lowers
+# threads to --cores on one machine; under Slurm they are the job's --cpus-per-task.
+MODEL_THREADS = 4
+
+
+def model_threads(tiny):
+    return tiny if TINY_MODEL else MODEL_THREADS
+
+
+def model_resources(peak_gb, minutes_per_unit, units=lambda wildcards, input: 1):
+    """``mem_mb`` and ``runtime`` callables of a model rule (unpack into ``resources:``).
+
+    ``peak_gb``: the rehearsal's peak memory of one job; ``minutes_per_unit``: its wall
+    time per unit of work; ``units(wildcards, input)``: the job's units of work.
+    """
+    if TINY_MODEL:
+        return dict(
+            mem_mb=lambda wildcards, attempt: 8000 * attempt,
+            runtime=lambda wildcards, attempt: 120 * attempt,
+        )
+    first_mb = 1000 * math.ceil(1.25 * peak_gb)
+    return dict(
+        mem_mb=lambda wildcards, attempt: first_mb * attempt,
+        runtime=lambda wildcards, input, attempt: attempt
+        * math.ceil(10 + minutes_per_unit * units(wildcards, input)),
+    )
+
+
+def shard_dates(wildcards, input):
+    """Dates of an extraction job (its shard)."""
+    return len(SHARDS[wildcards.shard])
+
+
+def labelled_days(wildcards, input):
+    """LRP passes of the labelled days: the labels' rows once they exist, else the most
+    the labels allow (labels.n_days storm and as many calm days)."""
+    table = Path(input.labels)
+    if table.is_file():
+        return max(1, sum(1 for line in table.open() if line.strip()) - 1)
+    return 2 * int(config["labels"]["n_days"])
+
+
+def perturbation_passes(wildcards, input):
+    """Masked forecasts of a perturbation case, plus its own attribution passes counted
+    as forecasts (an LRP or gradient pass takes about four forecasts' time)."""
+    p = config["perturbation"]
+    methods = set(p["methods"])
+    masks = len(p["fractions"]) * (len(methods) + p["n_draws"] * len(p["random_kinds"]))
+    own = ("lrp" in methods and p["lrp_source"] != "rule") + (
+        "input_x_gradient" in methods
+    )
+    own += int(p["ig_steps"]) if "integrated_gradients" in methods else 0
+    return masks + 4 * own
+
+
+def intervention_passes(wildcards, input):
+    """Forecast passes of the interventions: per pushed date the tapped and the unpushed
+    pass and one per push (alphas x directions x the direction and its random controls).
+    """
+    i = config["interventions"]
+    pushes = len(i["alphas"]) * len(i["directions"]) * (1 + int(i["n_random"]))
+    return 2 * int(i["dates_per_class"]) * (2 + pushes)
 
 
 def store_input(wildcards=None):

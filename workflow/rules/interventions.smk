@@ -29,10 +29,9 @@ rule run_interventions:
         "benchmarks/run_interventions/run_interventions.tsv"
     conda:
         "../../envs/model.yaml"
-    threads: 2
+    threads: model_threads(tiny=2)
     resources:
-        mem_mb=3000,
-        runtime=60,
+        **model_resources(peak_gb=12.6, minutes_per_unit=3, units=intervention_passes),
         model_device=MODEL_DEVICE,
         intervention_batch_size=INTERVENTION_BATCH_SIZE,
     params:

@@ -32,10 +32,9 @@ rule run_perturbation:
         case="[A-Za-z0-9_]+",
     conda:
         "../../envs/model.yaml"
-    threads: 2
+    threads: model_threads(tiny=2)
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **model_resources(peak_gb=14.5, minutes_per_unit=2.5, units=perturbation_passes),
         model_device=MODEL_DEVICE,
         lrp_checkpointing=LRP_CHECKPOINTING,
         perturbation_batch_size=PERTURBATION_BATCH_SIZE,

@@ -63,9 +63,9 @@ rule extract_random_latents:
         "benchmarks/extract_random_latents/{shard}.tsv"
     conda:
         "../../envs/model.yaml"
-    threads: 2
+    threads: model_threads(tiny=2)
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
+        **model_resources(peak_gb=8.1, minutes_per_unit=3, units=shard_dates),
         model_device=MODEL_DEVICE,
         latents_batch_size=LATENTS_BATCH_SIZE,
     params:
