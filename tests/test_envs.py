@@ -402,8 +402,14 @@ def third_party_imports(script: Path) -> dict[str, list[ImportSite]]:
     return follow_imports(script)[0]
 
 
-def follow_imports(script: Path) -> tuple[dict[str, list[ImportSite]], list[ImportSite]]:
-    """Imports that run when a script runs: (third-party by top-level module, the project's)."""
+def follow_imports(
+    script: Path, reached: set[tuple[str, str | None]] | None = None
+) -> tuple[dict[str, list[ImportSite]], list[ImportSite]]:
+    """Imports that run when a script runs: (third-party by top-level module, the project's).
+
+    ``reached``, if given, receives what the script's code reaches: ``(module, None)`` for
+    each project module loaded and ``(module, name)`` for each of its definitions used.
+    """
     needed: dict[str, list[ImportSite]] = {}
     project: list[ImportSite] = []
     modules: dict[str, ModuleInfo] = {}
@@ -492,6 +498,8 @@ def follow_imports(script: Path) -> tuple[dict[str, list[ImportSite]], list[Impo
                 visited.add(key)
                 run_scope(scope, module, f"{via}.{method}")
                 changed = True
+    if reached is not None:
+        reached |= visited
     return needed, project
 
 

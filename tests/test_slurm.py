@@ -19,6 +19,7 @@ profile): the rules run in the Python environment running the tests.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime
 import filecmp
@@ -36,6 +37,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
+DEFAULT_PROFILE = REPO / "profiles" / "default" / "config.yaml"
+MODEL_MODULE = REPO / "src" / "aurora_xai" / "model.py"
 TOY_SNAKEFILE = REPO / "tests" / "slurm_toy" / "Snakefile"
 WORKFLOW_SNAKEFILE = REPO / "Snakefile"
 # The real workflow, kept small: 2005 sampled every three weeks, one attribution case,
@@ -267,6 +270,91 @@ def assert_same_outputs(local: Path, remote: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------
+# the model rules: found in the code, not listed by hand
+
+
+def model_entry_points() -> set[tuple[str, str]]:
+    """The library's model-building functions: ``build*`` functions of aurora_xai.model."""
+    tree = ast.parse(MODEL_MODULE.read_text())
+    found = {
+        ("aurora_xai.model", node.name)
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("build")
+    }
+    assert found, f"no build* function in {MODEL_MODULE}: what builds the model now?"
+    return found
+
+
+@functools.cache
+def model_rules() -> frozenset[str]:
+    """Rules whose action builds the model.
+
+    A `script:` counts when its code reaches a model-building function, directly or
+    through the library functions it calls (followed statically, as tests/test_envs.py
+    follows imports); a `run:` or `shell:` block when its text names one.
+    """
+    from test_envs import ACTION_DIRECTIVES, follow_imports, workflow_rules
+
+    entry = model_entry_points()
+    found = set()
+    for rule in workflow_rules():
+        if "script" in rule.directives:
+            reached: set[tuple[str, str | None]] = set()
+            follow_imports(rule.path_of("script"), reached=reached)
+            if reached & entry:
+                found.add(rule.name)
+        elif any(name in rule.directives.get(action, "") for action in ACTION_DIRECTIVES for _, name in entry):
+            found.add(rule.name)
+    return frozenset(found)
+
+
+def gpu_requests(profile: dict) -> dict[str, dict]:
+    """Rules that a profile's `set-resources` sends to a GPU, with their entries."""
+    keys = {"gres", "gpu", "gpus", "gpu_model"}
+    entries = profile.get("set-resources") or {}
+    return {rule: entry for rule, entry in entries.items() if keys & set(entry)}
+
+
+def measured_costs() -> dict[str, tuple[float, float]]:
+    """(wall time in minutes, peak memory in GB) per rule of the README's 0.25 deg rehearsal
+    table: the largest of the rule's rows from its latest run."""
+    rows: dict[str, list[tuple[str, float, float]]] = {}
+    pattern = re.compile(r"^\| `(\w+)` \| ([A-Z](?:, [A-Z])*) \| ([\d.]+) (min|s) \| ([\d.]+) GB \|", re.MULTILINE)
+    for rule, runs, time_value, unit, peak in pattern.findall((REPO / "README.md").read_text()):
+        minutes = float(time_value) / (60 if unit == "s" else 1)
+        rows.setdefault(rule, []).append((max(runs.split(", ")), minutes, float(peak)))
+    costs = {}
+    for rule, entries in rows.items():
+        latest = max(run for run, _, _ in entries)
+        costs[rule] = (
+            max(m for run, m, _ in entries if run == latest),
+            max(p for run, _, p in entries if run == latest),
+        )
+    return costs
+
+
+_JOB = re.compile(r"^rule (\w+):\n((?:    .*\n)+)", re.MULTILINE)
+
+
+def dry_run_jobs(args: list[str], workdir: Path) -> dict[str, dict]:
+    """Per rule, the threads and resources of its (first) job in a dry run."""
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(WORKFLOW_SNAKEFILE), "-n", "--forceall", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    jobs: dict[str, dict] = {}
+    for rule, body in _JOB.findall(out.stdout + out.stderr):
+        fields = dict(re.findall(r"^    (\w+): (.*)$", body, re.MULTILINE))
+        resources = dict(re.findall(r"(\w+)=([^,]+)", fields.get("resources", "")))
+        jobs.setdefault(rule, {"threads": int(fields.get("threads", 1)), **resources})
+    return jobs
+
+
+# ---------------------------------------------------------------------------------
 # tests
 
 
@@ -287,6 +375,67 @@ def test_profile_found_from_repository_root(tmp_path: Path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Using profile" in out.stderr and "slurm" in out.stderr
     assert "extract_latents" in out.stdout
+
+
+def test_model_rules_ask_for_a_gpu():
+    """Every rule that builds the model, and no other, gets the profile's GPU request.
+
+    Needs neither a cluster nor Snakemake: the rules are found in the code.
+    """
+    rules = model_rules()
+    # the analysis finds the rules known to run the model (so it still works)
+    assert {"extract_latents", "compute_relevance", "run_perturbation"} <= rules, rules
+    profile = yaml.safe_load(PROFILE.read_text())
+    requests = gpu_requests(profile)
+    missing = sorted(rules - set(requests))
+    extra = sorted(set(requests) - rules)
+    assert not missing, f"rules that build the model without a GPU in {PROFILE.name}: {missing}"
+    assert not extra, f"rules with a GPU in {PROFILE.name} that build no model: {extra}"
+    # one request for all of them, on another partition than the CPU jobs'
+    assert len({yaml.safe_dump(entry) for entry in requests.values()}) == 1, requests
+    entry = next(iter(requests.values()))
+    assert entry["slurm_partition"] != profile["default-resources"]["slurm_partition"]
+
+
+def test_model_rules_sized_from_rehearsal(tmp_path: Path, profile_dir: Path):
+    """With the rehearsal's config, what the profile submits for each model rule: the GPU,
+    several threads, and at least the memory and wall time the rehearsal measured; wall
+    time grows with the job's work.  A dry run, no cluster needed."""
+    configs = [str(REPO / "config" / "config.yaml"), str(REPO / "config" / "rehearsal.yaml")]
+    # a dry run caps threads at --cores (1 by default); a real run through Slurm has no cap
+    args = ["--profile", str(profile_dir), "--cores", "64", "--configfile"]
+    jobs = dry_run_jobs([*args, *configs], tmp_path)
+    costs = measured_costs()
+    rules = model_rules()
+    assert rules <= set(jobs), f"model rules missing from the rehearsal's DAG: {sorted(rules - set(jobs))}"
+    for rule in sorted(rules):
+        job = jobs[rule]
+        assert (job["slurm_partition"], job["gres"]) == ("gpu", "gpu:1"), (rule, job)
+        assert job["threads"] >= 2, (rule, job)
+        minutes, peak_gb = costs[rule]  # every model rule has run at 0.25 deg
+        assert int(job["mem_mb"]) >= 1000 * peak_gb, (rule, job, peak_gb)
+        assert int(job["runtime"]) >= minutes, (rule, job, minutes)
+    for rule in set(jobs) - rules:
+        assert jobs[rule]["slurm_partition"] == "cpu" and "gres" not in jobs[rule], (rule, jobs[rule])
+
+    # ten times the labelled days: ten times the LRP passes (labels absent: the most allowed)
+    overlay = tmp_path / "more_days.yaml"
+    overlay.write_text(yaml.safe_dump({"labels": {"n_days": 30}}))
+    more = dry_run_jobs([*args, *configs, str(overlay)], tmp_path)
+    before, after = int(jobs["compute_relevance_days"]["runtime"]), int(more["compute_relevance_days"]["runtime"])
+    assert after > 5 * before, (before, after)
+    assert more["compute_relevance_days"]["mem_mb"] == jobs["compute_relevance_days"]["mem_mb"]
+
+
+def test_local_default_asks_for_no_gpu(tmp_path: Path):
+    """`snakemake --cores 2` (profiles/default, the embedded config) requests no GPU and
+    no more threads than cores."""
+    assert not gpu_requests(yaml.safe_load(DEFAULT_PROFILE.read_text()) or {})
+    jobs = dry_run_jobs(["--cores", "2", "--configfile", str(REPO / "config" / "config.yaml")], tmp_path)
+    assert model_rules() <= set(jobs)
+    for rule, job in jobs.items():
+        assert not {"gres", "gpu", "slurm_partition"} & set(job), (rule, job)
+        assert job["threads"] <= 2, (rule, job)
 
 
 @pytest.mark.slurm
@@ -360,8 +509,8 @@ def test_workflow_through_slurm(slurm_cluster, tmp_path: Path, profile_dir: Path
         rec = controller_record(jobid)
         assert rec["JobState"] == "COMPLETED", (rule, rec)
         assert Path(rec["WorkDir"]).resolve() == remote.resolve()
-        if rule in ("extract_latents", "compute_relevance", "run_perturbation"):
-            assert (rec["Partition"], rec["TresPerNode"]) == ("gpu", "gres:gpu:1")
+        if rule in model_rules():
+            assert (rec["Partition"], rec["TresPerNode"]) == ("gpu", "gres:gpu:1"), (rule, rec)
         else:
             assert rec["Partition"] == "cpu", (rule, rec)
     allocated = controller_allocations()
