@@ -73,7 +73,10 @@ PERTURBATION_BATCH_SIZE = config["perturbation"]["batch_size"]  # an integer or 
 # first attempt asks for the measured peak with about 25 % to spare, and each retry adds as
 # much again; wall time is the measured time per unit of work (an extracted date, an LRP
 # pass, a forecast) times the job's units, plus 10 minutes, and as a CPU's pace it is an
-# upper bound on a GPU's. The tiny model takes far less of both at any grid.
+# upper bound on a GPU's, so it stops at MODEL_MAX_MINUTES (a common partition limit; the
+# study's interventions would otherwise ask for a week). The tiny model takes far less
+# of both at any grid.
+MODEL_MAX_MINUTES = 24 * 60
 TINY_MODEL = config["model"]["name"] == "tiny"
 # CPU threads of a model job: torch's threads on a CPU node, data reading beside a GPU.
 # The tiny model gains nothing from more (the labelled days' LRP ran its passes ~15x
@@ -100,8 +103,10 @@ def model_resources(peak_gb, minutes_per_unit, units=lambda wildcards, input: 1)
     first_mb = 1000 * math.ceil(1.25 * peak_gb)
     return dict(
         mem_mb=lambda wildcards, attempt: first_mb * attempt,
-        runtime=lambda wildcards, input, attempt: attempt
-        * math.ceil(10 + minutes_per_unit * units(wildcards, input)),
+        runtime=lambda wildcards, input, attempt: min(
+            MODEL_MAX_MINUTES,
+            attempt * math.ceil(10 + minutes_per_unit * units(wildcards, input)),
+        ),
     )
 
 
