@@ -813,12 +813,23 @@ class Store:
         if src is None or src.reopen is None:
             return None
         raw = src.reopen()
+        stored = name if name in raw.variables else None
+        if stored is None:  # a CDS file: its own short name
+            stored = next((s for s, n in CDS_SURFACE_NAMES.items() if n == name and s in raw.variables), None)
+        if stored is None:
+            return None
         for key in ("_FillValue", "missing_value"):
-            raw[name].attrs.pop(key, None)
-            raw[name].encoding.pop(key, None)
-        raw = raw[[name]]
-        decoded = canonicalise_grid(_standardise(xr.decode_cf(raw), self.labels[i]))[name]
-        return decoded.isel(time=pos).load() if pos is not None else decoded.load()
+            raw[stored].attrs.pop(key, None)
+            raw[stored].encoding.pop(key, None)
+        decoded = xr.decode_cf(raw[[stored]])
+        if stored == name:
+            ds = canonicalise_grid(_standardise(decoded, self.labels[i]))
+        else:
+            ds = _cds_dataset(decoded, self.labels[i])
+        if name not in ds:
+            return None
+        field = ds[name]
+        return field.isel(time=pos).load() if pos is not None else field.load()
 
     def _frame(self, name: str) -> pd.DataFrame:
         return self._frames_of(name)[0]
