@@ -535,7 +535,9 @@ class _ChunkIndex:
 
     A chunk that does not exist reads as the array's fill value: with ``fill_value`` 0 a
     time step whose chunks were never written (a region write that did not happen, a copy
-    that died) would read as 0 K, 0 Pa, calm. Local stores are listed once per variable
+    that died) would read as 0 K, 0 Pa, calm. With a NaN fill value (xarray's default for
+    floats) such chunks read as NaN, which the NaN checks already treat as missing data
+    (zarr does not even write a chunk that is all fill value), so they are not listed. Local stores are listed once per variable
     (one directory walk; cached for the store's life); remote stores are asked, per read,
     whether the storage keys of the time steps read exist (concurrent requests, as many
     as the chunks the read fetches anyway), so a job never lists a whole remote variable.
@@ -597,6 +599,9 @@ class _ChunkIndex:
             ``({position: unwritten chunks}, chunks per time step)``; for a static field the
             key is -1.
         """
+        fill = self.fill_value(name)
+        if isinstance(fill, float) and np.isnan(fill):
+            return {}, 0  # chunks never written read as NaN: the NaN checks see them
         arr = self.array(name)
         grid = tuple(int(g) for g in arr._shard_grid_shape)
         per_step = int(np.prod(grid))
