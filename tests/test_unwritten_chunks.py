@@ -185,6 +185,17 @@ def test_the_remote_path_asks_the_store_for_the_keys_read(base, tmp_path):
     assert "temperature" in local._listed and not remote._listed
 
 
+def test_large_local_arrays_are_asked_for_the_keys_read(base, tmp_path, monkeypatch):
+    from aurora_xai.data import readers
+
+    path = _write(base, tmp_path / "s.zarr", 2)
+    _drop_step(path, base, 2, GAP)
+    monkeypatch.setattr(readers, "LIST_AT_MOST", 4)  # fewer keys than the array has: no listing
+    src = open_source("weatherbench2", path, on_missing="skip")
+    assert src.batches([AFTER], skip_empty=True) == [None] and list(src.empty_steps) == [GAP]
+    assert not src.store._chunks[0]._listed
+
+
 def test_chunk_listing_costs_little_against_a_read(base, tmp_path):
     """One listing per variable and store; measured against reading a sample."""
     path = _write(base, tmp_path / "s.zarr", 3)
