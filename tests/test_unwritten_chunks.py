@@ -86,11 +86,13 @@ def _region_store(ds: xr.Dataset, path: Path, fmt: int, skip: pd.Timestamp) -> s
             path, mode="w", zarr_format=fmt, compute=False, consolidated=True, encoding=_encoding(ds, fmt, 0.0)
         )
     timed = ds[_time_vars(ds)].drop_vars(["latitude", "longitude", "level"])
-    for i, t in enumerate(pd.DatetimeIndex(ds["time"].values)):
-        if t != skip:
-            timed.isel(time=slice(i, i + 1)).to_zarr(path, region={"time": slice(i, i + 1)})
-    # the static fields, written whole
-    ds[[n for n in ds.data_vars if "time" not in ds[n].dims]].to_zarr(path, mode="a")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, t in enumerate(pd.DatetimeIndex(ds["time"].values)):
+            if t != skip:
+                timed.isel(time=slice(i, i + 1)).to_zarr(path, region={"time": slice(i, i + 1)})
+        # the static fields, written whole
+        ds[[n for n in ds.data_vars if "time" not in ds[n].dims]].to_zarr(path, mode="a")
     return str(path)
 
 

@@ -21,8 +21,8 @@ grid symmetric about the equator. Known dates can also be listed (``flipped_time
 
 Units are checked once per store (:mod:`aurora_xai.data.units`): declared units are
 converted to Aurora's (each conversion logged and listed in
-:attr:`ERA5Source.unit_conversions`) or refused; fields without declared units are checked
-for plausible values at every read.
+:attr:`ERA5Source.unit_conversions`) or refused; every field, with declared units or
+without, is checked for plausible values (after conversion) at every read.
 
 Times: the library keeps times timezone-naive meaning UTC (aware inputs are converted);
 the times handed to Aurora (``Metadata.time``) are timezone-aware UTC, so the process time
@@ -31,7 +31,16 @@ zone never changes a result.
 Missing data stored as NaN: a time step at which every field a read needs is entirely NaN
 (as ARCO-ERA5 marks missing data inside its valid span) is a missing time step
 (:class:`MissingTimeError`, or skipped where the caller asks, see
-:meth:`ERA5Source.batches`); any other NaN is an error naming variable, level and time.
+:meth:`ERA5Source.batches`); any other NaN is an error naming variable, level, time and
+grid cell (index, latitude and longitude).
+
+Missing data never written: in a zarr store whose fill value is not NaN, a time step any
+of whose chunks was never written (a region write that did not happen, a copy that died)
+would read as the fill value (0 K, 0 Pa, a calm day); such a step is missing data, treated
+as a NaN step, with a message naming the variable, the time and the fill value. A static
+field whose NaNs are only cells holding its fill value (zarr v2 land-sea mask with fill
+value 0: xarray masks the ocean) is read as stored when every chunk of it is written,
+else refused naming the fill value (see ``_unmask_static``).
 """
 
 from __future__ import annotations
