@@ -236,6 +236,8 @@ def _wind_store(path: Path, days: pd.DatetimeIndex, planted: np.ndarray) -> str:
             u[i, r_in[1], c_in[2]] = 0.6 * planted[k]
             v[i, r_in[1], c_in[2]] = -0.8 * planted[k]
     zeros3 = np.zeros(shape, np.float32)
+    orography = np.zeros((21, 40), np.float32)
+    orography[5, 5] = 2000 * 9.80665  # a global orography has high ground
     zeros4 = np.zeros((len(times), 1, len(lat), len(lon)), np.float32)
     ds = xr.Dataset(
         {
@@ -243,25 +245,24 @@ def _wind_store(path: Path, days: pd.DatetimeIndex, planted: np.ndarray) -> str:
             "10m_v_component_of_wind": (("time", "latitude", "longitude"), v),
             "2m_temperature": (("time", "latitude", "longitude"), zeros3 + 280),
             "mean_sea_level_pressure": (("time", "latitude", "longitude"), zeros3 + 1e5),
+            # plausible values at 500 hPa: every read is checked against the plausible bands
             **{
-                n: (("time", "level", "latitude", "longitude"), zeros4)
-                for n in (
-                    "geopotential",
-                    "u_component_of_wind",
-                    "v_component_of_wind",
-                    "temperature",
-                    "specific_humidity",
+                n: (("time", "level", "latitude", "longitude"), zeros4 + value)
+                for n, value in (
+                    ("geopotential", 5500 * 9.80665),
+                    ("u_component_of_wind", 0.0),
+                    ("v_component_of_wind", 0.0),
+                    ("temperature", 250.0),
+                    ("specific_humidity", 1e-3),
                 )
             },
-            **{
-                n: (("latitude", "longitude"), np.zeros((21, 40), np.float32))
-                for n in ("geopotential_at_surface", "land_sea_mask", "soil_type")
-            },
+            "geopotential_at_surface": (("latitude", "longitude"), orography),
+            **{n: (("latitude", "longitude"), np.zeros((21, 40), np.float32)) for n in ("land_sea_mask", "soil_type")},
             "total_cloud_cover": (("time", "latitude", "longitude"), zeros3),
         },
         coords={"time": times, "level": [500], "latitude": lat, "longitude": lon},
     )
-    for n in ds.data_vars:  # units declared, as in the real stores (zeros are no plausible atmosphere)
+    for n in ds.data_vars:  # units declared, as in the real stores
         ds[n].attrs["units"] = UNITS.get(n, "1")
     enc = {
         n: {"compressors": None, **({"chunks": (1,) + ds[n].shape[1:]} if "time" in ds[n].dims else {})}

@@ -274,6 +274,7 @@ class DataSettings:
     on_missing: str
     orientation_check: str
     flipped_times: tuple[str, ...]
+    imprecise_times: str
     variable_names: Mapping[str, Mapping[str, str]]
 
     @classmethod
@@ -304,6 +305,7 @@ class DataSettings:
             names=self.variable_names or None,
             orientation_check=self.orientation_check,
             flipped_times=self.flipped_times,
+            imprecise_times=self.imprecise_times,
         )
 
 

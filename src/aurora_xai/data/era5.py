@@ -21,8 +21,8 @@ grid symmetric about the equator. Known dates can also be listed (``flipped_time
 
 Units are checked once per store (:mod:`aurora_xai.data.units`): declared units are
 converted to Aurora's (each conversion logged and listed in
-:attr:`ERA5Source.unit_conversions`) or refused; fields without declared units are checked
-for plausible values at every read.
+:attr:`ERA5Source.unit_conversions`) or refused; every field, with declared units or
+without, is checked for plausible values (after conversion) at every read.
 
 Times: the library keeps times timezone-naive meaning UTC (aware inputs are converted);
 the times handed to Aurora (``Metadata.time``) are timezone-aware UTC, so the process time
@@ -31,7 +31,16 @@ zone never changes a result.
 Missing data stored as NaN: a time step at which every field a read needs is entirely NaN
 (as ARCO-ERA5 marks missing data inside its valid span) is a missing time step
 (:class:`MissingTimeError`, or skipped where the caller asks, see
-:meth:`ERA5Source.batches`); any other NaN is an error naming variable, level and time.
+:meth:`ERA5Source.batches`); any other NaN is an error naming variable, level, time and
+grid cell (index, latitude and longitude).
+
+Missing data never written: in a zarr store whose fill value is not NaN, a time step any
+of whose chunks was never written (a region write that did not happen, a copy that died)
+would read as the fill value (0 K, 0 Pa, a calm day); such a step is missing data, treated
+as a NaN step, with a message naming the variable, the time and the fill value. A static
+field whose NaNs are only cells holding its fill value (zarr v2 land-sea mask with fill
+value 0: xarray masks the ocean) is read as stored when every chunk of it is written,
+else refused naming the fill value (see ``_unmask_static``).
 """
 
 from __future__ import annotations
@@ -49,7 +58,7 @@ import xarray as xr
 
 from ..dates import utc_datetime, utc_index, utc_timestamp
 from ..grid import lat_weights
-from .readers import SOURCES, Store, canonicalise_grid, check_grid, open_static, open_store
+from .readers import IMPRECISE_TIMES, SOURCES, Store, canonicalise_grid, check_grid, open_static, open_store
 from .units import UnitConversion, check_plausible, resolve_units
 from .variables import ATMOS_VARS, LEVELS, SURF_VARS, WB2_NAMES
 
@@ -97,6 +106,11 @@ class ERA5Source:
         orientation_check: ``"auto"`` (on for ``arco``), ``"on"`` or ``"off"``: detect time
             steps stored north-south mirrored and flip them back.
         flipped_times: Times known to be stored mirrored; flipped without checking.
+        imprecise_times: ``"snap"`` (default) or ``"error"``: a time axis stored with too
+            little precision to hold its times (``float32`` seconds since 1970 reads 06:00
+            as 06:00:32) is read as the round times its values stand for, with a warning
+            naming the stored time, dtype and units, or refused with that message (see
+            :func:`aurora_xai.data.readers.snap_times`).
     """
 
     path: str
@@ -108,6 +122,7 @@ class ERA5Source:
     names: Mapping[str, Mapping[str, str]] | None = None
     orientation_check: str = "auto"
     flipped_times: Sequence = ()
+    imprecise_times: str = "snap"
 
     def __post_init__(self) -> None:
         if self.on_missing not in ("error", "skip"):
@@ -117,7 +132,11 @@ class ERA5Source:
         if self.orientation_check not in ("auto", "on", "off"):
             raise ValueError(f"data.orientation_check: expected auto, on or off, got {self.orientation_check!r}")
         self.history = pd.Timedelta(self.history)
-        self.store: Store = open_store(self.source, self.path)
+        if self.imprecise_times not in IMPRECISE_TIMES:
+            raise ValueError(
+                f"data.imprecise_times: expected one of {list(IMPRECISE_TIMES)}, got {self.imprecise_times!r}"
+            )
+        self.store: Store = open_store(self.source, self.path, imprecise_times=self.imprecise_times)
         self.ds = self.store.parts[0]
         self.names = _merge_names(self.names)
         needed = [n for kind in ("surf", "atmos") for n in self.names[kind].values()]
@@ -144,7 +163,7 @@ class ERA5Source:
         self._time_index = pd.DatetimeIndex(index).sort_values()
         #: Descriptions of the unit conversions applied (surface, atmospheric, static).
         self.unit_conversions: list[str] = []
-        #: Time-dependent variable -> its conversion, or None (no declared units: plausibility checks).
+        #: Time-dependent variable -> its conversion, or None (no declared units).
         self._units: dict[str, UnitConversion | None] = {}
         for kind in ("surf", "atmos"):
             for short, name in self.names[kind].items():
@@ -164,8 +183,10 @@ class ERA5Source:
             self._check_flip = False
         #: Times whose data were found stored mirrored and flipped back (provenance).
         self.flipped: list[pd.Timestamp] = []
-        #: Time steps found stored as NaN (missing data) by reads that skip them -> what was NaN.
+        #: Time steps found to be missing data (stored as NaN, or chunks never written) by
+        #: reads that skip them -> what was missing.
         self.empty_steps: dict[pd.Timestamp, str] = {}
+        self._unwritten_steps: set[pd.Timestamp] = set()
         log.info(
             "opened %s (%s): %d times, grid %dx%d, levels %s",
             self.path,
@@ -203,13 +224,13 @@ class ERA5Source:
         return conv
 
     def _read_static(self) -> dict[str, np.ndarray]:
-        src = open_static(self.static_path) if self.static_path else self.store
+        src = open_static(self.static_path, self.imprecise_times) if self.static_path else self.store
         out = {}
         for short, name in self.names["static"].items():
             if not src.has_variable(name):
                 raise KeyError(f"static variable {name!r} not found in {src.path}; available: {src.variables}")
             conv = self._declared_units(src, "static", short, name)
-            da = _static_field(src, name)
+            da = _unmask_static(src, name, _static_field(src, name))
             same = da.sizes["latitude"] == len(self.lat) and da.sizes["longitude"] == len(self.lon)
             if not (
                 same and np.allclose(da["latitude"].values, self.lat) and np.allclose(da["longitude"].values, self.lon)
@@ -218,12 +239,11 @@ class ERA5Source:
                 arr = regrid_static(da, self.lat, self.lon, method="nearest" if short == "slt" else "linear")
             else:
                 arr = np.ascontiguousarray(da.values, dtype=np.float32)
-            _check_finite(arr, name, None, "static")
-            if conv is None:
-                where = _files_label(list(src.units(name)))
-                check_plausible("static", short, arr, name, where, lat=self.lat, lon=self.lon)
-            else:
+            _check_finite(arr, name, None, "static", lat=self.lat, lon=self.lon)
+            if conv is not None:
                 arr = conv.apply(arr)
+            where = _files_label(list(src.units(name)))
+            check_plausible("static", short, arr, name, where, lat=self.lat, lon=self.lon, declared=_declared(conv))
             out[short] = arr
         return out
 
@@ -260,6 +280,8 @@ class ERA5Source:
             if s not in self._time_index:
                 return f"time {s:%Y-%m-%d %H:%M} is not in the store"
         for s in steps:
+            if s in self._unwritten_steps:
+                return f"time {s:%Y-%m-%d %H:%M} is missing data ({self.empty_steps[s]})"
             if s in self.empty_steps:
                 return f"time {s:%Y-%m-%d %H:%M} is stored as NaN ({self.empty_steps[s]})"
         return None
@@ -270,7 +292,23 @@ class ERA5Source:
             span = f" (valid span {self.store.valid[0]:%Y-%m-%d %H:%M} .. {self.store.valid[1]:%Y-%m-%d %H:%M})"
         return MissingTimeError(
             f"time {tt:%Y-%m-%d %H:%M} (needed for the sample at {t:%Y-%m-%d %H:%M}) "
-            f"is not in {self.source} store {self.path}{span}"
+            f"is not in {self.source} store {self.path}{span}{self._nearest_note(tt)}"
+        )
+
+    def _nearest_note(self, t: pd.Timestamp) -> str:
+        """``"; the nearest stored time is ..."`` when one lies within minutes of ``t`` (else ``""``)."""
+        stored = self._time_index
+        if not len(stored):
+            return ""
+        k = stored.get_indexer([t], method="nearest")[0]
+        near = stored[k]
+        if near == t or abs(near - t) > pd.Timedelta(hours=1):
+            return ""
+        axis = self.store.time_axis_note(self.names["surf"]["2t"])
+        return (
+            f"; the nearest stored time is {near:%Y-%m-%d %H:%M:%S}"
+            + (f" ({axis})" if axis else "")
+            + ": a time axis stored with too little precision? (data.imprecise_times)"
         )
 
     def _sample_times(self, time: pd.Timestamp) -> list[pd.Timestamp]:
@@ -329,20 +367,20 @@ class ERA5Source:
                 raise self._missing(t, t)
         out = {}
         kinds = {}
+        unwritten: dict[pd.Timestamp, str] = {}
         for kind in ("surf", "atmos"):
             for short, name in self.names[kind].items():
-                out[name] = self.store.read(name, times, levels=self.levels if kind == "atmos" else None)
+                out[name] = self.store.read(
+                    name, times, levels=self.levels if kind == "atmos" else None, unwritten=unwritten
+                )
                 kinds[name] = (kind, short)
         flips = self._flipped_steps(times, out[self.names["surf"]["2t"]])
         if flips.any():
             for arr in out.values():
                 arr[flips] = arr[flips][..., ::-1, :]
-        empty = np.zeros(len(times), dtype=bool)
-        if check:
-            empty = self._check_fields(out, kinds, times, skip_empty, "every field the sample needs")
-        for name, arr in out.items():
-            if self._units[name] is not None:
-                out[name] = self._units[name].apply(arr)
+        empty = self._check_fields(
+            out, kinds, times, skip_empty, "every field the sample needs", unwritten, check=check
+        )
         return out, empty
 
     def _check_fields(
@@ -352,22 +390,49 @@ class ERA5Source:
         times: Sequence[pd.Timestamp],
         skip_empty: bool,
         what: str,
+        unwritten: Mapping[pd.Timestamp, str] | None = None,
+        check: bool = True,
     ) -> np.ndarray:
-        """NaN and plausibility checks of freshly read fields ``(time, ...)``.
+        """Missing steps, NaN check, unit conversion and plausibility of freshly read fields ``(time, ...)``.
 
-        Returns the steps at which every field is entirely NaN (missing data), recorded in
-        :attr:`empty_steps` when ``skip_empty``; without it such a step raises
-        :class:`MissingTimeError`. Any other non-finite value raises ``ValueError``.
+        ``out`` is converted to Aurora's units in place (each array replaced). A step is
+        missing data when every field is entirely NaN there, or when chunks of any field
+        were never written there (``unwritten``: ``{time: why}`` from
+        :meth:`aurora_xai.data.readers.Store.read`, whose steps read as NaN). Missing steps
+        are recorded in :attr:`empty_steps` when ``skip_empty``; without it they raise
+        :class:`MissingTimeError`. With ``check``, any other non-finite value raises
+        ``ValueError`` naming variable, level, time and grid cell, and every field
+        (declared units or not) is checked against :func:`check_plausible` after conversion.
+
+        Returns:
+            bool ``(time,)``: the missing steps.
         """
         n = len(times)
-        bad = [name for name, arr in out.items() if not np.isfinite(arr).all()]
+        unwritten = unwritten or {}
+        lacking = np.array([pd.Timestamp(t) in unwritten for t in times], dtype=bool)
+        bad = [name for name, arr in out.items() if not np.isfinite(arr).all()] if check or lacking.any() else []
         empty = np.zeros(n, dtype=bool)
         if bad and len(bad) == len(out):
             empty[:] = True
             for name in bad:
                 empty &= np.isnan(out[name].reshape(n, -1)).all(axis=1)
+        if not check:
+            empty[:] = False
+        empty |= lacking
         for i in np.flatnonzero(empty):
-            t = times[i]
+            t = pd.Timestamp(times[i])
+            if t in unwritten:
+                why = unwritten[t]
+                if not skip_empty:
+                    raise MissingTimeError(
+                        f"time {t:%Y-%m-%d %H:%M} is missing data in {self.source} store {self.path}: {why}; "
+                        "with data.on_missing: skip such times are skipped"
+                    )
+                if t not in self.empty_steps:
+                    log.warning("time %s is missing data: %s", f"{t:%Y-%m-%d %H:%M}", why)
+                    self.empty_steps[t] = why
+                    self._unwritten_steps.add(t)
+                continue
             if not skip_empty:
                 raise MissingTimeError(
                     f"time {t:%Y-%m-%d %H:%M} is stored as NaN in {what} (missing data) in {self.source} store "
@@ -379,15 +444,18 @@ class ERA5Source:
         keep = ~empty
         kept = [t for t, k in zip(times, keep) if k]
         for name, arr in out.items():
-            if not keep.any():
-                break
-            part = arr if keep.all() else arr[keep]
             kind, short = kinds[name]
             levels = self.levels if kind == "atmos" else None
-            if name in bad:
-                _check_finite(part, name, levels, None, times=kept)
-            if self._units[name] is None:
-                check_plausible(kind, short, part, name, self.path, times=kept, levels=levels)
+            if check and keep.any() and name in bad:
+                _check_finite(
+                    arr if keep.all() else arr[keep], name, levels, None, times=kept, lat=self.lat, lon=self.lon
+                )
+            conv = self._units[name]
+            if conv is not None:
+                arr = out[name] = conv.apply(arr)
+            if check and keep.any():
+                part = arr if keep.all() else arr[keep]
+                check_plausible(kind, short, part, name, self.path, times=kept, levels=levels, declared=_declared(conv))
         return empty
 
     def has_step(self, time: pd.Timestamp) -> bool:
@@ -478,7 +546,9 @@ class ERA5Source:
         One vectorised read per variable: ``(time, len(rows), len(cols))`` float32, canonical
         orientation (time steps stored mirrored are read from the mirrored rows; with the
         orientation check on, that costs one extra 2 m temperature field per time), in
-        Aurora's units. A step whose block is entirely NaN raises :class:`MissingTimeError`.
+        Aurora's units. A step whose block is entirely NaN, or whose chunks were never
+        written in a zarr store (they would read as the fill value), raises
+        :class:`MissingTimeError`; values outside the plausible bands raise ``ValueError``.
 
         Args:
             short: Aurora surface name (``10u``, ``10v``, ...).
@@ -501,10 +571,11 @@ class ERA5Source:
             shorts: Aurora surface names.
             times: Times to read; all must be stored.
             rows, cols: Indices into :attr:`lat` and :attr:`lon`.
-            skip_empty: A step at which every one of these blocks is entirely NaN (missing
-                data) is left out and recorded in :attr:`empty_steps`; without it, it raises
+            skip_empty: A step at which every one of these blocks is entirely NaN, or at
+                which a chunk of one of these variables was never written (missing data), is
+                left out and recorded in :attr:`empty_steps`; without it, it raises
                 :class:`MissingTimeError`. A NaN anywhere else raises ``ValueError`` naming
-                variable and time.
+                variable, time and grid cell.
 
         Returns:
             ``({short: (time, len(rows), len(cols)) float32}, kept times)``; the arrays hold
@@ -518,25 +589,24 @@ class ERA5Source:
                 raise self._missing(missing[0], missing[0])
         rows = np.asarray(rows)
         cols = np.asarray(cols)
-        t2m = self.store.read(self.names["surf"]["2t"], times) if self._check_flip else None
+        unwritten: dict[pd.Timestamp, str] = {}
+        t2m = self.store.read(self.names["surf"]["2t"], times, unwritten=unwritten) if self._check_flip else None
         flips = self._flipped_steps(list(times), t2m)
         out = {}
         for name in names.values():
             arr = np.empty((len(times), len(rows), len(cols)), dtype=np.float32)
             if (~flips).any():
-                arr[~flips] = self.store.read(name, times[~flips], rows=rows, cols=cols)
+                arr[~flips] = self.store.read(name, times[~flips], rows=rows, cols=cols, unwritten=unwritten)
             if flips.any():
-                arr[flips] = self.store.read(name, times[flips], rows=len(self.lat) - 1 - rows, cols=cols)
+                arr[flips] = self.store.read(
+                    name, times[flips], rows=len(self.lat) - 1 - rows, cols=cols, unwritten=unwritten
+                )
             out[name] = arr
         kinds = {name: ("surf", short) for short, name in names.items()}
         what = ", ".join(repr(n) for n in names.values()) + " in the rows and columns read"
-        empty = self._check_fields(out, kinds, list(times), skip_empty, what)
+        empty = self._check_fields(out, kinds, list(times), skip_empty, what, unwritten)
         keep = ~empty
-        result = {}
-        for short, name in names.items():
-            arr = out[name] if keep.all() else out[name][keep]
-            conv = self._units[name]
-            result[short] = arr if conv is None else conv.apply(arr)
+        result = {short: out[name] if keep.all() else out[name][keep] for short, name in names.items()}
         return result, times[keep]
 
     def bytes_needed(self) -> int:
@@ -574,6 +644,67 @@ def _static_field(src: Store, name: str) -> xr.DataArray:
     return da  # entirely NaN: the NaN check names it
 
 
+def _declared(conv: UnitConversion | None) -> str | None:
+    """The declared units of a conversion (None: none declared), for plausibility messages."""
+    return None if conv is None else conv.declared
+
+
+def _unmask_static(src: Store, name: str, da: xr.DataArray) -> xr.DataArray:
+    """A static field whose NaNs are only its store's fill value decoded as missing, read as stored.
+
+    xarray decodes cells equal to a variable's fill value (``_FillValue``; for zarr v2 the
+    array's ``fill_value``) as NaN. A land-sea mask written with fill value 0 then loses
+    its ocean (0 is a real value there), and the NaN check would report NaN the file does
+    not contain. When the NaNs are exactly the cells whose stored value equals the fill
+    value, and the field is a zarr array every chunk of which was written (so no cell is
+    missing data: the fill value only stands in for chunks never written), the stored
+    values are used, with a warning. Otherwise the error names the fill value, the cells
+    and the remedy.
+
+    Returns:
+        ``da`` itself, or the field decoded without fill masking.
+
+    Raises:
+        ValueError: NaNs that are the fill value, where the field is not a complete zarr
+            array (a NetCDF file declaring it, or chunks never written).
+    """
+    values = np.asarray(da.values)
+    nan = ~np.isfinite(values)
+    if not nan.any():
+        return da
+    fill = src.fill_value(name)
+    if fill is None or not np.isfinite(fill):
+        return da
+    raw = src.unmasked_static(name)
+    if raw is None or raw.shape != da.shape:
+        return da
+    stored = np.asarray(raw.values)
+    if not (np.array_equal(nan, stored == fill) and np.isfinite(stored).all()):
+        return da
+    where = _files_label(list(src.units(name)))
+    count = f"{int(nan.sum())} of {nan.size} cells"
+    unwritten = src.unwritten_static(name)
+    complete = name in src._static and src._static[name][0] in src._chunks and unwritten is None
+    if complete:
+        log.warning(
+            "static variable %r in %s: %s hold %g, the store's fill value, which xarray decodes as missing (NaN); "
+            "every chunk of the field is written, so they are real values and are read as stored",
+            name,
+            where,
+            count,
+            fill,
+        )
+        return raw.assign_coords(latitude=da["latitude"].values, longitude=da["longitude"].values)
+    why = unwritten or "the file declares it as the value of missing cells"
+    raise ValueError(
+        f"static variable {name!r} in {where}: {count} hold {fill:g}, the fill value (_FillValue) of the variable, "
+        f"which xarray decodes as missing (NaN); the stored values themselves are finite ({why}). If {fill:g} is a "
+        f"real value there (e.g. ocean in a land-sea mask), open the store without masking (xarray's "
+        f"mask_and_scale=False, or decode_cf with the variable's _FillValue attribute removed), or rewrite the "
+        f"store with a fill value the field never takes (e.g. NaN)"
+    )
+
+
 def _files_label(files: Sequence[str], most: int = 3) -> str:
     """``a, b, c`` or ``a, b, c and 7 more files`` for messages."""
     shown = ", ".join(files[:most])
@@ -594,20 +725,36 @@ def _merge_names(overrides: Mapping[str, Mapping[str, str]] | None) -> dict[str,
     return names
 
 
-def _check_finite(arr: np.ndarray, name: str, levels, time, history=None, times=None) -> None:
+def _cell(idx, lat: np.ndarray | None, lon: np.ndarray | None) -> str:
+    """``grid index (3, 7), latitude 45, longitude 270`` for messages (plain numbers)."""
+    r, c = (int(v) for v in idx[-2:])
+    out = f"grid index ({r}, {c})"
+    if lat is not None and lon is not None and r < len(lat) and c < len(lon):
+        out += f", latitude {float(lat[r]):g}, longitude {float(lon[c]):g}"
+    return out
+
+
+def _check_finite(arr: np.ndarray, name: str, levels, time, history=None, times=None, lat=None, lon=None) -> None:
+    """Raise ``ValueError`` naming variable, level, time and grid cell of the first non-finite value.
+
+    ``lat``/``lon`` name the cell's coordinates when the array is on the whole grid (not
+    a block of rows and columns).
+    """
     if np.all(np.isfinite(arr)):
         return
     idx = np.argwhere(~np.isfinite(arr))[0]
+    if arr.shape[-2:] != (len(lat) if lat is not None else -1, len(lon) if lon is not None else -1):
+        lat = lon = None
     if time == "static":
-        raise ValueError(f"NaN or inf in static variable {name!r} at grid index {tuple(idx)}")
+        raise ValueError(f"NaN or inf in static variable {name!r} at {_cell(idx, lat, lon)}")
     if times is not None:
-        step_time = pd.Timestamp(list(times)[idx[0]])
+        step_time = pd.Timestamp(list(times)[int(idx[0])])
     else:
         t = pd.Timestamp(time)
         step_time = t - history if idx[0] == 0 else t
     where = f"variable {name!r}"
     if levels is not None:
-        where += f", level {levels[idx[1]]} hPa"
+        where += f", level {int(levels[int(idx[1])])} hPa"
     field = arr[tuple(idx[:-2])]
     whole = ""
     if np.isnan(field).all():
@@ -615,7 +762,7 @@ def _check_finite(arr: np.ndarray, name: str, levels, time, history=None, times=
             "; the whole field is NaN there but other fields at that time are not, so it is not a missing "
             "time step (those are skipped with data.on_missing: skip only when every needed field is NaN)"
         )
-    raise ValueError(f"NaN or inf in {where}, time {step_time:%Y-%m-%d %H:%M} (grid index {tuple(idx[-2:])}){whole}")
+    raise ValueError(f"NaN or inf in {where}, time {step_time:%Y-%m-%d %H:%M} ({_cell(idx, lat, lon)}){whole}")
 
 
 # --------------------------------------------------------------------------------------

@@ -90,6 +90,10 @@ __all__ = [
     "cds_files",
     "open_static",
     "arco_valid_span",
+    "snap_times",
+    "zarr_consolidated",
+    "IMPRECISE_TIMES",
+    "UnwrittenChunksError",
 ]
 
 log = logging.getLogger(__name__)
@@ -193,6 +197,47 @@ def _open_netcdf(path: str, kind: str) -> xr.Dataset:
         ) from err
 
 
+class _PartSource:
+    """Where one part came from: the zarr group behind it (chunk listing), and how to reopen it undecoded.
+
+    Attributes:
+        label: The part's label (a file, a store, ``archive::member``).
+        group: The ``zarr.Group`` of a zarr part, else None.
+        reopen: Opens the part again with ``decode_cf=False`` (raw values and attributes).
+        remote: Whether the zarr store is remote (listing costs a round trip).
+    """
+
+    def __init__(self, label: str, group=None, reopen=None, remote: bool = False) -> None:
+        self.label = label
+        self.group = group
+        self.reopen = reopen
+        self.remote = remote
+
+
+def zarr_consolidated(group) -> bool:
+    """Whether an open ``zarr.Group`` has consolidated metadata (v2 ``.zmetadata``, v3 in ``zarr.json``)."""
+    return getattr(group.metadata, "consolidated_metadata", None) is not None
+
+
+def _open_zarr(target, label: str, storage_options: Mapping | None = None) -> tuple[xr.Dataset, _PartSource]:
+    """Open a zarr store lazily, as consolidated exactly when it has consolidated metadata.
+
+    (Asking xarray to guess prints a multi-line warning into every log for an
+    unconsolidated store.) ``target``: a path, URL or ``zarr`` store.
+    """
+    import zarr
+
+    opts = dict(storage_options) if storage_options else None
+    group = zarr.open_group(target, mode="r", storage_options=opts) if opts else zarr.open_group(target, mode="r")
+    consolidated = zarr_consolidated(group)
+    kw = {"chunks": None, "consolidated": consolidated}
+    if opts:
+        kw["storage_options"] = opts
+    ds = xr.open_zarr(target, **kw)
+    remote = not isinstance(group.store, (zarr.storage.LocalStore, zarr.storage.ZipStore, zarr.storage.MemoryStore))
+    return ds, _PartSource(label, group, lambda: xr.open_zarr(target, decode_cf=False, **kw), remote)
+
+
 def open_parts(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> list[tuple[str, xr.Dataset]]:
     """Open one path lazily (without dask) as ``(label, dataset)`` parts, by its content.
 
@@ -200,13 +245,22 @@ def open_parts(path: str | os.PathLike, cache_dir: str | os.PathLike | None = No
     with the path; each member of a ZIP archive of NetCDF files is one part labelled
     ``<archive>::<member>`` (members are extracted once, see
     :func:`aurora_xai.data.formats.zip_members`; ``cache_dir`` overrides where). ``gs://``
-    URLs are zarr stores opened anonymously through gcsfs (imported only then).
+    URLs are zarr stores opened anonymously through gcsfs (imported only then). A zarr
+    store is opened as consolidated exactly when it has consolidated metadata, so no
+    warning is printed for one that has none.
 
     Raises:
         FileNotFoundError: Nothing at ``path``.
         UnrecognisedFileError: (a ``ValueError``) a GRIB file, or content that is none of
             these formats, naming the file and quoting its first bytes; a truncated file.
     """
+    return [(label, ds) for label, ds, _ in _open_parts(path, cache_dir)]
+
+
+def _open_parts(
+    path: str | os.PathLike, cache_dir: str | os.PathLike | None = None
+) -> list[tuple[str, xr.Dataset, _PartSource]]:
+    """:func:`open_parts`, with each part's :class:`_PartSource`."""
     p = str(path)
     if p.startswith("gs://"):
         try:
@@ -214,14 +268,15 @@ def open_parts(path: str | os.PathLike, cache_dir: str | os.PathLike | None = No
         except ImportError as err:  # pragma: no cover - depends on the environment
             raise ImportError(f"data.path {p}: reading gs:// stores needs gcsfs (pip install gcsfs)") from err
         del gcsfs
-        return [(p, xr.open_zarr(p, chunks=None, storage_options={"token": "anon"}))]
+        return [(p, *_open_zarr(p, p, storage_options={"token": "anon"}))]
     if not Path(p).exists():
         raise FileNotFoundError(f"data.path: no store or file at {p}")
     kind = sniff(p)
     if kind == "zarr":
-        return [(p, xr.open_zarr(p, chunks=None))]
+        return [(p, *_open_zarr(p, p))]
     if kind in ("netcdf4", "netcdf3"):
-        return [(p, _open_netcdf(p, kind))]
+        reopen = lambda: xr.open_dataset(p, engine="netcdf4", chunks=None, decode_cf=False)  # noqa: E731
+        return [(p, _open_netcdf(p, kind), _PartSource(p, reopen=reopen))]
     if kind == "grib":
         raise UnrecognisedFileError(
             f"{p}: a GRIB file; these readers take NetCDF: convert it (cfgrib's `cfgrib to_netcdf` or ecCodes' "
@@ -231,15 +286,17 @@ def open_parts(path: str | os.PathLike, cache_dir: str | os.PathLike | None = No
     if zip_holds_zarr(p):
         import zarr
 
-        return [(p, xr.open_zarr(zarr.storage.ZipStore(p, mode="r"), chunks=None))]
-    parts: list[tuple[str, xr.Dataset]] = []
+        return [(p, *_open_zarr(zarr.storage.ZipStore(p, mode="r"), p))]
+    parts: list[tuple[str, xr.Dataset, _PartSource]] = []
     for name, member in zip_members(p, cache_dir):
         try:
-            inner = open_parts(member, cache_dir)
+            inner = _open_parts(member, cache_dir)
         except UnrecognisedFileError as err:
             raise UnrecognisedFileError(f"{p}: member {name!r} of the ZIP archive: {err}") from err
-        for label, ds in inner:
-            parts.append((f"{p}::{name}{label[len(str(member)) :]}", ds))
+        for label, ds, src in inner:
+            label = f"{p}::{name}{label[len(str(member)) :]}"
+            src.label = label
+            parts.append((label, ds, src))
     return parts
 
 
@@ -332,6 +389,261 @@ def _fmt_time(t) -> str:
     return f"{pd.Timestamp(t):%Y-%m-%d %H:%M}"
 
 
+def _fmt_stamp(t) -> str:
+    """A time to the second (or finer when it has a fraction), for stored times that are not round."""
+    t = pd.Timestamp(t)
+    return f"{t:%Y-%m-%d %H:%M:%S}" + (f".{t.microsecond:06d}" if t.microsecond else "")
+
+
+def _plain(value) -> object:
+    """A numpy scalar as a plain Python number for messages (``0.0`` rather than ``np.float32(0.0)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class UnwrittenChunksError(KeyError):
+    """A zarr chunk (or shard) holding a requested time step was never written: missing data."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0])
+
+
+# --------------------------------------------------------------------------------------
+# Time axes stored with too little precision
+# --------------------------------------------------------------------------------------
+
+#: How ``data.imprecise_times`` treats a time axis that cannot hold its times exactly.
+IMPRECISE_TIMES: tuple[str, ...] = ("snap", "error")
+#: The furthest a stored time is moved to the round time it stands for.
+MAX_SNAP = pd.Timedelta(minutes=10)
+#: Round steps tried, coarsest first, when looking for the time a stored value stands for.
+_ROUND_STEPS = ("1D", "6h", "3h", "1h", "30min", "15min", "10min", "5min", "1min", "1s")
+_TIME_UNITS = {
+    "days": 86400.0,
+    "day": 86400.0,
+    "d": 86400.0,
+    "hours": 3600.0,
+    "hour": 3600.0,
+    "h": 3600.0,
+    "minutes": 60.0,
+    "minute": 60.0,
+    "min": 60.0,
+    "seconds": 1.0,
+    "second": 1.0,
+    "s": 1.0,
+    "milliseconds": 1e-3,
+    "millisecond": 1e-3,
+    "ms": 1e-3,
+}
+
+
+def _time_encoding(coord: xr.DataArray) -> tuple[np.dtype, str, float, pd.Timestamp] | None:
+    """``(dtype, units, seconds per unit, reference)`` of a time axis stored as floating point, else None."""
+    enc = coord.encoding
+    dtype, units = enc.get("dtype"), enc.get("units")
+    if dtype is None or units is None or np.dtype(dtype).kind != "f":
+        return None
+    unit, _, ref = str(units).partition(" since ")
+    scale = _TIME_UNITS.get(unit.strip().lower())
+    if scale is None or not ref:
+        return None
+    try:
+        ref_t = pd.Timestamp(ref.strip())
+    except ValueError:
+        return None
+    if ref_t.tzinfo is not None:
+        ref_t = ref_t.tz_convert("UTC").tz_localize(None)
+    return np.dtype(dtype), str(units), scale, ref_t
+
+
+def snap_times(times: pd.DatetimeIndex, coord: xr.DataArray, label: str, mode: str = "snap") -> pd.DatetimeIndex:
+    """Stored times as the round times they stand for, where the axis's precision cannot hold them.
+
+    A time axis stored as floating point (``float32`` seconds since 1970 keeps 24 bits: a
+    step of 128 s at today's dates, so 06:00 reads as 06:00:32) is decoded to times off the
+    round ones. Each stored time off its round value is replaced by the coarsest round
+    time (a day, 6 h, ... 1 min, 1 s) that the axis's dtype and units encode to the very
+    same stored value, if that is within :data:`MAX_SNAP`; other times are kept as they
+    are. Axes stored as integers or datetimes are exact and returned unchanged.
+
+    Args:
+        times: The decoded times of ``coord``.
+        coord: The time coordinate (its ``encoding`` holds the stored dtype and units).
+        label: The file or store, for messages.
+        mode: ``"snap"`` (a warning naming the first stored time, the dtype and units) or
+            ``"error"``.
+
+    Raises:
+        ValueError: ``mode="error"`` and a time was off its round value; the message names
+            the stored time, the round time it stands for, the axis's dtype and units.
+    """
+    if mode not in IMPRECISE_TIMES:
+        raise ValueError(f"data.imprecise_times: expected one of {list(IMPRECISE_TIMES)}, got {mode!r}")
+    enc = _time_encoding(coord)
+    if enc is None or not len(times):
+        return times
+    dtype, units, scale, ref = enc
+    values = np.asarray(times.values, dtype="datetime64[ns]")
+    offsets = (values - np.datetime64(ref, "ns")).astype(np.int64) / 1e9 / scale
+    stored = offsets.astype(dtype)
+    out = values.copy()
+    todo = np.ones(len(values), dtype=bool)
+    for step in _ROUND_STEPS:
+        if not todo.any():
+            break
+        cand = pd.DatetimeIndex(values[todo]).round(step).values.astype("datetime64[ns]")
+        enc_cand = ((cand - np.datetime64(ref, "ns")).astype(np.int64) / 1e9 / scale).astype(dtype)
+        same = (enc_cand == stored[todo]) & (np.abs(cand - values[todo]) <= MAX_SNAP.to_timedelta64())
+        idx = np.flatnonzero(todo)[same]
+        out[idx] = cand[same]
+        todo[idx] = False
+    moved = np.flatnonzero(out != values)
+    if not moved.size:
+        return times
+    first = int(moved[0])
+    spacing = float(np.spacing(np.abs(stored[first]).astype(dtype))) * scale
+    cause = (
+        f"the time axis is stored as {dtype.name} in {units!r}, which cannot hold the times exactly "
+        f"(its precision at these dates is {spacing:g} s)"
+    )
+    more = f" ({moved.size} stored times are off their round values)" if moved.size > 1 else ""
+    if mode == "error":
+        raise ValueError(
+            f"{label}: stored time {_fmt_stamp(values[first])} stands for {_fmt_time(out[first])}: {cause}{more}; "
+            "no requested time matches it. Rewrite the time axis as integers or datetime64 (e.g. "
+            "encoding={'time': {'dtype': 'int64', 'units': 'hours since 1900-01-01'}}), or set "
+            "data.imprecise_times: snap to read each such time as the round time it stands for"
+        )
+    log.warning(
+        "%s: stored time %s read as %s: %s%s; each is read as the round time its stored value stands for "
+        "(data.imprecise_times: error refuses instead)",
+        label,
+        _fmt_stamp(values[first]),
+        _fmt_time(out[first]),
+        cause,
+        more,
+    )
+    return pd.DatetimeIndex(out)
+
+
+# --------------------------------------------------------------------------------------
+# Chunks never written
+# --------------------------------------------------------------------------------------
+
+
+#: Local zarr arrays of at most this many storage keys are listed whole (once); larger ones,
+#: and remote ones, are asked whether the keys of the time steps read exist.
+LIST_AT_MOST = 20000
+
+
+class _ChunkIndex:
+    """Which chunks (shards) of the arrays of one zarr store were ever written.
+
+    A chunk that does not exist reads as the array's fill value: with ``fill_value`` 0 a
+    time step whose chunks were never written (a region write that did not happen, a copy
+    that died) would read as 0 K, 0 Pa, calm. With a NaN fill value (xarray's default for
+    floats) such chunks read as NaN, which the NaN checks already treat as missing data
+    (zarr does not even write a chunk that is all fill value), so they are not listed.
+
+    Cost: a local array of at most :data:`LIST_AT_MOST` keys is listed once per store open
+    (measured: 9-20 ms for 124 chunks, against 30-50 ms for reading one sample of 2 steps
+    on a 1.5 deg grid; later reads cost nothing more). Larger local arrays and remote ones
+    are asked per read whether the storage keys of the time steps read exist, concurrently
+    (a stat per key locally; on a remote store as many requests as the chunks the read
+    fetches anyway, in one round of concurrent requests), so no job lists a whole remote
+    variable (ARCO-ERA5 has over a million time steps).
+
+    Limits: with sharding (zarr v3) a shard that exists may still lack inner chunks; those
+    read as the fill value unseen here (the plausibility bands catch a constant 0 K or
+    0 Pa). A chunk that zarr skipped because it equalled a non-NaN fill value
+    (``write_empty_chunks=False``) is indistinguishable from one never written and counts
+    as missing; no field Aurora reads is exactly constant over a whole chunk.
+    """
+
+    def __init__(self, source: _PartSource) -> None:
+        self.source = source
+        self._arrays: dict[str, object] = {}
+        self._listed: dict[str, frozenset[str]] = {}
+
+    def array(self, name: str):
+        if name not in self._arrays:
+            self._arrays[name] = self.source.group[name]
+        return self._arrays[name]
+
+    def fill_value(self, name: str):
+        return _plain(self.array(name).metadata.fill_value)
+
+    def _dims(self, name: str) -> tuple[str, ...]:
+        arr = self.array(name)
+        dims = getattr(arr.metadata, "dimension_names", None)
+        if dims is None:
+            dims = arr.attrs.get("_ARRAY_DIMENSIONS")
+        return tuple(str(d) for d in dims) if dims is not None else ()
+
+    def _present(self, name: str, keys: list[str]) -> np.ndarray:
+        """Whether each storage key (relative to the array) exists."""
+        from zarr.core.sync import sync
+
+        arr = self.array(name)
+        store, prefix = arr.store_path.store, arr.store_path.path
+        if not self.source.remote and int(np.prod(arr._shard_grid_shape)) <= LIST_AT_MOST:
+            if name not in self._listed:
+
+                async def listing() -> list[str]:
+                    return [k async for k in store.list_prefix(prefix)]
+
+                cut = len(prefix) + 1 if prefix else 0
+                self._listed[name] = frozenset(k[cut:] for k in sync(listing()))
+            listed = self._listed[name]
+            return np.array([k in listed for k in keys], dtype=bool)
+
+        async def ask() -> list[bool]:
+            import asyncio
+
+            full = [f"{prefix}/{k}" if prefix else k for k in keys]
+            return list(await asyncio.gather(*(store.exists(k) for k in full)))
+
+        return np.array(sync(ask()), dtype=bool)
+
+    def unwritten(self, name: str, positions: np.ndarray | None) -> tuple[dict[int, int], int]:
+        """The time positions of ``name`` whose chunks were not all written.
+
+        Args:
+            name: Array name in the store.
+            positions: Positions along its time axis; None: the whole array (a static field).
+
+        Returns:
+            ``({position: unwritten chunks}, chunks per time step)``; for a static field the
+            key is -1.
+        """
+        fill = self.fill_value(name)
+        if isinstance(fill, float) and np.isnan(fill):
+            return {}, 0  # chunks never written read as NaN: the NaN checks see them
+        arr = self.array(name)
+        grid = tuple(int(g) for g in arr._shard_grid_shape)
+        per_step = int(np.prod(grid))
+        dims = self._dims(name)
+        axis = next((k for k, d in enumerate(dims) if d in ("time", "valid_time")), None)
+        if positions is None or axis is None:
+            keys = list(arr._iter_shard_keys())
+            missing = int((~self._present(name, keys)).sum())
+            return ({-1: missing} if missing else {}), per_step
+        step = int((arr.shards or arr.chunks)[axis])
+        per_step //= grid[axis]
+        blocks = sorted({int(p) // step for p in np.atleast_1d(positions)})
+        keys: list[str] = []
+        for b in blocks:
+            origin = [0] * len(grid)
+            origin[axis] = b
+            shape = list(grid)
+            shape[axis] = 1
+            keys.extend(arr._iter_shard_keys(origin=origin, selection_shape=shape))
+        present = self._present(name, keys).reshape(len(blocks), per_step)
+        lacking = {b: int(n) for b, n in zip(blocks, (~present).sum(axis=1)) if n}
+        return {
+            int(p): lacking[int(p) // step] for p in np.atleast_1d(positions) if int(p) // step in lacking
+        }, per_step
+
+
 class Store:
     """Lazily indexed fields of one source in WeatherBench 2 names and canonical grid.
 
@@ -347,6 +659,10 @@ class Store:
         source: The adapter that built it (for messages).
         path: What the user gave as ``data.path``.
         valid: Optional ``(start, stop)``: only times in this closed span are offered.
+        sources: Optional, one per part: where it came from (zarr parts: the chunk
+            listing that tells time steps never written; see :meth:`read`).
+        imprecise_times: ``"snap"`` or ``"error"``: a time axis stored with too little
+            precision (see :func:`snap_times`).
 
     Raises:
         ValueError: No parts, or parts on different grids (naming both).
@@ -358,9 +674,17 @@ class Store:
         source: str,
         path: str,
         valid: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+        sources: Sequence[_PartSource | None] | None = None,
+        imprecise_times: str = "snap",
     ) -> None:
         if not parts:
             raise ValueError(f"data.path {path}: nothing to read")
+        if imprecise_times not in IMPRECISE_TIMES:
+            raise ValueError(f"data.imprecise_times: expected one of {list(IMPRECISE_TIMES)}, got {imprecise_times!r}")
+        self.imprecise_times = imprecise_times
+        self.sources: list[_PartSource | None] = list(sources) if sources is not None else [None] * len(parts)
+        self._chunks = {i: _ChunkIndex(src) for i, src in enumerate(self.sources) if src is not None and src.group}
+        self._part_times: dict[int, pd.DatetimeIndex] = {}
         self.source = source
         self.path = path
         self.valid = valid
@@ -427,7 +751,7 @@ class Store:
         if key not in self._frames:
             pieces: dict[int, pd.DataFrame] = {}
             for i in key[0]:
-                times = pd.DatetimeIndex(self.parts[i]["time"].values)
+                times = self._times_of_part(i)
                 if times.has_duplicates:
                     dup = times[times.duplicated()].unique()
                     more = f" ({len(dup)} times are stored more than once)" if len(dup) > 1 else ""
@@ -445,6 +769,88 @@ class Store:
                 self._check_overlaps(name, frame, key[1])
             self._frames[key] = (frame.sort_index(kind="stable"), pieces)
         return self._frames[key]
+
+    def _times_of_part(self, i: int) -> pd.DatetimeIndex:
+        """The stored times of one part, snapped where its axis cannot hold them exactly (:func:`snap_times`)."""
+        if i not in self._part_times:
+            coord = self.parts[i]["time"]
+            self._part_times[i] = snap_times(
+                pd.DatetimeIndex(coord.values), coord, self.labels[i], self.imprecise_times
+            )
+        return self._part_times[i]
+
+    def time_axis_note(self, name: str) -> str:
+        """How the time axis of ``name`` is stored, when it is floating point (for messages), else ``""``."""
+        for i in self._holders.get(name, ()):
+            enc = _time_encoding(self.parts[i]["time"])
+            if enc is not None:
+                return f"its time axis is stored as {enc[0].name} in {enc[1]!r}"
+        return ""
+
+    def fill_value(self, name: str):
+        """The value a missing cell of ``name`` is stored as: the zarr array's ``fill_value``, or the
+        ``_FillValue``/``missing_value`` the file declares; None if none."""
+        self._require(name)
+        ids = list(self._holders.get(name, ())) + ([self._static[name][0]] if name in self._static else [])
+        for i in ids:
+            if i in self._chunks:
+                return self._chunks[i].fill_value(name)
+            enc = self.parts[i][name].encoding
+            for key in ("_FillValue", "missing_value"):
+                if enc.get(key) is not None:
+                    return _plain(np.asarray(enc[key]).ravel()[0])
+        return None
+
+    def unwritten_static(self, name: str) -> str | None:
+        """A description of the chunks of static field ``name`` never written (zarr), or None."""
+        if name not in self._static:
+            return None
+        i = self._static[name][0]
+        if i not in self._chunks:
+            return None
+        lack, total = self._chunks[i].unwritten(name, None)
+        if not lack:
+            return None
+        return (
+            f"{lack[-1]} of {total} chunks of {name!r} were never written in {self.labels[i]} "
+            f"(they read as the array's fill value {self._chunks[i].fill_value(name)})"
+        )
+
+    def unmasked_static(self, name: str) -> xr.DataArray | None:
+        """Static field ``name`` decoded without masking its fill value (scale and offset applied).
+
+        The same ``(latitude, longitude)`` orientation as :meth:`static_field`; None where the
+        part cannot be reopened.
+        """
+        self._require(name)
+        if name in self._static:
+            i, pos = self._static[name][0], None
+        else:
+            frame = self._frame(name)
+            if not len(frame):
+                return None
+            i, pos = int(frame["part"].iloc[0]), int(frame["pos"].iloc[0])
+        src = self.sources[i]
+        if src is None or src.reopen is None:
+            return None
+        raw = src.reopen()
+        stored = name if name in raw.variables else None
+        if stored is None:  # a CDS file: its own short name
+            stored = next((s for s, n in CDS_SURFACE_NAMES.items() if n == name and s in raw.variables), None)
+        if stored is None:
+            return None
+        for key in ("_FillValue", "missing_value"):
+            raw[stored].attrs.pop(key, None)
+            raw[stored].encoding.pop(key, None)
+        decoded = xr.decode_cf(raw[[stored]])
+        if stored == name:
+            ds = canonicalise_grid(_standardise(decoded, self.labels[i]))
+        else:
+            ds = _cds_dataset(decoded, self.labels[i])
+        if name not in ds:
+            return None
+        field = ds[name]
+        return field.isel(time=pos).load() if pos is not None else field.load()
 
     def _frame(self, name: str) -> pd.DataFrame:
         return self._frames_of(name)[0]
@@ -577,6 +983,7 @@ class Store:
         levels: Sequence[int] | None = None,
         rows: np.ndarray | None = None,
         cols: np.ndarray | None = None,
+        unwritten: dict | None = None,
     ) -> np.ndarray:
         """Read one variable at ``times``: float32 ``(time, [level,] lat, lon)``, C-contiguous.
 
@@ -584,9 +991,16 @@ class Store:
         columns are indexed; a zarr store reads the chunks holding them, a NetCDF file the
         hyperslabs, each from the part that holds them.
 
+        In a zarr store, a time step any of whose chunks (shards) of ``name`` was never
+        written is missing data, not the fill value it would read as (see
+        :class:`_ChunkIndex`): without ``unwritten`` it raises; with a dict, such steps are
+        NaN in the result and recorded there as ``{time: why}``.
+
         Raises:
             KeyError: A time not stored (naming the first; callers check with
                 :meth:`times` first) or a level in no part (naming it and the file).
+            UnwrittenChunksError: (a ``KeyError``) chunks of a requested time step never
+                written, naming the variable, the time, the store and the array's fill value.
         """
         self._require(name)
         frame, per_part = self._frames_of(name)
@@ -603,6 +1017,7 @@ class Store:
             return np.empty(shape, dtype=np.float32)
         involved = pd.unique(frame.loc[times.unique(), "part"])
         out: np.ndarray | None = None
+        lacking: dict[int, str] = {}
         filled = np.zeros((len(times), 1 if want is None else len(want)), dtype=bool)
         for part_id in involved:
             part_id = int(part_id)
@@ -613,6 +1028,16 @@ class Store:
             order = np.argsort(pos, kind="stable")
             j, pos = j[order], pos[order]
             da = self.parts[part_id][name]
+            if part_id in self._chunks:
+                ci = self._chunks[part_id]
+                lack, per_step = ci.unwritten(name, pos)
+                for jj, pp in zip(j, pos):
+                    if int(pp) in lack and int(jj) not in lacking:
+                        lacking[int(jj)] = (
+                            f"{lack[int(pp)]} of {per_step} chunks of {name!r} at time {_fmt_time(times[jj])} were "
+                            f"never written in {self.labels[part_id]} (they read as the array's fill value "
+                            f"{ci.fill_value(name)}): missing data"
+                        )
             key: list = [pos]
             li = np.array([0])
             if want is not None:
@@ -647,6 +1072,15 @@ class Store:
                 f"data.levels: level {int(want[kk])} hPa of {name!r} at {_fmt_time(times[jj])} "
                 f"not in {', '.join(holders)} (it has {sorted(stored)})"
             )
+        if lacking:
+            if unwritten is None:
+                first = min(lacking)
+                more = f" ({len(lacking)} of the times read are)" if len(lacking) > 1 else ""
+                raise UnwrittenChunksError(f"{lacking[first]}{more}")
+            rows_bad = np.array(sorted(lacking))
+            out[rows_bad] = np.nan
+            for jj in rows_bad:
+                unwritten.setdefault(pd.Timestamp(times[jj]), lacking[int(jj)])
         return np.ascontiguousarray(out)
 
 
@@ -789,12 +1223,15 @@ def _standardise(ds: xr.Dataset, label: str = "") -> xr.Dataset:
     return ds
 
 
-def _zarr_store(path: str, source: str) -> Store:
-    parts = [(label, canonicalise_grid(_standardise(ds, label))) for label, ds in open_parts(path)]
+def _zarr_store(path: str, source: str, imprecise_times: str = "snap") -> Store:
+    opened = _open_parts(path)
+    parts = [(label, canonicalise_grid(_standardise(ds, label))) for label, ds, _ in opened]
     valid = None
     if source == "arco":
         valid = arco_valid_span(parts[0][1].attrs, path)
-    return Store(parts, source=source, path=path, valid=valid)
+    return Store(
+        parts, source=source, path=path, valid=valid, sources=[s for _, _, s in opened], imprecise_times=imprecise_times
+    )
 
 
 def arco_valid_span(attrs: Mapping, path: str = "") -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -852,26 +1289,39 @@ def cds_parts(
         FileNotFoundError, ValueError: As :func:`cds_files`, :func:`open_parts` and
             :func:`canonicalise_grid`, naming the file.
     """
-    return [(label, _cds_dataset(ds, label)) for f in cds_files(path) for label, ds in open_parts(f, cache_dir)]
+    return [(label, ds) for label, ds, _ in _cds_opened(path, cache_dir)]
 
 
-def _cds_store(path, source: str = "cds") -> Store:
+def _cds_opened(path, cache_dir=None) -> list[tuple[str, xr.Dataset, _PartSource]]:
+    return [
+        (label, _cds_dataset(ds, label), src) for f in cds_files(path) for label, ds, src in _open_parts(f, cache_dir)
+    ]
+
+
+def _cds_store(path, source: str = "cds", imprecise_times: str = "snap") -> Store:
+    opened = _cds_opened(path)
     return Store(
-        cds_parts(path),
+        [(label, ds) for label, ds, _ in opened],
         source=source,
         path=str(path) if isinstance(path, (str, os.PathLike)) else ",".join(map(str, path)),
+        sources=[s for _, _, s in opened],
+        imprecise_times=imprecise_times,
     )
 
 
-def open_store(source: str, path) -> Store:
-    """Open ``path`` with the adapter of ``source`` (one of :data:`SOURCES`)."""
+def open_store(source: str, path, imprecise_times: str = "snap") -> Store:
+    """Open ``path`` with the adapter of ``source`` (one of :data:`SOURCES`).
+
+    ``imprecise_times``: ``"snap"`` or ``"error"`` for a time axis stored with too little
+    precision (:func:`snap_times`).
+    """
     if source not in SOURCES:
         raise ValueError(f"data.source: expected one of {list(SOURCES)}, got {source!r}")
     if source == "cds":
-        return _cds_store(path)
+        return _cds_store(path, imprecise_times=imprecise_times)
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"data.path: a {source} source is one store, got {path!r}")
-    return _zarr_store(str(path), source)
+    return _zarr_store(str(path), source, imprecise_times)
 
 
 def _is_zarr(path: str) -> bool:
@@ -885,12 +1335,12 @@ def _is_zarr(path: str) -> bool:
         return False
 
 
-def open_static(path) -> Store:
+def open_static(path, imprecise_times: str = "snap") -> Store:
     """Open a separate static-field source: a zarr store (WeatherBench 2 names) or CDS file(s).
 
     Which one is told from the content. In CDS files, only a ``z`` without a pressure
     axis is the surface geopotential.
     """
     if isinstance(path, (str, os.PathLike)) and _is_zarr(str(path)):
-        return _zarr_store(str(path), "static")
-    return _cds_store(path, source="static")
+        return _zarr_store(str(path), "static", imprecise_times)
+    return _cds_store(path, source="static", imprecise_times=imprecise_times)

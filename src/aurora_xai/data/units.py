@@ -311,8 +311,14 @@ def check_plausible(
     levels: Sequence[float] | None = None,
     lat: np.ndarray | None = None,
     lon: np.ndarray | None = None,
+    declared: str | None = None,
 ) -> None:
-    """Check a field read without declared units against :func:`plausible_range`.
+    """Check a field, in Aurora's units, against :func:`plausible_range`.
+
+    Run on every read: for a field without declared units it catches a unit factor; for
+    one with declared units (checked after their conversion) a wrong units attribute, or
+    values that are not data at all (chunks never written read as a fill value of 0: 0 K,
+    0 Pa).
 
     Args:
         kind, short: The Aurora variable.
@@ -322,6 +328,8 @@ def check_plausible(
         times: Times of the first axis (surface and atmospheric).
         levels: Pressure levels (hPa) of the level axis (atmospheric).
         lat, lon: The grid; a static geopotential on a global grid must also peak above 1000 m.
+        declared: The units the source declares (``arr`` is already converted from them), or
+            None when it declares none.
 
     Raises:
         ValueError: naming variable, level, time, the range seen, the plausible range and,
@@ -364,6 +372,13 @@ def check_plausible(
         if kind != "static":
             at += f", time {pd.Timestamp(times[idx[0]]):%Y-%m-%d %H:%M}"
         peak_ok = (lambda v: v >= _MIN_GLOBAL_PEAK) if global_peak else (lambda v: True)
+        if declared is not None:
+            raise ValueError(
+                f"implausible values of variable {variable!r} (Aurora {kind} {short}){at} in {where}: range seen "
+                f"{lo:.6g} .. {hi:.6g} {expected} (converted from its declared units {declared!r}), {problem}. "
+                "Either the units attribute is wrong, or these are not data (e.g. a constant field such as "
+                "0 is what a zarr store reads where chunks were never written); check the source"
+            )
         hints = _looks_like(kind, short, lo, hi, level, peak_ok)
         hint = f" The values look like {' or '.join(hints)}." if hints else ""
         raise ValueError(

@@ -144,7 +144,7 @@ def feature_matrix(ds: xr.Dataset, region: str, levels: Sequence[str] | None = N
             for latent levels not in ``ds``.
     """
     if region not in ds["region"].values:
-        raise ValueError(f"pca.region: region {region!r} not in the pooled latents ({list(ds['region'].values)})")
+        raise ValueError(f"pca.region: region {region!r} not in the pooled latents ({ds['region'].values.tolist()})")
     da = ds["pooled"].sel(region=region)
     present = [str(v) for v in da[LATENT_LEVEL_DIM].values]
     if levels is not None and "all" not in present:

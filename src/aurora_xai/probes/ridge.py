@@ -178,7 +178,7 @@ def fit_probes(
     if not np.all(np.isfinite(x)) or not np.all(np.isfinite(y2)):
         raise ValueError("probe features and targets must be finite")
     if len(alphas) < 1 or min(alphas) <= 0:
-        raise ValueError(f"alphas must be positive, got {list(alphas)}")
+        raise ValueError(f"alphas must be positive, got {[float(a) for a in alphas]}")
     if folds is None:
         folds = week_folds(days, k, gap_days, seed)
     pred = np.full(y2.shape, np.nan)

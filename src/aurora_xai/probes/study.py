@@ -108,7 +108,7 @@ def latent_features(path: str | Path, region: str, dates) -> np.ndarray:
         ds = ds.load()
     check_aligned(ds["date"].values, dates, path, "the probe targets")
     if region not in ds["region"].values:
-        raise ValueError(f"{path}: probes.region {region!r} not in the pooled latents ({list(ds['region'].values)})")
+        raise ValueError(f"{path}: probes.region {region!r} not in the pooled latents ({ds['region'].values.tolist()})")
     x, names = feature_matrix(ds, region)
     check_finite(x, dates, path, "latent feature", names)
     return x
