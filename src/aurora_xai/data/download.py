@@ -38,6 +38,7 @@ from ..dates import DateSpec
 from ..logs import duration_text
 from .era5 import ERA5Source, MissingTimeError, open_source
 from .lazy import GROUP_BYTES, lazy_steps, step_bytes
+from .formats import FileAccessError
 from .readers import Store, cds_parts
 from .variables import LEVELS, LONG_NAMES, UNITS, WB2_NAMES
 
@@ -476,6 +477,9 @@ def check_cds_file(path: str | Path, dataset: str, request: Mapping[str, Any], l
         ValueError: The file is unreadable (an HTML error page, an empty, truncated or
             damaged file: the message quotes its first bytes or the reader's error) or
             lacks a requested variable, time or level; the message names ``label``.
+        FileAccessError: (an ``OSError``) a NetCDF-4 file that looks whole but cannot be
+            opened now (held open for writing by another process, a file system without
+            file locking); the message names the remedy. The file is not at fault.
     """
     label = label or str(path)
     rename = _CDS_STORE_NAMES.get(dataset, {})
@@ -505,6 +509,8 @@ def check_cds_file(path: str | Path, dataset: str, request: Mapping[str, Any], l
                 if lacking:
                     raise ValueError(f"variable {name!r} lacks the requested level(s) {lacking} hPa")
                 store.read(name, times[-1:], levels=levels or None)
+        except FileAccessError:
+            raise  # a whole file that cannot be opened now: not a content failure
         except (ValueError, KeyError, OSError, RuntimeError) as err:
             why = err.args[0] if isinstance(err, KeyError) and err.args else err
             raise ValueError(f"CDS download {label}: {why}") from err
@@ -522,7 +528,13 @@ def retrieve_cds(requests: Sequence[Mapping[str, Any]], client=None) -> list[str
     the final name. The CDS may deliver a ZIP archive (one NetCDF per stream) whatever the
     target is called; it is kept as delivered and read by its content. A file already at
     its target is checked the same way: kept if complete (a rerun resumes), fetched again
-    if not (with a warning saying why).
+    if its content fails the check (with a warning saying why). Only content failures
+    (a wrong format, a missing variable, time or level, a truncated file) count: a file
+    that looks whole but cannot be opened now (another process holds it open for
+    writing, a file system without HDF5 file locking) is never deleted; the run stops
+    with :class:`~aurora_xai.data.formats.FileAccessError` naming the remedy, rather
+    than waiting (a writer may hold it for hours, and where locking is unsupported every
+    open fails alike).
 
     Args:
         requests: Dicts ``{dataset, request, target}`` (see :func:`cds_requests`).
@@ -538,6 +550,8 @@ def retrieve_cds(requests: Sequence[Mapping[str, Any]], client=None) -> list[str
             page, an empty or truncated file, a missing variable, time or level), naming
             the target and what it holds; the file stays at ``<target>.part`` to inspect,
             and a rerun fetches it again.
+        FileAccessError: A file (already at its target, or just fetched) looks whole but
+            cannot be opened now; it is kept where it is, and the message names the remedy.
     """
     out = []
     for r in requests:
