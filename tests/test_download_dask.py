@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
-import zarr
 
 try:
     import aurora_xai  # noqa: F401
