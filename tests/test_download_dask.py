@@ -445,3 +445,13 @@ def test_a_copy_from_another_source_is_never_deleted(tmp_path, stores):
     with pytest.raises(ValueError, match=r"source_path .*\(now .*left as it is: move it away"):
         dl.download_subset(stores["arco"], dst, TIMES, LEVELS, source="arco", block=4)
     assert {f: f.stat().st_mtime_ns for f in dst.rglob("*")} == files
+
+
+def test_fewer_levels_extend_the_copy_on_its_own_levels(tmp_path, stores):
+    dst = tmp_path / "subset.zarr"
+    dl.download_subset(stores["wb2"], dst, TIMES[:4], LEVELS, block=4)
+    dl.download_subset(stores["wb2"], dst, TIMES[:6], LEVELS[1:], block=4)  # one level fewer, two more times
+    got = open_source("weatherbench2", str(dst), levels=LEVELS)
+    ref = open_source("weatherbench2", stores["wb2"], levels=LEVELS)
+    for name, arr in ref.read_steps(TIMES[4:6]).items():
+        np.testing.assert_array_equal(got.read_steps(TIMES[4:6])[name], arr, err_msg=name)

@@ -294,7 +294,10 @@ def download_subset(
     tmp = dst.with_name(dst.name + ".tmp")
     if dst.exists():
         work = dst
-        _check_compatible(dst, attrs, every)
+        stored = _check_compatible(dst, attrs, every)
+        if stored != [int(v) for v in src.levels]:  # fewer levels asked for: fill the copy's levels
+            src = open_source(source, src_path, levels=stored, static_path=static_path, on_missing=on_missing)
+            attrs["levels"] = ",".join(str(v) for v in src.levels)
         log.info("adding to the copy in %s what it lacks", dst)
     else:
         work = tmp
@@ -423,8 +426,12 @@ def copy_record(path: str | Path, names: Sequence[str] | None = None) -> dict[st
     return {"times": times, "done": done}
 
 
-def _check_compatible(path: Path, attrs: Mapping[str, str], every: Sequence[str]) -> None:
-    """Raise unless the copy at ``path`` can be extended for ``attrs`` (never deletes it)."""
+def _check_compatible(path: Path, attrs: Mapping[str, str], every: Sequence[str]) -> list[int]:
+    """Raise unless the copy at ``path`` can be extended for ``attrs`` (never deletes it).
+
+    Returns its pressure levels (hPa, stored order): a superset of those asked for, which
+    new times are copied on.
+    """
     try:
         group = zarr.open_group(str(path), mode="r", zarr_format=2, use_consolidated=False)
         old = dict(group.attrs)
@@ -451,6 +458,7 @@ def _check_compatible(path: Path, attrs: Mapping[str, str], every: Sequence[str]
             "for this request (download.method, download.url, data.levels, data.static_path). It was left "
             "as it is: move it away or set data.path to another folder to fetch afresh, or set those keys back"
         )
+    return [int(v) for v in str(old.get("levels", "")).split(",") if v]
 
 
 def _resume_point(tmp: Path, attrs: Mapping[str, str], every: Sequence[str]) -> bool:
