@@ -514,3 +514,111 @@ def test_retrieve_cds_fetches_again_a_bad_file_left_under_the_final_name(tmp_pat
     dl.retrieve_cds(reqs, client=client)
     assert len(client.calls) == len(reqs)
     assert sniff(targets[0]) == "zip" and sniff(targets[1]) == "netcdf4"
+
+
+# ---------------------------------------------------------------------------------------
+# 4. A whole file that cannot be opened now is never taken for a damaged one
+# ---------------------------------------------------------------------------------------
+
+_HOLD = """
+import sys, time, netCDF4
+ds = netCDF4.Dataset(sys.argv[1], "a")  # open for writing: HDF5 takes its file lock
+print("open", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+ds.close()
+"""
+
+
+def _hold_open(path: Path, env: dict):
+    """A process holding ``path`` open for writing with netCDF4 until its stdin closes."""
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout.readline().strip() == "open"
+    return proc
+
+
+def test_a_file_held_open_for_writing_is_kept_and_named_with_the_remedy(tmp_path, base, monkeypatch):
+    import os
+    import subprocess
+
+    import netCDF4
+
+    from aurora_xai.data.formats import FileAccessError
+
+    monkeypatch.delenv("HDF5_USE_FILE_LOCKING", raising=False)  # HDF5's default: lock
+    env = {k: v for k, v in os.environ.items() if k != "HDF5_USE_FILE_LOCKING"}
+    reqs = _reqs(tmp_path)
+    dl.retrieve_cds(reqs, client=Client(base, "zip"))
+    req = next(r for r in reqs if r["kind"] == "pressure")
+    target = Path(req["target"])
+    assert sniff(target) == "netcdf4"
+    inode = target.stat().st_ino
+    writer = _hold_open(target, env)  # (the writer itself marks the superblock: compare files, not bytes)
+    try:
+        try:  # the lock really is taken on this file system, or there is nothing to test
+            netCDF4.Dataset(target).close()
+            pytest.skip("HDF5 file locking has no effect here (the file opens while held)")
+        except OSError:
+            pass
+        client = Client(base, "zip")
+        with pytest.raises(FileAccessError) as info:
+            dl.retrieve_cds(reqs, client=client)
+        msg = str(info.value)
+        assert str(target) in msg and "open for writing" in msg and "HDF5_USE_FILE_LOCKING=FALSE" in msg
+        assert "not deleted" in msg and "fetch it again" not in msg
+        assert not any(t == f"{target}.part" for _, t in client.calls), "a whole file was fetched again"
+        assert target.exists() and target.stat().st_ino == inode, "the whole file was deleted"
+        # the same through the readers (a job reading the folder), and check_cds_file
+        with pytest.raises(FileAccessError, match="HDF5_USE_FILE_LOCKING"):
+            open_dataset(target)
+        with pytest.raises(FileAccessError):
+            dl.check_cds_file(target, req["dataset"], req["request"])
+        # the named remedy works: without locking, the held file is read
+        read = subprocess.run(
+            [sys.executable, "-c", f"import xarray as xr; print(xr.open_dataset({str(target)!r}).sizes['valid_time'])"],
+            env={**env, "HDF5_USE_FILE_LOCKING": "FALSE"},
+            capture_output=True,
+            text=True,
+        )
+        assert read.returncode == 0 and read.stdout.strip() == "3", read.stderr[-2000:]
+    finally:
+        writer.stdin.close()
+        writer.wait(timeout=60)
+    client = Client(base, "zip")
+    dl.retrieve_cds(reqs, client=client)  # closed again: checked and kept, nothing fetched
+    assert not client.calls and target.stat().st_ino == inode
+
+
+def test_a_truncated_netcdf4_file_is_a_content_failure_fetched_again(tmp_path, base):
+    from aurora_xai.data.formats import hdf5_superblock
+
+    reqs = _reqs(tmp_path)
+    dl.retrieve_cds(reqs, client=Client(base, "zip"))
+    target = Path(next(r["target"] for r in reqs if r["kind"] == "pressure"))
+    data = target.read_bytes()
+    sb = hdf5_superblock(target)
+    assert sb["offset"] == 0 and sb["eof"] == len(data) == sb["size"]
+    target.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UnrecognisedFileError, match=r"records \d+ bytes, the file has \d+: truncated"):
+        open_dataset(target)
+    client = Client(base, "zip")
+    dl.retrieve_cds(reqs, client=client)
+    assert [t for _, t in client.calls] == [f"{target}.part"] and target.read_bytes() == data
+
+
+def test_an_hdf5_superblock_after_a_user_block_is_found(tmp_path, base):
+    from aurora_xai.data.formats import hdf5_superblock
+
+    plain = tmp_path / "plain.nc"
+    _pressure(base).to_netcdf(plain)
+    shifted = tmp_path / "shifted"
+    shifted.write_bytes(b"\0" * 4096 + plain.read_bytes())  # past the first 2 kB that sniff reads
+    assert sniff(shifted) == "netcdf4"
+    sb = hdf5_superblock(shifted)
+    assert sb["offset"] == 4096 and sb["size"] == sb["eof"] == plain.stat().st_size + 4096
+    assert hdf5_superblock(plain)["offset"] == 0
+    (tmp_path / "text.nc").write_bytes(HTML * 40)
+    assert hdf5_superblock(tmp_path / "text.nc") is None

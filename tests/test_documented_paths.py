@@ -1,9 +1,10 @@
 """Every path the README documents runs end to end, on small local data.
 
 One run covers the README's "Run the published study on real data": the study preset
-(``config/study.yaml``) with ``download.enabled`` copying exactly the study's times from a
+(``config/study.yaml``) with ``download.enabled`` copying exactly what the rules read from a
 WeatherBench 2-schema store (here a local one the test writes, standing in for the
-``gs://`` store), the storm labels read from that store through ``labels.path``, a model
+``gs://`` store): the study's samples, and the 10 m wind at the label hour that the storm
+labels read from the downloaded store (``labels.path`` left empty, as in the preset), a model
 checkpoint from a file (``model.checkpoint``), and the published defects switched on
 (``latents.published_geometry``, ``attribution.attention_rule: gradient``; the study
 preset already has the published 10 scattered random masks). The run happens in a
@@ -55,7 +56,6 @@ def study_run(tmp_path_factory) -> tuple[Path, Path]:
         # skipped and recorded (as they would be for gaps in a real store)
         "data": {"path": "results/data/era5_local.zarr", "on_missing": "skip"},
         "download": {"enabled": True, "method": "weatherbench2", "url": str(remote)},
-        "labels": {"source": "weatherbench2", "path": str(remote)},
         "dates": {"step_days": STEP_DAYS, "shard_size": 10},
         "model": {"name": "tiny", "checkpoint": str(ckpt)},
         "latents": {"published_geometry": True},
@@ -82,13 +82,22 @@ def test_the_download_runs_first_and_holds_exactly_the_needed_times(study_run):
     workdir, _ = study_run
     log = (workdir / "logs/download_era5/download_era5.log").read_text()
     assert log.strip()
-    with xr.open_zarr(workdir / "results/data/era5_local.zarr") as ds:
-        times = pd.DatetimeIndex(ds["time"].values)
+    record = json.loads((workdir / "results/data/era5_local.zarr.manifest.json").read_text())
     targets = pd.DatetimeIndex([pd.Timestamp(d) + pd.Timedelta(hours=6) for d in _days()])
     want = targets.append(targets - pd.Timedelta(hours=6))
     case = pd.Timestamp("1987-10-16T06:00")
     want = want.append(pd.DatetimeIndex([case - pd.Timedelta(hours=6), case])).sort_values()
-    assert list(times) == list(want)
+    iso = [f"{t:%Y-%m-%dT%H:%M}" for t in want]
+    # whole samples: the dates and the case (the labels' other days are not in the sparse store)
+    assert sorted(record["variables"]["temperature"]) == iso
+    assert sorted(record["variables"]["2m_temperature"]) == iso
+    # the labels' 10 m wind at 12 UTC of each day the store has, and nothing else there
+    noon = [f"{pd.Timestamp(d) + pd.Timedelta(hours=12):%Y-%m-%dT%H:%M}" for d in _days()]
+    assert sorted(record["variables"]["10m_u_component_of_wind"]) == sorted(iso + noon)
+    with xr.open_zarr(workdir / "results/data/era5_local.zarr") as ds:
+        assert sorted(pd.DatetimeIndex(ds["time"].values)) == sorted(pd.DatetimeIndex(iso + noon))
+    labels = json.loads((workdir / "results/labels/storm_days.json").read_text())
+    assert labels["path"] == "results/data/era5_local.zarr" and labels["n_days_labelled"] == len(_days())
 
 
 def test_every_study_output_is_written(study_run):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -13,7 +14,6 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
-import zarr
 
 try:
     import aurora_xai  # noqa: F401
@@ -210,7 +210,8 @@ def test_copy_resumes_after_the_last_complete_block(tmp_path, stores, monkeypatc
     with pytest.raises(_Interrupt):
         dl.download_subset(stores["wb2"], dst, times, LEVELS, block=3, threads=2)
     tmp = tmp_path / "subset.zarr.tmp"
-    assert not dst.exists() and zarr.open_group(str(tmp), mode="r").attrs["times_written"] == 6
+    assert not dst.exists()
+    assert all(runs == [[0, 6]] for runs in dl.copy_record(tmp)["done"].values())
     monkeypatch.setattr(dl, "_write_region", real_write)
     read: list[pd.Timestamp] = []
     real_read = ERA5Source.read_steps
@@ -225,16 +226,22 @@ def test_copy_resumes_after_the_last_complete_block(tmp_path, stores, monkeypatc
     full = dl.download_subset(stores["wb2"], tmp_path / "full.zarr", times, LEVELS, block=3)
     for name in xr.open_zarr(full).data_vars:
         np.testing.assert_array_equal(xr.open_zarr(dst)[name].values, xr.open_zarr(full)[name].values)
-    # a partial copy of another request is not resumed
+    # a copy in place is never deleted: other levels are refused, naming them
+    before = {f: f.stat().st_mtime_ns for f in dst.rglob("*")}
+    with pytest.raises(ValueError, match=r"levels .*now also \[1000\] hPa.*left as it is"):
+        dl.download_subset(stores["wb2"], dst, times, (*LEVELS, 1000), block=3)
+    assert {f: f.stat().st_mtime_ns for f in dst.rglob("*")} == before
+    # a partial first copy of another request is started afresh (it never was the store)
     monkeypatch.setattr(dl, "_write_region", write_then_fail)
     calls["n"] = 0
+    other = tmp_path / "other.zarr"
     with pytest.raises(_Interrupt):
-        dl.download_subset(stores["wb2"], dst, times, LEVELS, block=3)
+        dl.download_subset(stores["wb2"], other, times, LEVELS, block=3)
     monkeypatch.setattr(dl, "_write_region", real_write)
     read.clear()
-    dl.download_subset(stores["wb2"], dst, times, (500,), block=3)
+    dl.download_subset(stores["wb2"], other, times, (500,), block=3)
     assert sorted(read) == list(times)
-    assert list(xr.open_zarr(dst)["level"].values) == [500]
+    assert list(xr.open_zarr(other)["level"].values) == [500]
 
 
 def test_progress_line_per_block(tmp_path, stores, caplog):
@@ -355,3 +362,96 @@ def test_lazy_climatology_skips_samples_stored_as_nan_like_the_eager_one(tmp_pat
     lazy, t_lazy = climatology_fill(src, case, 3, True, lazy=True, threads=2)
     assert pd.Timestamp("2004-03-09T06") not in t_lazy and list(t_lazy) == list(t_eager) and len(t_lazy) == 13
     _assert_same_batch(lazy, eager)
+
+
+# --------------------------------------------------------------------------------------
+# Adding to an existing copy: only what it lacks, nothing deleted
+# --------------------------------------------------------------------------------------
+
+
+def _counting(monkeypatch) -> dict[str, list]:
+    """Record what the copy reads from the source: whole samples and surface fields alone."""
+    seen: dict[str, list] = {"steps": [], "boxes": []}
+    real_steps, real_boxes = ERA5Source.read_steps, ERA5Source.read_boxes
+
+    def steps(self, ts, **kwargs):
+        seen["steps"].extend(ts)
+        return real_steps(self, ts, **kwargs)
+
+    def boxes(self, shorts, ts, *args, **kwargs):
+        seen["boxes"].extend((s, t) for s in shorts for t in ts)
+        return real_boxes(self, shorts, ts, *args, **kwargs)
+
+    monkeypatch.setattr(ERA5Source, "read_steps", steps)
+    monkeypatch.setattr(ERA5Source, "read_boxes", boxes)
+    return seen
+
+
+def test_a_longer_request_reads_only_the_new_times_and_keeps_the_old_chunks(tmp_path, stores, monkeypatch):
+    dst = tmp_path / "subset.zarr"
+    manifest = dl.manifest_path(dst)
+    dl.download_subset(stores["wb2"], dst, TIMES[2:8], LEVELS, block=4, threads=2, manifest=manifest)
+    chunks = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in dst.rglob("*") if f.is_file() and "/." not in str(f)}
+    chunks = {f: v for f, v in chunks.items() if not f.name.startswith(".")}
+    seen = _counting(monkeypatch)
+    dl.download_subset(stores["wb2"], dst, TIMES[2:8], LEVELS, block=4, manifest=manifest)  # the same request
+    assert seen["steps"] == [] and seen["boxes"] == []
+    # later and earlier times: only those are read, appended to the axis
+    dl.download_subset(stores["wb2"], dst, TIMES, LEVELS, block=4, threads=2, manifest=manifest)
+    assert sorted(seen["steps"]) == sorted([*TIMES[:2], *TIMES[8:]]) and seen["boxes"] == []
+    for f, (mtime, data) in chunks.items():  # the chunks written before are untouched
+        if f.parent.name not in ("time",):
+            assert f.stat().st_mtime_ns == mtime and f.read_bytes() == data, f
+    ref = open_source("weatherbench2", stores["wb2"], levels=LEVELS)
+    got = open_source("weatherbench2", str(dst), levels=LEVELS)
+    assert sorted(got.store.times("2m_temperature")) == list(TIMES)
+    for t in (TIMES[1], TIMES[5], TIMES[-1]):
+        for name, arr in ref.read_steps([t]).items():
+            np.testing.assert_array_equal(got.read_steps([t])[name], arr, err_msg=f"{name} at {t}")
+    record = json.loads(manifest.read_text())
+    assert sorted(record["variables"]["2m_temperature"]) == [f"{t:%Y-%m-%dT%H:%M}" for t in TIMES]
+    assert record["source_path"] == str(stores["wb2"]) and record["levels"] == list(LEVELS)
+
+
+def test_surface_fields_alone_are_read_and_written_alone(tmp_path, stores, monkeypatch):
+    dst = tmp_path / "subset.zarr"
+    seen = _counting(monkeypatch)
+    wind = TIMES[4:10]  # 4 of them also whole samples
+    dl.download_subset(stores["wb2"], dst, TIMES[:6], LEVELS, block=4, fields={"10u": wind, "10v": wind})
+    assert sorted(seen["steps"]) == list(TIMES[:6])
+    assert sorted(seen["boxes"]) == sorted((s, t) for s in ("10u", "10v") for t in TIMES[6:10])
+    got = open_source("weatherbench2", str(dst), levels=LEVELS)
+    ref = open_source("weatherbench2", stores["wb2"], levels=LEVELS)
+    rows, cols = np.arange(len(ref.lat)), np.arange(len(ref.lon))
+    a, _ = got.read_boxes(("10u", "10v"), TIMES[4:10], rows, cols)
+    b, _ = ref.read_boxes(("10u", "10v"), TIMES[4:10], rows, cols)
+    for short in a:
+        np.testing.assert_array_equal(a[short], b[short])
+    # no other field was written at the wind-only times: they read as missing (NaN)
+    with xr.open_zarr(dst) as ds:
+        t = pd.DatetimeIndex(ds["time"].values)
+        assert np.isnan(ds["2m_temperature"].values[t.get_indexer(TIMES[6:10])]).all()
+    record = dl.copy_record(dst)
+    assert "2m_temperature" in record["done"] and len(record["times"]) == 10
+    with pytest.raises(ValueError, match=r"'t' is not a surface variable"):
+        dl.download_subset(stores["wb2"], dst, TIMES[:6], LEVELS, fields={"t": wind})
+
+
+def test_a_copy_from_another_source_is_never_deleted(tmp_path, stores):
+    dst = tmp_path / "subset.zarr"
+    dl.download_subset(stores["wb2"], dst, TIMES[:4], LEVELS, block=4)
+    (dst / "notes.txt").write_text("mine")
+    files = {f: f.stat().st_mtime_ns for f in dst.rglob("*")}
+    with pytest.raises(ValueError, match=r"source_path .*\(now .*left as it is: move it away"):
+        dl.download_subset(stores["arco"], dst, TIMES, LEVELS, source="arco", block=4)
+    assert {f: f.stat().st_mtime_ns for f in dst.rglob("*")} == files
+
+
+def test_fewer_levels_extend_the_copy_on_its_own_levels(tmp_path, stores):
+    dst = tmp_path / "subset.zarr"
+    dl.download_subset(stores["wb2"], dst, TIMES[:4], LEVELS, block=4)
+    dl.download_subset(stores["wb2"], dst, TIMES[:6], LEVELS[1:], block=4)  # one level fewer, two more times
+    got = open_source("weatherbench2", str(dst), levels=LEVELS)
+    ref = open_source("weatherbench2", stores["wb2"], levels=LEVELS)
+    for name, arr in ref.read_steps(TIMES[4:6]).items():
+        np.testing.assert_array_equal(got.read_steps(TIMES[4:6])[name], arr, err_msg=name)

@@ -16,6 +16,7 @@ _paths = [_SRC] + [
 os.environ.update(PYTHONPATH=os.pathsep.join(_paths))
 
 from aurora_xai.config import check_config
+from aurora_xai.data.needs import download_request
 from aurora_xai.provenance import code_hash
 from aurora_xai.settings import Settings, select
 
@@ -146,9 +147,30 @@ def intervention_passes(wildcards, input):
     return 2 * int(i["dates_per_class"]) * (2 + pushes)
 
 
+# With download.enabled: what decides the copy (its rerun triggers: times per field,
+# variables, levels, source, URL), derived from the settings the reading rules use
+# (aurora_xai.data.needs.STORE_READERS), and the manifest beside the store, the rule's
+# output: Snakemake never removes the store itself, the download only adds to it.
+DOWNLOAD_REQUEST = download_request(SETTINGS) if DOWNLOAD else {}
+DOWNLOAD_MANIFEST = config["data"]["path"].rstrip("/") + ".manifest.json"
+DOWNLOAD_CDS_DIR = config["download"]["cds_dir"]  # where, not what: a resource
+if (
+    DOWNLOAD
+    and os.path.exists(DOWNLOAD_MANIFEST)
+    and not os.path.exists(config["data"]["path"])
+):
+    raise ValueError(
+        f"data.path {config['data']['path']} is gone but its manifest {DOWNLOAD_MANIFEST} "
+        "remains: delete the manifest to fetch the store again"
+    )
+
+
 def store_input(wildcards=None):
-    """The store as a workflow input when the workflow writes it (synthetic or download)."""
-    return config["data"]["path"] if SYNTHETIC or DOWNLOAD else []
+    """The store as a workflow input when the workflow writes it: the synthetic store, or
+    the manifest the download writes beside data.path."""
+    if DOWNLOAD:
+        return DOWNLOAD_MANIFEST
+    return config["data"]["path"] if SYNTHETIC else []
 
 
 def shard_files(wildcards=None):

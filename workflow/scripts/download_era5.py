@@ -1,9 +1,9 @@
-"""Rule download_era5: fetch exactly the study's times, variables and levels into a local zarr."""
+"""Rule download_era5: add what the store's readers need to the local zarr in data.path, and its manifest."""
 
-from aurora_xai.data.download import download_from_settings
+from aurora_xai.data.download import download_from_request
 from aurora_xai.logs import setup_logging
-from aurora_xai.settings import Settings
 
-log = setup_logging(snakemake.log[0])  # noqa: F821
-path = download_from_settings(Settings(snakemake.params.settings), snakemake.output[0])  # noqa: F821
-log.info("done: %s", path)
+sm = snakemake  # noqa: F821
+log = setup_logging(sm.log[0])
+path = download_from_request(sm.params.request, sm.params.store, manifest=sm.output[0], cds_dir=sm.resources.cds_dir)
+log.info("done: %s (manifest %s)", path, sm.output[0])

@@ -18,6 +18,7 @@ dask threads read, check and write the chunks in parallel with bounded memory (s
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import os
 import shutil
@@ -37,7 +38,9 @@ import zarr
 from ..dates import DateSpec
 from ..logs import duration_text
 from .era5 import ERA5Source, MissingTimeError, open_source
+from .formats import FileAccessError
 from .lazy import GROUP_BYTES, lazy_steps, step_bytes
+from .needs import ALL, download_request, needed_fields
 from .readers import Store, cds_parts
 from .variables import LEVELS, LONG_NAMES, UNITS, WB2_NAMES
 
@@ -57,7 +60,11 @@ __all__ = [
     "retrieve_cds",
     "download_era5",
     "download_from_settings",
+    "download_from_request",
     "download_times",
+    "copy_record",
+    "write_manifest",
+    "manifest_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,15 +78,16 @@ CDS_PRESSURE = "reanalysis-era5-pressure-levels"
 
 
 def download_times(settings: Settings) -> pd.DatetimeIndex:
-    """Every time the workflow reads from ``data.path``: the dates' targets and history
-    steps, and the sample times (and history steps) of every attribution and
-    perturbation case, sorted, unique."""
-    times = study_times(settings.dates)
-    history = settings.dates.history
-    cases = [settings.storm(name).case_time for name in settings.raw("attribution.cases")]
-    cases += [case.time for case in settings.perturbation_cases.values()]
-    extra = pd.DatetimeIndex([t for c in cases if c is not None for t in (c - history, c)])
-    return times.append(extra).unique().sort_values()
+    """The times at which the workflow reads whole samples from ``data.path`` (every rule
+    of :data:`~aurora_xai.data.needs.STORE_READERS`), sorted, unique; surface fields read
+    alone at other times are in :func:`~aurora_xai.data.needs.needed_fields`."""
+    return needed_fields(settings).get(ALL, pd.DatetimeIndex([]))
+
+
+def manifest_path(store: str | Path) -> Path:
+    """The manifest beside a downloaded store: ``<store>.manifest.json``."""
+    store = Path(store)
+    return store.with_name(store.name + ".manifest.json")
 
 
 def study_times(dates: DateSpec) -> pd.DatetimeIndex:
@@ -91,9 +99,6 @@ def study_times(dates: DateSpec) -> pd.DatetimeIndex:
 # --------------------------------------------------------------------------------------
 # Subsetting any readable source into a local WeatherBench 2 store
 # --------------------------------------------------------------------------------------
-
-#: Attributes of a partial copy that must match for a rerun to resume it.
-_RESUME_KEYS = ("source", "source_path", "levels", "skipped_times")
 
 
 def default_threads() -> int:
@@ -167,7 +172,11 @@ def _create_store(
         "latitude": src.lat,
         "longitude": src.lon,
     }
-    ds = xr.Dataset(data_vars, coords=coords, attrs={**attrs, "times_written": 0})
+    for name in encoding:
+        encoding[name]["_FillValue"] = np.float32(np.nan)  # unwritten chunks read as NaN: missing
+    # minutes since the epoch: any later time appended to the axis is stored exactly
+    encoding["time"] = {"units": "minutes since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int64"}
+    ds = xr.Dataset(data_vars, coords=coords, attrs={**attrs, _RECORD: json.dumps({"done": {}})})
     ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True, encoding=encoding, compute=False)
 
 
@@ -183,27 +192,37 @@ def download_subset(
     compress: bool = True,
     parallel: bool = True,
     threads: int | None = None,
+    fields: Mapping[str, Sequence[pd.Timestamp]] | None = None,
+    manifest: str | Path | None = None,
 ) -> Path:
-    """Copy the fields at ``times`` on ``levels`` from any readable source into a local zarr.
+    """Copy the fields at ``times`` on ``levels`` from any readable source into a local zarr,
+    adding to an existing copy only what it lacks.
 
-    The copy goes block by block of ``block`` times into ``<dst>.tmp``, renamed to ``dst``
-    when complete; an interrupted copy resumes after its last complete block (a copy made
-    for another request, source or set of levels is started afresh). Each block logs a
+    A first copy goes block by block of ``block`` times into ``<dst>.tmp``, renamed to
+    ``dst`` when complete; an interrupted copy resumes after its complete blocks. When
+    ``dst`` exists (a copy made earlier, for fewer times or fields) the times it lacks are
+    appended to its time axis (which then is in the order fetched, not sorted; the readers
+    index it by value) and only the missing (field, time) pairs are read and written, in
+    place; nothing in it is deleted. A record in the store's attribute
+    ``aurora_xai_copy`` (see :func:`copy_record`) lists, per variable, the times whose
+    blocks are complete, so an interrupted extension resumes as well. Each block logs a
     progress line: times done of the total, GB (uncompressed) moved, GB/s, time left.
 
-    With ``parallel`` (the default) a block is a lazy dask dataset (see
+    With ``parallel`` (the default) a block of whole samples is a lazy dask dataset (see
     :func:`aurora_xai.data.lazy.lazy_steps`) whose groups of time steps (whole stored
     chunks; one time step, 0.29 GB of fields, at 0.25 deg) are read, checked and written
     by ``threads`` threads at once; memory stays at about one group per thread, whatever
     ``block`` (peak RSS 0.9 GB with 2 threads, 1.6 GB with 4, at 0.25 deg). Without it,
     each block is read whole into memory, variable after variable, then written (peak RSS
-    3.2 GB for blocks of 8 times at 0.25 deg).
+    3.2 GB for blocks of 8 times at 0.25 deg). Blocks of surface fields alone (``fields``)
+    read only those variables.
 
     Args:
         src_path: Source store/files (``gs://`` URLs are read anonymously).
-        dst_path: Local zarr store to write (WeatherBench 2 schema, canonical grid, one
-            time per chunk, zarr format 2, consolidated).
-        times: Exact times to copy (targets and history steps; see :func:`study_times`).
+        dst_path: Local zarr store to write or extend (WeatherBench 2 schema, canonical
+            grid, one time per chunk, zarr format 2, consolidated).
+        times: Times at which every field a sample needs is copied (targets and history
+            steps; see :func:`aurora_xai.data.needs.needed_fields`).
         levels: Pressure levels, hPa.
         source: Schema of the source (``weatherbench2``, ``arco``, ``cds``, ``synthetic``).
         static_path: Separate static-field file, if the source lacks them.
@@ -218,13 +237,20 @@ def download_subset(
         compress: Compress the chunks (the default codec of zarr).
         parallel: Read and write with dask threads (``False``: the serial copy).
         threads: Dask threads (default :func:`default_threads`).
+        fields: Surface variables (Aurora short names, e.g. ``10u``) to copy alone at
+            further times: ``{short: times}``. Other variables stay unwritten (NaN) there.
+        manifest: Write a JSON manifest of what the copy holds here, atomically, at the
+            end (see :func:`write_manifest`).
 
     Returns:
         ``dst_path`` as a ``Path``.
 
     Raises:
         MissingTimeError: A requested time is not in the source (``on_missing: error``).
-        ValueError: NaN or infinite values (naming variable, level and time), ``block < 1``.
+        ValueError: NaN or infinite values (naming variable, level and time), ``block < 1``,
+            a field that is not a surface variable, or an existing copy at ``dst`` made
+            from another source or without some of ``levels`` (naming both; the copy is
+            left as it is: move it away or set ``data.path`` to another folder).
     """
     if block is None:
         block = 32 if parallel else 8
@@ -232,79 +258,323 @@ def download_subset(
         raise ValueError(f"download_subset: block must be at least 1, got {block}")
     dst = Path(dst_path)
     src = open_source(source, src_path, levels=levels, static_path=static_path, on_missing=on_missing)
-    times = pd.DatetimeIndex(times).unique().sort_values()
-    missing = [t for t in times if not src.has_step(t)]
+    surf = dict(src.names["surf"])
+    every = tuple(surf.values()) + tuple(src.names["atmos"].values())
+    need: dict[pd.Timestamp, set[str]] = {t: set(every) for t in pd.DatetimeIndex(times).unique()}
+    for short, ts in (fields or {}).items():
+        if short not in surf:
+            raise ValueError(
+                f"download fields: {short!r} is not a surface variable ({sorted(surf)}); only these are copied alone"
+            )
+        for t in pd.DatetimeIndex(ts).unique():
+            need.setdefault(t, set()).add(surf[short])
+    if not need:
+        raise ValueError("download_subset: no times to copy")
+    missing = sorted(t for t, names in need.items() if not _in_source(src, t, names, every))
     if missing and on_missing != "skip":
         raise MissingTimeError(
             f"{len(missing)} requested time(s) not in {source} store {src_path}, first {missing[0]:%Y-%m-%d %H:%M}"
         )
     for t in missing:
         log.warning("skipping %s: not in %s (on_missing = skip)", f"{t:%Y-%m-%d %H:%M}", src_path)
-    keep = times[~times.isin(missing)] if missing else times
-    if not len(keep):
+        del need[t]
+    if not need:
         raise MissingTimeError(f"none of the requested times is in {source} store {src_path}")
+    keep = pd.DatetimeIndex(sorted(need))
     attrs = {
         "title": "ERA5 subset for aurora-xai (WeatherBench 2 schema)",
         "source": source,
         "source_path": str(src_path) if not isinstance(src_path, (list, tuple)) else ",".join(map(str, src_path)),
         "levels": ",".join(str(v) for v in src.levels),
+        "static_path": str(static_path or ""),
         "skipped_times": ",".join(f"{t:%Y-%m-%dT%H:%M}" for t in missing),
         "flipped_times": "",
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     tmp = dst.with_name(dst.name + ".tmp")
-    done = _resume_point(tmp, keep, attrs)
-    if done == 0:
-        _create_store(tmp, src, keep, attrs, compress)
-    group = zarr.open_group(str(tmp), mode="r+", zarr_format=2, use_consolidated=False)
+    if dst.exists():
+        work = dst
+        stored = _check_compatible(dst, attrs, every)
+        if stored != [int(v) for v in src.levels]:  # fewer levels asked for: fill the copy's levels
+            src = open_source(source, src_path, levels=stored, static_path=static_path, on_missing=on_missing)
+            attrs["levels"] = ",".join(str(v) for v in src.levels)
+        log.info("adding to the copy in %s what it lacks", dst)
+    else:
+        work = tmp
+        if not _resume_point(tmp, attrs, every):
+            _create_store(tmp, src, keep, attrs, compress)
+    record = copy_record(work, every)
+    axis = record["times"]
+    new = keep.difference(axis)
+    if len(new):
+        if len(axis):
+            log.info("appending %d times to the %d in %s", len(new), len(axis), work)
+        _extend_axis(work, new, every, record)
+        axis = record["times"]
+    group = zarr.open_group(str(work), mode="r+", zarr_format=2, use_consolidated=False)
+    if missing:
+        skipped = set(filter(None, str(group.attrs.get("skipped_times", "")).split(",")))
+        skipped |= {f"{t:%Y-%m-%dT%H:%M}" for t in missing}
+        group.attrs["skipped_times"] = ",".join(sorted(skipped))
+    blocks = _todo_blocks(axis, need, record["done"], set(every), block)
+    n_todo = sum(len(b[1]) for b in blocks)
     n_threads = int(threads) if threads else default_threads()
     # groups small enough that every thread has two per block, at most GROUP_BYTES
     group_bytes = min(GROUP_BYTES, step_bytes(src) * max(1, block // (2 * n_threads)))
-    if parallel:
+    if parallel and n_todo:
         log.info("copying with %d dask threads, blocks of %d times", n_threads, block)
-    started, moved = time.perf_counter(), 0.0
-    for start in range(done, len(keep), block):
-        chunk = keep[start : start + block]
+    if not n_todo:
+        log.info("%s holds every requested field at every requested time: nothing to copy", work)
+    started, moved, done_n = time.perf_counter(), 0.0, 0
+    for names, idx in blocks:
+        chunk = pd.DatetimeIndex(axis[idx])
         t0 = time.perf_counter()
-        ds = _block_dataset(src, chunk, parallel, group_bytes, skip_empty=on_missing == "skip")
+        if set(names) == set(every):
+            ds = _block_dataset(src, chunk, parallel, group_bytes, skip_empty=on_missing == "skip")
+        else:
+            ds = _surface_block(src, chunk, names, skip_empty=on_missing == "skip")
         region = ds.drop_vars(list(ds.coords))
         if parallel:
             with dask.config.set(scheduler="threads", num_workers=n_threads):
-                _write_region(region, tmp, start)
+                _write_region(region, work, int(idx[0]))
         else:
-            _write_region(region, tmp, start)
+            _write_region(region, work, int(idx[0]))
+        for name in region.data_vars:
+            record["done"][str(name)] = _add_run(record["done"].get(str(name), []), int(idx[0]), int(idx[-1]) + 1)
         flipped = set(filter(None, str(group.attrs.get("flipped_times", "")).split(",")))
         flipped |= {f"{t:%Y-%m-%dT%H:%M}" for t in src.flipped}
-        group.attrs.update({"times_written": start + len(chunk), "flipped_times": ",".join(sorted(flipped))})
+        group.attrs.update({_RECORD: json.dumps({"done": record["done"]}), "flipped_times": ",".join(sorted(flipped))})
         gb = sum(v.nbytes for v in region.data_vars.values()) / 1e9
         del ds, region  # the block's arrays go before the next block is read
         moved += gb
+        done_n += len(idx)
         now = time.perf_counter()
-        left = (len(keep) - start - len(chunk)) * (now - started) / (start + len(chunk) - done)
+        left = (n_todo - done_n) * (now - started) / done_n
         log.info(
-            "copied %s .. %s: %d/%d times, %.2f GB in %.1f s (%.2f GB/s; %.2f GB/s so far), about %s left",
+            "copied %s .. %s (%s): %d/%d times, %.2f GB in %.1f s (%.2f GB/s; %.2f GB/s so far), about %s left",
             f"{chunk[0]:%Y-%m-%d %H:%M}",
             f"{chunk[-1]:%Y-%m-%d %H:%M}",
-            start + len(chunk),
-            len(keep),
+            "every field" if set(names) == set(every) else ", ".join(names),
+            done_n,
+            n_todo,
             gb,
             now - t0,
             gb / max(now - t0, 1e-9),
             moved / max(now - started, 1e-9),
             duration_text(left),
         )
-    del group.attrs["times_written"]
-    zarr.consolidate_metadata(str(tmp), zarr_format=2)
-    if dst.exists():
-        shutil.rmtree(dst)
-    tmp.rename(dst)
+    zarr.consolidate_metadata(str(work), zarr_format=2)
+    if work == tmp:
+        tmp.rename(dst)
+    if manifest is not None:
+        write_manifest(dst, manifest)
     return dst
 
 
-def _write_region(ds: xr.Dataset, tmp: Path, start: int) -> None:
+#: The store attribute holding the copy's record (JSON): per variable, the runs of time
+#: indices ``[start, stop)`` whose blocks are complete.
+_RECORD = "aurora_xai_copy"
+#: Attributes of a copy that must match for it to be resumed or extended.
+_SAME_KEYS = ("source", "source_path")
+
+
+def _in_source(src: ERA5Source, t: pd.Timestamp, names: set[str], every: tuple[str, ...]) -> bool:
+    if set(every) <= names:
+        return src.has_step(t)
+    return all(t in src.store.times(name) for name in names)
+
+
+def _add_run(runs: list[list[int]], start: int, stop: int) -> list[list[int]]:
+    """Runs ``[start, stop)`` of indices, merged, with ``[start, stop)`` added."""
+    out: list[list[int]] = []
+    for a, b in sorted([*runs, [start, stop]]):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
+def _runs_mask(runs: Sequence[Sequence[int]], n: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    for a, b in runs:
+        mask[a:b] = True
+    return mask
+
+
+def copy_record(path: str | Path, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """What a copy made by :func:`download_subset` holds.
+
+    Returns:
+        ``{"times": DatetimeIndex (the time axis, in stored order), "done": {variable:
+        [[start, stop], ...]}}``: runs of indices into ``times`` at which the variable's
+        blocks are complete. A copy without a record (made before records were kept, and
+        complete, as it was renamed into place) counts as complete for every variable in
+        ``names`` (default: every time-dependent variable in it).
+    """
+    group = zarr.open_group(str(path), mode="r", zarr_format=2, use_consolidated=False)
+    with xr.open_zarr(path, consolidated=False, chunks=None) as ds:
+        times = pd.DatetimeIndex(ds["time"].values)
+        varnames = [str(n) for n, v in ds.data_vars.items() if "time" in v.dims]
+    raw = group.attrs.get(_RECORD)
+    if raw is None:
+        written = group.attrs.get("times_written")
+        n = len(times) if written is None else int(written)
+        done = {name: [[0, n]] if n else [] for name in (names or varnames)}
+    else:
+        done = {k: [list(r) for r in v] for k, v in json.loads(raw)["done"].items()}
+    return {"times": times, "done": done}
+
+
+def _check_compatible(path: Path, attrs: Mapping[str, str], every: Sequence[str]) -> list[int]:
+    """Raise unless the copy at ``path`` can be extended for ``attrs`` (never deletes it).
+
+    Returns its pressure levels (hPa, stored order): a superset of those asked for, which
+    new times are copied on.
+    """
+    try:
+        group = zarr.open_group(str(path), mode="r", zarr_format=2, use_consolidated=False)
+        old = dict(group.attrs)
+        with xr.open_zarr(path, consolidated=False, chunks=None) as ds:
+            have = set(ds.data_vars)
+    except Exception as err:  # noqa: BLE001 - any failure to read it is reported the same way
+        raise ValueError(
+            f"data.path {path}: there is something there that is not a readable zarr copy ({err}); "
+            "it was left as it is: move it away or set data.path to another folder"
+        ) from err
+    diffs = [f"{k} {old.get(k, '')!r} (now {attrs[k]!r})" for k in _SAME_KEYS if str(old.get(k, "")) != str(attrs[k])]
+    if str(old.get("static_path", "")) != str(attrs["static_path"]) and "static_path" in old:
+        diffs.append(f"static_path {old.get('static_path')!r} (now {attrs['static_path']!r})")
+    stored = {int(v) for v in str(old.get("levels", "")).split(",") if v}
+    lacking = [int(v) for v in str(attrs["levels"]).split(",") if int(v) not in stored]
+    if lacking:
+        diffs.append(f"levels {sorted(stored)} (now also {lacking} hPa)")
+    absent = [n for n in every if n not in have]
+    if absent:
+        diffs.append(f"no variable(s) {absent}")
+    if diffs:
+        raise ValueError(
+            f"data.path {path}: the copy there was made with {'; '.join(diffs)}, so it cannot be extended "
+            "for this request (download.method, download.url, data.levels, data.static_path). It was left "
+            "as it is: move it away or set data.path to another folder to fetch afresh, or set those keys back"
+        )
+    return [int(v) for v in str(old.get("levels", "")).split(",") if v]
+
+
+def _resume_point(tmp: Path, attrs: Mapping[str, str], every: Sequence[str]) -> bool:
+    """Whether a previous, interrupted first copy in ``tmp`` can be resumed.
+
+    It can when it has a record and its source, source path, static file and levels equal
+    ``attrs``; otherwise (or when unreadable) it is deleted: an unfinished first copy has
+    never been the store in ``data.path``.
+    """
+    if not tmp.exists():
+        return False
+    reason = ""
+    try:
+        group = zarr.open_group(str(tmp), mode="r", zarr_format=2, use_consolidated=False)
+        old = dict(group.attrs)
+        xr.open_zarr(tmp, chunks=None, consolidated=False).close()
+    except Exception as err:  # noqa: BLE001 - an unreadable partial copy is started afresh
+        old, reason = {}, f"unreadable ({err})"
+    if not reason:
+        if _RECORD not in old:
+            reason = "no record of complete blocks"
+        else:
+            diff = [k for k in (*_SAME_KEYS, "levels", "static_path") if str(old.get(k, "")) != str(attrs[k])]
+            reason = f"other {', '.join(diff)}" if diff else ""
+    if not reason:
+        log.info("resuming the copy in %s", tmp)
+        return True
+    log.info("starting the copy in %s afresh: the partial copy there has %s", tmp, reason)
+    shutil.rmtree(tmp)
+    return False
+
+
+def _extend_axis(path: Path, new: pd.DatetimeIndex, every: Sequence[str], record: dict[str, Any]) -> None:
+    """Append ``new`` times to the time axis of the copy at ``path`` (their fields unwritten, NaN).
+
+    An extension cut short (the axis longer than the record's) is cut back first. The
+    time coordinate keeps its stored encoding; a time it cannot represent exactly raises.
+    """
+    from xarray.coding.times import encode_cf_datetime
+
+    group = zarr.open_group(str(path), mode="r+", zarr_format=2, use_consolidated=False)
+    tarr = group["time"]
+    units, calendar = tarr.attrs["units"], tarr.attrs.get("calendar", "proleptic_gregorian")
+    old = record["times"]
+    values, _, _ = encode_cf_datetime(new.values.astype("datetime64[ns]"), units, calendar, dtype=np.dtype(tarr.dtype))
+    decoded = pd.DatetimeIndex(xr.coding.times.decode_cf_datetime(values, units, calendar))
+    if not decoded.equals(pd.DatetimeIndex(new)):
+        raise ValueError(f"{path}: the time coordinate ({units}) cannot hold the new times exactly")
+    n0, n1 = len(old), len(old) + len(new)
+    for name in every:
+        arr = group[name]
+        arr.resize((n1, *arr.shape[1:]))
+    tarr.resize((n1,))
+    tarr[n0:n1] = values
+    zarr.consolidate_metadata(str(path), zarr_format=2)
+    record["times"] = old.append(pd.DatetimeIndex(new))
+
+
+def _todo_blocks(
+    axis: pd.DatetimeIndex,
+    need: Mapping[pd.Timestamp, set[str]],
+    done: Mapping[str, Sequence[Sequence[int]]],
+    every: set[str],
+    block: int,
+) -> list[tuple[tuple[str, ...], np.ndarray]]:
+    """Blocks ``(variables, indices into axis)`` still to copy: runs of consecutive indices
+    with the same variables to write and increasing times, at most ``block`` long. A time
+    that needs some of a sample's variables besides surface fields is copied whole."""
+    masks = {name: _runs_mask(done.get(name, []), len(axis)) for name in every}
+    todo: list[tuple[str, ...] | None] = []
+    for i, t in enumerate(axis):
+        names = {n for n in need.get(t, ()) if not masks[n][i]}
+        if names and not names <= {n for n in every if "level" not in n and n in _SURFACE_NAMES}:
+            names = set(every)
+        todo.append(tuple(sorted(names)) if names else None)
+    out: list[tuple[tuple[str, ...], np.ndarray]] = []
+    run: list[int] = []
+    for i, names in enumerate(todo + [None]):
+        if run and (names != todo[run[-1]] or len(run) == block or axis[i] <= axis[run[-1]]):
+            out.append((todo[run[-1]], np.asarray(run)))
+            run = []
+        if names is not None:
+            run.append(i)
+    return out
+
+
+#: The store names of the surface variables (those that may be copied alone).
+_SURFACE_NAMES = frozenset(WB2_NAMES["surf"].values())
+
+
+def _surface_block(src: ERA5Source, times: pd.DatetimeIndex, names: Sequence[str], skip_empty: bool) -> xr.Dataset:
+    """Surface variables ``names`` (store names) at ``times``, read alone (no other field).
+
+    A step stored as NaN with ``skip_empty`` stays NaN; otherwise it raises (see
+    :meth:`ERA5Source.read_boxes <aurora_xai.data.era5.ERA5Source.read_boxes>`).
+    """
+    short = {v: k for k, v in src.names["surf"].items()}
+    rows, cols = np.arange(len(src.lat)), np.arange(len(src.lon))
+    arrays, kept = src.read_boxes([short[n] for n in names], times, rows, cols, skip_empty=skip_empty)
+    at = pd.DatetimeIndex(times).get_indexer(kept)
+    data_vars = {}
+    for name in names:
+        arr = np.full((len(times), len(rows), len(cols)), np.nan, dtype=np.float32)
+        arr[at] = arrays[short[name]]
+        data_vars[name] = xr.Variable(
+            ("time", "latitude", "longitude"),
+            arr,
+            {"units": UNITS.get(name, ""), "long_name": LONG_NAMES.get(name, name)},
+        )
+    return xr.Dataset(data_vars, coords={"time": times.values.astype("datetime64[ns]")})
+
+
+def _write_region(ds: xr.Dataset, path: Path, start: int) -> None:
     """Write the block ``ds`` (no coordinates) into its times ``start ..`` of the copy."""
     ds.to_zarr(
-        tmp,
+        path,
         region={"time": slice(start, start + ds.sizes["time"])},
         zarr_format=2,
         consolidated=False,
@@ -312,39 +582,36 @@ def _write_region(ds: xr.Dataset, tmp: Path, start: int) -> None:
     )
 
 
-def _resume_point(tmp: Path, times: pd.DatetimeIndex, attrs: Mapping[str, str]) -> int:
-    """How many of ``times`` a previous, interrupted copy in ``tmp`` holds complete (0: none).
+def write_manifest(path: str | Path, manifest: str | Path) -> dict[str, Any]:
+    """Write, atomically, a JSON manifest of the copy at ``path``: what it holds.
 
-    The copy is resumed when its time coordinate is ``times`` and its source, source
-    path, levels and skipped times equal ``attrs``; otherwise (or when unreadable) it is
-    deleted. Its attribute ``times_written`` counts the times whose blocks were written
-    completely.
+    ``{store, source, source_path, levels, static_path, times (the axis, ISO, stored
+    order), variables: {name: [ISO times complete]}, blocks: {name: [[start, stop], ...]
+    runs of complete indices], skipped_times, flipped_times, written}``. Returns it.
     """
-    if not tmp.exists():
-        return 0
-    reason = ""
-    try:
-        group = zarr.open_group(str(tmp), mode="r", zarr_format=2, use_consolidated=False)
-        old = dict(group.attrs)
-        written = pd.DatetimeIndex(xr.open_zarr(tmp, chunks=None, consolidated=False)["time"].values)
-    except Exception as err:  # noqa: BLE001 - an unreadable partial copy is started afresh
-        old, written, reason = {}, pd.DatetimeIndex([]), f"unreadable ({err})"
-    n = old.get("times_written")
-    if not reason:
-        if not isinstance(n, int) or not 0 <= n <= len(times):
-            reason = "no record of complete blocks"
-        elif not written.equals(times):
-            reason = "other times"
-        else:
-            diff = [k for k in _RESUME_KEYS if str(old.get(k, "")) != str(attrs[k])]
-            reason = f"other {', '.join(diff)}" if diff else ""
-    if not reason and n:
-        log.info("resuming the copy in %s after %d of %d times", tmp, n, len(times))
-        return int(n)
-    if reason:
-        log.info("starting the copy in %s afresh: the partial copy there has %s", tmp, reason)
-    shutil.rmtree(tmp)
-    return 0
+    record = copy_record(path)
+    group = zarr.open_group(str(path), mode="r", zarr_format=2)
+    attrs = dict(group.attrs)
+    iso = [f"{t:%Y-%m-%dT%H:%M}" for t in record["times"]]
+    out = {
+        "store": str(path),
+        **{k: attrs.get(k, "") for k in ("source", "source_path", "static_path")},
+        "levels": [int(v) for v in str(attrs.get("levels", "")).split(",") if v],
+        "times": iso,
+        "variables": {
+            name: [iso[i] for a, b in runs for i in range(a, b)] for name, runs in sorted(record["done"].items())
+        },
+        "blocks": record["done"],
+        "skipped_times": [t for t in str(attrs.get("skipped_times", "")).split(",") if t],
+        "flipped_times": [t for t in str(attrs.get("flipped_times", "")).split(",") if t],
+        "written": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+    manifest = Path(manifest)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    part = manifest.with_name(manifest.name + ".part")
+    part.write_text(json.dumps(out, indent=1))
+    part.replace(manifest)
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -476,6 +743,9 @@ def check_cds_file(path: str | Path, dataset: str, request: Mapping[str, Any], l
         ValueError: The file is unreadable (an HTML error page, an empty, truncated or
             damaged file: the message quotes its first bytes or the reader's error) or
             lacks a requested variable, time or level; the message names ``label``.
+        FileAccessError: (an ``OSError``) a NetCDF-4 file that looks whole but cannot be
+            opened now (held open for writing by another process, a file system without
+            file locking); the message names the remedy. The file is not at fault.
     """
     label = label or str(path)
     rename = _CDS_STORE_NAMES.get(dataset, {})
@@ -505,6 +775,8 @@ def check_cds_file(path: str | Path, dataset: str, request: Mapping[str, Any], l
                 if lacking:
                     raise ValueError(f"variable {name!r} lacks the requested level(s) {lacking} hPa")
                 store.read(name, times[-1:], levels=levels or None)
+        except FileAccessError:
+            raise  # a whole file that cannot be opened now: not a content failure
         except (ValueError, KeyError, OSError, RuntimeError) as err:
             why = err.args[0] if isinstance(err, KeyError) and err.args else err
             raise ValueError(f"CDS download {label}: {why}") from err
@@ -522,7 +794,13 @@ def retrieve_cds(requests: Sequence[Mapping[str, Any]], client=None) -> list[str
     the final name. The CDS may deliver a ZIP archive (one NetCDF per stream) whatever the
     target is called; it is kept as delivered and read by its content. A file already at
     its target is checked the same way: kept if complete (a rerun resumes), fetched again
-    if not (with a warning saying why).
+    if its content fails the check (with a warning saying why). Only content failures
+    (a wrong format, a missing variable, time or level, a truncated file) count: a file
+    that looks whole but cannot be opened now (another process holds it open for
+    writing, a file system without HDF5 file locking) is never deleted; the run stops
+    with :class:`~aurora_xai.data.formats.FileAccessError` naming the remedy, rather
+    than waiting (a writer may hold it for hours, and where locking is unsupported every
+    open fails alike).
 
     Args:
         requests: Dicts ``{dataset, request, target}`` (see :func:`cds_requests`).
@@ -538,6 +816,8 @@ def retrieve_cds(requests: Sequence[Mapping[str, Any]], client=None) -> list[str
             page, an empty or truncated file, a missing variable, time or level), naming
             the target and what it holds; the file stays at ``<target>.part`` to inspect,
             and a rerun fetches it again.
+        FileAccessError: A file (already at its target, or just fetched) looks whole but
+            cannot be opened now; it is kept where it is, and the message names the remedy.
     """
     out = []
     for r in requests:
@@ -584,51 +864,99 @@ def download_era5(
     static_path: str | None = None,
     on_missing: str = "error",
     client=None,
+    fields: Mapping[str, Sequence[pd.Timestamp]] | None = None,
+    manifest: str | Path | None = None,
 ) -> Path:
-    """Fetch the study's subset into a local WeatherBench 2-schema zarr store.
+    """Fetch the study's subset into a local WeatherBench 2-schema zarr store (or add to it).
 
     Args:
         method: ``weatherbench2`` or ``arco`` (read the cloud store, default URLs
             :data:`WB2_URL` / :data:`ARCO_URL`, or ``url``) or ``cds`` (download NetCDF
             files into ``cds_dir`` with :func:`retrieve_cds`, then convert them).
-        dst_path: Local zarr store to write.
-        times: Exact times (see :func:`study_times`).
+        dst_path: Local zarr store to write or extend (see :func:`download_subset`).
+        times: Times of whole samples (see :func:`aurora_xai.data.needs.needed_fields`).
         levels: Pressure levels, hPa.
+        fields: Surface variables copied alone at further times, ``{short: times}``.
+        manifest: Where to write the manifest of the copy (JSON).
+
+    Raises:
+        ValueError: An unknown method; see :func:`download_subset` and :func:`retrieve_cds`.
     """
     if method in ("weatherbench2", "arco"):
         src = url or (WB2_URL if method == "weatherbench2" else ARCO_URL)
         return download_subset(
-            src, dst_path, times, levels, source=method, static_path=static_path, on_missing=on_missing
+            src,
+            dst_path,
+            times,
+            levels,
+            source=method,
+            static_path=static_path,
+            on_missing=on_missing,
+            fields=fields,
+            manifest=manifest,
         )
     if method == "cds":
         folder = Path(cds_dir or Path(dst_path).with_suffix(".cds"))
-        reqs = cds_requests(times, levels, folder)
+        every = pd.DatetimeIndex(times)
+        for ts in (fields or {}).values():  # the CDS files hold whole samples at every time
+            every = every.append(pd.DatetimeIndex(ts))
+        reqs = cds_requests(every.unique(), levels, folder)
         files = retrieve_cds(reqs, client=client)
         return download_subset(
-            files, dst_path, times, levels, source="cds", static_path=static_path, on_missing=on_missing
+            files,
+            dst_path,
+            times,
+            levels,
+            source="cds",
+            static_path=static_path,
+            on_missing=on_missing,
+            fields=fields,
+            manifest=manifest,
         )
     raise ValueError(f"download.method: expected weatherbench2, arco or cds, got {method!r}")
 
 
-def download_from_settings(settings: Settings, dst_path: str | Path) -> Path:
-    """Fetch the subset the settings need (the workflow rule ``download_era5``).
+def download_from_request(
+    request: Mapping[str, Any], dst_path: str | Path, manifest: str | Path | None = None, cds_dir: str | None = None
+) -> Path:
+    """Fetch what a request of :func:`aurora_xai.data.needs.download_request` asks for
+    (the workflow rule ``download_era5``), adding to the copy at ``dst_path``.
 
-    Uses ``download.method``, ``download.url``, ``download.cds_dir``, the times of
-    :func:`download_times` (``dates``, ``attribution.cases`` with their ``storms``,
-    ``perturbation.cases``, ``regions``) and ``data.levels``, ``data.static_path`` and
-    ``data.on_missing``.
+    Args:
+        request: ``{method, url, levels, static_path, on_missing, fields: {field: [ISO
+            times]}}``; field ``*`` is every field of a sample, others surface short names.
+        dst_path: The store (``data.path``).
+        manifest: The manifest to write beside it.
+        cds_dir: Folder of the CDS files (``download.cds_dir``; empty: beside the store).
     """
-    dl = settings.download
-    times = download_times(settings)
-    data = settings.raw("data")
-    log.info("fetching %d times (%s .. %s) by %s into %s", len(times), times[0], times[-1], dl.method, dst_path)
+    fields = {k: pd.DatetimeIndex(v) for k, v in request["fields"].items()}
+    times = fields.pop(ALL, pd.DatetimeIndex([]))
+    n = len(times) + sum(len(v) for v in fields.values())
+    log.info(
+        "request: %d sample times%s by %s into %s",
+        len(times),
+        "".join(f", {k} at {len(v)} more" for k, v in fields.items()),
+        request["method"],
+        dst_path,
+    )
+    if not n:
+        raise ValueError("download: the settings need no time from the store")
     return download_era5(
-        dl.method,
+        str(request["method"]),
         dst_path,
         times,
-        levels=tuple(int(lv) for lv in data["levels"]),
-        url=dl.url or None,
-        cds_dir=dl.cds_dir or None,
-        static_path=data["static_path"] or None,
-        on_missing=str(data["on_missing"]),
+        levels=tuple(int(v) for v in request["levels"]),
+        url=request["url"] or None,
+        cds_dir=cds_dir or None,
+        static_path=request["static_path"] or None,
+        on_missing=str(request["on_missing"]),
+        fields=fields,
+        manifest=manifest,
+    )
+
+
+def download_from_settings(settings: Settings, dst_path: str | Path, manifest: str | Path | None = None) -> Path:
+    """Fetch the subset the settings need (see :func:`aurora_xai.data.needs.download_request`)."""
+    return download_from_request(
+        download_request(settings), dst_path, manifest=manifest, cds_dir=str(settings.raw("download.cds_dir") or "")
     )

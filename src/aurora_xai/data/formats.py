@@ -11,6 +11,13 @@ says in words what an unrecognised file starts with; :func:`zip_members` extract
 members of an archive once into a cache folder beside it (refreshed when the archive
 changes) and returns their paths; :func:`check_netcdf3_size` catches a truncated classic
 NetCDF file, which the netCDF library reads as zeros past its end.
+
+A NetCDF-4 file that the library cannot open is not necessarily damaged: HDF5 refuses to
+open a file another process holds open for writing (its file lock), and on file systems
+without locking every open may fail the same way. :func:`hdf5_superblock` reads the
+superblock (signature, version, the flag a writer sets, the end-of-file address) so that
+:func:`explain_hdf5_failure` can tell a whole file that cannot be opened now
+(:class:`FileAccessError`) from a truncated or damaged one (:class:`UnrecognisedFileError`).
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ from pathlib import Path
 __all__ = [
     "FORMATS",
     "UnrecognisedFileError",
+    "FileAccessError",
+    "hdf5_superblock",
+    "explain_hdf5_failure",
     "sniff",
     "read_head",
     "describe_head",
@@ -51,6 +61,110 @@ _MANIFEST = ".source.json"
 
 class UnrecognisedFileError(ValueError):
     """A file that is none of the formats read here; the message names it and its first bytes."""
+
+
+class FileAccessError(OSError):
+    """A file whose content looks whole but that cannot be opened now.
+
+    Raised for a NetCDF-4 (HDF5) file with a valid signature and superblock and at least
+    the size its superblock records, which the library still refuses to open: another
+    process holds it open for writing (HDF5's file lock), the file system does not
+    support locking, or the file is not readable by this user. The file must not be
+    deleted or fetched again; the message names the remedy.
+    """
+
+
+def _hdf5_offsets(size: int):
+    """Where an HDF5 superblock may start: 0, 512, 1024, 2048, ... (after a user block)."""
+    yield 0
+    o = 512
+    while o + len(_HDF5) <= size:
+        yield o
+        o *= 2
+
+
+def hdf5_superblock(path: str | os.PathLike) -> dict[str, int] | None:
+    """The facts of an HDF5 file's superblock, or ``None`` when it has no HDF5 signature.
+
+    Returns:
+        ``{offset, version, offset_size, flags, eof, size}``: where the signature is
+        (bytes), the superblock version (0-3), the size of file addresses (bytes), the
+        file consistency flags (versions 2 and 3: bit 0 is set while a writer has the
+        file open; ``-1`` for versions 0 and 1, which do not record it), the end-of-file
+        address the superblock records made absolute (bytes; ``-1`` when unreadable) and
+        the file's actual size (bytes).
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        for off in _hdf5_offsets(size):
+            fh.seek(off)
+            block = fh.read(96)
+            if block[: len(_HDF5)] != _HDF5:
+                continue
+            version = block[8] if len(block) > 8 else -1
+            out = {"offset": off, "version": version, "offset_size": -1, "flags": -1, "eof": -1, "size": size}
+            if version in (0, 1) and len(block) > 13:
+                so = block[13]
+                start = (24 if version == 0 else 28) + 2 * so  # base, free-space, then end-of-file
+                base_at = 24 if version == 0 else 28
+            elif version in (2, 3) and len(block) > 11:
+                so = block[9]
+                out["flags"] = block[11]
+                base_at, start = 12, 12 + 2 * so  # base, extension, then end-of-file
+            else:
+                return out
+            out["offset_size"] = so
+            if so in (2, 4, 8) and len(block) >= start + so:
+                base = int.from_bytes(block[base_at : base_at + so], "little")
+                eof = int.from_bytes(block[start : start + so], "little")
+                out["eof"] = (base if base else off) + eof
+            return out
+    return None
+
+
+def explain_hdf5_failure(path: str | os.PathLike, err: BaseException) -> Exception:
+    """The error to raise when the netCDF library fails to open an HDF5 (NetCDF-4) file.
+
+    A file without an HDF5 signature, or shorter than the end-of-file address its
+    superblock records, is damaged or truncated: an :class:`UnrecognisedFileError` (fetch
+    it again). A file with a valid signature and superblock and at least that size is
+    whole: a :class:`FileAccessError` naming the likely cause (the writer flag set: another
+    process has it open for writing; not readable; otherwise a lock held elsewhere or a
+    file system without locking) and the remedy (wait for the writer, or set
+    ``HDF5_USE_FILE_LOCKING=FALSE`` where the file system has no locking).
+
+    Args:
+        path: The file.
+        err: What the library raised (quoted in the message).
+    """
+    damaged = f"{path}: a NetCDF-4 file that cannot be opened ({err}): truncated or damaged? fetch it again"
+    try:
+        sb = hdf5_superblock(path)
+    except OSError as exc:
+        return FileAccessError(f"{path}: a NetCDF-4 file that cannot be read ({exc}); nothing was deleted")
+    if sb is None or sb["eof"] < 0:
+        return UnrecognisedFileError(damaged + " (no readable HDF5 superblock)")
+    if sb["size"] < sb["eof"]:
+        return UnrecognisedFileError(
+            f"{damaged} (its HDF5 superblock records {sb['eof']} bytes, the file has {sb['size']}: truncated)"
+        )
+    whole = (
+        f"{path}: a NetCDF-4 file that looks whole (HDF5 signature at byte {sb['offset']}, "
+        f"{sb['size']} bytes for the {sb['eof']} its superblock records) cannot be opened ({err})"
+    )
+    if not os.access(path, os.R_OK):
+        return FileAccessError(f"{whole}: it is not readable by this user (check its permissions)")
+    locking = os.environ.get("HDF5_USE_FILE_LOCKING", "")
+    remedy = (
+        "wait until the other process closes it (a download or a program still writing it) and run again; "
+        "on a file system without file locking (some NFS or Lustre mounts) set HDF5_USE_FILE_LOCKING=FALSE"
+        + (f" (it is {locking!r} now)" if locking else "")
+    )
+    if sb["flags"] > 0 and sb["flags"] & 1:
+        why = "its superblock says a process has it open for writing (HDF5 file lock)"
+    else:
+        why = "another process may hold it open (HDF5 file lock) or the file system refuses the lock"
+    return FileAccessError(f"{whole}: {why}; {remedy}. The file was not deleted.")
 
 
 def read_head(path: str | os.PathLike, n: int = 2056) -> bytes:
@@ -82,6 +196,12 @@ def sniff(path: str | os.PathLike) -> str:
         raise UnrecognisedFileError(f"{p}: the file is empty (0 bytes): an interrupted download?")
     if any(head[o : o + len(_HDF5)] == _HDF5 for o in _HDF5_OFFSETS):
         return "netcdf4"
+    if head[:4] not in (*_NETCDF3, *_ZIP, _GRIB) and len(head) > 2048:
+        try:  # a user block of 4096 bytes or more before the superblock
+            if hdf5_superblock(p) is not None:
+                return "netcdf4"
+        except OSError:
+            pass
     if head[:4] in _NETCDF3:
         return "netcdf3"
     if head[:4] in _ZIP:

@@ -72,7 +72,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .formats import UnrecognisedFileError, check_netcdf3_size, sniff, zip_holds_zarr, zip_members
+from .formats import (
+    UnrecognisedFileError,
+    check_netcdf3_size,
+    explain_hdf5_failure,
+    sniff,
+    zip_holds_zarr,
+    zip_members,
+)
 from .variables import WB2_NAMES
 
 __all__ = [
@@ -191,9 +198,10 @@ def _open_netcdf(path: str, kind: str) -> xr.Dataset:
     try:
         return xr.open_dataset(path, engine="netcdf4", chunks=None)
     except (OSError, ValueError, RuntimeError) as err:
+        if kind == "netcdf4":  # a whole file held open elsewhere is not a damaged one
+            raise explain_hdf5_failure(path, err) from err
         raise UnrecognisedFileError(
-            f"{path}: a {'NetCDF-4' if kind == 'netcdf4' else 'NetCDF-3'} file that cannot be opened ({err}): "
-            "truncated or damaged? fetch it again"
+            f"{path}: a NetCDF-3 file that cannot be opened ({err}): truncated or damaged? fetch it again"
         ) from err
 
 
@@ -253,6 +261,9 @@ def open_parts(path: str | os.PathLike, cache_dir: str | os.PathLike | None = No
         FileNotFoundError: Nothing at ``path``.
         UnrecognisedFileError: (a ``ValueError``) a GRIB file, or content that is none of
             these formats, naming the file and quoting its first bytes; a truncated file.
+        FileAccessError: (an ``OSError``) a NetCDF-4 file that looks whole (a valid HDF5
+            superblock, at least the size it records) but cannot be opened: held open for
+            writing by another process (HDF5's file lock) or a file system without locking.
     """
     return [(label, ds) for label, ds, _ in _open_parts(path, cache_dir)]
 
