@@ -475,8 +475,12 @@ class ModelInputs:
             keys = ", ".join(k for ks in missing.values() for k in ks)
             raise NormalisationError(
                 f"{who} has no normalisation statistics for level{'s' if len(missing) > 1 else ''} {lv} hPa "
-                f"({keys} not in aurora.normalisation's locations and scales); it supports "
-                f"{', '.join(map(_fmt_level, ok))} hPa",
+                f"({keys} not in aurora.normalisation's locations and scales); "
+                + (
+                    f"it supports {', '.join(map(_fmt_level, ok))} hPa"
+                    if ok
+                    else f"no level has them for all of {', '.join(atmos)}"
+                ),
                 key="data.levels",
             )
 
