@@ -3,21 +3,35 @@
 #   snakemake --cores 2                                   # the embedded default
 #   snakemake --profile slurm --configfile config/study.yaml
 #   snakemake results/figures/pca_seasons.png             # one figure
-from snakemake.utils import min_version, validate
+#   snakemake -s <checkout>/Snakefile --cores 2            # from any folder
+import os
+
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The default config: a config/config.yaml in the working directory (Snakemake's
+# convention), else the embedded default beside this Snakefile, so the workflow runs
+# from any folder. Outputs (results/, logs/, data paths) stay relative to the working
+# directory; --configfile files are merged on top.
+DEFAULT_CONFIG = (
+    "config/config.yaml"
+    if os.path.exists("config/config.yaml")
+    else os.path.join(workflow.basedir, "config", "config.yaml")
+)
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+configfile: DEFAULT_CONFIG
+
+
+# The library on the path, the config validated (all errors at once) and checked.
+include: "workflow/rules/common.smk"
 
 
 report: "workflow/report/workflow.rst"
 
 
-include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/latents.smk"
 include: "workflow/rules/regimes.smk"

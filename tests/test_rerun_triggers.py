@@ -42,7 +42,12 @@ ALTERNATIVES: dict[str, object] = {
     "dates.start": "2005-01-02",
     "dates.end": "2005-12-30",
     "dates.target_hour": 12,  # still a 6-hourly time of the store
-    "dates.history_hours": {"dates.history_hours": 12, "dates.start": "2005-01-02"},  # history in the store
+    # history in the store; 12 h is not the model's step, so the experiment switch goes with it
+    "dates.history_hours": {
+        "dates.history_hours": 12,
+        "dates.start": "2005-01-02",
+        "dates.allow_history_mismatch": True,
+    },
     "model.checkpoint": "checkpoints/aurora.ckpt",
     "latents.tap": "encoder",
     "latents.taps": ["encoder"],  # a further tap from the same forward passes

@@ -55,12 +55,28 @@ def _bad_config(workdir: Path, tmp_path: Path, edit) -> str:
         (lambda c: c["dates"].update(start="2005-06-01", end="2005-01-01"), "dates"),
         (lambda c: c["pca"].update(region="atlantis"), "pca.region"),
         (lambda c: c["model"].update(name="huge"), "huge"),
+        (lambda c: c["data"].update(levels=[250, 500, 850, 975]), "config key 'data.levels'"),
+        (lambda c: c["dates"].update(history_hours=1), "config key 'dates.history_hours'"),
+        (
+            lambda c: (c["latents"].update(pool="max"), c["dates"].update(shard_size="ten")),
+            ("config key 'latents.pool'", "config key 'dates.shard_size'"),
+        ),
     ],
-    ids=["unknown-key", "wrong-type", "end-before-start", "unknown-region", "unknown-model"],
+    ids=[
+        "unknown-key",
+        "wrong-type",
+        "end-before-start",
+        "unknown-region",
+        "unknown-model",
+        "level-without-statistics",
+        "history-not-the-model-step",
+        "two-errors-at-once",
+    ],
 )
 def test_bad_config_is_rejected_before_any_job(workdir, tmp_path, edit, expected):
     text = _bad_config(workdir, tmp_path, edit)
-    assert expected in text
+    for part in expected if isinstance(expected, tuple) else (expected,):
+        assert part in text
     assert not (workdir / "results").exists()
 
 

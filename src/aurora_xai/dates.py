@@ -98,8 +98,12 @@ class DateSpec:
         step_days: Days between samples.
         target_hour: UTC hour of each sample's current time (the study: 6).
         history_hours: Hours between the history step and the current time (the study: 6,
-            i.e. history at 00 UTC).
+            i.e. history at 00 UTC). The model takes it to be its forecast step; the
+            config check (:func:`aurora_xai.config.check_config`) refuses any other value
+            unless ``allow_history_mismatch``.
         shard_size: Dates per extraction job.
+        allow_history_mismatch: Accept a ``history_hours`` other than the model's step
+            (an experiment; warned about and recorded).
     """
 
     start: str = "2005-01-01"
@@ -108,6 +112,7 @@ class DateSpec:
     target_hour: int = 6
     history_hours: int = 6
     shard_size: int = 92
+    allow_history_mismatch: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -136,7 +141,8 @@ class DateSpec:
         from .settings import require
 
         values = {f.name: require("dates", cfg, f.name) for f in dataclasses.fields(cls)}
-        return cls(**{k: (str(v) if k in ("start", "end") else int(v)) for k, v in values.items()})
+        convert = {"start": str, "end": str, "allow_history_mismatch": bool}
+        return cls(**{k: convert.get(k, int)(v) for k, v in values.items()})
 
     def times(self) -> pd.DatetimeIndex:
         """Current (target) times of the samples."""

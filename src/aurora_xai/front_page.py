@@ -54,6 +54,11 @@ class RunSummary:
         config_hash: Hash of the config recorded in ``provenance.json``.
         git_commit: Commit of the code (``+dirty`` if modified, ``unknown`` outside git).
         package_versions: Installed versions, package name -> version.
+        model_step_hours: The model's forecast step in hours (``None`` where the record,
+            from an older run, lacks it).
+        history_mismatch: The provenance record's sentence when ``history_hours`` differs
+            from the model's step (allowed by ``dates.allow_history_mismatch``); empty
+            otherwise.
     """
 
     model: str
@@ -71,6 +76,8 @@ class RunSummary:
     config_hash: str
     git_commit: str
     package_versions: Mapping[str, str]
+    model_step_hours: float | None = None
+    history_mismatch: str = ""
 
 
 def _get(record: Mapping[str, Any], key: str, source: str | Path) -> Any:
@@ -87,7 +94,7 @@ def read_run_summary(provenance_path: str | Path, pooled_path: str | Path) -> Ru
 
     Args:
         provenance_path: ``results/provenance.json`` (config, config hash, git commit,
-            package versions).
+            package versions; the model's step and any history mismatch where recorded).
         pooled_path: ``results/latents/pooled.nc``: its ``date`` axis counts the dates
             analysed; its attributes hold the checkpoint id, the tap and skipped dates.
 
@@ -126,6 +133,8 @@ def read_run_summary(provenance_path: str | Path, pooled_path: str | Path) -> Ru
         config_hash=str(_get(record, "config_hash", provenance_path)),
         git_commit=str(_get(record, "git_commit", provenance_path)),
         package_versions={str(k): str(v) for k, v in versions.items()},
+        model_step_hours=float(record["model_step_hours"]) if record.get("model_step_hours") is not None else None,
+        history_mismatch=str(record.get("history_mismatch") or ""),
     )
 
 
@@ -166,11 +175,16 @@ def front_page_rst(summary: RunSummary, headline: pd.DataFrame) -> str:
         raise ValueError(f"headline table lacks columns {missing}")
     s = summary
     dates = f"{s.start} to {s.end}, every {s.step_days} day{'s' if s.step_days != 1 else ''} at {s.target_hour:02d} UTC"
-    dates += f" with history {s.history_hours} h earlier: {s.n_dates} dates"
+    dates += f" with history {s.history_hours} h earlier"
+    if s.model_step_hours is not None:
+        dates += f" (the model's forecast step: {s.model_step_hours:g} h)"
+    dates += f": {s.n_dates} dates"
     if s.skipped_dates:
         dates += f" ({len(s.skipped_dates)} skipped, not in the store: {', '.join(s.skipped_dates)})"
     versions = ", ".join(f"{k} {s.package_versions[k]}" for k in KEY_PACKAGES if k in s.package_versions)
     lines = ["The run", "-------", ""]
+    if s.history_mismatch:
+        lines += [".. warning::", "", f"   {rst_escape(s.history_mismatch)}.", ""]
     if s.data_source == "synthetic":
         lines += [
             ".. note::",

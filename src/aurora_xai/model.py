@@ -9,6 +9,15 @@ Beside the model: :func:`resolve_device` (the ``model.device`` setting),
 :func:`model_dtype` (the dtype inputs are cast to) and :func:`forecast_step` (the lead
 time of one forward pass). Torch is imported where a model is built or a device
 resolved, so :class:`ModelSpec` stays torch-free.
+
+What a model takes and how it normalises it (:class:`ModelInputs`: its variables, its
+``surf_stats`` and its ``timestep``) is read from Aurora's own class, without building
+the model (:func:`model_inputs`), or from a built model (:func:`inputs_of`). Every
+lookup of a normalisation statistic goes through :func:`normalisation_stats`, which
+reads Aurora's tables (``aurora.normalisation.locations`` and ``scales``, the model's
+``surf_stats`` where they override them) and raises :class:`NormalisationError` naming
+the variable, the level and the levels the tables hold, where Aurora itself would stop
+with a bare ``KeyError``.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import dataclasses
 import datetime
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +35,17 @@ if TYPE_CHECKING:  # torch is imported where a model is built, so ModelSpec stay
 
 __all__ = [
     "MODEL_NAMES",
+    "ModelInputs",
     "ModelSpec",
+    "NormalisationError",
     "activate_modulation",
     "build_model",
     "checkpoint_id",
     "forecast_step",
+    "inputs_of",
     "model_dtype",
+    "model_inputs",
+    "normalisation_stats",
     "random_control",
     "resolve_device",
 ]
@@ -184,6 +198,12 @@ def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> torch.nn
                 cls.default_checkpoint_revision,
             )
             model.load_checkpoint()
+    built, expected = inputs_of(model), model_inputs(spec)
+    if built != expected:  # the workflow's start checks read `expected`: they must hold for this model
+        raise RuntimeError(
+            f"model.name {spec.name!r}: the built model takes {built}, but its class's signature "
+            f"(what the config check read) gives {expected}"
+        )
     model.eval()
     return model.to(device)
 
@@ -263,3 +283,251 @@ def forecast_step(model: torch.nn.Module) -> datetime.timedelta:
     """
     step = getattr(model, "timestep", None)
     return step if step is not None else datetime.timedelta(hours=6)
+
+
+# --------------------------------------------------------------------------------------
+# What a model takes: variables, normalisation statistics, time step.
+# --------------------------------------------------------------------------------------
+
+
+class NormalisationError(ValueError):
+    """Aurora has no normalisation statistics for a variable (at a pressure level).
+
+    Attributes:
+        key: The config key to change (``data.levels`` for a level, ``model.name`` for a
+            variable).
+    """
+
+    def __init__(self, message: str, key: str = "data.levels"):
+        super().__init__(message)
+        self.key = key
+
+
+def _level_hpa(text: str) -> float:
+    """Inverse of ``aurora.normalisation.level_to_str`` (``"850"`` -> 850.0, ``"0_5"`` -> 0.5)."""
+    return float(text.replace("_", "."))
+
+
+def _fmt_level(level: float) -> str:
+    return f"{float(level):g}"
+
+
+def _tables() -> tuple[Mapping[str, float], Mapping[str, float]]:
+    """Aurora's own normalisation tables (the module's dicts themselves, not copies)."""
+    from aurora.normalisation import locations, scales
+
+    return locations, scales
+
+
+def stats_levels(var: str) -> tuple[float, ...]:
+    """Pressure levels (hPa, increasing) at which Aurora's tables hold ``var``'s statistics."""
+    from aurora.normalisation import level_to_str
+
+    locations, scales = _tables()
+    out = set()
+    for key in locations:
+        name, sep, level = key.rpartition("_")
+        if sep and name == var and key in scales:
+            try:
+                lv = _level_hpa(level)
+            except ValueError:
+                continue
+            if level_to_str(lv) == level:
+                out.add(lv)
+    return tuple(sorted(out))
+
+
+def normalisation_stats(
+    var: str, level: float | None = None, surf_stats: Mapping[str, tuple[float, float]] | None = None
+) -> tuple[float, float]:
+    """``(location, scale)`` with which Aurora normalises ``var``: ``(x - location) / scale``.
+
+    The one lookup of the project, as Aurora's ``normalise_surf_var`` and
+    ``normalise_atmos_var`` do it: a surface or static variable (``level=None``) takes
+    the model's ``surf_stats`` where they name it, else ``aurora.normalisation``'s
+    ``locations[var]`` and ``scales[var]``; an atmospheric one at ``level`` hPa takes
+    ``locations[f"{var}_{level}"]`` (``surf_stats`` never apply). Units: those of the
+    variable in ERA5 (K, m s-1, Pa, m2 s-2, kg kg-1).
+
+    Raises:
+        NormalisationError: the tables lack the variable (at that level); the message
+            names the variable, the level and the levels the tables hold for it
+            (``key`` ``data.levels`` for a level the variable has elsewhere, else
+            ``model.name``).
+    """
+    if level is None and surf_stats and var in surf_stats:
+        loc, scale = surf_stats[var]
+        return float(loc), float(scale)
+    from aurora.normalisation import level_to_str
+
+    locations, scales = _tables()
+    key = var if level is None else f"{var}_{level_to_str(level)}"
+    if key in locations and key in scales:
+        return float(locations[key]), float(scales[key])
+    if level is None:
+        raise NormalisationError(
+            f"Aurora has no normalisation statistics for the variable {var!r} "
+            f"({key!r} is not in aurora.normalisation's locations and scales, nor in the model's surf_stats)",
+            key="model.name",
+        )
+    have = stats_levels(var)
+    if not have:
+        raise NormalisationError(
+            f"Aurora has no normalisation statistics for the atmospheric variable {var!r} at any level "
+            f"({key!r} is not in aurora.normalisation's locations and scales)",
+            key="model.name",
+        )
+    raise NormalisationError(
+        f"Aurora has no normalisation statistics for {var} at {_fmt_level(level)} hPa ({key!r} is not in "
+        f"aurora.normalisation's locations and scales); it has them at {', '.join(map(_fmt_level, have))} hPa "
+        "(config key 'data.levels')",
+        key="data.levels",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInputs:
+    """What an Aurora model takes and how it normalises it, as Aurora defines it.
+
+    Attributes:
+        model: The Aurora class (``aurora.AuroraPretrained``, ...).
+        surf_vars, static_vars, atmos_vars: The variables the model knows.
+        surf_stats: ``(location, scale)`` overriding Aurora's statistics of these surface
+            and static variables (the model's ``surf_stats``; empty for every class this
+            project builds).
+        timestep: The model's forecast step, which it also takes as the interval between
+            a batch's history steps (an ``aurora.Batch`` does not carry the interval).
+    """
+
+    model: str
+    surf_vars: tuple[str, ...]
+    static_vars: tuple[str, ...]
+    atmos_vars: tuple[str, ...]
+    surf_stats: tuple[tuple[str, tuple[float, float]], ...]
+    timestep: datetime.timedelta
+
+    @property
+    def step_hours(self) -> float:
+        """:attr:`timestep` in hours."""
+        return self.timestep.total_seconds() / 3600
+
+    def stats(self, var: str, level: float | None = None) -> tuple[float, float]:
+        """``(location, scale)`` of ``var`` (at ``level`` hPa) for this model (:func:`normalisation_stats`)."""
+        return normalisation_stats(var, level, dict(self.surf_stats))
+
+    def supported_levels(self, atmos_vars: Sequence[str] | None = None) -> tuple[float, ...]:
+        """Levels (hPa, increasing) at which every one of ``atmos_vars`` (default: the model's) has statistics."""
+        sets = [set(stats_levels(v)) for v in (self.atmos_vars if atmos_vars is None else atmos_vars)]
+        return tuple(sorted(set.intersection(*sets))) if sets else ()
+
+    def check(
+        self,
+        levels: Sequence[float],
+        surf_vars: Sequence[str] | None = None,
+        static_vars: Sequence[str] | None = None,
+        atmos_vars: Sequence[str] | None = None,
+        label: str = "",
+    ) -> None:
+        """Check that every statistic a batch of these variables and ``levels`` needs exists.
+
+        Args:
+            levels: Pressure levels of the batch, hPa.
+            surf_vars, static_vars, atmos_vars: The batch's variables (default: the model's).
+            label: How to name the model in messages (default: its class).
+
+        Raises:
+            NormalisationError: naming every missing level (``key`` ``data.levels``) with
+                the variables lacking it and the levels the model supports, or every
+                variable without statistics (``key`` ``model.name``).
+        """
+        who = label or self.model
+        surf = self.surf_vars if surf_vars is None else tuple(surf_vars)
+        static = self.static_vars if static_vars is None else tuple(static_vars)
+        atmos = self.atmos_vars if atmos_vars is None else tuple(atmos_vars)
+        bad_vars = []
+        for kind, names in (("surface", surf), ("static", static)):
+            for v in names:
+                try:
+                    self.stats(v)
+                except NormalisationError:
+                    bad_vars.append(f"{v!r} ({kind})")
+        bad_vars += [f"{v!r} (atmospheric)" for v in atmos if not stats_levels(v)]
+        if bad_vars:
+            raise NormalisationError(
+                f"{who} has no normalisation statistics for the variable{'s' if len(bad_vars) > 1 else ''} "
+                f"{', '.join(bad_vars)} (not in aurora.normalisation's locations and scales"
+                + (", nor in the model's surf_stats" if self.surf_stats else "")
+                + ")",
+                key="model.name",
+            )
+        from aurora.normalisation import level_to_str
+
+        locations, scales = _tables()
+        missing: dict[float, list[str]] = {}
+        for level in levels:
+            for v in atmos:
+                key = f"{v}_{level_to_str(level)}"
+                if key not in locations or key not in scales:
+                    missing.setdefault(float(level), []).append(key)
+        if missing:
+            ok = self.supported_levels(atmos)
+            lv = ", ".join(_fmt_level(x) for x in sorted(missing))
+            keys = ", ".join(k for ks in missing.values() for k in ks)
+            raise NormalisationError(
+                f"{who} has no normalisation statistics for level{'s' if len(missing) > 1 else ''} {lv} hPa "
+                f"({keys} not in aurora.normalisation's locations and scales); "
+                + (
+                    f"it supports {', '.join(map(_fmt_level, ok))} hPa"
+                    if ok
+                    else f"no level has them for all of {', '.join(atmos)}"
+                ),
+                key="data.levels",
+            )
+
+
+def _inputs(cls: type, values: Mapping[str, Any]) -> ModelInputs:
+    stats = values.get("surf_stats") or {}
+    return ModelInputs(
+        model=f"{cls.__module__.split('.')[0]}.{cls.__name__}",
+        surf_vars=tuple(values["surf_vars"]),
+        static_vars=tuple(values["static_vars"]),
+        atmos_vars=tuple(values["atmos_vars"]),
+        surf_stats=tuple(sorted((str(k), (float(v[0]), float(v[1]))) for k, v in stats.items())),
+        timestep=values["timestep"],
+    )
+
+
+_INPUT_ARGS = ("surf_vars", "static_vars", "atmos_vars", "surf_stats", "timestep")
+
+
+def model_inputs(spec: ModelSpec) -> ModelInputs:
+    """What the model ``spec`` builds takes, read from its Aurora class without building it.
+
+    Each value is the class's default (its own ``__init__`` or, for arguments it passes
+    on, the nearest base class's), overridden by the arguments :func:`build_model`
+    passes (the tiny architecture). A checkpoint file changes weights only: Aurora's
+    checkpoints hold no normalisation statistics or time step. :func:`build_model`
+    checks that the built model agrees.
+    """
+    import inspect
+
+    cls = _aurora_class(spec.name)
+    values: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for name, p in inspect.signature(init).parameters.items():
+            if name in _INPUT_ARGS and name not in values and p.default is not inspect.Parameter.empty:
+                values[name] = p.default
+    if spec.name == "tiny":
+        values.update({k: v for k, v in TINY_ARCH.items() if k in _INPUT_ARGS})
+    missing = [k for k in _INPUT_ARGS if k not in values]
+    if missing:
+        raise RuntimeError(f"{cls.__name__}: no default for {missing} in its signature")
+    return _inputs(cls, values)
+
+
+def inputs_of(model: torch.nn.Module) -> ModelInputs:
+    """What a built Aurora model takes (its attributes); see :class:`ModelInputs`."""
+    return _inputs(type(model), {k: getattr(model, k) for k in _INPUT_ARGS})

@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["code_hash", "config_hash", "git_commit", "package_versions", "provenance"]
+__all__ = ["code_hash", "config_hash", "git_commit", "history_record", "package_versions", "provenance"]
 
 _PACKAGES = (
     "aurora-xai",
@@ -66,8 +66,29 @@ def git_commit(path: str | Path = ".") -> str:
         return "unknown"
 
 
+def history_record(history_hours: float, model_step_hours: float) -> dict[str, str]:
+    """Provenance attributes of the history interval against the model's forecast step.
+
+    Returns:
+        ``model_step_hours`` always (text, hours); ``history_mismatch``, a sentence naming
+        both values and the keys, when ``history_hours`` differs from the step (a run the
+        config check allowed with ``dates.allow_history_mismatch``).
+    """
+    h, step = float(history_hours), float(model_step_hours)
+    out = {"model_step_hours": f"{step:g}"}
+    if h != step:
+        out["history_mismatch"] = (
+            f"dates.history_hours is {h:g} h but the model's forecast step is {step:g} h: the model read "
+            f"history steps {h:g} h apart as {step:g} h apart (allowed by dates.allow_history_mismatch)"
+        )
+    return out
+
+
 def provenance(
-    settings: Mapping[str, Any], checkpoint: str | None = None, repo: str | Path | None = None
+    settings: Mapping[str, Any],
+    checkpoint: str | None = None,
+    repo: str | Path | None = None,
+    model_step_hours: float | None = None,
 ) -> dict[str, str]:
     """Flat provenance attributes for NetCDF files, figures and tables.
 
@@ -77,6 +98,9 @@ def provenance(
             is ``config_hash``.
         checkpoint: The model's exact id (seed, file hash or repository revision).
         repo: The repository whose commit is recorded (default: this one).
+        model_step_hours: The model's forecast step in hours; with ``dates.history_hours``
+            in ``settings`` the attributes of :func:`history_record` are added
+            (``model_step_hours``, and ``history_mismatch`` where they differ).
 
     The values do not depend on the time of the run, so reruns with the same inputs
     write identical files.
@@ -89,6 +113,10 @@ def provenance(
     }
     if checkpoint:
         attrs["checkpoint"] = checkpoint
+    dates = settings.get("dates")
+    history = dates.get("history_hours") if isinstance(dates, Mapping) else None
+    if model_step_hours is not None and history is not None:
+        attrs.update(history_record(history, model_step_hours))
     return attrs
 
 

@@ -1,8 +1,10 @@
 """The workflow's settings: the validated config, read into typed sections once.
 
 Defaults live in one place, the JSON schema ``workflow/schemas/config.schema.yaml``:
-:func:`load_config` validates a config and fills every default from it (Snakemake's
-``validate`` does the same in the Snakefile). :class:`Settings` wraps such a config, or
+:func:`validate_config` validates a config in place, fills every default from it and
+reads number-like text in number fields as numbers (YAML 1.1, PyYAML's and Snakemake's
+reading, takes ``1e-6`` for text), reporting every error at once; :func:`load_config`
+reads files with it, and the workflow runs it on its config before anything reads it. :class:`Settings` wraps such a config, or
 the part of it that a rule declares (:func:`select`), and builds each section's frozen,
 typed object on first use. Asking for a setting the mapping does not hold raises
 :class:`UndeclaredSettingError` naming the key, so a rule that reads a setting without
@@ -19,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
+import re
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -40,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "EXECUTION_KEYS",
     "SCHEMA_PATH",
+    "ConfigValidationError",
     "DataSettings",
     "DownloadSettings",
     "InterventionSettings",
@@ -56,7 +61,10 @@ __all__ = [
     "schema",
     "schema_default",
     "select",
+    "validate_config",
 ]
+
+log = logging.getLogger(__name__)
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -135,10 +143,132 @@ def _validator(path: str | Path | None):
     return jsonschema.validators.extend(base, {"properties": set_defaults})(schema(path))
 
 
+class ConfigValidationError(ValueError):
+    """The config does not satisfy the schema.
+
+    Attributes:
+        errors: One message per error, each starting ``config key '<dotted key>':``.
+    """
+
+    def __init__(self, errors: Sequence[str]):
+        self.errors = list(errors)
+        n = len(self.errors)
+        head = self.errors[0] if n == 1 else f"{n} errors in the config:\n  " + "\n  ".join(self.errors)
+        super().__init__(head)
+
+
+#: Text that is a decimal number (YAML 1.1 reads ``1e-6`` or ``1.0e6`` as text).
+_NUMBER_TEXT = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+
+
+def _yaml_number(value: float | int) -> str:
+    """How to write ``value`` so that YAML 1.1 reads a number (``1.0e-6``, ``1.0e+6``, ``1000``)."""
+    if isinstance(value, int):
+        return str(value)
+    if value == 0 or 1e-3 <= abs(value) < 1e6:
+        text = repr(value)
+        return text if "." in text else f"{text}.0"
+    mantissa, exp = f"{value:e}".split("e")
+    mantissa = mantissa.rstrip("0")
+    return f"{mantissa}{'0' if mantissa.endswith('.') else ''}e{int(exp):+d}"
+
+
+def _key(path: Iterable[Any]) -> str:
+    """A dotted key with list indices in brackets (``probes.alphas[0]``)."""
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def _types(value: Any) -> set[str]:
+    return {value} if isinstance(value, str) else set(value or ())
+
+
+def _number_fixes(err: Any) -> Iterator[tuple[tuple[Any, ...], int | float]]:
+    """``(path, number)`` for each number-like text at a place the schema wants a number."""
+    if err.validator == "type" and isinstance(err.instance, str) and _NUMBER_TEXT.match(err.instance.strip()):
+        want = _types(err.validator_value)
+        value = float(err.instance.strip())
+        if "number" in want:
+            yield tuple(err.absolute_path), value
+        elif "integer" in want and value.is_integer():
+            yield tuple(err.absolute_path), int(value)
+    for sub in err.context or ():
+        yield from _number_fixes(sub)
+
+
+def _message(err: Any) -> list[str]:
+    """The messages of one validation error, each naming its dotted key."""
+    key = _key(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
+        known = set(err.schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in known]
+        if extra and known:
+            return [
+                f"config key '{_key([*err.absolute_path, k])}': unknown key; known here: {sorted(known)}" for k in extra
+            ]
+    msg = err.message
+    if err.validator in ("oneOf", "anyOf") and err.context:
+        msg += " (" + "; ".join(dict.fromkeys(c.message for c in err.context)) + ")"
+    return [f"config key '{key}': {msg}"]
+
+
+def validate_config(cfg: dict[str, Any], path: str | Path | None = None) -> list[str]:
+    """Validate ``cfg`` against the schema, in place: defaults filled, number text converted.
+
+    YAML 1.1 (PyYAML's ``safe_load``, and Snakemake's config reading) reads ``1e-6`` and
+    ``1.0e6`` as text; wherever the schema wants a number (or an integer, for integral
+    values) such text is replaced by the number, so the settings, their hash and the
+    provenance see numbers. Every other error is collected and reported at once.
+
+    Args:
+        cfg: The config (a mapping as read from YAML); changed in place.
+        path: The schema (default: :data:`SCHEMA_PATH`).
+
+    Returns:
+        One note per converted value, naming the key, the text and how to write it
+        (also logged as a warning).
+
+    Raises:
+        ConfigValidationError: every remaining error, each naming its dotted key.
+    """
+    validator = _validator(path)
+    notes: list[str] = []
+    for _ in range(50):  # a conversion may reveal further errors below it
+        fixes = {p: v for err in validator.iter_errors(cfg) for p, v in _number_fixes(err)}
+        if not fixes:
+            break
+        for where, value in sorted(fixes.items(), key=lambda kv: _key(kv[0])):
+            node: Any = cfg
+            for part in where[:-1]:
+                node = node[part]
+            text = node[where[-1]]
+            node[where[-1]] = value
+            why = (
+                "is text in YAML 1.1 (an exponent needs a decimal point and a signed exponent there)"
+                if "e" in text.lower()
+                else "is quoted text"
+            )
+            note = (
+                f"config key '{_key(where)}': {text!r} {why}; read as the number {value!r}. "
+                f"Write {_yaml_number(value)} to give a number"
+            )
+            notes.append(note)
+            log.warning("%s", note)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: (_key(e.absolute_path), e.message))
+    if errors:
+        raise ConfigValidationError(list(dict.fromkeys(m for e in errors for m in _message(e))))
+    return notes
+
+
 def load_config(
     config: str | Path | Mapping[str, Any] | None = None, *overlays: str | Path | Mapping[str, Any]
 ) -> dict[str, Any]:
     """A validated config with every default filled in from the schema.
+
+    Validation is :func:`validate_config`: number-like text in number fields (``1e-6``)
+    becomes a number, with a logged note.
 
     Args:
         config: A YAML file or a mapping (``None``: an empty config, i.e. all defaults).
@@ -146,9 +276,9 @@ def load_config(
             ``--configfile`` files).
 
     Raises:
-        ValueError: the config does not satisfy the schema; the message names the key.
+        ConfigValidationError: (a ``ValueError``) the config does not satisfy the schema;
+            the message names every bad key.
     """
-    import jsonschema
 
     def read(c) -> dict[str, Any]:
         if c is None:
@@ -160,11 +290,7 @@ def load_config(
     cfg = read(config)
     for extra in overlays:
         cfg = _merge(cfg, read(extra))
-    try:
-        _validator(None).validate(cfg)
-    except jsonschema.ValidationError as err:
-        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise ValueError(f"config key '{key}': {err.message}") from None
+    validate_config(cfg)
     return cfg
 
 

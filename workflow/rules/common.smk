@@ -15,13 +15,23 @@ _paths = [_SRC] + [
 ]
 os.environ.update(PYTHONPATH=os.pathsep.join(_paths))
 
+from snakemake.utils import validate
+
 from aurora_xai.config import check_config
 from aurora_xai.data.needs import download_request
 from aurora_xai.provenance import code_hash
-from aurora_xai.settings import Settings, select
+from aurora_xai.settings import Settings, select, validate_config
 
+# Before anything reads the config: number text in number fields (YAML 1.1 reads 1e-6 as
+# text) becomes a number (a warning says so), defaults are filled, and every error is
+# reported at once; then Snakemake's own validation against the same schema.
+_SCHEMA = str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+validate_config(config, _SCHEMA)
+validate(config, _SCHEMA)
 SETTINGS = Settings(config)
-check_config(SETTINGS)
+# Aurora's normalisation statistics cover data.levels; dates.history_hours is the
+# model's step (or allowed to differ: CONFIG_CHECK.warnings, recorded in provenance).
+CONFIG_CHECK = check_config(SETTINGS)
 
 DATES = SETTINGS.dates
 SHARDS = DATES.shards()

@@ -14,6 +14,8 @@ rule collect_headline:
         "../../envs/analysis.yaml"
     params:
         settings=declare_all(),
+        # the model's forecast step (hours), against dates.history_hours in provenance.json
+        model_step_hours=CONFIG_CHECK.model_step_hours,
         code=code("collect_headline.py"),
     script:
         "../scripts/collect_headline.py"

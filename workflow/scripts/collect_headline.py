@@ -13,7 +13,9 @@ table = read_headline_parts(list(sm.input))
 write_csv(table, sm.output[0])
 # The checkpoint's exact id (seed, file hash or repository revision) is in the
 # attributes of the model rules' NetCDF outputs; the config names the model here.
-record = provenance(sm.params.settings)
+record = provenance(sm.params.settings, model_step_hours=sm.params.model_step_hours)
+if "history_mismatch" in record:
+    log.warning("%s", record["history_mismatch"])
 record["package_versions"] = json.loads(record["package_versions"])
 record["config"] = sm.params.settings
 with atomic_path(sm.output.provenance) as tmp:

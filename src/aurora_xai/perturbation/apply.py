@@ -65,22 +65,28 @@ def _replace(batch: Any, surf: Mapping[str, torch.Tensor], atmos: Mapping[str, t
 def normalisation_fill(batch: Any, surf_stats: Mapping[str, tuple[float, float]] | None = None) -> Any:
     """Fill with the normalisation location of each variable and level (0 in normalised space).
 
+    Each location comes from :func:`aurora_xai.model.normalisation_stats`, the lookup
+    the workflow's config check uses too.
+
     Args:
-        batch: The sample (raw units).
+        batch: The sample (raw units): surface ``(b, t, lat, lon)``, atmospheric
+            ``(b, t, level, lat, lon)``.
         surf_stats: The model's ``surf_stats`` (they override Aurora's surface locations).
+
+    Returns:
+        A batch of the same shapes (static fields and metadata shared with ``batch``).
+
+    Raises:
+        NormalisationError: Aurora has no statistics for a variable or level of the batch
+            (e.g. 975 hPa); the message names it and the levels Aurora supports.
     """
-    from aurora.normalisation import level_to_str, locations
+    from aurora_xai.model import normalisation_stats
 
-    stats = dict(surf_stats or {})
-
-    def surf_loc(name: str) -> float:
-        return float(stats[name][0]) if name in stats else float(locations[name])
-
-    surf = {k: torch.full_like(v, surf_loc(k)) for k, v in batch.surf_vars.items()}
+    surf = {k: torch.full_like(v, normalisation_stats(k, None, surf_stats)[0]) for k, v in batch.surf_vars.items()}
     atmos = {}
     for k, v in batch.atmos_vars.items():
         loc = torch.tensor(
-            [locations[f"{k}_{level_to_str(lv)}"] for lv in batch.metadata.atmos_levels],
+            [normalisation_stats(k, lv)[0] for lv in batch.metadata.atmos_levels],
             dtype=v.dtype,
             device=v.device,
         )
