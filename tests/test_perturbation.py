@@ -503,3 +503,29 @@ def test_lrp_from_the_rule_must_be_the_experiments_lrp():
         check(
             attribution={"target": "forecast", "target_variable": "2t"}, perturbation={"relevance_target": "forecast"}
         )
+
+
+def test_masked_history_steps_follow_the_batch_interval(box_model, grid_batch, box_case):
+    """With ``dates.history_hours`` 12 (allowed as an experiment), ``masked.history: [-12]``
+    is the batch's oldest step; with the model's 6 h step it is no step of the batch."""
+    from aurora_xai.perturbation.forward import history_step_hours
+
+    assert history_step_hours(box_model, None) == 6.0 and history_step_hours(box_model, 12.0) == 12.0
+    settings = PerturbationSettings(
+        fractions=(5.0,),
+        n_draws=3,
+        seed=0,
+        methods=("random",),
+        random_kinds=("scattered",),
+        n_boot=10,
+        masked=MaskFields(history=(-12.0,)),
+    )
+    maps = masking_maps({"random": None}, (NLAT, NLON), settings)
+    fill = normalisation_fill(grid_batch)
+    with pytest.raises(ValueError, match="history step -12.0 h is not one of the batch's steps"):
+        run_experiment(box_model, grid_batch, maps, box_case, settings, fill)
+    res = run_experiment(box_model, grid_batch, maps, box_case, settings, fill, history_hours=12.0)
+    oldest = run_experiment(
+        box_model, grid_batch, maps, box_case, dataclasses.replace(settings, masked=MaskFields(history=(-6.0,))), fill
+    )
+    pd.testing.assert_frame_equal(res.table, oldest.table)  # the same step, named in the batch's own hours

@@ -133,7 +133,7 @@ def run_case(
     truth = truth_field(source, case, step)
     if truth is None:
         log.info("the store has no %s at %s: no truth reference", case.variable, case.time + step)
-    result = run_experiment(model, batch, maps, case, pert, fill, truth)
+    result = run_experiment(model, batch, maps, case, pert, fill, truth, history_hours=settings.history_hours)
     result.draws.attrs.update({k: v for k, v in fill_info.items()})
     result.draws.attrs["relevance_target"] = target.describe()
     result.draws.attrs["checkpoint"] = checkpoint_id(spec)

@@ -34,9 +34,8 @@ import xarray as xr
 
 from aurora_xai.latents.geometry import cropped_grid
 from aurora_xai.memory import peak_bytes
-from aurora_xai.model import forecast_step
 
-from .forward import AUTO, cast_to_model, copy_input_bytes, masked_mse, memory_batch_size
+from .forward import AUTO, cast_to_model, copy_input_bytes, history_step_hours, masked_mse, memory_batch_size
 from .masks import (
     connected_components,
     is_global_longitude,
@@ -103,6 +102,7 @@ def run_experiment(
     settings: PerturbationSettings,
     fill: Any,
     truth: np.ndarray | None = None,
+    history_hours: float | None = None,
 ) -> PerturbationResult:
     """Run the perturbation experiment for one case.
 
@@ -116,8 +116,11 @@ def run_experiment(
         fill: Batch of the masked values (:mod:`~aurora_xai.perturbation.apply`).
         truth: The verifying field of ``case.variable`` at the forecast time on the input
             grid in raw units (``None``: no truth reference).
+        history_hours: Hours between the batch's history steps (``dates.history_hours``),
+            which place the masked steps ``perturbation.masked.history``; ``None``: the
+            model's forecast step.
     """
-    settings.masked.check(batch, forecast_step(model).total_seconds() / 3600)
+    settings.masked.check(batch, history_step_hours(model, history_hours))
     batch, fill = cast_to_model(model, batch, fill)
     lat = batch.metadata.lat.detach().cpu().numpy().astype(float)
     lon = batch.metadata.lon.detach().cpu().numpy().astype(float)
@@ -161,6 +164,7 @@ def run_experiment(
         weights=weights,
         fields=settings.masked,
         batch_size=batch_size,
+        history_hours=history_hours,
     )
     t0 = _time.perf_counter()
     n_forward = 0

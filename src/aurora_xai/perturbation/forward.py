@@ -137,6 +137,18 @@ def memory_batch_size(
 
 
 @torch.no_grad()
+def history_step_hours(model: torch.nn.Module, history_hours: float | None) -> float:
+    """Hours between a batch's history steps: ``history_hours`` if given, else the model's step.
+
+    The batch does not carry its history interval; the workflow refuses one other than
+    the model's forecast step unless ``dates.allow_history_mismatch`` (see
+    :func:`aurora_xai.config.check_config`), so the model's step is the default.
+    """
+    if history_hours is not None:
+        return float(history_hours)
+    return forecast_step(model).total_seconds() / 3600
+
+
 def masked_fields(
     model: torch.nn.Module,
     batch: Any,
@@ -146,16 +158,20 @@ def masked_fields(
     level: float | None = None,
     fields: MaskFields | None = None,
     batch_size: int = 8,
+    history_hours: float | None = None,
 ) -> torch.Tensor:
     """Predicted ``variable`` for every mask: ``(K, H, W)`` (reporting units, cropped grid).
 
     ``batch_size`` masked copies go through the model per forward pass; with
-    ``batch_size=1`` each mask runs alone (the reference path).
+    ``batch_size=1`` each mask runs alone (the reference path). ``history_hours``: hours
+    between the batch's history steps (``dates.history_hours``), which place the masked
+    steps of ``fields.history``; ``None``: the model's forecast step (the same unless
+    ``dates.allow_history_mismatch``).
     """
     masks = np.asarray(masks, dtype=bool)
     if masks.ndim == 2:
         masks = masks[None]
-    step = forecast_step(model).total_seconds() / 3600
+    step = history_step_hours(model, history_hours)
     out = []
     for i in range(0, len(masks), batch_size):
         mb = masked_batch(batch, fill, masks[i : i + batch_size], fields, step)
@@ -174,13 +190,19 @@ def masked_mse(
     weights: np.ndarray,
     fields: MaskFields | None = None,
     batch_size: int = 8,
+    history_hours: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """Region MSE of every masked forecast against each reference: ``{name: (K,)}``."""
+    """Region MSE of every masked forecast against each reference: ``{name: (K,)}``.
+
+    ``history_hours`` as :func:`masked_fields`.
+    """
     masks = np.asarray(masks, dtype=bool)
     out: dict[str, list[np.ndarray]] = {k: [] for k in references}
     for i in range(0, len(masks), batch_size):
         t0 = time.perf_counter()
-        f = masked_fields(model, batch, fill, masks[i : i + batch_size], variable, level, fields, batch_size)
+        f = masked_fields(
+            model, batch, fill, masks[i : i + batch_size], variable, level, fields, batch_size, history_hours
+        )
         for k, ref in references.items():
             out[k].append(region_mse(f, ref, weights))
         took = time.perf_counter() - t0
