@@ -46,6 +46,7 @@ if DOWNLOAD:
                     "data.levels",
                     "data.static_path",
                     "data.on_missing",
+                    "data.imprecise_times",
                     "dates",
                     "attribution.cases",
                     "attribution.composites",

@@ -194,6 +194,7 @@ def download_subset(
     threads: int | None = None,
     fields: Mapping[str, Sequence[pd.Timestamp]] | None = None,
     manifest: str | Path | None = None,
+    imprecise_times: str = "snap",
 ) -> Path:
     """Copy the fields at ``times`` on ``levels`` from any readable source into a local zarr,
     adding to an existing copy only what it lacks.
@@ -257,7 +258,9 @@ def download_subset(
     if block < 1:
         raise ValueError(f"download_subset: block must be at least 1, got {block}")
     dst = Path(dst_path)
-    src = open_source(source, src_path, levels=levels, static_path=static_path, on_missing=on_missing)
+    src = open_source(
+        source, src_path, levels=levels, static_path=static_path, on_missing=on_missing, imprecise_times=imprecise_times
+    )
     surf = dict(src.names["surf"])
     every = tuple(surf.values()) + tuple(src.names["atmos"].values())
     need: dict[pd.Timestamp, set[str]] = {t: set(every) for t in pd.DatetimeIndex(times).unique()}
@@ -296,7 +299,14 @@ def download_subset(
         work = dst
         stored = _check_compatible(dst, attrs, every)
         if stored != [int(v) for v in src.levels]:  # fewer levels asked for: fill the copy's levels
-            src = open_source(source, src_path, levels=stored, static_path=static_path, on_missing=on_missing)
+            src = open_source(
+                source,
+                src_path,
+                levels=stored,
+                static_path=static_path,
+                on_missing=on_missing,
+                imprecise_times=imprecise_times,
+            )
             attrs["levels"] = ",".join(str(v) for v in src.levels)
         log.info("adding to the copy in %s what it lacks", dst)
     else:
@@ -866,6 +876,7 @@ def download_era5(
     client=None,
     fields: Mapping[str, Sequence[pd.Timestamp]] | None = None,
     manifest: str | Path | None = None,
+    imprecise_times: str = "snap",
 ) -> Path:
     """Fetch the study's subset into a local WeatherBench 2-schema zarr store (or add to it).
 
@@ -878,6 +889,8 @@ def download_era5(
         levels: Pressure levels, hPa.
         fields: Surface variables copied alone at further times, ``{short: times}``.
         manifest: Where to write the manifest of the copy (JSON).
+        imprecise_times: ``data.imprecise_times`` for reading the source (see
+            :class:`~aurora_xai.data.era5.ERA5Source`).
 
     Raises:
         ValueError: An unknown method; see :func:`download_subset` and :func:`retrieve_cds`.
@@ -894,6 +907,7 @@ def download_era5(
             on_missing=on_missing,
             fields=fields,
             manifest=manifest,
+            imprecise_times=imprecise_times,
         )
     if method == "cds":
         folder = Path(cds_dir or Path(dst_path).with_suffix(".cds"))
@@ -912,6 +926,7 @@ def download_era5(
             on_missing=on_missing,
             fields=fields,
             manifest=manifest,
+            imprecise_times=imprecise_times,
         )
     raise ValueError(f"download.method: expected weatherbench2, arco or cds, got {method!r}")
 
@@ -923,8 +938,8 @@ def download_from_request(
     (the workflow rule ``download_era5``), adding to the copy at ``dst_path``.
 
     Args:
-        request: ``{method, url, levels, static_path, on_missing, fields: {field: [ISO
-            times]}}``; field ``*`` is every field of a sample, others surface short names.
+        request: ``{method, url, levels, static_path, on_missing, imprecise_times, fields:
+            {field: [ISO times]}}``; field ``*`` is every field of a sample, others surface short names.
         dst_path: The store (``data.path``).
         manifest: The manifest to write beside it.
         cds_dir: Folder of the CDS files (``download.cds_dir``; empty: beside the store).
@@ -952,6 +967,7 @@ def download_from_request(
         on_missing=str(request["on_missing"]),
         fields=fields,
         manifest=manifest,
+        imprecise_times=str(request.get("imprecise_times", "snap")),
     )
 
 

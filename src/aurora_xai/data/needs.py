@@ -111,9 +111,9 @@ def needed_fields(settings: Settings) -> dict[str, pd.DatetimeIndex]:
 def download_request(settings: Settings) -> dict:
     """What decides the downloaded copy, as plain data (the ``download_era5`` rule's params).
 
-    ``{method, url, levels, static_path, on_missing, fields: {field: [ISO times]}}``: a
-    change of any of these reruns the download, which adds what is missing; nothing else
-    (regions, descriptions, dates that give the same times) does.
+    ``{method, url, levels, static_path, on_missing, imprecise_times, fields: {field: [ISO
+    times]}}``: a change of any of these reruns the download, which adds what is missing;
+    nothing else (regions, descriptions, dates that give the same times) does.
     """
     data = settings.raw("data")
     return {
@@ -122,5 +122,6 @@ def download_request(settings: Settings) -> dict:
         "levels": [int(v) for v in data["levels"]],
         "static_path": str(data["static_path"] or ""),
         "on_missing": str(data["on_missing"]),
+        "imprecise_times": str(data["imprecise_times"]),
         "fields": {field: [f"{t:%Y-%m-%dT%H:%M}" for t in times] for field, times in needed_fields(settings).items()},
     }

@@ -268,8 +268,9 @@ def storm_days_from_settings(
 
     Reads ``labels`` (the rule), ``regions`` (named boxes) and ``data`` (the store); the
     labels may read another store than the samples through ``labels.source`` and
-    ``labels.path`` (e.g. the remote store when ``data.path`` is a downloaded subset
-    without the 12 UTC times). Returns the summary.
+    ``labels.path`` (e.g. another store with the label hour's winds; a store downloaded
+    with ``download.enabled`` holds them, see :mod:`aurora_xai.data.needs`). Returns the
+    summary.
     """
     labels = settings.raw("labels")
     data = settings.data
