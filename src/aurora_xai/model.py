@@ -509,10 +509,15 @@ def model_inputs(spec: ModelSpec) -> ModelInputs:
     checkpoints hold no normalisation statistics or time step. :func:`build_model`
     checks that the built model agrees.
     """
+    import functools
     import inspect
 
     cls = _aurora_class(spec.name)
-    values: dict[str, Any] = {}
+    bound: dict[str, Any] = {}  # arguments a partial of the class binds win over its defaults
+    while isinstance(cls, functools.partial):
+        bound = {**cls.keywords, **bound}
+        cls = cls.func
+    values: dict[str, Any] = {k: v for k, v in bound.items() if k in _INPUT_ARGS}
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None:
