@@ -101,7 +101,7 @@ def model_threads(tiny):
 
 
 def model_resources(peak_gb, minutes_per_unit, units=lambda wildcards, input: 1):
-    """``mem_mb`` and ``runtime`` callables of a model rule (unpack into ``resources:``).
+    """``mem_mb`` and ``runtime`` callables of a model rule, unpacked into its resources.
 
     ``peak_gb``: the rehearsal's peak memory of one job; ``minutes_per_unit``: its wall
     time per unit of work; ``units(wildcards, input)``: the job's units of work.
@@ -162,7 +162,7 @@ def intervention_passes(wildcards, input):
 # (aurora_xai.data.needs.STORE_READERS), and the manifest beside the store, the rule's
 # output: Snakemake never removes the store itself, the download only adds to it.
 DOWNLOAD_REQUEST = download_request(SETTINGS) if DOWNLOAD else {}
-DOWNLOAD_MANIFEST = config["data"]["path"].rstrip("/") + ".manifest.json"
+DOWNLOAD_MANIFEST = str(Path(config["data"]["path"])) + ".manifest.json"
 DOWNLOAD_CDS_DIR = config["download"]["cds_dir"]  # where, not what: a resource
 if (
     DOWNLOAD
