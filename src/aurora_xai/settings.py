@@ -6,7 +6,9 @@ reads number-like text in number fields as numbers (YAML 1.1, PyYAML's and Snake
 reading, takes ``1e-6`` for text), reporting every error at once; :func:`load_config`
 reads files with it, and the workflow runs it on its config before anything reads it. :class:`Settings` wraps such a config, or
 the part of it that a rule declares (:func:`select`), and builds each section's frozen,
-typed object on first use. Asking for a setting the mapping does not hold raises
+typed object on first use. This is the composition root: the section types live beside
+the code that consumes them and read their section with the leaf helpers of
+:mod:`aurora_xai.sections` (re-exported here); they never import this module. Asking for a setting the mapping does not hold raises
 :class:`UndeclaredSettingError` naming the key, so a rule that reads a setting without
 declaring it fails instead of silently using a default.
 
