@@ -323,6 +323,11 @@ def tiny_settings(small_store):
     return Settings(load_config(REPO / "config" / "config.yaml", {"data": {"path": str(small_store)}}))
 
 
+def _day_inputs(settings):
+    """The labelled days' attribution keys, the labels' box and the samples' hour."""
+    return settings.attribution_days, settings.labels.region, settings.target_hour
+
+
 def _label_table(days: list[str], labels: list[str]) -> pd.DataFrame:
     rank = {"storm": 0, "calm": 0}
     rows = []
@@ -344,7 +349,7 @@ def test_relevance_of_labelled_days_on_the_tiny_model(tiny_settings):
     table = _label_table(
         ["2005-01-03", "2005-01-04", "2005-01-08", "2005-01-09", "2005-01-10"], ["storm"] * 2 + ["calm"] * 3
     )
-    days = relevance_for_days(model, source, tiny_settings, table, block=2)
+    days = relevance_for_days(model, source, *_day_inputs(tiny_settings), table, block=2)
     assert days.sizes["date"] == 5 and days.attrs["n_storm"] == 2 and days.attrs["n_calm"] == 3
     assert list(days["label"].values) == ["storm"] * 2 + ["calm"] * 3
     assert pd.Timestamp(days["date"].values[0]) == pd.Timestamp("2005-01-03T06:00")
@@ -375,9 +380,9 @@ def test_days_outside_the_store_fail_or_are_skipped(tiny_settings, small_store):
     table = _label_table(["2005-01-05", "2005-02-20"], ["storm", "calm"])
     source = tiny_settings.data.open(tiny_settings.history_hours)
     with pytest.raises(MissingTimeError, match="calm day 2005-02-20 .* 2005-02-20 06:00"):
-        relevance_for_days(model, source, tiny_settings, table)
+        relevance_for_days(model, source, *_day_inputs(tiny_settings), table)
     skipping = dataclasses.replace(tiny_settings.data, on_missing="skip").open(tiny_settings.history_hours)
-    days = relevance_for_days(model, skipping, tiny_settings, table)
+    days = relevance_for_days(model, skipping, *_day_inputs(tiny_settings), table)
     assert days.sizes["date"] == 1 and days.attrs["skipped_days"] == "2005-02-20"
     assert days.attrs["n_calm"] == 0 and days.attrs["n_calm_labelled"] == 1
     rows = composite_headline(

@@ -19,6 +19,7 @@ from aurora_xai.latents.taps import capture_latents
 from aurora_xai.logs import Progress
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.regions import Region, regions_from_config
+from aurora_xai.sections import section_defaults
 
 
 # --- regions ---------------------------------------------------------------------------
@@ -235,7 +236,7 @@ def test_batch_layout(small_store):
 
 # --- dates and config --------------------------------------------------------------------
 def test_dates_and_shards():
-    spec = DateSpec(start="2005-01-01", end="2005-12-31", shard_size=100)
+    spec = DateSpec.from_config({**section_defaults("dates"), "shard_size": 100})
     times = spec.times()
     assert len(times) == 365 and times[0] == pd.Timestamp("2005-01-01T06")
     shards = spec.shards()
@@ -243,7 +244,7 @@ def test_dates_and_shards():
     assert sum(len(v) for v in shard_dates(times, 1).values()) == 365
     assert season_of_month(12) == "DJF" and list(season_of_month(np.array([3, 7, 10]))) == ["MAM", "JJA", "SON"]
     with pytest.raises(ValueError, match="before dates.start"):
-        DateSpec(start="2005-02-01", end="2005-01-01")
+        DateSpec.from_config({**section_defaults("dates"), "start": "2005-02-01", "end": "2005-01-01"})
 
 
 def _config():

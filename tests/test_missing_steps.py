@@ -8,6 +8,7 @@ level and time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -25,6 +26,7 @@ from aurora_xai.latents.io import combine_shards
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.perturbation.apply import climatology_fill
 from aurora_xai.regions import Region
+from aurora_xai.sections import section_defaults
 from aurora_xai.storms.labels import US_BOX, LabelSpec, daily_max_wind, label_storm_days
 
 SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-04"),), extra_variables=False, compress=False)
@@ -172,7 +174,9 @@ def test_labels_skip_nan_steps_and_record_why(base, stores, tmp_path):
     assert skipped == [EMPTY] and list(wind.index) == [d for d in days if d != EMPTY]
     clean, _ = daily_max_wind(open_source("weatherbench2", stores["clean"]), US_BOX, days)
     assert np.array_equal(wind.to_numpy(), clean.drop(EMPTY).to_numpy())
-    spec = LabelSpec(region=US_BOX, hour=12, start="2005-03-01", end="2005-03-05", n_days=1)
+    spec = dataclasses.replace(
+        LabelSpec.from_config(section_defaults("labels")), region=US_BOX, start="2005-03-01", end="2005-03-05", n_days=1
+    )
     table, daily, summary = label_storm_days(skip, spec)
     assert summary["skipped_dates"] == ["2005-03-02", "2005-03-05"]
     assert "2005-03-02 12:00 is stored as NaN" in summary["skipped_reasons"]["2005-03-02"]

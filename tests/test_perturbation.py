@@ -22,6 +22,7 @@ except ImportError:  # running from a checkout without an installed package
 from aurora_xai.attribution._testing import synthetic_batch
 from aurora_xai.attribution.methods import compute_relevance
 from aurora_xai.attribution.targets import ForecastTarget
+from aurora_xai.config import check_perturbation_config, lrp_rule_differences
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.perturbation.apply import climatology_times, masked_batch, normalisation_fill, smoothed_fill
 from aurora_xai.perturbation.benchmark import benchmark_batched_masks
@@ -40,16 +41,17 @@ from aurora_xai.perturbation.masks import (
 )
 from aurora_xai.perturbation.metrics import aopc_ratio, bootstrap_ratio
 from aurora_xai.perturbation.relevance import masking_maps
-from aurora_xai.perturbation.settings import (
-    Case,
-    MaskFields,
-    PerturbationSettings,
-    check_perturbation_config,
-    lrp_rule_differences,
-)
+from aurora_xai.perturbation.settings import Case, MaskFields, PerturbationSettings
 from aurora_xai.regions import Region
+from aurora_xai.sections import section_defaults
 
 torch.set_num_threads(1)
+
+
+def _perturbation(seed: int = 0, **values) -> PerturbationSettings:
+    """The ``perturbation`` section at the schema's defaults, with ``values`` replaced."""
+    return dataclasses.replace(PerturbationSettings.from_config(section_defaults("perturbation"), seed), **values)
+
 
 # A 10-degree grid: 19 latitudes (90..-90), 36 longitudes (0..350).
 NLAT, NLON = 19, 36
@@ -110,7 +112,7 @@ def box_result(box_model, grid_batch, box_case):
     rel = compute_relevance(
         box_model, grid_batch, ForecastTarget("msl", None, EVAL), method="input_x_gradient", dtype=torch.float64
     )
-    settings = PerturbationSettings(
+    settings = _perturbation(
         fractions=(2.0, 5.0, 10.0),
         n_draws=200,
         seed=1,
@@ -350,7 +352,7 @@ def test_known_box_relevant_masks_degrade_far_more_than_random(box_result):
 
 def test_experiment_reproduces_exactly(box_model, grid_batch, box_case, box_result):
     res, maps = box_result
-    settings = PerturbationSettings(
+    settings = _perturbation(
         fractions=(2.0, 5.0, 10.0),
         n_draws=200,
         seed=1,
@@ -363,7 +365,7 @@ def test_experiment_reproduces_exactly(box_model, grid_batch, box_case, box_resu
 
 
 def test_truth_reference_rows(box_model, grid_batch, box_case):
-    settings = PerturbationSettings(
+    settings = _perturbation(
         fractions=(5.0,), n_draws=5, seed=0, methods=("random",), random_kinds=("scattered",), n_boot=100
     )
     maps = masking_maps({"random": None}, (NLAT, NLON), settings)
@@ -511,7 +513,7 @@ def test_masked_history_steps_follow_the_batch_interval(box_model, grid_batch, b
     from aurora_xai.perturbation.forward import history_step_hours
 
     assert history_step_hours(box_model, None) == 6.0 and history_step_hours(box_model, 12.0) == 12.0
-    settings = PerturbationSettings(
+    settings = _perturbation(
         fractions=(5.0,),
         n_draws=3,
         seed=0,

@@ -419,8 +419,11 @@ def test_source_from_the_data_settings(stores):
 
 def test_study_times_are_targets_and_history():
     from aurora_xai.dates import DateSpec
+    from aurora_xai.sections import section_defaults
 
-    times = dl.study_times(DateSpec(start="2005-01-30", end="2005-02-01", target_hour=6, history_hours=6))
+    times = dl.study_times(
+        DateSpec.from_config({**section_defaults("dates"), "start": "2005-01-30", "end": "2005-02-01"})
+    )
     assert list(times.strftime("%m-%d %H")) == ["01-30 00", "01-30 06", "01-31 00", "01-31 06", "02-01 00", "02-01 06"]
 
 
@@ -478,8 +481,11 @@ def _request_times(r) -> list[pd.Timestamp]:
 
 def test_cds_requests_fetch_exactly_the_study_times():
     from aurora_xai.dates import DateSpec
+    from aurora_xai.sections import section_defaults
 
-    times = dl.study_times(DateSpec(start="2005-01-30", end="2005-02-02", target_hour=6, history_hours=6))
+    times = dl.study_times(
+        DateSpec.from_config({**section_defaults("dates"), "start": "2005-01-30", "end": "2005-02-02"})
+    )
     times = times.append(pd.DatetimeIndex(["2005-02-10T12"]))
     reqs = dl.cds_requests(times, levels=(500, 1000), target_dir="raw")
     for r in reqs:

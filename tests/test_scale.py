@@ -3,6 +3,7 @@ perturbation batches, the synthetic generator's memory at 0.25 deg, and the rehe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -29,7 +30,14 @@ from aurora_xai.perturbation.masks import random_scattered_masks, rng_for, secto
 from aurora_xai.perturbation.relevance import masking_maps
 from aurora_xai.perturbation.settings import Case, PerturbationSettings
 from aurora_xai.regions import Region
+from aurora_xai.sections import section_defaults
 from aurora_xai.settings import load_config
+
+
+def _perturbation(seed: int = 0, **values) -> PerturbationSettings:
+    """The ``perturbation`` section at the schema's defaults, with ``values`` replaced."""
+    return dataclasses.replace(PerturbationSettings.from_config(section_defaults("perturbation"), seed), **values)
+
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
@@ -151,8 +159,8 @@ def test_auto_batch_size_gives_the_results_of_one_at_a_time(caplog):
     region = Region("s", -40.0, 60.0, 300.0, 90.0)
     case = Case("toy", pd.Timestamp("2020-01-01 12:00"), "msl", None, region, region, region)
     base = dict(fractions=(5.0,), n_draws=6, seed=0, methods=("random",), random_kinds=("scattered", "blobs"))
-    one = PerturbationSettings(**base, batch_size=1, n_boot=200)
-    auto = PerturbationSettings(**base, batch_size="auto", n_boot=200)
+    one = _perturbation(**base, batch_size=1, n_boot=200)
+    auto = _perturbation(**base, batch_size="auto", n_boot=200)
     maps = masking_maps({"random": None}, (len(lat), len(lon)), one)
     fill = normalisation_fill(batch, model.surf_stats)
     ref = run_experiment(model, batch, maps, case, one, fill)
@@ -162,7 +170,7 @@ def test_auto_batch_size_gives_the_results_of_one_at_a_time(caplog):
     assert len(chosen) == 1 and 1 <= chosen[0] <= 7  # n_draws + the top mask
     pd.testing.assert_frame_equal(got.table, ref.table, check_exact=False, rtol=1e-4)
     with pytest.raises(ValueError, match="batch_size"):
-        PerturbationSettings(**base, batch_size="many")
+        _perturbation(**base, batch_size="many")
     assert copy_input_bytes(batch) == sum(
         v.numel() * 4 for v in [*batch.surf_vars.values(), *batch.atmos_vars.values()]
     )

@@ -6,6 +6,10 @@ import dataclasses
 
 import pytest
 
+from aurora_xai.dates import DateSpec
+from aurora_xai.perturbation.settings import PerturbationSettings
+from aurora_xai.regimes.settings import RegimeSettings
+from aurora_xai.sections import section_defaults
 from aurora_xai.settings import (
     EXECUTION_KEYS,
     Settings,
@@ -13,9 +17,9 @@ from aurora_xai.settings import (
     from_section,
     leaf_keys,
     load_config,
-    schema_default,
     select,
 )
+from aurora_xai.storms.labels import LabelSpec
 
 
 def test_load_config_fills_every_default_from_the_schema():
@@ -82,46 +86,49 @@ def test_sections_build_from_the_full_config():
     assert s.storm("katrina_2005").case_time is not None
 
 
-def _defaults_of(cls) -> dict:
-    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
-
-
 @pytest.mark.parametrize(
-    "cls_path, section, renames, skip",
+    "cls_path",
     [
-        ("aurora_xai.dates.DateSpec", "dates", {}, set()),
-        ("aurora_xai.model.ModelSpec", "model", {}, set()),
-        ("aurora_xai.attribution.cases.AttributionSettings", "attribution", {}, set()),
-        (
-            "aurora_xai.perturbation.settings.PerturbationSettings",
-            "perturbation",
-            {
-                "seed": "seed",
-                "relevance_variables": "perturbation.relevance.variables",
-                "relevance_levels": "perturbation.relevance.levels",
-                "relevance_history": "perturbation.relevance.history",
-            },
-            {"masked"},
-        ),
-        ("aurora_xai.storms.labels.LabelSpec", "labels", {}, {"region", "start", "end"}),
-        ("aurora_xai.data.synthetic.SyntheticSpec", "synthetic", {"seed": "seed"}, {"storms", "compress", "periods"}),
+        "aurora_xai.dates.DateSpec",
+        "aurora_xai.attribution.cases.AttributionSettings",
+        "aurora_xai.perturbation.settings.PerturbationSettings",
+        "aurora_xai.storms.labels.LabelSpec",
+        "aurora_xai.data.settings.DataSettings",
+        "aurora_xai.data.settings.DownloadSettings",
+        "aurora_xai.latents.settings.LatentSettings",
+        "aurora_xai.regimes.settings.PCASettings",
+        "aurora_xai.regimes.settings.RegimeSettings",
+        "aurora_xai.probes.settings.ProbeSettings",
+        "aurora_xai.interventions.settings.InterventionSettings",
     ],
 )
-def test_remaining_dataclass_defaults_agree_with_the_schema(cls_path, section, renames, skip):
-    """Defaults live in the schema; any left on a dataclass must say the same."""
+def test_sections_have_no_defaults_of_their_own(cls_path):
+    """Defaults live in the schema only: a section's dataclass declares none."""
     import importlib
 
     module, name = cls_path.rsplit(".", 1)
     cls = getattr(importlib.import_module(module), name)
-    for field, default in _defaults_of(cls).items():
-        if field in skip:
-            continue
-        key = renames.get(field, f"{section}.{field}")
-        want = schema_default(key)
-        got = list(default) if isinstance(default, tuple) else default
-        if isinstance(want, list):
-            want = [type(g)(w) for g, w in zip(got, want)] if len(got) == len(want) else want
-        assert got == want, f"{cls.__name__}.{field} defaults to {default!r}, the schema's {key} to {want!r}"
+    with_default = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    ]
+    assert not with_default, f"{name} declares defaults for {with_default}; the schema holds them"
+
+
+def test_section_defaults_build_each_section_as_the_full_config_does():
+    full = Settings(load_config())
+    assert DateSpec.from_config(section_defaults("dates")) == full.dates
+    assert LabelSpec.from_config(section_defaults("labels")) == full.labels
+    assert PerturbationSettings.from_config(section_defaults("perturbation"), full.seed) == full.perturbation
+    assert section_defaults("perturbation")["relevance"] == {"variables": None, "levels": None, "history": None}
+
+
+def test_regime_settings_hold_every_key_of_the_regimes_section():
+    fields = {f.name for f in dataclasses.fields(RegimeSettings)}
+    assert fields == set(section_defaults("regimes"))
+    block = Settings(load_config(None, {"regimes": {"bootstrap_block": 7}})).regimes.bootstrap_block
+    assert block == 7 and isinstance(block, int)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,12 +139,26 @@ class _Section:
     on: bool
     levels: tuple[int, ...]
     extra: dict
+    level: float | None
+    names: tuple[str, ...] | None
 
 
 def test_from_section_reads_and_converts_every_field_by_its_type():
-    sec = {"name": None, "n": 3, "scale": 2, "on": 1, "levels": [500, "850"], "ignored": 0}
+    sec = {
+        "name": None,
+        "n": 3,
+        "scale": 2,
+        "on": 1,
+        "levels": [500, "850"],
+        "level": None,
+        "names": ["a"],
+        "ignored": 0,
+    }
     out = from_section(_Section, "demo", sec, extra={"a": 1})
-    assert out == _Section(name="", n=3, scale=2.0, on=True, levels=(500, 850), extra={"a": 1})
+    assert out == _Section(
+        name="", n=3, scale=2.0, on=True, levels=(500, 850), extra={"a": 1}, level=None, names=("a",)
+    )
+    assert from_section(_Section, "demo", {**sec, "level": "850"}, extra={}).level == 850.0
     assert isinstance(out.scale, float) and out.levels == (500, 850)
     with pytest.raises(UndeclaredSettingError, match="'demo.levels'"):
         from_section(_Section, "demo", {k: v for k, v in sec.items() if k != "levels"}, extra={})

@@ -22,6 +22,7 @@ from aurora_xai.data.era5 import MissingTimeError, measure_read_bytes, open_sour
 from aurora_xai.data.synthetic import Storm, StormTrackPoint, SyntheticSpec  # noqa: E402
 from aurora_xai.data.variables import UNITS  # noqa: E402
 from aurora_xai.regions import Region  # noqa: E402
+from aurora_xai.sections import section_defaults  # noqa: E402
 from aurora_xai.settings import load_config  # noqa: E402
 from aurora_xai.storms.best_track import KNOT, find_storm, read_hurdat2, read_ibtracs  # noqa: E402
 from aurora_xai.storms.catalogue import StormEvent, catalogue_from_config, storm_to_config  # noqa: E402
@@ -44,6 +45,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # ---------------------------------------------------------------------------------------
 # Catalogue
 # ---------------------------------------------------------------------------------------
+
+
+def _labels(**values) -> LabelSpec:
+    """The ``labels`` section at the schema's defaults, with ``values`` replaced."""
+    return LabelSpec.from_config({**section_defaults("labels"), **values})
 
 
 def config_storms(name: str = "config.yaml") -> dict:
@@ -194,7 +200,7 @@ def test_ibtracs_gives_the_same_track_as_hurdat2(tmp_path):
 def test_select_storm_calm_known_answer_and_shortfall(caplog):
     days = pd.date_range("2005-01-01T12", periods=10, freq="D")
     wind = pd.Series([5.0, 20.0, 12.0, 18.0, 30.0, 11.0, 25.0, 13.0, 12.0, 17.9], index=days)
-    spec = LabelSpec(n_days=3, storm_threshold=18.0, calm_threshold=12.0)
+    spec = _labels(n_days=3, storm_threshold=18.0, calm_threshold=12.0)
     table, summary = select_storm_calm(wind, spec)
     storm = table[table.label == "storm"]
     calm = table[table.label == "calm"]
@@ -204,7 +210,7 @@ def test_select_storm_calm_known_answer_and_shortfall(caplog):
     assert summary["n_pass_storm"] == 4 and summary["n_pass_calm"] == 4
     assert summary["shortfall_storm"] == summary["shortfall_calm"] == 0
     with caplog.at_level(logging.WARNING, logger="aurora_xai.storms"):
-        table, summary = select_storm_calm(wind, LabelSpec(n_days=6, storm_threshold=18.0, calm_threshold=12.0))
+        table, summary = select_storm_calm(wind, _labels(n_days=6, storm_threshold=18.0, calm_threshold=12.0))
     assert summary["n_storm"] == 4 and summary["shortfall_storm"] == 2 and summary["shortfall_calm"] == 2
     assert (table.loc[table.label == "storm", "wind"] >= 18.0).all()  # threshold not relaxed
     assert any("2 storm days short" in r.message for r in caplog.records)
@@ -212,7 +218,7 @@ def test_select_storm_calm_known_answer_and_shortfall(caplog):
     assert table.loc[0, "season"] == "DJF" and table.loc[0, "month"] == 1
     validate_storm_days(table, summary)
     with pytest.raises(ValueError, match="must exceed"):
-        LabelSpec(storm_threshold=12, calm_threshold=12)
+        _labels(storm_threshold=12, calm_threshold=12)
 
 
 def _wind_store(path: Path, days: pd.DatetimeIndex, planted: np.ndarray) -> str:

@@ -64,7 +64,8 @@ SCRIPT = textwrap.dedent(
     )
     with torch.inference_mode():
         arrays["naive_forecast_msl"] = model(naive).surf_vars["msl"].numpy()
-    spec = DateSpec(start="2004-12-30", end="2005-01-02", step_days=1, target_hour=6, history_hours=6, shard_size=2)
+    spec = DateSpec(start="2004-12-30", end="2005-01-02", step_days=1, target_hour=6, history_hours=6, shard_size=2, allow_history_mismatch=False
+    )
     seconds = lambda idx: np.asarray(idx.values.astype("datetime64[s]").astype(np.int64))
     arrays["dates"] = seconds(spec.times())
     for k, v in date_metadata(spec.times()).items():

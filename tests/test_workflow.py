@@ -150,7 +150,12 @@ def test_interventions_batch_size_auto_sizes_from_memory_with_the_same_responses
         pooled = ds.load()
     labels = pd.read_csv("results/labels/storm_days.tsv", sep="\t")
     with caplog.at_level("INFO", logger="aurora_xai"):
-        auto = run_interventions(settings, pooled, labels, batch_size="auto")
+        cfg = settings.interventions
+        source = settings.data.open(settings.history_hours)
+        region = settings.regions[cfg.region]
+        auto = run_interventions(
+            cfg, settings.pca, region, settings.model, source, settings.seed, pooled, labels, batch_size="auto"
+        )
     assert "interventions.batch_size auto: one copy peaks at" in caplog.text
     with xr.open_dataset("results/interventions/interventions.nc") as ref:
         np.testing.assert_allclose(auto["response"].values, ref["response"].values, rtol=1e-4, atol=1e-6)

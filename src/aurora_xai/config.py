@@ -16,9 +16,21 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
+
+from .data.variables import ATMOS_VARS, SURF_VARS
+from .perturbation.settings import Case
+from .regions import Region
 from .settings import Settings
 
-__all__ = ["ConfigCheck", "ConfigError", "check_config", "check_model_inputs"]
+__all__ = [
+    "ConfigCheck",
+    "ConfigError",
+    "check_config",
+    "check_model_inputs",
+    "check_perturbation_config",
+    "lrp_rule_differences",
+]
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +159,154 @@ def check_config(config: Settings | Mapping[str, Any]) -> ConfigCheck:
                 pd.Timestamp(fix["time"])
             except (ValueError, KeyError) as err:
                 fail(f"storms.{name}.track[{i}].time", str(err))
-    from .perturbation.settings import check_perturbation_config
-
     check_perturbation_config(settings)
     return result
+
+
+def check_perturbation_config(settings: Settings) -> None:
+    """Raise :class:`ConfigError` naming the key if the ``perturbation`` section is inconsistent.
+
+    Checks the settings, the cases' regions, times and variables and the headline case,
+    and that a case's sample time (and its history step) lies in the synthetic store's
+    periods when the data are synthetic.
+    """
+    try:
+        settings.perturbation  # noqa: B018 - builds and validates the section
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"config key 'perturbation': {err}") from err
+    try:
+        cases = settings.perturbation_cases
+    except (KeyError, ValueError) as err:
+        raise ConfigError(f"config key 'perturbation.cases': {err}") from err
+    headline_case = settings.raw("perturbation.headline_case")
+    if headline_case and headline_case not in cases:
+        raise ConfigError(f"config key 'perturbation.headline_case': {headline_case!r} is not a case ({sorted(cases)})")
+    history = pd.Timedelta(hours=settings.history_hours)
+    covered = settings.synthetic.times() if settings.data.source == "synthetic" else None
+    for name, case in cases.items():
+        if case.level is None and case.variable not in SURF_VARS:
+            raise ConfigError(
+                f"config key 'perturbation.cases.{name}.variable': {case.variable!r} is not a surface variable {SURF_VARS}"
+            )
+        if case.level is not None and case.variable not in ATMOS_VARS:
+            raise ConfigError(
+                f"config key 'perturbation.cases.{name}.variable': {case.variable!r} is not an atmospheric variable {ATMOS_VARS}"
+            )
+        if covered is not None:
+            missing = pd.DatetimeIndex([case.time - history, case.time]).difference(covered)
+            if len(missing):
+                raise ConfigError(
+                    f"config key 'perturbation.cases.{name}.time': {missing[0]:%Y-%m-%d %H:%M} is outside synthetic.periods"
+                )
+    if settings.raw("perturbation.lrp_source") == "rule" and "lrp" in settings.perturbation.methods:
+        for name, case in cases.items():
+            differences = lrp_rule_differences(settings, name, case)
+            if differences:
+                raise ConfigError(
+                    f"config key 'perturbation.lrp_source': rule reuses results/relevance/{name}.nc, "
+                    f"but the compute_relevance rule's LRP of {name!r} is not the one this experiment "
+                    f"would compute: {'; '.join(differences)} (align the keys, or set "
+                    "perturbation.lrp_source: compute)"
+                )
+
+
+def lrp_rule_differences(settings: Settings, name: str, case: Case) -> list[str]:
+    """How the ``compute_relevance`` rule's relevance of ``name`` differs from the LRP the
+    perturbation experiment computes for ``case``; empty when it can be reused
+    (``perturbation.lrp_source: rule``).
+
+    Compared, each as ``attribution.<key> = ... but perturbation.<key> = ...``: the method
+    (LRP), the attention rule and epsilon, the target (``attribution.target``,
+    ``target_variable``/``target_level`` or ``latent_layer``, ``target_region``
+    against ``perturbation.relevance_target``, the case's variable, level and target
+    region or ``perturbation.latent_layer``) and the sample time (``storms.<name>.case_time``
+    against the case's ``time``). The relevance's precision (``attribution.dtype``) is
+    not compared.
+    """
+    if name not in (settings.raw("attribution.cases") or []):
+        return [f"{name!r} is not among attribution.cases (add it there: its storm and case_time are then checked)"]
+    attribution = {k: settings.raw(f"attribution.{k}") for k in ATTRIBUTION_KEYS}
+    pert = settings.perturbation
+    event = settings.storm(name)
+    region_name = attribution["target_region"]
+    regions = settings.regions
+    region = event.box if region_name == "box" else regions.get(region_name)
+    wanted: dict[str, tuple[str, Any, str, Any]] = {
+        "method": ("attribution.method", attribution["method"], "perturbation.methods", "lrp"),
+        "attention_rule": (
+            "attribution.attention_rule",
+            attribution["attention_rule"],
+            "perturbation.attention_rule",
+            pert.attention_rule,
+        ),
+        "epsilon": ("attribution.epsilon", float(attribution["epsilon"]), "perturbation.epsilon", float(pert.epsilon)),
+        "target": ("attribution.target", attribution["target"], "perturbation.relevance_target", pert.relevance_target),
+        "region": (  # compared by their bounds ('box' is the storm's box here, a region there)
+            "attribution.target_region",
+            _Box(region_name, region),
+            f"perturbation.cases.{name}.target_region",
+            _Box(case.target_region.name, case.target_region),
+        ),
+        "time": (f"storms.{name}.case_time", event.case_time, f"perturbation.cases.{name}.time", case.time),
+    }
+    if pert.relevance_target == "latent":
+        wanted["layer"] = (
+            "attribution.latent_layer",
+            attribution["latent_layer"],
+            "perturbation.latent_layer",
+            pert.latent_layer,
+        )
+    else:
+        level = attribution["target_level"]
+        wanted["variable"] = (
+            "attribution.target_variable",
+            attribution["target_variable"],
+            f"perturbation.cases.{name}.variable",
+            case.variable,
+        )
+        wanted["level"] = (
+            "attribution.target_level",
+            None if level is None else float(level),
+            f"perturbation.cases.{name}.level",
+            case.level,
+        )
+    return [f"{ka} = {_text(a)} but {kb} = {_text(b)}" for ka, a, kb, b in wanted.values() if a != b]
+
+
+#: The ``attribution`` keys :func:`lrp_rule_differences` compares.
+ATTRIBUTION_KEYS = (
+    "method",
+    "attention_rule",
+    "epsilon",
+    "target",
+    "target_variable",
+    "target_level",
+    "target_region",
+    "latent_layer",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Box:
+    """A target region for :func:`lrp_rule_differences`: equal when the bounds are."""
+
+    name: str
+    region: Region | None
+
+    def bounds(self) -> tuple[float, ...] | None:
+        r = self.region
+        return None if r is None else (r.lat_min, r.lat_max, r.lon_min, r.lon_max)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Box) and self.bounds() == other.bounds()
+
+    def __str__(self) -> str:
+        b = self.bounds()
+        where = "not a region" if b is None else f"latitude {b[0]:g} to {b[1]:g}, longitude {b[2]:g} to {b[3]:g}"
+        return f"{self.name!r} ({where})"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d %H:%M}"
+    return repr(value) if isinstance(value, str) else str(value)

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .sections import from_section
+
 __all__ = [
     "DateSpec",
     "season_of_month",
@@ -106,13 +108,13 @@ class DateSpec:
             (an experiment; warned about and recorded).
     """
 
-    start: str = "2005-01-01"
-    end: str = "2005-12-31"
-    step_days: int = 1
-    target_hour: int = 6
-    history_hours: int = 6
-    shard_size: int = 92
-    allow_history_mismatch: bool = False
+    start: str
+    end: str
+    step_days: int
+    target_hour: int
+    history_hours: int
+    shard_size: int
+    allow_history_mismatch: bool
 
     def __post_init__(self) -> None:
         try:
@@ -138,11 +140,7 @@ class DateSpec:
             UndeclaredSettingError: a key is missing, naming it.
             ValueError: inconsistent values, naming the key.
         """
-        from .settings import require
-
-        values = {f.name: require("dates", cfg, f.name) for f in dataclasses.fields(cls)}
-        convert = {"start": str, "end": str, "allow_history_mismatch": bool}
-        return cls(**{k: convert.get(k, int)(v) for k, v in values.items()})
+        return from_section(cls, "dates", cfg)
 
     def times(self) -> pd.DatetimeIndex:
         """Current (target) times of the samples."""

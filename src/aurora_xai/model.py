@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .sections import from_section
+
 if TYPE_CHECKING:  # torch is imported where a model is built, so ModelSpec stays torch-free
     import torch
 
@@ -105,13 +107,11 @@ class ModelSpec:
         ``device`` (where the model runs, not which model) is accepted and ignored;
         any other unknown key is an error.
         """
-        from .settings import require
-
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(cfg) - fields - {"device"}
         if unknown:
             raise ValueError(f"model: unknown keys {sorted(unknown)}")
-        return cls(**{name: require("model", cfg, name) for name in sorted(fields)})
+        return from_section(cls, "model", cfg)
 
 
 def activate_modulation(model: torch.nn.Module, seed: int = 1, bias_std: float = 0.0) -> None:

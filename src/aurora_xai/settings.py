@@ -6,7 +6,9 @@ reads number-like text in number fields as numbers (YAML 1.1, PyYAML's and Snake
 reading, takes ``1e-6`` for text), reporting every error at once; :func:`load_config`
 reads files with it, and the workflow runs it on its config before anything reads it. :class:`Settings` wraps such a config, or
 the part of it that a rule declares (:func:`select`), and builds each section's frozen,
-typed object on first use. Asking for a setting the mapping does not hold raises
+typed object on first use. This is the composition root: the section types live beside
+the code that consumes them and read their section with the leaf helpers of
+:mod:`aurora_xai.sections` (re-exported here); they never import this module. Asking for a setting the mapping does not hold raises
 :class:`UndeclaredSettingError` naming the key, so a rule that reads a setting without
 declaring it fails instead of silently using a default.
 
@@ -23,23 +25,37 @@ import functools
 import json
 import logging
 import re
-import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
+import pandas as pd
 import yaml
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .attribution.cases import AttributionSettings
-    from .data.era5 import ERA5Source
-    from .data.synthetic import SyntheticSpec
-    from .dates import DateSpec
-    from .model import ModelSpec
-    from .perturbation.settings import Case, PerturbationSettings
-    from .regions import Region
-    from .storms.catalogue import StormEvent
-    from .storms.labels import LabelSpec
+from .attribution.cases import AttributionSettings, case_event, day_settings
+from .data.needs import StoreReads
+from .data.settings import DataSettings, DownloadSettings
+from .data.synthetic import Storm, SyntheticSpec
+from .dates import DateSpec
+from .interventions.settings import InterventionSettings
+from .latents.settings import LatentSettings
+from .model import ModelSpec
+from .perturbation.settings import Case, PerturbationSettings
+from .probes.settings import ProbeSettings
+from .regimes.settings import PCASettings, RegimeSettings
+from .regions import Region, regions_from_config
+from .sections import (
+    SCHEMA_PATH,
+    UndeclaredSettingError,
+    from_section,
+    leaf_keys,
+    require,
+    schema,
+    schema_default,
+    section_defaults,
+)
+from .storms.catalogue import StormEvent, catalogue_from_config
+from .storms.labels import LabelSpec
 
 __all__ = [
     "EXECUTION_KEYS",
@@ -60,13 +76,12 @@ __all__ = [
     "leaf_keys",
     "schema",
     "schema_default",
+    "section_defaults",
     "select",
     "validate_config",
 ]
 
 log = logging.getLogger(__name__)
-
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 #: Keys that choose how a job runs, never what it computes; passed as resources.
 EXECUTION_KEYS: tuple[str, ...] = (
@@ -78,54 +93,9 @@ EXECUTION_KEYS: tuple[str, ...] = (
 )
 
 
-class UndeclaredSettingError(KeyError):
-    """A setting was read that the mapping (a rule's declared settings) does not hold."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else ""
-
-
 # --------------------------------------------------------------------------------------
 # The schema: validation, defaults, keys.
 # --------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=4)
-def _load_schema(path: str) -> dict[str, Any]:
-    return yaml.safe_load(Path(path).read_text())
-
-
-def schema(path: str | Path | None = None) -> dict[str, Any]:
-    """The config's JSON schema (a fresh copy)."""
-    return json.loads(json.dumps(_load_schema(str(path or SCHEMA_PATH))))
-
-
-def _walk(node: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
-    props = node.get("properties")
-    if node.get("type") == "object" and props:
-        for key, sub in props.items():
-            yield from _walk(sub, f"{prefix}.{key}" if prefix else key)
-    else:
-        yield prefix, node
-
-
-def leaf_keys(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
-    """Every leaf key of the schema (dotted) with its schema node.
-
-    A leaf is a key whose value is not an object with declared properties: scalars,
-    arrays and free-form mappings (``regions``, ``storms``, ``perturbation.cases``).
-    """
-    return {k: dict(v) for k, v in _walk(schema(path))}
-
-
-def schema_default(key: str, path: str | Path | None = None) -> Any:
-    """The schema's default of the dotted ``key``; ``KeyError`` if it has none."""
-    node: Mapping[str, Any] = schema(path)
-    for part in key.split("."):
-        node = node["properties"][part]
-    if "default" not in node:
-        raise KeyError(f"schema key {key!r} has no default")
-    return node["default"]
 
 
 def _validator(path: str | Path | None):
@@ -348,232 +318,6 @@ def select(config: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-def require(section: str, sec: Mapping[str, Any], key: str) -> Any:
-    """``sec[key]``, or :class:`UndeclaredSettingError` naming ``section.key``."""
-    if key not in sec:
-        raise UndeclaredSettingError(f"setting '{section}.{key}' is not among the settings this job declared")
-    return sec[key]
-
-
-_T = TypeVar("_T")
-
-#: Conversion of a validated value by its field's annotation (``None`` is an empty string).
-_SCALARS: dict[Any, Any] = {str: lambda v: "" if v is None else str(v), int: int, float: float, bool: bool}
-
-
-def _convert(hint: Any, value: Any, key: str) -> Any:
-    if hint in _SCALARS:
-        return _SCALARS[hint](value)
-    if typing.get_origin(hint) is tuple and typing.get_args(hint)[1:] == (Ellipsis,):
-        item = typing.get_args(hint)[0]
-        return tuple(_convert(item, v, key) for v in (value or ()))
-    raise TypeError(f"setting '{key}': no conversion for a field of type {hint!r}; pass its value")
-
-
-def from_section(cls: type[_T], section: str, sec: Mapping[str, Any], **values: Any) -> _T:
-    """The frozen dataclass ``cls`` with each field read from the config section ``sec``.
-
-    Every field is required (:func:`require`) and converted by its annotation: ``str``,
-    ``int``, ``float``, ``bool`` and ``tuple[X, ...]`` of those. ``values`` gives fields
-    read otherwise (other types, derived values); they are not looked up in ``sec``.
-
-    Raises:
-        UndeclaredSettingError: a field's key is not in ``sec``, naming ``section.key``.
-        TypeError: a field of another type without a value in ``values``.
-    """
-    hints = typing.get_type_hints(cls)
-    kwargs = dict(values)
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name not in kwargs:
-            kwargs[f.name] = _convert(hints[f.name], require(section, sec, f.name), f"{section}.{f.name}")
-    return cls(**kwargs)
-
-
-@dataclasses.dataclass(frozen=True)
-class DataSettings:
-    """The ``data`` section: where ERA5 comes from (see the schema for each key)."""
-
-    source: str
-    path: str | tuple[str, ...]
-    static_path: str
-    levels: tuple[int, ...]
-    on_missing: str
-    orientation_check: str
-    flipped_times: tuple[str, ...]
-    imprecise_times: str
-    variable_names: Mapping[str, Mapping[str, str]]
-
-    @classmethod
-    def from_config(cls, sec: Mapping[str, Any]) -> DataSettings:
-        path = require("data", sec, "path")
-        names = require("data", sec, "variable_names") or {}
-        return from_section(
-            cls,
-            "data",
-            sec,
-            path=path if isinstance(path, str) else tuple(str(p) for p in path),
-            variable_names={k: dict(v) for k, v in names.items()},
-        )
-
-    def open(self, history_hours: float) -> ERA5Source:
-        """Open the store (:func:`aurora_xai.data.era5.open_source`)."""
-        import pandas as pd
-
-        from .data.era5 import open_source
-
-        return open_source(
-            self.source,
-            self.path if isinstance(self.path, str) else list(self.path),
-            levels=self.levels,
-            history=pd.Timedelta(hours=float(history_hours)),
-            static_path=self.static_path or None,
-            on_missing=self.on_missing,
-            names=self.variable_names or None,
-            orientation_check=self.orientation_check,
-            flipped_times=self.flipped_times,
-            imprecise_times=self.imprecise_times,
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class LatentSettings:
-    """The ``latents`` section: the tapped layers and their pooling.
-
-    Attributes:
-        tap: The analysis tap (PCA, regimes).
-        taps: Further taps read from the same forward passes (``latents.taps``).
-        stats: Pooling statistics.
-        area_weighted: Weight tokens by the area of their patch.
-        published_geometry: Pool with the published token geometry.
-
-    (``latents.batch_size`` is an execution setting: it reaches the extraction as a
-    Snakemake resource, not through this section.)
-    """
-
-    tap: str
-    taps: tuple[str, ...]
-    stats: tuple[str, ...]
-    area_weighted: bool
-    published_geometry: bool
-
-    @property
-    def all_taps(self) -> tuple[str, ...]:
-        """The analysis tap first, then the further taps, each once."""
-        return tuple(dict.fromkeys((self.tap, *self.taps)))
-
-    @classmethod
-    def from_config(cls, sec: Mapping[str, Any]) -> LatentSettings:
-        return from_section(cls, "latents", sec)
-
-
-@dataclasses.dataclass(frozen=True)
-class PCASettings:
-    """The ``pca`` section: which pooled features enter the PCA."""
-
-    region: str
-    levels: tuple[str, ...]
-    n_components: int
-    standardize: bool
-
-    @classmethod
-    def from_config(cls, sec: Mapping[str, Any]) -> PCASettings:
-        return from_section(cls, "pca", sec)
-
-
-@dataclasses.dataclass(frozen=True)
-class RegimeSettings:
-    """The ``regimes`` section: resampling and cross-validation of the regime statistics."""
-
-    n_bootstrap: int
-    bootstrap_k: int
-    n_permutations: int
-    cv_folds: int
-    separability_pcs: int
-
-    @classmethod
-    def from_config(cls, sec: Mapping[str, Any]) -> RegimeSettings:
-        return from_section(cls, "regimes", sec)
-
-
-@dataclasses.dataclass(frozen=True)
-class ProbeSettings:
-    """The ``probes`` section: linear probes of the latents and their controls (see the schema)."""
-
-    region: str
-    quantities: tuple[str, ...]
-    folds: int
-    inner_folds: int
-    gap_days: int
-    alphas: tuple[float, ...]
-    n_bootstrap: int
-    random_seed: int
-
-    @classmethod
-    def from_config(cls, sec: Mapping[str, Any]) -> ProbeSettings:
-        return from_section(cls, "probes", sec)
-
-
-@dataclasses.dataclass(frozen=True)
-class DownloadSettings:
-    """The ``download`` section: copying the study's subset into ``data.path``."""
-
-    enabled: bool
-    method: str
-    url: str
-    cds_dir: str
-
-    @classmethod
-    def from_config(cls, sec: Mapping[str, Any]) -> DownloadSettings:
-        return from_section(cls, "download", sec)
-
-
-@dataclasses.dataclass(frozen=True)
-class InterventionSettings:
-    """The ``interventions`` section, with the defaults it names resolved.
-
-    Attributes:
-        tap: Where to push (``interventions.tap``; empty: ``latents.tap``).
-        region: Region pushed and read (``interventions.region``; empty: ``pca.region``).
-        directions, quantities, alphas, n_random, dates_per_class, n_boot: As the schema.
-    """
-
-    tap: str
-    region: str
-    directions: tuple[str, ...]
-    quantities: tuple[str, ...]
-    alphas: tuple[float, ...]
-    n_random: int
-    dates_per_class: int
-    n_boot: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> InterventionSettings:
-        """Read ``interventions.*`` (and ``latents.tap``/``pca.region`` for empty defaults).
-
-        Raises:
-            ValueError: naming ``interventions.region`` for a region not in ``regions``,
-                ``interventions.alphas`` when every alpha is zero.
-        """
-        raw = settings.raw
-        tap = str(raw("interventions.tap") or raw("latents.tap"))
-        region = str(raw("interventions.region") or raw("pca.region"))
-        if region not in settings.regions:
-            raise ValueError(f"interventions.region: unknown region {region!r}; known: {sorted(settings.regions)}")
-        alphas = tuple(float(a) for a in raw("interventions.alphas"))
-        if not any(alphas):
-            raise ValueError("interventions.alphas: at least one non-zero alpha is needed")
-        return cls(
-            tap=tap,
-            region=region,
-            directions=tuple(str(d) for d in raw("interventions.directions")),
-            quantities=tuple(str(q) for q in raw("interventions.quantities")),
-            alphas=alphas,
-            n_random=int(raw("interventions.n_random")),
-            dates_per_class=int(raw("interventions.dates_per_class")),
-            n_boot=int(raw("interventions.n_boot")),
-        )
-
-
 # --------------------------------------------------------------------------------------
 # All sections together.
 # --------------------------------------------------------------------------------------
@@ -582,15 +326,22 @@ class InterventionSettings:
 class Settings:
     """Typed, read-only view of a validated config or of the part a job declared.
 
-    Each section is built once, on first access, into its frozen dataclass:
-    ``data`` (:class:`DataSettings`), ``dates`` (:class:`~aurora_xai.dates.DateSpec`),
-    ``model`` (:class:`~aurora_xai.model.ModelSpec`), ``latents``, ``regions``
-    (name -> :class:`~aurora_xai.regions.Region`, ``globe`` included), ``pca``,
-    ``regimes``, ``probes`` (:class:`ProbeSettings`), ``attribution`` (:class:`~aurora_xai.attribution.cases.AttributionSettings`),
-    ``perturbation`` (:class:`~aurora_xai.perturbation.settings.PerturbationSettings`),
-    ``perturbation_cases``, ``labels`` (:class:`~aurora_xai.storms.labels.LabelSpec`), ``storms``
-    (name -> :class:`~aurora_xai.storms.catalogue.StormEvent`), ``synthetic``
-    (:class:`~aurora_xai.data.synthetic.SyntheticSpec`) and ``download``.
+    Each section is built once, on first access, into its frozen dataclass, defined
+    beside the code that consumes it: ``data`` and ``download``
+    (:mod:`aurora_xai.data.settings`), ``dates`` (:class:`~aurora_xai.dates.DateSpec`),
+    ``model`` (:class:`~aurora_xai.model.ModelSpec`), ``latents``
+    (:class:`~aurora_xai.latents.settings.LatentSettings`), ``regions`` (name ->
+    :class:`~aurora_xai.regions.Region`, ``globe`` included), ``pca`` and ``regimes``
+    (:mod:`aurora_xai.regimes.settings`), ``probes``
+    (:class:`~aurora_xai.probes.settings.ProbeSettings`), ``attribution``
+    (:class:`~aurora_xai.attribution.cases.AttributionSettings`), ``perturbation``
+    (:class:`~aurora_xai.perturbation.settings.PerturbationSettings`),
+    ``perturbation_cases``, ``labels`` (:class:`~aurora_xai.storms.labels.LabelSpec`),
+    ``storms`` (name -> :class:`~aurora_xai.storms.catalogue.StormEvent`), ``synthetic``
+    (:class:`~aurora_xai.data.synthetic.SyntheticSpec`) and ``interventions``
+    (:class:`~aurora_xai.interventions.settings.InterventionSettings`); beside them a few
+    values composed from several sections (``history_hours``, ``attribution_days``,
+    ``labels_data``, ``store_reads``, :meth:`case_event`).
 
     Raises:
         UndeclaredSettingError: on access to a section or key the mapping does not hold.
@@ -629,8 +380,6 @@ class Settings:
 
     @functools.cached_property
     def dates(self) -> DateSpec:
-        from .dates import DateSpec
-
         return DateSpec.from_config(self._section("dates"))
 
     @functools.cached_property
@@ -639,9 +388,12 @@ class Settings:
         return float(self.raw("dates.history_hours"))
 
     @functools.cached_property
-    def model(self) -> ModelSpec:
-        from .model import ModelSpec
+    def target_hour(self) -> int:
+        """``dates.target_hour`` (the labelled days' sample hour)."""
+        return int(self.raw("dates.target_hour"))
 
+    @functools.cached_property
+    def model(self) -> ModelSpec:
         return ModelSpec.from_config(self._section("model"))
 
     @functools.cached_property
@@ -650,8 +402,6 @@ class Settings:
 
     @functools.cached_property
     def regions(self) -> dict[str, Region]:
-        from .regions import regions_from_config
-
         return regions_from_config(self._section("regions"))
 
     @functools.cached_property
@@ -668,58 +418,64 @@ class Settings:
 
     @functools.cached_property
     def attribution(self) -> AttributionSettings:
-        from .attribution.cases import AttributionSettings
-
         return AttributionSettings.from_config(self._section("attribution"))
 
     @functools.cached_property
-    def perturbation(self) -> PerturbationSettings:
-        from .perturbation.settings import PerturbationSettings
+    def attribution_days(self) -> AttributionSettings:
+        """The computation keys of the labelled days (:func:`~aurora_xai.attribution.cases.day_settings`)."""
+        return day_settings(self._section("attribution"))
 
+    def case_event(self, case: str) -> StormEvent:
+        """The catalogued storm of the attribution case ``case`` (``storms.<case>`` is
+        declared), checked by :func:`~aurora_xai.attribution.cases.case_event`."""
+        try:
+            event = self.storm(case)
+        except KeyError:
+            event = None
+        return case_event(case, event)
+
+    @functools.cached_property
+    def perturbation(self) -> PerturbationSettings:
         return PerturbationSettings.from_config(self._section("perturbation"), self.seed)
 
     @functools.cached_property
     def perturbation_cases(self) -> dict[str, Case]:
-        from .perturbation.settings import Case
-
         cases = self.raw("perturbation.cases") or {}
         regions = self.regions
         return {name: Case.from_config(name, entry, regions) for name, entry in cases.items()}
 
     @functools.cached_property
     def labels(self) -> LabelSpec:
-        from .storms.labels import LabelSpec
-
         return LabelSpec.from_config(self._section("labels"), self.regions)
 
     @functools.cached_property
-    def storms(self) -> dict[str, StormEvent]:
-        from .storms.catalogue import catalogue_from_config
+    def labels_data(self) -> DataSettings:
+        """The store the labels read: ``data``, or ``labels.path`` (with ``labels.source``,
+        else ``data.source``) where it is set."""
+        labels = self._section("labels")
+        data = self.data
+        if require("labels", labels, "path"):
+            source = require("labels", labels, "source") or data.source
+            data = dataclasses.replace(data, path=labels["path"], source=source, static_path="")
+        return data
 
+    @functools.cached_property
+    def storms(self) -> dict[str, StormEvent]:
         return catalogue_from_config(self._section("storms"))
 
     def storm(self, name: str) -> StormEvent:
         """The catalogued storm ``name`` (the job may declare only ``storms.<name>``)."""
-        from .storms.catalogue import catalogue_from_config
-
         entry = self.raw(f"storms.{name}")
         return catalogue_from_config({name: entry})[name]
 
     @functools.cached_property
     def synthetic(self) -> SyntheticSpec:
-        from .data.synthetic import Storm, SyntheticSpec
-
-        syn = dict(self._section("synthetic"))
         storms = tuple(Storm.from_config(name, entry) for name, entry in (self.raw("storms") or {}).items())
-        periods = tuple((str(a), str(b)) for a, b in require("synthetic", syn, "periods"))
-        fields = {f.name for f in dataclasses.fields(SyntheticSpec)} - {"seed", "storms", "periods"}
-        missing = sorted(k for k in fields if k not in syn and _in_schema(f"synthetic.{k}"))
-        if missing:
-            raise UndeclaredSettingError(
-                f"setting 'synthetic.{missing[0]}' is not among the settings this job declared"
-            )
-        kwargs = {k: v for k, v in syn.items() if k != "periods"}
-        return SyntheticSpec(seed=self.seed, storms=storms, periods=periods, **kwargs)
+        sec = self._section("synthetic")
+        periods = tuple((str(a), str(b)) for a, b in require("synthetic", sec, "periods"))
+        return from_section(
+            SyntheticSpec, "synthetic", sec, seed=self.seed, storms=storms, periods=periods, compress=STORE_COMPRESSED
+        )
 
     @functools.cached_property
     def download(self) -> DownloadSettings:
@@ -727,7 +483,36 @@ class Settings:
 
     @functools.cached_property
     def interventions(self) -> InterventionSettings:
-        return InterventionSettings.from_settings(self)
+        sec = self._section("interventions")
+        return InterventionSettings.from_config(
+            sec,
+            tap=sec.get("tap") or self.raw("latents.tap"),
+            region=sec.get("region") or self.raw("pca.region"),
+            regions=self.regions,
+        )
+
+    @functools.cached_property
+    def store_reads(self) -> StoreReads:
+        """What the rules reading the store in ``data.path`` read (:mod:`aurora_xai.data.needs`)."""
+        history = self.dates.history
+        attribution_cases = tuple(self.storm(name).case_time for name in self.raw("attribution.cases"))
+        labels_read_store = not self.raw("labels.path")
+        composites = bool(self.raw("attribution.composites"))
+        label_times = self.labels.times() if labels_read_store or composites else pd.DatetimeIndex([])
+        return StoreReads(
+            dates=self.dates.times(),
+            history=history,
+            attribution_cases=tuple(t for t in attribution_cases if t is not None),
+            perturbation_cases=tuple(c.time for c in self.perturbation_cases.values() if c.time is not None),
+            labels=label_times if labels_read_store else pd.DatetimeIndex([]),
+            labelled_days=(
+                label_times.normalize() + pd.Timedelta(hours=self.target_hour) if composites else pd.DatetimeIndex([])
+            ),
+        )
+
+
+#: The workflow writes the synthetic store with compressed chunks.
+STORE_COMPRESSED = True
 
 
 def _in_schema(key: str) -> bool:

@@ -161,7 +161,11 @@ def intervention_passes(wildcards, input):
 # variables, levels, source, URL), derived from the settings the reading rules use
 # (aurora_xai.data.needs.STORE_READERS), and the manifest beside the store, the rule's
 # output: Snakemake never removes the store itself, the download only adds to it.
-DOWNLOAD_REQUEST = download_request(SETTINGS) if DOWNLOAD else {}
+DOWNLOAD_REQUEST = (
+    download_request(SETTINGS.store_reads, SETTINGS.data, SETTINGS.download)
+    if DOWNLOAD
+    else {}
+)
 DOWNLOAD_MANIFEST = str(Path(config["data"]["path"])) + ".manifest.json"
 DOWNLOAD_CDS_DIR = config["download"]["cds_dir"]  # where, not what: a resource
 if (

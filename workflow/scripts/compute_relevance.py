@@ -17,7 +17,10 @@ spec = settings.model
 model = build_model(spec, device=resolve_device(sm.resources.model_device))
 source = settings.data.open(settings.history_hours)
 log.info("case %s: %s with %s", sm.wildcards.case, settings.attribution.method, checkpoint_id(spec))
-ds = relevance_for_case(model, source, settings, sm.wildcards.case, checkpointing=sm.resources.lrp_checkpointing)
+event = settings.case_event(sm.wildcards.case)
+ds = relevance_for_case(
+    model, source, settings.attribution, event, settings.regions, checkpointing=sm.resources.lrp_checkpointing
+)
 ds.attrs.update(provenance(sm.params.settings, checkpoint=checkpoint_id(spec)))
 log.info(
     "target %s = %.6g; sum of input relevance %.6g; conservation error %.3g; share absorbed by constant terms %.3g",

@@ -19,8 +19,18 @@ device = resolve_device(sm.resources.model_device)
 model = build_model(spec, device=device)
 source = settings.data.open(settings.history_hours)
 table = read_storm_days(sm.input.labels)
-log.info("%d labelled days: %s with %s", len(table), settings.raw("attribution.method"), checkpoint_id(spec))
-ds = relevance_for_days(model, source, settings, table, checkpointing=sm.resources.lrp_checkpointing, device=device)
+attribution = settings.attribution_days
+log.info("%d labelled days: %s with %s", len(table), attribution.method, checkpoint_id(spec))
+ds = relevance_for_days(
+    model,
+    source,
+    attribution,
+    settings.labels.region,
+    settings.target_hour,
+    table,
+    checkpointing=sm.resources.lrp_checkpointing,
+    device=device,
+)
 ds.attrs.update(provenance(sm.params.settings, checkpoint=checkpoint_id(spec)))
 log.info(
     "done: %d storm and %d calm days (%s skipped), %.2f s per day; target %s",

@@ -22,10 +22,19 @@ with xr.open_dataset(sm.input.pooled) as ds:
     pooled = ds.load()
 labels = pd.read_csv(sm.input.labels, sep="\t")
 batch_size = sm.resources.intervention_batch_size
-result = run_interventions(
-    settings, pooled, labels, device=device, batch_size=batch_size if batch_size == "auto" else int(batch_size)
-)
 cfg = settings.interventions
+result = run_interventions(
+    cfg,
+    settings.pca,
+    settings.regions[cfg.region],
+    settings.model,
+    settings.data.open(settings.history_hours),
+    settings.seed,
+    pooled,
+    labels,
+    device=device,
+    batch_size=batch_size if batch_size == "auto" else int(batch_size),
+)
 table = summary_table(result, cfg.n_boot, settings.seed)
 result.attrs.update(provenance(sm.params.settings, checkpoint=result.attrs.get("checkpoint")))
 write_netcdf(result, sm.output.dataset)

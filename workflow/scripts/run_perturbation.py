@@ -4,7 +4,7 @@ Relevance is computed inside this job for every method in ``perturbation.methods
 (same model, sample and target for all, so the curves compare like with like). With
 ``perturbation.lrp_source: rule`` the LRP relevance is read instead from the LRP rule's
 ``results/relevance/{case}.nc``: the config check at the workflow's start
-(:func:`aurora_xai.perturbation.settings.lrp_rule_differences`) makes sure it is the LRP
+(:func:`aurora_xai.config.lrp_rule_differences`) makes sure it is the LRP
 this job would compute (target, rule, epsilon, time; not the precision,
 ``attribution.dtype``).
 """
@@ -33,8 +33,11 @@ if sm.input.get("lrp"):
         lrp = ds.load()
     log.info("LRP relevance from %s", sm.input.lrp)
 result = run_case(
-    settings,
-    case,
+    settings.perturbation,
+    settings.perturbation_cases[case],
+    settings.data.open(settings.history_hours),
+    settings.model,
+    settings.history_hours,
     lrp_relevance=lrp,
     device=device,
     batch_size=sm.resources.perturbation_batch_size,

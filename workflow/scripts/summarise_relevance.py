@@ -2,7 +2,7 @@
 
 import xarray as xr
 
-from aurora_xai.attribution.cases import case_event, case_headline, case_summaries
+from aurora_xai.attribution.cases import case_headline, case_summaries
 from aurora_xai.io import write_csv
 from aurora_xai.logs import setup_logging
 from aurora_xai.settings import Settings
@@ -13,7 +13,7 @@ log = setup_logging(sm.log[0])
 case = sm.wildcards.case
 with xr.open_dataset(sm.input[0]) as ds:
     ds = ds.load()
-out = case_summaries(ds, case_event(Settings(sm.params.settings), case).box)
+out = case_summaries(ds, Settings(sm.params.settings).case_event(case).box)
 write_csv(out["table"], sm.output.table)
 write_csv(out["profile"], sm.output.profile)
 write_csv(out["centroids"], sm.output.centroids)

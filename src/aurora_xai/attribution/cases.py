@@ -14,12 +14,14 @@ import pandas as pd
 import xarray as xr
 
 from ..regions import Region
-from ..settings import Settings, require
+from ..sections import from_section
 from ..storms.catalogue import StormEvent
 from .summaries import relevance_centroids, relevance_table, vertical_profile
 
 __all__ = [
+    "DAY_KEYS",
     "AttributionSettings",
+    "day_settings",
     "case_event",
     "case_summaries",
     "case_headline",
@@ -48,15 +50,15 @@ class AttributionSettings:
         dtype: ``float32`` or ``float64``.
     """
 
-    method: str = "lrp"
-    attention_rule: str = "cp"
-    epsilon: float = 1e-6
-    target: str = "forecast"
-    target_variable: str = "msl"
-    target_level: float | None = None
-    target_region: str = "box"
-    latent_layer: str = "backbone"
-    dtype: str = "float32"
+    method: str
+    attention_rule: str
+    epsilon: float
+    target: str
+    target_variable: str
+    target_level: float | None
+    target_region: str
+    latent_layer: str
+    dtype: str
 
     def __post_init__(self) -> None:
         if self.target not in ("forecast", "latent"):
@@ -71,22 +73,36 @@ class AttributionSettings:
         Raises:
             UndeclaredSettingError: a computation key is missing, naming it.
         """
-        values = {f.name: require("attribution", cfg, f.name) for f in dataclasses.fields(cls)}
-        if values["target_level"] is not None:
-            values["target_level"] = float(values["target_level"])
-        return cls(**values)
+        return from_section(cls, "attribution", cfg)
 
 
-def case_event(settings: Settings, case: str) -> StormEvent:
-    """The catalogued storm of ``case`` (``settings`` holds at least ``storms.<case>``).
+#: The ``attribution`` keys the labelled days read: the cases' computation keys except
+#: ``target_region`` (a day's target and summaries lie in the labels' box).
+DAY_KEYS = ("method", "attention_rule", "epsilon", "target", "target_variable", "target_level", "latent_layer", "dtype")
+
+
+def day_settings(cfg: Mapping[str, Any]) -> AttributionSettings:
+    """The computation keys of the labelled days (:data:`DAY_KEYS` of the ``attribution``
+    section ``cfg``).
+
+    ``target_region`` is not read (``box``, unused): a day's target and its summaries lie
+    in the labels' box.
+
+    Raises:
+        UndeclaredSettingError: a key of :data:`DAY_KEYS` was not declared, naming it.
+    """
+    return from_section(AttributionSettings, "attribution", cfg, target_region="box")
+
+
+def case_event(case: str, event: StormEvent | None) -> StormEvent:
+    """The catalogued storm ``event`` of the attribution case ``case``, checked
+    (``None``: the case is not among the catalogued storms).
 
     Raises:
         ValueError: the storm is not catalogued or has no ``case_time``; names the key.
     """
-    try:
-        event = settings.storm(case)
-    except KeyError:
-        raise ValueError(f"attribution.cases: {case!r} is not in storms") from None
+    if event is None:
+        raise ValueError(f"attribution.cases: {case!r} is not in storms")
     if event.case_time is None:
         raise ValueError(f"storms.{case}.case_time: needed for an attribution case")
     return event

@@ -28,9 +28,8 @@ from ..data.era5 import MissingTimeError
 from ..dates import utc_timestamp
 from ..logs import Progress
 from ..regions import Region
-from ..settings import Settings
 from ..storms.catalogue import StormEvent
-from .cases import AttributionSettings, case_event
+from .cases import DAY_KEYS, AttributionSettings, day_settings
 from .composites import day_moments, empty_day_moments, stack_days
 from .methods import compute_relevance
 from .targets import ForecastTarget, LatentTarget
@@ -38,10 +37,6 @@ from .targets import ForecastTarget, LatentTarget
 __all__ = ["DAY_KEYS", "case_target", "day_settings", "region_target", "relevance_for_case", "relevance_for_days"]
 
 log = logging.getLogger(__name__)
-
-#: The ``attribution`` keys the labelled days read: the cases' computation keys except
-#: ``target_region`` (a day's target and summaries lie in the labels' box).
-DAY_KEYS = ("method", "attention_rule", "epsilon", "target", "target_variable", "target_level", "latent_layer", "dtype")
 
 
 def region_target(settings: AttributionSettings, region: Region) -> ForecastTarget | LatentTarget:
@@ -63,21 +58,25 @@ def case_target(settings: AttributionSettings, event: StormEvent, regions: Mappi
 
 
 def relevance_for_case(
-    model: torch.nn.Module, source: Any, settings: Settings, case: str, checkpointing: bool = False
+    model: torch.nn.Module,
+    source: Any,
+    attribution: AttributionSettings,
+    event: StormEvent,
+    regions: Mapping[str, Region],
+    checkpointing: bool = False,
 ) -> xr.Dataset:
     """Relevance of every input for the case's target, with the case in the attributes.
 
     Args:
         model: The Aurora model.
         source: The ERA5 source (:class:`~aurora_xai.data.era5.ERA5Source`).
-        settings: Holds the ``attribution`` computation keys, ``regions`` and
-            ``storms.<case>``.
-        case: The storm's name.
+        attribution: The ``attribution`` computation keys.
+        event: The case's storm (``storms.<case>``, with its ``case_time``).
+        regions: The named regions (a ``target_region`` other than ``box``).
         checkpointing: Activation checkpointing (same relevance, less memory).
     """
-    attribution = settings.attribution
-    event = case_event(settings, case)
-    target = case_target(attribution, event, settings.regions)
+    case = event.name
+    target = case_target(attribution, event, regions)
     batch = source.batch(event.case_time)
     ds = compute_relevance(
         model,
@@ -99,21 +98,6 @@ def relevance_for_case(
         description=event.description,
     )
     return ds
-
-
-def day_settings(settings: Settings) -> AttributionSettings:
-    """The computation keys of the labelled days (:data:`DAY_KEYS` of ``attribution``).
-
-    ``target_region`` is not read (it keeps its default, unused): a day's target and its
-    summaries lie in the labels' box.
-
-    Raises:
-        UndeclaredSettingError: a key of :data:`DAY_KEYS` was not declared, naming it.
-    """
-    values = {k: settings.raw(f"attribution.{k}") for k in DAY_KEYS}
-    if values["target_level"] is not None:
-        values["target_level"] = float(values["target_level"])
-    return AttributionSettings(**values)
 
 
 #: Bytes of samples :func:`relevance_for_days` reads at once when ``block`` is None.
@@ -143,7 +127,9 @@ def _day_times(table: pd.DataFrame, hour: int) -> pd.DatetimeIndex:
 def relevance_for_days(
     model: torch.nn.Module,
     source: Any,
-    settings: Settings,
+    attribution: AttributionSettings,
+    region: Region,
+    hour: int,
     table: pd.DataFrame,
     checkpointing: bool = False,
     device: torch.device | str | None = None,
@@ -167,8 +153,10 @@ def relevance_for_days(
         source: The opened store (:class:`~aurora_xai.data.era5.ERA5Source`). With
             ``data.on_missing: skip`` a day whose sample is not stored (or stored as
             NaN) is left out and recorded.
-        settings: Holds :data:`DAY_KEYS` of ``attribution``, ``labels``, ``regions`` and
-            ``dates.target_hour``.
+        attribution: The :data:`~aurora_xai.attribution.cases.DAY_KEYS` of ``attribution``
+            (:func:`~aurora_xai.attribution.cases.day_settings`).
+        region: The labels' box (``labels.region``).
+        hour: The samples' hour, ``dates.target_hour`` (UTC).
         table: The label table (:func:`aurora_xai.storms.table.read_storm_days`).
         checkpointing: Activation checkpointing (same relevance, less memory).
         device: Where the model runs (the batch is moved there); None: the CPU.
@@ -191,9 +179,6 @@ def relevance_for_days(
         MissingTimeError: a day's sample is not in the store and ``data.on_missing`` is
             ``error``; the message names the day, its label and the sample time.
     """
-    attribution = day_settings(settings)
-    region = settings.labels.region
-    hour = int(settings.raw("dates.target_hour"))
     target = region_target(attribution, region)
     dtype = torch.float64 if attribution.dtype == "float64" else torch.float32
     times = _day_times(table, hour)

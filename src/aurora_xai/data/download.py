@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dask
 import dask.array
@@ -40,12 +40,9 @@ from ..logs import duration_text
 from .era5 import ERA5Source, MissingTimeError, open_source
 from .formats import FileAccessError
 from .lazy import GROUP_BYTES, lazy_steps, step_bytes
-from .needs import ALL, download_request, needed_fields
+from .needs import ALL, StoreReads, needed_fields
 from .readers import Store, cds_parts
 from .variables import LEVELS, LONG_NAMES, UNITS, WB2_NAMES
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..settings import Settings
 
 __all__ = [
     "WB2_URL",
@@ -59,7 +56,6 @@ __all__ = [
     "check_cds_file",
     "retrieve_cds",
     "download_era5",
-    "download_from_settings",
     "download_from_request",
     "download_times",
     "copy_record",
@@ -77,11 +73,11 @@ CDS_SINGLE = "reanalysis-era5-single-levels"
 CDS_PRESSURE = "reanalysis-era5-pressure-levels"
 
 
-def download_times(settings: Settings) -> pd.DatetimeIndex:
+def download_times(reads: StoreReads) -> pd.DatetimeIndex:
     """The times at which the workflow reads whole samples from ``data.path`` (every rule
     of :data:`~aurora_xai.data.needs.STORE_READERS`), sorted, unique; surface fields read
     alone at other times are in :func:`~aurora_xai.data.needs.needed_fields`."""
-    return needed_fields(settings).get(ALL, pd.DatetimeIndex([]))
+    return needed_fields(reads).get(ALL, pd.DatetimeIndex([]))
 
 
 def manifest_path(store: str | Path) -> Path:
@@ -968,11 +964,4 @@ def download_from_request(
         fields=fields,
         manifest=manifest,
         imprecise_times=str(request.get("imprecise_times", "snap")),
-    )
-
-
-def download_from_settings(settings: Settings, dst_path: str | Path, manifest: str | Path | None = None) -> Path:
-    """Fetch the subset the settings need (see :func:`aurora_xai.data.needs.download_request`)."""
-    return download_from_request(
-        download_request(settings), dst_path, manifest=manifest, cds_dir=str(settings.raw("download.cds_dir") or "")
     )

@@ -22,11 +22,13 @@ import xarray as xr
 from ..latents.geometry import cropped_grid
 from ..logs import Progress
 from ..memory import peak_bytes
-from ..model import build_model, checkpoint_id, model_dtype
+from ..model import ModelSpec, build_model, checkpoint_id, model_dtype
 from ..perturbation.forward import AUTO, copy_input_bytes, memory_batch_size
-from ..settings import Settings
+from ..regimes.settings import PCASettings
+from ..regions import Region
 from .directions import DirectionData, build_directions, choose_dates, random_directions
 from .push import QUANTITIES, quantity_weights, region_token_mask, responses
+from .settings import InterventionSettings
 from .summary import slopes
 
 __all__ = ["run_interventions"]
@@ -41,7 +43,12 @@ def _shifts(vectors: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
 
 
 def run_interventions(
-    settings: Settings,
+    cfg: InterventionSettings,
+    pca: PCASettings,
+    region: Region,
+    spec: ModelSpec,
+    source: Any,
+    seed: int,
     pooled: xr.Dataset,
     labels: pd.DataFrame,
     device: str | torch.device = "cpu",
@@ -50,8 +57,12 @@ def run_interventions(
     """Push every chosen date's tokens along each direction and its random controls.
 
     Args:
-        settings: Holds ``interventions``, ``latents.tap``, ``pca``, ``regions``,
-            ``model``, ``data``, ``dates.history_hours`` and ``seed``.
+        cfg: The ``interventions`` section (its empty tap and region resolved).
+        pca: The ``pca`` section (the directions' features).
+        region: The region pushed and read (``interventions.region``).
+        spec: The model (``model``).
+        source: The opened store (:class:`~aurora_xai.data.era5.ERA5Source`).
+        seed: ``seed`` (the random controls).
         pooled: Pooled latents of the tap (``results/latents/pooled.nc`` or
             ``pooled_<tap>.nc``).
         labels: The storm/calm label table.
@@ -77,27 +88,20 @@ def run_interventions(
     """
     from ..latents.taps import capture_latents
 
-    cfg = settings.interventions
     if pooled.attrs.get("tap", cfg.tap) != cfg.tap:
         raise ValueError(f"interventions.tap: {cfg.tap!r} but the pooled latents are of tap {pooled.attrs['tap']!r}")
-    pca = settings.pca
     data = DirectionData(pooled, labels, pca.region, pca.levels, pca.standardize)
     directions = build_directions(cfg.directions, data)
     for d in directions.values():
         log.info("direction %s: %s (mean share of the axis %.3f)", d.name, d.description, d.mean_share)
     vectors = np.stack(
-        [
-            np.concatenate([d.vector[None], random_directions(d, cfg.n_random, settings.seed)])
-            for d in directions.values()
-        ]
+        [np.concatenate([d.vector[None], random_directions(d, cfg.n_random, seed)]) for d in directions.values()]
     )  # (direction, member, C, D)
     chosen = choose_dates(labels, pooled["date"].values, cfg.dates_per_class)
     log.info("%d dates: %d storm, %d calm", len(chosen), int(chosen["label"].sum()), int((1 - chosen["label"]).sum()))
 
-    source = settings.data.open(settings.history_hours)
-    model = build_model(settings.model, device=device)
+    model = build_model(spec, device=device)
     model.eval()
-    region = settings.regions[cfg.region]
     lat, lon = np.asarray(source.lat), np.asarray(source.lon)
     token_mask, res = region_token_mask(model, cfg.tap, lat, lon, region)
     if vectors.shape[2] != res[0]:
@@ -168,7 +172,7 @@ def run_interventions(
         "region": cfg.region,
         "direction_region": pca.region,
         "n_random": cfg.n_random,
-        "checkpoint": checkpoint_id(settings.model),
+        "checkpoint": checkpoint_id(spec),
         "forward_passes_per_date": int(1 + len(shifts) if batch_size == 1 else np.ceil(len(shifts) / (batch_size - 1))),
         "seconds": round(progress.elapsed, 2),
     }

@@ -18,8 +18,7 @@ import torch
 import xarray as xr
 
 from aurora_xai.data.batch import select_field
-from aurora_xai.model import build_model, checkpoint_id, forecast_step
-from aurora_xai.settings import Settings
+from aurora_xai.model import ModelSpec, build_model, checkpoint_id, forecast_step
 
 from .apply import climatology_fill, normalisation_fill, smoothed_fill
 from .experiment import PerturbationResult, run_experiment
@@ -76,19 +75,25 @@ def truth_field(source: Any, case: Case, step: datetime.timedelta) -> np.ndarray
 
 
 def run_case(
-    settings: Settings,
-    case_name: str,
+    settings: PerturbationSettings,
+    case: Case,
+    source: Any,
+    spec: ModelSpec,
+    history_hours: float,
     lrp_relevance: xr.Dataset | None = None,
     device: str | torch.device = "cpu",
     batch_size: int | str | None = None,
     checkpointing: bool | str = False,
 ) -> PerturbationResult:
-    """Run the experiment for ``case_name`` as the settings say.
+    """Run the experiment for ``case`` as the settings say.
 
     Args:
-        settings: Holds the ``perturbation`` keys, ``perturbation.cases.<case_name>``,
-            ``model``, ``data``, ``dates.history_hours``, ``regions`` and ``seed``.
-        case_name: The case.
+        settings: The ``perturbation`` section (with ``seed``).
+        case: The case (``perturbation.cases.<name>``).
+        source: The opened store (:class:`~aurora_xai.data.era5.ERA5Source`, history
+            ``history_hours``).
+        spec: The model (``model``).
+        history_hours: ``dates.history_hours``.
         lrp_relevance: Precomputed LRP relevance (the ``compute_relevance`` rule's
             output); otherwise LRP is computed here with every other method.
         device: Where the model runs.
@@ -97,12 +102,9 @@ def run_case(
         checkpointing: Activation checkpointing of the relevance computed here
             (``attribution.checkpointing``, an execution setting: the same relevance).
     """
-    pert = settings.perturbation
+    pert = settings
     if batch_size is not None:
         pert = dataclasses.replace(pert, batch_size=batch_size if batch_size == "auto" else int(batch_size))
-    case = settings.perturbation_cases[case_name]
-    source = settings.data.open(settings.history_hours)
-    spec = settings.model
     model = build_model(spec, device=device)
     batch = source.batch(case.time)
     target = relevance_target(case, pert.relevance_target, pert.latent_layer)
@@ -133,7 +135,7 @@ def run_case(
     truth = truth_field(source, case, step)
     if truth is None:
         log.info("the store has no %s at %s: no truth reference", case.variable, case.time + step)
-    result = run_experiment(model, batch, maps, case, pert, fill, truth, history_hours=settings.history_hours)
+    result = run_experiment(model, batch, maps, case, pert, fill, truth, history_hours=history_hours)
     result.draws.attrs.update({k: v for k, v in fill_info.items()})
     result.draws.attrs["relevance_target"] = target.describe()
     result.draws.attrs["checkpoint"] = checkpoint_id(spec)

@@ -15,17 +15,15 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..dates import season_of_month, utc_index
 from ..regions import Region
+from ..sections import from_section, require
 from .table import write_storm_days
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..settings import Settings
 
 __all__ = [
     "US_BOX",
@@ -33,7 +31,7 @@ __all__ = [
     "daily_max_wind",
     "label_storm_days",
     "select_storm_calm",
-    "storm_days_from_settings",
+    "storm_days_to_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -58,13 +56,13 @@ class LabelSpec:
         calm_threshold: A calm day's maximum wind is at most this (m/s; script 12, README 18).
     """
 
-    region: Region = US_BOX
-    hour: int = 12
-    start: str = "2005-01-01"
-    end: str = "2005-12-31"
-    n_days: int = 30
-    storm_threshold: float = 18.0
-    calm_threshold: float = 12.0
+    region: Region
+    hour: int
+    start: str
+    end: str
+    n_days: int
+    storm_threshold: float
+    calm_threshold: float
 
     def __post_init__(self) -> None:
         if not 0 <= self.hour <= 23:
@@ -88,7 +86,6 @@ class LabelSpec:
             UndeclaredSettingError: a key is missing, naming it.
             ValueError: an unknown region or inconsistent values, naming the key.
         """
-        from ..settings import require
 
         def get(key: str) -> Any:
             return require("labels", cfg, key)
@@ -107,15 +104,7 @@ class LabelSpec:
             region = US_BOX
         else:
             raise ValueError(f"labels.region: unknown region {reg!r}; defined: {sorted(regions or {})}")
-        return cls(
-            region=region,
-            hour=int(get("hour")),
-            start=str(start),
-            end=str(end),
-            n_days=int(get("n_days")),
-            storm_threshold=float(get("storm_threshold")),
-            calm_threshold=float(get("calm_threshold")),
-        )
+        return from_section(cls, "labels", cfg, region=region, start=str(start), end=str(end))
 
     def times(self) -> pd.DatetimeIndex:
         days = pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq="D")
@@ -261,23 +250,17 @@ def label_storm_days(source, spec: LabelSpec) -> tuple[pd.DataFrame, pd.Series, 
     return table, wind, summary
 
 
-def storm_days_from_settings(
-    settings: Settings, tsv_path: str | Path, json_path: str | Path, daily_path: str | Path
+def storm_days_to_files(
+    source: Any, spec: LabelSpec, tsv_path: str | Path, json_path: str | Path, daily_path: str | Path
 ) -> dict[str, Any]:
-    """Label storm and calm days as the settings say and write the outputs (the workflow rule).
+    """Label storm and calm days as ``spec`` says and write the outputs (the workflow rule).
 
-    Reads ``labels`` (the rule), ``regions`` (named boxes) and ``data`` (the store); the
-    labels may read another store than the samples through ``labels.source`` and
-    ``labels.path`` (e.g. another store with the label hour's winds; a store downloaded
-    with ``download.enabled`` holds them, see :mod:`aurora_xai.data.needs`). Returns the
-    summary.
+    ``source`` is the store the labels read: ``data``, or another store through
+    ``labels.source`` and ``labels.path`` (e.g. another store with the label hour's winds;
+    a store downloaded with ``download.enabled`` holds them, see
+    :mod:`aurora_xai.data.needs`), as :attr:`aurora_xai.settings.Settings.labels_data`
+    opens it. Returns the summary.
     """
-    labels = settings.raw("labels")
-    data = settings.data
-    if labels["path"]:
-        data = dataclasses.replace(data, path=labels["path"], source=labels["source"] or data.source, static_path="")
-    spec = settings.labels
-    source = data.open(history_hours=6)
     table, daily, summary = label_storm_days(source, spec)
     write_storm_days(table, summary, tsv_path, json_path, daily, daily_path)
     return summary
