@@ -19,7 +19,7 @@ except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from aurora_xai.data.era5 import MissingTimeError, measure_read_bytes, open_source  # noqa: E402
-from aurora_xai.data.synthetic import Storm, StormTrackPoint, SyntheticSpec  # noqa: E402
+from aurora_xai.data.synthetic import SyntheticSpec  # noqa: E402
 from aurora_xai.data.variables import UNITS  # noqa: E402
 from aurora_xai.regions import Region  # noqa: E402
 from aurora_xai.settings import load_config  # noqa: E402
@@ -38,6 +38,7 @@ from aurora_xai.storms.table import (  # noqa: E402
     validate_storm_days,
     write_storm_days,
 )
+from aurora_xai.storms.tracks import Storm, StormTrackPoint  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
