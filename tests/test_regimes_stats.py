@@ -215,8 +215,10 @@ def test_principal_angles():
     q, _ = np.linalg.qr(rng.standard_normal((30, 5)))
     a = q[:, :3].T
     rot, _ = np.linalg.qr(rng.standard_normal((3, 3)))
-    np.testing.assert_allclose(bs.principal_angles(a, rot @ a), 0.0, atol=1e-4)
-    np.testing.assert_allclose(bs.principal_angles(a, q[:, 2:5].T), [0.0, 90.0, 90.0], atol=1e-4)
+    np.testing.assert_allclose(bs.principal_angles(a @ (rot @ a).T), 0.0, atol=1e-4)
+    np.testing.assert_allclose(bs.principal_angles(a @ q[:, 2:5]), [0.0, 90.0, 90.0], atol=1e-4)
+    stacked = bs.principal_angles(np.stack([a @ (rot @ a).T, a @ q[:, 2:5]]))
+    np.testing.assert_allclose(stacked, [[0.0, 0.0, 0.0], [0.0, 90.0, 90.0]], atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- separability

@@ -16,7 +16,7 @@ analyses compute four statistics, each with a 95 % interval:
 ``storm_calm_auc_blocked``
     Held-out storm/calm ROC AUC of shrinkage LDA with folds blocked in time
     (:func:`~aurora_xai.regimes.storm_calm.storm_calm_report`), as the headline row of
-    rule ``test_storm_calm`` of that name.
+    rule ``score_storm_calm`` of that name.
 ``storm_calm_residualised_auc_blocked``
     The same with two annual harmonics regressed out of every feature inside each
     training fold (the annual cycle removed in-fold).
@@ -134,7 +134,7 @@ class SweepSettings:
             ``pca.standardize``).
         n_boot: Resamples of the dates for the PC1 intervals (``regimes.n_bootstrap``).
         block: ``regimes.bootstrap_block``: ``'auto'``, ``'none'`` or a block length.
-        cv_folds, cv_blocking, cv_gap_days: As in rule ``test_storm_calm``
+        cv_folds, cv_blocking, cv_gap_days: As in rule ``score_storm_calm``
             (``regimes.cv_folds``, ``regimes.cv_blocking``, ``regimes.cv_gap_days``).
         seed: ``seed``.
     """
@@ -326,6 +326,8 @@ def _storm_calm_rows(pooled: xr.Dataset, labels: pd.DataFrame, settings: SweepSe
     )
     notes = report.not_applicable
     flat = report.to_dict()
+    # "test_storm_calm" is the former name of rule score_storm_calm; the wording is part of
+    # the sweep table, which stays as it was.
     if blocking is None:
         interval = "percentile bootstrap of the held-out decisions (class-stratified days), as test_storm_calm"
     else:

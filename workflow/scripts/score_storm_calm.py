@@ -1,4 +1,4 @@
-"""Rule test_storm_calm: are storm days linearly separable from calm days in latent space?"""
+"""Rule score_storm_calm: are storm days linearly separable from calm days in latent space?"""
 
 import json
 
