@@ -16,13 +16,7 @@
     ``data.path`` is a file, a folder, a glob pattern or a list of those.
 
 What a file holds is told from its content, never from its name
-(:mod:`aurora_xai.data.formats`): NetCDF-4, NetCDF-3, zarr folders and ZIP archives are
-read whatever they are called. A ZIP archive (the current CDS delivers requests that mix
-instantaneous and accumulated streams as a ZIP of one NetCDF per stream, often saved as
-``.nc``) is extracted once into a hidden folder beside it and each member becomes one part
-of the store; a zipped zarr store is read in place. GRIB files are refused with how to
-convert them; anything else (an HTML error page saved as ``.nc``, an empty or truncated
-download) is refused with an error naming the file and quoting its first bytes.
+(:mod:`aurora_xai.data.files`, :mod:`aurora_xai.data.formats`).
 """
 
 from __future__ import annotations
