@@ -20,8 +20,8 @@ from threadpoolctl import threadpool_limits
 
 from aurora_xai.dates import date_metadata
 from aurora_xai.io import write_netcdf
+from aurora_xai.regimes import cv as rcv
 from aurora_xai.regimes import figures as rf
-from aurora_xai.regimes import separability as sp
 from aurora_xai.regimes.applicability import NotApplicableError
 from aurora_xai.regimes.blocking import (
     BlockedKFold,
@@ -123,7 +123,7 @@ def test_blocked_folds_say_when_there_are_too_few_episodes():
         blocking.folds(y, 5, 0)
     x = np.random.default_rng(0).standard_normal((40, 6))
     with pytest.raises(NotApplicableError, match="episodes"):
-        sp.cv_classifier_scores(x, y, k=5, blocking=blocking)
+        rcv.cv_classifier_scores(x, y, k=5, blocking=blocking)
     with pytest.raises(ValueError, match="'none' means no TimeBlocking"):
         TimeBlocking("none", days, 2)
     with pytest.raises(ValueError, match="cv_gap_days"):
@@ -188,10 +188,10 @@ def test_shuffled_folds_inflate_the_auc_of_autocorrelated_noise_and_blocked_fold
             rng = np.random.default_rng(seed)
             x, y = ar1(n, p, phi, rng), label_runs(n, 5, 15, rng)
             blocking = TimeBlocking("episode", DAY0 + np.arange(n), gap)
-            iid.append(sp.cv_classifier_scores(x, y, k=5, n_repeats=3, seed=seed, n_boot=300))
-            blocked.append(sp.cv_classifier_scores(x, y, k=5, n_repeats=3, seed=seed, n_boot=300, blocking=blocking))
-            iid_p.append(sp.permutation_pvalue(x, y, k=5, n_permutations=300, seed=seed).p_value)
-            block_p.append(sp.permutation_pvalue(x, y, k=5, n_permutations=300, seed=seed, blocking=blocking).p_value)
+            iid.append(rcv.cv_classifier_scores(x, y, k=5, n_repeats=3, seed=seed, n_boot=300))
+            blocked.append(rcv.cv_classifier_scores(x, y, k=5, n_repeats=3, seed=seed, n_boot=300, blocking=blocking))
+            iid_p.append(rcv.permutation_pvalue(x, y, k=5, n_permutations=300, seed=seed).p_value)
+            block_p.append(rcv.permutation_pvalue(x, y, k=5, n_permutations=300, seed=seed, blocking=blocking).p_value)
     iid_auc = np.array([r.auc for r in iid])
     blocked_auc = np.array([r.auc for r in blocked])
     iid_above = np.mean([r.auc_ci[0] > 0.5 for r in iid])
@@ -213,10 +213,10 @@ def test_blocked_cv_still_finds_a_real_signal():
     x, y = ar1(n, 10, 0.9, rng), label_runs(n, 5, 15, rng)
     x[:, :3] += 3.0 * y[:, None]  # a planted storm signal in three features
     blocking = TimeBlocking("episode", DAY0 + np.arange(n), 15)
-    res = sp.cv_classifier_scores(x, y, k=5, n_repeats=2, seed=0, n_boot=300, blocking=blocking)
+    res = rcv.cv_classifier_scores(x, y, k=5, n_repeats=2, seed=0, n_boot=300, blocking=blocking)
     assert res.auc > 0.8 and res.auc_ci[0] > 0.6
-    assert sp.permutation_pvalue(x, y, k=5, n_permutations=200, seed=0, blocking=blocking).p_value < 0.02
-    assert sp.cv_contrastive_auc(x, y, k=5, seed=0, blocking=blocking).auc > 0.8
+    assert rcv.permutation_pvalue(x, y, k=5, n_permutations=200, seed=0, blocking=blocking).p_value < 0.02
+    assert rcv.cv_contrastive_auc(x, y, k=5, seed=0, blocking=blocking).auc > 0.8
 
 
 # ----------------------------------------------------------------------------- block bootstrap
@@ -360,11 +360,13 @@ def test_storm_calm_analysis_reports_blocked_beside_published(tmp_path):
     # days still score high by matching each test day with its neighbours of the same run
     assert table.loc["storm_calm_residualised_auc_blocked", "value"] > 0.9
     assert table.loc["storm_calm_auc", "value"] > table.loc["storm_calm_auc_blocked", "value"] + 0.2
-    assert report["storm_calm_n_storm_episodes"] == 9 and report["storm_calm_n_calm_episodes"] == 9
-    assert report["storm_calm_n_blocks"] == 18 and report["storm_calm_cv_blocking"] == "episode"
-    json.dumps(report, default=float)
-    assert ds["cv_score"].sel(cv="blocked", statistic="auc") == pytest.approx(report["storm_calm_auc_blocked"])
-    assert ds.attrs["perm_p_block"] == report["storm_calm_perm_p_block"]
+    assert report.blocked.n_storm_episodes == 9 and report.blocked.n_calm_episodes == 9
+    assert report.blocked.n_blocks == 18 and report.blocked.kind == "episode"
+    flat = report.to_dict()
+    assert flat["storm_calm_n_blocks"] == 18 and flat["storm_calm_cv_blocking"] == "episode"
+    json.dumps(flat, default=float)
+    assert ds["cv_score"].sel(cv="blocked", statistic="auc") == pytest.approx(report.blocked.auc.value)
+    assert ds.attrs["perm_p_block"] == report.blocked.perm_p == flat["storm_calm_perm_p_block"]
     write_netcdf(ds, tmp_path / "sc.nc")
     with xr.open_dataset(tmp_path / "sc.nc") as back:
         fig = rf.plot_storm_calm_dataset(back)
@@ -373,7 +375,8 @@ def test_storm_calm_analysis_reports_blocked_beside_published(tmp_path):
     assert "episodes permuted" in fig.axes[2].get_title()
     # the published statistics are those computed without blocking
     plain, plain_rows, plain_ds = storm_calm_analysis(pooled, labels, "us", None, n_permutations=200, k=5)
-    assert all(plain[m] == report[m] for m in ("storm_calm_auc", "storm_calm_perm_p", "storm_calm_residualised_auc"))
+    assert (plain.auc, plain.perm_p, plain.residualised_auc) == (report.auc, report.perm_p, report.residualised_auc)
+    assert plain.blocked is None
     assert not any("block" in r["metric"] for r in plain_rows)
     assert np.all(np.isnan(plain_ds["cv_score"].sel(cv="blocked").values))
     assert "regimes.cv_blocking: none" in str(plain_ds["cv_score_note"].sel(cv="blocked", statistic="auc").values)
@@ -386,10 +389,10 @@ def test_storm_calm_blocked_not_applicable_with_few_episodes():
         pooled, labels, "us", None, n_permutations=50, cv_blocking="week", cv_gap_days=2
     )
     rows = {r["metric"]: r for r in rows}
-    assert rows["storm_calm_auc"]["value"] is not None
+    assert np.isfinite(rows["storm_calm_auc"]["value"])
     for m in ("storm_calm_auc_blocked", "storm_calm_perm_p_block", "storm_calm_contrastive_auc_blocked"):
         assert rows[m]["value"] is None and "weeks holding days of each class" in rows[m]["note"]
-    assert "storm_calm_auc_blocked" in report["storm_calm_not_applicable"]
+    assert "storm_calm_auc_blocked" in report.not_applicable and report.blocked.auc is None
     headline_rows(rows.values())
     fig = rf.plot_storm_calm_dataset(ds)
     assert "n/a" in [t.get_text() for t in fig.axes[2].texts]

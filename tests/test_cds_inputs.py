@@ -21,8 +21,9 @@ except ImportError:  # running from a checkout without an installed package
 
 from aurora_xai.data import download as dl  # noqa: E402
 from aurora_xai.data.era5 import open_source  # noqa: E402
+from aurora_xai.data.files import cds_files, open_dataset  # noqa: E402
 from aurora_xai.data.formats import UnrecognisedFileError, sniff  # noqa: E402
-from aurora_xai.data.readers import cds_files, open_dataset, open_store  # noqa: E402
+from aurora_xai.data.sources import open_store  # noqa: E402
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset  # noqa: E402
 
 SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), compress=False)

@@ -20,11 +20,11 @@ from aurora_xai.attribution.composites import (
     day_moments,
     day_quantities,
     empty_day_moments,
-    episodes,
     stack_days,
     wrap_degrees,
 )
 from aurora_xai.attribution.summaries import relevance_centroids, vertical_profile
+from aurora_xai.regimes.blocking import day_numbers, episode_groups
 from aurora_xai.regions import Region
 from aurora_xai.tables import headline_rows
 
@@ -139,25 +139,15 @@ def test_moments_refuse_an_empty_box_and_no_atmospheric_variable():
 
 
 def test_episodes_are_runs_of_consecutive_days():
+    """The composites' units: :func:`~aurora_xai.regimes.blocking.episode_groups` of one label."""
+
+    def episodes(days):
+        return episode_groups(day_numbers(days), np.zeros(len(days), dtype=np.int64))
+
     days = ["2005-01-05", "2005-01-01", "2005-01-02", "2005-01-04", "2005-03-01", "2005-01-03"]
     assert episodes(days).tolist() == [0, 0, 0, 0, 1, 0]
     assert episodes(["2005-01-01", "2005-01-03", "2005-01-04"]).tolist() == [0, 1, 1]
     assert episodes([]).tolist() == []
-
-
-def test_episodes_agree_with_the_blocked_cross_validation_groups():
-    """Per label, the same runs as :func:`aurora_xai.regimes.blocking.episode_groups`."""
-    from aurora_xai.regimes.blocking import day_numbers, episode_groups
-
-    rng = np.random.default_rng(7)
-    days = pd.date_range("2005-01-01", "2005-12-31", freq="D")[np.sort(rng.choice(365, 60, replace=False))]
-    labels = np.where(rng.uniform(size=60) < 0.5, "storm", "calm")
-    groups = episode_groups(day_numbers(days), labels)
-    for label in ("storm", "calm"):
-        sel = labels == label
-        mine = episodes(days[sel])
-        theirs = np.unique(groups[sel], return_inverse=True)[1]
-        assert mine.tolist() == theirs.tolist()
 
 
 # --------------------------------------------------------------------------------------

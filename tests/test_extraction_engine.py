@@ -395,7 +395,7 @@ def test_autocast_extraction_runs_on_this_device(source):
 
 def test_reads_are_fresh_arrays_also_from_parts_held_in_memory(small_store):
     """The reader hands out the array it read (no copy) unless xarray holds the part in memory."""
-    from aurora_xai.data.readers import open_store
+    from aurora_xai.data.sources import open_store
 
     store = open_store("weatherbench2", str(small_store))
     times = pd.DatetimeIndex(["2005-01-02T00", "2005-01-02T06"])

@@ -18,14 +18,13 @@ except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from aurora_xai.data import download as dl  # noqa: E402
-from aurora_xai.data.era5 import (  # noqa: E402
-    MissingTimeError,
-    latitude_flip_score,
-    measure_read_bytes,
-    open_source,
-    regrid_static,
-)
-from aurora_xai.data.readers import arco_valid_span, cds_files, check_grid  # noqa: E402
+from aurora_xai.data.era5 import MissingTimeError, open_source  # noqa: E402
+from aurora_xai.data.files import cds_files  # noqa: E402
+from aurora_xai.data.grid_conventions import check_grid  # noqa: E402
+from aurora_xai.data.orientation import latitude_flip_score  # noqa: E402
+from aurora_xai.data.read_bytes import measure_read_bytes  # noqa: E402
+from aurora_xai.data.regrid import regrid_static  # noqa: E402
+from aurora_xai.data.sources import arco_valid_span  # noqa: E402
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset  # noqa: E402
 from aurora_xai.data.variables import LEVELS  # noqa: E402
 

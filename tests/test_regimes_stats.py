@@ -21,8 +21,12 @@ from sklearn.covariance import ledoit_wolf_shrinkage  # noqa: E402
 from sklearn.linear_model import Ridge  # noqa: E402
 
 from aurora_xai.regimes import bootstrap as bs  # noqa: E402
+from aurora_xai.regimes import classifiers as cl  # noqa: E402
+from aurora_xai.regimes import cv as rcv  # noqa: E402
 from aurora_xai.regimes import figures as rf  # noqa: E402
+from aurora_xai.regimes import seasonal as rs  # noqa: E402
 from aurora_xai.regimes import separability as sp  # noqa: E402
+from aurora_xai.regimes import storm_calm as sc  # noqa: E402
 from aurora_xai.regimes.pca import fit_pca, standardise  # noqa: E402
 from aurora_xai.regimes.seasonal import (  # noqa: E402
     DAYS_PER_YEAR,
@@ -146,14 +150,14 @@ def test_residualise_annual_removes_planted_cycle():
     noise = rng.standard_normal((730, 30))
     amp = rng.uniform(1, 3, size=30)
     x = 5.0 + np.outer(np.cos(t - 1.0), amp) + np.outer(np.sin(2 * t), amp) + noise
-    r = sp.residualise_annual(x, doy, n_harmonics=2)
+    r = rs.residualise_annual(x, doy, n_harmonics=2)
     for basis in (np.cos(t), np.sin(t), np.cos(2 * t), np.sin(2 * t)):
         assert np.max(np.abs(basis @ (r - r.mean(axis=0)))) < 1e-8
     assert np.allclose(r.mean(axis=0), x.mean(axis=0))
     # what is left is the noise (up to a small fitted part of it)
     assert np.corrcoef(r[:, 0], noise[:, 0])[0, 1] > 0.99
     # one harmonic is not enough for the semi-annual part
-    r1 = sp.residualise_annual(x, doy, n_harmonics=1)
+    r1 = rs.residualise_annual(x, doy, n_harmonics=1)
     assert np.abs(np.sin(2 * t) @ (r1 - r1.mean(axis=0))).max() > 100
 
 
@@ -211,8 +215,10 @@ def test_principal_angles():
     q, _ = np.linalg.qr(rng.standard_normal((30, 5)))
     a = q[:, :3].T
     rot, _ = np.linalg.qr(rng.standard_normal((3, 3)))
-    np.testing.assert_allclose(bs.principal_angles(a, rot @ a), 0.0, atol=1e-4)
-    np.testing.assert_allclose(bs.principal_angles(a, q[:, 2:5].T), [0.0, 90.0, 90.0], atol=1e-4)
+    np.testing.assert_allclose(bs.principal_angles(a @ (rot @ a).T), 0.0, atol=1e-4)
+    np.testing.assert_allclose(bs.principal_angles(a @ q[:, 2:5]), [0.0, 90.0, 90.0], atol=1e-4)
+    stacked = bs.principal_angles(np.stack([a @ (rot @ a).T, a @ q[:, 2:5]]))
+    np.testing.assert_allclose(stacked, [[0.0, 0.0, 0.0], [0.0, 90.0, 90.0]], atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- separability
@@ -220,31 +226,31 @@ def test_principal_angles():
 
 def test_separated_classes(separated):
     x, y = separated
-    cv = sp.cv_classifier_scores(x, y, model="lda", k=5, n_repeats=3, seed=0, n_boot=300)
+    cv = rcv.cv_classifier_scores(x, y, model="lda", k=5, n_repeats=3, seed=0, n_boot=300)
     assert cv.auc > 0.95
     assert cv.auc_ci[0] > 0.9 and cv.auc_ci[0] <= cv.auc <= cv.auc_ci[1] + 1e-12
     assert cv.balanced_accuracy > 0.9
     assert cv.oof_decision.shape == (3, 80)
-    logi = sp.cv_classifier_scores(x, y, model="logistic", k=5, n_repeats=1, seed=0, n_boot=300)
+    logi = rcv.cv_classifier_scores(x, y, model="logistic", k=5, n_repeats=1, seed=0, n_boot=300)
     assert logi.auc > 0.95
-    perm = sp.permutation_pvalue(x, y, k=5, n_permutations=200, seed=0)
+    perm = rcv.permutation_pvalue(x, y, k=5, n_permutations=200, seed=0)
     assert perm.p_value < 0.01
     assert perm.null_aucs.shape == (200,)
     assert abs(perm.null_aucs.mean() - 0.5) < 0.1
     sep = sp.linear_separability(x, y)
     assert sep.separable and not sep.trivially_separable
     assert sep.margin > 0
-    assert sp.cv_contrastive_auc(x, y, k=5, seed=0).auc > 0.95
+    assert rcv.cv_contrastive_auc(x, y, k=5, seed=0).auc > 0.95
 
 
 def test_identical_classes(identical):
     x, y = identical
-    cv = sp.cv_classifier_scores(x, y, model="lda", k=5, n_repeats=3, seed=0, n_boot=300)
+    cv = rcv.cv_classifier_scores(x, y, model="lda", k=5, n_repeats=3, seed=0, n_boot=300)
     assert abs(cv.auc - 0.5) < 0.15
     assert cv.auc_ci[0] < 0.5 < cv.auc_ci[1]
-    perm = sp.permutation_pvalue(x, y, k=5, n_permutations=200, seed=0)
+    perm = rcv.permutation_pvalue(x, y, k=5, n_permutations=200, seed=0)
     assert perm.p_value > 0.05
-    assert abs(sp.cv_contrastive_auc(x, y, k=5, seed=0).auc - 0.5) < 0.15
+    assert abs(rcv.cv_contrastive_auc(x, y, k=5, seed=0).auc - 0.5) < 0.15
     # 100 random points in 20 dimensions are not linearly separable ...
     assert not sp.linear_separability(x, y).separable
     assert not sp.separability_in_pc_space(x, y, 2).separable
@@ -264,7 +270,7 @@ def test_contrastive_axis_direction():
     x = rng.standard_normal((400, 10))
     y = (np.arange(400) % 2).astype(int)
     x[y == 1, 2] += 2.0
-    axis = sp.contrastive_axis(x, y)
+    axis = cl.contrastive_axis(x, y)
     assert abs(axis.direction[2]) > 0.95 and axis.direction[2] > 0
     assert np.linalg.norm(axis.direction) == pytest.approx(1.0)
     assert axis.project(x[y == 1]).mean() > axis.project(x[y == 0]).mean()
@@ -273,8 +279,8 @@ def test_contrastive_axis_direction():
 def test_lda_dual_matches_primal_ridge():
     x, y = two_classes(0.5, n_per_class=30, p=50, seed=12)
     gamma = 0.4
-    cv = sp.cv_classifier_scores(x, y, model="lda", k=5, n_repeats=1, seed=3, shrinkage=gamma, n_boot=10)
-    for train, test in sp.stratified_folds(y, 5, 3):
+    cv = rcv.cv_classifier_scores(x, y, model="lda", k=5, n_repeats=1, seed=3, shrinkage=gamma, n_boot=10)
+    for train, test in rcv.stratified_folds(y, 5, 3):
         z, mean, scale = standardise(x[train])
         ridge = Ridge(alpha=len(train) * gamma / (1 - gamma)).fit(z, y[train])
         pred = ridge.predict((x[test] - mean) / scale)
@@ -290,14 +296,14 @@ def test_ledoit_wolf_dual_matches_sklearn():
     z -= z.mean(axis=0)
     expected = ledoit_wolf_shrinkage(z, assume_centered=True)
     assert 0 < expected < 1
-    assert sp.ledoit_wolf_shrinkage_dual(z @ z.T, 60) == pytest.approx(expected, rel=1e-10)
+    assert cl.ledoit_wolf_shrinkage_dual(z @ z.T, 60) == pytest.approx(expected, rel=1e-10)
 
 
 def test_within_season_auc_skips_small_seasons():
     x, y = two_classes(3.0, n_per_class=40, p=10, seed=14)
     seasons = np.array(["DJF"] * 80)
     seasons[np.flatnonzero(y == 1)[:2]] = "JJA"  # 2 storms, no calm in JJA
-    table = sp.within_season_auc(x, y, seasons, k=5, seed=0)
+    table = rcv.within_season_auc(x, y, seasons, k=5, seed=0)
     assert list(table["season"]) == ["DJF", "JJA"]
     djf, jja = table.iloc[0], table.iloc[1]
     assert djf["skipped"] == "" and djf["auc"] > 0.95
@@ -307,18 +313,19 @@ def test_within_season_auc_skips_small_seasons():
 def test_input_validation():
     x = np.zeros((10, 3))
     with pytest.raises(ValueError, match="only 0"):
-        sp.cv_contrastive_auc(x, np.arange(10) % 3)
+        rcv.cv_contrastive_auc(x, np.arange(10) % 3)
     with pytest.raises(ValueError, match="2 storm"):
-        sp.cv_classifier_scores(np.random.default_rng(0).standard_normal((10, 3)), np.array([1, 1] + [0] * 8), k=5)
+        rcv.cv_classifier_scores(np.random.default_rng(0).standard_normal((10, 3)), np.array([1, 1] + [0] * 8), k=5)
     with pytest.raises(ValueError, match="model"):
-        sp.cv_classifier_scores(np.random.default_rng(0).standard_normal((20, 3)), np.arange(20) % 2, model="svm")
+        rcv.cv_classifier_scores(np.random.default_rng(0).standard_normal((20, 3)), np.arange(20) % 2, model="svm")
 
 
 def test_storm_calm_report(separated):
     x, y = separated
     doy = np.random.default_rng(16).permutation(np.linspace(1, 365, len(y)))
     seasons = season_of_month(np.clip(np.ceil(doy / 30.5), 1, 12).astype(int))
-    rep = sp.storm_calm_report(x, y, doy, seasons, seed=0, n_permutations=200, k=5, n_pcs=5, n_repeats=2, n_boot=200)
+    rep = sc.storm_calm_report(x, y, doy, seasons, seed=0, n_permutations=200, k=5, n_pcs=5, n_repeats=2, n_boot=200)
+    flat = rep.to_dict()
     for key in [
         "storm_calm_auc",
         "storm_calm_auc_ci_low",
@@ -331,12 +338,13 @@ def test_storm_calm_report(separated):
         "storm_calm_contrastive_auc",
         "storm_calm_residualised_auc",
     ]:
-        assert key in rep
-    assert rep["storm_calm_auc"] > 0.95
-    assert rep["storm_calm_perm_p"] < 0.01
-    assert rep["storm_calm_linearly_separable"] == 1
-    assert rep["storm_calm_auc_n"] == 80
-    assert rep["storm_calm_residualised_auc"] > 0.9
+        assert key in flat
+    assert rep.auc.value > 0.95 and rep.auc.ci_low <= rep.auc.value <= rep.auc.ci_high
+    assert rep.perm_p < 0.01
+    assert rep.separability.separable and flat["storm_calm_linearly_separable"] == 1
+    assert rep.n == 80 and rep.n_pcs == 5
+    assert rep.residualised_auc.value > 0.9
+    assert rep.blocked is None and rep.not_applicable == {}
 
 
 def test_residualising_removes_a_purely_seasonal_contrast():
@@ -347,16 +355,16 @@ def test_residualising_removes_a_purely_seasonal_contrast():
     season_signal = np.cos(2 * np.pi * doy / DAYS_PER_YEAR)
     y = (season_signal > 0).astype(int)
     x = np.outer(season_signal, rng.standard_normal(15)) + 0.5 * rng.standard_normal((len(doy), 15))
-    raw = sp.cv_classifier_scores(x, y, k=5, n_repeats=1, seed=0, n_boot=50).auc
-    res = sp.cv_classifier_scores(x, y, k=5, n_repeats=3, seed=0, n_boot=50, day_of_year=doy).auc
+    raw = rcv.cv_classifier_scores(x, y, k=5, n_repeats=1, seed=0, n_boot=50).auc
+    res = rcv.cv_classifier_scores(x, y, k=5, n_repeats=3, seed=0, n_boot=50, day_of_year=doy).auc
     assert raw > 0.95
     assert abs(res - 0.5) < 0.1
-    assert sp.permutation_pvalue(x, y, n_permutations=200, seed=0, day_of_year=doy).p_value > 0.05
+    assert rcv.permutation_pvalue(x, y, n_permutations=200, seed=0, day_of_year=doy).p_value > 0.05
     # a genuine, non-seasonal contrast survives the in-fold residualisation
     x2 = x.copy()
     x2[np.arange(len(y)) % 2 == 1] += 1.5
     y2 = (np.arange(len(y)) % 2 == 1).astype(int)
-    assert sp.cv_classifier_scores(x2, y2, k=5, n_repeats=1, seed=0, n_boot=50, day_of_year=doy).auc > 0.95
+    assert rcv.cv_classifier_scores(x2, y2, k=5, n_repeats=1, seed=0, n_boot=50, day_of_year=doy).auc > 0.95
 
 
 # ----------------------------------------------------------------------------- figures
@@ -382,7 +390,7 @@ def test_figures_have_labelled_axes(separated):
     doy = rng.uniform(1, 365, size=len(y))
     _check_fig(rf.plot_pc_through_year(doy, pca.scores[:, 0], annual_harmonic_fit(pca.scores[:, 0], doy)))
     _check_fig(rf.plot_scree(pca.explained_variance_ratio))
-    proj = sp.cv_contrastive_auc(x, y).oof_projection
+    proj = rcv.cv_contrastive_auc(x, y).oof_projection
     fig = rf.plot_storm_calm(proj, pca.scores, y)
     assert fig.axes[0].get_legend() is not None
     _check_fig(fig)

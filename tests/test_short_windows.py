@@ -17,8 +17,9 @@ import xarray as xr
 
 from aurora_xai.dates import date_metadata
 from aurora_xai.io import write_csv, write_netcdf
+from aurora_xai.regimes import cv as rcv
 from aurora_xai.regimes import figures as rf
-from aurora_xai.regimes import separability as sp
+from aurora_xai.regimes import seasonal as rs
 from aurora_xai.regimes.analysis import explained_variance_table, pca_dataset, pca_headline
 from aurora_xai.regimes.applicability import NotApplicableError
 from aurora_xai.regimes.seasonal import (
@@ -136,10 +137,10 @@ def test_statistics_raise_not_applicable_for_a_january_window():
         season_separation(y, ["DJF"] * 31)
     x = np.random.default_rng(1).standard_normal((31, 5))
     with pytest.raises(NotApplicableError, match="annual cycle"):
-        sp.residualise_annual(x, doy)
+        rs.residualise_annual(x, doy)
     labels = (np.arange(31) % 2).astype(int)
     with pytest.raises(NotApplicableError, match="annual cycle"):
-        sp.cv_classifier_scores(x, labels, k=5, n_repeats=1, n_boot=10, day_of_year=doy)
+        rcv.cv_classifier_scores(x, labels, k=5, n_repeats=1, n_boot=10, day_of_year=doy)
 
 
 # ----------------------------------------------------------------------------- headline table
@@ -296,17 +297,18 @@ def test_storm_calm_too_few_days_for_the_folds(tmp_path):
     pooled = planted_storms(pooled, labels)
     report, rows, proj = storm_calm_analysis(pooled, labels, "us", LEVELS, n_permutations=50, k=5, n_pcs=10)
     rows = {r["metric"]: r for r in rows}
-    notes = report["storm_calm_not_applicable"]
+    notes, flat = report.not_applicable, report.to_dict()
     for m in ("storm_calm_auc", "storm_calm_balanced_accuracy", "storm_calm_perm_p", "storm_calm_contrastive_auc"):
         assert rows[m]["value"] is None and "at least 5" in rows[m]["note"] and "3 storm" in rows[m]["note"]
-        assert m in notes and m not in report
+        assert m in notes and m not in flat
+    assert report.auc is None and report.perm_p is None and report.contrastive_auc is None
     # what does not need folds is computed: the full-space and PC-space separability, in-sample AUC
     assert rows["storm_calm_linearly_separable"]["value"] == 1
     assert rows["storm_calm_contrastive_auc_in_sample"]["value"] == pytest.approx(1.0)
     assert rows["storm_calm_linearly_separable_pc10"]["value"] in (0, 1)
     assert all(r["n"] == 12 for r in rows.values())
     headline_rows(rows.values())
-    json.dumps(report, default=float)
+    json.dumps(flat, default=float)
     assert np.all(np.isnan(proj["contrastive_projection"].values)) and "at least 5" in proj.attrs["note"]
     assert np.all(np.isfinite(proj["pc_scores"].values))
     write_netcdf(proj, tmp_path / "sc.nc")
@@ -320,7 +322,7 @@ def test_storm_calm_without_storm_days(tmp_path):
     pooled = pooled_latents("2005-01-01", "2005-01-31")
     labels = storm_calm_labels(pooled, n_storm=0, n_calm=9)
     report, rows, proj = storm_calm_analysis(pooled, labels, "us", LEVELS, n_permutations=50, k=5)
-    assert report["storm_calm_n_storm"] == 0 and report["storm_calm_n_calm"] == 9
+    assert report.n_storm == 0 and report.n_calm == 9
     assert [r["metric"] for r in rows] == [
         "storm_calm_auc", "storm_calm_balanced_accuracy", "storm_calm_perm_p", "storm_calm_linearly_separable",
         "storm_calm_contrastive_auc", "storm_calm_residualised_auc", "storm_calm_contrastive_auc_in_sample",
@@ -339,7 +341,7 @@ def test_storm_calm_without_labelled_days(tmp_path):
     pooled = pooled_latents("2005-01-01", "2005-01-31")
     labels = storm_calm_labels(pooled, n_storm=0, n_calm=0)
     report, rows, proj = storm_calm_analysis(pooled, labels, "us", LEVELS, n_permutations=50, k=5)
-    assert report["storm_calm_auc_n"] == 0
+    assert report.n == 0
     assert headline_rows(rows)["value"].isna().all()
     assert proj.sizes["day"] == 0
     write_netcdf(proj, tmp_path / "sc.nc")
@@ -357,8 +359,8 @@ def test_storm_calm_january_with_enough_days():
     report, rows, _ = storm_calm_analysis(pooled, labels, "us", LEVELS, n_permutations=50, k=5)
     missing = {r["metric"] for r in rows if r["value"] is None}
     assert missing == {"storm_calm_residualised_auc"}
-    assert set(report["storm_calm_not_applicable"]) == {"storm_calm_residualised_auc", "storm_calm_residualised_perm_p"}
-    assert report["storm_calm_auc"] > 0.9
+    assert set(report.not_applicable) == {"storm_calm_residualised_auc", "storm_calm_residualised_perm_p"}
+    assert report.auc.value > 0.9 and report.residualised_auc is None
 
 
 # ----------------------------------------------------------------------------- figures

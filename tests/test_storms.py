@@ -18,8 +18,9 @@ try:
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from aurora_xai.data.era5 import MissingTimeError, measure_read_bytes, open_source  # noqa: E402
-from aurora_xai.data.synthetic import Storm, StormTrackPoint, SyntheticSpec  # noqa: E402
+from aurora_xai.data.era5 import MissingTimeError, open_source  # noqa: E402
+from aurora_xai.data.read_bytes import measure_read_bytes  # noqa: E402
+from aurora_xai.data.synthetic import SyntheticSpec  # noqa: E402
 from aurora_xai.data.variables import UNITS  # noqa: E402
 from aurora_xai.regions import Region  # noqa: E402
 from aurora_xai.sections import section_defaults  # noqa: E402
@@ -39,6 +40,7 @@ from aurora_xai.storms.table import (  # noqa: E402
     validate_storm_days,
     write_storm_days,
 )
+from aurora_xai.storms.tracks import Storm, StormTrackPoint  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -315,11 +317,11 @@ def test_labels_read_only_the_wind_at_that_hour(tmp_path):
     src = open_source("weatherbench2", store, levels=(500,))
     times = days + pd.Timedelta(hours=12)
     daily_max_wind(src, US_BOX, times[:2])  # warm-up
-    from aurora_xai.data import era5
+    from aurora_xai.data import read_bytes
 
-    before = era5._rchar()
+    before = read_bytes._rchar()
     daily_max_wind(src, US_BOX, times)
-    read = era5._rchar() - before
+    read = read_bytes._rchar() - before
     field = 21 * 40 * 4  # one uncompressed chunk: one time, the whole grid
     assert 2 * len(times) * field <= read <= 1.1 * 2 * len(times) * field
     r, n = measure_read_bytes(src, times[3])  # the sample read, for comparison
@@ -392,7 +394,7 @@ def test_labels_and_download_import_without_torch():
     code = (
         "import sys; sys.modules['torch'] = None; "
         "import aurora_xai.storms.best_track, aurora_xai.storms.catalogue, aurora_xai.storms.labels, "
-        "aurora_xai.storms.table, aurora_xai.data.download, aurora_xai.data.era5, aurora_xai.data.readers"
+        "aurora_xai.storms.table, aurora_xai.data.download, aurora_xai.data.era5, aurora_xai.data.sources"
     )
     env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)

@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 from aurora_xai.data.era5 import open_source
-from aurora_xai.data.synthetic import Storm, SyntheticSpec, synthetic_dataset, write_synthetic_store
+from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset, write_synthetic_store
 from aurora_xai.data.units import (
     EXPECTED_UNITS,
     QUANTITIES,
@@ -22,6 +22,7 @@ from aurora_xai.data.units import (
     resolve_units,
     standard_height,
 )
+from aurora_xai.storms.tracks import Storm
 
 SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), extra_variables=False, compress=False)
 SAMPLE = pd.Timestamp("2005-03-01T06")

@@ -26,12 +26,9 @@ except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from aurora_xai.data.era5 import MissingTimeError, open_source  # noqa: E402
-from aurora_xai.data.readers import (  # noqa: E402
-    UnwrittenChunksError,
-    _ChunkIndex,
-    _PartSource,
-    open_store,
-)
+from aurora_xai.data.files import PartSource  # noqa: E402
+from aurora_xai.data.sources import open_store  # noqa: E402
+from aurora_xai.data.store import UnwrittenChunksError, _ChunkIndex  # noqa: E402
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset  # noqa: E402
 from aurora_xai.storms.labels import US_BOX, daily_max_wind  # noqa: E402
 
@@ -176,8 +173,8 @@ def test_the_remote_path_asks_the_store_for_the_keys_read(base, tmp_path):
     path = _write(base, tmp_path / "s.zarr", 3)
     _drop_step(path, base, 3, GAP)
     group = zarr.open_group(zarr.storage.FsspecStore.from_url(f"file://{path}", read_only=True), mode="r")
-    remote = _ChunkIndex(_PartSource(path, group, remote=True))
-    local = _ChunkIndex(_PartSource(path, zarr.open_group(path, mode="r")))
+    remote = _ChunkIndex(PartSource(path, group, remote=True))
+    local = _ChunkIndex(PartSource(path, zarr.open_group(path, mode="r")))
     gap = int(np.flatnonzero(pd.DatetimeIndex(base["time"].values) == GAP)[0])
     pos = np.arange(base.sizes["time"])
     for index in (remote, local):
@@ -188,7 +185,7 @@ def test_the_remote_path_asks_the_store_for_the_keys_read(base, tmp_path):
 
 
 def test_large_local_arrays_are_asked_for_the_keys_read(base, tmp_path, monkeypatch):
-    from aurora_xai.data import readers
+    from aurora_xai.data import store as readers
 
     path = _write(base, tmp_path / "s.zarr", 2)
     _drop_step(path, base, 2, GAP)
@@ -290,7 +287,7 @@ def test_float32_seconds_are_snapped_to_the_requested_times(base, tmp_path, capl
     path = _float_time_store(base, tmp_path / "f32.zarr")
     raw = xr.open_zarr(path, consolidated=False, chunks=None)["time"].values
     assert (pd.DatetimeIndex(raw) != pd.DatetimeIndex(base["time"].values)).any()  # the quirk is real
-    with caplog.at_level(logging.WARNING, logger="aurora_xai.data.readers"):
+    with caplog.at_level(logging.WARNING, logger="aurora_xai.data.coords"):
         src = open_source("weatherbench2", path)
     ref = open_source("weatherbench2", _write(base, tmp_path / "ref.zarr", 3, fill=np.nan))
     assert list(src._time_index) == list(ref._time_index)

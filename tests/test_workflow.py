@@ -254,7 +254,7 @@ def test_study_preset_dry_run_lists_the_study_jobs(workdir):
         "fit_pca",
         "bootstrap_pca",
         "label_storm_days",
-        "test_storm_calm",
+        "score_storm_calm",
         "collect_headline",
     ):
         assert counts[rule] == 1, rule

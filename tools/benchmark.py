@@ -134,7 +134,7 @@ def bench_extraction(tmp: Path, n_dates: int = 3, rounds: int = 3) -> None:
 
 
 def bench_bytes(tmp: Path) -> None:
-    from aurora_xai.data.era5 import measure_read_bytes
+    from aurora_xai.data.read_bytes import measure_read_bytes
 
     src = ERA5Source(str(_store(tmp, compress=False)))
     read, needed = measure_read_bytes(src, pd.Timestamp("2005-01-10T06"))
@@ -435,7 +435,7 @@ def _tensorstore_parts(path, cache_dir=None):
 
 def _open_reader(path: Path, engine: str) -> ERA5Source:
     """The project's reader on ``path`` through zarr-python (as shipped) or tensorstore."""
-    import aurora_xai.data.readers as readers
+    import aurora_xai.data.files as readers
 
     if engine == "zarr-python":
         return ERA5Source(str(path))

@@ -170,7 +170,7 @@ ENVS: tuple[EnvSpec, ...] = (
         # torchvision: imported by timm, which Aurora imports; zarr, netCDF4: xarray's
         # backends for the store and the outputs; dask: lazy perturbation climatology;
         # psutil: the memory available to the perturbation's automatic batch size;
-        # scikit-learn: the storm axis of the interventions (regimes.separability)
+        # scikit-learn: the storm axis of the interventions (regimes.classifiers)
         roots=(
             "microsoft-aurora",
             "torch",

@@ -35,7 +35,7 @@ import yaml
 from .attribution.cases import AttributionSettings, case_event, day_settings
 from .data.needs import StoreReads
 from .data.settings import DataSettings, DownloadSettings
-from .data.synthetic import Storm, SyntheticSpec
+from .data.synthetic import SyntheticSpec
 from .dates import DateSpec
 from .interventions.settings import InterventionSettings
 from .latents.settings import LatentSettings
@@ -56,6 +56,7 @@ from .sections import (
 )
 from .storms.catalogue import StormEvent, catalogue_from_config
 from .storms.labels import LabelSpec
+from .storms.tracks import Storm
 
 __all__ = [
     "EXECUTION_KEYS",

@@ -123,7 +123,7 @@ rule plot_pca_bootstrap:
         "../scripts/plot_pca_bootstrap.py"
 
 
-rule test_storm_calm:
+rule score_storm_calm:
     input:
         pooled="results/latents/pooled.nc",
         labels="results/labels/storm_days.tsv",
@@ -132,9 +132,9 @@ rule test_storm_calm:
         projection="results/regimes/storm_calm.nc",
         headline="results/tables/headline/storm_calm.csv",
     log:
-        "logs/test_storm_calm/test_storm_calm.log",
+        "logs/score_storm_calm/score_storm_calm.log",
     benchmark:
-        "benchmarks/test_storm_calm/test_storm_calm.tsv"
+        "benchmarks/score_storm_calm/score_storm_calm.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:
@@ -148,9 +148,9 @@ rule test_storm_calm:
             "regimes.separability_pcs",
             "seed",
         ),
-        code=code("test_storm_calm.py"),
+        code=code("score_storm_calm.py"),
     script:
-        "../scripts/test_storm_calm.py"
+        "../scripts/score_storm_calm.py"
 
 
 rule plot_storm_calm:

@@ -46,9 +46,11 @@ around the circle) has NaN there and is left out of that quantity's composite.
 **Composites** (:func:`composite_table`): per label, the mean over its days and a
 percentile bootstrap interval. The resampled units are either *episodes* (runs of
 consecutive calendar days with the same label: one storm gives several windy days in a
-row, and resampling single days would understate the uncertainty) or single days; a
-resample draws as many units as there are, with replacement, and averages over the
-days they hold. The storm-minus-calm difference resamples both labels independently.
+row, and resampling single days would understate the uncertainty;
+:func:`~aurora_xai.regimes.blocking.episode_groups`) or single days; a resample draws as
+many units as there are, with replacement
+(:func:`~aurora_xai.regimes.blocking.unit_bootstrap_counts`), and averages over the days
+they hold. The storm-minus-calm difference resamples both labels independently.
 Resampling is seeded: the same inputs and seed give the same table.
 """
 
@@ -61,6 +63,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..regimes.blocking import day_numbers, episode_groups, unit_bootstrap_counts
 from ..regions import Region
 from ..tables import not_applicable
 from .summaries import variable_kind
@@ -76,7 +79,6 @@ __all__ = [
     "day_moments",
     "day_quantities",
     "empty_day_moments",
-    "episodes",
     "stack_days",
     "wrap_degrees",
 ]
@@ -338,33 +340,9 @@ def day_quantities(days: xr.Dataset, upper_hpa: float = UPPER_HPA) -> pd.DataFra
 # --------------------------------------------------------------------------------------
 
 
-def episodes(days: Sequence[Any]) -> np.ndarray:
-    """Episode index ``(n,)`` of days of one label: runs of consecutive calendar days.
-
-    Days are taken in time order (any order in, index per input day); an episode ends
-    where the next day is more than one calendar day later. Numbered 0, 1, ... in time order.
-    Per label these are the episodes of the blocked cross-validation
-    (:func:`aurora_xai.regimes.blocking.episode_groups`, which needs scikit-learn's
-    environment; this module must import in the model's).
-    """
-    d = pd.DatetimeIndex(pd.to_datetime(np.asarray(days))).normalize()
-    if len(d) == 0:
-        return np.zeros(0, dtype=np.int64)
-    num = ((d - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)).to_numpy(dtype=np.int64)
-    order = np.argsort(num, kind="stable")
-    start = np.r_[True, np.diff(num[order]) > 1]
-    out = np.empty(len(num), dtype=np.int64)
-    out[order] = np.cumsum(start) - 1
-    return out
-
-
 def _bootstrap_means(x: np.ndarray, units: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Means ``(n_boot, k)`` of ``x`` ``(n, k)`` over the days of resampled units (NaN ignored)."""
-    n_units = int(units.max()) + 1
-    draws = rng.integers(0, n_units, size=(n_boot, n_units))
-    offsets = (np.arange(n_boot) * n_units)[:, None]
-    counts = np.bincount((draws + offsets).ravel(), minlength=n_boot * n_units).reshape(n_boot, n_units)
-    weights = counts[:, units].astype(float)  # (n_boot, n): how often each day is drawn
+    weights = unit_bootstrap_counts(units, n_boot, rng)  # (n_boot, n): how often each day is drawn
     finite = np.isfinite(x)
     num = weights @ np.where(finite, x, 0.0)
     den = weights @ finite.astype(float)
@@ -397,8 +375,8 @@ def composite_table(
             ``label`` (``storm``/``calm``), ``quantity``, ``variable``, ``level``, ``value``.
         n_boot: Bootstrap resamples (>= 1).
         seed: Seed of the resampling (storm and calm days draw from separate streams).
-        resample: ``episodes`` (runs of consecutive days of a label, see
-            :func:`episodes`) or ``days``.
+        resample: ``episodes`` (runs of consecutive days of a label,
+            :func:`~aurora_xai.regimes.blocking.episode_groups`) or ``days``.
         level: Coverage of the percentile intervals, in (0, 1).
 
     Returns:
@@ -432,7 +410,10 @@ def composite_table(
         x = part.pivot_table(index="day", columns="key", values="value", aggfunc="first", dropna=False)
         x = x.reindex(columns=range(len(keys)))
         values = x.to_numpy(dtype=float)
-        units = episodes(x.index) if resample == "episodes" else np.arange(len(x), dtype=np.int64)
+        if resample == "episodes":
+            units = episode_groups(day_numbers(x.index), np.zeros(len(x), dtype=np.int64))
+        else:
+            units = np.arange(len(x), dtype=np.int64)
         finite = np.isfinite(values)
         n_days = finite.sum(axis=0)
         n_units = np.array([len(np.unique(units[finite[:, j]])) for j in range(len(keys))], dtype=int)

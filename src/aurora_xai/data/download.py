@@ -41,7 +41,8 @@ from .era5 import ERA5Source, MissingTimeError, open_source
 from .formats import FileAccessError
 from .lazy import GROUP_BYTES, lazy_steps, step_bytes
 from .needs import ALL, StoreReads, needed_fields
-from .readers import Store, cds_parts
+from .sources import cds_parts
+from .store import Store
 from .variables import LEVELS, LONG_NAMES, UNITS, WB2_NAMES
 
 __all__ = [

@@ -5,7 +5,7 @@ once; each sample then reads exactly the variables, levels and the two history t
 needs. The result is an ``aurora.Batch`` in Aurora's conventions: latitude strictly
 decreasing, longitude increasing in [0, 360), float32, the configured pressure levels.
 
-The schema of the store is chosen by ``source`` (see :mod:`aurora_xai.data.readers`):
+The schema of the store is chosen by ``source`` (see :mod:`aurora_xai.data.sources`):
 ``synthetic`` and ``weatherbench2`` (WeatherBench 2 zarr), ``arco`` (ARCO-ERA5 zarr, valid
 span from its attributes) and ``cds`` (Copernicus CDS NetCDF files). All give the same
 batch for the same content.
@@ -15,7 +15,7 @@ for multi-file sources), and per time step from the data, for stores known to ho
 steps written north-south mirrored under a correct coordinate (ARCO-ERA5 on some dates).
 The data check compares the zonal anomalies of 2 m temperature with those of the surface
 geopotential (high ground is cold: the lapse-rate signature) as stored and as mirrored;
-see :func:`latitude_flip_score`. It sees a mirror of the whole time step (all variables
+see :func:`aurora_xai.data.orientation.latitude_flip_score`. It sees a mirror of the whole time step (all variables
 flipped together, as reported); it cannot see a flip of one variable alone, and it needs a
 grid symmetric about the equator. Known dates can also be listed (``flipped_times``).
 
@@ -48,7 +48,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -57,8 +56,12 @@ import pandas as pd
 import xarray as xr
 
 from ..dates import utc_datetime, utc_index, utc_timestamp
-from ..grid import lat_weights
-from .readers import IMPRECISE_TIMES, SOURCES, Store, canonicalise_grid, check_grid, open_static, open_store
+from .coords import IMPRECISE_TIMES
+from .grid_conventions import canonicalise_grid, check_grid
+from .orientation import FLIP_MARGIN, latitude_flip_score
+from .regrid import regrid_static
+from .sources import SOURCES, open_static, open_store
+from .store import Store
 from .units import UnitConversion, check_plausible, resolve_units
 from .variables import ATMOS_VARS, LEVELS, SURF_VARS, WB2_NAMES
 
@@ -68,15 +71,9 @@ __all__ = [
     "canonicalise_grid",
     "check_grid",
     "open_source",
-    "latitude_flip_score",
-    "regrid_static",
-    "measure_read_bytes",
 ]
 
 log = logging.getLogger(__name__)
-
-#: Margin by which the mirrored orography correlation must beat the stored one to flip.
-FLIP_MARGIN = 0.3
 
 
 class MissingTimeError(KeyError):
@@ -100,7 +97,7 @@ class ERA5Source:
         on_missing: ``"error"`` (default) or ``"skip"`` for requested times not in the store
             or stored as NaN (callers check :meth:`has_time`, read with ``skip_empty``
             and record the skipped dates with :meth:`missing_reason`).
-        source: Schema of the store, one of :data:`aurora_xai.data.readers.SOURCES`.
+        source: Schema of the store, one of :data:`aurora_xai.data.sources.SOURCES`.
         names: Optional overrides of the store names, ``{kind: {aurora name: store name}}``
             with kinds ``surf``, ``atmos``, ``static``.
         orientation_check: ``"auto"`` (on for ``arco``), ``"on"`` or ``"off"``: detect time
@@ -110,7 +107,7 @@ class ERA5Source:
             little precision to hold its times (``float32`` seconds since 1970 reads 06:00
             as 06:00:32) is read as the round times its values stand for, with a warning
             naming the stored time, dtype and units, or refused with that message (see
-            :func:`aurora_xai.data.readers.snap_times`).
+            :func:`aurora_xai.data.coords.snap_times`).
     """
 
     path: str
@@ -398,7 +395,7 @@ class ERA5Source:
         ``out`` is converted to Aurora's units in place (each array replaced). A step is
         missing data when every field is entirely NaN there, or when chunks of any field
         were never written there (``unwritten``: ``{time: why}`` from
-        :meth:`aurora_xai.data.readers.Store.read`, whose steps read as NaN). Missing steps
+        :meth:`aurora_xai.data.store.Store.read`, whose steps read as NaN). Missing steps
         are recorded in :attr:`empty_steps` when ``skip_empty``; without it they raise
         :class:`MissingTimeError`. With ``check``, any other non-finite value raises
         ``ValueError`` naming variable, level, time and grid cell, and every field
@@ -763,109 +760,6 @@ def _check_finite(arr: np.ndarray, name: str, levels, time, history=None, times=
             "time step (those are skipped with data.on_missing: skip only when every needed field is NaN)"
         )
     raise ValueError(f"NaN or inf in {where}, time {step_time:%Y-%m-%d %H:%M} ({_cell(idx, lat, lon)}){whole}")
-
-
-# --------------------------------------------------------------------------------------
-# Orientation, regridding, byte accounting
-# --------------------------------------------------------------------------------------
-
-
-def latitude_flip_score(t2m: np.ndarray, z_surface: np.ndarray, lat: np.ndarray) -> tuple[float, float]:
-    """How well 2 m temperature matches the orography as stored and north-south mirrored.
-
-    Returns the area-weighted correlations of the zonal anomalies of ``t2m`` with those of
-    ``z_surface`` and of ``z_surface[::-1]``. Over high ground the air is colder (about
-    6.5 K per km), so a correctly oriented field correlates clearly negatively with the
-    orography and hardly with its mirror image; a mirrored field the other way round.
-
-    Args:
-        t2m, z_surface: ``(lat, lon)`` fields on the same grid, latitude decreasing.
-        lat: Latitudes, symmetric about the equator.
-    """
-    w = lat_weights(lat)[:, None]
-    a = np.asarray(t2m, dtype=np.float64)
-    a = a - a.mean(axis=1, keepdims=True)
-
-    def corr(b: np.ndarray) -> float:
-        b = np.asarray(b, dtype=np.float64)
-        b = b - b.mean(axis=1, keepdims=True)
-        den = np.sqrt(np.sum(w * a * a) * np.sum(w * b * b))
-        return float(np.sum(w * a * b) / den) if den > 0 else 0.0
-
-    return corr(z_surface), corr(z_surface[::-1])
-
-
-def _axis_weights(src: np.ndarray, dst: np.ndarray, periodic: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices ``i0, i1`` into ``src`` and weights ``w`` of ``i1`` for linear interpolation."""
-    src = np.asarray(src, dtype=np.float64)
-    n = len(src)
-    idx = np.arange(n)
-    if periodic:
-        src = np.concatenate([[src[-1] - 360.0], src, [src[0] + 360.0]])
-        idx = np.concatenate([[n - 1], idx, [0]])
-    hi = np.clip(np.searchsorted(src, dst, side="right"), 1, len(src) - 1)
-    lo = hi - 1
-    w = np.clip((dst - src[lo]) / (src[hi] - src[lo]), 0.0, 1.0)
-    return idx[lo], idx[hi], w
-
-
-def regrid_static(da: xr.DataArray, lat: np.ndarray, lon: np.ndarray, method: str = "linear") -> np.ndarray:
-    """Interpolate a static ``(latitude, longitude)`` field to another grid (numpy only).
-
-    Bilinear (``linear``) or ``nearest`` (for categorical fields such as soil type);
-    longitude is periodic, latitudes beyond the source's range take its edge rows.
-
-    Returns:
-        float32 ``(len(lat), len(lon))``.
-    """
-    da = canonicalise_grid(da.to_dataset(name="f"))["f"]
-    vals = np.asarray(da.values, dtype=np.float64)
-    slat = da["latitude"].values[::-1].astype(np.float64)  # increasing
-    vals = vals[::-1]
-    slon = da["longitude"].values.astype(np.float64)
-    lat = np.asarray(lat, dtype=np.float64)
-    lon = np.asarray(lon, dtype=np.float64) % 360
-    if method == "nearest":
-        r0, r1, wr = _axis_weights(slat, lat, periodic=False)
-        c0, c1, wc = _axis_weights(slon, lon, periodic=True)
-        rows = np.where(wr < 0.5, r0, r1)
-        cols = np.where(wc < 0.5, c0, c1)
-        return np.ascontiguousarray(vals[np.ix_(rows, cols)], dtype=np.float32)
-    if method != "linear":
-        raise ValueError(f"regrid method must be linear or nearest, got {method!r}")
-    r0, r1, wr = _axis_weights(slat, lat, periodic=False)
-    c0, c1, wc = _axis_weights(slon, lon, periodic=True)
-    rowwise = vals[r0] * (1 - wr)[:, None] + vals[r1] * wr[:, None]
-    out = rowwise[:, c0] * (1 - wc)[None] + rowwise[:, c1] * wc[None]
-    return np.ascontiguousarray(out, dtype=np.float32)
-
-
-def _rchar() -> int:
-    with open("/proc/self/io") as fh:
-        for line in fh:
-            if line.startswith("rchar:"):
-                return int(line.split()[1])
-    raise OSError("no rchar in /proc/self/io")
-
-
-def measure_read_bytes(source: ERA5Source, time: pd.Timestamp) -> tuple[int, int]:
-    """Bytes the process reads for one sample, and the bytes the sample needs.
-
-    Measured as the change of ``rchar`` in ``/proc/self/io`` (Linux) around
-    :meth:`ERA5Source.read_fields`: every byte read from files (compressed, as stored,
-    page cache included) by any thread of the process. Run nothing else meanwhile. On an
-    uncompressed store the ratio ``read / needed`` is the overhead of reading whole
-    chunks (variables, levels or times the sample does not use); 1.0 is the floor.
-
-    Returns:
-        ``(read, needed)`` in bytes.
-    """
-    if not os.path.exists("/proc/self/io"):
-        raise OSError("measure_read_bytes needs /proc/self/io (Linux)")
-    before = _rchar()
-    source.read_fields(time)
-    after = _rchar()
-    return after - before, source.bytes_needed()
 
 
 def open_source(

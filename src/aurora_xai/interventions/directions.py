@@ -31,7 +31,7 @@ settings) and returning a :class:`Direction`:
   sign chosen so that summer (JJA) scores exceed winter (DJF) ones when both seasons
   are sampled (else the fit's sign, largest loading positive);
 * ``storm_axis``: the storm-minus-calm axis of the standardised features
-  (:func:`~aurora_xai.regimes.separability.contrastive_axis`, the LDA direction at full
+  (:func:`~aurora_xai.regimes.classifiers.contrastive_axis`, the LDA direction at full
   shrinkage) fitted on all labelled days (one axis, not one per fold), positive towards
   storm.
 
@@ -193,7 +193,7 @@ def _pc1(data: DirectionData) -> Direction:
 
 
 def _storm_axis(data: DirectionData) -> Direction:
-    from ..regimes.separability import contrastive_axis
+    from ..regimes.classifiers import contrastive_axis
     from ..regimes.study import storm_calm_subset
 
     x, y, *_ = storm_calm_subset(data.pooled, data.labels, data.region, list(data.levels))

@@ -13,7 +13,8 @@ a null distribution that is too narrow. This module holds the time-aware version
   ``gap_days`` days of a test day is dropped from the training fold (a buffer against
   the autocorrelation that outlasts a group).
 - **Group (cluster) bootstrap weights** (:func:`group_bootstrap_weights`) for intervals
-  of statistics of held-out decisions: groups are resampled as units.
+  of statistics of held-out decisions: groups are resampled as units, within strata of
+  their labels; :func:`unit_bootstrap_counts` draws the units of one label.
 - **Block label permutations** (:func:`unit_permutations`): the labels of whole
   episodes are shuffled among the episodes held out together, which keeps the runs.
 - **Circular moving-block bootstrap** of the dates (:func:`circular_block_indices`) with
@@ -43,6 +44,7 @@ __all__ = [
     "group_bootstrap_weights",
     "label_units",
     "optimal_block_length",
+    "unit_bootstrap_counts",
     "unit_permutations",
     "week_groups",
 ]
@@ -296,6 +298,25 @@ def group_bootstrap_weights(groups: np.ndarray, y: np.ndarray, n_boot: int, rng:
         m = len(members)
         counts[:, members] = rng.multinomial(m, np.full(m, 1.0 / m), size=n_boot)
     return counts[:, inv]
+
+
+def unit_bootstrap_counts(units: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap counts ``(n_boot, n)`` of the samples when whole units are drawn with replacement.
+
+    Every resample draws as many units as there are, uniformly and with replacement (no
+    strata: the samples are of one label, e.g. the episodes of :func:`episode_groups`
+    of the storm days); a sample's count is the number of times its unit was drawn.
+
+    Args:
+        units: ``(n,)`` unit index of every sample, numbered 0, 1, ... (``n >= 1``).
+        n_boot: Number of resamples.
+        rng: Random generator.
+    """
+    n_units = int(units.max()) + 1
+    draws = rng.integers(0, n_units, size=(n_boot, n_units))
+    offsets = (np.arange(n_boot) * n_units)[:, None]
+    counts = np.bincount((draws + offsets).ravel(), minlength=n_boot * n_units).reshape(n_boot, n_units)
+    return counts[:, units].astype(float)
 
 
 # ----------------------------------------------------------------------------- block permutations

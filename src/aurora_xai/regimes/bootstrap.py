@@ -151,21 +151,18 @@ def pc1_block_length(x: np.ndarray, day_of_year: np.ndarray | None = None, stand
     return optimal_block_length(anomaly)
 
 
-def principal_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Principal angles in degrees between the row spaces of ``a`` and ``b``.
+def principal_angles(overlap: np.ndarray) -> np.ndarray:
+    """Principal angles in degrees between two ``k``-dimensional subspaces from their overlap.
 
     Args:
-        a: ``(k, p)`` orthonormal rows.
-        b: ``(k, p)`` orthonormal rows (same ``k``).
+        overlap: ``(..., k, k)`` dot products ``a @ b.T`` of the orthonormal rows ``a``
+            and ``b`` ``(k, p)`` spanning the two subspaces (a stack of such matrices
+            gives a stack of angles).
 
     Returns:
-        ``(k,)`` angles in degrees, ascending (0 for identical subspaces).
+        ``(..., k)`` angles in degrees, ascending (0 for identical subspaces).
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.ndim != 2 or a.shape != b.shape:
-        raise ValueError(f"need two (k, p) arrays of equal shape, got {a.shape} and {b.shape}")
-    s = np.linalg.svd(a @ b.T, compute_uv=False)
+    s = np.linalg.svd(np.asarray(overlap), compute_uv=False)
     return np.degrees(np.arccos(np.clip(s, -1.0, 1.0)))
 
 
@@ -199,8 +196,7 @@ def _summarise(
     """
     n_boot, k, _ = overlap.shape
     abs_cos = np.abs(np.einsum("bkk->bk", overlap))
-    s = np.linalg.svd(overlap, compute_uv=False)
-    angles = np.degrees(np.arccos(np.clip(s, -1.0, 1.0)))
+    angles = principal_angles(overlap)
     return BootstrapResult(
         abs_cos=abs_cos,
         abs_cos_mean=abs_cos.mean(axis=0),

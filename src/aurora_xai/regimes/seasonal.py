@@ -22,6 +22,7 @@ __all__ = [
     "cohen_d",
     "harmonic_design",
     "harmonic_table",
+    "residualise_annual",
     "season_of_month",
     "season_separation",
 ]
@@ -305,3 +306,39 @@ def harmonic_table(scores: np.ndarray, day_of_year: np.ndarray, n_harmonics: int
     table = pd.DataFrame(rows, columns=["pc", "r2", "corr", "amplitude", "phase_day"])
     table.attrs["note"] = note
     return table
+
+
+def residualise_annual(
+    x: np.ndarray, day_of_year: np.ndarray, n_harmonics: int = 2, keep_mean: bool = True
+) -> np.ndarray:
+    """Regress the annual harmonics out of every feature.
+
+    Args:
+        x: ``(n, p)`` features.
+        day_of_year: ``(n,)`` day of year of each sample.
+        n_harmonics: Number of annual harmonics (1 = annual, 2 adds semi-annual).
+        keep_mean: Add the feature means back (otherwise residuals have zero mean).
+
+    Returns:
+        ``(n, p)`` residuals, orthogonal to the harmonics of ``day_of_year``.
+
+    Raises:
+        NotApplicableError: if the dates cover too little of the year
+            (:func:`check_annual_coverage`) or are too few.
+
+    For cross-validated classification use the ``day_of_year`` argument of
+    :func:`~aurora_xai.regimes.cv.cv_classifier_scores` instead, which fits the regression on training folds
+    only; residualising all samples at once biases held-out AUCs of seasonal labels
+    below chance.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    doy = np.asarray(day_of_year, dtype=np.float64)
+    if x.ndim != 2 or doy.shape != (x.shape[0],):
+        raise ValueError(f"x must be (n, p) and day_of_year (n,), got {x.shape} and {doy.shape}")
+    check_annual_coverage(doy, n_harmonics)
+    design = harmonic_design(doy, n_harmonics)
+    if x.shape[0] <= design.shape[1]:
+        raise NotApplicableError(f"{x.shape[0]} samples cannot be residualised on {design.shape[1]} harmonic terms")
+    coef, *_ = np.linalg.lstsq(design, x, rcond=None)
+    resid = x - design @ coef
+    return resid + x.mean(axis=0) if keep_mean else resid

@@ -2,11 +2,12 @@
 
 Thin glue between the pooled-latent dataset and the statistics of
 :mod:`~aurora_xai.regimes.bootstrap`, :mod:`~aurora_xai.regimes.seasonal` and
-:mod:`~aurora_xai.regimes.separability`, returning datasets and headline rows.
+:mod:`~aurora_xai.regimes.storm_calm`, returning datasets and headline rows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,9 +20,11 @@ from ..tables import not_applicable
 from .applicability import NotApplicableError
 from .blocking import BLOCKINGS, TimeBlocking
 from .bootstrap import BootstrapResult, bootstrap_pca_stability, pc1_block_length
+from .classifiers import auc_from_scores, contrastive_axis
+from .cv import cv_contrastive_auc
 from .pca import fit_pca
 from .seasonal import season_separation
-from .separability import auc_from_scores, contrastive_axis, cv_contrastive_auc, storm_calm_report
+from .storm_calm import StormCalmReport, storm_calm_report
 
 __all__ = [
     "CV_STATISTICS",
@@ -293,20 +296,20 @@ def storm_calm_analysis(
     n_pca: int = 10,
     cv_blocking: str | None = None,
     cv_gap_days: int | None = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]], xr.Dataset]:
+) -> tuple[StormCalmReport, list[dict[str, Any]], xr.Dataset]:
     """Storm-versus-calm separability with held-out scores.
 
     A window with too few labelled days (no storm day, or fewer than ``k`` of a class
     for the ``k``-fold statistics; the labels' shortfall is recorded with the labels)
     gives every statistic it allows; the others are listed with their reason under
-    ``storm_calm_not_applicable`` in the report, are headline rows with an empty value
+    ``not_applicable`` in the report, are headline rows with an empty value
     and the reason, and NaN in the projection (whose ``note`` attribute says why).
 
     Args:
         pooled, labels, region, levels: The labelled days' features
             (:func:`storm_calm_subset`).
         seed, n_permutations, k, n_pcs: As in
-            :func:`~aurora_xai.regimes.separability.storm_calm_report`.
+            :func:`~aurora_xai.regimes.storm_calm.storm_calm_report`.
         n_pca: PCs of all dates whose scores the projection dataset holds.
         cv_blocking: ``'episode'`` or ``'week'`` (``regimes.cv_blocking``) adds the
             statistics of folds blocked in time beside the published ones (shuffled
@@ -316,7 +319,8 @@ def storm_calm_analysis(
 
     Returns:
         ``(report, headline rows, projections)``: the full report of
-        :func:`~aurora_xai.regimes.separability.storm_calm_report`, the headline rows
+        :func:`~aurora_xai.regimes.storm_calm.storm_calm_report` with the in-sample
+        contrastive AUC, the headline rows
         (each blocked row right after its published sibling), and a dataset of each
         labelled day's held-out contrastive projection ``(day,)``, its scores on the PCs
         of all dates ``(day, pc)`` and the cross-validated scores with their intervals,
@@ -332,7 +336,8 @@ def storm_calm_analysis(
     report = storm_calm_report(
         x, y, doy, seasons, seed=seed, n_permutations=n_permutations, k=k, n_pcs=n_pcs, blocking=blocking
     )
-    notes: dict[str, str] = report["storm_calm_not_applicable"]
+    notes = dict(report.not_applicable)
+    flat = report.to_dict()
     n = len(y)
     rows: list[dict[str, Any]] = []
 
@@ -340,11 +345,11 @@ def storm_calm_analysis(
         if key in notes:
             rows.append(not_applicable(key, notes[key], n))
             return
-        if key not in report:
+        if key not in flat:
             return
-        row = {"metric": key, "value": float(report[key]), "n": n}
-        if has_ci and f"{key}_ci_low" in report:
-            row.update(ci_low=float(report[f"{key}_ci_low"]), ci_high=float(report[f"{key}_ci_high"]))
+        row = {"metric": key, "value": float(flat[key]), "n": n}
+        if has_ci and f"{key}_ci_low" in flat:
+            row.update(ci_low=float(flat[f"{key}_ci_low"]), ci_high=float(flat[f"{key}_ci_high"]))
         rows.append(row)
 
     for key, has_ci, blocked in _HEADLINE_KEYS:
@@ -355,14 +360,15 @@ def storm_calm_analysis(
     key = "storm_calm_contrastive_auc_in_sample"
     try:
         in_sample = float(auc_from_scores(contrastive_axis(x, y).project(x), y))
-        report[key] = in_sample
+        report = dataclasses.replace(report, contrastive_auc_in_sample=in_sample)
         rows.append({"metric": key, "value": in_sample, "n": n})
     except NotApplicableError as err:
         notes[key] = str(err)
+        report = dataclasses.replace(report, not_applicable=notes)
         rows.append(not_applicable(key, str(err), n))
-    sep_pc = f"storm_calm_linearly_separable_pc{report['storm_calm_n_pcs']}"
-    if sep_pc in report:
-        rows.append({"metric": sep_pc, "value": float(report[sep_pc]), "n": n})
+    sep_pc = f"storm_calm_linearly_separable_pc{report.n_pcs}"
+    if sep_pc in flat:
+        rows.append({"metric": sep_pc, "value": float(flat[sep_pc]), "n": n})
     elif sep_pc in notes:
         rows.append(not_applicable(sep_pc, notes[sep_pc], n))
     x_all, _ = feature_matrix(pooled, region, levels)
@@ -390,17 +396,19 @@ def storm_calm_analysis(
     ds.attrs.update(
         cv_blocking="none" if blocking is None else blocking.kind,
         cv_gap_days=0 if blocking is None else blocking.gap_days,
-        n_blocks=int(report.get("storm_calm_n_blocks", n)),
+        n_blocks=n if report.blocked is None else int(report.blocked.n_blocks),
     )
-    for attr, key in (("perm_p", "storm_calm_perm_p"), ("perm_p_block", "storm_calm_perm_p_block")):
-        if key in report:
-            ds.attrs[attr] = float(report[key])
+    perm_p_block = None if report.blocked is None else report.blocked.perm_p
+    for attr, value in (("perm_p", report.perm_p), ("perm_p_block", perm_p_block)):
+        if value is not None:
+            ds.attrs[attr] = float(value)
     return report, rows, ds
 
 
-def _cv_scores(report: dict[str, Any], blocking: TimeBlocking | None) -> xr.Dataset:
+def _cv_scores(report: StormCalmReport, blocking: TimeBlocking | None) -> xr.Dataset:
     """``cv_score (statistic, cv)``, its interval and notes from a storm/calm report."""
-    notes: dict[str, str] = report["storm_calm_not_applicable"]
+    notes = report.not_applicable
+    flat = report.to_dict()
     score = np.full((len(CV_STATISTICS), 2), np.nan)
     ci = np.full((len(CV_STATISTICS), 2, 2), np.nan)
     why = np.full((len(CV_STATISTICS), 2), "", dtype=object)
@@ -409,10 +417,10 @@ def _cv_scores(report: dict[str, Any], blocking: TimeBlocking | None) -> xr.Data
             key = f"storm_calm_{stat}{suffix}"
             if suffix and blocking is None:
                 why[i, j] = "folds blocked in time not requested (regimes.cv_blocking: none)"
-            elif key in report:
-                score[i, j] = float(report[key])
-                if f"{key}_ci_low" in report:
-                    ci[i, j] = report[f"{key}_ci_low"], report[f"{key}_ci_high"]
+            elif key in flat:
+                score[i, j] = float(flat[key])
+                if f"{key}_ci_low" in flat:
+                    ci[i, j] = flat[f"{key}_ci_low"], flat[f"{key}_ci_high"]
             else:
                 why[i, j] = notes.get(key, "not computed")
     out = xr.Dataset(

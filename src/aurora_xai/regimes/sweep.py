@@ -15,8 +15,8 @@ analyses compute four statistics, each with a 95 % interval:
     (:func:`~aurora_xai.regimes.seasonal.cohen_d`), as ``pc1_djf_jja_cohen_d``.
 ``storm_calm_auc_blocked``
     Held-out storm/calm ROC AUC of shrinkage LDA with folds blocked in time
-    (:func:`~aurora_xai.regimes.separability.storm_calm_report`), as the headline row of
-    rule ``test_storm_calm`` of that name.
+    (:func:`~aurora_xai.regimes.storm_calm.storm_calm_report`), as the headline row of
+    rule ``score_storm_calm`` of that name.
 ``storm_calm_residualised_auc_blocked``
     The same with two annual harmonics regressed out of every feature inside each
     training fold (the annual cycle removed in-fold).
@@ -36,7 +36,7 @@ Intervals:
   the sweep's value is the same number.
 - The two AUCs: the intervals of their headline rows (a bootstrap of the held-out
   decisions resampling whole label episodes or weeks with blocked folds, class-stratified
-  days otherwise; :func:`~aurora_xai.regimes.separability.cv_classifier_scores`).
+  days otherwise; :func:`~aurora_xai.regimes.cv.cv_classifier_scores`).
 
 The tap ``bottleneck`` is the same module output as the last ``backbone.encoder.<k>``
 (:func:`~aurora_xai.latents.taps.tap_depth` gives both the same depth). Its statistics are
@@ -134,7 +134,7 @@ class SweepSettings:
             ``pca.standardize``).
         n_boot: Resamples of the dates for the PC1 intervals (``regimes.n_bootstrap``).
         block: ``regimes.bootstrap_block``: ``'auto'``, ``'none'`` or a block length.
-        cv_folds, cv_blocking, cv_gap_days: As in rule ``test_storm_calm``
+        cv_folds, cv_blocking, cv_gap_days: As in rule ``score_storm_calm``
             (``regimes.cv_folds``, ``regimes.cv_blocking``, ``regimes.cv_gap_days``).
         seed: ``seed``.
     """
@@ -308,7 +308,7 @@ def _seasonal_rows(pooled: xr.Dataset, settings: SweepSettings) -> list[dict[str
 def _storm_calm_rows(pooled: xr.Dataset, labels: pd.DataFrame, settings: SweepSettings) -> list[dict[str, Any]]:
     # imported here: the figure reads this module's statistics in the plotting
     # environment, which has no scikit-learn
-    from .separability import storm_calm_report
+    from .storm_calm import storm_calm_report
     from .study import blocking_of, storm_calm_subset
 
     x, y, doy, seasons, dates = storm_calm_subset(pooled, labels, settings.region, settings.levels)
@@ -324,22 +324,23 @@ def _storm_calm_rows(pooled: xr.Dataset, labels: pd.DataFrame, settings: SweepSe
         k=settings.cv_folds,
         blocking=blocking,
     )
-    notes: dict[str, str] = report["storm_calm_not_applicable"]
+    notes = report.not_applicable
+    flat = report.to_dict()
     if blocking is None:
-        interval = "percentile bootstrap of the held-out decisions (class-stratified days), as test_storm_calm"
+        interval = "percentile bootstrap of the held-out decisions (class-stratified days), as score_storm_calm"
     else:
         interval = (
             f"percentile bootstrap of the held-out decisions (whole {blocking.kind}s resampled; folds of whole "
-            f"{blocking.kind}s, {blocking.gap_days}-day gap), as test_storm_calm"
+            f"{blocking.kind}s, {blocking.gap_days}-day gap), as score_storm_calm"
         )
     rows = []
     for s in sweep_statistics(settings.blocked)[2:]:
         row: dict[str, Any] = {"stat": s.stat, "n": len(y), "interval": interval, "note": ""}
-        if s.stat in report:
+        if s.stat in flat:
             row.update(
-                value=float(report[s.stat]),
-                ci_low=float(report[f"{s.stat}_ci_low"]),
-                ci_high=float(report[f"{s.stat}_ci_high"]),
+                value=float(flat[s.stat]),
+                ci_low=float(flat[f"{s.stat}_ci_low"]),
+                ci_high=float(flat[f"{s.stat}_ci_high"]),
             )
         else:
             row.update(value=np.nan, note=notes.get(s.stat, "not computed"))

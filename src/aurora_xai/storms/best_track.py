@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.synthetic import Storm, StormTrackPoint
+from .tracks import Storm, StormTrackPoint
 
 __all__ = [
     "KNOT",

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.synthetic import Storm, StormTrackPoint
 from ..dates import utc_timestamp
 from ..regions import Region
+from .tracks import Storm, StormTrackPoint
 
 __all__ = ["StormEvent", "catalogue_from_config", "storm_to_config"]
 

@@ -1,4 +1,4 @@
-"""Rule test_storm_calm: are storm days linearly separable from calm days in latent space?"""
+"""Rule score_storm_calm: are storm days linearly separable from calm days in latent space?"""
 
 import json
 
@@ -33,7 +33,7 @@ report, rows, proj = storm_calm_analysis(
 proj.attrs.update(provenance(sm.params.settings))
 write_netcdf(proj, sm.output.projection)
 with atomic_path(sm.output.report_json) as tmp:
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=float) + "\n")
+    tmp.write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True, default=float) + "\n")
 table = headline_rows(rows)
 write_csv(table, sm.output.headline)
 log_headline(log, table)
