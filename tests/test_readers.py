@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +11,17 @@ import pytest
 import torch
 import xarray as xr
 
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from aurora_xai.data import download as dl  # noqa: E402
-from aurora_xai.data.era5 import (  # noqa: E402
+from aurora_xai.data import download as dl
+from aurora_xai.data.era5 import (
     MissingTimeError,
     latitude_flip_score,
     measure_read_bytes,
     open_source,
     regrid_static,
 )
-from aurora_xai.data.readers import arco_valid_span, cds_files, check_grid  # noqa: E402
-from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset  # noqa: E402
-from aurora_xai.data.variables import LEVELS  # noqa: E402
+from aurora_xai.data.readers import arco_valid_span, cds_files, check_grid
+from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
+from aurora_xai.data.variables import LEVELS
 
 SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), compress=False)
 SAMPLES = [pd.Timestamp("2005-03-01T06"), pd.Timestamp("2005-03-01T12"), pd.Timestamp("2005-03-01T18")]

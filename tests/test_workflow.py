@@ -254,7 +254,9 @@ def test_study_preset_dry_run_lists_the_study_jobs(workdir):
     ):
         assert counts[rule] == 1, rule
     assert "make_synthetic_era5" not in counts  # real data: nothing synthetic is written
-    study = yaml.safe_load((workdir / "config/study.yaml").read_text())
+    from aurora_xai.settings import load_config
+
+    study = load_config(workdir / "config/config.yaml", workdir / "config/study.yaml")  # as --configfile merges it
     assert study["model"]["name"] == "small-pretrained" and study["regimes"]["n_bootstrap"] == 1000
     assert study["latents"]["tap"] == "backbone" and study["pca"]["region"] == "us"
 
