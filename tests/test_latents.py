@@ -18,7 +18,7 @@ from aurora_xai.grid import band_weights, lat_cell_edges, lat_weights
 from aurora_xai.latents.geometry import patch_centres, patch_lat_edges, stage_resolutions
 from aurora_xai.latents.io import pooled_files, pooled_path
 from aurora_xai.latents.pooling import pool_grid, region_weights
-from aurora_xai.latents.taps import TAPS, capture_latents, parse_tap, tap_names
+from aurora_xai.latents.taps import TAPS, capture_latents, known_taps, parse_tap, tap_names
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.regions import GLOBE, Region
 
@@ -28,10 +28,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 # --- the tap vocabulary -------------------------------------------------------------------
 def test_one_tap_vocabulary_in_the_schema():
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]
-    assert tuple(schema["latents"]["properties"]["tap"]["enum"]) == TAPS
+    """Every tap key of the schema takes the vocabulary of aurora_xai.latents.taps, and the
+    schema writes it out once (a YAML anchor, aliased by the other keys)."""
+    text = (REPO / "workflow/schemas/config.schema.yaml").read_text()
+    schema = yaml.safe_load(text)["properties"]
+    assert tuple(schema["latents"]["properties"]["tap"]["enum"]) == TAPS == known_taps()
+    assert tuple(schema["latents"]["properties"]["taps"]["items"]["enum"]) == TAPS
     assert tuple(schema["attribution"]["properties"]["latent_layer"]["enum"]) == TAPS
     assert tuple(schema["perturbation"]["properties"]["latent_layer"]["enum"]) == TAPS
+    assert [tuple(s["enum"]) for s in schema["interventions"]["properties"]["tap"]["oneOf"]] == [("",), TAPS]
+    assert text.count("backbone.encoder.0") == 1
     assert TAPS == (
         "encoder",
         "backbone.encoder.0",
