@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, run_snakemake
+from workflow_rules import workflow_rules
 
 from aurora_xai.settings import EXECUTION_KEYS, leaf_keys, load_config
 
@@ -182,25 +183,22 @@ def declared_keys(root: Path = REPO, dag: bool = False) -> dict[str, set[str]]:
     """Rule -> the config keys its params declare (``declare(...)``); with ``dag``, the
     keys it lists as shaping its jobs (``dag=``) instead."""
     out: dict[str, set[str]] = {}
-    for path in sorted((root / "workflow/rules").glob("*.smk")):
-        text = path.read_text()
-        starts = [(m.start(), m.group(1)) for m in re.finditer(r"^\s*rule (\w+):", text, re.M)]
-        for (start, rule), (end, _) in zip(starts, [*starts[1:], (len(text), "")]):
-            block = text[start:end]
-            keys: set[str] = set()
-            for call in _calls(block, "declare"):
-                if not dag:
-                    keys.update(ast.literal_eval(a) for a in call.args)
-                for kw in call.keywords:
-                    assert kw.arg == "dag", f"{rule}: unknown keyword {kw.arg} of declare()"
-                    if dag:
-                        keys.update(ast.literal_eval(kw.value))
-            if _calls(block, "declare_all") and not dag:
-                keys.update(k for k in leaf_keys() if k not in EXECUTION_KEYS)
-            assert "config[" not in block.replace('config["data"]["path"]', ""), (
-                f"rule {rule} reads the config outside declare(): {path.name}"
-            )
-            out[rule] = {re.sub(r"\.\{\w+\}.*$", "", k) for k in keys}
+    for info in workflow_rules(root):
+        rule, block, path = info.name, info.text, info.file
+        keys: set[str] = set()
+        for call in _calls(block, "declare"):
+            if not dag:
+                keys.update(ast.literal_eval(a) for a in call.args)
+            for kw in call.keywords:
+                assert kw.arg == "dag", f"{rule}: unknown keyword {kw.arg} of declare()"
+                if dag:
+                    keys.update(ast.literal_eval(kw.value))
+        if _calls(block, "declare_all") and not dag:
+            keys.update(k for k in leaf_keys() if k not in EXECUTION_KEYS)
+        assert "config[" not in block.replace('config["data"]["path"]', ""), (
+            f"rule {rule} reads the config outside declare(): {path.name}"
+        )
+        out[rule] = {re.sub(r"\.\{\w+\}.*$", "", k) for k in keys}
     return out
 
 
