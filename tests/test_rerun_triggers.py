@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures
-import copy
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO, run_snakemake
+from presets import merge, nest
 from workflow_rules import workflow_rules
 
 from aurora_xai.settings import EXECUTION_KEYS, leaf_keys, load_config
@@ -120,20 +120,6 @@ def _get(cfg: dict, key: str):
     for part in key.split("."):
         node = node[part]
     return node
-
-
-def _nest(key: str, value) -> dict:
-    out: dict = value
-    for part in reversed(key.split(".")):
-        out = {part: out}
-    return out
-
-
-def _merge(a: dict, b: dict) -> dict:
-    out = copy.deepcopy(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def alternative(key: str, node: dict) -> dict[str, object]:
@@ -283,7 +269,7 @@ def outcomes(default_run, tmp_path_factory, request) -> dict[str, tuple]:
             return key, (err, set(), {})
         overlay = {}
         for k, v in change.items():
-            overlay = _merge(overlay, _nest(k, v))
+            overlay = merge(overlay, nest(k, v))
         path = folder / f"{key}.yaml"
         path.write_text(yaml.safe_dump(overlay))
         try:
@@ -312,7 +298,7 @@ def test_every_schema_key_has_a_valid_alternative():
         change = alternative(key, node)
         overlay: dict = {}
         for k, v in change.items():
-            overlay = _merge(overlay, _nest(k, v))
+            overlay = merge(overlay, nest(k, v))
         cfg = load_config(REPO / "config/config.yaml", overlay)
         assert _get(cfg, key) != _get(BASE, key) or key in NO_EFFECT, key
 
