@@ -18,8 +18,10 @@ without stopping the next sections:
                     dates/s of the extraction (aurora_xai.latents.extract.extract_taps:
                     worker processes read the store, the forward pass stops at the
                     backbone tap, pooling on the device) and of the bare forward pass
-                    model(batch) on the same samples (read beforehand), their ratio, and
-                    peak GPU memory
+                    model(batch) on the same samples (read beforehand), their ratio
+                    (extraction time / forward time: below 1 the extraction is faster;
+                    aurora_xai.benchmark.ratio, new / reference, as tools/benchmark.py),
+                    and peak GPU memory
   lrp               compute_relevance (CP-LRP, the study's latent target: backbone tokens over
                     Europe) at 0.25 deg with the small architecture: time, peak GPU memory and
                     closure error with checkpointing and without, and how far the two
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -114,22 +117,8 @@ class Budget:
         return self.left() > seconds
 
 
-def _sync(device: Any) -> None:
-    import torch
-
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _measure(device: Any, fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """``(result, seconds, peak GB)`` of ``fn()`` on ``device`` (GPU: allocator peak above
-    the memory in use before; CPU: resident set size growth; :func:`aurora_xai.memory.peak_bytes`)."""
-    from aurora_xai.memory import peak_bytes
-
-    t0 = time.perf_counter()
-    out, peak = peak_bytes(fn, device)
-    _sync(device)
-    return out, time.perf_counter() - t0, round(peak / 1e9, 3)
+def _gb(n_bytes: int) -> float:
+    return round(n_bytes / 1e9, 3)
 
 
 def _rel_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -281,6 +270,7 @@ def section_store(check: Check, budget: Budget) -> dict[str, Any]:
 def _extraction(check: Check, budget: Budget, model_name: str, precisions: tuple[str, ...]) -> dict[str, Any]:
     import torch
 
+    from aurora_xai.benchmark import measure, ratio, sync, timed
     from aurora_xai.latents.extract import extract_taps
     from aurora_xai.latents.loading import batch_to
 
@@ -303,25 +293,25 @@ def _extraction(check: Check, budget: Budget, model_name: str, precisions: tuple
         res["build_s"] = round(model.build_s, 2)
         with torch.inference_mode():
             model(batches[0])  # warm-up
-            _sync(check.device)
+            sync(check.device)
 
             def forward_all(m: Any = model) -> None:
                 for b in batches:
                     m(b)
 
-            _, forward_s, res["peak_memory_gb"] = _measure(check.device, forward_all)
+            _, forward_s, peak = measure(forward_all, check.device)
+            res["peak_memory_gb"] = _gb(peak)
         res["forward_dates_per_s"] = round(len(batches) / forward_s, 4)
         kwargs = dict(device=check.device, num_workers=check.workers)
         extract_taps(source, model, times[:1], ["backbone"], check.regions(), **kwargs)  # warm-up
         if not budget.allows(forward_s * 1.5):
             res["skipped_extraction"] = "section time budget spent"
             continue
-        t0 = time.perf_counter()
-        extract_taps(source, model, times, ["backbone"], check.regions(), **kwargs)
-        _sync(check.device)
-        extraction_s = time.perf_counter() - t0
+        _, extraction_s = timed(
+            functools.partial(extract_taps, source, model, times, ["backbone"], check.regions(), **kwargs), check.device
+        )
         res["extraction_dates_per_s"] = round(len(times) / extraction_s, 4)
-        res["ratio"] = round(forward_s / extraction_s, 4)
+        res["ratio"] = round(ratio(extraction_s, forward_s), 4)
     return out
 
 
@@ -350,6 +340,7 @@ def section_lrp(check: Check, budget: Budget) -> dict[str, Any]:
 
     from aurora_xai.attribution.methods import compute_relevance
     from aurora_xai.attribution.targets import LatentTarget
+    from aurora_xai.benchmark import measure
 
     model = check.model(check.small)
     batch = _batch_on_device(check)
@@ -363,12 +354,13 @@ def section_lrp(check: Check, budget: Budget) -> dict[str, Any]:
             res["skipped"] = "section time budget spent"
             continue
         try:
-            rel, seconds, res["peak_memory_gb"] = _measure(
-                check.device,
+            rel, seconds, peak = measure(
                 lambda level=level: compute_relevance(
                     model, batch, target, method="lrp", attention_rule="cp", checkpointing=level
                 ),
+                check.device,
             )
+            res["peak_memory_gb"] = _gb(peak)
             res["time_s"] = round(seconds, 3)
             res["closure_error"] = float(rel.attrs.get("closure_error", float("nan")))
             res["relevance_sum"] = float(rel.attrs.get("relevance_sum", float("nan")))
@@ -420,14 +412,12 @@ def _copies(check: Check, max_size: int, key: str) -> tuple[Any, Any, np.ndarray
 def _timed_passes(check: Check, budget: Budget, run: Callable[[int], Any]) -> tuple[Any, int, float]:
     """``(result, passes, seconds)`` of ``run(passes)``: ``run(1)`` first as a warm-up,
     then two passes timed if three warm-ups' time is left in the budget, else one."""
-    t0 = time.perf_counter()
-    run(1)
-    _sync(check.device)
-    passes = 2 if budget.allows(3 * (time.perf_counter() - t0)) else 1
-    t0 = time.perf_counter()
-    out = run(passes)
-    _sync(check.device)
-    return out, passes, time.perf_counter() - t0
+    from aurora_xai.benchmark import timed
+
+    _, warm_s = timed(lambda: run(1), check.device)
+    passes = 2 if budget.allows(3 * warm_s) else 1
+    out, seconds = timed(lambda: run(passes), check.device)
+    return out, passes, seconds
 
 
 def section_perturbation(check: Check, budget: Budget) -> dict[str, Any]:
