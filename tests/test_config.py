@@ -14,21 +14,15 @@ def _config():
 
 
 def test_check_config_names_the_key():
-    cfg = _config()
-    check_config(cfg)
-    bad = _config()
-    bad["pca"]["region"] = "atlantis"
-    with pytest.raises(ConfigError, match="pca.region"):
-        check_config(bad)
-    bad = _config()
-    bad["dates"]["end"] = "2004-01-01"
-    with pytest.raises(ConfigError, match="'dates'"):
-        check_config(bad)
-    bad = _config()
-    bad["dates"]["end"] = "2006-01-31"
-    with pytest.raises(ConfigError, match="outside synthetic.periods"):
-        check_config(bad)
-    bad = _config()
-    bad["regions"]["flipped"] = {"lat_min": 50, "lat_max": 10, "lon_min": 0, "lon_max": 10}
-    with pytest.raises(ConfigError, match="regions"):
-        check_config(bad)
+    check_config(_config())
+    flipped = {"lat_min": 50, "lat_max": 10, "lon_min": 0, "lon_max": 10}
+    for section, key, value, named in [
+        ("pca", "region", "atlantis", "pca.region"),
+        ("dates", "end", "2004-01-01", "'dates'"),
+        ("dates", "end", "2006-01-31", "outside synthetic.periods"),
+        ("regions", "flipped", flipped, "regions"),
+    ]:
+        bad = _config()
+        bad[section][key] = value
+        with pytest.raises(ConfigError, match=named):
+            check_config(bad)

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
-from conftest import REPO, copy_workflow, run_snakemake
+from conftest import REPO, copy_workflow, job_counts, run_snakemake
 from presets import merge
 
 pytestmark = pytest.mark.workflow
@@ -52,13 +52,7 @@ def _scheduled(workdir: Path, overlay: dict, *targets: str) -> set[str]:
     out = run_snakemake(
         workdir, *targets, "-n", "--quiet", "rules", "--configfile", "config/config.yaml", "change.yaml"
     )
-    text = out.stdout + out.stderr
-    rules = set()
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("all", "total"):
-            rules.add(parts[0])
-    return rules
+    return set(job_counts(out))
 
 
 @pytest.fixture(scope="module")

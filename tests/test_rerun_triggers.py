@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, run_snakemake
+from conftest import REPO, job_counts, run_snakemake
 from presets import merge, nest
 from workflow_rules import workflow_rules
 
@@ -228,15 +228,9 @@ def scheduled(workdir: Path, overlay: Path) -> set[str]:
     proc = run_snakemake(
         workdir, "-n", "--quiet", "rules", "--nolock", "--configfile", "config/config.yaml", str(overlay)
     )
-    text = proc.stdout + proc.stderr
-    if "Nothing to be done" in text:
+    if "Nothing to be done" in proc.stdout + proc.stderr:
         return set()
-    rules = set()
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("all", "total"):
-            rules.add(parts[0])
-    return rules
+    return set(job_counts(proc))
 
 
 KEYS = sorted(leaf_keys())
