@@ -64,11 +64,11 @@ from aurora_xai.data.synthetic import SyntheticSpec, write_synthetic_store
 from aurora_xai.latents.extract import extract_taps
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.regions import regions_from_config
+from aurora_xai.settings import load_config
 
-REGIONS = {
-    "us": dict(lat_min=24, lat_max=50, lon_min=235, lon_max=295),
-    "europe": dict(lat_min=30, lat_max=72, lon_min=348, lon_max=45),
-}
+# The boxes pooled: the embedded default config's (config/config.yaml, their one copy).
+_DEFAULT_REGIONS = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")["regions"]
+REGIONS = {name: _DEFAULT_REGIONS[name] for name in ("us", "europe")}
 
 
 def _store(tmp: Path, compress: bool = True) -> Path:

@@ -97,9 +97,16 @@ EXTRACTION_KEYS = ("extraction_dates_per_s", "forward_dates_per_s", "ratio", "pe
 #: Keys of each LRP variant.
 LRP_KEYS = ("time_s", "peak_memory_gb", "closure_error", "relevance_sum")
 
-EUROPE = dict(lat_min=30.0, lat_max=72.0, lon_min=348.0, lon_max=45.0)
-US = dict(lat_min=24.0, lat_max=50.0, lon_min=235.0, lon_max=295.0)
-NORTH_ATLANTIC = dict(lat_min=20.0, lat_max=80.0, lon_min=300.0, lon_max=45.0)
+#: The embedded default config, whose named boxes (``regions``, their one copy) the check pools and masks.
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+
+
+def default_regions() -> dict[str, Any]:
+    """The named boxes of :data:`DEFAULT_CONFIG` as regions (``globe`` too)."""
+    from aurora_xai.regions import regions_from_config
+    from aurora_xai.settings import load_config
+
+    return regions_from_config(load_config(DEFAULT_CONFIG)["regions"])
 
 
 class Budget:
@@ -153,9 +160,8 @@ class Check:
         return [round(180 / self.resolution) + 1, round(360 / self.resolution)]
 
     def regions(self) -> dict[str, Any]:
-        from aurora_xai.regions import Region
-
-        return {"us": Region("us", **US), "europe": Region("europe", **EUROPE)}
+        boxes = default_regions()
+        return {"us": boxes["us"], "europe": boxes["europe"]}
 
     def source(self):
         from aurora_xai.data.era5 import open_source
@@ -424,10 +430,9 @@ def section_perturbation(check: Check, budget: Budget) -> dict[str, Any]:
     from aurora_xai.perturbation.apply import normalisation_fill
     from aurora_xai.perturbation.forward import masked_fields
     from aurora_xai.perturbation.masks import n_cells, random_scattered_masks, rng_for, sector_cells
-    from aurora_xai.regions import Region
 
     model, batch, lat, lon, n, out = _copies(check, 4 if check.tiny else 64, "perturbation.batch_size")
-    sector = sector_cells(Region("north_atlantic", **NORTH_ATLANTIC), lat, lon)
+    sector = sector_cells(default_regions()["north_atlantic"], lat, lon)
     masks = random_scattered_masks(sector, n_cells(int(sector.sum()), 1.0), 2 * n, rng_for(0, "gpu_check"))
     fill = normalisation_fill(batch, model.surf_stats)
     _, passes, seconds = _timed_passes(
