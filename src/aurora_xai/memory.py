@@ -117,10 +117,10 @@ class RSSSampler:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.peak = max(self.peak, self.rss())
         self._done.set()
         if self._thread is not None:
             self._thread.join()
+        self.peak = max(self.peak, self.rss())  # after the thread's last sample, never under it
 
 
 def peak_bytes(fn: Callable[[], T], device: torch.device | str = "cpu", interval_s: float = 0.002) -> tuple[T, int]:
