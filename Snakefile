@@ -32,6 +32,12 @@ include: "workflow/rules/common.smk"
 report: "workflow/report/workflow.rst"
 
 
+# Wildcards of every rule: case and direction names (config keys), never paths.
+wildcard_constraints:
+    case="[A-Za-z0-9_]+",
+    direction="[A-Za-z0-9_]+",
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/latents.smk"
 include: "workflow/rules/regimes.smk"

@@ -76,6 +76,17 @@ def run_snakemake(
     return proc
 
 
+def job_counts(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Jobs per rule of a dry run's summary (``snakemake -n --quiet rules``), ``all`` and
+    ``total`` left out; empty when there is nothing to be done."""
+    counts = {}
+    for line in (proc.stdout + proc.stderr).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("all", "total"):
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory) -> Path:
     """The embedded default, run to completion once per session in a copy of the repository.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from aurora_xai.settings import load_config  # noqa: E402
-from aurora_xai.storms.best_track import KNOT, BestTrackError, BestTracks, read_hurdat2, read_ibtracs  # noqa: E402
-from aurora_xai.storms.catalogue import catalogue_from_config, storm_to_config  # noqa: E402
+from aurora_xai.settings import load_config
+from aurora_xai.storms.best_track import KNOT, BestTrackError, BestTracks, read_hurdat2, read_ibtracs
+from aurora_xai.storms.catalogue import catalogue_from_config, storm_to_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

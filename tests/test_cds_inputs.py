@@ -14,17 +14,12 @@ import pytest
 import torch
 import xarray as xr
 
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from aurora_xai.data import download as dl  # noqa: E402
-from aurora_xai.data.era5 import open_source  # noqa: E402
-from aurora_xai.data.files import cds_files, open_dataset  # noqa: E402
-from aurora_xai.data.formats import UnrecognisedFileError, sniff  # noqa: E402
-from aurora_xai.data.sources import open_store  # noqa: E402
-from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset  # noqa: E402
+from aurora_xai.data import download as dl
+from aurora_xai.data.era5 import open_source
+from aurora_xai.data.files import cds_files, open_dataset
+from aurora_xai.data.formats import UnrecognisedFileError, sniff
+from aurora_xai.data.sources import open_store
+from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
 
 SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), compress=False)
 T06, T12 = pd.Timestamp("2005-03-01T06"), pd.Timestamp("2005-03-01T12")

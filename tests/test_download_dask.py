@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,16 +14,11 @@ import pytest
 import torch
 import xarray as xr
 
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from aurora_xai.data import download as dl  # noqa: E402
-from aurora_xai.data.era5 import ERA5Source, MissingTimeError, open_source  # noqa: E402
-from aurora_xai.data.lazy import lazy_steps, step_bytes, step_groups  # noqa: E402
-from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset  # noqa: E402
-from aurora_xai.perturbation.apply import climatology_fill  # noqa: E402
+from aurora_xai.data import download as dl
+from aurora_xai.data.era5 import ERA5Source, MissingTimeError, open_source
+from aurora_xai.data.lazy import lazy_steps, step_bytes, step_groups
+from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
+from aurora_xai.perturbation.apply import climatology_fill
 
 torch.set_num_threads(1)
 

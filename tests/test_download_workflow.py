@@ -9,7 +9,6 @@ label hour, and nothing else at those times).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import re
@@ -21,7 +20,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
-from conftest import REPO, copy_workflow, run_snakemake
+from conftest import REPO, copy_workflow, job_counts, run_snakemake
+from presets import merge
 
 pytestmark = pytest.mark.workflow
 
@@ -39,13 +39,6 @@ def _overlay(remote: Path) -> dict:
     }
 
 
-def _merge(a: dict, b: dict) -> dict:
-    out = copy.deepcopy(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _files(root: Path) -> dict[str, tuple[int, str]]:
     return {
         str(f.relative_to(root)): (f.stat().st_mtime_ns, hashlib.sha256(f.read_bytes()).hexdigest())
@@ -59,13 +52,7 @@ def _scheduled(workdir: Path, overlay: dict, *targets: str) -> set[str]:
     out = run_snakemake(
         workdir, *targets, "-n", "--quiet", "rules", "--configfile", "config/config.yaml", "change.yaml"
     )
-    text = out.stdout + out.stderr
-    rules = set()
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("all", "total"):
-            rules.add(parts[0])
-    return rules
+    return set(job_counts(out))
 
 
 @pytest.fixture(scope="module")
@@ -125,14 +112,14 @@ def test_settings_the_copy_does_not_depend_on_leave_the_store_alone(fetched):
     before = _files(workdir / STORE)
     manifest = (workdir / MANIFEST).stat().st_mtime_ns
     for what, change in UNRELATED.items():
-        got = _scheduled(workdir, _merge(overlay, change))
+        got = _scheduled(workdir, merge(overlay, change))
         assert "download_era5" not in got, f"{what} reruns the download"
     # the test can fail: the label hour decides the copy
-    assert "download_era5" in _scheduled(workdir, _merge(overlay, {"labels": {"hour": 18}}))
+    assert "download_era5" in _scheduled(workdir, merge(overlay, {"labels": {"hour": 18}}))
     # run for real with all of them at once: nothing to do, nothing touched
     every = overlay
     for change in UNRELATED.values():
-        every = _merge(every, change)
+        every = merge(every, change)
     (workdir / "change.yaml").write_text(yaml.safe_dump(every))
     out = run_snakemake(workdir, MANIFEST, "--cores", "1", "--configfile", "config/config.yaml", "change.yaml")
     assert "Nothing to be done" in out.stdout + out.stderr
@@ -143,7 +130,7 @@ def test_later_dates_fetch_only_the_new_times_and_keep_the_store(fetched):
     workdir, overlay = fetched
     (workdir / STORE / "my_notes.txt").write_text("kept")
     before = _files(workdir / STORE)
-    longer = _merge(overlay, {"dates": {"end": "2005-01-09"}})  # adds 8 January: 00 and 06 UTC
+    longer = merge(overlay, {"dates": {"end": "2005-01-09"}})  # adds 8 January: 00 and 06 UTC
     assert "download_era5" in _scheduled(workdir, longer, MANIFEST)
     t0 = time.time_ns()
     (workdir / "change.yaml").write_text(yaml.safe_dump(longer))

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from aurora_xai.attribution._testing import synthetic_batch, tiny_lrp_model  # noqa: E402
-from aurora_xai.attribution.benchmark import benchmark_lrp  # noqa: E402
-from aurora_xai.attribution.grad_mode import ordinary_parameters, without_inference_tensors  # noqa: E402
-from aurora_xai.attribution.inputs import normalised_inputs  # noqa: E402
-from aurora_xai.attribution.methods import LRP, InputXGradient, MethodOptions, compute_relevance  # noqa: E402
-from aurora_xai.attribution.patching import checkpointed_model, lrp_rules  # noqa: E402
-from aurora_xai.attribution.targets import ForecastTarget, LatentTarget  # noqa: E402
-from aurora_xai.regions import Region  # noqa: E402
+from aurora_xai.attribution._testing import synthetic_batch, tiny_lrp_model
+from aurora_xai.attribution.benchmark import benchmark_lrp
+from aurora_xai.attribution.grad_mode import ordinary_parameters, without_inference_tensors
+from aurora_xai.attribution.inputs import normalised_inputs
+from aurora_xai.attribution.methods import LRP, InputXGradient, MethodOptions, compute_relevance
+from aurora_xai.attribution.patching import checkpointed_model, lrp_rules
+from aurora_xai.attribution.targets import ForecastTarget, LatentTarget
+from aurora_xai.regions import Region
 
 torch.set_num_threads(1)
 

@@ -16,8 +16,9 @@ from aurora_xai.attribution.inputs import evaluate_target
 from aurora_xai.attribution.targets import LatentTarget
 from aurora_xai.grid import band_weights, lat_cell_edges, lat_weights
 from aurora_xai.latents.geometry import patch_centres, patch_lat_edges, stage_resolutions
+from aurora_xai.latents.io import pooled_files, pooled_path
 from aurora_xai.latents.pooling import pool_grid, region_weights
-from aurora_xai.latents.taps import TAPS, capture_latents, parse_tap, tap_names
+from aurora_xai.latents.taps import TAPS, capture_latents, known_taps, parse_tap, tap_names
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.regions import GLOBE, Region
 
@@ -27,10 +28,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 # --- the tap vocabulary -------------------------------------------------------------------
 def test_one_tap_vocabulary_in_the_schema():
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]
-    assert tuple(schema["latents"]["properties"]["tap"]["enum"]) == TAPS
+    """Every tap key of the schema takes the vocabulary of aurora_xai.latents.taps, and the
+    schema writes it out once (a YAML anchor, aliased by the other keys)."""
+    text = (REPO / "workflow/schemas/config.schema.yaml").read_text()
+    schema = yaml.safe_load(text)["properties"]
+    assert tuple(schema["latents"]["properties"]["tap"]["enum"]) == TAPS == known_taps()
+    assert tuple(schema["latents"]["properties"]["taps"]["items"]["enum"]) == TAPS
     assert tuple(schema["attribution"]["properties"]["latent_layer"]["enum"]) == TAPS
     assert tuple(schema["perturbation"]["properties"]["latent_layer"]["enum"]) == TAPS
+    assert [tuple(s["enum"]) for s in schema["interventions"]["properties"]["tap"]["oneOf"]] == [("",), TAPS]
+    assert text.count("backbone.encoder.0") == 1
     assert TAPS == (
         "encoder",
         "backbone.encoder.0",
@@ -132,3 +139,17 @@ def test_torch_free_modules_import_without_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "extract needs torch"
+
+
+def test_each_tap_has_one_pooled_file():
+    """The analysis tap's joined latents are pooled.nc, every further tap's pooled_<tap>.nc;
+    the rules and the scripts find them by the same names."""
+    assert pooled_path("backbone", "backbone") == "results/latents/pooled.nc"
+    assert pooled_path("encoder", "backbone") == "results/latents/pooled_encoder.nc"
+    assert pooled_path("encoder", "backbone", "results/probes/random") == "results/probes/random/pooled_encoder.nc"
+    files = ["x/pooled_backbone.encoder.0.nc", "x/pooled.nc", "x/pooled_encoder.nc"]
+    found = pooled_files(files, "backbone", ["encoder", "backbone", "backbone.encoder.0"])
+    assert list(found) == ["backbone", "encoder", "backbone.encoder.0"]
+    assert found == {"backbone": files[1], "encoder": files[2], "backbone.encoder.0": files[0]}
+    with pytest.raises(KeyError, match="bottleneck"):
+        pooled_files(files, "backbone", ["bottleneck"])

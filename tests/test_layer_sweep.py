@@ -4,30 +4,23 @@ follow depth, its published tap agree with the main-tap analyses, and bad files 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-import matplotlib.pyplot as plt  # noqa: E402
-
-from aurora_xai.dates import season_of_month  # noqa: E402
-from aurora_xai.latents.taps import known_taps  # noqa: E402
-from aurora_xai.regimes.analysis import pca_dataset, pca_headline  # noqa: E402
-from aurora_xai.regimes.bootstrap import resample_indices, resampled_pc1_scores  # noqa: E402
-from aurora_xai.regimes.figures import plot_layer_sweep  # noqa: E402
-from aurora_xai.regimes.pca import fit_pca  # noqa: E402
-from aurora_xai.regimes.seasonal import DAYS_PER_YEAR, cohen_d, season_separation  # noqa: E402
-from aurora_xai.regimes.study import storm_calm_analysis  # noqa: E402
-from aurora_xai.regimes.sweep import (  # noqa: E402
+from aurora_xai.dates import season_of_month
+from aurora_xai.latents.taps import known_taps
+from aurora_xai.regimes.analysis import pca_dataset, pca_headline
+from aurora_xai.regimes.bootstrap import resample_indices, resampled_pc1_scores
+from aurora_xai.regimes.figures import plot_layer_sweep
+from aurora_xai.regimes.pca import fit_pca
+from aurora_xai.regimes.seasonal import DAYS_PER_YEAR, cohen_d, season_separation
+from aurora_xai.regimes.study import storm_calm_analysis
+from aurora_xai.regimes.sweep import (
     SWEEP_COLUMNS,
     SweepSettings,
     layer_sweep,
@@ -35,7 +28,7 @@ from aurora_xai.regimes.sweep import (  # noqa: E402
     sweep_headline,
     sweep_taps,
 )
-from aurora_xai.tables import headline_rows  # noqa: E402
+from aurora_xai.tables import headline_rows
 
 DATES = pd.date_range("2005-01-01T06", "2005-12-31T06", freq="D")
 N_CHANNELS = 8

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import sys
 import threading
-from pathlib import Path
 
 import aurora
 import numpy as np
@@ -13,11 +11,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from aurora_xai.attribution._testing import synthetic_batch, tiny_lrp_model
 from aurora_xai.attribution.benchmark import benchmark_lrp

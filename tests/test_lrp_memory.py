@@ -10,9 +10,7 @@ absorbed relevance sums the same terms in another order (float64: rtol 1e-12).
 from __future__ import annotations
 
 import logging
-import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,11 +18,6 @@ import torch
 from aurora.model.perceiver import PerceiverResampler
 from aurora.model.swin3d import Swin3DTransformerBlock
 from torch import nn
-
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from aurora_xai.attribution._testing import synthetic_batch, tiny_lrp_model
 from aurora_xai.attribution.benchmark import lrp_peak_memory

@@ -12,22 +12,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
 from aurora.model.decoder import LinearPatchReconstruction
 from aurora.model.film import AdaptiveLayerNorm
 from aurora.model.patchembed import LevelPatchEmbed
+from torch import nn
 
 from aurora_xai.attribution._testing import tiny_lrp_model
 from aurora_xai.attribution.patching import lrp_rules

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 import xarray as xr
-
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-import matplotlib.pyplot as plt
 
 from aurora_xai.attribution._testing import synthetic_batch
 from aurora_xai.attribution.figures import (

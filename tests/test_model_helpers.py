@@ -11,14 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from aurora_xai.attribution._testing import synthetic_batch  # noqa: E402
-from aurora_xai.data.batch import select_field  # noqa: E402
-from aurora_xai.model import ModelSpec, build_model, forecast_step, model_dtype, resolve_device  # noqa: E402
+from aurora_xai.attribution._testing import synthetic_batch
+from aurora_xai.data.batch import select_field
+from aurora_xai.model import ModelSpec, build_model, forecast_step, model_dtype, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVELS = (850, 100, 500, 250)  # deliberately unsorted: the batch's order counts, not the value's

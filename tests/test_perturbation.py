@@ -5,19 +5,13 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from presets import preset
 from torch import nn
-
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from aurora_xai.attribution._testing import synthetic_batch
 from aurora_xai.attribution.methods import compute_relevance
@@ -450,10 +444,10 @@ def test_lrp_from_the_rule_must_be_the_experiments_lrp():
     """perturbation.lrp_source: rule reuses the compute_relevance rule's relevance only
     where it is the LRP the experiment computes; otherwise the config check names the keys."""
     from aurora_xai.config import ConfigError
-    from aurora_xai.settings import Settings, load_config
+    from aurora_xai.settings import Settings
 
     def check(**overlay):
-        cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "study.yaml", overlay)
+        cfg = preset("study", overlay)
         check_perturbation_config(Settings(cfg))
         return cfg
 

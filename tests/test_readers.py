@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,21 +11,16 @@ import pytest
 import torch
 import xarray as xr
 
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from aurora_xai.data import download as dl  # noqa: E402
-from aurora_xai.data.era5 import MissingTimeError, open_source  # noqa: E402
-from aurora_xai.data.files import cds_files  # noqa: E402
-from aurora_xai.data.grid_conventions import check_grid  # noqa: E402
-from aurora_xai.data.orientation import latitude_flip_score  # noqa: E402
-from aurora_xai.data.read_bytes import measure_read_bytes  # noqa: E402
-from aurora_xai.data.regrid import regrid_static  # noqa: E402
-from aurora_xai.data.sources import arco_valid_span  # noqa: E402
-from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset  # noqa: E402
-from aurora_xai.data.variables import LEVELS  # noqa: E402
+from aurora_xai.data import download as dl
+from aurora_xai.data.era5 import MissingTimeError, open_source
+from aurora_xai.data.files import cds_files
+from aurora_xai.data.grid_conventions import check_grid
+from aurora_xai.data.orientation import latitude_flip_score
+from aurora_xai.data.read_bytes import measure_read_bytes
+from aurora_xai.data.regrid import regrid_static
+from aurora_xai.data.sources import arco_valid_span
+from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
+from aurora_xai.data.variables import LEVELS
 
 SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), compress=False)
 SAMPLES = [pd.Timestamp("2005-03-01T06"), pd.Timestamp("2005-03-01T12"), pd.Timestamp("2005-03-01T18")]

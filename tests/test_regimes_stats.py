@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
+from matplotlib.figure import Figure
+from sklearn.covariance import ledoit_wolf_shrinkage
+from sklearn.linear_model import Ridge
 
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.covariance import ledoit_wolf_shrinkage  # noqa: E402
-from sklearn.linear_model import Ridge  # noqa: E402
-
-from aurora_xai.regimes import bootstrap as bs  # noqa: E402
-from aurora_xai.regimes import classifiers as cl  # noqa: E402
-from aurora_xai.regimes import cv as rcv  # noqa: E402
-from aurora_xai.regimes import figures as rf  # noqa: E402
-from aurora_xai.regimes import seasonal as rs  # noqa: E402
-from aurora_xai.regimes import separability as sp  # noqa: E402
-from aurora_xai.regimes import storm_calm as sc  # noqa: E402
-from aurora_xai.regimes.pca import fit_pca, standardise  # noqa: E402
-from aurora_xai.regimes.seasonal import (  # noqa: E402
+from aurora_xai.regimes import bootstrap as bs
+from aurora_xai.regimes import classifiers as cl
+from aurora_xai.regimes import cv as rcv
+from aurora_xai.regimes import figures as rf
+from aurora_xai.regimes import seasonal as rs
+from aurora_xai.regimes import separability as sp
+from aurora_xai.regimes import storm_calm as sc
+from aurora_xai.regimes.pca import fit_pca, standardise
+from aurora_xai.regimes.seasonal import (
     DAYS_PER_YEAR,
     annual_harmonic_fit,
     harmonic_table,

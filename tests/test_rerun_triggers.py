@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures
-import copy
 import re
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, run_snakemake
+from conftest import REPO, job_counts, run_snakemake
+from presets import merge, nest
+from workflow_rules import workflow_rules
 
 from aurora_xai.settings import EXECUTION_KEYS, leaf_keys, load_config
 
@@ -121,20 +122,6 @@ def _get(cfg: dict, key: str):
     return node
 
 
-def _nest(key: str, value) -> dict:
-    out: dict = value
-    for part in reversed(key.split(".")):
-        out = {part: out}
-    return out
-
-
-def _merge(a: dict, b: dict) -> dict:
-    out = copy.deepcopy(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def alternative(key: str, node: dict) -> dict[str, object]:
     """A valid overlay changing ``key``: ``{dotted key: new value}``."""
     if key in ALTERNATIVES:
@@ -182,25 +169,22 @@ def declared_keys(root: Path = REPO, dag: bool = False) -> dict[str, set[str]]:
     """Rule -> the config keys its params declare (``declare(...)``); with ``dag``, the
     keys it lists as shaping its jobs (``dag=``) instead."""
     out: dict[str, set[str]] = {}
-    for path in sorted((root / "workflow/rules").glob("*.smk")):
-        text = path.read_text()
-        starts = [(m.start(), m.group(1)) for m in re.finditer(r"^\s*rule (\w+):", text, re.M)]
-        for (start, rule), (end, _) in zip(starts, [*starts[1:], (len(text), "")]):
-            block = text[start:end]
-            keys: set[str] = set()
-            for call in _calls(block, "declare"):
-                if not dag:
-                    keys.update(ast.literal_eval(a) for a in call.args)
-                for kw in call.keywords:
-                    assert kw.arg == "dag", f"{rule}: unknown keyword {kw.arg} of declare()"
-                    if dag:
-                        keys.update(ast.literal_eval(kw.value))
-            if _calls(block, "declare_all") and not dag:
-                keys.update(k for k in leaf_keys() if k not in EXECUTION_KEYS)
-            assert "config[" not in block.replace('config["data"]["path"]', ""), (
-                f"rule {rule} reads the config outside declare(): {path.name}"
-            )
-            out[rule] = {re.sub(r"\.\{\w+\}.*$", "", k) for k in keys}
+    for info in workflow_rules(root):
+        rule, block, path = info.name, info.text, info.file
+        keys: set[str] = set()
+        for call in _calls(block, "declare"):
+            if not dag:
+                keys.update(ast.literal_eval(a) for a in call.args)
+            for kw in call.keywords:
+                assert kw.arg == "dag", f"{rule}: unknown keyword {kw.arg} of declare()"
+                if dag:
+                    keys.update(ast.literal_eval(kw.value))
+        if _calls(block, "declare_all") and not dag:
+            keys.update(k for k in leaf_keys() if k not in EXECUTION_KEYS)
+        assert "config[" not in block.replace('config["data"]["path"]', ""), (
+            f"rule {rule} reads the config outside declare(): {path.name}"
+        )
+        out[rule] = {re.sub(r"\.\{\w+\}.*$", "", k) for k in keys}
     return out
 
 
@@ -244,15 +228,9 @@ def scheduled(workdir: Path, overlay: Path) -> set[str]:
     proc = run_snakemake(
         workdir, "-n", "--quiet", "rules", "--nolock", "--configfile", "config/config.yaml", str(overlay)
     )
-    text = proc.stdout + proc.stderr
-    if "Nothing to be done" in text:
+    if "Nothing to be done" in proc.stdout + proc.stderr:
         return set()
-    rules = set()
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("all", "total"):
-            rules.add(parts[0])
-    return rules
+    return set(job_counts(proc))
 
 
 KEYS = sorted(leaf_keys())
@@ -285,7 +263,7 @@ def outcomes(default_run, tmp_path_factory, request) -> dict[str, tuple]:
             return key, (err, set(), {})
         overlay = {}
         for k, v in change.items():
-            overlay = _merge(overlay, _nest(k, v))
+            overlay = merge(overlay, nest(k, v))
         path = folder / f"{key}.yaml"
         path.write_text(yaml.safe_dump(overlay))
         try:
@@ -314,7 +292,7 @@ def test_every_schema_key_has_a_valid_alternative():
         change = alternative(key, node)
         overlay: dict = {}
         for k, v in change.items():
-            overlay = _merge(overlay, _nest(k, v))
+            overlay = merge(overlay, nest(k, v))
         cfg = load_config(REPO / "config/config.yaml", overlay)
         assert _get(cfg, key) != _get(BASE, key) or key in NO_EFFECT, key
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
-import yaml
+from presets import flatten, preset
 
 from aurora_xai.attribution._testing import synthetic_batch
 from aurora_xai.attribution.methods import compute_relevance
@@ -205,26 +205,18 @@ def test_synthetic_store_is_written_in_memory_bounded_blocks(tmp_path):
         write_synthetic_store(spec, tmp_path / "bad.zarr", max_block_bytes=0)
 
 
-def _flatten(node, prefix=""):
-    if isinstance(node, dict) and node:
-        out = {}
-        for k, v in node.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: node}
-
-
 def test_rehearsal_is_the_study_at_true_resolution():
-    """config/rehearsal.yaml differs from config/study.yaml only where it says it does."""
-    study = _flatten(yaml.safe_load((REPO / "config/study.yaml").read_text()))
-    rehearsal = _flatten(yaml.safe_load((REPO / "config/rehearsal.yaml").read_text()))
+    """config/rehearsal.yaml differs from config/study.yaml only where it says it does
+    (both merged over config/config.yaml, as ``--configfile`` merges them)."""
+    study = flatten(preset("study"))
+    rehearsal = flatten(preset("rehearsal"))
     changed = {k for k in study.keys() | rehearsal.keys() if study.get(k, "absent") != rehearsal.get(k, "absent")}
     allowed = {"data.source", "data.path", "data.on_missing", "dates.step_days", "model.random_weights"}
     allowed |= {"labels.n_days", "regimes.cv_folds", "perturbation.batch_size"}
     allowed |= {f"interventions.{k}" for k in ("alphas", "n_random", "dates_per_class", "batch_size")}
     assert {k for k in changed if not k.startswith("synthetic.")} <= allowed
     assert rehearsal["synthetic.resolution"] == 0.25 and rehearsal["model.name"] == "small-pretrained"
-    settings_cfg = load_config(REPO / "config/rehearsal.yaml")
+    settings_cfg = preset("rehearsal")
     from aurora_xai.config import check_config  # the synthetic store covers every needed time
 
     check_config(settings_cfg)

@@ -293,7 +293,8 @@ def model_rules() -> frozenset[str]:
     through the library functions it calls (followed statically, as tests/test_envs.py
     follows imports); a `run:` or `shell:` block when its text names one.
     """
-    from test_envs import ACTION_DIRECTIVES, follow_imports, workflow_rules
+    from test_envs import ACTION_DIRECTIVES, follow_imports
+    from workflow_rules import workflow_rules
 
     entry = model_entry_points()
     found = set()

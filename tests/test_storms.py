@@ -12,29 +12,25 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
+from presets import preset
 
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from aurora_xai.data.era5 import MissingTimeError, open_source  # noqa: E402
-from aurora_xai.data.read_bytes import measure_read_bytes  # noqa: E402
-from aurora_xai.data.synthetic import SyntheticSpec  # noqa: E402
-from aurora_xai.data.variables import UNITS  # noqa: E402
-from aurora_xai.regions import Region  # noqa: E402
-from aurora_xai.sections import section_defaults  # noqa: E402
-from aurora_xai.settings import load_config  # noqa: E402
-from aurora_xai.storms.best_track import KNOT, find_storm, read_hurdat2, read_ibtracs  # noqa: E402
-from aurora_xai.storms.catalogue import StormEvent, catalogue_from_config, storm_to_config  # noqa: E402
-from aurora_xai.storms.labels import (  # noqa: E402
+from aurora_xai.data.era5 import MissingTimeError, open_source
+from aurora_xai.data.read_bytes import measure_read_bytes
+from aurora_xai.data.synthetic import SyntheticSpec
+from aurora_xai.data.variables import UNITS
+from aurora_xai.regions import Region
+from aurora_xai.sections import section_defaults
+from aurora_xai.settings import load_config
+from aurora_xai.storms.best_track import KNOT, find_storm, read_hurdat2, read_ibtracs
+from aurora_xai.storms.catalogue import StormEvent, catalogue_from_config, storm_to_config
+from aurora_xai.storms.labels import (
     US_BOX,
     LabelSpec,
     daily_max_wind,
     label_storm_days,
     select_storm_calm,
 )
-from aurora_xai.storms.table import (  # noqa: E402
+from aurora_xai.storms.table import (
     STORM_DAYS_SCHEMA,
     read_storm_days,
     validate_storm_days,
@@ -54,9 +50,9 @@ def _labels(**values) -> LabelSpec:
     return LabelSpec.from_config({**section_defaults("labels"), **values})
 
 
-def config_storms(name: str = "config.yaml") -> dict:
-    """The ``storms:`` section of a config file, defaults filled in."""
-    return load_config(ROOT / "config" / name)["storms"]
+def config_storms(name: str | None = None) -> dict:
+    """The ``storms:`` section of the default config or of a preset over it, defaults filled in."""
+    return (preset(name) if name else load_config(ROOT / "config" / "config.yaml"))["storms"]
 
 
 def lowest(event: StormEvent) -> StormTrackPoint:
@@ -64,7 +60,7 @@ def lowest(event: StormEvent) -> StormTrackPoint:
     return min(event.track, key=lambda p: p.msl_hpa)
 
 
-@pytest.mark.parametrize("config", ["config.yaml", "study.yaml"])
+@pytest.mark.parametrize("config", [None, "study"])
 def test_configured_catalogue_holds_the_study_events(config):
     cat = catalogue_from_config(config_storms(config))
     assert set(cat) == {"great_storm_1987", "katrina_2005", "rita_2005", "wilma_2005"}

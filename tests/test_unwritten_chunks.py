@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -20,17 +19,12 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-try:
-    import aurora_xai  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from aurora_xai.data.era5 import MissingTimeError, open_source  # noqa: E402
-from aurora_xai.data.files import PartSource  # noqa: E402
-from aurora_xai.data.sources import open_store  # noqa: E402
-from aurora_xai.data.store import UnwrittenChunksError, _ChunkIndex  # noqa: E402
-from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset  # noqa: E402
-from aurora_xai.storms.labels import US_BOX, daily_max_wind  # noqa: E402
+from aurora_xai.data.era5 import MissingTimeError, open_source
+from aurora_xai.data.files import PartSource
+from aurora_xai.data.sources import open_store
+from aurora_xai.data.store import UnwrittenChunksError, _ChunkIndex
+from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
+from aurora_xai.storms.labels import US_BOX, daily_max_wind
 
 SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-03"),), extra_variables=False, compress=False)
 GAP = pd.Timestamp("2005-03-02T12")  # the step whose chunks are never written

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_workflow
+from conftest import copy_workflow, job_counts
 from conftest import run_snakemake as snakemake
 
 pytestmark = pytest.mark.workflow
@@ -242,11 +242,7 @@ def test_incomplete_shards_are_refused(default_run, tmp_path):
 def test_study_preset_dry_run_lists_the_study_jobs(workdir):
     """The published protocol: 365 dates in 12 shards, one LRP case, the regime statistics."""
     out = snakemake(workdir, "-n", "--quiet", "rules", "--configfile", "config/study.yaml")
-    counts = {}
-    for line in (out.stdout + out.stderr).splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            counts[parts[0]] = int(parts[1])
+    counts = job_counts(out)
     assert counts["extract_latents"] == 12
     assert counts["compute_relevance"] == 1
     for rule in (
@@ -259,7 +255,9 @@ def test_study_preset_dry_run_lists_the_study_jobs(workdir):
     ):
         assert counts[rule] == 1, rule
     assert "make_synthetic_era5" not in counts  # real data: nothing synthetic is written
-    study = yaml.safe_load((workdir / "config/study.yaml").read_text())
+    from aurora_xai.settings import load_config
+
+    study = load_config(workdir / "config/config.yaml", workdir / "config/study.yaml")  # as --configfile merges it
     assert study["model"]["name"] == "small-pretrained" and study["regimes"]["n_bootstrap"] == 1000
     assert study["latents"]["tap"] == "backbone" and study["pca"]["region"] == "us"
 

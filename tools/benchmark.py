@@ -1,7 +1,9 @@
 """Side-by-side benchmarks of the project's speed and memory targets.
 
 Each section measures two things in the same process, interleaved, and prints their
-ratio (these machines are noisy: compare ratios, not absolute times).
+ratio (these machines are noisy: compare ratios, not absolute times). Every ratio is new
+/ reference (``aurora_xai.benchmark.ratio``, as ``tools/gpu_check.py`` reports it): of
+times, below 1 the new way is faster; a speed-up is the reverse, and is named so.
 
     python tools/benchmark.py            # every section
     python tools/benchmark.py extraction bytes
@@ -50,23 +52,23 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from aurora_xai.benchmark import ratio, timed
 from aurora_xai.data.era5 import ERA5Source
 from aurora_xai.data.synthetic import SyntheticSpec, write_synthetic_store
 from aurora_xai.latents.extract import extract_taps
 from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.regions import regions_from_config
+from aurora_xai.settings import load_config
 
-REGIONS = {
-    "us": dict(lat_min=24, lat_max=50, lon_min=235, lon_max=295),
-    "europe": dict(lat_min=30, lat_max=72, lon_min=348, lon_max=45),
-}
+# The boxes pooled: the embedded default config's (config/config.yaml, their one copy).
+_DEFAULT_REGIONS = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")["regions"]
+REGIONS = {name: _DEFAULT_REGIONS[name] for name in ("us", "europe")}
 
 
 def _store(tmp: Path, compress: bool = True) -> Path:
@@ -116,20 +118,18 @@ def bench_extraction(tmp: Path, n_dates: int = 3, rounds: int = 3) -> None:
     runs: dict[str, list[float]] = {k: [] for k in kinds}
     for r in range(rounds):
         for kind in list(kinds)[:: 1 if r % 2 == 0 else -1]:
-            t0 = time.perf_counter()
-            kinds[kind]()
-            runs[kind].append((time.perf_counter() - t0) / n_dates)
+            runs[kind].append(timed(kinds[kind])[1] / n_dates)
     med = {k: statistics.median(v) for k, v in runs.items()}
-    ratios = [e / b for e, b in zip(runs["extraction"], runs["bare"])]
+    ratios = [ratio(e, b) for e, b in zip(runs["extraction"], runs["bare"])]
     print(
         f"extraction  1 deg (181 x 360), small architecture, {n_dates} dates x {rounds} rounds: per date "
         f"bare forward {med['bare']:.2f} s, extraction {med['extraction']:.2f} s, without the early stop "
         f"{med['no early stop']:.2f} s"
     )
     print(
-        f"            extraction / bare forward {med['extraction'] / med['bare']:.3f} (rounds: "
+        f"            extraction / bare forward {ratio(med['extraction'], med['bare']):.3f} (rounds: "
         f"{', '.join(f'{r:.3f}' for r in ratios)}; target <= 0.85); without the early stop "
-        f"{med['no early stop'] / med['bare']:.3f}"
+        f"{ratio(med['no early stop'], med['bare']):.3f}"
     )
 
 
@@ -139,7 +139,7 @@ def bench_bytes(tmp: Path) -> None:
     src = ERA5Source(str(_store(tmp, compress=False)))
     read, needed = measure_read_bytes(src, pd.Timestamp("2005-01-10T06"))
     print(
-        f"bytes       per sample: read {read / 1e6:.2f} MB, needed {needed / 1e6:.2f} MB; ratio {read / needed:.3f} (target <= 1.1)"
+        f"bytes       per sample: read {read / 1e6:.2f} MB, needed {needed / 1e6:.2f} MB; ratio {ratio(read, needed):.3f} (target <= 1.1)"
     )
 
 
@@ -472,12 +472,10 @@ def bench_reading(tmp: Path, n_samples: int = 4, rounds: int = 2) -> None:
     sources = {"zarr-python": _open_reader(path, "zarr-python")}
     mb = sources["zarr-python"].bytes_needed() / 1e6
 
-    def timed(variants: dict, runs: dict) -> None:
+    def run_rounds(variants: dict, runs: dict) -> None:
         for _ in range(rounds):
             for name, fn in variants.items():
-                t0 = time.perf_counter()
-                fn()
-                runs.setdefault(name, []).append(time.perf_counter() - t0)
+                runs.setdefault(name, []).append(timed(fn)[1])
 
     group = zarr.open_group(str(path), mode="r")
     zarrays = {n: group[n] for n in names}
@@ -500,7 +498,7 @@ def bench_reading(tmp: Path, n_samples: int = 4, rounds: int = 2) -> None:
             for w in (1, 2)
         },
     }
-    timed(phase1, runs)
+    run_rounds(phase1, runs)
     if have_ts:
         import tensorstore as ts
 
@@ -521,7 +519,7 @@ def bench_reading(tmp: Path, n_samples: int = 4, rounds: int = 2) -> None:
                 lambda s: _drain(s.batch(t) for t in times), sources["tensorstore"]
             ),
         }
-        timed(phase2, runs)
+        run_rounds(phase2, runs)
     med = {k: statistics.median(v) / n_samples for k, v in runs.items()}
     on_disk = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     print(
@@ -531,15 +529,15 @@ def bench_reading(tmp: Path, n_samples: int = 4, rounds: int = 2) -> None:
     )
     for name, sec in med.items():
         print(f"            {name:26s} {sec:6.2f} s per sample, {mb / sec:6.0f} MB/s")
-    ratio = med["reader (zarr-python)"] / med["zarr-python direct"]
-    print(f"            reader (zarr-python) / zarr-python direct: {ratio:.2f} (target <= 1.3)")
+    reader = ratio(med["reader (zarr-python)"], med["zarr-python direct"])
+    print(f"            reader (zarr-python) / zarr-python direct: {reader:.2f} (target <= 1.3)")
     if have_ts:
-        ratio = med["reader (tensorstore)"] / med["tensorstore direct"]
-        print(f"            reader (tensorstore) / tensorstore direct: {ratio:.2f}")
+        reader = ratio(med["reader (tensorstore)"], med["tensorstore direct"])
+        print(f"            reader (tensorstore) / tensorstore direct: {reader:.2f}")
         print(
             "            tensorstore / zarr-python (same rounds): reader "
-            f"{med['reader (tensorstore)'] / med['reader (zarr-python) (2)']:.2f}, direct "
-            f"{med['tensorstore direct'] / med['zarr-python direct (2)']:.2f} (below 1: tensorstore faster)"
+            f"{ratio(med['reader (tensorstore)'], med['reader (zarr-python) (2)']):.2f}, direct "
+            f"{ratio(med['tensorstore direct'], med['zarr-python direct (2)']):.2f} (below 1: tensorstore faster)"
         )
     one, two = med["loader, 1 process"], med["loader, 2 processes"]
     print(
@@ -586,13 +584,14 @@ def bench_bf16(tmp: Path) -> None:
             if spec.name != "tiny":
                 activate_modulation(model, seed=1)  # a backbone that acts (see activate_modulation)
             extract_taps(src, model, times[:1], TAPS, regions, device=device)  # warm-up
-            t0 = time.perf_counter()
             try:
-                out[flag] = extract_taps(src, model, times, TAPS, regions, device=device)
+                out[flag], seconds = timed(
+                    functools.partial(extract_taps, src, model, times, TAPS, regions, device=device), device
+                )
             except RuntimeError as err:  # autocast not supported on this device
                 print(f"bf16        {label}: autocast failed on {device}: {err}")
                 break
-            secs[flag] = (time.perf_counter() - t0) / n
+            secs[flag] = seconds / n
         else:
             diffs = ", ".join(
                 "{} {:.2g}/{:.2g}".format(

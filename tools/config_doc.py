@@ -20,7 +20,10 @@ OUT = ROOT / "config" / "README.md"
 HEADER = """# Configuration
 
 `config.yaml` is the embedded default (synthetic data, tiny random model); `study.yaml`
-is the published study's protocol. Any key can be overridden with `--config key=value`
+is the published study's protocol and `rehearsal.yaml` its rehearsal at true resolution.
+Both are overlays of `config.yaml`: they hold only the keys that differ from it, and
+`--configfile` merges them over it key by key (a list replaces the default's list; the
+regions and the storm catalogue are the default's). Any key can be overridden with `--config key=value`
 or another file with `--configfile`. The workflow validates the config against
 `workflow/schemas/config.schema.yaml` before any job runs (unknown keys and wrong types
 are rejected, naming the key), then checks relations between keys (an end date before the

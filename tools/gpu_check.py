@@ -18,8 +18,10 @@ without stopping the next sections:
                     dates/s of the extraction (aurora_xai.latents.extract.extract_taps:
                     worker processes read the store, the forward pass stops at the
                     backbone tap, pooling on the device) and of the bare forward pass
-                    model(batch) on the same samples (read beforehand), their ratio, and
-                    peak GPU memory
+                    model(batch) on the same samples (read beforehand), their ratio
+                    (extraction time / forward time: below 1 the extraction is faster;
+                    aurora_xai.benchmark.ratio, new / reference, as tools/benchmark.py),
+                    and peak GPU memory
   lrp               compute_relevance (CP-LRP, the study's latent target: backbone tokens over
                     Europe) at 0.25 deg with the small architecture: time, peak GPU memory and
                     closure error with checkpointing and without, and how far the two
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -94,9 +97,16 @@ EXTRACTION_KEYS = ("extraction_dates_per_s", "forward_dates_per_s", "ratio", "pe
 #: Keys of each LRP variant.
 LRP_KEYS = ("time_s", "peak_memory_gb", "closure_error", "relevance_sum")
 
-EUROPE = dict(lat_min=30.0, lat_max=72.0, lon_min=348.0, lon_max=45.0)
-US = dict(lat_min=24.0, lat_max=50.0, lon_min=235.0, lon_max=295.0)
-NORTH_ATLANTIC = dict(lat_min=20.0, lat_max=80.0, lon_min=300.0, lon_max=45.0)
+#: The embedded default config, whose named boxes (``regions``, their one copy) the check pools and masks.
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+
+
+def default_regions() -> dict[str, Any]:
+    """The named boxes of :data:`DEFAULT_CONFIG` as regions (``globe`` too)."""
+    from aurora_xai.regions import regions_from_config
+    from aurora_xai.settings import load_config
+
+    return regions_from_config(load_config(DEFAULT_CONFIG)["regions"])
 
 
 class Budget:
@@ -114,22 +124,8 @@ class Budget:
         return self.left() > seconds
 
 
-def _sync(device: Any) -> None:
-    import torch
-
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _measure(device: Any, fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """``(result, seconds, peak GB)`` of ``fn()`` on ``device`` (GPU: allocator peak above
-    the memory in use before; CPU: resident set size growth; :func:`aurora_xai.memory.peak_bytes`)."""
-    from aurora_xai.memory import peak_bytes
-
-    t0 = time.perf_counter()
-    out, peak = peak_bytes(fn, device)
-    _sync(device)
-    return out, time.perf_counter() - t0, round(peak / 1e9, 3)
+def _gb(n_bytes: int) -> float:
+    return round(n_bytes / 1e9, 3)
 
 
 def _rel_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -164,9 +160,8 @@ class Check:
         return [round(180 / self.resolution) + 1, round(360 / self.resolution)]
 
     def regions(self) -> dict[str, Any]:
-        from aurora_xai.regions import Region
-
-        return {"us": Region("us", **US), "europe": Region("europe", **EUROPE)}
+        boxes = default_regions()
+        return {"us": boxes["us"], "europe": boxes["europe"]}
 
     def source(self):
         from aurora_xai.data.era5 import open_source
@@ -281,6 +276,7 @@ def section_store(check: Check, budget: Budget) -> dict[str, Any]:
 def _extraction(check: Check, budget: Budget, model_name: str, precisions: tuple[str, ...]) -> dict[str, Any]:
     import torch
 
+    from aurora_xai.benchmark import measure, ratio, sync, timed
     from aurora_xai.latents.extract import extract_taps
     from aurora_xai.latents.loading import batch_to
 
@@ -303,25 +299,25 @@ def _extraction(check: Check, budget: Budget, model_name: str, precisions: tuple
         res["build_s"] = round(model.build_s, 2)
         with torch.inference_mode():
             model(batches[0])  # warm-up
-            _sync(check.device)
+            sync(check.device)
 
             def forward_all(m: Any = model) -> None:
                 for b in batches:
                     m(b)
 
-            _, forward_s, res["peak_memory_gb"] = _measure(check.device, forward_all)
+            _, forward_s, peak = measure(forward_all, check.device)
+            res["peak_memory_gb"] = _gb(peak)
         res["forward_dates_per_s"] = round(len(batches) / forward_s, 4)
         kwargs = dict(device=check.device, num_workers=check.workers)
         extract_taps(source, model, times[:1], ["backbone"], check.regions(), **kwargs)  # warm-up
         if not budget.allows(forward_s * 1.5):
             res["skipped_extraction"] = "section time budget spent"
             continue
-        t0 = time.perf_counter()
-        extract_taps(source, model, times, ["backbone"], check.regions(), **kwargs)
-        _sync(check.device)
-        extraction_s = time.perf_counter() - t0
+        _, extraction_s = timed(
+            functools.partial(extract_taps, source, model, times, ["backbone"], check.regions(), **kwargs), check.device
+        )
         res["extraction_dates_per_s"] = round(len(times) / extraction_s, 4)
-        res["ratio"] = round(forward_s / extraction_s, 4)
+        res["ratio"] = round(ratio(extraction_s, forward_s), 4)
     return out
 
 
@@ -350,6 +346,7 @@ def section_lrp(check: Check, budget: Budget) -> dict[str, Any]:
 
     from aurora_xai.attribution.methods import compute_relevance
     from aurora_xai.attribution.targets import LatentTarget
+    from aurora_xai.benchmark import measure
 
     model = check.model(check.small)
     batch = _batch_on_device(check)
@@ -363,12 +360,13 @@ def section_lrp(check: Check, budget: Budget) -> dict[str, Any]:
             res["skipped"] = "section time budget spent"
             continue
         try:
-            rel, seconds, res["peak_memory_gb"] = _measure(
-                check.device,
+            rel, seconds, peak = measure(
                 lambda level=level: compute_relevance(
                     model, batch, target, method="lrp", attention_rule="cp", checkpointing=level
                 ),
+                check.device,
             )
+            res["peak_memory_gb"] = _gb(peak)
             res["time_s"] = round(seconds, 3)
             res["closure_error"] = float(rel.attrs.get("closure_error", float("nan")))
             res["relevance_sum"] = float(rel.attrs.get("relevance_sum", float("nan")))
@@ -420,24 +418,21 @@ def _copies(check: Check, max_size: int, key: str) -> tuple[Any, Any, np.ndarray
 def _timed_passes(check: Check, budget: Budget, run: Callable[[int], Any]) -> tuple[Any, int, float]:
     """``(result, passes, seconds)`` of ``run(passes)``: ``run(1)`` first as a warm-up,
     then two passes timed if three warm-ups' time is left in the budget, else one."""
-    t0 = time.perf_counter()
-    run(1)
-    _sync(check.device)
-    passes = 2 if budget.allows(3 * (time.perf_counter() - t0)) else 1
-    t0 = time.perf_counter()
-    out = run(passes)
-    _sync(check.device)
-    return out, passes, time.perf_counter() - t0
+    from aurora_xai.benchmark import timed
+
+    _, warm_s = timed(lambda: run(1), check.device)
+    passes = 2 if budget.allows(3 * warm_s) else 1
+    out, seconds = timed(lambda: run(passes), check.device)
+    return out, passes, seconds
 
 
 def section_perturbation(check: Check, budget: Budget) -> dict[str, Any]:
     from aurora_xai.perturbation.apply import normalisation_fill
     from aurora_xai.perturbation.forward import masked_fields
     from aurora_xai.perturbation.masks import n_cells, random_scattered_masks, rng_for, sector_cells
-    from aurora_xai.regions import Region
 
     model, batch, lat, lon, n, out = _copies(check, 4 if check.tiny else 64, "perturbation.batch_size")
-    sector = sector_cells(Region("north_atlantic", **NORTH_ATLANTIC), lat, lon)
+    sector = sector_cells(default_regions()["north_atlantic"], lat, lon)
     masks = random_scattered_masks(sector, n_cells(int(sector.sum()), 1.0), 2 * n, rng_for(0, "gpu_check"))
     fill = normalisation_fill(batch, model.surf_stats)
     _, passes, seconds = _timed_passes(

@@ -24,7 +24,7 @@ from typing import TypeVar
 import psutil
 import torch
 
-__all__ = ["available_bytes", "cgroup_available_bytes", "peak_bytes", "release_heap"]
+__all__ = ["RSSSampler", "available_bytes", "cgroup_available_bytes", "peak_bytes", "release_heap"]
 
 T = TypeVar("T")
 
@@ -89,6 +89,40 @@ def available_bytes(device: torch.device | str = "cpu") -> int:
     return avail if limit is None else min(avail, limit)
 
 
+class RSSSampler:
+    """Resident set size of this process while a ``with`` block runs, sampled every
+    ``interval_s`` seconds on a background thread: ``start`` on entering, ``peak`` the
+    largest sample (the size on leaving included)."""
+
+    def __init__(self, interval_s: float = 0.002) -> None:
+        self.interval_s = interval_s
+        self.start = self.peak = 0
+        self._process = psutil.Process()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def rss(self) -> int:
+        """The process's resident set size now, in bytes."""
+        return int(self._process.memory_info().rss)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(self.interval_s)
+
+    def __enter__(self) -> RSSSampler:
+        self.start = self.peak = self.rss()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak = max(self.peak, self.rss())  # after the thread's last sample, never under it
+
+
 def peak_bytes(fn: Callable[[], T], device: torch.device | str = "cpu", interval_s: float = 0.002) -> tuple[T, int]:
     """Call ``fn()`` and measure the memory it takes at its peak on ``device``.
 
@@ -107,22 +141,6 @@ def peak_bytes(fn: Callable[[], T], device: torch.device | str = "cpu", interval
         torch.cuda.synchronize(device)
         return out, int(max(0, torch.cuda.max_memory_allocated(device) - base))
     release_heap()
-    proc = psutil.Process()
-    base = proc.memory_info().rss
-    peak = [base]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(interval_s)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
+    with RSSSampler(interval_s) as sampler:
         out = fn()
-    finally:
-        peak[0] = max(peak[0], proc.memory_info().rss)
-        done.set()
-        thread.join()
-    return out, int(max(0, peak[0] - base))
+    return out, int(max(0, sampler.peak - sampler.start))

@@ -10,8 +10,6 @@ rule compute_relevance:
         "logs/compute_relevance/{case}.log",
     benchmark:
         "benchmarks/compute_relevance/{case}.tsv"
-    wildcard_constraints:
-        case="[A-Za-z0-9_]+",
     conda:
         "../../envs/model.yaml"
     threads: model_threads(tiny=2)
@@ -57,8 +55,6 @@ rule summarise_relevance:
         headline="results/tables/headline/lrp_{case}.csv",
     log:
         "logs/summarise_relevance/{case}.log",
-    wildcard_constraints:
-        case="[A-Za-z0-9_]+",
     conda:
         "../../envs/analysis.yaml"
     params:
@@ -80,8 +76,6 @@ rule plot_relevance_maps:
         ),
     log:
         "logs/plot_relevance_maps/{case}.log",
-    wildcard_constraints:
-        case="[A-Za-z0-9_]+",
     conda:
         "../../envs/plot.yaml"
     params:
@@ -112,8 +106,6 @@ rule plot_relevance_profile:
         ),
     log:
         "logs/plot_relevance_profile/{case}.log",
-    wildcard_constraints:
-        case="[A-Za-z0-9_]+",
     conda:
         "../../envs/plot.yaml"
     params:

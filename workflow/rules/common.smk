@@ -19,6 +19,7 @@ from snakemake.utils import validate
 
 from aurora_xai.config import check_config
 from aurora_xai.data.needs import download_request
+from aurora_xai.latents.io import pooled_path
 from aurora_xai.provenance import code_hash
 from aurora_xai.settings import Settings, select, validate_config
 
@@ -267,14 +268,12 @@ def intervention_headline_parts(wildcards=None):
 def intervention_pooled(wildcards=None):
     """The pooled latents of the intervention tap (interventions.tap, or latents.tap)."""
     tap = config["interventions"]["tap"] or config["latents"]["tap"]
-    if tap == config["latents"]["tap"]:
-        return "results/latents/pooled.nc"
-    if tap not in (config["latents"]["taps"] or []):
+    if tap not in [config["latents"]["tap"], *(config["latents"]["taps"] or [])]:
         raise ValueError(
             f"interventions.tap: {tap!r} is neither latents.tap nor among latents.taps; "
             "extract its pooled latents first"
         )
-    return f"results/latents/pooled_{tap}.nc"
+    return pooled_path(tap, config["latents"]["tap"])
 
 
 def intervention_targets(wildcards=None):

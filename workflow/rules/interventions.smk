@@ -61,8 +61,6 @@ rule plot_interventions:
         ),
     log:
         "logs/plot_interventions/{direction}.log",
-    wildcard_constraints:
-        direction="[A-Za-z0-9_]+",
     conda:
         "../../envs/plot.yaml"
     params:

@@ -4,6 +4,9 @@ LATENTS_BATCH_SIZE = int(config["latents"]["batch_size"])
 LATENTS_EXTRA_TAPS = [
     t for t in config["latents"]["taps"] if t != config["latents"]["tap"]
 ]
+LATENTS_EXTRA_POOLED = [
+    pooled_path(t, config["latents"]["tap"]) for t in LATENTS_EXTRA_TAPS
+]
 
 
 rule extract_latents:
@@ -42,7 +45,7 @@ rule aggregate_latents:
         shard_files,
     output:
         pooled="results/latents/pooled.nc",
-        taps=expand("results/latents/pooled_{tap}.nc", tap=LATENTS_EXTRA_TAPS),
+        taps=LATENTS_EXTRA_POOLED,
     log:
         "logs/aggregate_latents/aggregate_latents.log",
     conda:

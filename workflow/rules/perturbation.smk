@@ -28,8 +28,6 @@ rule run_perturbation:
         "logs/run_perturbation/{case}.log",
     benchmark:
         "benchmarks/run_perturbation/{case}.tsv"
-    wildcard_constraints:
-        case="[A-Za-z0-9_]+",
     conda:
         "../../envs/model.yaml"
     threads: model_threads(tiny=2)
@@ -84,8 +82,6 @@ rule plot_perturbation:
         ),
     log:
         "logs/plot_perturbation/{case}.log",
-    wildcard_constraints:
-        case="[A-Za-z0-9_]+",
     conda:
         "../../envs/plot.yaml"
     params:

@@ -11,14 +11,7 @@ random_control(SETTINGS.model, SETTINGS.probes.random_seed)
 
 
 # Pooled latents of every probed tap (latents.smk's files) and of the random model.
-PROBE_LATENTS = [
-    (
-        "results/latents/pooled.nc"
-        if tap == config["latents"]["tap"]
-        else f"results/latents/pooled_{tap}.nc"
-    )
-    for tap in PROBE_TAPS
-]
+PROBE_LATENTS = [pooled_path(tap, config["latents"]["tap"]) for tap in PROBE_TAPS]
 RANDOM_LATENTS = [f"results/probes/random/pooled_{tap}.nc" for tap in PROBE_TAPS]
 RANDOM_SHARDS = expand("results/probes/random/shards/{shard}.nc", shard=sorted(SHARDS))
 

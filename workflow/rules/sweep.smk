@@ -5,7 +5,7 @@
 rule layer_sweep:
     input:
         pooled="results/latents/pooled.nc",
-        taps=expand("results/latents/pooled_{tap}.nc", tap=LATENTS_EXTRA_TAPS),
+        taps=LATENTS_EXTRA_POOLED,
         labels="results/labels/storm_days.tsv",
     output:
         table=report(

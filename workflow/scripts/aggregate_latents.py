@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from aurora_xai.io import write_netcdf
-from aurora_xai.latents.io import combine_shards
+from aurora_xai.latents.io import combine_shards, pooled_name
 from aurora_xai.logs import setup_logging
 from aurora_xai.settings import Settings
 
@@ -17,7 +17,7 @@ write_netcdf(ds, sm.output.pooled)
 log.info("wrote %s (tap %s): %d dates", sm.output.pooled, analysis_tap, ds.sizes["date"])
 paths = {Path(p).name: p for p in sm.output.taps}
 for tap in extra:
-    path = paths[f"pooled_{tap}.nc"]
+    path = paths[pooled_name(tap, analysis_tap)]
     ds = combine_shards(list(sm.input), expected=sm.params.expected, tap=tap)
     write_netcdf(ds, path)
     log.info("wrote %s (tap %s): %d dates", path, tap, ds.sizes["date"])

@@ -1,8 +1,7 @@
 """Rule layer_sweep: the regime statistics at every tap, with intervals; headline rows."""
 
-from pathlib import Path
-
 from aurora_xai.io import write_csv
+from aurora_xai.latents.io import pooled_files
 from aurora_xai.logs import setup_logging
 from aurora_xai.regimes.sweep import SweepSettings, layer_sweep, sweep_headline
 from aurora_xai.settings import Settings
@@ -13,11 +12,7 @@ sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 settings = Settings(sm.params.settings)
 published = settings.raw("latents.tap")
-paths = {published: sm.input.pooled}
-by_name = {Path(p).name: p for p in sm.input.taps}
-for tap in settings.raw("latents.taps"):
-    if tap != published:
-        paths[tap] = by_name[f"pooled_{tap}.nc"]
+paths = pooled_files([sm.input.pooled, *sm.input.taps], published, settings.raw("latents.taps"))
 levels = settings.raw("pca.levels")
 sweep = SweepSettings(
     region=settings.raw("pca.region"),

@@ -22,67 +22,16 @@ from aurora_xai.attribution.grad_mode import gradients_enabled, ordinary_paramet
 from aurora_xai.attribution.inputs import check_batch, evaluate_target, normalised_inputs
 from aurora_xai.attribution.methods import LRP, MethodOptions
 from aurora_xai.attribution.patching import checkpointed_model, checkpointing_level
+from aurora_xai.benchmark import timed
+from aurora_xai.memory import RSSSampler, peak_bytes
 
 __all__ = ["benchmark_lrp", "lrp_peak_memory"]
-
-
-class _RSSSampler:
-    """Peak resident set size of the process, sampled in a thread (CPU memory)."""
-
-    def __init__(self, interval: float = 0.002) -> None:
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @staticmethod
-    def rss() -> int:
-        try:
-            with open(f"/proc/{os.getpid()}/statm") as f:
-                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except OSError:  # pragma: no cover - non-Linux
-            import resource
-
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
-            time.sleep(self.interval)
-
-    def __enter__(self) -> _RSSSampler:
-        self.start = self.rss()
-        self.peak = self.start
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.peak = max(self.peak, self.rss())
-
-
-def _time(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - t0
 
 
 def _peak_memory(fn, device: torch.device) -> dict[str, int]:
     """Peak memory of one run of ``fn`` above the memory in use at its start."""
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        start = torch.cuda.memory_allocated(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return {"peak_bytes": int(torch.cuda.max_memory_allocated(device) - start)}
+        return {"peak_bytes": peak_bytes(fn, device)[1]}
     storages: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
@@ -92,7 +41,7 @@ def _peak_memory(fn, device: torch.device) -> dict[str, int]:
 
     tracemalloc.start()
     try:
-        with _RSSSampler() as s, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with RSSSampler() as s, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             fn()
         _, py_peak = tracemalloc.get_traced_memory()
     finally:
@@ -182,7 +131,7 @@ def _benchmark_lrp(
     }
     for name, fn in (("forward", forward), ("gradient", gradient), ("lrp", lrp)):
         fn()  # warm-up
-        results[f"{name}_time_s"] = float(min(_time(fn, device) for _ in range(max(1, repeats))))
+        results[f"{name}_time_s"] = float(min(timed(fn, device)[1] for _ in range(max(1, repeats))))
         for key, value in _peak_memory(fn, device).items():
             results[f"{name}_{key}"] = value
     results["time_ratio"] = results["lrp_time_s"] / max(results["forward_time_s"], 1e-12)
@@ -252,7 +201,7 @@ def _lrp_memory_child(conn: Any, job: dict[str, Any]) -> None:
         target = _memory_target(job["target"])
         hwm = _reset_peak_rss()
         t0 = time.perf_counter()
-        with _RSSSampler(interval=0.005) as sampler:
+        with RSSSampler(interval_s=0.005) as sampler:
             conn.send({"started": True, "start_bytes": sampler.start})
             ds = compute_relevance(
                 model, batch, target, method="lrp", attention_rule=job["attention_rule"], checkpointing=job["level"]

@@ -10,8 +10,8 @@ group, so that it reads as one dataset with ``xr.open_dataset``, and those of ev
 further tap extracted in the same forward passes (``latents.taps``) in the group
 ``taps/<tap>`` (:func:`write_shard`; ``xr.open_dataset(path, group="taps/encoder")``).
 Joined over shards, the analysis tap is ``results/latents/pooled.nc`` and every further
-tap ``results/latents/pooled_<tap>.nc``, each with the same layout. Imports without
-torch.
+tap ``results/latents/pooled_<tap>.nc``, each with the same layout (:func:`pooled_path`,
+the one place that names them). Imports without torch.
 """
 
 from __future__ import annotations
@@ -28,9 +28,46 @@ import xarray as xr
 from ..io import atomic_path
 from .geometry import LATENT_LEVEL_DIM
 
-__all__ = ["combine_shards", "feature_matrix", "shard_taps", "tap_group", "write_shard"]
+__all__ = [
+    "combine_shards",
+    "feature_matrix",
+    "pooled_files",
+    "pooled_name",
+    "pooled_path",
+    "shard_taps",
+    "tap_group",
+    "write_shard",
+]
 
 log = logging.getLogger(__name__)
+
+
+def pooled_name(tap: str, analysis_tap: str) -> str:
+    """File name of the joined pooled latents of ``tap``: ``pooled.nc`` for the analysis
+    tap (``latents.tap``), ``pooled_<tap>.nc`` for every further one."""
+    return "pooled.nc" if tap == analysis_tap else f"pooled_{tap}.nc"
+
+
+def pooled_path(tap: str, analysis_tap: str, folder: str = "results/latents") -> str:
+    """The workflow's file of the joined pooled latents of ``tap`` (:func:`pooled_name`)."""
+    return f"{folder}/{pooled_name(tap, analysis_tap)}"
+
+
+def pooled_files(files: Sequence[str | Path], analysis_tap: str, taps: Sequence[str]) -> dict[str, str]:
+    """The pooled file of each tap among ``files`` (found by :func:`pooled_name`): the
+    analysis tap first, then ``taps`` in order, each once.
+
+    Raises:
+        KeyError: naming the tap whose file is not among ``files``.
+    """
+    by_name = {Path(f).name: str(f) for f in files}
+    out = {}
+    for tap in dict.fromkeys([analysis_tap, *taps]):
+        name = pooled_name(tap, analysis_tap)
+        if name not in by_name:
+            raise KeyError(f"tap {tap!r}: no {name} among {sorted(by_name)}")
+        out[tap] = by_name[name]
+    return out
 
 
 def tap_group(tap: str) -> str:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import time as _time
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..benchmark import timed
 from .apply import normalisation_fill
 from .forward import cast_to_model, masked_fields
 from .settings import MaskFields
 
 __all__ = ["benchmark_batched_masks"]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def benchmark_batched_masks(
@@ -49,11 +44,7 @@ def benchmark_batched_masks(
     device = next(model.parameters()).device
 
     def run(bs: int) -> float:
-        _sync(device)
-        t0 = _time.perf_counter()
-        masked_fields(model, batch, fill, masks, variable, None, fields, bs)
-        _sync(device)
-        return _time.perf_counter() - t0
+        return timed(lambda: masked_fields(model, batch, fill, masks, variable, None, fields, bs), device)[1]
 
     masked_fields(model, batch, fill, masks[:1], variable, None, fields, 1)  # warm-up
     masked_fields(model, batch, fill, masks[:batch_size], variable, None, fields, batch_size)
