@@ -344,7 +344,7 @@ def test_static_from_separate_file_regridded_once(tmp_path, stores, caplog):
     static = synthetic_dataset(fine, pd.DatetimeIndex([]))[["geopotential_at_surface", "land_sea_mask", "soil_type"]]
     cds_static = _lon_pm180(static.rename(geopotential_at_surface="z", land_sea_mask="lsm", soil_type="slt"))
     cds_static.to_netcdf(tmp_path / "static.nc")
-    with caplog.at_level(logging.INFO, logger="aurora_xai.data.era5"):
+    with caplog.at_level(logging.INFO, logger="aurora_xai.data.static"):
         src = open_source("weatherbench2", stores["wb2"], static_path=str(tmp_path / "static.nc"))
         batches = [src.batch(t) for t in SAMPLES]
     assert sum("regridding static" in r.message for r in caplog.records) == 3  # once per field, not per date

@@ -1,4 +1,4 @@
-"""Byte accounting: the bytes the process reads for one sample against those it needs."""
+"""Byte accounting: the bytes one sample needs, and those the process reads for it."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .variables import ATMOS_VARS, SURF_VARS
+
 if TYPE_CHECKING:
     from .era5 import ERA5Source
 
-__all__ = ["measure_read_bytes"]
+__all__ = ["bytes_needed", "measure_read_bytes"]
 
 
 def _rchar() -> int:
@@ -19,6 +21,12 @@ def _rchar() -> int:
             if line.startswith("rchar:"):
                 return int(line.split()[1])
     raise OSError("no rchar in /proc/self/io")
+
+
+def bytes_needed(source: ERA5Source) -> int:
+    """Uncompressed bytes of the fields one sample needs."""
+    nl, ny, nx = len(source.levels), len(source.lat), len(source.lon)
+    return 2 * 4 * ny * nx * (len(SURF_VARS) + len(ATMOS_VARS) * nl)
 
 
 def measure_read_bytes(source: ERA5Source, time: pd.Timestamp) -> tuple[int, int]:
