@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from ..dates import utc_datetime, utc_index, utc_timestamp
-from .boxes import read_box, read_boxes
+from .boxes import BoxReads
 from .coords import IMPRECISE_TIMES
 from .field_checks import check_finite, declared_of, files_label
 from .grid_conventions import canonicalise_grid, check_grid
@@ -86,7 +86,7 @@ class MissingTimeError(KeyError):
 
 
 @dataclasses.dataclass
-class ERA5Source:
+class ERA5Source(BoxReads):
     """An ERA5 store opened once, read sample by sample.
 
     Args:
@@ -520,28 +520,6 @@ class ERA5Source:
         stored = self.store.times(self.names[kind][short])
         times = utc_index(times)
         return times[times.isin(stored)]
-
-    def read_box(self, short: str, times: Sequence[pd.Timestamp], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Read a surface variable on a block of grid rows and columns at many times.
-
-        ``(time, len(rows), len(cols))`` float32, canonical orientation, in Aurora's units;
-        see :func:`aurora_xai.data.boxes.read_box`.
-        """
-        return read_box(self, short, times, rows, cols)
-
-    def read_boxes(
-        self,
-        shorts: Sequence[str],
-        times: Sequence[pd.Timestamp],
-        rows: np.ndarray,
-        cols: np.ndarray,
-        skip_empty: bool = False,
-    ) -> tuple[dict[str, np.ndarray], pd.DatetimeIndex]:
-        """Read several surface variables on a block of rows and columns, as :meth:`read_box`.
-
-        Returns ``({short: array}, kept times)``; see :func:`aurora_xai.data.boxes.read_boxes`.
-        """
-        return read_boxes(self, shorts, times, rows, cols, skip_empty=skip_empty)
 
     def bytes_needed(self) -> int:
         """Uncompressed bytes of the fields one sample needs (see :func:`aurora_xai.data.read_bytes.bytes_needed`)."""
