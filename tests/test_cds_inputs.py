@@ -14,6 +14,7 @@ import pytest
 import torch
 import xarray as xr
 
+from aurora_xai.data import cds
 from aurora_xai.data import download as dl
 from aurora_xai.data.era5 import open_source
 from aurora_xai.data.files import cds_files, open_dataset
@@ -422,7 +423,7 @@ class Client:
         self.calls.append((dataset, target))
         times = _requested(request)
         target = Path(target)
-        if dataset == dl.CDS_PRESSURE:
+        if dataset == cds.CDS_PRESSURE:
             levels = [int(v) for v in request["pressure_level"]]
             _pressure(self.base, times, levels).to_netcdf(target)
             return
@@ -445,19 +446,19 @@ class Client:
 
 def _reqs(tmp_path):
     times = pd.DatetimeIndex(["2005-03-01T00", "2005-03-01T06", "2005-03-01T12"])
-    return dl.cds_requests(times, LEVELS3, target_dir=tmp_path / "raw")
+    return cds.cds_requests(times, LEVELS3, target_dir=tmp_path / "raw")
 
 
 def test_retrieve_cds_keeps_a_zip_named_nc_after_checking_it(tmp_path, base, reference):
     reqs = _reqs(tmp_path)
     client = Client(base, "zip")
-    files = dl.retrieve_cds(reqs, client=client)
+    files = cds.retrieve_cds(reqs, client=client)
     single = next(f for r, f in zip(reqs, files) if r["kind"] == "single")
     assert single.endswith(".nc") and sniff(single) == "zip"
     assert not list((tmp_path / "raw").glob("*.part")) and not list((tmp_path / "raw").glob(".check-*"))
     src = open_source("cds", files, levels=LEVELS3)
     _same_batch(open_source("weatherbench2", reference, levels=LEVELS3).batch(T06), src.batch(T06))
-    dl.retrieve_cds(reqs, client=client)  # a rerun checks and keeps every file
+    cds.retrieve_cds(reqs, client=client)  # a rerun checks and keeps every file
     assert len(client.calls) == len(reqs)
 
 
@@ -481,20 +482,20 @@ def test_retrieve_cds_refuses_a_bad_download_and_a_rerun_fetches_it_again(tmp_pa
     reqs = _reqs(tmp_path)
     target = Path(next(r["target"] for r in reqs if r["kind"] == "single"))
     with pytest.raises(ValueError, match=rf"CDS download {re.escape(str(target))}: .*{expect}.*kept as .*\.nc\.part"):
-        dl.retrieve_cds(reqs, client=Client(base, mode))
+        cds.retrieve_cds(reqs, client=Client(base, mode))
     assert not target.exists() and Path(f"{target}.part").exists()
     good = Client(base, "zip")
-    dl.retrieve_cds(reqs, client=good)
-    assert target.exists() and (dl.CDS_SINGLE, f"{target}.part") in good.calls
+    cds.retrieve_cds(reqs, client=good)
+    assert target.exists() and (cds.CDS_SINGLE, f"{target}.part") in good.calls
 
 
 def test_retrieve_cds_after_an_interrupted_download(tmp_path, base):
     reqs = _reqs(tmp_path)
     target = Path(next(r["target"] for r in reqs if r["kind"] == "single"))
     with pytest.raises(ConnectionError):
-        dl.retrieve_cds(reqs, client=Client(base, "interrupt"))
+        cds.retrieve_cds(reqs, client=Client(base, "interrupt"))
     assert not target.exists()
-    dl.retrieve_cds(reqs, client=Client(base, "zip"))
+    cds.retrieve_cds(reqs, client=Client(base, "zip"))
     assert sniff(target) == "zip"
 
 
@@ -507,7 +508,7 @@ def test_retrieve_cds_fetches_again_a_bad_file_left_under_the_final_name(tmp_pat
     _pressure(base, levels=LEVELS3).to_netcdf(whole, format="NETCDF3_64BIT")
     targets[1].write_bytes(whole.read_bytes()[:-1000])  # truncated
     client = Client(base, "zip")
-    dl.retrieve_cds(reqs, client=client)
+    cds.retrieve_cds(reqs, client=client)
     assert len(client.calls) == len(reqs)
     assert sniff(targets[0]) == "zip" and sniff(targets[1]) == "netcdf4"
 
@@ -547,7 +548,7 @@ def test_a_file_held_open_for_writing_is_kept_and_named_with_the_remedy(tmp_path
     monkeypatch.delenv("HDF5_USE_FILE_LOCKING", raising=False)  # HDF5's default: lock
     env = {k: v for k, v in os.environ.items() if k != "HDF5_USE_FILE_LOCKING"}
     reqs = _reqs(tmp_path)
-    dl.retrieve_cds(reqs, client=Client(base, "zip"))
+    cds.retrieve_cds(reqs, client=Client(base, "zip"))
     req = next(r for r in reqs if r["kind"] == "pressure")
     target = Path(req["target"])
     assert sniff(target) == "netcdf4"
@@ -561,7 +562,7 @@ def test_a_file_held_open_for_writing_is_kept_and_named_with_the_remedy(tmp_path
             pass
         client = Client(base, "zip")
         with pytest.raises(FileAccessError) as info:
-            dl.retrieve_cds(reqs, client=client)
+            cds.retrieve_cds(reqs, client=client)
         msg = str(info.value)
         assert str(target) in msg and "open for writing" in msg and "HDF5_USE_FILE_LOCKING=FALSE" in msg
         assert "not deleted" in msg and "fetch it again" not in msg
@@ -571,7 +572,7 @@ def test_a_file_held_open_for_writing_is_kept_and_named_with_the_remedy(tmp_path
         with pytest.raises(FileAccessError, match="HDF5_USE_FILE_LOCKING"):
             open_dataset(target)
         with pytest.raises(FileAccessError):
-            dl.check_cds_file(target, req["dataset"], req["request"])
+            cds.check_cds_file(target, req["dataset"], req["request"])
         # the named remedy works: without locking, the held file is read
         read = subprocess.run(
             [sys.executable, "-c", f"import xarray as xr; print(xr.open_dataset({str(target)!r}).sizes['valid_time'])"],
@@ -584,7 +585,7 @@ def test_a_file_held_open_for_writing_is_kept_and_named_with_the_remedy(tmp_path
         writer.stdin.close()
         writer.wait(timeout=60)
     client = Client(base, "zip")
-    dl.retrieve_cds(reqs, client=client)  # closed again: checked and kept, nothing fetched
+    cds.retrieve_cds(reqs, client=client)  # closed again: checked and kept, nothing fetched
     assert not client.calls and target.stat().st_ino == inode
 
 
@@ -592,7 +593,7 @@ def test_a_truncated_netcdf4_file_is_a_content_failure_fetched_again(tmp_path, b
     from aurora_xai.data.formats import hdf5_superblock
 
     reqs = _reqs(tmp_path)
-    dl.retrieve_cds(reqs, client=Client(base, "zip"))
+    cds.retrieve_cds(reqs, client=Client(base, "zip"))
     target = Path(next(r["target"] for r in reqs if r["kind"] == "pressure"))
     data = target.read_bytes()
     sb = hdf5_superblock(target)
@@ -601,7 +602,7 @@ def test_a_truncated_netcdf4_file_is_a_content_failure_fetched_again(tmp_path, b
     with pytest.raises(UnrecognisedFileError, match=r"records \d+ bytes, the file has \d+: truncated"):
         open_dataset(target)
     client = Client(base, "zip")
-    dl.retrieve_cds(reqs, client=client)
+    cds.retrieve_cds(reqs, client=client)
     assert [t for _, t in client.calls] == [f"{target}.part"] and target.read_bytes() == data
 
 

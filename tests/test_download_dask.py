@@ -14,7 +14,7 @@ import pytest
 import torch
 import xarray as xr
 
-from aurora_xai.data import download as dl
+from aurora_xai.data import subset
 from aurora_xai.data.era5 import ERA5Source, MissingTimeError, open_source
 from aurora_xai.data.lazy import lazy_steps, step_bytes, step_groups
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
@@ -168,8 +168,8 @@ def _copy_layout(path: Path) -> dict:
 @pytest.mark.parametrize("kind,source", [("wb2", "weatherbench2"), ("arco", "arco")])
 def test_parallel_copy_equals_serial_copy(tmp_path, stores, kind, source):
     times = TIMES[1:11]
-    par = dl.download_subset(stores[kind], tmp_path / "par.zarr", times, LEVELS, source=source, block=4, threads=3)
-    ser = dl.download_subset(stores[kind], tmp_path / "ser.zarr", times, LEVELS, source=source, parallel=False)
+    par = subset.download_subset(stores[kind], tmp_path / "par.zarr", times, LEVELS, source=source, block=4, threads=3)
+    ser = subset.download_subset(stores[kind], tmp_path / "ser.zarr", times, LEVELS, source=source, parallel=False)
     assert _copy_layout(par) == _copy_layout(ser)
     a, b = xr.open_zarr(par), xr.open_zarr(ser)
     for name in b.data_vars:
@@ -191,7 +191,7 @@ class _Interrupt(RuntimeError):
 def test_copy_resumes_after_the_last_complete_block(tmp_path, stores, monkeypatch):
     times = TIMES[:10]
     dst = tmp_path / "subset.zarr"
-    real_write = dl._write_region
+    real_write = subset._write_region
     calls = {"n": 0}
 
     def write_then_fail(ds, tmp, start):
@@ -200,13 +200,13 @@ def test_copy_resumes_after_the_last_complete_block(tmp_path, stores, monkeypatc
         calls["n"] += 1
         real_write(ds, tmp, start)
 
-    monkeypatch.setattr(dl, "_write_region", write_then_fail)
+    monkeypatch.setattr(subset, "_write_region", write_then_fail)
     with pytest.raises(_Interrupt):
-        dl.download_subset(stores["wb2"], dst, times, LEVELS, block=3, threads=2)
+        subset.download_subset(stores["wb2"], dst, times, LEVELS, block=3, threads=2)
     tmp = tmp_path / "subset.zarr.tmp"
     assert not dst.exists()
-    assert all(runs == [[0, 6]] for runs in dl.copy_record(tmp)["done"].values())
-    monkeypatch.setattr(dl, "_write_region", real_write)
+    assert all(runs == [[0, 6]] for runs in subset.copy_record(tmp)["done"].values())
+    monkeypatch.setattr(subset, "_write_region", real_write)
     read: list[pd.Timestamp] = []
     real_read = ERA5Source.read_steps
 
@@ -215,32 +215,32 @@ def test_copy_resumes_after_the_last_complete_block(tmp_path, stores, monkeypatc
         return real_read(self, ts, **kwargs)
 
     monkeypatch.setattr(ERA5Source, "read_steps", counting_read)
-    dl.download_subset(stores["wb2"], dst, times, LEVELS, block=3, threads=2)
+    subset.download_subset(stores["wb2"], dst, times, LEVELS, block=3, threads=2)
     assert sorted(read) == list(times[6:])  # only the blocks not complete before
-    full = dl.download_subset(stores["wb2"], tmp_path / "full.zarr", times, LEVELS, block=3)
+    full = subset.download_subset(stores["wb2"], tmp_path / "full.zarr", times, LEVELS, block=3)
     for name in xr.open_zarr(full).data_vars:
         np.testing.assert_array_equal(xr.open_zarr(dst)[name].values, xr.open_zarr(full)[name].values)
     # a copy in place is never deleted: other levels are refused, naming them
     before = {f: f.stat().st_mtime_ns for f in dst.rglob("*")}
     with pytest.raises(ValueError, match=r"levels .*now also \[1000\] hPa.*left as it is"):
-        dl.download_subset(stores["wb2"], dst, times, (*LEVELS, 1000), block=3)
+        subset.download_subset(stores["wb2"], dst, times, (*LEVELS, 1000), block=3)
     assert {f: f.stat().st_mtime_ns for f in dst.rglob("*")} == before
     # a partial first copy of another request is started afresh (it never was the store)
-    monkeypatch.setattr(dl, "_write_region", write_then_fail)
+    monkeypatch.setattr(subset, "_write_region", write_then_fail)
     calls["n"] = 0
     other = tmp_path / "other.zarr"
     with pytest.raises(_Interrupt):
-        dl.download_subset(stores["wb2"], other, times, LEVELS, block=3)
-    monkeypatch.setattr(dl, "_write_region", real_write)
+        subset.download_subset(stores["wb2"], other, times, LEVELS, block=3)
+    monkeypatch.setattr(subset, "_write_region", real_write)
     read.clear()
-    dl.download_subset(stores["wb2"], other, times, (500,), block=3)
+    subset.download_subset(stores["wb2"], other, times, (500,), block=3)
     assert sorted(read) == list(times)
     assert list(xr.open_zarr(other)["level"].values) == [500]
 
 
 def test_progress_line_per_block(tmp_path, stores, caplog):
-    with caplog.at_level(logging.INFO, logger="aurora_xai.data.download"):
-        dl.download_subset(stores["wb2"], tmp_path / "p.zarr", TIMES[:7], LEVELS, block=3, threads=2)
+    with caplog.at_level(logging.INFO, logger="aurora_xai.data.subset"):
+        subset.download_subset(stores["wb2"], tmp_path / "p.zarr", TIMES[:7], LEVELS, block=3, threads=2)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("copied")]
     assert len(lines) == 3
     assert "3/7 times" in lines[0] and "7/7 times" in lines[2]
@@ -266,10 +266,10 @@ def test_parallel_reads_overlap_and_stay_bounded(tmp_path, stores, monkeypatch):
                 state["now"] -= 1
 
     monkeypatch.setattr(ERA5Source, "read_steps", slow_read)
-    dl.download_subset(stores["wb2"], tmp_path / "a.zarr", TIMES, LEVELS, block=12, threads=3)
+    subset.download_subset(stores["wb2"], tmp_path / "a.zarr", TIMES, LEVELS, block=12, threads=3)
     assert state["max"] == 3
     state["max"] = 0
-    dl.download_subset(stores["wb2"], tmp_path / "b.zarr", TIMES, LEVELS, block=12, parallel=False)
+    subset.download_subset(stores["wb2"], tmp_path / "b.zarr", TIMES, LEVELS, block=12, parallel=False)
     assert state["max"] == 1
 
 
@@ -278,9 +278,9 @@ def test_nan_in_the_parallel_copy_names_variable_level_and_time(tmp_path, stores
     ds["temperature"].loc[{"time": TIMES[5], "level": 500}] = np.nan
     path = _write_zarr(ds, tmp_path / "nan.zarr")
     with pytest.raises(ValueError, match=r"'temperature', level 500 hPa, time 2005-03-02 06:00"):
-        dl.download_subset(path, tmp_path / "out.zarr", TIMES, LEVELS, block=4, threads=2)
+        subset.download_subset(path, tmp_path / "out.zarr", TIMES, LEVELS, block=4, threads=2)
     with pytest.raises(ValueError, match="block must be at least 1"):
-        dl.download_subset(stores["wb2"], tmp_path / "out.zarr", TIMES, LEVELS, block=0)
+        subset.download_subset(stores["wb2"], tmp_path / "out.zarr", TIMES, LEVELS, block=0)
 
 
 @pytest.mark.parametrize("parallel", [True, False])
@@ -292,8 +292,8 @@ def test_a_step_stored_as_nan_is_copied_as_nan_under_skip(tmp_path, stores, para
             ds[name].loc[{"time": empty}] = np.nan
     path = _write_zarr(ds, tmp_path / "gap.zarr")
     with pytest.raises(MissingTimeError, match="2005-03-02 18:00 is stored as NaN"):
-        dl.download_subset(path, tmp_path / "a.zarr", TIMES, LEVELS, source="arco", block=4, parallel=parallel)
-    dst = dl.download_subset(
+        subset.download_subset(path, tmp_path / "a.zarr", TIMES, LEVELS, source="arco", block=4, parallel=parallel)
+    dst = subset.download_subset(
         path, tmp_path / "b.zarr", TIMES, LEVELS, source="arco", block=4, parallel=parallel, on_missing="skip"
     )
     out = xr.open_zarr(dst)
@@ -383,15 +383,15 @@ def _counting(monkeypatch) -> dict[str, list]:
 
 def test_a_longer_request_reads_only_the_new_times_and_keeps_the_old_chunks(tmp_path, stores, monkeypatch):
     dst = tmp_path / "subset.zarr"
-    manifest = dl.manifest_path(dst)
-    dl.download_subset(stores["wb2"], dst, TIMES[2:8], LEVELS, block=4, threads=2, manifest=manifest)
+    manifest = subset.manifest_path(dst)
+    subset.download_subset(stores["wb2"], dst, TIMES[2:8], LEVELS, block=4, threads=2, manifest=manifest)
     chunks = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in dst.rglob("*") if f.is_file() and "/." not in str(f)}
     chunks = {f: v for f, v in chunks.items() if not f.name.startswith(".")}
     seen = _counting(monkeypatch)
-    dl.download_subset(stores["wb2"], dst, TIMES[2:8], LEVELS, block=4, manifest=manifest)  # the same request
+    subset.download_subset(stores["wb2"], dst, TIMES[2:8], LEVELS, block=4, manifest=manifest)  # the same request
     assert seen["steps"] == [] and seen["boxes"] == []
     # later and earlier times: only those are read, appended to the axis
-    dl.download_subset(stores["wb2"], dst, TIMES, LEVELS, block=4, threads=2, manifest=manifest)
+    subset.download_subset(stores["wb2"], dst, TIMES, LEVELS, block=4, threads=2, manifest=manifest)
     assert sorted(seen["steps"]) == sorted([*TIMES[:2], *TIMES[8:]]) and seen["boxes"] == []
     for f, (mtime, data) in chunks.items():  # the chunks written before are untouched
         if f.parent.name not in ("time",):
@@ -411,7 +411,7 @@ def test_surface_fields_alone_are_read_and_written_alone(tmp_path, stores, monke
     dst = tmp_path / "subset.zarr"
     seen = _counting(monkeypatch)
     wind = TIMES[4:10]  # 4 of them also whole samples
-    dl.download_subset(stores["wb2"], dst, TIMES[:6], LEVELS, block=4, fields={"10u": wind, "10v": wind})
+    subset.download_subset(stores["wb2"], dst, TIMES[:6], LEVELS, block=4, fields={"10u": wind, "10v": wind})
     assert sorted(seen["steps"]) == list(TIMES[:6])
     assert sorted(seen["boxes"]) == sorted((s, t) for s in ("10u", "10v") for t in TIMES[6:10])
     got = open_source("weatherbench2", str(dst), levels=LEVELS)
@@ -425,26 +425,26 @@ def test_surface_fields_alone_are_read_and_written_alone(tmp_path, stores, monke
     with xr.open_zarr(dst) as ds:
         t = pd.DatetimeIndex(ds["time"].values)
         assert np.isnan(ds["2m_temperature"].values[t.get_indexer(TIMES[6:10])]).all()
-    record = dl.copy_record(dst)
+    record = subset.copy_record(dst)
     assert "2m_temperature" in record["done"] and len(record["times"]) == 10
     with pytest.raises(ValueError, match=r"'t' is not a surface variable"):
-        dl.download_subset(stores["wb2"], dst, TIMES[:6], LEVELS, fields={"t": wind})
+        subset.download_subset(stores["wb2"], dst, TIMES[:6], LEVELS, fields={"t": wind})
 
 
 def test_a_copy_from_another_source_is_never_deleted(tmp_path, stores):
     dst = tmp_path / "subset.zarr"
-    dl.download_subset(stores["wb2"], dst, TIMES[:4], LEVELS, block=4)
+    subset.download_subset(stores["wb2"], dst, TIMES[:4], LEVELS, block=4)
     (dst / "notes.txt").write_text("mine")
     files = {f: f.stat().st_mtime_ns for f in dst.rglob("*")}
     with pytest.raises(ValueError, match=r"source_path .*\(now .*left as it is: move it away"):
-        dl.download_subset(stores["arco"], dst, TIMES, LEVELS, source="arco", block=4)
+        subset.download_subset(stores["arco"], dst, TIMES, LEVELS, source="arco", block=4)
     assert {f: f.stat().st_mtime_ns for f in dst.rglob("*")} == files
 
 
 def test_fewer_levels_extend_the_copy_on_its_own_levels(tmp_path, stores):
     dst = tmp_path / "subset.zarr"
-    dl.download_subset(stores["wb2"], dst, TIMES[:4], LEVELS, block=4)
-    dl.download_subset(stores["wb2"], dst, TIMES[:6], LEVELS[1:], block=4)  # one level fewer, two more times
+    subset.download_subset(stores["wb2"], dst, TIMES[:4], LEVELS, block=4)
+    subset.download_subset(stores["wb2"], dst, TIMES[:6], LEVELS[1:], block=4)  # one level fewer, two more times
     got = open_source("weatherbench2", str(dst), levels=LEVELS)
     ref = open_source("weatherbench2", stores["wb2"], levels=LEVELS)
     for name, arr in ref.read_steps(TIMES[4:6]).items():

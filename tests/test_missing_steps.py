@@ -152,7 +152,7 @@ def test_arco_static_fields_stored_as_nan_at_the_first_valid_time(base, tmp_path
         ds[n] = base[n].expand_dims(time=base["time"].values).transpose("time", "latitude", "longitude").copy()
     first = pd.Timestamp("2005-03-01T00")
     store = _write_zarr(_blank(ds, first), tmp_path / "arco.zarr", valid=("2005-03-01", "2005-03-04"))
-    with caplog.at_level(logging.WARNING, logger="aurora_xai.data.era5"):
+    with caplog.at_level(logging.WARNING, logger="aurora_xai.data.static"):
         src = open_source("arco", store, on_missing="skip")
     assert any("stored as NaN at 2005-03-01 00:00" in r.getMessage() for r in caplog.records)
     ref = open_source("weatherbench2", _write_zarr(base, tmp_path / "ref.zarr"))

@@ -11,6 +11,7 @@ import pytest
 import torch
 import xarray as xr
 
+from aurora_xai.data import cds, subset
 from aurora_xai.data import download as dl
 from aurora_xai.data.era5 import MissingTimeError, open_source
 from aurora_xai.data.files import cds_files
@@ -337,7 +338,7 @@ def test_static_from_separate_file_regridded_once(tmp_path, stores, caplog):
     static = synthetic_dataset(fine, pd.DatetimeIndex([]))[["geopotential_at_surface", "land_sea_mask", "soil_type"]]
     cds_static = _lon_pm180(static.rename(geopotential_at_surface="z", land_sea_mask="lsm", soil_type="slt"))
     cds_static.to_netcdf(tmp_path / "static.nc")
-    with caplog.at_level(logging.INFO, logger="aurora_xai.data.era5"):
+    with caplog.at_level(logging.INFO, logger="aurora_xai.data.static"):
         src = open_source("weatherbench2", stores["wb2"], static_path=str(tmp_path / "static.nc"))
         batches = [src.batch(t) for t in SAMPLES]
     assert sum("regridding static" in r.message for r in caplog.records) == 3  # once per field, not per date
@@ -422,7 +423,7 @@ def test_study_times_are_targets_and_history():
 
 def test_download_subset_from_a_wb2_schema_store(tmp_path, stores):
     times = [pd.Timestamp("2005-03-01T00"), pd.Timestamp("2005-03-01T06")]
-    dst = dl.download_subset(stores["pm180"], tmp_path / "subset.zarr", times, levels=(500, 850, 1000))
+    dst = subset.download_subset(stores["pm180"], tmp_path / "subset.zarr", times, levels=(500, 850, 1000))
     out = xr.open_zarr(dst)
     assert sorted(out.data_vars) == sorted(
         [
@@ -446,9 +447,9 @@ def test_download_subset_from_a_wb2_schema_store(tmp_path, stores):
     assert out.attrs["source_path"] == stores["pm180"]
     # missing times: error naming them, or skipped and recorded
     with pytest.raises(MissingTimeError, match="2005-03-05 06:00"):
-        dl.download_subset(stores["wb2"], tmp_path / "bad.zarr", [pd.Timestamp("2005-03-05T06")], levels=(500,))
+        subset.download_subset(stores["wb2"], tmp_path / "bad.zarr", [pd.Timestamp("2005-03-05T06")], levels=(500,))
     assert not (tmp_path / "bad.zarr").exists()
-    dst2 = dl.download_subset(
+    dst2 = subset.download_subset(
         stores["wb2"], tmp_path / "skip.zarr", times + [pd.Timestamp("2005-03-05T06")], levels=(500,), on_missing="skip"
     )
     assert xr.open_zarr(dst2).attrs["skipped_times"] == "2005-03-05T06:00"
@@ -456,7 +457,7 @@ def test_download_subset_from_a_wb2_schema_store(tmp_path, stores):
 
 def test_download_subset_from_cds_files(tmp_path, stores):
     times = pd.DatetimeIndex(["2005-03-01T06", "2005-03-01T12"])
-    dst = dl.download_subset(stores["cds_old"], tmp_path / "cds.zarr", times, levels=LEVELS, source="cds")
+    dst = subset.download_subset(stores["cds_old"], tmp_path / "cds.zarr", times, levels=LEVELS, source="cds")
     ref = open_source("weatherbench2", stores["wb2"])
     _assert_same_batch(ref.batch(SAMPLES[1]), open_source("weatherbench2", str(dst)).batch(SAMPLES[1]))
 
@@ -480,7 +481,7 @@ def test_cds_requests_fetch_exactly_the_study_times():
         DateSpec.from_config({**section_defaults("dates"), "start": "2005-01-30", "end": "2005-02-02"})
     )
     times = times.append(pd.DatetimeIndex(["2005-02-10T12"]))
-    reqs = dl.cds_requests(times, levels=(500, 1000), target_dir="raw")
+    reqs = cds.cds_requests(times, levels=(500, 1000), target_dir="raw")
     for r in reqs:
         req = r["request"]
         assert req["product_type"] == ["reanalysis"] and req["data_format"] == "netcdf"
@@ -511,9 +512,9 @@ def test_retrieve_cds_with_a_stand_in_client(tmp_path):
             calls.append((dataset, target))
             Path(target).write_text("x")
 
-    reqs = dl.cds_requests(pd.DatetimeIndex(["2005-03-01T00", "2005-03-01T06"]), (500,), target_dir=str(tmp_path))
+    reqs = cds.cds_requests(pd.DatetimeIndex(["2005-03-01T00", "2005-03-01T06"]), (500,), target_dir=str(tmp_path))
     # what the client wrote is not data: refused, never kept under the final name (the
     # resume after good downloads is tested in test_cds_inputs.py)
     with pytest.raises(ValueError, match=r"era5_single_200503_0000\.nc.*it starts with 'x'"):
-        dl.retrieve_cds(reqs, client=Client())
+        cds.retrieve_cds(reqs, client=Client())
     assert len(calls) == 1 and not any(Path(r["target"]).exists() for r in reqs)

@@ -238,7 +238,7 @@ def _static_store(base: xr.Dataset, path: Path, lsm_chunks=None) -> str:
 def test_land_sea_mask_with_fill_value_zero_is_read_as_stored(base, tmp_path, caplog):
     assert (base["land_sea_mask"].values == 0).any()
     path = _static_store(base, tmp_path / "s.zarr")
-    with caplog.at_level(logging.WARNING, logger="aurora_xai.data.era5"):
+    with caplog.at_level(logging.WARNING, logger="aurora_xai.data.static"):
         src = open_source("weatherbench2", path)
     assert np.array_equal(src.static_arrays["lsm"], base["land_sea_mask"].values.astype(np.float32))
     (msg,) = [r.getMessage() for r in caplog.records if "land_sea_mask" in r.getMessage()]

@@ -336,7 +336,7 @@ def _wb2_store_quarter_degree(tmp: Path, n_times: int = 12) -> Path:
 _COPY_CHILD = """
 import json, sys, time
 import pandas as pd, xarray as xr
-from aurora_xai.data.download import download_subset
+from aurora_xai.data.subset import download_subset
 
 def peak_rss_mb():  # the high-water mark of this process image (exec resets it, fork does not)
     with open("/proc/self/status") as fh:
@@ -386,7 +386,7 @@ def _copy_summary(runs: dict[str, list[dict]], moved: float) -> dict[str, float]
 def bench_download(tmp: Path, rounds: int = 2) -> None:
     import xarray as xr
 
-    from aurora_xai.data.download import default_threads
+    from aurora_xai.data.subset import default_threads
     from aurora_xai.data.variables import WB2_NAMES
 
     used = [*WB2_NAMES["surf"].values(), *WB2_NAMES["atmos"].values()]

@@ -40,7 +40,7 @@ would read as the fill value (0 K, 0 Pa, a calm day); such a step is missing dat
 as a NaN step, with a message naming the variable, the time and the fill value. A static
 field whose NaNs are only cells holding its fill value (zarr v2 land-sea mask with fill
 value 0: xarray masks the ocean) is read as stored when every chunk of it is written,
-else refused naming the fill value (see ``_unmask_static``).
+else refused naming the fill value (see :mod:`aurora_xai.data.static`).
 """
 
 from __future__ import annotations
@@ -53,17 +53,19 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from ..dates import utc_datetime, utc_index, utc_timestamp
+from .boxes import BoxReads
 from .coords import IMPRECISE_TIMES
+from .field_checks import check_finite, declared_of, files_label
 from .grid_conventions import canonicalise_grid, check_grid
 from .orientation import FLIP_MARGIN, latitude_flip_score
-from .regrid import regrid_static
+from .read_bytes import bytes_needed
 from .sources import SOURCES, open_static, open_store
+from .static import read_static
 from .store import Store
 from .units import UnitConversion, check_plausible, resolve_units
-from .variables import ATMOS_VARS, LEVELS, SURF_VARS, WB2_NAMES
+from .variables import LEVELS, WB2_NAMES
 
 __all__ = [
     "ERA5Source",
@@ -84,7 +86,7 @@ class MissingTimeError(KeyError):
 
 
 @dataclasses.dataclass
-class ERA5Source:
+class ERA5Source(BoxReads):
     """An ERA5 store opened once, read sample by sample.
 
     Args:
@@ -206,7 +208,7 @@ class ERA5Source:
                 "convert the files to one unit"
             )
         conv = next(iter(convs.values()))
-        where = _files_label(list(declared))
+        where = files_label(list(declared))
         if conv is None:
             log.info(
                 "variable %r in %s declares no units: its values are checked for plausibility in %s units",
@@ -222,27 +224,7 @@ class ERA5Source:
 
     def _read_static(self) -> dict[str, np.ndarray]:
         src = open_static(self.static_path, self.imprecise_times) if self.static_path else self.store
-        out = {}
-        for short, name in self.names["static"].items():
-            if not src.has_variable(name):
-                raise KeyError(f"static variable {name!r} not found in {src.path}; available: {src.variables}")
-            conv = self._declared_units(src, "static", short, name)
-            da = _unmask_static(src, name, _static_field(src, name))
-            same = da.sizes["latitude"] == len(self.lat) and da.sizes["longitude"] == len(self.lon)
-            if not (
-                same and np.allclose(da["latitude"].values, self.lat) and np.allclose(da["longitude"].values, self.lon)
-            ):
-                log.info("regridding static %s to the store grid (once per job)", name)
-                arr = regrid_static(da, self.lat, self.lon, method="nearest" if short == "slt" else "linear")
-            else:
-                arr = np.ascontiguousarray(da.values, dtype=np.float32)
-            _check_finite(arr, name, None, "static", lat=self.lat, lon=self.lon)
-            if conv is not None:
-                arr = conv.apply(arr)
-            where = _files_label(list(src.units(name)))
-            check_plausible("static", short, arr, name, where, lat=self.lat, lon=self.lon, declared=_declared(conv))
-            out[short] = arr
-        return out
+        return read_static(src, self.names["static"], self.lat, self.lon, self._declared_units)
 
     @property
     def static(self) -> dict:
@@ -444,7 +426,7 @@ class ERA5Source:
             kind, short = kinds[name]
             levels = self.levels if kind == "atmos" else None
             if check and keep.any() and name in bad:
-                _check_finite(
+                check_finite(
                     arr if keep.all() else arr[keep], name, levels, None, times=kept, lat=self.lat, lon=self.lon
                 )
             conv = self._units[name]
@@ -452,7 +434,9 @@ class ERA5Source:
                 arr = out[name] = conv.apply(arr)
             if check and keep.any():
                 part = arr if keep.all() else arr[keep]
-                check_plausible(kind, short, part, name, self.path, times=kept, levels=levels, declared=_declared(conv))
+                check_plausible(
+                    kind, short, part, name, self.path, times=kept, levels=levels, declared=declared_of(conv)
+                )
         return empty
 
     def has_step(self, time: pd.Timestamp) -> bool:
@@ -537,175 +521,9 @@ class ERA5Source:
         times = utc_index(times)
         return times[times.isin(stored)]
 
-    def read_box(self, short: str, times: Sequence[pd.Timestamp], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Read a surface variable on a block of grid rows and columns at many times.
-
-        One vectorised read per variable: ``(time, len(rows), len(cols))`` float32, canonical
-        orientation (time steps stored mirrored are read from the mirrored rows; with the
-        orientation check on, that costs one extra 2 m temperature field per time), in
-        Aurora's units. A step whose block is entirely NaN, or whose chunks were never
-        written in a zarr store (they would read as the fill value), raises
-        :class:`MissingTimeError`; values outside the plausible bands raise ``ValueError``.
-
-        Args:
-            short: Aurora surface name (``10u``, ``10v``, ...).
-            times: Times to read; all must be stored (see :meth:`available`).
-            rows, cols: Indices into :attr:`lat` and :attr:`lon`.
-        """
-        return self.read_boxes((short,), times, rows, cols)[0][short]
-
-    def read_boxes(
-        self,
-        shorts: Sequence[str],
-        times: Sequence[pd.Timestamp],
-        rows: np.ndarray,
-        cols: np.ndarray,
-        skip_empty: bool = False,
-    ) -> tuple[dict[str, np.ndarray], pd.DatetimeIndex]:
-        """Read several surface variables on a block of rows and columns, as :meth:`read_box`.
-
-        Args:
-            shorts: Aurora surface names.
-            times: Times to read; all must be stored.
-            rows, cols: Indices into :attr:`lat` and :attr:`lon`.
-            skip_empty: A step at which every one of these blocks is entirely NaN, or at
-                which a chunk of one of these variables was never written (missing data), is
-                left out and recorded in :attr:`empty_steps`; without it, it raises
-                :class:`MissingTimeError`. A NaN anywhere else raises ``ValueError`` naming
-                variable, time and grid cell.
-
-        Returns:
-            ``({short: (time, len(rows), len(cols)) float32}, kept times)``; the arrays hold
-            the kept times only, in the order of ``times``.
-        """
-        times = utc_index(times)
-        names = {short: self.names["surf"][short] for short in shorts}
-        for name in names.values():
-            missing = times.difference(self.store.times(name))
-            if len(missing):
-                raise self._missing(missing[0], missing[0])
-        rows = np.asarray(rows)
-        cols = np.asarray(cols)
-        unwritten: dict[pd.Timestamp, str] = {}
-        t2m = self.store.read(self.names["surf"]["2t"], times, unwritten=unwritten) if self._check_flip else None
-        flips = self._flipped_steps(list(times), t2m)
-        out = {}
-        for name in names.values():
-            arr = np.empty((len(times), len(rows), len(cols)), dtype=np.float32)
-            if (~flips).any():
-                arr[~flips] = self.store.read(name, times[~flips], rows=rows, cols=cols, unwritten=unwritten)
-            if flips.any():
-                arr[flips] = self.store.read(
-                    name, times[flips], rows=len(self.lat) - 1 - rows, cols=cols, unwritten=unwritten
-                )
-            out[name] = arr
-        kinds = {name: ("surf", short) for short, name in names.items()}
-        what = ", ".join(repr(n) for n in names.values()) + " in the rows and columns read"
-        empty = self._check_fields(out, kinds, list(times), skip_empty, what, unwritten)
-        keep = ~empty
-        result = {short: out[name] if keep.all() else out[name][keep] for short, name in names.items()}
-        return result, times[keep]
-
     def bytes_needed(self) -> int:
-        """Uncompressed bytes of the fields one sample needs."""
-        nl, ny, nx = len(self.levels), len(self.lat), len(self.lon)
-        return 2 * 4 * ny * nx * (len(SURF_VARS) + len(ATMOS_VARS) * nl)
-
-
-#: How many later time steps are tried when a time-dependent copy of a static field is NaN.
-STATIC_SEARCH_STEPS = 240
-
-
-def _static_field(src: Store, name: str) -> xr.DataArray:
-    """A static field, loaded; a time-dependent copy stored as NaN is taken from a later time.
-
-    ARCO-ERA5 stores the invariant fields at every time and marks missing data with time
-    steps of NaN, so its first valid time may hold nothing; the next of the following
-    :data:`STATIC_SEARCH_STEPS` times that holds values is used (a warning names both).
-    """
-    da = src.static_field(name).load()
-    if src.is_static(name) or not np.isnan(np.asarray(da.values)).all():
-        return da
-    times = src.times(name)
-    for t in times[1 : STATIC_SEARCH_STEPS + 1]:
-        vals = src.read(name, [t])[0]
-        if not np.isnan(vals).all():
-            log.warning(
-                "static field %r is stored as NaN at %s (missing data); taken from %s",
-                name,
-                f"{times[0]:%Y-%m-%d %H:%M}",
-                f"{t:%Y-%m-%d %H:%M}",
-            )
-            coords = {"latitude": src.lat, "longitude": src.lon}
-            return xr.DataArray(vals, dims=("latitude", "longitude"), coords=coords, attrs=da.attrs)
-    return da  # entirely NaN: the NaN check names it
-
-
-def _declared(conv: UnitConversion | None) -> str | None:
-    """The declared units of a conversion (None: none declared), for plausibility messages."""
-    return None if conv is None else conv.declared
-
-
-def _unmask_static(src: Store, name: str, da: xr.DataArray) -> xr.DataArray:
-    """A static field whose NaNs are only its store's fill value decoded as missing, read as stored.
-
-    xarray decodes cells equal to a variable's fill value (``_FillValue``; for zarr v2 the
-    array's ``fill_value``) as NaN. A land-sea mask written with fill value 0 then loses
-    its ocean (0 is a real value there), and the NaN check would report NaN the file does
-    not contain. When the NaNs are exactly the cells whose stored value equals the fill
-    value, and the field is a zarr array every chunk of which was written (so no cell is
-    missing data: the fill value only stands in for chunks never written), the stored
-    values are used, with a warning. Otherwise the error names the fill value, the cells
-    and the remedy.
-
-    Returns:
-        ``da`` itself, or the field decoded without fill masking.
-
-    Raises:
-        ValueError: NaNs that are the fill value, where the field is not a complete zarr
-            array (a NetCDF file declaring it, or chunks never written).
-    """
-    values = np.asarray(da.values)
-    nan = ~np.isfinite(values)
-    if not nan.any():
-        return da
-    fill = src.fill_value(name)
-    if fill is None or not np.isfinite(fill):
-        return da
-    raw = src.unmasked_static(name)
-    if raw is None or raw.shape != da.shape:
-        return da
-    stored = np.asarray(raw.values)
-    if not (np.array_equal(nan, stored == fill) and np.isfinite(stored).all()):
-        return da
-    where = _files_label(list(src.units(name)))
-    count = f"{int(nan.sum())} of {nan.size} cells"
-    unwritten = src.unwritten_static(name)
-    complete = name in src._static and src._static[name][0] in src._chunks and unwritten is None
-    if complete:
-        log.warning(
-            "static variable %r in %s: %s hold %g, the store's fill value, which xarray decodes as missing (NaN); "
-            "every chunk of the field is written, so they are real values and are read as stored",
-            name,
-            where,
-            count,
-            fill,
-        )
-        return raw.assign_coords(latitude=da["latitude"].values, longitude=da["longitude"].values)
-    why = unwritten or "the file declares it as the value of missing cells"
-    raise ValueError(
-        f"static variable {name!r} in {where}: {count} hold {fill:g}, the fill value (_FillValue) of the variable, "
-        f"which xarray decodes as missing (NaN); the stored values themselves are finite ({why}). If {fill:g} is a "
-        f"real value there (e.g. ocean in a land-sea mask), open the store without masking (xarray's "
-        f"mask_and_scale=False, or decode_cf with the variable's _FillValue attribute removed), or rewrite the "
-        f"store with a fill value the field never takes (e.g. NaN)"
-    )
-
-
-def _files_label(files: Sequence[str], most: int = 3) -> str:
-    """``a, b, c`` or ``a, b, c and 7 more files`` for messages."""
-    shown = ", ".join(files[:most])
-    return shown if len(files) <= most else f"{shown} and {len(files) - most} more files"
+        """Uncompressed bytes of the fields one sample needs (see :func:`aurora_xai.data.read_bytes.bytes_needed`)."""
+        return bytes_needed(self)
 
 
 def _merge_names(overrides: Mapping[str, Mapping[str, str]] | None) -> dict[str, dict[str, str]]:
@@ -720,46 +538,6 @@ def _merge_names(overrides: Mapping[str, Mapping[str, str]] | None) -> dict[str,
                 )
             names[kind][short] = str(name)
     return names
-
-
-def _cell(idx, lat: np.ndarray | None, lon: np.ndarray | None) -> str:
-    """``grid index (3, 7), latitude 45, longitude 270`` for messages (plain numbers)."""
-    r, c = (int(v) for v in idx[-2:])
-    out = f"grid index ({r}, {c})"
-    if lat is not None and lon is not None and r < len(lat) and c < len(lon):
-        out += f", latitude {float(lat[r]):g}, longitude {float(lon[c]):g}"
-    return out
-
-
-def _check_finite(arr: np.ndarray, name: str, levels, time, history=None, times=None, lat=None, lon=None) -> None:
-    """Raise ``ValueError`` naming variable, level, time and grid cell of the first non-finite value.
-
-    ``lat``/``lon`` name the cell's coordinates when the array is on the whole grid (not
-    a block of rows and columns).
-    """
-    if np.all(np.isfinite(arr)):
-        return
-    idx = np.argwhere(~np.isfinite(arr))[0]
-    if arr.shape[-2:] != (len(lat) if lat is not None else -1, len(lon) if lon is not None else -1):
-        lat = lon = None
-    if time == "static":
-        raise ValueError(f"NaN or inf in static variable {name!r} at {_cell(idx, lat, lon)}")
-    if times is not None:
-        step_time = pd.Timestamp(list(times)[int(idx[0])])
-    else:
-        t = pd.Timestamp(time)
-        step_time = t - history if idx[0] == 0 else t
-    where = f"variable {name!r}"
-    if levels is not None:
-        where += f", level {int(levels[int(idx[1])])} hPa"
-    field = arr[tuple(idx[:-2])]
-    whole = ""
-    if np.isnan(field).all():
-        whole = (
-            "; the whole field is NaN there but other fields at that time are not, so it is not a missing "
-            "time step (those are skipped with data.on_missing: skip only when every needed field is NaN)"
-        )
-    raise ValueError(f"NaN or inf in {where}, time {step_time:%Y-%m-%d %H:%M} ({_cell(idx, lat, lon)}){whole}")
 
 
 def open_source(

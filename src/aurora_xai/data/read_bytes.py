@@ -1,16 +1,29 @@
-"""Byte accounting: the bytes the process reads for one sample against those it needs."""
+"""Byte accounting: the bytes one sample needs, and those the process reads for it."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from .era5 import ERA5Source
+from .variables import ATMOS_VARS, SURF_VARS
 
-__all__ = ["measure_read_bytes"]
+__all__ = ["SampleSource", "bytes_needed", "measure_read_bytes"]
+
+
+class SampleSource(Protocol):
+    """What byte accounting needs of a source (an :class:`~aurora_xai.data.era5.ERA5Source`)."""
+
+    levels: Sequence[int]
+    lat: np.ndarray
+    lon: np.ndarray
+
+    def read_fields(self, time: pd.Timestamp) -> dict[str, np.ndarray]: ...
+
+    def bytes_needed(self) -> int: ...
 
 
 def _rchar() -> int:
@@ -21,7 +34,13 @@ def _rchar() -> int:
     raise OSError("no rchar in /proc/self/io")
 
 
-def measure_read_bytes(source: ERA5Source, time: pd.Timestamp) -> tuple[int, int]:
+def bytes_needed(source: SampleSource) -> int:
+    """Uncompressed bytes of the fields one sample needs."""
+    nl, ny, nx = len(source.levels), len(source.lat), len(source.lon)
+    return 2 * 4 * ny * nx * (len(SURF_VARS) + len(ATMOS_VARS) * nl)
+
+
+def measure_read_bytes(source: SampleSource, time: pd.Timestamp) -> tuple[int, int]:
     """Bytes the process reads for one sample, and the bytes the sample needs.
 
     Measured as the change of ``rchar`` in ``/proc/self/io`` (Linux) around
