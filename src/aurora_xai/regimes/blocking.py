@@ -200,6 +200,9 @@ class TimeBlocking:
             :func:`episode_groups`) or ``'week'`` (ISO calendar weeks).
         days: ``(n,)`` integer day numbers of the samples (:func:`day_numbers`).
         gap_days: Training days within this many days of a test day are dropped (>= 0).
+        decorrelation_days: The measured decorrelation length of the features (days)
+            when the gap was chosen from it (``regimes.cv_gap_days: auto``), else None.
+            :meth:`feasible` then lowers the gap only as far as the folds require.
 
     Raises:
         ValueError: for an unknown kind (``'none'`` means no blocking: pass no
@@ -209,6 +212,7 @@ class TimeBlocking:
     kind: str
     days: np.ndarray
     gap_days: int
+    decorrelation_days: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in BLOCKINGS or self.kind == "none":
@@ -222,9 +226,50 @@ class TimeBlocking:
         object.__setattr__(self, "gap_days", int(self.gap_days))
 
     @classmethod
-    def from_dates(cls, kind: str, dates, gap_days: int) -> TimeBlocking:
+    def from_dates(cls, kind: str, dates, gap_days: int, decorrelation_days: int | None = None) -> TimeBlocking:
         """A blocking of samples on ``dates`` (``(n,)`` datetimes, see :func:`day_numbers`)."""
-        return cls(kind=kind, days=day_numbers(dates), gap_days=gap_days)
+        return cls(kind=kind, days=day_numbers(dates), gap_days=gap_days, decorrelation_days=decorrelation_days)
+
+    @property
+    def gap_rule(self) -> str:
+        """How the gap was chosen, in words."""
+        if self.decorrelation_days is None:
+            return f"fixed: {self.gap_days} days (regimes.cv_gap_days)"
+        if self.gap_days >= self.decorrelation_days:
+            return f"auto: the decorrelation length of the features, {self.decorrelation_days} days"
+        return (
+            f"auto: the decorrelation length of the features is {self.decorrelation_days} days; lowered to "
+            f"{self.gap_days} days, the largest gap leaving both classes in every training fold"
+        )
+
+    def feasible(self, y: np.ndarray, k: int, seeds: list[int]) -> TimeBlocking:
+        """This blocking, with an automatic gap lowered until every fold is valid.
+
+        A gap chosen from the decorrelation length (``decorrelation_days`` set) can
+        leave a training fold without a class when the labels cluster in season; the
+        gap is then lowered to the largest one for which the folds of every seed in
+        ``seeds`` keep both classes in training (:attr:`gap_rule` says so). A fixed
+        gap is returned unchanged (its folds then raise as before).
+        """
+        if self.decorrelation_days is None or self.gap_days == 0:
+            return self
+
+        def ok(gap: int) -> bool:
+            trial = dataclasses.replace(self, gap_days=gap)
+            try:
+                for s in seeds:
+                    trial.folds(y, k, s)
+            except NotApplicableError:
+                return False
+            return True
+
+        if ok(self.gap_days):
+            return self
+        lo, hi = 0, self.gap_days  # ok(lo) assumed, not ok(hi): bisect the largest valid gap
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+        return dataclasses.replace(self, gap_days=lo)
 
     def subset(self, mask: np.ndarray) -> TimeBlocking:
         """The same blocking of the samples selected by a boolean or index array."""

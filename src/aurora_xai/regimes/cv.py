@@ -18,6 +18,17 @@ Every cross-validated function takes a
 calendar weeks with a gap of days left out of training around every test day; the
 intervals then resample whole groups, and :func:`permutation_pvalue` shuffles whole label
 episodes.
+
+Nulls that keep the labels' serial and seasonal structure
+---------------------------------------------------------
+Permuting labels only within test folds (single days or whole episodes) still breaks
+the seasonal clustering of storm and calm days, so its null is too narrow when the
+features are autocorrelated: the held-out AUC of features independent of the labels
+exceeds it far more often than the nominal rate. :func:`circular_shift_pvalue` instead
+shifts the whole feature series of all dates circularly against the fixed labels, by at
+least the decorrelation length: both series keep their autocorrelation and seasonality
+and only their alignment is broken (the circular-shift test of the time-series
+literature). :data:`PERMUTATION_NULLS` names the nulls.
 """
 
 from __future__ import annotations
@@ -45,10 +56,18 @@ from aurora_xai.regimes.classifiers import (
 )
 from aurora_xai.regimes.seasonal import SEASONS
 
+#: Nulls of the permutation tests: ``'within_folds'`` (labels of days, or of whole label
+#: episodes with a blocking, permuted within each test fold: the published test) and
+#: ``'circular_shift'`` (the feature series of all dates shifted circularly against the
+#: labels, :func:`circular_shift_pvalue`).
+PERMUTATION_NULLS: tuple[str, ...] = ("within_folds", "circular_shift")
+
 __all__ = [
     "ClassifierCVResult",
+    "PERMUTATION_NULLS",
     "ContrastiveCVResult",
     "PermutationResult",
+    "circular_shift_pvalue",
     "cv_classifier_scores",
     "cv_contrastive_auc",
     "permutation_pvalue",
@@ -312,8 +331,13 @@ class PermutationResult:
         p_value: One-sided ``(1 + #{null >= observed}) / (1 + n_permutations)``.
         n_permutations: Number of permutations.
         model: Classifier used.
-        blocking: ``'none'`` (days' labels permuted within test folds) or the kind of
-            blocked folds (labels of whole episodes permuted within test folds).
+        blocking: ``'none'`` (stratified folds of single days) or the kind of the
+            blocked folds.
+        null: ``'within_folds'`` (days' labels, or with a blocking whole label
+            episodes, permuted within test folds) or ``'circular_shift'`` (the
+            features of all dates shifted circularly against the labels; then
+            ``n_permutations`` counts the shifts), see :data:`PERMUTATION_NULLS`.
+        min_shift: Least circular shift in dates (0 for ``'within_folds'``).
     """
 
     observed_auc: float
@@ -322,6 +346,8 @@ class PermutationResult:
     n_permutations: int
     model: str
     blocking: str = "none"
+    null: str = "within_folds"
+    min_shift: int = 0
 
 
 def permutation_pvalue(
@@ -404,6 +430,94 @@ def permutation_pvalue(
         n_permutations=int(n_permutations),
         model=model,
         blocking="none" if blocking is None else blocking.kind,
+    )
+
+
+def circular_shift_pvalue(
+    x_all: np.ndarray,
+    positions: np.ndarray,
+    y: np.ndarray,
+    model: str = "lda",
+    k: int = 5,
+    seed: int = 0,
+    shrinkage: Shrinkage = "auto",
+    c: float = 1.0,
+    blocking: TimeBlocking | None = None,
+    min_shift: int = 1,
+    max_shifts: int | None = None,
+) -> PermutationResult:
+    """Circular-shift p-value of the ``k``-fold out-of-fold AUC.
+
+    The labelled days are rows ``positions`` of the features of all dates ``x_all`` (in
+    time order). The observed statistic is the out-of-fold AUC of ``x_all[positions]``
+    on the folds of :func:`cv_classifier_scores`'s first repeat (same ``seed`` and
+    ``blocking``). Under the null the whole feature series is shifted circularly by
+    ``s`` dates against the labels, ``x_all[(positions - s) mod N]``, for every ``s``
+    in ``min_shift .. N - min_shift``, and the same folds are refitted: the labels keep
+    their dates, runs, seasonal clustering and folds, the features their
+    autocorrelation and seasonal cycle, and only the alignment of the two is broken. A
+    ``min_shift`` of at least the decorrelation length of the features keeps every
+    shifted series independent of the unshifted one. The test is calibrated when the
+    features are (nearly) stationary over the date axis; an annual cycle in both series
+    counts as association (regress it out of ``x_all`` first for a test beyond the
+    season).
+
+    Args:
+        x_all: ``(N, p)`` features of all dates, in time order (regularly spaced).
+        positions: ``(n,)`` row of ``x_all`` of every labelled day (the order of ``y``).
+        y: ``(n,)`` 0/1 labels.
+        model, k, seed, shrinkage, c, blocking: As in :func:`permutation_pvalue`.
+        min_shift: Least shift in dates (>= 1).
+        max_shifts: At most this many shifts, evenly spaced over the admissible ones
+            (None: all of them).
+
+    Returns:
+        A :class:`PermutationResult` with ``null='circular_shift'``; ``n_permutations``
+        is the number of shifts and the p-value is ``(1 + #{null >= observed}) /
+        (1 + shifts)``.
+
+    Raises:
+        NotApplicableError: too few samples (or groups) of a class for ``k`` folds, or
+            fewer than ``2 min_shift + 1`` dates (no admissible shift).
+    """
+    x_all = np.asarray(x_all, dtype=np.float64)
+    pos = np.asarray(positions)
+    if x_all.ndim != 2 or pos.ndim != 1 or not np.issubdtype(pos.dtype, np.integer):
+        raise ValueError(f"x_all must be (N, p) and positions an integer (n,) array, got {x_all.shape}, {pos.shape}")
+    n_all = x_all.shape[0]
+    if len(pos) and (pos.min() < 0 or pos.max() >= n_all):
+        raise ValueError(f"positions must index the {n_all} dates of x_all")
+    x, y = check_xy(x_all[pos], y, min_per_class=k)
+    if model not in ("lda", "logistic"):
+        raise ValueError(f"model must be 'lda' or 'logistic', got {model!r}")
+    if int(min_shift) < 1:
+        raise ValueError(f"min_shift must be >= 1, got {min_shift}")
+    min_shift = int(min_shift)
+    shifts = np.arange(min_shift, n_all - min_shift + 1)
+    if len(shifts) == 0:
+        raise NotApplicableError(
+            f"{n_all} dates leave no circular shift of at least {min_shift} dates in both directions"
+        )
+    if max_shifts is not None and len(shifts) > int(max_shifts):
+        shifts = shifts[np.unique(np.linspace(0, len(shifts) - 1, int(max_shifts)).round().astype(int))]
+    shrinkage = resolve_shrinkage(shrinkage)
+    folds = _folds(y, k, seed, blocking)
+
+    def auc_at(xs: np.ndarray) -> float:
+        return float(auc_from_scores(fold_decisions(xs, y, folds, model, shrinkage, c, seed), y))
+
+    observed = auc_at(x)
+    null = np.array([auc_at(x_all[(pos - s) % n_all]) for s in shifts])
+    p = (1 + int(np.count_nonzero(null >= observed - 1e-12))) / (1 + len(shifts))
+    return PermutationResult(
+        observed_auc=observed,
+        null_aucs=null,
+        p_value=float(p),
+        n_permutations=len(shifts),
+        model=model,
+        blocking="none" if blocking is None else blocking.kind,
+        null="circular_shift",
+        min_shift=min_shift,
     )
 
 

@@ -36,7 +36,8 @@ class RegimeSettings:
         cv_folds: Cross-validation folds.
         separability_pcs: Leading PCs the separability uses.
         cv_blocking: ``episode``, ``week`` or ``none`` (how the folds are blocked in time).
-        cv_gap_days: Days left out between training and test folds.
+        cv_gap_days: Days left out between training and test folds, or ``auto`` (the
+            features' measured decorrelation length).
         bootstrap_block: Block length of the bootstrap (days), ``auto`` or ``none``.
     """
 
@@ -46,10 +47,17 @@ class RegimeSettings:
     cv_folds: int
     separability_pcs: int
     cv_blocking: str
-    cv_gap_days: int
+    cv_gap_days: int | str
     bootstrap_block: int | str
 
     @classmethod
     def from_config(cls, sec: Mapping[str, Any]) -> RegimeSettings:
         block = require("regimes", sec, "bootstrap_block")
-        return from_section(cls, "regimes", sec, bootstrap_block=block if isinstance(block, str) else int(block))
+        gap = require("regimes", sec, "cv_gap_days")
+        return from_section(
+            cls,
+            "regimes",
+            sec,
+            bootstrap_block=block if isinstance(block, str) else int(block),
+            cv_gap_days=gap if isinstance(gap, str) else int(gap),
+        )

@@ -21,14 +21,51 @@ from aurora_xai.regimes.blocking import TimeBlocking
 from aurora_xai.regimes.classifiers import check_xy
 from aurora_xai.regimes.cv import (
     ClassifierCVResult,
+    _repeat_seeds,
+    circular_shift_pvalue,
     cv_classifier_scores,
     cv_contrastive_auc,
     permutation_pvalue,
     within_season_auc,
 )
+from aurora_xai.regimes.seasonal import residualise_annual
 from aurora_xai.regimes.separability import LinearSeparability, linear_separability, separability_in_pc_space
 
-__all__ = ["BlockedScores", "Score", "StormCalmReport", "storm_calm_report"]
+__all__ = ["PUBLISHED_KEYS", "AllDates", "BlockedScores", "Score", "StormCalmReport", "storm_calm_report"]
+
+#: The published statistics: shuffled stratified folds of single days (i.i.d. days), and
+#: for the permutation tests days' labels permuted within test folds. Autocorrelated
+#: features and seasonally clustered labels inflate them (kept for comparison; the
+#: ``_blocked`` / ``_block`` statistics are the ones that respect the dependence).
+PUBLISHED_KEYS: tuple[str, ...] = (
+    "storm_calm_auc",
+    "storm_calm_balanced_accuracy",
+    "storm_calm_perm_p",
+    "storm_calm_contrastive_auc",
+    "storm_calm_residualised_auc",
+    "storm_calm_residualised_perm_p",
+    "storm_calm_auc_logistic",
+    "storm_calm_contrastive_auc_in_sample",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class AllDates:
+    """The features of all dates (labelled or not), for the statistics that need them.
+
+    Attributes:
+        x: ``(N, p)`` features of all dates in time order.
+        positions: ``(n,)`` row of ``x`` of every labelled day (in the order of the labels).
+        day_of_year: ``(N,)`` day of year of every date.
+        decorrelation_days: Decorrelation length of the features in dates (the least
+            circular shift of the label null).
+    """
+
+    x: np.ndarray
+    positions: np.ndarray
+    day_of_year: np.ndarray
+    decorrelation_days: int
+
 
 T = TypeVar("T")
 
@@ -63,8 +100,20 @@ class BlockedScores:
         n_storm_episodes, n_calm_episodes: Label episodes of each class.
         auc, balanced_accuracy, residualised_auc: As in :class:`StormCalmReport`, on the
             blocked folds, with intervals from a bootstrap of whole groups.
-        perm_p: Permutation p-value with label episodes permuted as units.
+        perm_p: Permutation p-value of the blocked AUC under ``perm_null``.
         contrastive_auc: Held-out AUC of the contrastive axis on the blocked folds.
+        perm_null: ``'circular_shift'`` (the features of all dates shifted circularly
+            against the labels by at least ``perm_min_shift`` dates, ``perm_draws``
+            shifts: the null keeps the labels' runs and seasonal clustering) or
+            ``'within_folds'`` (label episodes permuted within test folds, when the
+            features of all dates are not given; too narrow a null for seasonally
+            clustered labels).
+        perm_min_shift, perm_draws: Least shift in dates and number of shifts or
+            permutations of the null.
+        gap_rule: How ``gap_days`` was chosen (:attr:`~aurora_xai.regimes.blocking.TimeBlocking.gap_rule`).
+        decorrelation_days: The features' measured decorrelation length (None: not measured).
+        residualised_fit: Where the annual harmonics of ``residualised_auc`` were fitted:
+            ``'all dates'`` (every date's features, no labels) or ``'training folds'``.
     """
 
     kind: str
@@ -77,6 +126,12 @@ class BlockedScores:
     perm_p: float | None = None
     contrastive_auc: float | None = None
     residualised_auc: Score | None = None
+    perm_null: str = "within_folds"
+    perm_min_shift: int = 0
+    perm_draws: int = 0
+    gap_rule: str = ""
+    decorrelation_days: int | None = None
+    residualised_fit: str = "training folds"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +196,11 @@ class StormCalmReport:
         with a blocking ``_auc_blocked``, ``_balanced_accuracy_blocked``,
         ``_residualised_auc_blocked`` (with intervals), ``_contrastive_auc_blocked``,
         ``_perm_p_block``, ``_cv_blocking``, ``_cv_gap_days``, ``_n_blocks``,
-        ``_n_storm_episodes``, ``_n_calm_episodes``.
+        ``_n_storm_episodes``, ``_n_calm_episodes``, ``_perm_p_block_null``,
+        ``_perm_p_block_min_shift``, ``_perm_p_block_draws``, ``_cv_gap_rule``,
+        ``_cv_decorrelation_days``, ``_residualised_auc_blocked_fit``;
+        ``storm_calm_published``: the keys of the published statistics present
+        (:data:`PUBLISHED_KEYS`: i.i.d. days, shuffled folds; kept for comparison).
         """
         out: dict[str, Any] = {
             "storm_calm_model": self.model,
@@ -182,13 +241,24 @@ class StormCalmReport:
                 storm_calm_n_blocks=b.n_blocks,
                 storm_calm_n_storm_episodes=b.n_storm_episodes,
                 storm_calm_n_calm_episodes=b.n_calm_episodes,
+                storm_calm_cv_gap_rule=b.gap_rule,
+                storm_calm_residualised_auc_blocked_fit=b.residualised_fit,
             )
+            if b.decorrelation_days is not None:
+                out["storm_calm_cv_decorrelation_days"] = b.decorrelation_days
+            if b.perm_p is not None:
+                out.update(
+                    storm_calm_perm_p_block_null=b.perm_null,
+                    storm_calm_perm_p_block_min_shift=b.perm_min_shift,
+                    storm_calm_perm_p_block_draws=b.perm_draws,
+                )
             put("storm_calm_auc_blocked", b.auc)
             put("storm_calm_balanced_accuracy_blocked", b.balanced_accuracy)
             put("storm_calm_perm_p_block", b.perm_p)
             put("storm_calm_contrastive_auc_blocked", b.contrastive_auc)
             put("storm_calm_residualised_auc_blocked", b.residualised_auc)
         put("storm_calm_contrastive_auc_in_sample", self.contrastive_auc_in_sample)
+        out["storm_calm_published"] = [key for key in PUBLISHED_KEYS if key in out]
         out["storm_calm_not_applicable"] = dict(self.not_applicable)
         return out
 
@@ -207,6 +277,7 @@ def storm_calm_report(
     model: str = "lda",
     include_logistic: bool = True,
     blocking: TimeBlocking | None = None,
+    all_dates: AllDates | None = None,
 ) -> StormCalmReport:
     """Headline storm-versus-calm numbers (see :class:`StormCalmReport`).
 
@@ -222,7 +293,16 @@ def storm_calm_report(
             :func:`~aurora_xai.regimes.cv.cv_classifier_scores` and
             :func:`~aurora_xai.regimes.cv.permutation_pvalue`; ``blocking`` None
             computes no blocked statistic (beside the published ones, which use shuffled
-            folds of single days).
+            folds of single days). A gap chosen from the decorrelation length is
+            lowered where the folds need it (:meth:`~aurora_xai.regimes.blocking.TimeBlocking.feasible`).
+        all_dates: The features of all dates. With a blocking, the blocked permutation
+            test is then the circular-shift test
+            (:func:`~aurora_xai.regimes.cv.circular_shift_pvalue`, least shift the
+            decorrelation length), and the blocked residualised AUC regresses the annual
+            harmonics fitted on all dates (no labels) out of the features; without,
+            label episodes are permuted within test folds and the harmonics are fitted
+            on the labelled training days (which, where they line up with seasonal
+            labels, also remove real non-seasonal signal).
 
     Raises:
         ValueError: for malformed input (shapes, non-finite features, labels other than
@@ -232,6 +312,8 @@ def storm_calm_report(
     x, y = check_xy(x, y, min_per_class=0)
     if blocking is not None and len(blocking.days) != len(y):
         raise ValueError(f"the blocking has {len(blocking.days)} days but there are {len(y)} labelled days")
+    if all_dates is not None and all_dates.positions.shape != y.shape:
+        raise ValueError(f"all_dates has {all_dates.positions.shape} positions but there are {len(y)} labelled days")
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
     npc = min(n_pcs, len(y) - 2)
     if npc < 1:
@@ -285,27 +367,57 @@ def storm_calm_report(
     seasonal = attempt(["storm_calm_within_season_auc"], within)
     blocked = None
     if blocking is not None:
+        if min(n_pos, n_neg) >= 1:
+            blocking = blocking.feasible(y, k, [seed] + _repeat_seeds(seed, n_repeats - 1))
         groups = blocking.groups(y)
         episodes = TimeBlocking("episode", blocking.days, 0).groups(y)
         main_b = attempt(
             ["storm_calm_auc_blocked", "storm_calm_balanced_accuracy_blocked"], lambda: cv(blocking=blocking)
         )
-        perm_b = attempt(
-            ["storm_calm_perm_p_block"],
-            lambda: (
-                permutation_pvalue(
+        if all_dates is not None:
+            shift = max(int(all_dates.decorrelation_days), 1)
+            perm_res = attempt(
+                ["storm_calm_perm_p_block"],
+                lambda: circular_shift_pvalue(
+                    all_dates.x,
+                    all_dates.positions,
+                    y,
+                    model=model,
+                    k=k,
+                    seed=seed,
+                    blocking=blocking,
+                    min_shift=shift,
+                    max_shifts=n_permutations,
+                ),
+            )
+        else:
+            perm_res = attempt(
+                ["storm_calm_perm_p_block"],
+                lambda: permutation_pvalue(
                     x, y, model=model, k=k, n_permutations=n_permutations, seed=seed, blocking=blocking
-                ).p_value
-            ),
-        )
+                ),
+            )
         contrastive_b = attempt(
             ["storm_calm_contrastive_auc_blocked"],
             lambda: cv_contrastive_auc(x, y, k=k, seed=seed, blocking=blocking).auc,
         )
-        resid_b = attempt(
-            ["storm_calm_residualised_auc_blocked"],
-            lambda: cv(day_of_year=day_of_year, n_harmonics=2, blocking=blocking),
-        )
+
+        def residualised_blocked() -> ClassifierCVResult:
+            if all_dates is None:
+                return cv(day_of_year=day_of_year, n_harmonics=2, blocking=blocking)
+            resid = residualise_annual(all_dates.x, all_dates.day_of_year, n_harmonics=2)
+            return cv_classifier_scores(
+                resid[all_dates.positions],
+                y,
+                model=model,
+                k=k,
+                n_repeats=n_repeats,
+                seed=seed,
+                n_boot=n_boot,
+                blocking=blocking,
+            )
+
+        resid_b = attempt(["storm_calm_residualised_auc_blocked"], residualised_blocked)
         blocked = BlockedScores(
             kind=blocking.kind,
             gap_days=blocking.gap_days,
@@ -314,9 +426,17 @@ def storm_calm_report(
             n_calm_episodes=len(np.unique(episodes[y == 0])),
             auc=None if main_b is None else Score.auc(main_b),
             balanced_accuracy=None if main_b is None else Score.balanced_accuracy(main_b),
-            perm_p=perm_b,
+            perm_p=None if perm_res is None else perm_res.p_value,
             contrastive_auc=contrastive_b,
             residualised_auc=None if resid_b is None else Score.auc(resid_b),
+            perm_null="within_folds" if perm_res is None else perm_res.null,
+            perm_min_shift=0 if perm_res is None else perm_res.min_shift,
+            perm_draws=0 if perm_res is None else perm_res.n_permutations,
+            gap_rule=blocking.gap_rule,
+            decorrelation_days=(
+                blocking.decorrelation_days if all_dates is None else int(all_dates.decorrelation_days)
+            ),
+            residualised_fit="training folds" if all_dates is None else "all dates",
         )
     return StormCalmReport(
         model=model,

@@ -24,10 +24,11 @@ from .classifiers import auc_from_scores, contrastive_axis
 from .cv import cv_contrastive_auc
 from .pca import fit_pca
 from .seasonal import season_separation
-from .storm_calm import StormCalmReport, storm_calm_report
+from .storm_calm import AllDates, StormCalmReport, storm_calm_report
 
 __all__ = [
     "CV_STATISTICS",
+    "all_dates_of",
     "blocking_of",
     "bootstrap_dataset",
     "bootstrap_headline",
@@ -267,13 +268,21 @@ _HEADLINE_KEYS = (
 CV_STATISTICS = ("auc", "balanced_accuracy", "contrastive_auc", "residualised_auc")
 
 
-def blocking_of(cv_blocking: str | None, cv_gap_days: int | None, dates) -> TimeBlocking | None:
+def blocking_of(
+    cv_blocking: str | None, cv_gap_days: int | str | None, dates, decorrelation_days: int | None = None
+) -> TimeBlocking | None:
     """The :class:`~aurora_xai.regimes.blocking.TimeBlocking` of the settings
     ``regimes.cv_blocking`` and ``regimes.cv_gap_days`` for samples on ``dates``
     (None for ``cv_blocking`` None or ``'none'``).
 
+    ``cv_gap_days`` is a gap in days (an explicit override) or ``'auto'``: the gap is
+    then ``decorrelation_days``, the measured decorrelation length of the features
+    (:func:`all_dates_of`), lowered only where the folds need it
+    (:meth:`~aurora_xai.regimes.blocking.TimeBlocking.feasible`).
+
     Raises:
-        ValueError: for an unknown kind, or a kind without a gap.
+        ValueError: for an unknown kind, a kind without a gap, or ``'auto'`` without
+            ``decorrelation_days``.
     """
     if cv_blocking is None or cv_blocking == "none":
         return None
@@ -281,7 +290,37 @@ def blocking_of(cv_blocking: str | None, cv_gap_days: int | None, dates) -> Time
         raise ValueError(f"regimes.cv_blocking must be one of {list(BLOCKINGS)}, got {cv_blocking!r}")
     if cv_gap_days is None:
         raise ValueError(f"regimes.cv_blocking {cv_blocking!r} needs regimes.cv_gap_days")
+    if cv_gap_days == "auto":
+        if decorrelation_days is None:
+            raise ValueError("regimes.cv_gap_days 'auto' needs the decorrelation length of the features")
+        return TimeBlocking.from_dates(cv_blocking, dates, int(decorrelation_days), int(decorrelation_days))
+    if isinstance(cv_gap_days, str) or isinstance(cv_gap_days, bool):
+        raise ValueError(f"regimes.cv_gap_days must be 'auto' or an integer >= 0, got {cv_gap_days!r}")
     return TimeBlocking.from_dates(cv_blocking, dates, int(cv_gap_days))
+
+
+def all_dates_of(
+    pooled: xr.Dataset, region: str, levels: Sequence[str] | None, dates, standardize: bool = True
+) -> AllDates:
+    """The features of all dates in time order and the rows of the labelled ``dates``.
+
+    The decorrelation length is the Politis-White block length of PC1's anomalies over
+    all dates (:func:`~aurora_xai.regimes.bootstrap.pc1_block_length`, as
+    ``regimes.bootstrap_block: auto``; 1 for fewer than 3 dates).
+    """
+    all_days = pd.DatetimeIndex(pd.to_datetime(pooled["date"].values)).normalize()
+    order = np.argsort(all_days.values, kind="stable")
+    x_all, _ = feature_matrix(pooled, region, levels)
+    x_time = np.asarray(x_all, dtype=np.float64)[order]
+    doy = np.asarray(pooled["day_of_year"].values)[order]
+    positions = all_days[order].get_indexer(pd.DatetimeIndex(dates).normalize())
+    if np.any(positions < 0):
+        raise ValueError("labelled days without a latent sample")
+    try:
+        length = pc1_block_length(x_time, doy, standardize=standardize)
+    except NotApplicableError:
+        length = 1
+    return AllDates(x=x_time, positions=positions.astype(np.int64), day_of_year=doy, decorrelation_days=int(length))
 
 
 def storm_calm_analysis(
@@ -295,7 +334,7 @@ def storm_calm_analysis(
     n_pcs: int = 10,
     n_pca: int = 10,
     cv_blocking: str | None = None,
-    cv_gap_days: int | None = None,
+    cv_gap_days: int | str | None = None,
 ) -> tuple[StormCalmReport, list[dict[str, Any]], xr.Dataset]:
     """Storm-versus-calm separability with held-out scores.
 
@@ -314,8 +353,13 @@ def storm_calm_analysis(
         cv_blocking: ``'episode'`` or ``'week'`` (``regimes.cv_blocking``) adds the
             statistics of folds blocked in time beside the published ones (shuffled
             folds of single days); None or ``'none'`` computes the published ones only.
-        cv_gap_days: Days left out of training around every test day
-            (``regimes.cv_gap_days``); needed with ``cv_blocking``.
+        cv_gap_days: Days left out of training around every test day, or ``'auto'``
+            (the features' decorrelation length, :func:`blocking_of`)
+            (``regimes.cv_gap_days``); needed with ``cv_blocking``. With a blocking the
+            blocked permutation test shifts the features of all dates circularly
+            against the labels and the blocked residualised AUC fits the annual
+            harmonics on all dates (:func:`all_dates_of`,
+            :func:`~aurora_xai.regimes.storm_calm.storm_calm_report`).
 
     Returns:
         ``(report, headline rows, projections)``: the full report of
@@ -332,10 +376,26 @@ def storm_calm_analysis(
             (an unknown ``cv_blocking``, a blocking without ``cv_gap_days``).
     """
     x, y, doy, seasons, dates = storm_calm_subset(pooled, labels, region, levels)
-    blocking = blocking_of(cv_blocking, cv_gap_days, dates)
-    report = storm_calm_report(
-        x, y, doy, seasons, seed=seed, n_permutations=n_permutations, k=k, n_pcs=n_pcs, blocking=blocking
+    everything = None
+    if cv_blocking not in (None, "none"):
+        everything = all_dates_of(pooled, region, levels, dates)
+    blocking = blocking_of(
+        cv_blocking, cv_gap_days, dates, None if everything is None else everything.decorrelation_days
     )
+    report = storm_calm_report(
+        x,
+        y,
+        doy,
+        seasons,
+        seed=seed,
+        n_permutations=n_permutations,
+        k=k,
+        n_pcs=n_pcs,
+        blocking=blocking,
+        all_dates=everything,
+    )
+    if report.blocked is not None:
+        blocking = dataclasses.replace(blocking, gap_days=report.blocked.gap_days)
     notes = dict(report.not_applicable)
     flat = report.to_dict()
     n = len(y)
@@ -396,6 +456,9 @@ def storm_calm_analysis(
     ds.attrs.update(
         cv_blocking="none" if blocking is None else blocking.kind,
         cv_gap_days=0 if blocking is None else blocking.gap_days,
+        cv_gap_rule="" if blocking is None else blocking.gap_rule,
+        perm_p_block_null="" if report.blocked is None else report.blocked.perm_null,
+        published_statistics="cv iid: shuffled folds of single days (published; i.i.d. days)",
         n_blocks=n if report.blocked is None else int(report.blocked.n_blocks),
     )
     perm_p_block = None if report.blocked is None else report.blocked.perm_p

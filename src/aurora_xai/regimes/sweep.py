@@ -18,8 +18,9 @@ analyses compute four statistics, each with a 95 % interval:
     (:func:`~aurora_xai.regimes.storm_calm.storm_calm_report`), as the headline row of
     rule ``score_storm_calm`` of that name.
 ``storm_calm_residualised_auc_blocked``
-    The same with two annual harmonics regressed out of every feature inside each
-    training fold (the annual cycle removed in-fold).
+    The same with two annual harmonics regressed out of every feature (fitted on the
+    features of all dates, without labels; the published shuffled-fold row
+    ``storm_calm_residualised_auc`` fits them inside each training fold).
 
 With ``regimes.cv_blocking: none`` the two AUCs are those of shuffled folds of single
 days, named ``storm_calm_auc`` and ``storm_calm_residualised_auc`` as their headline rows.
@@ -104,7 +105,7 @@ SWEEP_STATISTICS: tuple[SweepStatistic, ...] = (
     SweepStatistic(
         "storm_calm_residualised_auc_blocked",
         "held-out ROC AUC (1)",
-        "Storm against calm days, annual cycle removed in-fold",
+        "Storm against calm days, annual cycle removed (fitted on all dates)",
         chance=0.5,
     ),
 )
@@ -146,7 +147,7 @@ class SweepSettings:
     block: int | str | None = "auto"
     cv_folds: int = 5
     cv_blocking: str | None = "episode"
-    cv_gap_days: int | None = 3
+    cv_gap_days: int | str | None = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -309,10 +310,18 @@ def _storm_calm_rows(pooled: xr.Dataset, labels: pd.DataFrame, settings: SweepSe
     # imported here: the figure reads this module's statistics in the plotting
     # environment, which has no scikit-learn
     from .storm_calm import storm_calm_report
-    from .study import blocking_of, storm_calm_subset
+    from .study import all_dates_of, blocking_of, storm_calm_subset
 
     x, y, doy, seasons, dates = storm_calm_subset(pooled, labels, settings.region, settings.levels)
-    blocking = blocking_of(settings.cv_blocking, settings.cv_gap_days, dates)
+    everything = None
+    if settings.blocked:
+        everything = all_dates_of(pooled, settings.region, settings.levels, dates)
+    blocking = blocking_of(
+        settings.cv_blocking,
+        settings.cv_gap_days,
+        dates,
+        None if everything is None else everything.decorrelation_days,
+    )
     # The permutation p-values of the report are not used here: one permutation.
     report = storm_calm_report(
         x,
@@ -323,7 +332,10 @@ def _storm_calm_rows(pooled: xr.Dataset, labels: pd.DataFrame, settings: SweepSe
         n_permutations=1,
         k=settings.cv_folds,
         blocking=blocking,
+        all_dates=everything,
     )
+    if report.blocked is not None:
+        blocking = dataclasses.replace(blocking, gap_days=report.blocked.gap_days)
     notes = report.not_applicable
     flat = report.to_dict()
     if blocking is None:
@@ -331,7 +343,8 @@ def _storm_calm_rows(pooled: xr.Dataset, labels: pd.DataFrame, settings: SweepSe
     else:
         interval = (
             f"percentile bootstrap of the held-out decisions (whole {blocking.kind}s resampled; folds of whole "
-            f"{blocking.kind}s, {blocking.gap_days}-day gap), as score_storm_calm"
+            f"{blocking.kind}s, {blocking.gap_days}-day gap; residualised: harmonics fitted on all dates), "
+            "as score_storm_calm"
         )
     rows = []
     for s in sweep_statistics(settings.blocked)[2:]:
