@@ -372,7 +372,11 @@ def test_storm_calm_analysis_reports_blocked_beside_published(tmp_path):
         fig = rf.plot_storm_calm_dataset(back)
     assert len(fig.axes) == 3
     assert "blocked by episode, gap 3 d" in [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
-    assert "episodes permuted" in fig.axes[2].get_title()
+    assert "features shifted circularly" in fig.axes[2].get_title()
+    assert flat["storm_calm_perm_p_block_null"] == "circular_shift"
+    assert "storm_calm_auc" in flat["storm_calm_published"]
+    assert "storm_calm_auc_blocked" not in flat["storm_calm_published"]
+    assert flat["storm_calm_residualised_auc_blocked_fit"] == "all dates"
     # the published statistics are those computed without blocking
     plain, plain_rows, plain_ds = storm_calm_analysis(pooled, labels, "us", None, n_permutations=200, k=5)
     assert (plain.auc, plain.perm_p, plain.residualised_auc) == (report.auc, report.perm_p, report.residualised_auc)
@@ -422,3 +426,91 @@ def test_bootstrap_dataset_with_blocks(tmp_path):
         fig = rf.plot_bootstrap_dataset(back)
     assert len(fig.axes) == 3
     assert f"blocks of {ds.attrs['block_length']} days" in fig.texts[0].get_text()
+
+
+# ----------------------------------------------------------------------------- calibrated nulls
+
+
+def seasonal_labels(n: int, n_each: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and 0/1 labels of the ``n_each`` windiest and calmest days of a seasonal wind index."""
+    t = np.arange(n)
+    wind = np.cos(2 * np.pi * t / DAYS_PER_YEAR) + 0.7 * ar1(n, 1, 0.7, rng)[:, 0]
+    order = np.argsort(wind)
+    pos = np.sort(np.r_[order[-n_each:], order[:n_each]])
+    return pos, np.isin(pos, order[-n_each:]).astype(int)
+
+
+def test_circular_shift_null_is_calibrated_where_within_fold_permutations_are_not():
+    # the null: 100 AR(1) features (phi 0.9) independent of labels that are the 30
+    # windiest and 30 calmest days of a seasonal wind index; blocked folds, 3-day gap
+    rng = np.random.default_rng(22)
+    realisations, old, new = 24, 0, 0
+    with threadpool_limits(1):
+        for r in range(realisations):
+            x = ar1(365, 100, 0.9, rng)
+            pos, y = seasonal_labels(365, 30, rng)
+            blocking = TimeBlocking("episode", DAY0 + pos, 3)
+            old += rcv.permutation_pvalue(x[pos], y, n_permutations=99, seed=r, blocking=blocking).p_value < 0.05
+            res = rcv.circular_shift_pvalue(x, pos, y, seed=r, blocking=blocking, min_shift=27, max_shifts=39)
+            assert res.null == "circular_shift" and res.n_permutations == 39 and res.min_shift == 27
+            new += res.p_value < 0.05
+    assert old >= 10  # about 70 % of realisations
+    assert new <= 4  # nominal 5 %: 1.2 expected
+
+
+def test_circular_shift_pvalue_finds_a_real_signal_and_checks_its_shifts():
+    rng = np.random.default_rng(5)
+    x = ar1(200, 30, 0.5, rng)
+    pos, y = seasonal_labels(200, 20, rng)
+    x[pos[y == 1], :5] += 1.5
+    res = rcv.circular_shift_pvalue(x, pos, y, min_shift=10)
+    assert res.observed_auc > 0.9 and res.p_value == pytest.approx(1 / (1 + res.n_permutations))
+    assert res.n_permutations == 200 - 2 * 10 + 1
+    with pytest.raises(NotApplicableError, match="no circular shift"):
+        rcv.circular_shift_pvalue(x, pos, y, min_shift=101)
+
+
+def test_residualised_auc_keeps_a_non_seasonal_storm_signal():
+    # storm days in winter, calm days in summer, features with an annual cycle and a
+    # planted storm signal on the storm days only: fitting the harmonics on the labelled
+    # training days removes the signal with the season; fitting them on all dates keeps it
+    from aurora_xai.regimes.storm_calm import AllDates, storm_calm_report
+
+    rng = np.random.default_rng(7)
+    n = 365
+    t = np.arange(n)
+    x = ar1(n, 40, 0.7, rng) + 2.0 * np.cos(2 * np.pi * t / DAYS_PER_YEAR)[:, None] * rng.standard_normal(40)
+    pos, y = seasonal_labels(n, 30, rng)
+    x[pos[y == 1], :8] += 1.0
+    doy = (t % 365 + 1).astype(float)
+    seasons = np.array(["DJF"] * n)
+    blocking = TimeBlocking("episode", DAY0 + pos, 3)
+    kwargs = dict(n_permutations=20, n_boot=200, include_logistic=False, blocking=blocking)
+    infold = storm_calm_report(x[pos], y, doy[pos], seasons[pos], **kwargs)
+    everything = AllDates(x=x, positions=pos, day_of_year=doy, decorrelation_days=10)
+    alldates = storm_calm_report(x[pos], y, doy[pos], seasons[pos], all_dates=everything, **kwargs)
+    assert infold.blocked.residualised_fit == "training folds"
+    assert alldates.blocked.residualised_fit == "all dates"
+    # measured: 0.651 (all dates) against 0.541 (training folds)
+    assert alldates.blocked.residualised_auc.value > 0.6
+    assert alldates.blocked.residualised_auc.value > infold.blocked.residualised_auc.value + 0.08
+    assert alldates.blocked.perm_null == "circular_shift" and infold.blocked.perm_null == "within_folds"
+
+
+def test_auto_gap_is_the_decorrelation_length_lowered_only_where_folds_need_it():
+    days = DAY0 + np.arange(60)
+    y = np.r_[np.ones(30, dtype=int), np.zeros(30, dtype=int)]
+    fixed = blocking_of("episode", 5, days)
+    assert fixed.gap_days == 5 and fixed.decorrelation_days is None and "fixed" in fixed.gap_rule
+    auto = blocking_of("episode", "auto", days, 12)
+    assert auto.gap_days == 12 and auto.decorrelation_days == 12 and auto.gap_rule.startswith("auto")
+    with pytest.raises(ValueError, match="decorrelation"):
+        blocking_of("episode", "auto", days)
+    # single-day episodes: a gap as long as the decorrelation length empties a class
+    y = np.tile([1, 0], 30)
+    big = blocking_of("episode", "auto", days, 40)
+    low = big.feasible(y, 5, [0, 1])
+    assert low.gap_days < 40 and "lowered" in low.gap_rule
+    for s in (0, 1):
+        low.folds(y, 5, s)
+    assert fixed.feasible(y, 5, [0]) is fixed

@@ -220,11 +220,12 @@ def test_january_pca_is_written_with_annual_fit_not_applicable(tmp_path):
     rows = {r["metric"]: r for r in pca_headline(pca, n_permutations=200)}
     assert list(rows) == [
         "pc1_explained_variance", "pc1_annual_corr", "pc1_annual_r2", "pc1_djf_jja_cohen_d", "pc1_djf_jja_perm_p",
+        "pc1_djf_jja_surrogate_p",
     ]  # fmt: skip
     assert 0 < rows["pc1_explained_variance"]["value"] < 1 and rows["pc1_explained_variance"]["n"] == 31
     for m in ("pc1_annual_corr", "pc1_annual_r2"):
         assert rows[m]["value"] is None and "annual cycle" in rows[m]["note"] and rows[m]["n"] == 31
-    for m in ("pc1_djf_jja_cohen_d", "pc1_djf_jja_perm_p"):
+    for m in ("pc1_djf_jja_cohen_d", "pc1_djf_jja_perm_p", "pc1_djf_jja_surrogate_p"):
         assert rows[m]["value"] is None and "'JJA' has 0 samples" in rows[m]["note"]
     headline_rows(rows.values())  # a valid headline table
 
@@ -236,7 +237,7 @@ def test_single_season_window():
     assert set(pca["season"].values.tolist()) == {"DJF"}
     assert "88 days" in pca.attrs["annual_fit_note"]
     rows = season_headline(pca, n_permutations=100)
-    assert [r["value"] for r in rows] == [None, None]
+    assert [r["value"] for r in rows] == [None, None, None]
     assert rows[0]["n"] == pca.sizes["date"]
 
 

@@ -220,6 +220,8 @@ class CVComparison:
         gap_days: Days left out of training around every test day.
         perm_p: Permutation p-value of the i.i.d. AUC (NaN if not computed).
         perm_p_block: Block permutation p-value of the blocked AUC (NaN if not computed).
+        perm_p_block_null: Its null: ``circular_shift`` (features of all dates shifted
+            against the labels) or ``within_folds`` (label episodes permuted in test folds).
     """
 
     statistics: tuple[str, ...]
@@ -230,6 +232,7 @@ class CVComparison:
     gap_days: int
     perm_p: float = float("nan")
     perm_p_block: float = float("nan")
+    perm_p_block_null: str = "within_folds"
 
     @classmethod
     def from_dataset(cls, ds) -> CVComparison | None:
@@ -245,6 +248,7 @@ class CVComparison:
             gap_days=int(ds.attrs.get("cv_gap_days", 0)),
             perm_p=float(ds.attrs.get("perm_p", np.nan)),
             perm_p_block=float(ds.attrs.get("perm_p_block", np.nan)),
+            perm_p_block_null=str(ds.attrs.get("perm_p_block_null", "") or "within_folds"),
         )
 
 
@@ -282,7 +286,8 @@ def _plot_cv_comparison(ax, cv: CVComparison) -> None:
     if np.isfinite(cv.perm_p):
         pvals.append(f"p = {cv.perm_p:.3g} (days permuted)")
     if np.isfinite(cv.perm_p_block):
-        pvals.append(f"p = {cv.perm_p_block:.3g} (episodes permuted)")
+        how = "features shifted circularly" if cv.perm_p_block_null == "circular_shift" else "episodes permuted"
+        pvals.append(f"p = {cv.perm_p_block:.3g} ({how})")
     title = "Held-out scores: shuffled vs blocked folds"
     ax.set_title(title + ("\n" + ", ".join(pvals) if pvals else ""), fontsize=9)
     if np.any(np.isfinite(cv.score)):

@@ -16,15 +16,18 @@ __all__ = [
     "SEASONS",
     "HarmonicFit",
     "SeasonSeparation",
+    "SurrogateTest",
     "annual_coverage_days",
     "annual_harmonic_fit",
     "check_annual_coverage",
     "cohen_d",
     "harmonic_design",
     "harmonic_table",
+    "phase_randomised_surrogates",
     "residualise_annual",
     "season_of_month",
     "season_separation",
+    "surrogate_season_test",
 ]
 
 
@@ -342,3 +345,143 @@ def residualise_annual(
     coef, *_ = np.linalg.lstsq(design, x, rcond=None)
     resid = x - design @ coef
     return resid + x.mean(axis=0) if keep_mean else resid
+
+
+# ----------------------------------------------------------------------------- surrogates
+
+
+def phase_randomised_surrogates(series: np.ndarray, n_surrogates: int, seed: int = 0) -> np.ndarray:
+    """Phase-randomised surrogates ``(n_surrogates, n)`` of a series (Theiler et al. 1992).
+
+    The discrete Fourier transform of the series keeps its amplitudes; the phase of every
+    frequency between 0 and Nyquist is drawn uniformly (the mean, and for even ``n`` the
+    Nyquist term, are kept). A surrogate has the periodogram, hence the circular
+    autocorrelation, of the series, and is otherwise random: the null of a stationary
+    linear Gaussian process with the series' autocorrelation.
+
+    Theiler, J., Eubank, S., Longtin, A., Galdrikian, B. and Farmer, J. D. (1992).
+    Testing for nonlinearity in time series: the method of surrogate data. Physica D
+    58, 77-94.
+
+    Args:
+        series: ``(n,)`` series in time order (regularly spaced).
+        n_surrogates: Number of surrogates (>= 1).
+        seed: Seed of ``np.random.default_rng``.
+    """
+    x = np.asarray(series, dtype=np.float64)
+    if x.ndim != 1 or not np.all(np.isfinite(x)):
+        raise ValueError("surrogates need a finite one-dimensional series")
+    if n_surrogates < 1:
+        raise ValueError(f"n_surrogates must be >= 1, got {n_surrogates}")
+    n = len(x)
+    spec = np.fft.rfft(x)
+    rng = np.random.default_rng(seed)
+    phases = rng.uniform(0.0, 2.0 * np.pi, size=(n_surrogates, len(spec)))
+    new = np.abs(spec)[None, :] * np.exp(1j * phases)
+    new[:, 0] = spec[0]
+    if n % 2 == 0:
+        new[:, -1] = spec[-1]
+    return np.fft.irfft(new, n=n, axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class SurrogateTest:
+    """Seasonal statistics of a series against its phase-randomised surrogates.
+
+    Attributes:
+        cohen_d: ``|Cohen's d|`` of season ``a`` against ``b`` (NaN without 2 dates of each).
+        cohen_d_p: ``(1 + #{|d_s| >= |d|}) / (1 + n_surrogates)`` (NaN as ``cohen_d``).
+        cohen_d_null: ``(2,)`` 2.5 and 97.5 percentiles of the surrogates' ``|d|``.
+        annual_r2: R^2 of the fit to the first annual harmonic (NaN where the dates do
+            not allow it, :func:`check_annual_coverage`).
+        annual_r2_p: The same p-value of the R^2. The R^2 does not depend on the phase
+            of the cycle, and a surrogate keeps the series' power at the annual
+            frequency: over one year the R^2 cannot tell an annual cycle from red noise
+            of the same spectrum, and this p-value says so (it is large).
+        annual_r2_null: ``(2,)`` 2.5 and 97.5 percentiles of the surrogates' R^2.
+        n_surrogates: Number of surrogates.
+    """
+
+    cohen_d: float
+    cohen_d_p: float
+    cohen_d_null: np.ndarray
+    annual_r2: float
+    annual_r2_p: float
+    annual_r2_null: np.ndarray
+    n_surrogates: int
+
+
+def _abs_cohen_d_rows(s: np.ndarray, in_a: np.ndarray, in_b: np.ndarray) -> np.ndarray:
+    a, b = s[:, in_a], s[:, in_b]
+    n_a, n_b = a.shape[1], b.shape[1]
+    pooled = ((n_a - 1) * a.var(axis=1, ddof=1) + (n_b - 1) * b.var(axis=1, ddof=1)) / (n_a + n_b - 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.abs(a.mean(axis=1) - b.mean(axis=1)) / np.sqrt(pooled)
+
+
+def _annual_r2_rows(s: np.ndarray, day_of_year: np.ndarray) -> np.ndarray:
+    design = harmonic_design(day_of_year, 1)
+    coef, *_ = np.linalg.lstsq(design, s.T, rcond=None)
+    resid = s.T - design @ coef
+    ss_tot = np.sum((s - s.mean(axis=1, keepdims=True)) ** 2, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ss_tot > 0, 1.0 - np.sum(resid**2, axis=0) / ss_tot, 0.0)
+
+
+def surrogate_season_test(
+    series: np.ndarray,
+    day_of_year: np.ndarray,
+    seasons: Sequence[str] | np.ndarray,
+    a: str = "DJF",
+    b: str = "JJA",
+    n_surrogates: int = 999,
+    seed: int = 0,
+) -> SurrogateTest:
+    """``|Cohen's d|`` between two seasons and the annual R^2 of a series, each with a
+    p-value against phase-randomised surrogates (:func:`phase_randomised_surrogates`).
+
+    Unlike the permutation test of :func:`season_separation`, which treats the days as
+    independent, the surrogates keep the series' autocorrelation: under a null of
+    autocorrelated noise without a seasonal cycle the test rejects at its nominal rate.
+
+    Args:
+        series: ``(n,)`` series in time order (regularly spaced daily values, e.g. PC1).
+        day_of_year, seasons: ``(n,)`` of every value.
+        a, b: The two seasons compared.
+        n_surrogates: Number of surrogates (>= 1).
+        seed: Seed of the surrogates.
+    """
+    x = np.asarray(series, dtype=np.float64)
+    doy = np.asarray(day_of_year, dtype=np.float64)
+    lab = np.asarray(seasons).astype(str)
+    if doy.shape != x.shape or lab.shape != x.shape:
+        raise ValueError(
+            f"series, day_of_year and seasons must have equal shapes, got {x.shape}, {doy.shape}, {lab.shape}"
+        )
+    surr = phase_randomised_surrogates(x, n_surrogates, seed)
+    in_a, in_b = lab == a, lab == b
+    nan2 = np.full(2, np.nan)
+    d, d_p, d_null = np.nan, np.nan, nan2
+    if min(int(in_a.sum()), int(in_b.sum())) >= 2:
+        d = float(_abs_cohen_d_rows(x[None, :], in_a, in_b)[0])
+        null = _abs_cohen_d_rows(surr, in_a, in_b)
+        d_p = (1 + int(np.count_nonzero(null >= d - 1e-12))) / (1 + n_surrogates)
+        d_null = np.percentile(null, [2.5, 97.5])
+    r2, r2_p, r2_null = np.nan, np.nan, nan2
+    try:
+        check_annual_coverage(doy, 1)
+        r2 = float(_annual_r2_rows(x[None, :], doy)[0])
+        null = _annual_r2_rows(surr, doy)
+        r2_p = (1 + int(np.count_nonzero(null >= r2 - 1e-12))) / (1 + n_surrogates)
+        r2_null = np.percentile(null, [2.5, 97.5])
+    except NotApplicableError:
+        pass
+    return SurrogateTest(
+        cohen_d=d,
+        cohen_d_p=float(d_p),
+        cohen_d_null=d_null,
+        annual_r2=r2,
+        annual_r2_p=float(r2_p),
+        annual_r2_null=r2_null,
+        n_surrogates=int(n_surrogates),
+    )

@@ -23,7 +23,7 @@ from .bootstrap import BootstrapResult, bootstrap_pca_stability, pc1_block_lengt
 from .classifiers import auc_from_scores, contrastive_axis
 from .cv import cv_contrastive_auc
 from .pca import fit_pca
-from .seasonal import season_separation
+from .seasonal import season_separation, surrogate_season_test
 from .storm_calm import AllDates, StormCalmReport, storm_calm_report
 
 __all__ = [
@@ -202,12 +202,18 @@ def bootstrap_headline(ds: xr.Dataset) -> list[dict[str, Any]]:
 
 
 def season_headline(pca: xr.Dataset, n_permutations: int = 10000, seed: int = 0) -> list[dict[str, Any]]:
-    """Winter (DJF) against summer (JJA) along PC1: Cohen's d and a permutation p-value.
+    """Winter (DJF) against summer (JJA) along PC1: Cohen's d and two p-values.
 
-    Without at least two dates of each of the two seasons (e.g. a window of January
-    only) both rows have an empty value and the reason as note.
+    ``pc1_djf_jja_perm_p`` is the published permutation test, which treats the days as
+    independent (too many false positives for autocorrelated series);
+    ``pc1_djf_jja_surrogate_p`` tests ``|d|`` against ``n_permutations``
+    phase-randomised surrogates of PC1 in time order
+    (:func:`~aurora_xai.regimes.seasonal.surrogate_season_test`), a null that keeps
+    PC1's autocorrelation. Without at least two dates of each of the two seasons (e.g. a
+    window of January only) the rows have an empty value and the reason as note.
     """
     seasons = pca["season"].values.astype(str)
+    metrics = ("pc1_djf_jja_cohen_d", "pc1_djf_jja_perm_p", "pc1_djf_jja_surrogate_p")
     try:
         sep = season_separation(
             pca["scores"].sel(pc=1).values, seasons, "DJF", "JJA", n_permutations=n_permutations, seed=seed
@@ -215,11 +221,22 @@ def season_headline(pca: xr.Dataset, n_permutations: int = 10000, seed: int = 0)
     except NotApplicableError as err:
         n = int(np.isin(seasons, ["DJF", "JJA"]).sum())
         reason = f"DJF against JJA: {err}"
-        return [not_applicable(m, reason, n) for m in ("pc1_djf_jja_cohen_d", "pc1_djf_jja_perm_p")]
+        return [not_applicable(m, reason, n) for m in metrics]
     n = sep.n_a + sep.n_b
+    order = np.argsort(pd.to_datetime(pca["date"].values), kind="stable")
+    surrogate = surrogate_season_test(
+        pca["scores"].sel(pc=1).values[order],
+        pca["day_of_year"].values[order],
+        seasons[order],
+        "DJF",
+        "JJA",
+        n_surrogates=n_permutations,
+        seed=seed,
+    )
     return [
         {"metric": "pc1_djf_jja_cohen_d", "value": abs(sep.cohen_d), "n": n},
         {"metric": "pc1_djf_jja_perm_p", "value": sep.p_value, "n": n},
+        {"metric": "pc1_djf_jja_surrogate_p", "value": surrogate.cohen_d_p, "n": len(order)},
     ]
 
 
