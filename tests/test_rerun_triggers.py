@@ -57,6 +57,7 @@ ALTERNATIVES: dict[str, object] = {
     "pca.region": "europe",
     "pca.levels": ["surface", "atmos_1"],
     "regimes.bootstrap_block": 7,
+    "regimes.cv_gap_days": 5,
     "probes.region": "europe",
     "probes.quantities": ["t2m", "msl"],
     "probes.alphas": [0.1, 10, 1000],  # "auto" | "none" | a block length: no generated value for oneOf
