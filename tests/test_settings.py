@@ -74,7 +74,43 @@ def test_undeclared_settings_are_refused_naming_the_key():
     partial = Settings(select(cfg, ["attribution.method", "attribution.epsilon"]))
     with pytest.raises(UndeclaredSettingError, match="attribution.attention_rule"):
         partial.attribution  # noqa: B018
-    assert partial.raw("attribution.epsilon") == cfg["attribution"]["epsilon"]
+    assert not hasattr(partial, "raw")  # scripts read typed sections only
+
+
+def test_a_view_reads_only_its_keys():
+    """A rule that declares a few keys of a section reads them through a view of its own."""
+    from aurora_xai.regimes.settings import BootstrapSettings
+
+    cfg = load_config("config/config.yaml")
+    keys = [f"regimes.{f.name}" for f in dataclasses.fields(BootstrapSettings)]
+    s = Settings(select(cfg, keys))
+    boot = s.view(BootstrapSettings)
+    assert boot.n_bootstrap == cfg["regimes"]["n_bootstrap"]
+    assert boot.bootstrap_block == cfg["regimes"]["bootstrap_block"]
+    with pytest.raises(UndeclaredSettingError, match="regimes.n_permutations"):
+        s.regimes  # noqa: B018
+    block = Settings(load_config(None, {"regimes": {"bootstrap_block": 7}})).view(BootstrapSettings).bootstrap_block
+    assert block == 7 and isinstance(block, int)
+
+
+def test_every_view_names_keys_of_its_section():
+    """Each per-use view of a section is a subset of the section's schema keys."""
+    import importlib
+
+    leaves = leaf_keys()
+    for module in (
+        "regimes.settings",
+        "probes.settings",
+        "attribution.cases",
+        "attribution.composites",
+        "perturbation.settings",
+    ):
+        mod = importlib.import_module(f"aurora_xai.{module}")
+        for obj in vars(mod).values():
+            if dataclasses.is_dataclass(obj) and isinstance(getattr(obj, "SECTION", None), str):
+                for f in dataclasses.fields(obj):
+                    key = f"{obj.SECTION}.{f.name}"
+                    assert key in leaves, f"{obj.__name__}.{f.name}: {key} is not a schema key"
 
 
 def test_sections_build_from_the_full_config():

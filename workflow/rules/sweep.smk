@@ -22,8 +22,7 @@ rule layer_sweep:
         "../../envs/analysis.yaml"
     params:
         settings=declare(
-            "latents.tap",
-            "latents.taps",
+            "latents",
             "pca.region",
             "pca.levels",
             "pca.standardize",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -25,6 +25,7 @@ __all__ = [
     "Case",
     "MaskFields",
     "PerturbationSettings",
+    "PerturbationWiring",
     "history_indices",
 ]
 
@@ -225,6 +226,30 @@ class PerturbationSettings:
             relevance_history=_optional(rel.get("history"), float),
             batch_size=schema_default("perturbation.batch_size"),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class PerturbationWiring:
+    """The ``perturbation`` keys that place the experiment in the workflow rather than
+    enter its computation.
+
+    Attributes:
+        headline_case: The case whose rows get the plain headline names (empty: the
+            first case, :meth:`headline`).
+        lrp_source: ``compute`` (the experiment computes its LRP) or ``rule`` (it reads
+            rule ``compute_relevance``'s).
+    """
+
+    SECTION: ClassVar[str] = "perturbation"
+
+    headline_case: str
+    lrp_source: str
+
+    def headline(self, cases: Sequence[str]) -> str:
+        """The headline case among ``cases``: ``headline_case``, or the first of the sorted
+        ``cases`` when it is empty (``""`` without cases), so that leaving it empty and
+        naming that case are the same settings."""
+        return self.headline_case or (sorted(cases)[0] if cases else "")
 
 
 def _optional(values: Sequence[Any] | None, convert: Any) -> tuple[Any, ...] | None:
