@@ -108,7 +108,7 @@ def test_pooling_statistics_and_weights():
 # --- latent taps on the tiny model ------------------------------------------------------
 def test_capture_latents_shapes_and_geometry(small_store):
     src = ERA5Source(str(small_store))
-    model = build_model(ModelSpec())
+    model = build_model(ModelSpec.from_schema())
     batch = src.batch(pd.Timestamp("2005-01-05T06"))
     lat_c, lon_c = patch_centres(src.lat, src.lon)
     for tap, stage, dim in [
@@ -129,15 +129,15 @@ def test_capture_latents_shapes_and_geometry(small_store):
 
 
 def test_tiny_model_is_seeded():
-    a, b = build_model(ModelSpec(seed=3)), build_model(ModelSpec(seed=3))
-    c = build_model(ModelSpec(seed=4))
+    a, b = build_model(ModelSpec.from_schema(seed=3)), build_model(ModelSpec.from_schema(seed=3))
+    c = build_model(ModelSpec.from_schema(seed=4))
     pa, pb, pc = (torch.cat([p.flatten() for p in m.parameters()]) for m in (a, b, c))
     assert torch.equal(pa, pb) and not torch.equal(pa, pc)
 
 
 def test_extraction_is_deterministic_and_records_skips(small_store):
     src = ERA5Source(str(small_store))
-    model = build_model(ModelSpec())
+    model = build_model(ModelSpec.from_schema())
     regions = regions_from_config({"us": dict(lat_min=24, lat_max=50, lon_min=235, lon_max=295)})
     times = pd.DatetimeIndex(["2005-01-02T06", "2005-01-03T06"])
     a = extract_pooled(src, model, times, "backbone", regions)
@@ -315,7 +315,7 @@ def test_model_spec_from_the_config_section():
     from aurora_xai.settings import UndeclaredSettingError, load_config
 
     section = {**load_config()["model"], "seed": 2, "device": "cuda"}
-    assert ModelSpec.from_config(section) == ModelSpec(seed=2)
+    assert ModelSpec.from_config(section) == ModelSpec.from_schema(seed=2)
     with pytest.raises(ValueError, match="unknown keys"):
         ModelSpec.from_config({**section, "sede": 2})
     del section["autocast"]

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from aurora_xai.dates import DateSpec
+from aurora_xai.model import ModelSpec
 from aurora_xai.perturbation.settings import PerturbationSettings
 from aurora_xai.regimes.settings import RegimeSettings
 from aurora_xai.sections import section_defaults
@@ -136,6 +137,22 @@ def test_sections_build_from_the_full_config():
         "aurora_xai.regimes.settings.RegimeSettings",
         "aurora_xai.probes.settings.ProbeSettings",
         "aurora_xai.interventions.settings.InterventionSettings",
+        "aurora_xai.model.ModelSpec",
+        "aurora_xai.regimes.sweep.SweepSettings",
+        "aurora_xai.perturbation.settings.MaskFields",
+        *(
+            f"aurora_xai.{module}.{name}"
+            for module, names in {
+                "regimes.settings": ("PCAFeatures", "PooledFeatures", "BootstrapSettings", "PermutationSettings"),
+                "probes.settings": ("ProbeTargetSettings", "ProbeControlSettings"),
+                "attribution.cases": ("AttributionCases", "MapSettings"),
+                "attribution.composites": ("CompositeSettings",),
+                "perturbation.settings": ("PerturbationWiring",),
+            }.items()
+            for name in names
+        ),
+        "aurora_xai.regimes.settings.SeparabilitySettings",
+        "aurora_xai.regimes.settings.SweepResampling",
     ],
 )
 def test_sections_have_no_defaults_of_their_own(cls_path):
@@ -157,6 +174,7 @@ def test_section_defaults_build_each_section_as_the_full_config_does():
     assert DateSpec.from_config(section_defaults("dates")) == full.dates
     assert LabelSpec.from_config(section_defaults("labels")) == full.labels
     assert PerturbationSettings.from_config(section_defaults("perturbation"), full.seed) == full.perturbation
+    assert ModelSpec.from_config(section_defaults("model")) == ModelSpec.from_schema() == full.model
     assert section_defaults("perturbation")["relevance"] == {"variables": None, "levels": None, "history": None}
 
 

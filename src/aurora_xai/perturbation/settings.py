@@ -46,17 +46,19 @@ class MaskFields:
         history: History steps in hours relative to the batch time; ``None``: all.
     """
 
-    variables: tuple[str, ...] | None = None
-    levels: tuple[float, ...] | None = None
-    history: tuple[float, ...] | None = None
+    variables: tuple[str, ...] | None
+    levels: tuple[float, ...] | None
+    history: tuple[float, ...] | None
 
     @classmethod
-    def from_config(cls, variables=None, levels=None, history=None) -> MaskFields:
-        return cls(
-            None if variables is None else tuple(str(v) for v in variables),
-            None if levels is None else tuple(float(v) for v in levels),
-            None if history is None else tuple(float(h) for h in history),
-        )
+    def from_config(cls, sec: Mapping[str, Any]) -> MaskFields:
+        """From the ``perturbation.masked`` section."""
+        return from_section(cls, "perturbation.masked", sec)
+
+    @classmethod
+    def everything(cls) -> MaskFields:
+        """Every variable, level and history step."""
+        return cls(variables=None, levels=None, history=None)
 
     def check(self, batch: Any, step_hours: float = 6.0) -> None:
         known = set(batch.surf_vars) | set(batch.atmos_vars)
@@ -214,13 +216,13 @@ class PerturbationSettings:
             ValueError: a value is out of range, naming the key.
         """
         rel = require("perturbation", cfg, "relevance") or {}
-        masked = require("perturbation", cfg, "masked") or {}
+        masked = require("perturbation", cfg, "masked")
         return from_section(
             cls,
             "perturbation",
             cfg,
             seed=int(seed),
-            masked=MaskFields.from_config(masked.get("variables"), masked.get("levels"), masked.get("history")),
+            masked=MaskFields.from_config(masked),
             relevance_variables=_optional(rel.get("variables"), str),
             relevance_levels=_optional(rel.get("levels"), float),
             relevance_history=_optional(rel.get("history"), float),
