@@ -78,6 +78,7 @@ __all__ = [
     "schema_default",
     "section_defaults",
     "select",
+    "view_keys",
     "validate_config",
 ]
 
@@ -280,6 +281,19 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]
     return value
+
+
+def view_keys(*items: str | type) -> list[str]:
+    """Dotted config keys: a key as it is, a per-use view type (a frozen dataclass with
+    ``SECTION``, read by :meth:`Settings.view`) as the keys of its fields, so that a rule
+    declaring a view declares exactly what the view reads, new fields included."""
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(item)
+        else:
+            out.extend(f"{item.SECTION}.{f.name}" for f in dataclasses.fields(item))  # type: ignore[attr-defined, arg-type]
+    return out
 
 
 def select(config: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:

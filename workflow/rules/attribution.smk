@@ -85,9 +85,7 @@ rule plot_relevance_maps:
     conda:
         "../../envs/plot.yaml"
     params:
-        settings=declare(
-            "attribution.map_levels", "attribution.map_variable", "storms.{case}"
-        ),
+        settings=declare(MapSettings, "storms.{case}"),
         code=code("plot_relevance_maps.py"),
     script:
         "../scripts/plot_relevance_maps.py"
@@ -186,9 +184,7 @@ rule summarise_composites:
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings=declare(
-            "attribution.composite_boot", "attribution.composite_resample", "seed"
-        ),
+        settings=declare(CompositeSettings, "seed"),
         code=code("summarise_composites.py"),
     script:
         "../scripts/summarise_composites.py"

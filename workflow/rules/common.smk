@@ -21,7 +21,18 @@ from aurora_xai.config import check_config
 from aurora_xai.data.needs import download_request
 from aurora_xai.perturbation.settings import PerturbationWiring
 from aurora_xai.provenance import code_hash
-from aurora_xai.settings import Settings, select, validate_config
+from aurora_xai.attribution.cases import MapSettings
+from aurora_xai.attribution.composites import CompositeSettings
+from aurora_xai.probes.settings import ProbeControlSettings, ProbeTargetSettings
+from aurora_xai.regimes.settings import (
+    BootstrapSettings,
+    PCAFeatures,
+    PermutationSettings,
+    PooledFeatures,
+    SeparabilitySettings,
+    SweepResampling,
+)
+from aurora_xai.settings import Settings, select, validate_config, view_keys
 
 # Before anything reads the config: number text in number fields (YAML 1.1 reads 1e-6 as
 # text) becomes a number (a warning says so), defaults are filled, and every error is
@@ -41,7 +52,8 @@ DOWNLOAD = bool(config["download"]["enabled"])
 
 
 def declare(*keys, dag=()):
-    """The settings a rule's script reads: exactly the config ``keys`` (dotted).
+    """The settings a rule's script reads: exactly the config ``keys`` (dotted; a per-use
+    view type, e.g. BootstrapSettings, stands for the keys of its fields).
 
     Passed as the rule's ``params.settings``, so that changing any of them reruns the
     rule (Snakemake's params trigger) and nothing else does. ``{case}`` in a key is
@@ -52,6 +64,7 @@ def declare(*keys, dag=()):
     (model.device, attribution.checkpointing, perturbation.batch_size) are never
     declared: they reach the scripts as resources.
     """
+    keys = view_keys(*keys)
     if any("{" in k for k in keys):
         return lambda wildcards: select(
             config, [k.format(**dict(wildcards.items())) for k in keys]

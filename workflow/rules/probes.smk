@@ -40,8 +40,7 @@ rule probe_targets:
         settings=declare(
             "data",
             "dates.history_hours",
-            "probes.region",
-            "probes.quantities",
+            ProbeTargetSettings,
             "regions",
             dag=("dates",),
         ),
@@ -77,7 +76,7 @@ rule extract_random_latents:
             "model",
             "latents",
             "regions",
-            "probes.random_seed",
+            ProbeControlSettings,
             dag=("dates",),
         ),
         code=code("extract_latents.py"),

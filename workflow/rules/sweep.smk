@@ -23,14 +23,8 @@ rule layer_sweep:
     params:
         settings=declare(
             "latents",
-            "pca.region",
-            "pca.levels",
-            "pca.standardize",
-            "regimes.n_bootstrap",
-            "regimes.bootstrap_block",
-            "regimes.cv_folds",
-            "regimes.cv_blocking",
-            "regimes.cv_gap_days",
+            PCAFeatures,
+            SweepResampling,
             "seed",
         ),
         code=code("layer_sweep.py"),
