@@ -403,8 +403,8 @@ def test_code_hash_follows_library_imports(tmp_path):
 
 
 def test_rules_declare_the_views_their_scripts_read():
-    """``settings.view(X)`` in a script and ``declare(X, ...)`` in its rule go together (a
-    script shared by several rules may read a view only some of them declare)."""
+    """``settings.view(X)`` in a script needs ``declare(X, ...)`` in its rule (a script
+    shared by several rules may read a view only some of them declare)."""
     rules: dict[str, list[set[str]]] = {}
     for path in sorted((REPO / "workflow/rules").glob("*.smk")):
         for block in re.split(r"^\s*rule ", path.read_text(), flags=re.M)[1:]:
@@ -414,7 +414,5 @@ def test_rules_declare_the_views_their_scripts_read():
                 rules.setdefault(m.group(1), []).append(names)
     for script, declared in rules.items():
         used = set(re.findall(r"settings\.view\((\w+)\)", (REPO / "workflow/scripts" / script).read_text()))
-        for names in declared:
-            assert names <= used, f"a rule of {script} declares views {sorted(names - used)} it does not read"
         if len(declared) == 1:
             assert used <= declared[0], f"{script} reads views {sorted(used - declared[0])} its rule does not declare"

@@ -21,15 +21,7 @@ rule compute_relevance:
         lrp_checkpointing=LRP_CHECKPOINTING,
     params:
         settings=declare(
-            "attribution.method",
-            "attribution.attention_rule",
-            "attribution.epsilon",
-            "attribution.target",
-            "attribution.target_variable",
-            "attribution.target_level",
-            "attribution.target_region",
-            "attribution.latent_layer",
-            "attribution.dtype",
+            AttributionSettings,
             "model",
             "data",
             "dates.history_hours",

@@ -21,7 +21,7 @@ from aurora_xai.config import check_config
 from aurora_xai.data.needs import download_request
 from aurora_xai.perturbation.settings import PerturbationWiring
 from aurora_xai.provenance import code_hash
-from aurora_xai.attribution.cases import MapSettings
+from aurora_xai.attribution.cases import AttributionSettings, MapSettings
 from aurora_xai.attribution.composites import CompositeSettings
 from aurora_xai.probes.settings import ProbeControlSettings, ProbeTargetSettings
 from aurora_xai.regimes.settings import (

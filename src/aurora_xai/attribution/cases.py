@@ -52,6 +52,8 @@ class AttributionSettings:
         dtype: ``float32`` or ``float64``.
     """
 
+    SECTION: ClassVar[str] = "attribution"
+
     method: str
     attention_rule: str
     epsilon: float
