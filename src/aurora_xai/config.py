@@ -30,6 +30,7 @@ __all__ = [
     "check_config",
     "check_model_inputs",
     "check_perturbation_config",
+    "check_interventions_config",
     "lrp_rule_differences",
 ]
 
@@ -154,7 +155,25 @@ def check_config(config: Settings | Mapping[str, Any]) -> ConfigCheck:
         if storms[case].case_time is None:
             fail(f"storms.{case}.case_time", "needed for an attribution case")
     check_perturbation_config(settings)
+    check_interventions_config(settings)
     return result
+
+
+def check_interventions_config(settings: Settings) -> None:
+    """Raise :class:`ConfigError` naming the key if the ``interventions`` section is
+    inconsistent: its region (``interventions.region``, or ``pca.region``) is not among
+    ``regions``, or every one of ``interventions.alphas`` is zero."""
+    try:
+        interventions = settings.interventions
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"config key 'interventions': {err}") from err
+    regions = settings.regions
+    if interventions.region not in regions:
+        raise ConfigError(
+            f"config key 'interventions.region': unknown region {interventions.region!r}; known: {sorted(regions)}"
+        )
+    if not any(interventions.alphas):
+        raise ConfigError("config key 'interventions.alphas': at least one non-zero alpha is needed")
 
 
 def check_perturbation_config(settings: Settings) -> None:

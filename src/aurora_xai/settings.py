@@ -517,7 +517,6 @@ class Settings:
             sec,
             tap=sec.get("tap") or self._raw("latents.tap"),
             region=sec.get("region") or self._raw("pca.region"),
-            regions=self.regions,
         )
 
     @functools.cached_property

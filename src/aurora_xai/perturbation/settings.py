@@ -113,17 +113,19 @@ class Case:
 
     @classmethod
     def from_config(cls, name: str, cfg: Mapping[str, Any], regions: Mapping[str, Region]) -> Case:
+        section = f"perturbation.cases.{name}"
+
         def region(key: str) -> Region:
-            rname = cfg[key]
+            rname = require(section, cfg, key)
             if rname not in regions:
-                raise KeyError(f"perturbation.cases.{name}.{key}: unknown region {rname!r}; defined: {sorted(regions)}")
+                raise KeyError(f"{section}.{key}: unknown region {rname!r}; defined: {sorted(regions)}")
             return regions[rname]
 
-        level = cfg.get("level")
+        level = require(section, cfg, "level")
         return cls(
             name=name,
-            time=utc_timestamp(cfg["time"]),
-            variable=str(cfg.get("variable", "msl")),
+            time=utc_timestamp(require(section, cfg, "time")),
+            variable=str(require(section, cfg, "variable")),
             level=None if level is None else float(level),
             target_region=region("target_region"),
             eval_region=region("eval_region"),
