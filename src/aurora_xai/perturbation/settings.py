@@ -121,12 +121,12 @@ class Case:
                 raise KeyError(f"{section}.{key}: unknown region {rname!r}; defined: {sorted(regions)}")
             return regions[rname]
 
-        level = require(section, cfg, "level")
-        return cls(
+        return from_section(
+            cls,
+            section,
+            cfg,
             name=name,
             time=utc_timestamp(require(section, cfg, "time")),
-            variable=str(require(section, cfg, "variable")),
-            level=None if level is None else float(level),
             target_region=region("target_region"),
             eval_region=region("eval_region"),
             sector=region("sector"),
@@ -217,7 +217,7 @@ class PerturbationSettings:
             UndeclaredSettingError: a key is missing, naming it.
             ValueError: a value is out of range, naming the key.
         """
-        rel = require("perturbation", cfg, "relevance") or {}
+        rel = require("perturbation", cfg, "relevance")
         masked = require("perturbation", cfg, "masked")
         return from_section(
             cls,
@@ -225,9 +225,9 @@ class PerturbationSettings:
             cfg,
             seed=int(seed),
             masked=MaskFields.from_config(masked),
-            relevance_variables=_optional(rel.get("variables"), str),
-            relevance_levels=_optional(rel.get("levels"), float),
-            relevance_history=_optional(rel.get("history"), float),
+            relevance_variables=_optional(require("perturbation.relevance", rel, "variables"), str),
+            relevance_levels=_optional(require("perturbation.relevance", rel, "levels"), float),
+            relevance_history=_optional(require("perturbation.relevance", rel, "history"), float),
             batch_size=schema_default("perturbation.batch_size"),
         )
 
