@@ -69,7 +69,7 @@ def test_supported_levels_are_read_from_aurora_s_own_tables():
     """The levels come from aurora.normalisation itself: a level added there becomes valid."""
     from aurora.normalisation import locations, scales
 
-    inputs = model_inputs(ModelSpec())
+    inputs = model_inputs(ModelSpec.from_schema())
     assert inputs.supported_levels() == tuple(float(v) for v in ERA5_LEVELS)
     added = [f"{v}_975" for v in inputs.atmos_vars]
     try:
@@ -87,7 +87,7 @@ def test_supported_levels_are_read_from_aurora_s_own_tables():
 
 
 def test_variables_without_statistics_are_refused_naming_each():
-    inputs = model_inputs(ModelSpec())
+    inputs = model_inputs(ModelSpec.from_schema())
     with pytest.raises(NormalisationError) as err:
         inputs.check([500], surf_vars=("2t", "sst_x"), static_vars=("lsm", "orog_x"), atmos_vars=("z", "omega_x"))
     assert err.value.key == "model.name"
@@ -101,7 +101,7 @@ def test_variables_without_statistics_are_refused_naming_each():
 
 
 def test_surf_stats_of_the_model_supply_a_surface_variable():
-    inputs = model_inputs(ModelSpec())
+    inputs = model_inputs(ModelSpec.from_schema())
     custom = type(inputs)(**{**inputs.__dict__, "surf_stats": (("sst_x", (290.0, 5.0)),)})
     custom.check([500], surf_vars=("2t", "sst_x"))
     assert custom.stats("sst_x") == (290.0, 5.0)
@@ -110,7 +110,7 @@ def test_surf_stats_of_the_model_supply_a_surface_variable():
 
 def test_model_inputs_read_from_the_class_agree_with_the_built_model():
     """The config check reads the class without building it; the built model must agree."""
-    for spec in (ModelSpec(), ModelSpec(name="small-pretrained", random_weights=True)):
+    for spec in (ModelSpec.from_schema(), ModelSpec.from_schema(name="small-pretrained", random_weights=True)):
         model = build_model(spec)  # build_model itself raises if they differ
         assert inputs_of(model) == model_inputs(spec)
         assert inputs_of(model).timestep == model.timestep

@@ -50,7 +50,7 @@ def study_run(tmp_path_factory) -> tuple[Path, Path]:
     write_synthetic_store(spec, remote)
     # a checkpoint file of the tiny architecture, with weights of another seed
     ckpt = tmp / "tiny-seed7.ckpt"
-    torch.save(build_model(ModelSpec(name="tiny", seed=7)).state_dict(), ckpt)
+    torch.save(build_model(ModelSpec.from_schema(name="tiny", seed=7)).state_dict(), ckpt)
     overlay = {
         # the labels read every day of 2005 from the sparse store: days it lacks are
         # skipped and recorded (as they would be for gaps in a real store)

@@ -13,7 +13,7 @@ from aurora_xai.regions import regions_from_config
 
 def test_extraction_is_deterministic_and_records_skips(small_store):
     src = ERA5Source(str(small_store))
-    model = build_model(ModelSpec())
+    model = build_model(ModelSpec.from_schema())
     regions = regions_from_config({"us": dict(lat_min=24, lat_max=50, lon_min=235, lon_max=295)})
     times = pd.DatetimeIndex(["2005-01-02T06", "2005-01-03T06"])
     a = extract_pooled(src, model, times, "backbone", regions)

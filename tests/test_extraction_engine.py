@@ -46,7 +46,7 @@ TIMES = pd.date_range("2005-01-02T06", periods=5, freq="D")
 
 @pytest.fixture(scope="module")
 def tiny():
-    return build_model(ModelSpec(name="tiny", seed=0))
+    return build_model(ModelSpec.from_schema(name="tiny", seed=0))
 
 
 @pytest.fixture(scope="module")
@@ -373,20 +373,22 @@ def test_autocast_reaches_every_model(monkeypatch):
 
     import aurora_xai.model as model_module
 
-    assert build_model(ModelSpec(name="tiny", autocast=True)).autocast_backbone
-    assert not build_model(ModelSpec(name="tiny")).autocast_backbone
+    assert build_model(ModelSpec.from_schema(name="tiny", autocast=True)).autocast_backbone
+    assert not build_model(ModelSpec.from_schema(name="tiny")).autocast_backbone
     # the real architectures, built small: what build_model hands each class
     monkeypatch.setattr(model_module, "_aurora_class", lambda name: functools.partial(aurora.Aurora, **TINY_ARCH))
     for name in MODEL_NAMES[1:]:
         for flag in (True, False):
-            m = build_model(ModelSpec(name=name, random_weights=True, autocast=flag))
+            m = build_model(ModelSpec.from_schema(name=name, random_weights=True, autocast=flag))
             assert m.autocast_backbone is flag, name
 
 
 def test_autocast_extraction_runs_on_this_device(source):
     """bf16 autocast of the backbone: the encoder tap is unchanged, backbone taps within 2 %."""
-    fp32 = extract_taps(source, build_model(ModelSpec()), TIMES[:2], ("encoder", "backbone"), BIG)
-    bf16 = extract_taps(source, build_model(ModelSpec(autocast=True)), TIMES[:2], ("encoder", "backbone"), BIG)
+    fp32 = extract_taps(source, build_model(ModelSpec.from_schema()), TIMES[:2], ("encoder", "backbone"), BIG)
+    bf16 = extract_taps(
+        source, build_model(ModelSpec.from_schema(autocast=True)), TIMES[:2], ("encoder", "backbone"), BIG
+    )
     np.testing.assert_array_equal(bf16["encoder"]["pooled"].values, fp32["encoder"]["pooled"].values)
     a, b = fp32["backbone"]["pooled"].values, bf16["backbone"]["pooled"].values
     assert not np.array_equal(a, b)  # the backbone did run in bf16

@@ -22,8 +22,10 @@ def test_extraction_on_gpu_matches_cpu(small_store):
     src = ERA5Source(str(small_store))
     regions = regions_from_config({"us": dict(lat_min=24, lat_max=50, lon_min=235, lon_max=295)})
     times = pd.DatetimeIndex(["2005-01-02T06", "2005-01-03T06"])
-    cpu = extract_pooled(src, build_model(ModelSpec()), times, "backbone", regions)
-    gpu = extract_pooled(src, build_model(ModelSpec(), device="cuda"), times, "backbone", regions, device="cuda")
+    cpu = extract_pooled(src, build_model(ModelSpec.from_schema()), times, "backbone", regions)
+    gpu = extract_pooled(
+        src, build_model(ModelSpec.from_schema(), device="cuda"), times, "backbone", regions, device="cuda"
+    )
     np.testing.assert_allclose(gpu["pooled"].values, cpu["pooled"].values, rtol=1e-3, atol=1e-4)
 
 
@@ -34,8 +36,8 @@ def test_lrp_on_gpu_matches_cpu(small_store):
     src = ERA5Source(str(small_store))
     batch = src.batch(pd.Timestamp("1987-10-16T06"))
     target = ForecastTarget("msl", region=Region("europe", 30, 72, 348, 45))
-    cpu = compute_relevance(build_model(ModelSpec()), batch, target)
-    gpu = compute_relevance(build_model(ModelSpec(), device="cuda"), batch, target)
+    cpu = compute_relevance(build_model(ModelSpec.from_schema()), batch, target)
+    gpu = compute_relevance(build_model(ModelSpec.from_schema(), device="cuda"), batch, target)
     np.testing.assert_allclose(gpu["msl"].values, cpu["msl"].values, rtol=1e-2, atol=1e-6)
     assert gpu.attrs["conservation_error"] == pytest.approx(cpu.attrs["conservation_error"], abs=1e-3)
 
@@ -71,9 +73,16 @@ def test_batched_extraction_with_reader_processes_on_gpu_matches_cpu(small_store
 
     src = ERA5Source(str(small_store))
     times = pd.date_range("2005-01-02T06", periods=5, freq="D")
-    cpu = extract_taps(src, build_model(ModelSpec()), times, TAPS, BIG)
+    cpu = extract_taps(src, build_model(ModelSpec.from_schema()), times, TAPS, BIG)
     gpu = extract_taps(
-        src, build_model(ModelSpec(), device="cuda"), times, TAPS, BIG, device="cuda", batch_size=2, num_workers=1
+        src,
+        build_model(ModelSpec.from_schema(), device="cuda"),
+        times,
+        TAPS,
+        BIG,
+        device="cuda",
+        batch_size=2,
+        num_workers=1,
     )
     for tap in TAPS:
         np.testing.assert_allclose(gpu[tap]["pooled"].values, cpu[tap]["pooled"].values, rtol=1e-3, atol=1e-4)
@@ -84,7 +93,7 @@ def test_early_stop_on_gpu_keeps_the_tokens():
     from aurora_xai.latents.loading import batch_to
     from aurora_xai.latents.taps import TAPS, record_taps
 
-    model = build_model(ModelSpec(), device="cuda")
+    model = build_model(ModelSpec.from_schema(), device="cuda")
     batch = batch_to(synthetic_batch(17, 32, dtype=torch.float32), "cuda")
     with torch.inference_mode():
         with record_taps(model, TAPS, stop=False) as rec:
@@ -100,8 +109,10 @@ def test_bf16_autocast_on_gpu_stays_close(small_store):
 
     src = ERA5Source(str(small_store))
     times = pd.date_range("2005-01-02T06", periods=2, freq="D")
-    fp32 = extract_taps(src, build_model(ModelSpec(), device="cuda"), times, ("backbone",), BIG, device="cuda")
-    spec = ModelSpec(autocast=True)
+    fp32 = extract_taps(
+        src, build_model(ModelSpec.from_schema(), device="cuda"), times, ("backbone",), BIG, device="cuda"
+    )
+    spec = ModelSpec.from_schema(autocast=True)
     bf16 = extract_taps(src, build_model(spec, device="cuda"), times, ("backbone",), BIG, device="cuda")
     a, b = fp32["backbone"]["pooled"].values, bf16["backbone"]["pooled"].values
     assert np.linalg.norm(b - a) / np.linalg.norm(a) < 0.02

@@ -9,6 +9,7 @@ import torch
 import xarray as xr
 
 from aurora_xai.attribution._testing import synthetic_batch, tiny_lrp_model
+from aurora_xai.config import check_config
 from aurora_xai.interventions.directions import (
     Direction,
     DirectionData,
@@ -28,7 +29,7 @@ from aurora_xai.interventions.summary import bootstrap_weights, headline, slopes
 from aurora_xai.latents.geometry import cropped_grid, patch_centres
 from aurora_xai.latents.pooling import pool_grid
 from aurora_xai.regions import Region
-from aurora_xai.settings import Settings, load_config
+from aurora_xai.settings import load_config
 
 # A box across the prime meridian: longitudes wrap as in pooling.
 BOX = Region("box", lat_min=-10.0, lat_max=50.0, lon_min=330.0, lon_max=60.0)
@@ -161,7 +162,13 @@ def test_clear_errors_name_the_key(model, batch):
         {"interventions": {"region": "atlantis"}},
     )
     with pytest.raises(ValueError, match="interventions.region"):
-        _ = Settings(cfg).interventions
+        check_config(cfg)
+    cfg = load_config(
+        __import__("pathlib").Path(__file__).parents[1] / "config" / "config.yaml",
+        {"interventions": {"alphas": [0.0, 0.0]}},
+    )
+    with pytest.raises(ValueError, match="interventions.alphas"):
+        check_config(cfg)
 
 
 def test_random_directions_have_the_norms_of_the_direction():

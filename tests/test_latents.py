@@ -61,7 +61,7 @@ def test_unknown_taps_are_refused_naming_the_known_ones():
 
 @pytest.fixture(scope="module")
 def tiny():
-    model = build_model(ModelSpec(name="tiny", seed=0))
+    model = build_model(ModelSpec.from_schema(name="tiny", seed=0))
     batch = synthetic_batch(17, 32, dtype=torch.float32)
     return model, batch
 

@@ -28,6 +28,7 @@ from aurora_xai.regimes.sweep import (
     sweep_headline,
     sweep_taps,
 )
+from aurora_xai.sections import schema_default, section_defaults
 from aurora_xai.tables import headline_rows
 
 DATES = pd.date_range("2005-01-01T06", "2005-12-31T06", freq="D")
@@ -36,7 +37,27 @@ LEVELS = ("surface", "atmos_1")
 AMPLITUDE = 3.0  # seasonal amplitude along the planted axis, in noise standard deviations
 STORM_SHIFT = 3.0  # storm-day shift along an axis orthogonal to the seasonal one
 PEAK_DAY = 15.0  # day of year of the seasonal maximum (mid-January)
-SETTINGS = SweepSettings(region="us", levels=LEVELS, n_boot=300, block="auto", cv_folds=5, seed=0)
+
+
+def sweep_settings(**changes) -> SweepSettings:
+    """The sweep's settings as the schema's defaults give them (``pca``, ``regimes``,
+    ``seed``), with ``changes``."""
+    pca, regimes = section_defaults("pca"), section_defaults("regimes")
+    base = dict(
+        region=pca["region"],
+        levels=tuple(pca["levels"]),
+        standardize=pca["standardize"],
+        n_boot=regimes["n_bootstrap"],
+        block=regimes["bootstrap_block"],
+        cv_folds=regimes["cv_folds"],
+        cv_blocking=regimes["cv_blocking"],
+        cv_gap_days=regimes["cv_gap_days"],
+        seed=schema_default("seed"),
+    )
+    return SweepSettings(**{**base, **changes})
+
+
+SETTINGS = sweep_settings(region="us", levels=LEVELS, n_boot=300, block="auto", cv_folds=5, seed=0)
 
 
 def _seasonal(doy: np.ndarray) -> np.ndarray:
@@ -179,7 +200,7 @@ def test_published_tap_agrees_with_the_main_analyses(planted, table):
 
 
 def test_shuffled_folds_name_the_published_rows(planted):
-    settings = SweepSettings(region="us", levels=LEVELS, n_boot=50, block="none", cv_blocking="none")
+    settings = sweep_settings(region="us", levels=LEVELS, n_boot=50, block="none", cv_blocking="none")
     got = layer_sweep({"backbone": planted["backbone"]}, LABELS, settings, published="backbone")
     assert got["stat"].tolist() == [
         "pc1_annual_r2",
@@ -203,7 +224,7 @@ def test_taps_follow_depth_and_bottleneck_aliases_the_deepest_stage(planted, tmp
         "backbone.encoder.2": _write(tmp_path, deep, "pooled_backbone.encoder.2.nc"),
         "encoder": planted["encoder"],
     }
-    settings = SweepSettings(region="us", levels=LEVELS, n_boot=50)
+    settings = sweep_settings(region="us", levels=LEVELS, n_boot=50)
     got = layer_sweep(paths, LABELS, settings, published="backbone")
     assert got["tap"].drop_duplicates().tolist() == ["encoder", "backbone.encoder.2", "bottleneck", "backbone"]
     assert got.groupby("tap", sort=False)["depth"].first().tolist() == [0, 3, 3, 4]
@@ -287,7 +308,7 @@ def test_a_short_window_gives_not_applicable_rows_with_reasons(planted, tmp_path
     }
     days = pd.DatetimeIndex(DATES[every_30]).normalize()
     labels = pd.DataFrame({"date": days[:6].strftime("%Y-%m-%d"), "label": ["storm", "calm"] * 3})
-    settings = SweepSettings(region="us", levels=LEVELS, n_boot=100, cv_folds=5)
+    settings = sweep_settings(region="us", levels=LEVELS, n_boot=100, cv_folds=5)
     got = layer_sweep(paths, labels, settings, published="backbone")
     r2 = _row(got, "backbone", "pc1_annual_r2")
     assert np.isfinite(r2["value"]) and r2["ci_low"] <= r2["value"] <= r2["ci_high"]

@@ -89,7 +89,7 @@ def test_ledger_accounts_for_every_constant_term(model_biased, batch64, rule):
 
 
 def test_default_tiny_model_closure(batch64):
-    model = build_model(ModelSpec(name="tiny", seed=0)).double()
+    model = build_model(ModelSpec.from_schema(name="tiny", seed=0)).double()
     ds = compute_relevance(model, batch64, T500, epsilon=0.0, dtype=torch.float64)
     assert ds.attrs["closure_error"] < 1e-8
 
@@ -333,7 +333,7 @@ def test_float32_lrp_runs(batch64):
 
 
 def test_benchmark_lrp_keys(batch64):
-    model = build_model(ModelSpec(name="tiny", seed=0))
+    model = build_model(ModelSpec.from_schema(name="tiny", seed=0))
     res = benchmark_lrp(model, synthetic_batch(17, 32, dtype=torch.float32), MSL, repeats=1)
     for key in (
         "forward_time_s",

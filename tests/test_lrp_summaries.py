@@ -154,7 +154,7 @@ def test_profile_and_tilt_figures():
 
 
 def test_figures_from_computed_relevance():
-    model = build_model(ModelSpec(name="tiny", seed=0))
+    model = build_model(ModelSpec.from_schema(name="tiny", seed=0))
     batch = synthetic_batch(17, 32, levels=(250, 500, 850), dtype=torch.float32)
     ds = compute_relevance(model, batch, ForecastTarget("msl", None, Region("b", 0, 40, 0, 90)))
     for fig in (

@@ -111,7 +111,7 @@ def test_planted_tokens_select_region_over_tokens_not_channels():
 def test_encoder_tokens_follow_aurora_order():
     """Perturbing msl in one grid cell changes exactly the surface token of its patch,
     and the region mask around that cell selects that token."""
-    model = build_model(ModelSpec(name="tiny", seed=0)).double()
+    model = build_model(ModelSpec.from_schema(name="tiny", seed=0)).double()
     batch = synthetic_batch(33, 64, dtype=torch.float64)
     i, j = 9, 61  # row 9 -> patch row 2; column 61 -> patch column 15 (near 360 E)
     captured = []
@@ -134,7 +134,7 @@ def test_encoder_tokens_follow_aurora_order():
 
 
 def test_latent_target_on_model_with_planted_backbone_output():
-    model = build_model(ModelSpec(name="tiny", seed=0))
+    model = build_model(ModelSpec.from_schema(name="tiny", seed=0))
     batch = synthetic_batch(17, 32, dtype=torch.float32)
     lat, lon = batch.metadata.lat.numpy(), batch.metadata.lon.numpy()
     region = Region("box", 0, 60, 300, 90)
@@ -175,7 +175,7 @@ def test_forecast_target_mean_over_box():
 
 
 def test_forecast_target_reads_normalised_decoder_output():
-    model = build_model(ModelSpec(name="tiny", seed=0))
+    model = build_model(ModelSpec.from_schema(name="tiny", seed=0))
     batch = synthetic_batch(17, 32, dtype=torch.float32)
     with torch.no_grad():
         pred = model(batch)

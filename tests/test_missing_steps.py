@@ -66,7 +66,7 @@ def stores(base, tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def model():
-    return build_model(ModelSpec(seed=1))
+    return build_model(ModelSpec.from_schema(seed=1))
 
 
 # ---------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def test_forecast_target_reads_the_same_field(batch):
 
 
 def test_model_dtype_and_forecast_step():
-    model = build_model(ModelSpec("tiny", seed=0))
+    model = build_model(ModelSpec.from_schema(name="tiny", seed=0))
     assert model_dtype(model) == torch.float32
     assert model_dtype(model.to(torch.float64)) == torch.float64
     assert model_dtype(nn.ReLU()) == torch.get_default_dtype()  # no parameters

@@ -261,7 +261,7 @@ def test_masked_subset_of_variables_levels_and_history(grid_batch):
     il = list(grid_batch.metadata.atmos_levels).index(500)
     assert dt[0, 1, il, 4, 4] and dt.sum() == 1
     with pytest.raises(ValueError):
-        masked_batch(grid_batch, fill, mask, MaskFields(history=(-3.0,)))
+        masked_batch(grid_batch, fill, mask, MaskFields(variables=None, levels=None, history=(-3.0,)))
 
 
 def test_smoothed_fill_keeps_constants_and_wraps(grid_batch):
@@ -372,7 +372,7 @@ def test_truth_reference_rows(box_model, grid_batch, box_case):
 
 @pytest.fixture(scope="module")
 def tiny_aurora():
-    return build_model(ModelSpec("tiny", seed=0))
+    return build_model(ModelSpec.from_schema(name="tiny", seed=0))
 
 
 def test_batched_path_equals_one_at_a_time(tiny_aurora):
@@ -514,7 +514,7 @@ def test_masked_history_steps_follow_the_batch_interval(box_model, grid_batch, b
         methods=("random",),
         random_kinds=("scattered",),
         n_boot=10,
-        masked=MaskFields(history=(-12.0,)),
+        masked=MaskFields(variables=None, levels=None, history=(-12.0,)),
     )
     maps = masking_maps({"random": None}, (NLAT, NLON), settings)
     fill = normalisation_fill(grid_batch)
@@ -522,6 +522,11 @@ def test_masked_history_steps_follow_the_batch_interval(box_model, grid_batch, b
         run_experiment(box_model, grid_batch, maps, box_case, settings, fill)
     res = run_experiment(box_model, grid_batch, maps, box_case, settings, fill, history_hours=12.0)
     oldest = run_experiment(
-        box_model, grid_batch, maps, box_case, dataclasses.replace(settings, masked=MaskFields(history=(-6.0,))), fill
+        box_model,
+        grid_batch,
+        maps,
+        box_case,
+        dataclasses.replace(settings, masked=MaskFields(variables=None, levels=None, history=(-6.0,))),
+        fill,
     )
     pd.testing.assert_frame_equal(res.table, oldest.table)  # the same step, named in the batch's own hours

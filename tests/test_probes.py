@@ -263,9 +263,9 @@ def test_misaligned_dates_name_the_file_and_date(tmp_path):
 
 
 def test_random_control_is_the_same_architecture_with_other_weights():
-    tiny = random_control(ModelSpec("tiny", seed=0), 1000)
+    tiny = random_control(ModelSpec.from_schema(name="tiny", seed=0), 1000)
     assert tiny.name == "tiny" and tiny.seed == 1000 and not tiny.checkpoint
-    real = random_control(ModelSpec("small-pretrained", checkpoint="x.ckpt", autocast=True), 7)
+    real = random_control(ModelSpec.from_schema(name="small-pretrained", checkpoint="x.ckpt", autocast=True), 7)
     assert real.name == "small-pretrained" and real.random_weights and not real.checkpoint and real.autocast
     with pytest.raises(ValueError, match="probes.random_seed.*model.seed"):
-        random_control(ModelSpec("tiny", seed=3), 3)
+        random_control(ModelSpec.from_schema(name="tiny", seed=3), 3)

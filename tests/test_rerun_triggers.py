@@ -21,7 +21,7 @@ from conftest import REPO, job_counts, run_snakemake
 from presets import merge, nest
 from workflow_rules import workflow_rules
 
-from aurora_xai.settings import EXECUTION_KEYS, leaf_keys, load_config
+from aurora_xai.settings import EXECUTION_KEYS, leaf_keys, load_config, view_keys
 
 BASE = load_config(REPO / "config/config.yaml")
 STORE = BASE["data"]["path"]
@@ -166,16 +166,34 @@ def _calls(text: str, name: str) -> list[ast.Call]:
     return out
 
 
+def _imported(root: Path) -> dict[str, object]:
+    """The names common.smk imports from the library (the per-use view types a rule may
+    declare, ``declare(BootstrapSettings, ...)``)."""
+    namespace: dict[str, object] = {}
+    text = (root / "workflow/rules/common.smk").read_text()
+    for m in re.finditer(r"^from aurora_xai\.[\w.]+ import (\([^)]*\)|[^\n]*)", text, re.M):
+        exec(m.group(0), namespace)
+    return namespace
+
+
+def _keys(arg: ast.expr, namespace: dict[str, object]) -> list[str]:
+    """The dotted keys one argument of ``declare`` stands for."""
+    if isinstance(arg, ast.Name):
+        return view_keys(namespace[arg.id])
+    return [ast.literal_eval(arg)]
+
+
 def declared_keys(root: Path = REPO, dag: bool = False) -> dict[str, set[str]]:
     """Rule -> the config keys its params declare (``declare(...)``); with ``dag``, the
     keys it lists as shaping its jobs (``dag=``) instead."""
     out: dict[str, set[str]] = {}
+    namespace = _imported(root)
     for info in workflow_rules(root):
         rule, block, path = info.name, info.text, info.file
         keys: set[str] = set()
         for call in _calls(block, "declare"):
             if not dag:
-                keys.update(ast.literal_eval(a) for a in call.args)
+                keys.update(k for a in call.args for k in _keys(a, namespace))
             for kw in call.keywords:
                 assert kw.arg == "dag", f"{rule}: unknown keyword {kw.arg} of declare()"
                 if dag:
@@ -361,3 +379,19 @@ def test_code_hash_follows_library_imports(tmp_path):
     assert code_hash(script, package="mylib", root=tmp_path / "src") == h0
     (pkg / "sub" / "b.py").write_text("X = 2\n")  # imported through a relative import
     assert code_hash(script, package="mylib", root=tmp_path / "src") != h0
+
+
+def test_rules_declare_the_views_their_scripts_read():
+    """``settings.view(X)`` in a script needs ``declare(X, ...)`` in its rule (a script
+    shared by several rules may read a view only some of them declare)."""
+    rules: dict[str, list[set[str]]] = {}
+    for path in sorted((REPO / "workflow/rules").glob("*.smk")):
+        for block in re.split(r"^\s*rule ", path.read_text(), flags=re.M)[1:]:
+            m = re.search(r'"\.\./scripts/(\w+\.py)"', block)
+            if m:
+                names = {a.id for call in _calls(block, "declare") for a in call.args if isinstance(a, ast.Name)}
+                rules.setdefault(m.group(1), []).append(names)
+    for script, declared in rules.items():
+        used = set(re.findall(r"settings\.view\((\w+)\)", (REPO / "workflow/scripts" / script).read_text()))
+        if len(declared) == 1:
+            assert used <= declared[0], f"{script} reads views {sorted(used - declared[0])} its rule does not declare"

@@ -64,7 +64,7 @@ def store_1deg(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def small_arch() -> torch.nn.Module:
     """AuroraSmallPretrained's architecture with its random initialisation."""
-    return build_model(ModelSpec("small-pretrained", random_weights=True))
+    return build_model(ModelSpec.from_schema(name="small-pretrained", random_weights=True))
 
 
 @pytest.mark.scale
@@ -121,7 +121,7 @@ def test_random_weights_give_a_backbone_that_acts(small_arch):
         tokens = rec(batch)
     enc, stage0 = tokens["encoder"], tokens["backbone.encoder.0"]
     assert torch.isfinite(stage0).all() and (stage0 - enc).abs().max() > 0.1 * enc.abs().max()
-    again = build_model(ModelSpec("small-pretrained", random_weights=True))
+    again = build_model(ModelSpec.from_schema(name="small-pretrained", random_weights=True))
     for (name, a), (_, b) in zip(small_arch.state_dict().items(), again.state_dict().items()):
         assert torch.equal(a, b), name
 
@@ -153,7 +153,7 @@ def test_peak_and_available_memory_on_the_cpu():
 
 
 def test_auto_batch_size_gives_the_results_of_one_at_a_time(caplog):
-    model = build_model(ModelSpec("tiny", seed=0))
+    model = build_model(ModelSpec.from_schema(name="tiny", seed=0))
     batch = synthetic_batch(17, 32, seed=1, dtype=torch.float32)
     lat, lon = batch.metadata.lat.numpy(), batch.metadata.lon.numpy()
     region = Region("s", -40.0, 60.0, 300.0, 90.0)
@@ -227,7 +227,7 @@ def test_perturbation_relevance_honours_checkpointing():
     LRP fit at 0.25 deg), with the same relevance."""
     from aurora_xai.perturbation.relevance import compute_relevances
 
-    model = build_model(ModelSpec("tiny", seed=0))
+    model = build_model(ModelSpec.from_schema(name="tiny", seed=0))
     batch = synthetic_batch(33, 64, seed=2, dtype=torch.float32)
     target = LatentTarget("backbone", EUROPE)
     kw = dict(attention_rule="cp", epsilon=1e-6, ig_steps=4)

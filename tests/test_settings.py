@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from aurora_xai.dates import DateSpec
+from aurora_xai.model import ModelSpec
 from aurora_xai.perturbation.settings import PerturbationSettings
 from aurora_xai.regimes.settings import RegimeSettings
 from aurora_xai.sections import section_defaults
@@ -74,7 +75,43 @@ def test_undeclared_settings_are_refused_naming_the_key():
     partial = Settings(select(cfg, ["attribution.method", "attribution.epsilon"]))
     with pytest.raises(UndeclaredSettingError, match="attribution.attention_rule"):
         partial.attribution  # noqa: B018
-    assert partial.raw("attribution.epsilon") == cfg["attribution"]["epsilon"]
+    assert not hasattr(partial, "raw")  # scripts read typed sections only
+
+
+def test_a_view_reads_only_its_keys():
+    """A rule that declares a few keys of a section reads them through a view of its own."""
+    from aurora_xai.regimes.settings import BootstrapSettings
+
+    cfg = load_config("config/config.yaml")
+    keys = [f"regimes.{f.name}" for f in dataclasses.fields(BootstrapSettings)]
+    s = Settings(select(cfg, keys))
+    boot = s.view(BootstrapSettings)
+    assert boot.n_bootstrap == cfg["regimes"]["n_bootstrap"]
+    assert boot.bootstrap_block == cfg["regimes"]["bootstrap_block"]
+    with pytest.raises(UndeclaredSettingError, match="regimes.n_permutations"):
+        s.regimes  # noqa: B018
+    block = Settings(load_config(None, {"regimes": {"bootstrap_block": 7}})).view(BootstrapSettings).bootstrap_block
+    assert block == 7 and isinstance(block, int)
+
+
+def test_every_view_names_keys_of_its_section():
+    """Each per-use view of a section is a subset of the section's schema keys."""
+    import importlib
+
+    leaves = leaf_keys()
+    for module in (
+        "regimes.settings",
+        "probes.settings",
+        "attribution.cases",
+        "attribution.composites",
+        "perturbation.settings",
+    ):
+        mod = importlib.import_module(f"aurora_xai.{module}")
+        for obj in vars(mod).values():
+            if dataclasses.is_dataclass(obj) and isinstance(getattr(obj, "SECTION", None), str):
+                for f in dataclasses.fields(obj):
+                    key = f"{obj.SECTION}.{f.name}"
+                    assert key in leaves, f"{obj.__name__}.{f.name}: {key} is not a schema key"
 
 
 def test_sections_build_from_the_full_config():
@@ -100,6 +137,22 @@ def test_sections_build_from_the_full_config():
         "aurora_xai.regimes.settings.RegimeSettings",
         "aurora_xai.probes.settings.ProbeSettings",
         "aurora_xai.interventions.settings.InterventionSettings",
+        "aurora_xai.model.ModelSpec",
+        "aurora_xai.regimes.sweep.SweepSettings",
+        "aurora_xai.perturbation.settings.MaskFields",
+        *(
+            f"aurora_xai.{module}.{name}"
+            for module, names in {
+                "regimes.settings": ("PCAFeatures", "PooledFeatures", "BootstrapSettings", "PermutationSettings"),
+                "probes.settings": ("ProbeTargetSettings", "ProbeControlSettings"),
+                "attribution.cases": ("AttributionCases", "MapSettings"),
+                "attribution.composites": ("CompositeSettings",),
+                "perturbation.settings": ("PerturbationWiring",),
+            }.items()
+            for name in names
+        ),
+        "aurora_xai.regimes.settings.SeparabilitySettings",
+        "aurora_xai.regimes.settings.SweepResampling",
     ],
 )
 def test_sections_have_no_defaults_of_their_own(cls_path):
@@ -121,6 +174,7 @@ def test_section_defaults_build_each_section_as_the_full_config_does():
     assert DateSpec.from_config(section_defaults("dates")) == full.dates
     assert LabelSpec.from_config(section_defaults("labels")) == full.labels
     assert PerturbationSettings.from_config(section_defaults("perturbation"), full.seed) == full.perturbation
+    assert ModelSpec.from_config(section_defaults("model")) == ModelSpec.from_schema() == full.model
     assert section_defaults("perturbation")["relevance"] == {"variables": None, "levels": None, "history": None}
 
 

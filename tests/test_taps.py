@@ -15,7 +15,7 @@ from aurora_xai.model import ModelSpec, build_model
 
 def test_capture_latents_shapes_and_geometry(small_store):
     src = ERA5Source(str(small_store))
-    model = build_model(ModelSpec())
+    model = build_model(ModelSpec.from_schema())
     batch = src.batch(pd.Timestamp("2005-01-05T06"))
     lat_c, lon_c = patch_centres(src.lat, src.lon)
     for tap, stage, dim in [

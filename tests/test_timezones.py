@@ -44,7 +44,7 @@ SCRIPT = textwrap.dedent(
 
     store, out = sys.argv[1], sys.argv[2]
     src = open_source("weatherbench2", store)
-    model = build_model(ModelSpec(seed=3))
+    model = build_model(ModelSpec.from_schema(seed=3))
     times = pd.DatetimeIndex(["2005-03-01T06", "2005-03-01T12"])
     regions = {"globe": Region("globe", -90, 90, 0, 360), "europe": Region("europe", 35, 70, 348, 45)}
     arrays = {"pooled": extract_pooled(src, model, times, "backbone", regions)["pooled"].values}

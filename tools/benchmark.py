@@ -95,7 +95,7 @@ def bench_extraction(tmp: Path, n_dates: int = 3, rounds: int = 3) -> None:
     Each of both is warmed up once; the order of the three alternates between rounds.
     """
     src = ERA5Source(str(_store_1deg(tmp)))
-    model = build_model(ModelSpec(name="small-pretrained", random_weights=True))
+    model = build_model(ModelSpec.from_schema(name="small-pretrained", random_weights=True))
     regions = regions_from_config({"globe": dict(lat_min=-90, lat_max=90, lon_min=0, lon_max=360), **REGIONS})
     times = pd.date_range("2005-01-02T06", periods=n_dates, freq="D")
     batches = [src.batch(t) for t in times]
@@ -242,7 +242,7 @@ def bench_masks(tmp: Path, n_masks: int = 32, batch_size: int = 8) -> None:
     from aurora_xai.perturbation.benchmark import benchmark_batched_masks
 
     src = ERA5Source(str(_store(tmp)))
-    model = build_model(ModelSpec())
+    model = build_model(ModelSpec.from_schema())
     batch = src.batch(pd.Timestamp("2005-01-10T06"))
     rng = np.random.default_rng(0)
     masks = rng.random((n_masks, len(src.lat), len(src.lon))) < 0.01
@@ -570,8 +570,12 @@ def bench_bf16(tmp: Path) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     regions = regions_from_config({"globe": dict(lat_min=-90, lat_max=90, lon_min=0, lon_max=360)})
     cases = {
-        "tiny, 3 deg": (ModelSpec(), _store(tmp), 4),
-        "small architecture, 1 deg": (ModelSpec(name="small-pretrained", random_weights=True), _store_1deg(tmp), 1),
+        "tiny, 3 deg": (ModelSpec.from_schema(), _store(tmp), 4),
+        "small architecture, 1 deg": (
+            ModelSpec.from_schema(name="small-pretrained", random_weights=True),
+            _store_1deg(tmp),
+            1,
+        ),
     }
     for label, (spec, store, n) in cases.items():
         src = ERA5Source(str(store))
@@ -607,7 +611,7 @@ def bench_bf16(tmp: Path) -> None:
     batch = src.batch(pd.Timestamp("2005-01-10T06"))
     target = ForecastTarget("msl", region=Region("europe", 30, 72, 348, 45))
     rel = {
-        flag: compute_relevance(build_model(ModelSpec(autocast=flag), device=device), batch, target)
+        flag: compute_relevance(build_model(ModelSpec.from_schema(autocast=flag), device=device), batch, target)
         for flag in (False, True)
     }
     diffs = ", ".join(

@@ -177,7 +177,9 @@ class Check:
 
         if name not in self.models:
             t0 = time.perf_counter()
-            self.models[name] = build_model(ModelSpec(name, random_weights=name != "tiny"), device=self.device)
+            self.models[name] = build_model(
+                ModelSpec.from_schema(name=name, random_weights=name != "tiny"), device=self.device
+            )
             self.models[name].build_s = time.perf_counter() - t0
         model = self.models[name]
         model.autocast = model.autocast_backbone = bool(autocast)
@@ -491,7 +493,7 @@ def section_agreement(check: Check, budget: Budget) -> dict[str, Any]:
     target = LatentTarget("backbone", check.regions()["europe"])
     pooled, relevance, closure = {}, {}, {}
     for key, dev in ((str(check.device), torch.device(check.device)), ("cpu (reference)", torch.device("cpu"))):
-        model = build_model(ModelSpec("tiny", seed=0), device=dev)
+        model = build_model(ModelSpec.from_schema(name="tiny", seed=0), device=dev)
         ds = extract_taps(source, model, times, ["backbone"], check.regions(), device=dev)["backbone"]
         pooled[key] = ds["pooled"].values
         rel = compute_relevance(model, batch_to(source.batch(times[0]), dev), target, method="lrp")

@@ -18,8 +18,9 @@ from typing import Any
 
 import pandas as pd
 
+from .attribution.cases import AttributionCases
 from .data.variables import ATMOS_VARS, SURF_VARS
-from .perturbation.settings import Case
+from .perturbation.settings import Case, PerturbationWiring
 from .regions import Region
 from .settings import Settings
 
@@ -29,6 +30,7 @@ __all__ = [
     "check_config",
     "check_model_inputs",
     "check_perturbation_config",
+    "check_interventions_config",
     "lrp_rule_differences",
 ]
 
@@ -114,7 +116,6 @@ def check_config(config: Settings | Mapping[str, Any]) -> ConfigCheck:
         What the model checks found (:func:`check_model_inputs`): the history interval
         against the model's step, and warnings about settings allowed for an experiment.
     """
-    import pandas as pd
 
     settings = config if isinstance(config, Settings) else Settings(config)
 
@@ -148,19 +149,31 @@ def check_config(config: Settings | Mapping[str, Any]) -> ConfigCheck:
                 "dates",
                 f"{len(missing)} needed times are outside synthetic.periods, first {missing[0]:%Y-%m-%d %H:%M}",
             )
-    for case in settings.raw("attribution.cases"):
+    for case in settings.view(AttributionCases).cases:
         if case not in storms:
             fail("attribution.cases", f"{case!r} is not in storms ({sorted(storms)})")
         if storms[case].case_time is None:
             fail(f"storms.{case}.case_time", "needed for an attribution case")
-    for name, storm in (settings.raw("storms") or {}).items():
-        for i, fix in enumerate(storm.get("track") or ()):
-            try:
-                pd.Timestamp(fix["time"])
-            except (ValueError, KeyError) as err:
-                fail(f"storms.{name}.track[{i}].time", str(err))
     check_perturbation_config(settings)
+    check_interventions_config(settings)
     return result
+
+
+def check_interventions_config(settings: Settings) -> None:
+    """Raise :class:`ConfigError` naming the key if the ``interventions`` section is
+    inconsistent: its region (``interventions.region``, or ``pca.region``) is not among
+    ``regions``, or every one of ``interventions.alphas`` is zero."""
+    try:
+        interventions = settings.interventions
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"config key 'interventions': {err}") from err
+    regions = settings.regions
+    if interventions.region not in regions:
+        raise ConfigError(
+            f"config key 'interventions.region': unknown region {interventions.region!r}; known: {sorted(regions)}"
+        )
+    if not any(interventions.alphas):
+        raise ConfigError("config key 'interventions.alphas': at least one non-zero alpha is needed")
 
 
 def check_perturbation_config(settings: Settings) -> None:
@@ -178,7 +191,8 @@ def check_perturbation_config(settings: Settings) -> None:
         cases = settings.perturbation_cases
     except (KeyError, ValueError) as err:
         raise ConfigError(f"config key 'perturbation.cases': {err}") from err
-    headline_case = settings.raw("perturbation.headline_case")
+    wiring = settings.view(PerturbationWiring)
+    headline_case = wiring.headline_case
     if headline_case and headline_case not in cases:
         raise ConfigError(f"config key 'perturbation.headline_case': {headline_case!r} is not a case ({sorted(cases)})")
     history = pd.Timedelta(hours=settings.history_hours)
@@ -198,7 +212,7 @@ def check_perturbation_config(settings: Settings) -> None:
                 raise ConfigError(
                     f"config key 'perturbation.cases.{name}.time': {missing[0]:%Y-%m-%d %H:%M} is outside synthetic.periods"
                 )
-    if settings.raw("perturbation.lrp_source") == "rule" and "lrp" in settings.perturbation.methods:
+    if wiring.lrp_source == "rule" and "lrp" in settings.perturbation.methods:
         for name, case in cases.items():
             differences = lrp_rule_differences(settings, name, case)
             if differences:
@@ -223,9 +237,9 @@ def lrp_rule_differences(settings: Settings, name: str, case: Case) -> list[str]
     against the case's ``time``). The relevance's precision (``attribution.dtype``) is
     not compared.
     """
-    if name not in (settings.raw("attribution.cases") or []):
+    if name not in settings.view(AttributionCases).cases:
         return [f"{name!r} is not among attribution.cases (add it there: its storm and case_time are then checked)"]
-    attribution = {k: settings.raw(f"attribution.{k}") for k in ATTRIBUTION_KEYS}
+    attribution = {k: getattr(settings.attribution, k) for k in ATTRIBUTION_KEYS}
     pert = settings.perturbation
     event = settings.storm(name)
     region_name = attribution["target_region"]

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .sections import from_section
+from .sections import from_section, section_defaults
 
 if TYPE_CHECKING:  # torch is imported where a model is built, so ModelSpec stays torch-free
     import torch
@@ -90,11 +90,11 @@ class ModelSpec:
             model name, ``tiny`` included).
     """
 
-    name: str = "tiny"
-    seed: int = 0
-    checkpoint: str = ""
-    random_weights: bool = False
-    autocast: bool = False
+    name: str
+    seed: int
+    checkpoint: str
+    random_weights: bool
+    autocast: bool
 
     def __post_init__(self) -> None:
         if self.name not in MODEL_NAMES:
@@ -112,6 +112,12 @@ class ModelSpec:
         if unknown:
             raise ValueError(f"model: unknown keys {sorted(unknown)}")
         return from_section(cls, "model", cfg)
+
+    @classmethod
+    def from_schema(cls, **fields: Any) -> ModelSpec:
+        """The ``model`` section at the schema's defaults with ``fields`` changed: a model
+        built outside the workflow (tests, tools), e.g. ``ModelSpec.from_schema(seed=3)``."""
+        return cls.from_config({**section_defaults("model"), **fields})
 
 
 def activate_modulation(model: torch.nn.Module, seed: int = 1, bias_std: float = 0.0) -> None:
@@ -233,7 +239,9 @@ def random_control(spec: ModelSpec, seed: int) -> ModelSpec:
             f"probes.random_seed ({seed}) equals model.seed: the random-model control of the tiny "
             "model would be the model itself; choose another seed"
         )
-    return ModelSpec(name=spec.name, seed=int(seed), random_weights=spec.name != "tiny", autocast=spec.autocast)
+    return ModelSpec(
+        name=spec.name, seed=int(seed), checkpoint="", random_weights=spec.name != "tiny", autocast=spec.autocast
+    )
 
 
 def checkpoint_id(spec: ModelSpec) -> str:

@@ -128,10 +128,18 @@ _SCALARS: dict[Any, Any] = {str: lambda v: "" if v is None else str(v), int: int
 
 
 def _convert(hint: Any, value: Any, key: str) -> Any:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint):
-        rest = [h for h in typing.get_args(hint) if h is not type(None)]
-        if len(rest) == 1:  # X | None: None stays None
-            return None if value is None else _convert(rest[0], value, key)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        rest = [h for h in args if h is not type(None)]
+        if type(None) in args and value is None:  # X | None: None stays None
+            return None
+        if len(rest) == 1:
+            return _convert(rest[0], value, key)
+        if all(h in _SCALARS for h in rest):  # e.g. int | str: the value's own type, if it is one of them
+            for h in rest:
+                if isinstance(value, h) and not (h is int and isinstance(value, bool)):
+                    return _SCALARS[h](value)
+            return _SCALARS[rest[0]](value)
     if hint in _SCALARS:
         return _SCALARS[hint](value)
     if typing.get_origin(hint) is tuple and typing.get_args(hint)[1:] == (Ellipsis,):
@@ -144,8 +152,9 @@ def from_section(cls: type[_T], section: str, sec: Mapping[str, Any], **values: 
     """The frozen dataclass ``cls`` with each field read from the config section ``sec``.
 
     Every field is required (:func:`require`) and converted by its annotation: ``str``,
-    ``int``, ``float``, ``bool``, ``tuple[X, ...]`` of those and ``X | None`` (``None``
-    kept) of either. ``values`` gives fields
+    ``int``, ``float``, ``bool``, ``tuple[X, ...]`` of those, a union of scalars such as
+    ``int | str`` (the value's own type where it is one of them) and ``X | None``
+    (``None`` kept) of any of these. ``values`` gives fields
     read otherwise (other types, derived values); they are not looked up in ``sec``.
 
     Raises:

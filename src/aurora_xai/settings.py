@@ -27,7 +27,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import yaml
@@ -79,10 +79,13 @@ __all__ = [
     "schema_default",
     "section_defaults",
     "select",
+    "view_keys",
     "validate_config",
 ]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: Keys that choose how a job runs, never what it computes; passed as resources.
 EXECUTION_KEYS: tuple[str, ...] = (
@@ -281,6 +284,19 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+def view_keys(*items: str | type) -> list[str]:
+    """Dotted config keys: a key as it is, a per-use view type (a frozen dataclass with
+    ``SECTION``, read by :meth:`Settings.view`) as the keys of its fields, so that a rule
+    declaring a view declares exactly what the view reads, new fields included."""
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(item)
+        else:
+            out.extend(f"{item.SECTION}.{f.name}" for f in dataclasses.fields(item))  # type: ignore[attr-defined, arg-type]
+    return out
+
+
 def select(config: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
     """The part of ``config`` holding exactly the dotted ``keys``, as a nested mapping.
 
@@ -342,7 +358,9 @@ class Settings:
     (:class:`~aurora_xai.data.synthetic.SyntheticSpec`) and ``interventions``
     (:class:`~aurora_xai.interventions.settings.InterventionSettings`); beside them a few
     values composed from several sections (``history_hours``, ``attribution_days``,
-    ``labels_data``, ``store_reads``, :meth:`case_event`).
+    ``labels_data``, ``store_reads``, :meth:`case_event`). Where a rule reads only a
+    part of a section, :meth:`view` builds that part's own type (its fields are the keys
+    the rule declares). Scripts read these typed values only; the plain mapping is private.
 
     Raises:
         UndeclaredSettingError: on access to a section or key the mapping does not hold.
@@ -355,7 +373,18 @@ class Settings:
     def __repr__(self) -> str:
         return f"Settings({sorted(self._cfg)})"
 
-    def raw(self, key: str) -> Any:
+    def view(self, cls: type[_T]) -> _T:
+        """The part ``cls`` of a section that one use reads: a frozen dataclass whose
+        fields are keys of the section ``cls.SECTION`` (e.g.
+        :class:`~aurora_xai.regimes.settings.BootstrapSettings`), read with
+        :func:`~aurora_xai.sections.from_section`; a rule declares exactly those keys.
+
+        Raises:
+            UndeclaredSettingError: a field's key is not declared, naming it.
+        """
+        return from_section(cls, cls.SECTION, self._section(cls.SECTION))  # type: ignore[attr-defined]
+
+    def _raw(self, key: str) -> Any:
         """The plain value of a dotted key (e.g. ``"attribution.map_levels"``)."""
         node: Any = self._cfg
         parts = key.split(".")
@@ -368,12 +397,12 @@ class Settings:
         return node
 
     def _section(self, name: str) -> Mapping[str, Any]:
-        sec = self.raw(name)
+        sec = self._raw(name)
         return sec if sec is not None else {}
 
     @functools.cached_property
     def seed(self) -> int:
-        return int(self.raw("seed"))
+        return int(self._raw("seed"))
 
     @functools.cached_property
     def data(self) -> DataSettings:
@@ -386,12 +415,12 @@ class Settings:
     @functools.cached_property
     def history_hours(self) -> float:
         """``dates.history_hours``, the one date setting most rules need."""
-        return float(self.raw("dates.history_hours"))
+        return float(self._raw("dates.history_hours"))
 
     @functools.cached_property
     def target_hour(self) -> int:
         """``dates.target_hour`` (the labelled days' sample hour)."""
-        return int(self.raw("dates.target_hour"))
+        return int(self._raw("dates.target_hour"))
 
     @functools.cached_property
     def model(self) -> ModelSpec:
@@ -441,7 +470,7 @@ class Settings:
 
     @functools.cached_property
     def perturbation_cases(self) -> dict[str, Case]:
-        cases = self.raw("perturbation.cases") or {}
+        cases = self._raw("perturbation.cases") or {}
         regions = self.regions
         return {name: Case.from_config(name, entry, regions) for name, entry in cases.items()}
 
@@ -466,12 +495,12 @@ class Settings:
 
     def storm(self, name: str) -> StormEvent:
         """The catalogued storm ``name`` (the job may declare only ``storms.<name>``)."""
-        entry = self.raw(f"storms.{name}")
+        entry = self._raw(f"storms.{name}")
         return catalogue_from_config({name: entry})[name]
 
     @functools.cached_property
     def synthetic(self) -> SyntheticSpec:
-        storms = tuple(Storm.from_config(name, entry) for name, entry in (self.raw("storms") or {}).items())
+        storms = tuple(Storm.from_config(name, entry) for name, entry in (self._raw("storms") or {}).items())
         sec = self._section("synthetic")
         periods = tuple((str(a), str(b)) for a, b in require("synthetic", sec, "periods"))
         return from_section(
@@ -487,18 +516,17 @@ class Settings:
         sec = self._section("interventions")
         return InterventionSettings.from_config(
             sec,
-            tap=sec.get("tap") or self.raw("latents.tap"),
-            region=sec.get("region") or self.raw("pca.region"),
-            regions=self.regions,
+            tap=sec.get("tap") or self._raw("latents.tap"),
+            region=sec.get("region") or self._raw("pca.region"),
         )
 
     @functools.cached_property
     def store_reads(self) -> StoreReads:
         """What the rules reading the store in ``data.path`` read (:mod:`aurora_xai.data.needs`)."""
         history = self.dates.history
-        attribution_cases = tuple(self.storm(name).case_time for name in self.raw("attribution.cases"))
-        labels_read_store = not self.raw("labels.path")
-        composites = bool(self.raw("attribution.composites"))
+        attribution_cases = tuple(self.storm(name).case_time for name in self._raw("attribution.cases"))
+        labels_read_store = not self._raw("labels.path")
+        composites = bool(self._raw("attribution.composites"))
         label_times = self.labels.times() if labels_read_store or composites else pd.DatetimeIndex([])
         return StoreReads(
             dates=self.dates.times(),

@@ -19,15 +19,7 @@ rule compute_relevance:
         lrp_checkpointing=LRP_CHECKPOINTING,
     params:
         settings=declare(
-            "attribution.method",
-            "attribution.attention_rule",
-            "attribution.epsilon",
-            "attribution.target",
-            "attribution.target_variable",
-            "attribution.target_level",
-            "attribution.target_region",
-            "attribution.latent_layer",
-            "attribution.dtype",
+            AttributionSettings,
             "model",
             "data",
             "dates.history_hours",
@@ -79,9 +71,7 @@ rule plot_relevance_maps:
     conda:
         "../../envs/plot.yaml"
     params:
-        settings=declare(
-            "attribution.map_levels", "attribution.map_variable", "storms.{case}"
-        ),
+        settings=declare(MapSettings, "storms.{case}"),
         code=code("plot_relevance_maps.py"),
     script:
         "../scripts/plot_relevance_maps.py"
@@ -178,9 +168,7 @@ rule summarise_composites:
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings=declare(
-            "attribution.composite_boot", "attribution.composite_resample", "seed"
-        ),
+        settings=declare(CompositeSettings, "seed"),
         code=code("summarise_composites.py"),
     script:
         "../scripts/summarise_composites.py"

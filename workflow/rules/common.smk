@@ -20,8 +20,20 @@ from snakemake.utils import validate
 from aurora_xai.config import check_config
 from aurora_xai.data.needs import download_request
 from aurora_xai.latents.io import pooled_path
+from aurora_xai.perturbation.settings import PerturbationWiring
 from aurora_xai.provenance import code_hash
-from aurora_xai.settings import Settings, select, validate_config
+from aurora_xai.attribution.cases import AttributionSettings, MapSettings
+from aurora_xai.attribution.composites import CompositeSettings
+from aurora_xai.probes.settings import ProbeControlSettings, ProbeTargetSettings
+from aurora_xai.regimes.settings import (
+    BootstrapSettings,
+    PCAFeatures,
+    PermutationSettings,
+    PooledFeatures,
+    SeparabilitySettings,
+    SweepResampling,
+)
+from aurora_xai.settings import Settings, select, validate_config, view_keys
 
 # Before anything reads the config: number text in number fields (YAML 1.1 reads 1e-6 as
 # text) becomes a number (a warning says so), defaults are filled, and every error is
@@ -41,16 +53,19 @@ DOWNLOAD = bool(config["download"]["enabled"])
 
 
 def declare(*keys, dag=()):
-    """The settings a rule's script reads: exactly the config ``keys`` (dotted).
+    """The settings a rule's script reads: exactly the config ``keys`` (dotted; a per-use
+    view type, e.g. BootstrapSettings, stands for the keys of its fields).
 
     Passed as the rule's ``params.settings``, so that changing any of them reruns the
     rule (Snakemake's params trigger) and nothing else does. ``{case}`` in a key is
     filled from the job's wildcards. ``dag`` lists, for the record, keys that shape the
-    rule's jobs (which exist, which dates each covers) instead of reaching the script;
+    rule's jobs (which exist, which dates each covers, a value derived for each job
+    such as a perturbation case's headline suffix) instead of reaching the script;
     tests/test_rerun_triggers.py reads both lists from the rule files. Execution keys
     (model.device, attribution.checkpointing, perturbation.batch_size) are never
     declared: they reach the scripts as resources.
     """
+    keys = view_keys(*keys)
     if any("{" in k for k in keys):
         return lambda wildcards: select(
             config, [k.format(**dict(wildcards.items())) for k in keys]
@@ -227,10 +242,16 @@ def attribution_targets(wildcards=None):
 # --- perturbation (workflow/rules/perturbation.smk) ---
 _PERT = config["perturbation"]
 PERTURBATION_CASES = sorted(_PERT["cases"])
-if PERTURBATION_CASES and not _PERT["headline_case"]:
-    # the documented default: the first case (so leaving it empty or naming that
-    # case are the same settings, and neither reruns anything)
-    _PERT["headline_case"] = PERTURBATION_CASES[0]
+# The case whose headline rows get the plain names: perturbation.headline_case, or the
+# first case when it is empty (so leaving it empty or naming that case are the same).
+PERTURBATION_HEADLINE_CASE = SETTINGS.view(PerturbationWiring).headline(
+    PERTURBATION_CASES
+)
+
+
+def perturbation_suffix(case):
+    """Suffix of a perturbation case's headline metrics: none for the headline case."""
+    return "" if case == PERTURBATION_HEADLINE_CASE else f"_{case}"
 
 
 def perturbation_headline_parts(wildcards=None):

@@ -52,7 +52,7 @@ rule aggregate_latents:
         "../../envs/analysis.yaml"
     params:
         expected=lambda wc: [str(t) for t in DATES.times()],
-        settings=declare("latents.tap", "latents.taps", dag=("dates",)),
+        settings=declare("latents", dag=("dates",)),
         code=code("aggregate_latents.py"),
     script:
         "../scripts/aggregate_latents.py"

@@ -39,7 +39,6 @@ rule run_perturbation:
     params:
         settings=declare(
             "perturbation.cases.{case}",
-            "perturbation.headline_case",
             "perturbation.methods",
             "perturbation.lrp_source",
             "perturbation.relevance_target",
@@ -65,7 +64,10 @@ rule run_perturbation:
             "dates.history_hours",
             "regions",
             "seed",
+            dag=("perturbation.headline_case",),
         ),
+        # "" for the headline case (perturbation.headline_case, or the first case)
+        headline_suffix=lambda wildcards: perturbation_suffix(wildcards.case),
         code=code("run_perturbation.py"),
     script:
         "../scripts/run_perturbation.py"

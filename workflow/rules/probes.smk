@@ -33,8 +33,7 @@ rule probe_targets:
         settings=declare(
             "data",
             "dates.history_hours",
-            "probes.region",
-            "probes.quantities",
+            ProbeTargetSettings,
             "regions",
             dag=("dates",),
         ),
@@ -70,7 +69,7 @@ rule extract_random_latents:
             "model",
             "latents",
             "regions",
-            "probes.random_seed",
+            ProbeControlSettings,
             dag=("dates",),
         ),
         code=code("extract_latents.py"),
@@ -90,7 +89,7 @@ rule aggregate_random_latents:
         "../../envs/analysis.yaml"
     params:
         expected=lambda wc: [str(t) for t in DATES.times()],
-        settings=declare("latents.tap", "latents.taps", dag=("dates",)),
+        settings=declare("latents", dag=("dates",)),
         code=code("aggregate_latents.py"),
     script:
         "../scripts/aggregate_latents.py"
@@ -116,18 +115,7 @@ rule fit_probes:
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings=declare(
-            "probes.region",
-            "probes.quantities",
-            "probes.folds",
-            "probes.inner_folds",
-            "probes.gap_days",
-            "probes.alphas",
-            "probes.n_bootstrap",
-            "latents.tap",
-            "latents.taps",
-            "seed",
-        ),
+        settings=declare("probes", "latents", "seed"),
         code=code("fit_probes.py"),
     script:
         "../scripts/fit_probes.py"
@@ -147,7 +135,7 @@ rule plot_probes:
     conda:
         "../../envs/plot.yaml"
     params:
-        settings=declare("probes.region"),
+        settings=declare("probes"),
         code=code("plot_probes.py"),
     script:
         "../scripts/plot_probes.py"

@@ -14,7 +14,7 @@ rule fit_pca:
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings=declare("pca", "regimes.n_permutations", "seed"),
+        settings=declare("pca", PermutationSettings, "seed"),
         code=code("fit_pca.py"),
     script:
         "../scripts/fit_pca.py"
@@ -90,15 +90,7 @@ rule bootstrap_pca:
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings=declare(
-            "pca.region",
-            "pca.levels",
-            "pca.standardize",
-            "regimes.n_bootstrap",
-            "regimes.bootstrap_k",
-            "regimes.bootstrap_block",
-            "seed",
-        ),
+        settings=declare(PCAFeatures, BootstrapSettings, "seed"),
         code=code("bootstrap_pca.py"),
     script:
         "../scripts/bootstrap_pca.py"
@@ -138,16 +130,7 @@ rule score_storm_calm:
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings=declare(
-            "pca.region",
-            "pca.levels",
-            "regimes.n_permutations",
-            "regimes.cv_folds",
-            "regimes.cv_blocking",
-            "regimes.cv_gap_days",
-            "regimes.separability_pcs",
-            "seed",
-        ),
+        settings=declare(PooledFeatures, SeparabilitySettings, "seed"),
         code=code("score_storm_calm.py"),
     script:
         "../scripts/score_storm_calm.py"

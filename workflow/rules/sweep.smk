@@ -22,16 +22,9 @@ rule layer_sweep:
         "../../envs/analysis.yaml"
     params:
         settings=declare(
-            "latents.tap",
-            "latents.taps",
-            "pca.region",
-            "pca.levels",
-            "pca.standardize",
-            "regimes.n_bootstrap",
-            "regimes.bootstrap_block",
-            "regimes.cv_folds",
-            "regimes.cv_blocking",
-            "regimes.cv_gap_days",
+            "latents",
+            PCAFeatures,
+            SweepResampling,
             "seed",
         ),
         code=code("layer_sweep.py"),

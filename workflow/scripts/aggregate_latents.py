@@ -10,8 +10,8 @@ from aurora_xai.settings import Settings
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 settings = Settings(sm.params.settings)
-analysis_tap = settings.raw("latents.tap")
-extra = [t for t in dict.fromkeys(settings.raw("latents.taps")) if t != analysis_tap]
+analysis_tap = settings.latents.tap
+extra = [t for t in settings.latents.all_taps if t != analysis_tap]
 ds = combine_shards(list(sm.input), expected=sm.params.expected)
 write_netcdf(ds, sm.output.pooled)
 log.info("wrote %s (tap %s): %d dates", sm.output.pooled, analysis_tap, ds.sizes["date"])

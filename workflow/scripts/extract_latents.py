@@ -11,6 +11,7 @@ from aurora_xai.latents.extract import extract_taps
 from aurora_xai.latents.io import write_shard
 from aurora_xai.logs import setup_logging
 from aurora_xai.model import build_model, checkpoint_id, random_control, resolve_device
+from aurora_xai.probes.settings import ProbeControlSettings
 from aurora_xai.provenance import provenance
 from aurora_xai.settings import Settings
 
@@ -22,7 +23,7 @@ torch.set_num_threads(threads)
 device = resolve_device(sm.resources.model_device)
 spec = settings.model
 if getattr(sm.params, "control", "") == "random":
-    spec = random_control(spec, settings.raw("probes.random_seed"))
+    spec = random_control(spec, settings.view(ProbeControlSettings).random_seed)
 latents = settings.latents
 source = settings.data.open(settings.history_hours)
 model = build_model(spec, device=device)

@@ -6,6 +6,7 @@ from aurora_xai.io import write_csv, write_netcdf
 from aurora_xai.logs import setup_logging
 from aurora_xai.provenance import provenance
 from aurora_xai.regimes.analysis import explained_variance_table, pca_dataset, pca_headline
+from aurora_xai.regimes.settings import PermutationSettings
 from aurora_xai.settings import Settings
 from aurora_xai.tables import headline_rows, log_headline
 
@@ -20,7 +21,7 @@ write_netcdf(pca, sm.output.pca)
 write_csv(explained_variance_table(pca), sm.output.variance)
 if pca.attrs["annual_fit_note"]:
     log.warning("annual-harmonic fits not applicable: %s", pca.attrs["annual_fit_note"])
-rows = pca_headline(pca, n_permutations=10 * settings.raw("regimes.n_permutations"), seed=settings.seed)
+rows = pca_headline(pca, n_permutations=10 * settings.view(PermutationSettings).n_permutations, seed=settings.seed)
 table = headline_rows(rows)
 write_csv(table, sm.output.headline)
 log_headline(log, table)

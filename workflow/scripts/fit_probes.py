@@ -9,8 +9,8 @@ from aurora_xai.tables import headline_rows, log_headline
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 settings = Settings(sm.params.settings)
-probe = {k: settings.raw(f"probes.{k}") for k in ("region", "quantities", "folds", "inner_folds", "gap_days")}
-taps = tuple(dict.fromkeys([settings.raw("latents.tap"), *settings.raw("latents.taps")]))
+probe = settings.probes
+taps = settings.latents.all_taps
 latent = dict(zip(taps, sm.input.latents))
 random = dict(zip(taps, sm.input.random))
 table = probe_table(
@@ -18,13 +18,13 @@ table = probe_table(
     sm.input.inputs,
     latent,
     random,
-    region=probe["region"],
-    quantities=list(probe["quantities"]),
-    k=int(probe["folds"]),
-    inner_k=int(probe["inner_folds"]),
-    gap_days=int(probe["gap_days"]),
-    alphas=[float(a) for a in settings.raw("probes.alphas")],
-    n_boot=int(settings.raw("probes.n_bootstrap")),
+    region=probe.region,
+    quantities=list(probe.quantities),
+    k=probe.folds,
+    inner_k=probe.inner_folds,
+    gap_days=probe.gap_days,
+    alphas=list(probe.alphas),
+    n_boot=probe.n_bootstrap,
     seed=settings.seed,
 )
 write_csv(table, sm.output.table)

@@ -3,6 +3,7 @@
 from aurora_xai.io import write_csv
 from aurora_xai.latents.io import pooled_files
 from aurora_xai.logs import setup_logging
+from aurora_xai.regimes.settings import PCAFeatures, SweepResampling
 from aurora_xai.regimes.sweep import SweepSettings, layer_sweep, sweep_headline
 from aurora_xai.settings import Settings
 from aurora_xai.storms.table import read_storm_days
@@ -11,18 +12,19 @@ from aurora_xai.tables import headline_rows, log_headline
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 settings = Settings(sm.params.settings)
-published = settings.raw("latents.tap")
-paths = pooled_files([sm.input.pooled, *sm.input.taps], published, settings.raw("latents.taps"))
-levels = settings.raw("pca.levels")
+published = settings.latents.tap
+paths = pooled_files([sm.input.pooled, *sm.input.taps], published, settings.latents.taps)
+features = settings.view(PCAFeatures)
+resampling = settings.view(SweepResampling)
 sweep = SweepSettings(
-    region=settings.raw("pca.region"),
-    levels=tuple(levels) if levels is not None else None,
-    standardize=settings.raw("pca.standardize"),
-    n_boot=settings.raw("regimes.n_bootstrap"),
-    block=settings.raw("regimes.bootstrap_block"),
-    cv_folds=settings.raw("regimes.cv_folds"),
-    cv_blocking=settings.raw("regimes.cv_blocking"),
-    cv_gap_days=settings.raw("regimes.cv_gap_days"),
+    region=features.region,
+    levels=features.levels,
+    standardize=features.standardize,
+    n_boot=resampling.n_bootstrap,
+    block=resampling.bootstrap_block,
+    cv_folds=resampling.cv_folds,
+    cv_blocking=resampling.cv_blocking,
+    cv_gap_days=resampling.cv_gap_days,
     seed=settings.seed,
 )
 log.info("layer sweep over %d taps: %s", len(paths), ", ".join(paths))

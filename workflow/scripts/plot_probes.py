@@ -12,5 +12,5 @@ sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])
 settings = Settings(sm.params.settings)
 table = pd.read_csv(sm.input[0], keep_default_na=False, na_values=[""])
-fig = plot_probes(table, region=settings.raw("probes.region"))
+fig = plot_probes(table, region=settings.probes.region)
 save_figure(fig, sm.output[0], provenance(sm.params.settings))

@@ -2,7 +2,7 @@
 
 import xarray as xr
 
-from aurora_xai.attribution.cases import map_dataset, track_points
+from aurora_xai.attribution.cases import MapSettings, map_dataset, track_points
 from aurora_xai.attribution.figures import plot_relevance_maps
 from aurora_xai.io import save_figure
 from aurora_xai.logs import setup_logging
@@ -13,9 +13,10 @@ sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])
 settings = Settings(sm.params.settings)
 event = settings.case_event(sm.wildcards.case)
+maps = settings.view(MapSettings)
 with xr.open_dataset(sm.input[0]) as ds:
-    ds, var = map_dataset(ds.load(), settings.raw("attribution.map_variable"))
-levels = [lv for lv in settings.raw("attribution.map_levels") if lv in ds["level"].values]
+    ds, var = map_dataset(ds.load(), maps.map_variable)
+levels = [lv for lv in maps.map_levels if lv in ds["level"].values]
 fig = plot_relevance_maps(
     ds,
     var,

@@ -4,6 +4,7 @@ import pandas as pd
 
 from aurora_xai.io import write_netcdf
 from aurora_xai.logs import setup_logging
+from aurora_xai.probes.settings import ProbeTargetSettings
 from aurora_xai.probes.targets import probe_inputs
 from aurora_xai.provenance import provenance
 from aurora_xai.settings import Settings
@@ -11,7 +12,8 @@ from aurora_xai.settings import Settings
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 settings = Settings(sm.params.settings)
-region = settings.raw("probes.region")
+probe = settings.view(ProbeTargetSettings)
+region = probe.region
 regions = settings.regions
 if region not in regions:
     raise ValueError(f"probes.region: region {region!r} is not in regions ({sorted(regions)})")
@@ -20,7 +22,7 @@ targets, inputs = probe_inputs(
     source,
     pd.DatetimeIndex(sm.params.times),
     regions[region],
-    list(settings.raw("probes.quantities")),
+    list(probe.quantities),
     skip_missing=settings.data.on_missing == "skip",
 )
 prov = provenance(sm.params.settings)

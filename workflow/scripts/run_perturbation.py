@@ -48,7 +48,7 @@ result.draws.attrs.update(prov)
 write_csv(result.table, sm.output.table)
 write_csv(result.aopc, sm.output.aopc)
 write_netcdf(result.draws, sm.output.draws)
-suffix = "" if case == settings.raw("perturbation.headline_case") else f"_{case}"
+suffix = sm.params.headline_suffix
 methods = settings.perturbation.methods
 rows = headline(result, method="lrp" if "lrp" in methods else methods[0], p=1.0, suffix=suffix)
 write_csv(headline_rows(rows), sm.output.headline)

@@ -2,7 +2,12 @@
 
 import xarray as xr
 
-from aurora_xai.attribution.composites import composite_headline, composite_table, day_quantities
+from aurora_xai.attribution.composites import (
+    CompositeSettings,
+    composite_headline,
+    composite_table,
+    day_quantities,
+)
 from aurora_xai.io import write_csv
 from aurora_xai.logs import setup_logging
 from aurora_xai.settings import Settings
@@ -11,14 +16,15 @@ from aurora_xai.tables import headline_rows, log_headline
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 settings = Settings(sm.params.settings)
+composites = settings.view(CompositeSettings)
 with xr.open_dataset(sm.input[0]) as days:
     days = days.load()
 quantities = day_quantities(days)
 table = composite_table(
     quantities,
-    n_boot=int(settings.raw("attribution.composite_boot")),
+    n_boot=composites.composite_boot,
     seed=settings.seed,
-    resample=str(settings.raw("attribution.composite_resample")),
+    resample=composites.composite_resample,
 )
 write_csv(quantities, sm.output.days)
 write_csv(table, sm.output.table)

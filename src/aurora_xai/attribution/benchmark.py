@@ -191,7 +191,7 @@ def _lrp_memory_child(conn: Any, job: dict[str, Any]) -> None:
         from aurora_xai.model import ModelSpec, build_model
 
         torch.manual_seed(0)  # the random weights of a real architecture: the same in every child
-        model = build_model(ModelSpec(name=job["model"], random_weights=job["model"] != "tiny"))
+        model = build_model(ModelSpec.from_schema(name=job["model"], random_weights=job["model"] != "tiny"))
         batch = synthetic_batch(
             job["nlat"],
             job["nlon"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import xarray as xr
@@ -20,7 +20,9 @@ from .summaries import relevance_centroids, relevance_table, vertical_profile
 
 __all__ = [
     "DAY_KEYS",
+    "AttributionCases",
     "AttributionSettings",
+    "MapSettings",
     "day_settings",
     "case_event",
     "case_summaries",
@@ -50,6 +52,8 @@ class AttributionSettings:
         dtype: ``float32`` or ``float64``.
     """
 
+    SECTION: ClassVar[str] = "attribution"
+
     method: str
     attention_rule: str
     epsilon: float
@@ -74,6 +78,26 @@ class AttributionSettings:
             UndeclaredSettingError: a computation key is missing, naming it.
         """
         return from_section(cls, "attribution", cfg)
+
+
+@dataclasses.dataclass(frozen=True)
+class AttributionCases:
+    """The storm cases of the attribution (``attribution.cases``: names in ``storms``)."""
+
+    SECTION: ClassVar[str] = "attribution"
+
+    cases: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class MapSettings:
+    """What the relevance maps show (rule ``plot_relevance_maps``): the pressure levels
+    (hPa; those the relevance lacks are left out) and the variable (``all``: every one)."""
+
+    SECTION: ClassVar[str] = "attribution"
+
+    map_levels: tuple[int, ...]
+    map_variable: str
 
 
 #: The ``attribution`` keys the labelled days read: the cases' computation keys except

@@ -56,8 +56,9 @@ Resampling is seeded: the same inputs and seed give the same table.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,7 @@ from .summaries import variable_kind
 
 __all__ = [
     "GROUPS",
+    "CompositeSettings",
     "HEADLINE_QUANTITIES",
     "RESAMPLING",
     "UPPER_HPA",
@@ -82,6 +84,18 @@ __all__ = [
     "stack_days",
     "wrap_degrees",
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class CompositeSettings:
+    """The composites' bootstrap (rule ``summarise_composites``): resamples and their
+    units (``episodes`` or ``days``; see :func:`composite_table`)."""
+
+    SECTION: ClassVar[str] = "attribution"
+
+    composite_boot: int
+    composite_resample: str
+
 
 #: Pressure (hPa) at and above which (p <= UPPER_HPA) a level counts as upper.
 UPPER_HPA = 500.0

@@ -31,23 +31,15 @@ class InterventionSettings:
     n_boot: int
 
     @classmethod
-    def from_config(
-        cls, sec: Mapping[str, Any], tap: str, region: str, regions: Mapping[str, Any]
-    ) -> InterventionSettings:
+    def from_config(cls, sec: Mapping[str, Any], tap: str, region: str) -> InterventionSettings:
         """Read ``interventions.*``; ``tap`` and ``region`` stand for an empty
         ``interventions.tap`` and ``interventions.region`` (``latents.tap`` and
-        ``pca.region``), ``regions`` are the known regions.
-
-        Raises:
-            ValueError: naming ``interventions.region`` for a region not in ``regions``,
-                ``interventions.alphas`` when every alpha is zero.
-        """
-        region = str(require("interventions", sec, "region") or region)
-        if region not in regions:
-            raise ValueError(f"interventions.region: unknown region {region!r}; known: {sorted(regions)}")
-        out = from_section(
-            cls, "interventions", sec, tap=str(require("interventions", sec, "tap") or tap), region=region
+        ``pca.region``). The region's name and the alphas are checked against the rest
+        of the config by :func:`aurora_xai.config.check_interventions_config`."""
+        return from_section(
+            cls,
+            "interventions",
+            sec,
+            tap=str(require("interventions", sec, "tap") or tap),
+            region=str(require("interventions", sec, "region") or region),
         )
-        if not any(out.alphas):
-            raise ValueError("interventions.alphas: at least one non-zero alpha is needed")
-        return out

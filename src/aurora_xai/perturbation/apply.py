@@ -310,7 +310,7 @@ def masked_batch(
         fields: Which variables, levels and history steps are masked (default: all).
         step_hours: Hours between history steps.
     """
-    fields = fields if fields is not None else MaskFields()
+    fields = fields if fields is not None else MaskFields.everything()
     m = torch.as_tensor(np.asarray(masks, dtype=bool) if not torch.is_tensor(masks) else masks)
     if m.ndim == 2:
         m = m[None]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -25,6 +25,7 @@ __all__ = [
     "Case",
     "MaskFields",
     "PerturbationSettings",
+    "PerturbationWiring",
     "history_indices",
 ]
 
@@ -45,17 +46,19 @@ class MaskFields:
         history: History steps in hours relative to the batch time; ``None``: all.
     """
 
-    variables: tuple[str, ...] | None = None
-    levels: tuple[float, ...] | None = None
-    history: tuple[float, ...] | None = None
+    variables: tuple[str, ...] | None
+    levels: tuple[float, ...] | None
+    history: tuple[float, ...] | None
 
     @classmethod
-    def from_config(cls, variables=None, levels=None, history=None) -> MaskFields:
-        return cls(
-            None if variables is None else tuple(str(v) for v in variables),
-            None if levels is None else tuple(float(v) for v in levels),
-            None if history is None else tuple(float(h) for h in history),
-        )
+    def from_config(cls, sec: Mapping[str, Any]) -> MaskFields:
+        """From the ``perturbation.masked`` section."""
+        return from_section(cls, "perturbation.masked", sec)
+
+    @classmethod
+    def everything(cls) -> MaskFields:
+        """Every variable, level and history step."""
+        return cls(variables=None, levels=None, history=None)
 
     def check(self, batch: Any, step_hours: float = 6.0) -> None:
         known = set(batch.surf_vars) | set(batch.atmos_vars)
@@ -110,18 +113,20 @@ class Case:
 
     @classmethod
     def from_config(cls, name: str, cfg: Mapping[str, Any], regions: Mapping[str, Region]) -> Case:
+        section = f"perturbation.cases.{name}"
+
         def region(key: str) -> Region:
-            rname = cfg[key]
+            rname = require(section, cfg, key)
             if rname not in regions:
-                raise KeyError(f"perturbation.cases.{name}.{key}: unknown region {rname!r}; defined: {sorted(regions)}")
+                raise KeyError(f"{section}.{key}: unknown region {rname!r}; defined: {sorted(regions)}")
             return regions[rname]
 
-        level = cfg.get("level")
-        return cls(
+        return from_section(
+            cls,
+            section,
+            cfg,
             name=name,
-            time=utc_timestamp(cfg["time"]),
-            variable=str(cfg.get("variable", "msl")),
-            level=None if level is None else float(level),
+            time=utc_timestamp(require(section, cfg, "time")),
             target_region=region("target_region"),
             eval_region=region("eval_region"),
             sector=region("sector"),
@@ -212,19 +217,43 @@ class PerturbationSettings:
             UndeclaredSettingError: a key is missing, naming it.
             ValueError: a value is out of range, naming the key.
         """
-        rel = require("perturbation", cfg, "relevance") or {}
-        masked = require("perturbation", cfg, "masked") or {}
+        rel = require("perturbation", cfg, "relevance")
+        masked = require("perturbation", cfg, "masked")
         return from_section(
             cls,
             "perturbation",
             cfg,
             seed=int(seed),
-            masked=MaskFields.from_config(masked.get("variables"), masked.get("levels"), masked.get("history")),
-            relevance_variables=_optional(rel.get("variables"), str),
-            relevance_levels=_optional(rel.get("levels"), float),
-            relevance_history=_optional(rel.get("history"), float),
+            masked=MaskFields.from_config(masked),
+            relevance_variables=_optional(require("perturbation.relevance", rel, "variables"), str),
+            relevance_levels=_optional(require("perturbation.relevance", rel, "levels"), float),
+            relevance_history=_optional(require("perturbation.relevance", rel, "history"), float),
             batch_size=schema_default("perturbation.batch_size"),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class PerturbationWiring:
+    """The ``perturbation`` keys that place the experiment in the workflow rather than
+    enter its computation.
+
+    Attributes:
+        headline_case: The case whose rows get the plain headline names (empty: the
+            first case, :meth:`headline`).
+        lrp_source: ``compute`` (the experiment computes its LRP) or ``rule`` (it reads
+            rule ``compute_relevance``'s).
+    """
+
+    SECTION: ClassVar[str] = "perturbation"
+
+    headline_case: str
+    lrp_source: str
+
+    def headline(self, cases: Sequence[str]) -> str:
+        """The headline case among ``cases``: ``headline_case``, or the first of the sorted
+        ``cases`` when it is empty (``""`` without cases), so that leaving it empty and
+        naming that case are the same settings."""
+        return self.headline_case or (sorted(cases)[0] if cases else "")
 
 
 def _optional(values: Sequence[Any] | None, convert: Any) -> tuple[Any, ...] | None:

@@ -1,20 +1,37 @@
 """The ``pca`` and ``regimes`` sections: the PCA's features and the regime statistics'
-resampling and cross-validation (defaults: the schema's)."""
+resampling and cross-validation (defaults: the schema's).
+
+Beside each whole section, the parts a single analysis reads (a rule declares exactly
+those keys, so that changing another key of the section does not rerun it): each a
+frozen dataclass whose fields are the keys it reads and whose ``SECTION`` names their
+section, built by :meth:`aurora_xai.settings.Settings.view`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from ..sections import from_section, require
+from ..sections import from_section
 
-__all__ = ["PCASettings", "RegimeSettings"]
+__all__ = [
+    "BootstrapSettings",
+    "PCAFeatures",
+    "PCASettings",
+    "PermutationSettings",
+    "PooledFeatures",
+    "RegimeSettings",
+    "SeparabilitySettings",
+    "SweepResampling",
+]
 
 
 @dataclasses.dataclass(frozen=True)
 class PCASettings:
     """The ``pca`` section: which pooled features enter the PCA."""
+
+    SECTION: ClassVar[str] = "pca"
 
     region: str
     levels: tuple[str, ...]
@@ -24,6 +41,29 @@ class PCASettings:
     @classmethod
     def from_config(cls, sec: Mapping[str, Any]) -> PCASettings:
         return from_section(cls, "pca", sec)
+
+
+@dataclasses.dataclass(frozen=True)
+class PCAFeatures:
+    """The PCA's features and their scaling, as the PCA bootstrap and the layer sweep
+    refit it (``pca.region``, ``pca.levels``, ``pca.standardize``)."""
+
+    SECTION: ClassVar[str] = "pca"
+
+    region: str
+    levels: tuple[str, ...]
+    standardize: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class PooledFeatures:
+    """The pooled features the storm/calm test reads (``pca.region``, ``pca.levels``);
+    its classifiers scale them themselves."""
+
+    SECTION: ClassVar[str] = "pca"
+
+    region: str
+    levels: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +81,8 @@ class RegimeSettings:
         bootstrap_block: Block length of the bootstrap (days), ``auto`` or ``none``.
     """
 
+    SECTION: ClassVar[str] = "regimes"
+
     n_bootstrap: int
     bootstrap_k: int
     n_permutations: int
@@ -52,12 +94,51 @@ class RegimeSettings:
 
     @classmethod
     def from_config(cls, sec: Mapping[str, Any]) -> RegimeSettings:
-        block = require("regimes", sec, "bootstrap_block")
-        gap = require("regimes", sec, "cv_gap_days")
-        return from_section(
-            cls,
-            "regimes",
-            sec,
-            bootstrap_block=block if isinstance(block, str) else int(block),
-            cv_gap_days=gap if isinstance(gap, str) else int(gap),
-        )
+        return from_section(cls, "regimes", sec)
+
+
+@dataclasses.dataclass(frozen=True)
+class BootstrapSettings:
+    """The PCA bootstrap's part of ``regimes`` (rule ``bootstrap_pca``; see :class:`RegimeSettings`)."""
+
+    SECTION: ClassVar[str] = "regimes"
+
+    n_bootstrap: int
+    bootstrap_k: int
+    bootstrap_block: int | str
+
+
+@dataclasses.dataclass(frozen=True)
+class PermutationSettings:
+    """The permutations of the PCA's headline tests (rule ``fit_pca``, which runs ten
+    times ``regimes.n_permutations``)."""
+
+    SECTION: ClassVar[str] = "regimes"
+
+    n_permutations: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SeparabilitySettings:
+    """The storm/calm test's part of ``regimes`` (rule ``score_storm_calm``; see :class:`RegimeSettings`)."""
+
+    SECTION: ClassVar[str] = "regimes"
+
+    n_permutations: int
+    cv_folds: int
+    separability_pcs: int
+    cv_blocking: str
+    cv_gap_days: int | str
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResampling:
+    """The layer sweep's part of ``regimes`` (rule ``layer_sweep``; see :class:`RegimeSettings`)."""
+
+    SECTION: ClassVar[str] = "regimes"
+
+    n_bootstrap: int
+    bootstrap_block: int | str
+    cv_folds: int
+    cv_blocking: str
+    cv_gap_days: int | str

@@ -142,13 +142,13 @@ class SweepSettings:
 
     region: str
     levels: tuple[str, ...] | None
-    standardize: bool = True
-    n_boot: int = 1000
-    block: int | str | None = "auto"
-    cv_folds: int = 5
-    cv_blocking: str | None = "episode"
-    cv_gap_days: int | str | None = "auto"
-    seed: int = 0
+    standardize: bool
+    n_boot: int
+    block: int | str | None
+    cv_folds: int
+    cv_blocking: str | None
+    cv_gap_days: int | str | None
+    seed: int
 
     def __post_init__(self) -> None:
         if self.n_boot < 1:
