@@ -12,11 +12,14 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from aurora_xai.regions import regions_from_config
 from aurora_xai.settings import leaf_keys, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / "config" / "config.yaml"
 PRESETS = ("study", "rehearsal")
+#: The study's US box as the default config names it (region ``us``: 24-50 N, 235-295 E).
+US_BOX = regions_from_config(load_config(DEFAULT)["regions"])["us"]
 
 
 def preset_path(name: str) -> Path:

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
+from presets import US_BOX
 
 from aurora_xai.data.era5 import MissingTimeError, open_source
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
@@ -27,7 +28,7 @@ from aurora_xai.model import ModelSpec, build_model
 from aurora_xai.perturbation.apply import climatology_fill
 from aurora_xai.regions import Region
 from aurora_xai.sections import section_defaults
-from aurora_xai.storms.labels import US_BOX, LabelSpec, daily_max_wind, label_storm_days
+from aurora_xai.storms.labels import LabelSpec, daily_max_wind, label_storm_days
 
 SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-04"),), extra_variables=False, compress=False)
 EMPTY = pd.Timestamp("2005-03-02T12")  # the step stored as NaN
@@ -175,7 +176,7 @@ def test_labels_skip_nan_steps_and_record_why(base, stores, tmp_path):
     clean, _ = daily_max_wind(open_source("weatherbench2", stores["clean"]), US_BOX, days)
     assert np.array_equal(wind.to_numpy(), clean.drop(EMPTY).to_numpy())
     spec = dataclasses.replace(
-        LabelSpec.from_config(section_defaults("labels")), region=US_BOX, start="2005-03-01", end="2005-03-05", n_days=1
+        LabelSpec.from_config(section_defaults("labels"), REGIONS), region=US_BOX, start="2005-03-01", end="2005-03-05", n_days=1
     )
     table, daily, summary = label_storm_days(skip, spec)
     assert summary["skipped_dates"] == ["2005-03-02", "2005-03-05"]

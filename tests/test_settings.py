@@ -170,9 +170,10 @@ def test_sections_have_no_defaults_of_their_own(cls_path):
 
 
 def test_section_defaults_build_each_section_as_the_full_config_does():
-    full = Settings(load_config())
+    # the defaults name region "us" (labels, pca), which the config's regions define
+    full = Settings(load_config({"regions": {"us": {"lat_min": 24, "lat_max": 50, "lon_min": 235, "lon_max": 295}}}))
     assert DateSpec.from_config(section_defaults("dates")) == full.dates
-    assert LabelSpec.from_config(section_defaults("labels")) == full.labels
+    assert LabelSpec.from_config(section_defaults("labels"), full.regions) == full.labels
     assert PerturbationSettings.from_config(section_defaults("perturbation"), full.seed) == full.perturbation
     assert ModelSpec.from_config(section_defaults("model")) == ModelSpec.from_schema() == full.model
     assert section_defaults("perturbation")["relevance"] == {"variables": None, "levels": None, "history": None}

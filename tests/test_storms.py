@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
-from presets import preset
+from presets import US_BOX, preset
 
 from aurora_xai.data.era5 import MissingTimeError, open_source
 from aurora_xai.data.read_bytes import measure_read_bytes
@@ -24,7 +24,6 @@ from aurora_xai.settings import load_config
 from aurora_xai.storms.best_track import KNOT, find_storm, read_hurdat2, read_ibtracs
 from aurora_xai.storms.catalogue import StormEvent, catalogue_from_config, storm_to_config
 from aurora_xai.storms.labels import (
-    US_BOX,
     LabelSpec,
     daily_max_wind,
     label_storm_days,
@@ -47,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _labels(**values) -> LabelSpec:
     """The ``labels`` section at the schema's defaults, with ``values`` replaced."""
-    return LabelSpec.from_config({**section_defaults("labels"), **values})
+    return LabelSpec.from_config({**section_defaults("labels"), **values}, {"us": US_BOX})
 
 
 def config_storms(name: str | None = None) -> dict:

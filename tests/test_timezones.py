@@ -40,7 +40,7 @@ SCRIPT = textwrap.dedent(
     from aurora_xai.perturbation.apply import climatology_times
     from aurora_xai.provenance import provenance
     from aurora_xai.regions import Region
-    from aurora_xai.storms.labels import US_BOX, daily_max_wind
+    from aurora_xai.storms.labels import daily_max_wind
 
     store, out = sys.argv[1], sys.argv[2]
     src = open_source("weatherbench2", store)
@@ -72,7 +72,7 @@ SCRIPT = textwrap.dedent(
         arrays["date_" + k] = v
     avail = pd.date_range("2003-01-01", "2006-12-31T18", freq="6h")
     arrays["climatology"] = seconds(climatology_times(avail, pd.Timestamp("2005-03-01T15:00+09:00"), 15))
-    wind, skipped = daily_max_wind(src, US_BOX, pd.DatetimeIndex(["2005-03-01T12"]))
+    wind, skipped = daily_max_wind(src, Region("us", 24, 50, 235, 295), pd.DatetimeIndex(["2005-03-01T12"]))
     arrays["wind"] = wind.to_numpy()
     arrays["wind_time"] = seconds(wind.index)
     np.savez(out + ".npz", **arrays)

@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from presets import US_BOX
 
 from aurora_xai.data.era5 import MissingTimeError, open_source
 from aurora_xai.data.files import PartSource
 from aurora_xai.data.sources import open_store
 from aurora_xai.data.store import UnwrittenChunksError, _ChunkIndex
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
-from aurora_xai.storms.labels import US_BOX, daily_max_wind
+from aurora_xai.storms.labels import daily_max_wind
 
 SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-03"),), extra_variables=False, compress=False)
 GAP = pd.Timestamp("2005-03-02T12")  # the step whose chunks are never written

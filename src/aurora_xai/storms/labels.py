@@ -26,7 +26,6 @@ from ..sections import from_section, require
 from .table import write_storm_days
 
 __all__ = [
-    "US_BOX",
     "LabelSpec",
     "daily_max_wind",
     "label_storm_days",
@@ -35,9 +34,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: The study's box: the contiguous United States, 24-50 N, 235-295 E.
-US_BOX = Region("us", 24.0, 50.0, 235.0, 295.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +96,6 @@ class LabelSpec:
             )
         elif regions is not None and reg in regions:
             region = regions[reg]
-        elif reg == "us":
-            region = US_BOX
         else:
             raise ValueError(f"labels.region: unknown region {reg!r}; defined: {sorted(regions or {})}")
         return from_section(cls, "labels", cfg, region=region, start=str(start), end=str(end))
