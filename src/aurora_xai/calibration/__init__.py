@@ -1,0 +1,1 @@
+"""Calibration of the study's tests and intervals by simulation (torch-free)."""
