@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aurora_xai.calibration import cases as _cases  # noqa: F401 - registers the cases
+from aurora_xai.calibration.run import run_suite
 from aurora_xai.calibration.simulate import ar1, episode_days, seasonal_labels
 from aurora_xai.calibration.suite import (
     CALIBRATION_COLUMNS,
@@ -23,7 +23,6 @@ from aurora_xai.calibration.suite import (
     per_realisation,
     register,
     run_case,
-    run_suite,
     wilson_interval,
 )
 

@@ -16,7 +16,8 @@ import argparse
 import sys
 import time
 
-from aurora_xai.calibration.suite import CASES, format_table, run_suite
+from aurora_xai.calibration.run import run_suite
+from aurora_xai.calibration.suite import CASES, format_table
 from aurora_xai.io import write_csv
 
 
@@ -28,8 +29,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/tables/calibration.csv", help="CSV written (atomically)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     args = parser.parse_args(argv)
-
-    import aurora_xai.calibration.cases  # noqa: F401 - registers the cases
 
     if args.list:
         for case in CASES.values():

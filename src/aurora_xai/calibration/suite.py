@@ -4,7 +4,7 @@ A :class:`Case` simulates realisations of one setting (a null with the data's
 dependence, or a planted effect of known size), runs the library's own functions on
 each, and returns per realisation and per statistic whether the test rejected (p <
 0.05, or the interval excluded the null value) or whether the interval covered the
-planted truth. :func:`run_suite` turns these into rates with a Wilson interval of the
+planted truth. :func:`run_case` (and :func:`aurora_xai.calibration.run.run_suite`) turn these into rates with a Wilson interval of the
 Monte Carlo error and compares them with the targets:
 
 * a null row's rate is a false-positive rate; it holds at ``<= 0.07`` (nominal 0.05);
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,6 @@ __all__ = [
     "per_realisation",
     "register",
     "run_case",
-    "run_suite",
     "wilson_interval",
 ]
 
@@ -181,41 +180,6 @@ def run_case(case: Case, n_realisations: int, seed: int = 0) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=list(CALIBRATION_COLUMNS))
-
-
-def run_suite(
-    n_realisations: int = 200,
-    only: Iterable[str] | None = None,
-    seed: int = 0,
-    progress: Callable[[Case, pd.DataFrame, float], None] | None = None,
-) -> pd.DataFrame:
-    """Every registered case (or those named in ``only``) as one table.
-
-    Args:
-        n_realisations: Realisations per case.
-        only: Case names to run (all when None).
-        seed: Master seed.
-        progress: Called after each case with the case, its rows and the seconds taken.
-
-    Raises:
-        KeyError: for an unknown case name.
-    """
-    import time
-
-    from . import cases as _cases  # noqa: F401 - registers the study's cases
-
-    names = list(CASES) if only is None else list(only)
-    unknown = [n for n in names if n not in CASES]
-    if unknown:
-        raise KeyError(f"unknown calibration cases {unknown}; known: {sorted(CASES)}")
-    frames = []
-    for name in names:
-        t0 = time.perf_counter()
-        rows = run_case(CASES[name], n_realisations, seed)
-        if progress is not None:
-            progress(CASES[name], rows, time.perf_counter() - t0)
-        frames.append(rows)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(CALIBRATION_COLUMNS))
 
 
 def format_table(table: pd.DataFrame) -> str:
