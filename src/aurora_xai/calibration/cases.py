@@ -15,6 +15,8 @@ Nulls:
   the 30 windiest and 30 calmest days of an independent seasonal wind index
   (:func:`~aurora_xai.calibration.simulate.seasonal_labels`), so the labels cluster by
   season.
+* ``storm_calm_null_phi09_week``: the same at phi 0.9 with folds of ISO weeks, gaps of 3
+  and 10 days.
 * ``djf_jja_null_phi*``: PC1 of 50 AR(1) features with no annual cycle, DJF against JJA.
 * ``perturbation_null_n*``: the top mask is one more random mask (its MSE, and its curve
   over the fractions, drawn from the random masks' distribution).
@@ -223,6 +225,61 @@ _SC_EFFECT_STATS = (
     "storm_calm_residualised_auc",
     "storm_calm_residualised_auc_blocked",
 )
+
+
+def _storm_calm_null_week(rng: np.random.Generator, phi: float) -> list[float]:
+    lab = seasonal_labels(rng, N_DAYS)
+    x = ar1(rng, N_DAYS, (N_FEATURES,), phi)[lab.index]
+    y = lab.y
+    seed = _seed(rng)
+    out = []
+    for gap in (GAP_DAYS, 10):
+        blocking = TimeBlocking("week", lab.days, gap)
+        out.append(
+            _safe(
+                lambda b=blocking: (
+                    permutation_pvalue(x, y, model="lda", k=5, n_permutations=N_PERM, seed=seed, blocking=b).p_value
+                    < 0.05
+                )
+            )
+        )
+        out.append(
+            _safe(
+                lambda b=blocking: _excludes(
+                    cv_classifier_scores(
+                        x, y, model="lda", k=5, seed=seed, n_repeats=1, n_boot=N_BOOT, blocking=b
+                    ).auc_ci,
+                    0.5,
+                )
+            )
+        )
+    return out
+
+
+def _storm_calm_week_case(phi: float) -> Case:
+    name = f"storm_calm_null_phi{_phi_label(phi)}_week"
+    return Case(
+        name=name,
+        kind="null",
+        condition=(
+            f"{N_FEATURES} AR(1) features phi {phi:g}; 30 storm/30 calm days of an independent seasonal wind index; "
+            "folds of ISO weeks"
+        ),
+        statistics=(
+            "storm_calm_perm_p_block (week, gap 3)",
+            "storm_calm_auc_blocked (week, gap 3)",
+            "storm_calm_perm_p_block (week, gap 10)",
+            "storm_calm_auc_blocked (week, gap 10)",
+        ),
+        methods=(
+            f"regimes.cv.permutation_pvalue, week blocking gap 3 d, label units permuted within test folds, {N_PERM} permutations",
+            f"regimes.cv.cv_classifier_scores LDA, week blocking gap 3 d, week bootstrap {N_BOOT}; excludes 0.5",
+            f"regimes.cv.permutation_pvalue, week blocking gap 10 d, {N_PERM} permutations",
+            f"regimes.cv.cv_classifier_scores LDA, week blocking gap 10 d, week bootstrap {N_BOOT}; excludes 0.5",
+        ),
+        simulate=per_realisation(name, lambda rng: _storm_calm_null_week(rng, phi)),
+        cost=0.1,
+    )
 
 
 def _storm_calm_effect(rng: np.random.Generator, phi: float) -> list[float]:
@@ -501,6 +558,7 @@ for _phi in (0.5, 0.9):
     register(_reference(f"reference_phi{_phi_label(_phi)}", _phi))
 for _phi in PHIS:
     register(_storm_calm_null_case(_phi))
+register(_storm_calm_week_case(0.9))
 for _phi in PHIS:
     register(_djf_jja_case(_phi))
 for _n in (10, 50):
