@@ -1,0 +1,574 @@
+"""The study's calibration cases (registered in :data:`~aurora_xai.calibration.suite.CASES`).
+
+Every case runs the library's own function for a headline statistic on simulated data
+(:mod:`aurora_xai.calibration.simulate`); its ``methods`` name the function and the
+settings used (fewer permutations and bootstrap resamples than the study's defaults,
+which changes the resolution of a p-value but not its calibration).
+
+Nulls:
+
+* ``reference_*``: two independent AR(1) series; a circular-shift test of their
+  correlation (calibrated) and an i.i.d. permutation test (not: it ignores the serial
+  dependence). They check the machinery: the suite must pass the first and fail the
+  second.
+* ``storm_calm_null_phi*``: 100 AR(1) features with no signal; storm and calm days are
+  the 30 windiest and 30 calmest days of an independent seasonal wind index
+  (:func:`~aurora_xai.calibration.simulate.seasonal_labels`), so the labels cluster by
+  season.
+* ``storm_calm_null_phi09_week``: the same at phi 0.9 with folds of ISO weeks, gaps of 3
+  and 10 days.
+* ``djf_jja_null_phi*``: PC1 of 50 AR(1) features with no annual cycle, DJF against JJA.
+* ``perturbation_null_n*``: the top mask is one more random mask (its MSE, and its curve
+  over the fractions, drawn from the random masks' distribution).
+* ``intervention_null_*``: the direction is interchangeable with its random controls
+  (every direction has its own effect, drawn from one distribution).
+
+Planted effects:
+
+* ``storm_calm_effect_phi*``: one AR(1) feature shifted by ``delta`` on storm days, so its
+  AUC is ``Phi(delta / sqrt 2) = 0.75`` whatever the season; seasonal labels as above.
+* ``probe_effect_*``: ridge probes of a target with population R² 0.3 from 5 AR(1)
+  features; the best of 4 equally good taps.
+* ``composite_effect_e*``: a per-day quantity 1 higher on storm days, storm and calm days
+  in ``E`` episodes of 4 days each, AR(1) noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.stats import norm
+
+from ..attribution.composites import composite_table
+from ..interventions.summary import summary_table
+from ..probes.ridge import fit_probes
+from ..probes.study import probe_headline
+from ..regimes.applicability import NotApplicableError
+from ..regimes.blocking import TimeBlocking
+from ..regimes.cv import cv_classifier_scores, permutation_pvalue
+from ..regimes.pca import fit_pca
+from ..regimes.seasonal import season_separation
+from .simulate import ar1, episode_days, seasonal_labels, seasons_of, year_days
+from .suite import Case, case_rng, per_realisation, register
+
+__all__: list[str] = []
+
+PHIS = (0.5, 0.9, 0.95)
+N_DAYS = 365
+N_FEATURES = 100
+#: Permutations and bootstrap resamples per realisation (the study uses 1000).
+N_PERM = 199
+N_BOOT = 200
+GAP_DAYS = 3  # regimes.cv_gap_days of the default config
+
+
+def _phi_label(phi: float) -> str:
+    return f"{phi:g}".replace(".", "")
+
+
+def _safe(fn: Callable[[], float]) -> float:
+    try:
+        return float(fn())
+    except NotApplicableError:
+        return float("nan")
+
+
+def _excludes(ci, value: float) -> float:
+    lo, hi = float(ci[0]), float(ci[1])
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return float("nan")
+    return float(lo > value or hi < value)
+
+
+def _covers(ci, value: float) -> float:
+    lo, hi = float(ci[0]), float(ci[1])
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return float("nan")
+    return float(lo <= value <= hi)
+
+
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(0, 2**31 - 1))
+
+
+# ----------------------------------------------------------------------------- reference tests
+
+
+def _circular_shift_p(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Two-sided circular-shift p ``(R,)`` of the correlation of columns of ``x``, ``y`` ``(n, R)``."""
+    n = x.shape[0]
+    xs = (x - x.mean(axis=0)) / x.std(axis=0)
+    ys = (y - y.mean(axis=0)) / y.std(axis=0)
+    cc = np.fft.irfft(np.fft.rfft(xs, axis=0) * np.conj(np.fft.rfft(ys, axis=0)), n=n, axis=0) / n
+    obs = np.abs(cc[0])
+    exceed = (np.abs(cc[1:]) >= obs[None, :] - 1e-12).sum(axis=0)
+    return (1 + exceed) / n
+
+
+def _iid_permutation_p(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_perm: int) -> np.ndarray:
+    """Two-sided i.i.d. permutation p ``(R,)`` of the correlation of columns of ``x``, ``y``."""
+    n, r = x.shape
+    xs = (x - x.mean(axis=0)) / x.std(axis=0)
+    ys = (y - y.mean(axis=0)) / y.std(axis=0)
+    obs = np.abs((xs * ys).mean(axis=0))
+    perm = np.argsort(rng.random((n_perm, n)), axis=1)
+    null = np.abs(np.einsum("bnr,nr->br", ys[perm], xs) / n)
+    return (1 + (null >= obs[None, :] - 1e-12).sum(axis=0)) / (1 + n_perm)
+
+
+def _reference(name: str, phi: float) -> Case:
+    def simulate(n: int, seed: int) -> np.ndarray:
+        out = np.empty((n, 2))
+        for i in range(n):
+            rng = case_rng(seed, name, i)
+            xy = ar1(rng, N_DAYS, (2, 1), phi)
+            out[i, 0] = _circular_shift_p(xy[:, 0], xy[:, 1])[0] < 0.05
+            out[i, 1] = _iid_permutation_p(xy[:, 0], xy[:, 1], rng, N_PERM)[0] < 0.05
+        return out
+
+    return Case(
+        name=name,
+        kind="null",
+        condition=f"two independent AR(1) series, phi {phi:g}, {N_DAYS} days",
+        statistics=("reference_circular_shift_corr_p", "reference_iid_permutation_corr_p"),
+        methods=(
+            f"circular-shift test of |corr| over all {N_DAYS - 1} shifts (calibration.cases)",
+            f"i.i.d. permutation test of |corr|, {N_PERM} permutations (calibration.cases)",
+        ),
+        simulate=simulate,
+        calibrated=frozenset({"reference_circular_shift_corr_p"}),
+        cost=0.002,
+    )
+
+
+# ----------------------------------------------------------------------------- storm / calm
+
+_SC_STATS = (
+    "storm_calm_perm_p",
+    "storm_calm_perm_p_block",
+    "storm_calm_auc",
+    "storm_calm_auc_blocked",
+    "storm_calm_balanced_accuracy",
+    "storm_calm_balanced_accuracy_blocked",
+    "storm_calm_residualised_auc",
+    "storm_calm_residualised_auc_blocked",
+)
+_SC_METHODS = (
+    f"regimes.cv.permutation_pvalue, shuffled 5 folds, labels permuted within test folds, {N_PERM} permutations",
+    f"regimes.cv.permutation_pvalue, episode blocking gap {GAP_DAYS} d, episodes permuted within test folds, {N_PERM} permutations",
+    f"regimes.cv.cv_classifier_scores LDA, shuffled 5 folds, day bootstrap {N_BOOT}, 1 repeat; 95% interval excludes 0.5",
+    f"regimes.cv.cv_classifier_scores LDA, episode blocking gap {GAP_DAYS} d, episode bootstrap {N_BOOT}, 1 repeat; excludes 0.5",
+    "as storm_calm_auc, balanced accuracy; excludes 0.5",
+    "as storm_calm_auc_blocked, balanced accuracy; excludes 0.5",
+    "as storm_calm_auc with 2 annual harmonics regressed out in-fold; excludes 0.5",
+    "as storm_calm_auc_blocked with 2 annual harmonics regressed out in-fold; excludes 0.5",
+)
+
+
+def _storm_calm_null(rng: np.random.Generator, phi: float) -> list[float]:
+    lab = seasonal_labels(rng, N_DAYS)
+    x = ar1(rng, N_DAYS, (N_FEATURES,), phi)[lab.index]
+    y = lab.y
+    seed = _seed(rng)
+    blocking = TimeBlocking("episode", lab.days, GAP_DAYS)
+    kw = dict(model="lda", k=5, seed=seed)
+    cv = dict(kw, n_repeats=1, n_boot=N_BOOT)
+    out = [
+        _safe(lambda: permutation_pvalue(x, y, n_permutations=N_PERM, **kw).p_value < 0.05),
+        _safe(lambda: permutation_pvalue(x, y, n_permutations=N_PERM, blocking=blocking, **kw).p_value < 0.05),
+    ]
+    for extra in ({}, {"blocking": blocking}):
+        res = None
+        try:
+            res = cv_classifier_scores(x, y, **cv, **extra)
+        except NotApplicableError:
+            pass
+        out.append(np.nan if res is None else _excludes(res.auc_ci, 0.5))
+        out.append(np.nan if res is None else _excludes(res.balanced_accuracy_ci, 0.5))
+    # order: auc, ba (iid), auc, ba (blocked) -> reorder to _SC_STATS
+    auc_i, ba_i, auc_b, ba_b = out[2:6]
+    resid = []
+    for extra in ({}, {"blocking": blocking}):
+        resid.append(
+            _safe(
+                lambda extra=extra: _excludes(
+                    cv_classifier_scores(x, y, day_of_year=lab.day_of_year, n_harmonics=2, **cv, **extra).auc_ci, 0.5
+                )
+            )
+        )
+    return [out[0], out[1], auc_i, auc_b, ba_i, ba_b, resid[0], resid[1]]
+
+
+def _storm_calm_null_case(phi: float) -> Case:
+    name = f"storm_calm_null_phi{_phi_label(phi)}"
+    return Case(
+        name=name,
+        kind="null",
+        condition=f"{N_FEATURES} AR(1) features phi {phi:g}; 30 storm/30 calm days of an independent seasonal wind index",
+        statistics=_SC_STATS,
+        methods=_SC_METHODS,
+        simulate=per_realisation(name, lambda rng: _storm_calm_null(rng, phi)),
+        cost=0.15,
+    )
+
+
+#: Shift of the planted storm feature: AUC ``Phi(delta / sqrt 2) = 0.75``.
+STORM_AUC = 0.75
+STORM_DELTA = float(np.sqrt(2.0) * norm.ppf(STORM_AUC))
+
+_SC_EFFECT_STATS = (
+    "storm_calm_auc",
+    "storm_calm_auc_blocked",
+    "storm_calm_residualised_auc",
+    "storm_calm_residualised_auc_blocked",
+)
+
+
+def _storm_calm_null_week(rng: np.random.Generator, phi: float) -> list[float]:
+    lab = seasonal_labels(rng, N_DAYS)
+    x = ar1(rng, N_DAYS, (N_FEATURES,), phi)[lab.index]
+    y = lab.y
+    seed = _seed(rng)
+    out = []
+    for gap in (GAP_DAYS, 10):
+        blocking = TimeBlocking("week", lab.days, gap)
+        out.append(
+            _safe(
+                lambda b=blocking: (
+                    permutation_pvalue(x, y, model="lda", k=5, n_permutations=N_PERM, seed=seed, blocking=b).p_value
+                    < 0.05
+                )
+            )
+        )
+        out.append(
+            _safe(
+                lambda b=blocking: _excludes(
+                    cv_classifier_scores(
+                        x, y, model="lda", k=5, seed=seed, n_repeats=1, n_boot=N_BOOT, blocking=b
+                    ).auc_ci,
+                    0.5,
+                )
+            )
+        )
+    return out
+
+
+def _storm_calm_week_case(phi: float) -> Case:
+    name = f"storm_calm_null_phi{_phi_label(phi)}_week"
+    return Case(
+        name=name,
+        kind="null",
+        condition=(
+            f"{N_FEATURES} AR(1) features phi {phi:g}; 30 storm/30 calm days of an independent seasonal wind index; "
+            "folds of ISO weeks"
+        ),
+        statistics=(
+            "storm_calm_perm_p_block (week, gap 3)",
+            "storm_calm_auc_blocked (week, gap 3)",
+            "storm_calm_perm_p_block (week, gap 10)",
+            "storm_calm_auc_blocked (week, gap 10)",
+        ),
+        methods=(
+            f"regimes.cv.permutation_pvalue, week blocking gap 3 d, label units permuted within test folds, {N_PERM} permutations",
+            f"regimes.cv.cv_classifier_scores LDA, week blocking gap 3 d, week bootstrap {N_BOOT}; excludes 0.5",
+            f"regimes.cv.permutation_pvalue, week blocking gap 10 d, {N_PERM} permutations",
+            f"regimes.cv.cv_classifier_scores LDA, week blocking gap 10 d, week bootstrap {N_BOOT}; excludes 0.5",
+        ),
+        simulate=per_realisation(name, lambda rng: _storm_calm_null_week(rng, phi)),
+        cost=0.1,
+    )
+
+
+def _storm_calm_effect(rng: np.random.Generator, phi: float) -> list[float]:
+    lab = seasonal_labels(rng, N_DAYS)
+    x = (ar1(rng, N_DAYS, (1,), phi)[lab.index] + STORM_DELTA * lab.y[:, None]).astype(np.float64)
+    y = lab.y
+    blocking = TimeBlocking("episode", lab.days, GAP_DAYS)
+    cv = dict(model="lda", k=5, seed=_seed(rng), n_repeats=1, n_boot=N_BOOT)
+    out = []
+    for resid in (False, True):
+        for extra in ({}, {"blocking": blocking}):
+            kw = dict(cv, **extra)
+            if resid:
+                kw.update(day_of_year=lab.day_of_year, n_harmonics=2)
+            out.append(_safe(lambda kw=kw: _covers(cv_classifier_scores(x, y, **kw).auc_ci, STORM_AUC)))
+    return out
+
+
+def _storm_calm_effect_case(phi: float) -> Case:
+    name = f"storm_calm_effect_phi{_phi_label(phi)}"
+    return Case(
+        name=name,
+        kind="effect",
+        condition=(
+            f"one AR(1) feature phi {phi:g} shifted by {STORM_DELTA:.3f} on storm days (AUC {STORM_AUC}, not seasonal); "
+            "seasonal labels"
+        ),
+        statistics=_SC_EFFECT_STATS,
+        methods=(
+            f"regimes.cv.cv_classifier_scores LDA, shuffled 5 folds, day bootstrap {N_BOOT}; covers {STORM_AUC}",
+            f"as above, episode blocking gap {GAP_DAYS} d, episode bootstrap; covers {STORM_AUC}",
+            f"as storm_calm_auc, 2 harmonics regressed out in-fold; covers {STORM_AUC}",
+            f"as storm_calm_auc_blocked, 2 harmonics regressed out in-fold; covers {STORM_AUC}",
+        ),
+        simulate=per_realisation(name, lambda rng: _storm_calm_effect(rng, phi)),
+        cost=0.05,
+    )
+
+
+# ----------------------------------------------------------------------------- DJF vs JJA
+
+
+def _djf_jja_null(rng: np.random.Generator, phi: float) -> list[float]:
+    dates = year_days(N_DAYS)
+    x = ar1(rng, N_DAYS, (50,), phi)
+    pc1 = fit_pca(x, 1).scores[:, 0]
+    sep = season_separation(pc1, seasons_of(dates), "DJF", "JJA", n_permutations=N_PERM, seed=_seed(rng))
+    return [sep.p_value < 0.05]
+
+
+def _djf_jja_case(phi: float) -> Case:
+    name = f"djf_jja_null_phi{_phi_label(phi)}"
+    return Case(
+        name=name,
+        kind="null",
+        condition=f"PC1 of 50 AR(1) features phi {phi:g}, no annual cycle, {N_DAYS} days",
+        statistics=("pc1_djf_jja_perm_p",),
+        methods=(f"regimes.seasonal.season_separation, i.i.d. label permutation, {N_PERM} permutations",),
+        simulate=per_realisation(name, lambda rng: _djf_jja_null(rng, phi)),
+        cost=0.01,
+    )
+
+
+# ----------------------------------------------------------------------------- perturbation
+
+FRACTIONS = np.array([0.5, 1.0, 2.0, 5.0, 10.0])
+
+
+def _mask_curves(rng: np.random.Generator, n: int) -> np.ndarray:
+    """MSE curves ``(P, n)`` of ``n`` random masks over :data:`FRACTIONS` (mask-level factor)."""
+    level = np.exp(0.3 * rng.standard_normal(n))
+    jitter = np.exp(0.1 * rng.standard_normal((len(FRACTIONS), n)))
+    return FRACTIONS[:, None] * level[None, :] * jitter
+
+
+def _perturbation_null(rng: np.random.Generator, n_draws: int) -> list[float]:
+    # perturbation.metrics imports torch (its MSE helpers); imported here so that the
+    # other cases run without it.
+    from ..perturbation.metrics import aopc_ratio, bootstrap_ratio
+
+    curves = _mask_curves(rng, n_draws + 1)
+    top, rnd = curves[:, 0], curves[:, 1:]
+    at_p1 = int(np.flatnonzero(FRACTIONS == 1.0)[0])
+    _, lo, hi = bootstrap_ratio(top[at_p1], rnd[at_p1], rng, n_boot=1000)
+    p_exceed = (1 + np.sum(rnd[at_p1] >= top[at_p1])) / (n_draws + 1)
+    *_, alo, ahi = aopc_ratio(top, rnd, rng, n_boot=1000)
+    return [_excludes((lo, hi), 1.0), float(p_exceed < 0.05), _excludes((alo, ahi), 1.0)]
+
+
+def _perturbation_case(n_draws: int) -> Case:
+    name = f"perturbation_null_n{n_draws}"
+    return Case(
+        name=name,
+        kind="null",
+        condition=f"top mask is another random mask; {n_draws} random draws, MSE curves over {len(FRACTIONS)} fractions",
+        statistics=("perturbation_ratio_p1", "perturbation_p_exceed_p1", "perturbation_aopc_ratio"),
+        methods=(
+            "perturbation.metrics.bootstrap_ratio, percentile bootstrap of the random draws' mean, 1000; excludes 1",
+            "rank p (1 + #draws >= top) / (draws + 1) of perturbation.experiment; p < 0.05",
+            "perturbation.metrics.aopc_ratio, bootstrap of the random draws per fraction, 1000; excludes 1",
+        ),
+        simulate=per_realisation(name, lambda rng: _perturbation_null(rng, n_draws)),
+        calibrated=frozenset({"perturbation_p_exceed_p1"}),
+        cost=0.002,
+    )
+
+
+# ----------------------------------------------------------------------------- interventions
+
+
+def _intervention_null(rng: np.random.Generator, n_random: int, per_class: int) -> list[float]:
+    lab = seasonal_labels(rng, N_DAYS)
+    pick = np.concatenate([rng.choice(np.flatnonzero(lab.y == c), size=per_class, replace=False) for c in (1, 0)])
+    pick.sort()
+    n_dates = len(pick)
+    # Every direction (member 0 and its controls) has its own effect, drawn from one
+    # distribution, and a small date-to-date variation.
+    effect = rng.standard_normal(n_random + 1)
+    slope = effect[None, :] + 0.2 * rng.standard_normal((n_dates, n_random + 1))
+    ds = xr.Dataset(
+        {
+            "slope": (("date", "direction", "member", "quantity"), slope[:, None, :, None]),
+            "label": (("date",), lab.y[pick]),
+            "units": (("quantity",), np.array(["K"])),
+        },
+        coords={"date": lab.dates[pick].values, "direction": ["pc1"], "quantity": ["2t"]},
+    )
+    table = summary_table(ds, n_boot=N_BOOT, seed=_seed(rng))
+    r = table[table["statistic"] == "ratio"].iloc[0]
+    return [float(r["ci_low"] > 1.0)]
+
+
+def _intervention_case(n_random: int, per_class: int) -> Case:
+    name = f"intervention_null_k{n_random}_d{per_class}"
+    return Case(
+        name=name,
+        kind="null",
+        condition=f"direction interchangeable with its {n_random} random controls; {per_class} storm + {per_class} calm dates",
+        statistics=("intervention_pc1_2t_ratio",),
+        methods=(f"interventions.summary.summary_table, episode bootstrap of dates, {N_BOOT}; lower bound > 1",),
+        simulate=per_realisation(name, lambda rng: _intervention_null(rng, n_random, per_class)),
+        cost=0.02,
+    )
+
+
+# ----------------------------------------------------------------------------- probes
+
+PROBE_R2 = 0.3
+PROBE_FEATURES = 5
+PROBE_ALPHAS = (1e-2, 1.0, 1e2, 1e4)
+
+
+def _probe_data(rng: np.random.Generator, noise_phi: float, n_taps: int, tap_noise: float):
+    z = ar1(rng, N_DAYS, (PROBE_FEATURES,), 0.9)
+    b2 = PROBE_R2 / (1 - PROBE_R2)  # |beta|^2 with unit-variance noise and tap_noise 0
+    beta = np.full(PROBE_FEATURES, np.sqrt(b2 * (1 + tap_noise) / PROBE_FEATURES))
+    y = z @ beta + ar1(rng, N_DAYS, (), noise_phi)
+    taps = [z + np.sqrt(tap_noise) * rng.standard_normal(z.shape) for _ in range(n_taps)]
+    # Population R² of y on one tap: |beta|^2 / (1 + tap_noise) / (|beta|^2 + 1).
+    bb = float(beta @ beta)
+    truth = bb / (1 + tap_noise) / (bb + 1)
+    return y, taps, truth
+
+
+def _probe_effect(rng: np.random.Generator, noise_phi: float) -> list[float]:
+    y, (x,), truth = _probe_data(rng, noise_phi, 1, 0.0)
+    res = fit_probes(x, y, year_days(N_DAYS), alphas=PROBE_ALPHAS, n_boot=N_BOOT, seed=_seed(rng))
+    return [_covers((res.ci_low[0], res.ci_high[0]), truth)]
+
+
+def _probe_best_tap(rng: np.random.Generator, noise_phi: float, n_taps: int = 4) -> list[float]:
+    y, taps, truth = _probe_data(rng, noise_phi, n_taps, 0.25)
+    dates = year_days(N_DAYS)
+    seed = _seed(rng)
+    rows = []
+    for t, x in enumerate(taps):
+        res = fit_probes(x, y, dates, alphas=PROBE_ALPHAS, n_boot=N_BOOT, seed=seed)
+        # The controls repeat the tap's numbers: only the choice of the best tap matters here.
+        for feats in ("latent", "random_model") + (("raw_inputs",) if t == 0 else ()):
+            tap = "inputs" if feats == "raw_inputs" else f"tap{t}"
+            rows.append(
+                dict(
+                    tap=tap,
+                    quantity="q",
+                    features=feats,
+                    r2=res.r2[0],
+                    ci_low=res.ci_low[0],
+                    ci_high=res.ci_high[0],
+                    n=res.n,
+                )
+            )
+    best = probe_headline(pd.DataFrame(rows))[0]
+    return [_covers((best["ci_low"], best["ci_high"]), truth)]
+
+
+def _probe_case(noise_phi: float) -> Case:
+    name = f"probe_effect_noise_phi{_phi_label(noise_phi)}"
+    return Case(
+        name=name,
+        kind="effect",
+        condition=f"target with population R² {PROBE_R2} from {PROBE_FEATURES} AR(1) features phi 0.9; noise AR(1) phi {noise_phi:g}",
+        statistics=("probe_r2",),
+        methods=(
+            f"probes.ridge.fit_probes, week folds gap 3 d, alphas {list(PROBE_ALPHAS)}, week bootstrap {N_BOOT}; covers the population R²",
+        ),
+        simulate=per_realisation(name, lambda rng: _probe_effect(rng, noise_phi)),
+        cost=0.3,
+    )
+
+
+def _probe_best_case(noise_phi: float) -> Case:
+    name = f"probe_best_tap_noise_phi{_phi_label(noise_phi)}"
+    return Case(
+        name=name,
+        kind="effect",
+        condition=f"4 equally good taps (population R² each as computed), noise AR(1) phi {noise_phi:g}",
+        statistics=("probe_r2_best_tap",),
+        methods=("probes.study.probe_headline over 4 taps of probes.ridge.fit_probes; covers the population R²",),
+        simulate=per_realisation(name, lambda rng: _probe_best_tap(rng, noise_phi)),
+        cost=1.2,
+    )
+
+
+# ----------------------------------------------------------------------------- composites
+
+
+def _composite_effect(rng: np.random.Generator, n_episodes: int, phi: float) -> list[float]:
+    lab = episode_days(n_episodes, 4)
+    noise = ar1(rng, int(lab.index.max()) + 1, (), phi)[lab.index]
+    value = 1.0 * lab.y + noise
+    q = pd.DataFrame(
+        {
+            "day": lab.dates,
+            "label": np.where(lab.y == 1, "storm", "calm"),
+            "quantity": "upper_share",
+            "variable": "all",
+            "level": 0.0,
+            "value": value,
+        }
+    )
+    out = []
+    seed = _seed(rng)
+    for resample in ("episodes", "days"):
+        t = composite_table(q, n_boot=N_BOOT * 2, seed=seed, resample=resample).set_index("group")
+        out.append(_covers((t.loc["storm", "ci_low"], t.loc["storm", "ci_high"]), 1.0))
+        out.append(_covers((t.loc["storm_minus_calm", "ci_low"], t.loc["storm_minus_calm", "ci_high"]), 1.0))
+    return out
+
+
+def _composite_case(n_episodes: int, phi: float = 0.9) -> Case:
+    name = f"composite_effect_e{n_episodes}"
+    return Case(
+        name=name,
+        kind="effect",
+        condition=f"per-day quantity +1 on storm days; {n_episodes} storm and {n_episodes} calm episodes of 4 days; AR(1) noise phi {phi:g}",
+        statistics=(
+            "lrp_upper_share_storm",
+            "lrp_upper_share_storm_minus_calm",
+            "lrp_upper_share_storm (days resampled)",
+            "lrp_upper_share_storm_minus_calm (days resampled)",
+        ),
+        methods=(
+            f"attribution.composites.composite_table, episode bootstrap {2 * N_BOOT}; covers 1",
+            f"attribution.composites.composite_table, episode bootstrap {2 * N_BOOT}; covers 1",
+            f"attribution.composites.composite_table resample=days, {2 * N_BOOT}; covers 1",
+            f"attribution.composites.composite_table resample=days, {2 * N_BOOT}; covers 1",
+        ),
+        simulate=per_realisation(name, lambda rng: _composite_effect(rng, n_episodes, phi)),
+        cost=0.02,
+    )
+
+
+# ----------------------------------------------------------------------------- registry
+
+for _phi in (0.5, 0.9):
+    register(_reference(f"reference_phi{_phi_label(_phi)}", _phi))
+for _phi in PHIS:
+    register(_storm_calm_null_case(_phi))
+register(_storm_calm_week_case(0.9))
+for _phi in PHIS:
+    register(_djf_jja_case(_phi))
+for _n in (10, 50):
+    register(_perturbation_case(_n))
+register(_intervention_case(4, 3))
+register(_intervention_case(20, 10))
+for _phi in (0.5, 0.9):
+    register(_storm_calm_effect_case(_phi))
+for _phi in (0.5, 0.95):
+    register(_probe_case(_phi))
+register(_probe_best_case(0.5))
+for _e in (3, 5, 20):
+    register(_composite_case(_e))
