@@ -48,9 +48,12 @@ from ..probes.ridge import fit_probes
 from ..probes.study import probe_headline
 from ..regimes.applicability import NotApplicableError
 from ..regimes.blocking import TimeBlocking
+from ..regimes.bootstrap import pc1_block_length
 from ..regimes.cv import cv_classifier_scores, permutation_pvalue
 from ..regimes.pca import fit_pca
-from ..regimes.seasonal import season_separation
+from ..regimes.seasonal import season_separation, surrogate_season_test
+from ..regimes.storm_calm import AllDates, storm_calm_report
+from ..regimes.study import blocking_of
 from .simulate import ar1, episode_days, seasonal_labels, seasons_of, year_days
 from .suite import Case, case_rng, per_realisation, register
 
@@ -215,6 +218,78 @@ def _storm_calm_null_case(phi: float) -> Case:
     )
 
 
+_SC_REPORT_STATS = (
+    "storm_calm_perm_p_block",
+    "storm_calm_auc_blocked",
+    "storm_calm_balanced_accuracy_blocked",
+    "storm_calm_residualised_auc_blocked",
+)
+
+
+def _storm_calm_report_null(rng: np.random.Generator, phi: float) -> list[float]:
+    """The blocked rows as the workflow computes them (``score_storm_calm``): episode
+    folds with the automatic gap (the decorrelation length of PC1 over all dates,
+    lowered where the folds need it), the circular-shift label null over all dates and
+    the residualisation on all dates (:func:`~aurora_xai.regimes.storm_calm.storm_calm_report`)."""
+    lab = seasonal_labels(rng, N_DAYS)
+    x_all = ar1(rng, N_DAYS, (N_FEATURES,), phi)
+    doy_all = year_days(N_DAYS).dayofyear.to_numpy()
+    try:
+        length = pc1_block_length(x_all, doy_all)
+    except NotApplicableError:
+        length = 1
+    blocking = blocking_of("episode", "auto", lab.dates, length)
+    report = storm_calm_report(
+        x_all[lab.index],
+        lab.y,
+        lab.day_of_year,
+        lab.seasons,
+        seed=_seed(rng),
+        n_permutations=N_PERM,
+        n_repeats=1,
+        n_boot=N_BOOT,
+        include_logistic=False,
+        blocking=blocking,
+        all_dates=AllDates(x=x_all, positions=lab.index, day_of_year=doy_all, decorrelation_days=int(length)),
+    )
+    b = report.blocked
+    if b is None:
+        return [np.nan] * len(_SC_REPORT_STATS)
+
+    def excl(score) -> float:
+        return np.nan if score is None else _excludes((score.ci_low, score.ci_high), 0.5)
+
+    return [
+        np.nan if b.perm_p is None else float(b.perm_p < 0.05),
+        excl(b.auc),
+        excl(b.balanced_accuracy),
+        excl(b.residualised_auc),
+    ]
+
+
+def _storm_calm_report_case(phi: float) -> Case:
+    name = f"storm_calm_report_null_phi{_phi_label(phi)}"
+    return Case(
+        name=name,
+        kind="null",
+        condition=(
+            f"{N_FEATURES} AR(1) features phi {phi:g} on all {N_DAYS} dates; 30 storm/30 calm days of an "
+            "independent seasonal wind index; the workflow's blocked method"
+        ),
+        statistics=_SC_REPORT_STATS,
+        methods=(
+            f"regimes.storm_calm.storm_calm_report: circular shift of all dates' features, least shift the "
+            f"decorrelation length, {N_PERM} shifts; episode folds, automatic gap",
+            f"as storm_calm_perm_p_block: LDA AUC, episode bootstrap {N_BOOT}, 1 repeat; excludes 0.5",
+            "as storm_calm_auc_blocked, balanced accuracy; excludes 0.5",
+            "as storm_calm_auc_blocked, 2 annual harmonics fitted on all dates regressed out; excludes 0.5",
+        ),
+        simulate=per_realisation(name, lambda rng: _storm_calm_report_null(rng, phi)),
+        calibrated=frozenset({"storm_calm_perm_p_block"}),
+        cost=0.3,
+    )
+
+
 #: Shift of the planted storm feature: AUC ``Phi(delta / sqrt 2) = 0.75``.
 STORM_AUC = 0.75
 STORM_DELTA = float(np.sqrt(2.0) * norm.ppf(STORM_AUC))
@@ -326,8 +401,10 @@ def _djf_jja_null(rng: np.random.Generator, phi: float) -> list[float]:
     dates = year_days(N_DAYS)
     x = ar1(rng, N_DAYS, (50,), phi)
     pc1 = fit_pca(x, 1).scores[:, 0]
-    sep = season_separation(pc1, seasons_of(dates), "DJF", "JJA", n_permutations=N_PERM, seed=_seed(rng))
-    return [sep.p_value < 0.05]
+    seasons = seasons_of(dates)
+    sep = season_separation(pc1, seasons, "DJF", "JJA", n_permutations=N_PERM, seed=_seed(rng))
+    surr = surrogate_season_test(pc1, dates.dayofyear.to_numpy(), seasons, n_surrogates=N_PERM, seed=_seed(rng))
+    return [sep.p_value < 0.05, surr.cohen_d_p < 0.05, surr.annual_r2_p < 0.05]
 
 
 def _djf_jja_case(phi: float) -> Case:
@@ -336,8 +413,13 @@ def _djf_jja_case(phi: float) -> Case:
         name=name,
         kind="null",
         condition=f"PC1 of 50 AR(1) features phi {phi:g}, no annual cycle, {N_DAYS} days",
-        statistics=("pc1_djf_jja_perm_p",),
-        methods=(f"regimes.seasonal.season_separation, i.i.d. label permutation, {N_PERM} permutations",),
+        statistics=("pc1_djf_jja_perm_p", "pc1_djf_jja_surrogate_p", "pc1_annual_r2_surrogate_p"),
+        methods=(
+            f"regimes.seasonal.season_separation, i.i.d. label permutation, {N_PERM} permutations (published)",
+            f"regimes.seasonal.surrogate_season_test, |Cohen's d| against {N_PERM} phase-randomised surrogates of PC1",
+            f"regimes.seasonal.surrogate_season_test, annual R2 against {N_PERM} phase-randomised surrogates of PC1",
+        ),
+        calibrated=frozenset({"pc1_djf_jja_surrogate_p"}),
         simulate=per_realisation(name, lambda rng: _djf_jja_null(rng, phi)),
         cost=0.01,
     )
@@ -559,6 +641,8 @@ for _phi in (0.5, 0.9):
 for _phi in PHIS:
     register(_storm_calm_null_case(_phi))
 register(_storm_calm_week_case(0.9))
+for _phi in PHIS:
+    register(_storm_calm_report_case(_phi))
 for _phi in PHIS:
     register(_djf_jja_case(_phi))
 for _n in (10, 50):
