@@ -176,7 +176,11 @@ def test_labels_skip_nan_steps_and_record_why(base, stores, tmp_path):
     clean, _ = daily_max_wind(open_source("weatherbench2", stores["clean"]), US_BOX, days)
     assert np.array_equal(wind.to_numpy(), clean.drop(EMPTY).to_numpy())
     spec = dataclasses.replace(
-        LabelSpec.from_config(section_defaults("labels"), REGIONS), region=US_BOX, start="2005-03-01", end="2005-03-05", n_days=1
+        LabelSpec.from_config(section_defaults("labels"), REGIONS),
+        region=US_BOX,
+        start="2005-03-01",
+        end="2005-03-05",
+        n_days=1,
     )
     table, daily, summary = label_storm_days(skip, spec)
     assert summary["skipped_dates"] == ["2005-03-02", "2005-03-05"]

@@ -35,6 +35,7 @@ from aurora_xai.tables import (
     headline_rows,
     log_headline,
     not_applicable,
+    p_floor_text,
     read_headline_parts,
 )
 
@@ -147,27 +148,33 @@ def test_statistics_raise_not_applicable_for_a_january_window():
 
 
 def test_headline_rows_not_applicable_round_trip(tmp_path, caplog):
+    how = {"method": "bootstrap, 9 resamples", "n_unit": "dates"}
     rows = [
-        {"metric": "a", "value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 31},
-        not_applicable("b", "season 'JJA' has 0 samples, need at least 2", 31),
-        {"metric": "c", "value": float("nan"), "n": 3, "note": "too few dates"},
+        {"metric": "a", "value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 31, **how, "unit": "K"},
+        not_applicable("b", "season 'JJA' has 0 samples, need at least 2", 31, **how),
+        {"metric": "c", "value": float("nan"), "n": 3, "note": "too few dates", **how},
     ]
     table = headline_rows(rows)
     assert list(table.columns) == list(HEADLINE_COLUMNS)
-    assert list(HEADLINE_COLUMNS[:5]) == ["metric", "value", "ci_low", "ci_high", "n"]
+    assert list(HEADLINE_COLUMNS[:6]) == ["metric", "value", "ci_low", "ci_high", "n", "note"]
     assert table["note"].tolist() == ["", "season 'JJA' has 0 samples, need at least 2", "too few dates"]
+    assert table["unit"].tolist() == ["K", "", ""]
     assert np.isnan(table.loc[1, "value"]) and np.isnan(table.loc[2, "value"])
     write_csv(table, tmp_path / "part.csv")
     text = (tmp_path / "part.csv").read_text().splitlines()
-    assert text[0] == "metric,value,ci_low,ci_high,n,note"
-    assert text[1] == "a,0.5,0.4,0.6,31,"
-    assert text[2] == "b,,,,31,\"season 'JJA' has 0 samples, need at least 2\""
-    # a part written before the note column existed still reads
-    (tmp_path / "old.csv").write_text("metric,value,ci_low,ci_high,n\nd,1.5,,,10\n")
+    assert text[0] == "metric,value,ci_low,ci_high,n,note,method,n_unit,unit"
+    assert text[1] == 'a,0.5,0.4,0.6,31,,"bootstrap, 9 resamples",dates,K'
+    assert text[2] == 'b,,,,31,"season \'JJA\' has 0 samples, need at least 2","bootstrap, 9 resamples",dates,'
+    # a part without a note column but with the method still reads
+    (tmp_path / "old.csv").write_text("metric,value,ci_low,ci_high,n,method,n_unit\nd,1.5,,,10,in-sample,dates\n")
     both = read_headline_parts([tmp_path / "part.csv", tmp_path / "old.csv"])
     assert both["metric"].tolist() == ["a", "b", "c", "d"]
     assert both["note"].tolist() == ["", "season 'JJA' has 0 samples, need at least 2", "too few dates", ""]
     assert both.loc[3, "value"] == 1.5 and np.isnan(both.loc[1, "value"])
+    # a part written before the method column existed is refused, naming the metric
+    (tmp_path / "older.csv").write_text("metric,value,ci_low,ci_high,n,note\ne,1.5,,,10,\n")
+    with pytest.raises(ValueError, match="'e' has no method and no n_unit"):
+        read_headline_parts([tmp_path / "older.csv"])
     with caplog.at_level("INFO"):
         import logging
 
@@ -184,17 +191,26 @@ def test_headline_rows_not_applicable_round_trip(tmp_path, caplog):
         ({"metric": "x", "value": 1.0, "note": "why"}, "a value"),
         ({"metric": "x", "value": float("inf")}, "not finite"),
         ({"metric": "x", "value": 1.0, "reason": "why"}, "unknown columns"),
+        ({"metric": "x", "value": 1.0, "method": None}, "'x' has no method"),
+        ({"metric": "x", "value": 1.0, "n_unit": " "}, "'x' has no n_unit"),
     ],
-    ids=["none", "nan", "value-and-note", "inf", "unknown-column"],
+    ids=["none", "nan", "value-and-note", "inf", "unknown-column", "no-method", "no-n-unit"],
 )
 def test_headline_rows_refuse_unexplained_gaps(row, match):
+    row = {"method": "in-sample", "n_unit": "dates", **row}
     with pytest.raises(ValueError, match=match):
         headline_rows([row])
 
 
 def test_not_applicable_needs_a_reason():
     with pytest.raises(ValueError, match="reason"):
-        not_applicable("x", "  ")
+        not_applicable("x", "  ", method="in-sample", n_unit="dates")
+
+
+def test_p_floor_text():
+    assert p_floor_text(1 / 200, 199) == "; p at its floor: p < 1/(B+1) = 0.005 (B = 199)"
+    assert p_floor_text(0.02, 199) == ""
+    assert p_floor_text(float("nan"), 199) == ""
 
 
 # ----------------------------------------------------------------------------- PCA

@@ -1,6 +1,7 @@
 """The headline table: one row per headline number, or the reason it is not applicable.
 
-Every analysis writes its part (``metric, value, ci_low, ci_high, n, note``) with
+Every analysis writes its part (``metric, value, ci_low, ci_high, n, note, method,
+n_unit, unit``) with
 :func:`headline_rows`; :func:`read_headline_parts` joins the parts into the study's
 table. Files are written by :mod:`aurora_xai.io`.
 """
@@ -20,29 +21,59 @@ __all__ = [
     "headline_rows",
     "log_headline",
     "not_applicable",
+    "p_floor_text",
     "read_headline_parts",
 ]
 
 #: Columns of every headline table. ``value`` is empty exactly when the statistic is not
 #: applicable to the data (e.g. a season absent from a short window); ``note`` then says
 #: why, and is empty otherwise.
-HEADLINE_COLUMNS = ("metric", "value", "ci_low", "ci_high", "n", "note")
+#: ``method`` says how the value and its interval or p-value were obtained (the test or
+#: interval, the resampling unit, the number of resamples or draws), or why the row has
+#: neither (in-sample, a single case, a spread rather than an interval); published rows
+#: (i.i.d. days, shuffled folds) say so there. ``n_unit`` says what ``n`` counts (dates,
+#: labelled days, resamples, draws, mask fractions, cases); ``unit`` is the value's unit
+#: (empty for a dimensionless value). The first six columns are the table's original ones.
+HEADLINE_COLUMNS = ("metric", "value", "ci_low", "ci_high", "n", "note", "method", "n_unit", "unit")
+
+#: Columns :func:`headline_rows` requires to be non-empty on every row.
+REQUIRED_TEXT = ("method", "n_unit")
 
 
-def not_applicable(metric: str, reason: str, n: int | None = None) -> dict[str, Any]:
+def not_applicable(
+    metric: str, reason: str, n: int | None = None, *, method: str, n_unit: str, unit: str = ""
+) -> dict[str, Any]:
     """A headline row for a statistic the data do not allow: empty value, ``reason`` as note.
 
     Args:
         metric: The metric's name (the same name it has when it is computed).
         reason: Why it is not applicable, in words (non-empty).
         n: Samples available, if meaningful.
+        method, n_unit, unit: As for a computed row (see :data:`HEADLINE_COLUMNS`).
 
     Raises:
         ValueError: if ``reason`` is empty.
     """
     if not str(reason).strip():
         raise ValueError(f"headline metric {metric!r}: a not-applicable row needs a reason")
-    return {"metric": metric, "value": None, "n": n, "note": str(reason).strip()}
+    return {
+        "metric": metric,
+        "value": None,
+        "n": n,
+        "note": str(reason).strip(),
+        "method": method,
+        "n_unit": n_unit,
+        "unit": unit,
+    }
+
+
+def p_floor_text(p: float, draws: int) -> str:
+    """``'; p at its floor: p < 1/(B+1) = 0.005'`` where a resampled p-value ``p`` is at
+    the floor of ``draws`` = B draws (``1/(B+1)``), else ``''`` (to append to a method)."""
+    floor = 1.0 / (int(draws) + 1)
+    if math.isfinite(p) and p <= floor * (1 + 1e-9):
+        return f"; p at its floor: p < 1/(B+1) = {floor:.3g} (B = {int(draws)})"
+    return ""
 
 
 def _missing(v: Any) -> bool:
@@ -50,7 +81,8 @@ def _missing(v: Any) -> bool:
 
 
 def headline_rows(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """A headline table from rows with ``metric``, ``value`` and optional interval, ``n`` and ``note``.
+    """A headline table from rows with ``metric``, ``value``, ``method``, ``n_unit`` and
+    optional interval, ``n``, ``note`` and ``unit``.
 
     A row either has a finite ``value`` and no ``note``, or an empty ``value`` (None or
     NaN; see :func:`not_applicable`) with the reason in ``note``; its interval is then
@@ -61,8 +93,8 @@ def headline_rows(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         the value is given).
 
     Raises:
-        ValueError: for unknown columns, a row without ``metric`` or ``value``, a
-            non-finite value, an empty value without a note, or a note beside a value.
+        ValueError: for unknown columns, a row without ``metric`` or ``value``, a row
+            without ``method`` or ``n_unit`` (the error names the metric), a non-finite value, an empty value without a note, or a note beside a value.
     """
     out = []
     for row in rows:
@@ -71,9 +103,17 @@ def headline_rows(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             raise ValueError(f"headline row has unknown columns {sorted(unknown)}")
         if "metric" not in row or "value" not in row:
             raise ValueError(f"headline row needs metric and value: {dict(row)}")
+        absent = [c for c in REQUIRED_TEXT if _missing(row.get(c))]
+        if absent:
+            raise ValueError(
+                f"headline metric {row['metric']!r} has no {' and no '.join(absent)}: every row says how "
+                "it was obtained (method) and what n counts (n_unit)"
+            )
         note = "" if _missing(row.get("note")) else str(row["note"]).strip()
         rec = {c: (None if _missing(row.get(c)) else row.get(c)) for c in HEADLINE_COLUMNS}
         rec["note"] = note
+        for c in (*REQUIRED_TEXT, "unit"):
+            rec[c] = "" if rec[c] is None else str(rec[c]).strip()
         if rec["value"] is None:
             if not note:
                 raise ValueError(f"headline metric {row['metric']!r} has no value and no note saying why")
@@ -113,20 +153,22 @@ def read_headline_parts(paths: Sequence[str | Path]) -> pd.DataFrame:
     """Concatenate per-analysis headline parts; a metric may appear only once.
 
     Every row is checked as in :func:`headline_rows`; a part written without the
-    ``note`` column (before it existed) reads as having no notes.
+    ``note`` column (before it existed) reads as having no notes; a part without
+    ``method`` / ``n_unit`` is refused (its analysis has to be rerun).
     """
     frames = [
         pd.read_csv(
             p,
-            dtype={"metric": str, "note": str},
+            dtype={"metric": str, "note": str, "method": str, "n_unit": str, "unit": str},
             keep_default_na=False,
             na_values={"value": [""], "ci_low": [""], "ci_high": [""], "n": [""]},
         )
         for p in paths
     ]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(HEADLINE_COLUMNS))
-    if "note" not in df.columns:
-        df["note"] = ""
+    for c in ("note", "method", "n_unit", "unit"):
+        if c not in df.columns:
+            df[c] = ""
     dup = df["metric"][df["metric"].duplicated()].tolist()
     if dup:
         raise ValueError(f"headline metrics reported twice: {dup}")

@@ -30,6 +30,6 @@ table = probe_table(
 write_csv(table, sm.output.table)
 for row in table.itertuples(index=False):
     log.info("%s %s %s: R2 = %.3f [%.3f, %.3f]", row.tap, row.quantity, row.features, row.r2, row.ci_low, row.ci_high)
-headline = headline_rows(probe_headline(table))
+headline = headline_rows(probe_headline(table, probe.n_bootstrap))
 write_csv(headline, sm.output.headline)
 log_headline(log, headline)

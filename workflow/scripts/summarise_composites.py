@@ -30,7 +30,7 @@ write_csv(quantities, sm.output.days)
 write_csv(table, sm.output.table)
 labelled = {k: int(days.attrs[f"n_{k}_labelled"]) for k in ("storm", "calm")}
 computed = {k: int(days.attrs[f"n_{k}"]) for k in ("storm", "calm")}
-headline = headline_rows(composite_headline(table, labelled, computed))
+headline = headline_rows(composite_headline(table, labelled, computed, composites.composite_boot))
 write_csv(headline, sm.output.headline)
 log.info("%d storm and %d calm days; target %s", computed["storm"], computed["calm"], days.attrs.get("target", ""))
 log_headline(log, headline)

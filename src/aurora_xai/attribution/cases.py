@@ -143,10 +143,14 @@ def case_summaries(ds: xr.Dataset, box: Region) -> dict[str, pd.DataFrame]:
 
 def case_headline(ds: xr.Dataset, case: str) -> list[dict[str, Any]]:
     """Conservation error, share absorbed by constant terms, and closure error of a case."""
-    rows = [{"metric": f"lrp_conservation_error_{case}", "value": float(ds.attrs["conservation_error"]), "n": 1}]
+    method = "one case's relevance budget, computed exactly; no interval (a single case, nothing resampled)"
+    extra = {"method": method, "n_unit": "cases"}
+    rows = [
+        {"metric": f"lrp_conservation_error_{case}", "value": float(ds.attrs["conservation_error"]), "n": 1, **extra}
+    ]
     for key in ("share_absorbed", "closure_error"):
         if key in ds.attrs:
-            rows.append({"metric": f"lrp_{key}_{case}", "value": float(ds.attrs[key]), "n": 1})
+            rows.append({"metric": f"lrp_{key}_{case}", "value": float(ds.attrs[key]), "n": 1, **extra})
     return rows
 
 

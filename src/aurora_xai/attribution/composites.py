@@ -472,6 +472,7 @@ def composite_headline(
     table: pd.DataFrame,
     labelled: Mapping[str, int] | None = None,
     computed: Mapping[str, int] | None = None,
+    n_boot: int | None = None,
 ) -> list[dict[str, Any]]:
     """Headline rows of a composite table (:data:`HEADLINE_QUANTITIES` x :data:`GROUPS`).
 
@@ -485,6 +486,8 @@ def composite_headline(
         labelled: Days per label in the label table (``{"storm": n, "calm": m}``).
         computed: Days per label whose relevance was computed (the others were skipped:
             sample not in the store). Both only word the reasons.
+        n_boot: The bootstrap's resamples (``attribution.composite_boot``), worded in
+            the ``method`` column.
     """
     labelled = dict(labelled or {})
     computed = dict(computed or labelled)
@@ -495,8 +498,14 @@ def composite_headline(
             metric = f"{stem}_{group}{unit}"
             r = sel.loc[group] if group in sel.index else pd.Series({"mean": np.nan, "n_days": 0})
             n = int(r["n_days"])
+            resampled = str(r["resample"]) if "resample" in r.index and isinstance(r["resample"], str) else "days"
+            count = "" if n_boot is None else f", {int(n_boot)} resamples"
+            method = f"mean over days; percentile bootstrap of whole {resampled}{count}"
+            if group == "storm_minus_calm":
+                method += " (storm and calm resampled independently)"
+            extra = {"method": method, "n_unit": "labelled days", "unit": "degrees" if unit == "_deg" else ""}
             if np.isfinite(r["mean"]):
-                row = {"metric": metric, "value": float(r["mean"]), "n": n}
+                row = {"metric": metric, "value": float(r["mean"]), "n": n, **extra}
                 if np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"]):
                     row.update(ci_low=float(r["ci_low"]), ci_high=float(r["ci_high"]))
                 rows.append(row)
@@ -509,5 +518,5 @@ def composite_headline(
                     reasons.append(f"all {labelled[lab]} {lab} days skipped (sample not in the store)")
             if not reasons:
                 reasons.append(f"{quantity} is undefined on every labelled day (no relevance inside the box)")
-            rows.append(not_applicable(metric, "; ".join(reasons), n))
+            rows.append(not_applicable(metric, "; ".join(reasons), n, **extra))
     return rows

@@ -118,8 +118,11 @@ def summary_table(ds: xr.Dataset, n_boot: int, seed: int, ci_level: float = 0.95
     return table
 
 
-def headline(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """Headline rows ``intervention_<direction>_<quantity>_<statistic>`` (n: dates)."""
+def headline(table: pd.DataFrame, n_boot: int | None = None) -> list[dict[str, Any]]:
+    """Headline rows ``intervention_<direction>_<quantity>_<statistic>`` (n: dates);
+    ``n_boot``, the interval's resamples, is worded in the ``method`` column."""
+    count = "" if n_boot is None else f", {int(n_boot)} resamples"
+    method = f"percentile group bootstrap of the dates (episodes of a label resampled whole{count})"
     return [
         {
             "metric": f"intervention_{r.direction}_{r.quantity}_{r.statistic}",
@@ -127,6 +130,9 @@ def headline(table: pd.DataFrame) -> list[dict[str, Any]]:
             "ci_low": r.ci_low,
             "ci_high": r.ci_high,
             "n": int(r.n_dates),
+            "method": method,
+            "n_unit": "dates",
+            "unit": str(r.units) if isinstance(getattr(r, "units", None), str) else "",
         }
         for r in table.itertuples()
     ]

@@ -1,7 +1,7 @@
 """Headline rows of a perturbation case: the ratio at one fraction and the AOPC per method.
 
 Rows in the form of :func:`aurora_xai.tables.headline_rows`: ``metric, value, ci_low,
-ci_high, n``.
+ci_high, n, method, n_unit, unit``.
 """
 
 from __future__ import annotations
@@ -49,8 +49,17 @@ def headline(
         if len(sel) == 0:
             sel = a[a["method"] == m]
         r = sel.iloc[0]
+        units = r.get("units", "")
         rows.append(
-            {"metric": f"perturbation_aopc_{m}{suffix}", "value": r["aopc_relevant"], "n": int(r["n_fractions"])}
+            {
+                "metric": f"perturbation_aopc_{m}{suffix}",
+                "value": r["aopc_relevant"],
+                "n": int(r["n_fractions"]),
+                "method": "area over the perturbation curve of the relevant masks, one case; no interval "
+                "(deterministic masks, nothing resampled; its interval is on the ratio row)",
+                "n_unit": "mask fractions",
+                "unit": units if isinstance(units, str) else "",
+            }
         )
         rows.append(_ratio_row(f"perturbation_aopc_ratio_{m}{suffix}", r))
     return rows
@@ -58,10 +67,14 @@ def headline(
 
 def _ratio_row(metric: str, r: pd.Series) -> dict[str, Any]:
     """A ratio with its bootstrap interval; ``n`` = random draws."""
+    n = int(r["n_draws"])
     return {
         "metric": metric,
         "value": r["ratio"],
         "ci_low": r["ci_low"],
         "ci_high": r["ci_high"],
-        "n": int(r["n_draws"]),
+        "n": n,
+        "method": f"relevant over mean random-mask MSE, one case; percentile bootstrap of the {n} random-mask draws",
+        "n_unit": "random-mask draws",
+        "unit": "",
     }

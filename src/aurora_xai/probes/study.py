@@ -179,16 +179,18 @@ def probe_table(
     return pd.DataFrame(rows)
 
 
-def probe_headline(table: pd.DataFrame) -> list[dict]:
+def probe_headline(table: pd.DataFrame, n_boot: int | None = None) -> list[dict]:
     """Headline rows: per quantity, the best tap's latent R² and its two controls.
 
     Metrics ``probe_r2_<quantity>@<tap>`` (the tap of the highest held-out latent R²),
     ``probe_r2_<quantity>@<tap>_random`` (the random model at that tap) and
     ``probe_r2_<quantity>_inputs`` (the raw inputs). The best tap is chosen on the same
     held-out scores (a maximum over taps: read it as optimistic by the spread across
-    taps; every tap is in ``results/tables/probes.csv``).
+    taps; every tap is in ``results/tables/probes.csv``). ``n_boot`` (the interval's
+    resamples, ``probes.n_bootstrap``) is worded in the ``method`` column.
     """
     rows = []
+    count = "" if n_boot is None else f", {int(n_boot)} resamples"
     for q in dict.fromkeys(table["quantity"]):
         sub = table[table["quantity"] == q]
         lat = sub[sub["features"] == "latent"]
@@ -201,7 +203,21 @@ def probe_headline(table: pd.DataFrame) -> list[dict]:
             (f"probe_r2_{q}@{tap}_random", rnd),
             (f"probe_r2_{q}_inputs", inp),
         ):
+            method = (
+                "held-out R² of a ridge probe (time-blocked folds with a gap); group bootstrap of the "
+                f"held-out predictions, whole weeks resampled{count}"
+            )
+            if metric == f"probe_r2_{q}@{tap}":
+                method += "; the best of the taps on the same held-out scores (optimistic)"
             rows.append(
-                {"metric": metric, "value": r["r2"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": int(r["n"])}
+                {
+                    "metric": metric,
+                    "value": r["r2"],
+                    "ci_low": r["ci_low"],
+                    "ci_high": r["ci_high"],
+                    "n": int(r["n"]),
+                    "method": method,
+                    "n_unit": "dates",
+                }
             )
     return rows

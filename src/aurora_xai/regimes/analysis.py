@@ -117,14 +117,26 @@ def pca_headline(pca: xr.Dataset, n_permutations: int = 10000, seed: int = 0) ->
     n = int(pca.sizes["date"])
     pc1 = pca["scores"].sel(pc=1).values
     rows: list[dict] = [
-        {"metric": "pc1_explained_variance", "value": float(pca["explained_variance_ratio"].sel(pc=1)), "n": n}
+        {
+            "metric": "pc1_explained_variance",
+            "value": float(pca["explained_variance_ratio"].sel(pc=1)),
+            "n": n,
+            "method": "in-sample PCA of all dates; no interval (its stability: pc1_bootstrap_cos)",
+            "n_unit": "dates",
+            "unit": "fraction of variance",
+        }
     ]
+    fit_extra = {
+        "method": "in-sample least-squares fit of an annual harmonic to PC1; no interval (the layer sweep's "
+        "sweep_pc1_annual_r2@<tap> rows have a bootstrap interval)",
+        "n_unit": "dates",
+    }
     try:
         fit = annual_harmonic_fit(pc1, pca["day_of_year"].values)
         rows += [
-            {"metric": "pc1_annual_corr", "value": fit.corr, "n": n},
-            {"metric": "pc1_annual_r2", "value": fit.r2, "n": n},
+            {"metric": "pc1_annual_corr", "value": fit.corr, "n": n, **fit_extra},
+            {"metric": "pc1_annual_r2", "value": fit.r2, "n": n, **fit_extra},
         ]
     except NotApplicableError as err:
-        rows += [not_applicable(m, str(err), n) for m in ("pc1_annual_corr", "pc1_annual_r2")]
+        rows += [not_applicable(m, str(err), n, **fit_extra) for m in ("pc1_annual_corr", "pc1_annual_r2")]
     return [*rows, *season_headline(pca, n_permutations=n_permutations, seed=seed)]

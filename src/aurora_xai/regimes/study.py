@@ -8,6 +8,7 @@ Thin glue between the pooled-latent dataset and the statistics of
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from ..latents.io import feature_matrix
-from ..tables import not_applicable
+from ..tables import not_applicable, p_floor_text
 from .applicability import NotApplicableError
 from .blocking import BLOCKINGS, TimeBlocking
 from .bootstrap import BootstrapResult, bootstrap_pca_stability, pc1_block_length
@@ -174,14 +175,28 @@ def bootstrap_headline(ds: xr.Dataset) -> list[dict[str, Any]]:
     note = str(ds.attrs.get("note", "")) or "not computed"
 
     def row(metric: str, mean: xr.DataArray, ci: xr.DataArray) -> dict[str, Any]:
+        how = "circular blocks of consecutive dates" if metric.endswith("_block") else "dates one by one"
+        what = (
+            "largest principal angle between the full-data and resampled leading subspaces"
+            if "subspace" in metric
+            else "|cos| between the full-data and resampled PC"
+        )
+        extra = {
+            "method": f"bootstrap of the dates ({how}), {n_boot} resamples, PCA refitted; mean {what}; "
+            "ci_low/ci_high: the 2.5-97.5 % spread over resamples (a stability spread, not a "
+            "confidence interval of a population value)",
+            "n_unit": "resamples",
+            "unit": "degrees" if metric.endswith(("_deg", "_deg_block")) else "",
+        }
         if not np.isfinite(float(mean)):
-            return not_applicable(metric, note)
+            return not_applicable(metric, note, **extra)
         return {
             "metric": metric,
             "value": float(mean),
             "ci_low": float(ci[0]),
             "ci_high": float(ci[1]),
             "n": n_boot,
+            **extra,
         }
 
     k = int(ds.sizes["pc"])
@@ -214,6 +229,22 @@ def season_headline(pca: xr.Dataset, n_permutations: int = 10000, seed: int = 0)
     """
     seasons = pca["season"].values.astype(str)
     metrics = ("pc1_djf_jja_cohen_d", "pc1_djf_jja_perm_p", "pc1_djf_jja_surrogate_p")
+    perm = (
+        f"published: permutation of the season labels over DJF and JJA days treated as independent, "
+        f"{n_permutations} permutations"
+    )
+    surr = (
+        f"phase-randomised surrogates of PC1 in time order (keeps its autocorrelation), "
+        f"{n_permutations} surrogates, two-sided on |d|"
+    )
+    extras = {
+        "pc1_djf_jja_cohen_d": {
+            "method": "|Cohen's d| of PC1, DJF against JJA days; no interval (tested by pc1_djf_jja_surrogate_p)",
+            "n_unit": "DJF and JJA days",
+        },
+        "pc1_djf_jja_perm_p": {"method": perm, "n_unit": "DJF and JJA days"},
+        "pc1_djf_jja_surrogate_p": {"method": surr, "n_unit": "dates"},
+    }
     try:
         sep = season_separation(
             pca["scores"].sel(pc=1).values, seasons, "DJF", "JJA", n_permutations=n_permutations, seed=seed
@@ -221,7 +252,7 @@ def season_headline(pca: xr.Dataset, n_permutations: int = 10000, seed: int = 0)
     except NotApplicableError as err:
         n = int(np.isin(seasons, ["DJF", "JJA"]).sum())
         reason = f"DJF against JJA: {err}"
-        return [not_applicable(m, reason, n) for m in metrics]
+        return [not_applicable(m, reason, n, **extras[m]) for m in metrics]
     n = sep.n_a + sep.n_b
     order = np.argsort(pd.to_datetime(pca["date"].values), kind="stable")
     surrogate = surrogate_season_test(
@@ -233,10 +264,17 @@ def season_headline(pca: xr.Dataset, n_permutations: int = 10000, seed: int = 0)
         n_surrogates=n_permutations,
         seed=seed,
     )
+    extras["pc1_djf_jja_perm_p"]["method"] += p_floor_text(sep.p_value, n_permutations)
+    extras["pc1_djf_jja_surrogate_p"]["method"] += p_floor_text(surrogate.cohen_d_p, n_permutations)
     return [
-        {"metric": "pc1_djf_jja_cohen_d", "value": abs(sep.cohen_d), "n": n},
-        {"metric": "pc1_djf_jja_perm_p", "value": sep.p_value, "n": n},
-        {"metric": "pc1_djf_jja_surrogate_p", "value": surrogate.cohen_d_p, "n": len(order)},
+        {"metric": "pc1_djf_jja_cohen_d", "value": abs(sep.cohen_d), "n": n, **extras["pc1_djf_jja_cohen_d"]},
+        {"metric": "pc1_djf_jja_perm_p", "value": sep.p_value, "n": n, **extras["pc1_djf_jja_perm_p"]},
+        {
+            "metric": "pc1_djf_jja_surrogate_p",
+            "value": surrogate.cohen_d_p,
+            "n": len(order),
+            **extras["pc1_djf_jja_surrogate_p"],
+        },
     ]
 
 
@@ -280,6 +318,67 @@ _HEADLINE_KEYS = (
     ("storm_calm_contrastive_auc", False, "storm_calm_contrastive_auc_blocked"),
     ("storm_calm_residualised_auc", True, "storm_calm_residualised_auc_blocked"),
 )
+
+
+def _storm_calm_method(key: str, flat: dict[str, Any], n_permutations: int, k: int) -> str:
+    """The headline's ``method`` of the storm/calm statistic ``key`` (``flat``: the flat
+    report of :meth:`~aurora_xai.regimes.storm_calm.StormCalmReport.to_dict`)."""
+    defaults = inspect.signature(storm_calm_report).parameters
+    n_boot, n_repeats = defaults["n_boot"].default, defaults["n_repeats"].default
+    kind = flat.get("storm_calm_cv_blocking", "block")
+    gap = flat.get("storm_calm_cv_gap_days")
+    rule = flat.get("storm_calm_cv_gap_rule")
+    iid_folds = f"{k}-fold CV, shuffled stratified folds of single days, {n_repeats} repeats"
+    blocked_folds = f"{k}-fold CV, folds of whole {kind}s with a {gap}-day gap" + (f" ({rule})" if rule else "")
+    iid_ci = f"percentile bootstrap of the held-out decisions (class-stratified days), {n_boot} resamples"
+    blocked_ci = f"percentile bootstrap of the held-out decisions (whole {kind}s resampled), {n_boot} resamples"
+    methods = {
+        "storm_calm_auc": f"held-out AUC; {iid_folds}; {iid_ci}",
+        "storm_calm_balanced_accuracy": f"held-out balanced accuracy; {iid_folds}; {iid_ci}",
+        "storm_calm_perm_p": f"label permutation within test folds (days treated as independent), "
+        f"{n_permutations} permutations",
+        "storm_calm_linearly_separable": "in-sample: 1 if a hyperplane separates every storm day from every calm "
+        "day in the full features, else 0; no interval or test"
+        + (
+            " (trivial here: no more days than features + 1, any labelling is separable)"
+            if flat.get("storm_calm_trivially_separable") == 1
+            else ""
+        ),
+        "storm_calm_contrastive_auc": f"held-out AUC of the storm-minus-calm mean axis; {iid_folds}; no interval",
+        "storm_calm_residualised_auc": f"held-out AUC after removing two annual harmonics; {iid_folds}; {iid_ci}",
+        "storm_calm_auc_blocked": f"held-out AUC; {blocked_folds}; {blocked_ci}",
+        "storm_calm_balanced_accuracy_blocked": f"held-out balanced accuracy; {blocked_folds}; {blocked_ci}",
+        "storm_calm_contrastive_auc_blocked": f"held-out AUC of the storm-minus-calm mean axis; {blocked_folds}; "
+        "no interval",
+        "storm_calm_residualised_auc_blocked": "held-out AUC after removing two annual harmonics (fitted on "
+        f"{flat.get('storm_calm_residualised_auc_blocked_fit', 'all dates')}); {blocked_folds}; {blocked_ci}",
+        "storm_calm_contrastive_auc_in_sample": "in-sample: the storm-minus-calm axis fitted and scored on the "
+        "same days (optimistic); no interval",
+    }
+    if key == "storm_calm_perm_p_block":
+        if flat.get("storm_calm_perm_p_block_null") == "circular_shift":
+            draws = int(flat.get("storm_calm_perm_p_block_draws", n_permutations))
+            method = (
+                f"circular-shift permutation over all dates, {draws} shifts, min shift "
+                f"{flat.get('storm_calm_perm_p_block_min_shift')} d; {blocked_folds}"
+            )
+        else:
+            draws = n_permutations
+            method = f"label permutation, {draws} permutations; {blocked_folds}"
+        return method + p_floor_text(float(flat.get(key, np.nan)), draws)
+    if key.startswith("storm_calm_linearly_separable_pc"):
+        method = (
+            f"in-sample: 1 if a hyperplane separates the storm from the calm days on the first "
+            f"{flat.get('storm_calm_n_pcs')} PCs of all dates, else 0; no interval or test"
+        )
+    else:
+        method = methods[key]
+    if key == "storm_calm_perm_p":
+        method += p_floor_text(float(flat.get(key, np.nan)), n_permutations)
+    if key in flat.get("storm_calm_published", ()):
+        method = "published (i.i.d. days, shuffled folds; kept for comparison): " + method
+    return method
+
 
 #: Cross-validated statistics drawn side by side (i.i.d. and blocked folds) in the figure.
 CV_STATISTICS = ("auc", "balanced_accuracy", "contrastive_auc", "residualised_auc")
@@ -418,13 +517,16 @@ def storm_calm_analysis(
     n = len(y)
     rows: list[dict[str, Any]] = []
 
+    def extra(key: str) -> dict[str, str]:
+        return {"method": _storm_calm_method(key, flat, n_permutations, k), "n_unit": "labelled days"}
+
     def add_row(key: str, has_ci: bool) -> None:
         if key in notes:
-            rows.append(not_applicable(key, notes[key], n))
+            rows.append(not_applicable(key, notes[key], n, **extra(key)))
             return
         if key not in flat:
             return
-        row = {"metric": key, "value": float(flat[key]), "n": n}
+        row = {"metric": key, "value": float(flat[key]), "n": n, **extra(key)}
         if has_ci and f"{key}_ci_low" in flat:
             row.update(ci_low=float(flat[f"{key}_ci_low"]), ci_high=float(flat[f"{key}_ci_high"]))
         rows.append(row)
@@ -438,16 +540,19 @@ def storm_calm_analysis(
     try:
         in_sample = float(auc_from_scores(contrastive_axis(x, y).project(x), y))
         report = dataclasses.replace(report, contrastive_auc_in_sample=in_sample)
-        rows.append({"metric": key, "value": in_sample, "n": n})
+        flat = {**flat, key: in_sample}
+        flat["storm_calm_published"] = [*flat.get("storm_calm_published", []), key]
+        rows.append({"metric": key, "value": in_sample, "n": n, **extra(key)})
     except NotApplicableError as err:
         notes[key] = str(err)
         report = dataclasses.replace(report, not_applicable=notes)
-        rows.append(not_applicable(key, str(err), n))
+        rows.append(not_applicable(key, str(err), n, **extra(key)))
     sep_pc = f"storm_calm_linearly_separable_pc{report.n_pcs}"
+    flat.setdefault("storm_calm_n_pcs", report.n_pcs)
     if sep_pc in flat:
-        rows.append({"metric": sep_pc, "value": float(flat[sep_pc]), "n": n})
+        rows.append({"metric": sep_pc, "value": float(flat[sep_pc]), "n": n, **extra(sep_pc)})
     elif sep_pc in notes:
-        rows.append(not_applicable(sep_pc, notes[sep_pc], n))
+        rows.append(not_applicable(sep_pc, notes[sep_pc], n, **extra(sep_pc)))
     x_all, _ = feature_matrix(pooled, region, levels)
     pca = fit_pca(x_all, n_pca)
     scores = (np.asarray(x, dtype=np.float64) - pca.mean) / pca.scale @ pca.components.T

@@ -463,8 +463,18 @@ def sweep_headline(table: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for rec in table[table["same_as"].fillna("") == ""].to_dict("records"):
         metric = f"sweep_{rec['stat']}@{rec['tap']}"
+        n_unit = "labelled days" if str(rec["stat"]).startswith("storm_calm") else "dates"
         if not np.isfinite(rec["value"]):
-            rows.append({"metric": metric, "value": None, "n": rec["n"], "note": rec["note"] or "not computed"})
+            rows.append(
+                {
+                    "metric": metric,
+                    "value": None,
+                    "n": rec["n"],
+                    "note": rec["note"] or "not computed",
+                    "method": rec["interval"],
+                    "n_unit": n_unit,
+                }
+            )
             continue
         rows.append(
             {
@@ -473,6 +483,8 @@ def sweep_headline(table: pd.DataFrame) -> list[dict[str, Any]]:
                 "ci_low": rec["ci_low"],
                 "ci_high": rec["ci_high"],
                 "n": rec["n"],
+                "method": rec["interval"],
+                "n_unit": n_unit,
             }
         )
     return rows
