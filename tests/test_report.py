@@ -26,6 +26,7 @@ from conftest import run_snakemake
 from docutils.core import publish_parts
 
 from aurora_xai.front_page import RunSummary, front_page_rst, read_run_summary, rst_escape
+from aurora_xai.headline_labels import GROUPS, describe
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 BROWSER_FLAGS = (
@@ -68,14 +69,29 @@ def _summary(**kw) -> RunSummary:
 
 def _headline(note: bool) -> pd.DataFrame:
     rows = {
-        "metric": ["pc1_annual_corr", "storm_calm_auc", "pc1_djf_jja_cohen_d"],
-        "value": [0.991845, 0.999556, math.nan],
-        "ci_low": [math.nan, 0.998, math.nan],
-        "ci_high": [math.nan, 1.0, math.nan],
-        "n": pd.array([365, 60, 0], dtype="Int64"),
+        "metric": [
+            "pc1_annual_corr",
+            "storm_calm_auc",
+            "pc1_djf_jja_cohen_d",
+            "storm_calm_auc_blocked",
+            "made_up_metric",
+        ],
+        "value": [0.991845, 0.999556, math.nan, 0.84, 2.5],
+        "ci_low": [math.nan, 0.998, math.nan, 0.78, math.nan],
+        "ci_high": [math.nan, 1.0, math.nan, 0.9, math.nan],
+        "n": pd.array([365, 60, 0, 60, 1], dtype="Int64"),
+        "method": [
+            "in-sample fit",
+            "published (i.i.d. days, shuffled folds; kept for comparison): held-out AUC",
+            "Cohen's d",
+            "held-out AUC; blocked folds",
+            "something",
+        ],
+        "n_unit": ["dates", "labelled days", "dates", "labelled days", "cases"],
+        "unit": ["", "", "", "", "m s⁻¹"],
     }
     if note:
-        rows["note"] = ["", "", "no summer *dates* in the window_"]
+        rows["note"] = ["", "", "no summer *dates* in the window_", "", ""]
     return pd.DataFrame(rows)
 
 
@@ -86,6 +102,18 @@ def _html(rst: str) -> str:
 
 def _text(html: str) -> str:
     return unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def _tables(html: str) -> dict[str, list[list[str]]]:
+    """Each group's rubric -> its table's body rows (cells as text)."""
+    out = {}
+    for title, table in re.findall(r'<p class="rubric">(.*?)</p>\s*<table.*?>(.*?)</table>', html, flags=re.S):
+        body = re.search(r"<tbody.*?>(.*?)</tbody>", table, flags=re.S).group(1)
+        rows = re.findall(r"<tr.*?>(.*?)</tr>", body, flags=re.S)
+        out[_text(title).strip()] = [
+            [" ".join(_text(c).split()) for c in re.findall(r"<td.*?>(.*?)</td>", r, flags=re.S)] for r in rows
+        ]
+    return out
 
 
 def test_front_page_renders_setup_and_headline_table():
@@ -104,24 +132,33 @@ def test_front_page_renders_setup_and_headline_table():
         "deadbeef+dirty",
         "microsoft-aurora 2.0.1",
         "no summer *dates* in the window_",  # markup characters of a note shown as text
+        "results/tables/headline.csv",  # the full table, linked
     ):
         assert expected in text, expected
     assert "embedded default" not in text  # the synthetic-data note is for synthetic runs only
-    rows = re.findall(r"<tr>(.*?)</tr>", html, flags=re.S)
-    cells = [[_text(c).strip() for c in re.findall(r"<td>(.*?)</td>", r, flags=re.S)] for r in rows]
-    cells = [c for c in cells if c and c[0] in {"pc1_annual_corr", "storm_calm_auc", "pc1_djf_jja_cohen_d"}]
-    assert cells == [
-        ["pc1_annual_corr", "0.9918", "", "365", ""],
-        ["storm_calm_auc", "0.9996", "[0.998, 1]", "60", ""],
-        ["pc1_djf_jja_cohen_d", "n/a", "", "0", "no summer *dates* in the window_"],
+    tables = _tables(html)
+    assert list(tables) == ["Regimes", "Storm and calm days", "Other"]  # the groups' order, empty ones left out
+    regimes, storm_calm, other = tables.values()
+    assert [r[:4] for r in regimes] == [
+        ["PC1 annual-cycle correlation", "0.9918", "", "365 dates"],
+        ["PC1 winter vs summer |Cohen's d|", "n/a", "", "0 dates"],
     ]
+    assert "annual harmonics" in regimes[0][4]
+    assert regimes[1][4].endswith("n/a: no summer *dates* in the window_")
+    assert [r[:4] for r in storm_calm] == [
+        ["Storm vs calm AUC, shuffled folds (published method)", "0.9996 [0.998, 1]", "", "60 labelled days"],
+        ["Storm vs calm AUC, time-blocked folds", "0.84 [0.78, 0.9]", "", "60 labelled days"],
+    ]
+    assert other == [["made_up_metric", "2.5", "m s⁻¹", "1 cases", ""]]  # unmatched: its raw name
 
 
-def test_front_page_note_column_only_when_a_note_exists():
-    without = _html(front_page_rst(_summary(), _headline(note=False)))
-    empty_notes = _html(front_page_rst(_summary(), _headline(note=True).assign(note="")))
-    assert ">note<" not in without and ">note<" not in empty_notes
-    assert ">note<" in _html(front_page_rst(_summary(), _headline(note=True)))
+def test_front_page_without_the_optional_columns():
+    """An older table (no note, method, n_unit or unit) still renders: nothing marked published."""
+    old = _headline(note=False).drop(columns=["method", "n_unit", "unit"])
+    html = _html(front_page_rst(_summary(), old))
+    storm_calm = _tables(html)["Storm and calm days"]
+    assert storm_calm[0][:2] == ["Storm vs calm AUC, shuffled folds", "0.9996 [0.998, 1]"]
+    assert storm_calm[0][3] == "60"
 
 
 def test_front_page_flags_the_synthetic_default():
@@ -334,18 +371,21 @@ def test_report_opens_on_the_study_front_page(default_run, tmp_path):
     ):
         assert expected in text, f"{expected!r} not on the front page:\n{text[:3000]}"
 
-    # the headline table, every row, as rendered
-    (table,) = [t for t in front.find_all("table") if any("metric" in h.text() for h in t.find_all("thead"))]
-    rows = {}
-    for tr in table.find_all("tbody")[0].find_all("tr"):
-        cells = [" ".join(td.text().split()) for td in tr.find_all("td")]
-        rows[cells[0]] = cells[1:]
-    assert list(rows) == headline["metric"].tolist()
-    for rec in headline.to_dict("records"):
+    # the headline tables, one per analysis, every row, as rendered (in the groups' order)
+    tables = [t for t in front.find_all("table") if any("quantity" in h.text() for h in t.find_all("thead"))]
+    rendered = [
+        [" ".join(td.text().split()) for td in tr.find_all("td")]
+        for t in tables
+        for tr in t.find_all("tbody")[0].find_all("tr")
+    ]
+    order = list(GROUPS)
+    expected = sorted(headline.to_dict("records"), key=lambda r: order.index(describe(r["metric"]).group))
+    assert len(rendered) == len(expected)
+    for cells, rec in zip(rendered, expected, strict=True):
         value = "n/a" if pd.isna(rec["value"]) else f"{rec['value']:.4g}"
-        assert rows[rec["metric"]][0] == value, rec["metric"]
-        assert rows[rec["metric"]][2] == ("" if pd.isna(rec["n"]) else str(int(rec["n"]))), rec["metric"]
-    assert rows["pc1_bootstrap_cos"][1].startswith("[") and rows["pc1_annual_corr"][1] == ""
+        assert cells[1].split(" [")[0] == value, rec["metric"]
+        assert cells[3].split(" ")[0] == ("" if pd.isna(rec["n"]) else str(int(rec["n"]))), rec["metric"]
+    assert "results/tables/headline.csv" in text
 
     # the figures the front page lists, each a link that opens the app's result panel
     links = [a.attrs["href"] for a in front.find_all("a") if a.attrs.get("href", "").startswith("javascript:app.")]

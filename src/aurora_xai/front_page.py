@@ -21,6 +21,8 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from .headline_labels import GROUPS, describe
+
 __all__ = ["RunSummary", "read_run_summary", "front_page_rst", "rst_escape"]
 
 #: Packages whose versions the front page names (the rest are in provenance.json).
@@ -157,15 +159,60 @@ def _literal(text: str) -> str:
     return f"``{text}``" if text else "(none)"
 
 
-def front_page_rst(summary: RunSummary, headline: pd.DataFrame) -> str:
-    """The front page's reStructuredText: the run's setup, provenance and headline table.
+def _published(method: Any) -> bool:
+    return bool(re.match(r"\s*published\b", str(method or ""), flags=re.I))
 
-    Sections use ``-`` underlines, to sit under the workflow description's title.
+
+def _headline_groups(headline: pd.DataFrame) -> list[str]:
+    """One small table per analysis (:data:`~aurora_xai.headline_labels.GROUPS`), rows in
+    the headline's order: label, value with interval, unit, n with what it counts, meaning."""
+    by_group: dict[str, list[list[str]]] = {g: [] for g in GROUPS}
+    for row in headline.to_dict("records"):
+        what = describe(row["metric"])
+        label = rst_escape(what.label) if what.group != "other" else f"``{row['metric']}``"
+        if _published(row.get("method")):
+            label += " (published method)"
+        value = _number(row["value"]) or "n/a"
+        if _number(row["ci_low"]) and _number(row["ci_high"]):
+            value += f" [{_number(row['ci_low'])}, {_number(row['ci_high'])}]"
+        n = "" if pd.isna(row["n"]) else str(int(row["n"]))
+        n_unit = _text(row.get("n_unit"))
+        if n and n_unit:
+            n += f" {rst_escape(n_unit)}"
+        meaning = what.meaning
+        note = _text(row.get("note"))
+        if note:
+            meaning = f"{meaning}; n/a: {note}" if meaning else f"n/a: {note}"
+        by_group[what.group].append([label, value, rst_escape(_text(row.get("unit"))), n, rst_escape(meaning)])
+    lines: list[str] = []
+    for group, rows in by_group.items():
+        if not rows:
+            continue
+        lines += [f".. rubric:: {GROUPS[group]}", ""]
+        lines += _list_table(["quantity", "value [95 % interval]", "unit", "n", "meaning"], rows, [30, 20, 10, 14, 40])
+        lines.append("")
+    return lines
+
+
+def _text(v: Any) -> str:
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return str(v).strip()
+
+
+def front_page_rst(summary: RunSummary, headline: pd.DataFrame) -> str:
+    """The front page's reStructuredText: the run's setup, provenance and headline numbers.
+
+    Sections use ``-`` underlines, to sit under the workflow description's title. The
+    headline rows are grouped by analysis, one small table per group, each row with its
+    label, unit and meaning from :func:`aurora_xai.headline_labels.describe`; rows whose
+    ``method`` starts with "published" are marked "(published method)".
 
     Args:
         summary: The run's setup (:func:`read_run_summary`).
         headline: The headline table, columns ``metric, value, ci_low, ci_high, n`` and
-            optionally ``note`` (see :mod:`aurora_xai.tables`).
+            optionally ``note``, ``method``, ``n_unit`` and ``unit`` (see
+            :mod:`aurora_xai.tables`).
 
     Raises:
         ValueError: the headline table lacks one of the columns above.
@@ -206,25 +253,13 @@ def front_page_rst(summary: RunSummary, headline: pd.DataFrame) -> str:
         "Headline numbers",
         "----------------",
         "",
-        "One row per headline metric (``results/tables/headline.csv``): the value, its 95 % "
-        "interval where the analysis gives one, and the number of samples behind it.",
+        "The headline numbers by analysis: each row's value with its 95 % interval where the "
+        "analysis gives one, its unit, the number of samples behind it and what it means. Rows "
+        "marked (published method) use the published i.i.d.-days methods, kept for comparison. "
+        "The full table, with each row's metric name and method (test or interval, resampling "
+        "unit, resamples or draws), is ``results/tables/headline.csv`` (**Headline** under "
+        "Results in the menu).",
         "",
     ]
-    # the note column says why a value is missing; shown only when some row has one
-    has_note = "note" in headline.columns and bool(headline["note"].fillna("").astype(str).str.strip().any())
-    rows = []
-    for row in headline.to_dict("records"):
-        note = str(row.get("note") or "").strip() if has_note else ""
-        ci = ""
-        if _number(row["ci_low"]) and _number(row["ci_high"]):
-            ci = f"[{_number(row['ci_low'])}, {_number(row['ci_high'])}]"
-        value = _number(row["value"]) or "n/a"
-        n = "" if pd.isna(row["n"]) else str(int(row["n"]))
-        cells = [f"``{row['metric']}``", value, ci, n]
-        if has_note:
-            cells.append(rst_escape(note))
-        rows.append(cells)
-    header = ["metric", "value", "95 % interval", "n"] + (["note"] if has_note else [])
-    widths = [40, 14, 24, 8] + ([30] if has_note else [])
-    lines += _list_table(header, rows, widths)
+    lines += _headline_groups(headline)
     return "\n".join(lines) + "\n"

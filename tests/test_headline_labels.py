@@ -1,0 +1,106 @@
+"""The headline metrics in words: every metric the workflow writes has a group and a label."""
+
+from __future__ import annotations
+
+import pytest
+
+from aurora_xai.headline_labels import GROUPS, RULES, describe
+
+#: Metric names the producers write (regimes, storm/calm, probes, sweep, LRP cases and
+#: composites, perturbation of the headline case and of another case, interventions).
+REAL_METRICS = {
+    "pc1_explained_variance": "regimes",
+    "pc1_annual_corr": "regimes",
+    "pc1_annual_r2": "regimes",
+    "pc1_annual_r2_surrogate_p": "regimes",
+    "pc1_djf_jja_cohen_d": "regimes",
+    "pc1_djf_jja_perm_p": "regimes",
+    "pc1_djf_jja_surrogate_p": "regimes",
+    "pc1_bootstrap_cos": "regimes",
+    "pc3_bootstrap_cos_block": "regimes",
+    "pc1_3_subspace_max_angle_deg": "regimes",
+    "pc1_3_subspace_max_angle_deg_block": "regimes",
+    "storm_calm_auc": "storm_calm",
+    "storm_calm_auc_blocked": "storm_calm",
+    "storm_calm_balanced_accuracy": "storm_calm",
+    "storm_calm_balanced_accuracy_blocked": "storm_calm",
+    "storm_calm_perm_p": "storm_calm",
+    "storm_calm_perm_p_block": "storm_calm",
+    "storm_calm_linearly_separable": "storm_calm",
+    "storm_calm_trivially_separable": "storm_calm",
+    "storm_calm_linearly_separable_pc10": "storm_calm",
+    "storm_calm_contrastive_auc": "storm_calm",
+    "storm_calm_contrastive_auc_blocked": "storm_calm",
+    "storm_calm_contrastive_auc_in_sample": "storm_calm",
+    "storm_calm_residualised_auc": "storm_calm",
+    "storm_calm_residualised_auc_blocked": "storm_calm",
+    "probe_r2_t2m@backbone": "probes",
+    "probe_r2_t2m@backbone_random": "probes",
+    "probe_r2_wind10_max_inputs": "probes",
+    "probe_r2_jet_lat_u250@backbone.encoder.2": "probes",
+    "sweep_pc1_annual_r2@backbone.encoder.2": "layers",
+    "sweep_storm_calm_auc_blocked@backbone": "layers",
+    "sweep_pc1_djf_jja_cohen_d@encoder": "layers",
+    "lrp_upper_share_storm": "attribution",
+    "lrp_upper_share_storm_minus_calm": "attribution",
+    "lrp_atmospheric_share_calm": "attribution",
+    "lrp_tilt_calm_deg": "attribution",
+    "lrp_tilt_storm_minus_calm_deg": "attribution",
+    "lrp_conservation_error_great_storm_1987": "validation",
+    "lrp_share_absorbed_katrina_2005": "validation",
+    "lrp_closure_error_great_storm_1987": "validation",
+    "perturbation_ratio_p1": "perturbation",
+    "perturbation_ratio_p1_blobs": "perturbation",
+    "perturbation_ratio_p0_5_katrina_2005": "perturbation",
+    "perturbation_aopc_lrp": "perturbation",
+    "perturbation_aopc_ratio_input_x_gradient": "perturbation",
+    "perturbation_aopc_ratio_lrp_katrina_2005": "perturbation",
+    "intervention_pc1_2t_slope": "interventions",
+    "intervention_pc1_2t_random_rms_slope": "interventions",
+    "intervention_pc1_2t_ratio": "interventions",
+    "intervention_storm_axis_10m_wind_speed_ratio": "interventions",
+    "intervention_storm_axis_msl_random_rms_slope": "interventions",
+}
+
+
+@pytest.mark.parametrize("metric, group", REAL_METRICS.items())
+def test_every_real_metric_has_a_group_label_and_meaning(metric, group):
+    what = describe(metric)
+    assert what.group == group
+    assert what.label and what.label != metric and "{" not in what.label
+    assert what.meaning and "{" not in what.meaning and "_" not in what.label
+
+
+def test_rules_use_known_groups_and_compile():
+    assert {r.group for r in RULES} <= set(GROUPS) - {"other"}
+
+
+def test_an_unknown_metric_goes_to_other_under_its_name():
+    what = describe("made_up_metric")
+    assert (what.group, what.label, what.meaning) == ("other", "made_up_metric", "")
+
+
+def test_labels_say_which_variant():
+    assert describe("storm_calm_auc").label == "Storm vs calm AUC, shuffled folds"
+    assert describe("storm_calm_auc_blocked").label == "Storm vs calm AUC, time-blocked folds"
+    assert describe("pc2_bootstrap_cos_block").label == "PC2 stability |cos|, block bootstrap"
+    assert (
+        describe("perturbation_ratio_p0_5_katrina_2005").label
+        == "Masking ratio at 0.5 %, scattered masks, katrina 2005"
+    )
+    slope = describe("intervention_storm_axis_10m_wind_speed_random_rms_slope")
+    assert slope.label == "storm axis push: 10m wind speed random-direction slope"
+    sweep = describe("sweep_storm_calm_auc_blocked@backbone.encoder.2")
+    assert sweep.label == "Storm vs calm AUC, time-blocked folds at backbone.encoder.2"
+    assert describe("probe_r2_t2m@backbone_random").label == "t2m probe R², random model at backbone"
+
+
+def test_the_producers_names_are_matched():
+    """Names built the way the producers build them (sweep statistics, perturbation rows)."""
+    from aurora_xai.regimes.sweep import SWEEP_STATISTICS, sweep_metric
+
+    for s in SWEEP_STATISTICS:
+        for blocked in (True, False):
+            stat = sweep_metric(s.stat, blocked)
+            assert describe(stat).group != "other", stat
+            assert describe(f"sweep_{stat}@backbone").group == "layers", stat
