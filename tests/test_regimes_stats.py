@@ -427,3 +427,22 @@ def test_surrogate_djf_jja_test_is_calibrated_on_autocorrelated_noise():
     # a strong annual cycle is found
     x = x + 3.0 * np.cos(2 * np.pi * (doy - 15) / 365.25)
     assert surrogate_season_test(x, doy, seasons, n_surrogates=199).cohen_d > 2
+
+
+def test_lda_fold_with_a_singular_gram_matrix_takes_the_minimum_norm_solution():
+    """Two training days without shrinkage: the centred Gram matrix is singular, and the
+    fold's maps are the pseudo-inverse's (the vanishing-ridge limit), not an error."""
+    import scipy.linalg
+
+    from aurora_xai.regimes.classifiers import lda_fold
+    from aurora_xai.regimes.pca import standardise as std
+
+    x = np.random.default_rng(0).normal(size=(6, 5))
+    train, test = np.array([0, 1]), np.array([2, 3, 4, 5])
+    fold = lda_fold(x, train, test, 0.0)
+    z_tr, mean, scale = std(x[train])
+    k_tr = z_tr @ z_tr.T
+    inv = scipy.linalg.pinvh(k_tr)
+    assert np.all(np.isfinite(fold.to_test)) and np.all(np.isfinite(fold.to_train))
+    np.testing.assert_allclose(fold.to_train, k_tr @ inv)
+    np.testing.assert_allclose(fold.to_test, ((x[test] - mean) / scale) @ z_tr.T @ inv)

@@ -236,8 +236,13 @@ def lda_fold(
     if gamma >= 1.0:
         return LdaFold(train, test, k_te, k_tr, 1.0)
     lam = n_tr * gamma / (1.0 - gamma)
-    cho = scipy.linalg.cho_factor(k_tr + lam * np.eye(n_tr))
-    inv = scipy.linalg.cho_solve(cho, np.eye(n_tr))
+    try:
+        cho = scipy.linalg.cho_factor(k_tr + lam * np.eye(n_tr))
+        inv = scipy.linalg.cho_solve(cho, np.eye(n_tr))
+    except np.linalg.LinAlgError:
+        # a singular Gram matrix (no shrinkage and fewer independent training days than
+        # needed, e.g. two): the minimum-norm solution, the limit of the ridge as it vanishes
+        inv = scipy.linalg.pinvh(k_tr + lam * np.eye(n_tr))
     return LdaFold(train, test, k_te @ inv, k_tr @ inv, gamma)
 
 
