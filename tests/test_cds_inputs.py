@@ -22,7 +22,7 @@ from aurora_xai.data.formats import UnrecognisedFileError, sniff
 from aurora_xai.data.sources import open_store
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
 
-SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), compress=False)
+SPEC = SyntheticSpec.from_schema(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), compress=False)
 T06, T12 = pd.Timestamp("2005-03-01T06"), pd.Timestamp("2005-03-01T12")
 LEVELS3 = (500, 850, 1000)
 SURF = {"2m_temperature": "t2m", "10m_u_component_of_wind": "u10", "10m_v_component_of_wind": "v10"}

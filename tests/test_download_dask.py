@@ -22,7 +22,7 @@ from aurora_xai.perturbation.apply import climatology_fill
 
 torch.set_num_threads(1)
 
-SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-03"),), compress=False)
+SPEC = SyntheticSpec.from_schema(resolution=9.0, periods=(("2005-03-01", "2005-03-03"),), compress=False)
 TIMES = SPEC.times()  # 12 six-hourly steps
 LEVELS = (250, 500, 850)
 MIRRORED = pd.Timestamp("2005-03-02T06")
@@ -310,7 +310,7 @@ def test_a_step_stored_as_nan_is_copied_as_nan_under_skip(tmp_path, stores, para
 
 @pytest.fixture(scope="module")
 def years_store(tmp_path_factory):
-    spec = SyntheticSpec(
+    spec = SyntheticSpec.from_schema(
         resolution=9.0,
         periods=(("2003-03-05", "2003-03-14"), ("2004-03-05", "2004-03-14"), ("2005-03-05", "2005-03-14")),
         compress=False,

@@ -302,7 +302,9 @@ def test_sample_loader_stacks_one_time_per_element(source):
 # --- steps stored as NaN, read by reader processes ---------------------------------------------
 @pytest.fixture(scope="module")
 def nan_store(tmp_path_factory) -> str:
-    spec = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-04"),), extra_variables=False, compress=False)
+    spec = SyntheticSpec.from_schema(
+        resolution=9.0, periods=(("2005-03-01", "2005-03-04"),), extra_variables=False, compress=False
+    )
     ds = synthetic_dataset(spec)
     for n in [n for n in ds.data_vars if "time" in ds[n].dims]:
         ds[n].loc[{"time": pd.Timestamp("2005-03-02T12")}] = np.nan

@@ -30,7 +30,9 @@ from aurora_xai.regions import Region
 from aurora_xai.sections import section_defaults
 from aurora_xai.storms.labels import LabelSpec, daily_max_wind, label_storm_days
 
-SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-04"),), extra_variables=False, compress=False)
+SPEC = SyntheticSpec.from_schema(
+    resolution=9.0, periods=(("2005-03-01", "2005-03-04"),), extra_variables=False, compress=False
+)
 EMPTY = pd.Timestamp("2005-03-02T12")  # the step stored as NaN
 STATIC = ("geopotential_at_surface", "land_sea_mask", "soil_type")
 REGIONS = {"globe": Region("globe", -90, 90, 0, 360), "us": US_BOX}

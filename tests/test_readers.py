@@ -23,7 +23,7 @@ from aurora_xai.data.sources import arco_valid_span
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
 from aurora_xai.data.variables import LEVELS
 
-SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), compress=False)
+SPEC = SyntheticSpec.from_schema(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), compress=False)
 SAMPLES = [pd.Timestamp("2005-03-01T06"), pd.Timestamp("2005-03-01T12"), pd.Timestamp("2005-03-01T18")]
 ARCO_LEVELS = [1, 2, 3, 5, 7, 10, 20, 30, 50, 70, 100, 125, 150, 175, 200, 225, 250, 300, 350, 400, 450, 500, 550]
 ARCO_LEVELS += [600, 650, 700, 750, 775, 800, 825, 850, 875, 900, 925, 950, 975, 1000]
@@ -334,7 +334,7 @@ def test_grid_the_model_cannot_take(tmp_path, stores):
 
 
 def test_static_from_separate_file_regridded_once(tmp_path, stores, caplog):
-    fine = SyntheticSpec(resolution=4.5, periods=SPEC.periods)
+    fine = SyntheticSpec.from_schema(resolution=4.5, periods=SPEC.periods)
     static = synthetic_dataset(fine, pd.DatetimeIndex([]))[["geopotential_at_surface", "land_sea_mask", "soil_type"]]
     cds_static = _lon_pm180(static.rename(geopotential_at_surface="z", land_sea_mask="lsm", soil_type="slt"))
     cds_static.to_netcdf(tmp_path / "static.nc")

@@ -54,7 +54,7 @@ US = Region("us", 24.0, 50.0, 235.0, 295.0)
 @pytest.fixture(scope="module")
 def store_1deg(tmp_path_factory) -> Path:
     """Two time steps (00 and 06 UTC) of the synthetic store at 1 deg (181 x 360)."""
-    spec = SyntheticSpec(resolution=1.0, periods=(("2005-01-14", "2005-01-14"),), extra_variables=False)
+    spec = SyntheticSpec.from_schema(resolution=1.0, periods=(("2005-01-14", "2005-01-14"),), extra_variables=False)
     ds = synthetic_dataset(spec, pd.DatetimeIndex(["2005-01-14T00", "2005-01-14T06"]))
     path = tmp_path_factory.mktemp("scale") / "era5_1deg.zarr"
     ds.to_zarr(path, zarr_format=2, consolidated=True)
@@ -192,10 +192,12 @@ def test_batch_size_auto_is_a_valid_setting():
 
 def test_synthetic_store_is_written_in_memory_bounded_blocks(tmp_path):
     """Blocks of one time (what 0.25 deg gets) write the same store as one block."""
-    quarter = SyntheticSpec(resolution=0.25, periods=(("2005-01-01", "2005-01-01"),))
+    quarter = SyntheticSpec.from_schema(resolution=0.25, periods=(("2005-01-01", "2005-01-01"),))
     assert 1.5e9 < step_bytes(quarter) < 2.5e9  # one 721 x 1440 time; 1.7 GB peak RSS measured
     assert 2 * 2**30 // step_bytes(quarter) == 1
-    spec = SyntheticSpec(resolution=3.0, periods=(("2005-01-01", "2005-01-02"), ("1987-10-16", "1987-10-16")))
+    spec = SyntheticSpec.from_schema(
+        resolution=3.0, periods=(("2005-01-01", "2005-01-02"), ("1987-10-16", "1987-10-16"))
+    )
     whole = write_synthetic_store(spec, tmp_path / "whole.zarr")
     steps = write_synthetic_store(spec, tmp_path / "steps.zarr", max_block_bytes=step_bytes(spec))
     with xr.open_zarr(whole) as a, xr.open_zarr(steps) as b:

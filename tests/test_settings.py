@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from aurora_xai.data.synthetic import SyntheticSpec
 from aurora_xai.dates import DateSpec
 from aurora_xai.model import ModelSpec
 from aurora_xai.perturbation.settings import PerturbationSettings
@@ -140,6 +141,7 @@ def test_sections_build_from_the_full_config():
         "aurora_xai.model.ModelSpec",
         "aurora_xai.regimes.sweep.SweepSettings",
         "aurora_xai.perturbation.settings.MaskFields",
+        "aurora_xai.data.synthetic.SyntheticSpec",
         *(
             f"aurora_xai.{module}.{name}"
             for module, names in {
@@ -176,6 +178,7 @@ def test_section_defaults_build_each_section_as_the_full_config_does():
     assert LabelSpec.from_config(section_defaults("labels"), full.regions) == full.labels
     assert PerturbationSettings.from_config(section_defaults("perturbation"), full.seed) == full.perturbation
     assert ModelSpec.from_config(section_defaults("model")) == ModelSpec.from_schema() == full.model
+    assert SyntheticSpec.from_schema(seed=full.seed) == full.synthetic  # no storms in a defaults-only config
     assert section_defaults("perturbation")["relevance"] == {"variables": None, "levels": None, "history": None}
 
 

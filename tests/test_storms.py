@@ -83,7 +83,7 @@ def test_configured_catalogue_holds_the_study_events(config):
 def test_catalogue_feeds_the_synthetic_generator_and_errors_name_the_entry():
     configured = config_storms()
     storms = tuple(Storm.from_config(n, e) for n, e in configured.items())
-    spec = SyntheticSpec(storms=storms)
+    spec = SyntheticSpec.from_schema(storms=storms)
     assert [s.name for s in spec.storms] == list(configured)
     with pytest.raises(ValueError, match="storms.bad: .*kind"):
         catalogue_from_config({"bad": {"kind": "polar", "track": configured["rita_2005"]["track"]}})

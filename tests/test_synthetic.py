@@ -24,7 +24,7 @@ def test_synthetic_store_schema(small_store):
 
 
 def test_synthetic_physics_and_storms():
-    spec = SyntheticSpec(periods=(("2005-01-15", "2005-01-15"), ("2005-07-15", "2005-07-15")), seed=1)
+    spec = SyntheticSpec.from_schema(periods=(("2005-01-15", "2005-01-15"), ("2005-07-15", "2005-07-15")), seed=1)
     ds = synthetic_dataset(spec, pd.DatetimeIndex(["2005-01-15T12", "2005-07-15T12"]))
     t = ds["temperature"]
     # lapse rate: warmer near the surface than at 500 hPa everywhere
@@ -58,14 +58,14 @@ def test_synthetic_great_storm_structure():
 
 
 def test_synthetic_is_deterministic():
-    spec = SyntheticSpec(periods=(("2005-02-01", "2005-02-02"),), seed=5)
+    spec = SyntheticSpec.from_schema(periods=(("2005-02-01", "2005-02-02"),), seed=5)
     a = synthetic_dataset(spec)
     b = synthetic_dataset(spec)
-    c = synthetic_dataset(SyntheticSpec(periods=(("2005-02-01", "2005-02-02"),), seed=6))
+    c = synthetic_dataset(SyntheticSpec.from_schema(periods=(("2005-02-01", "2005-02-02"),), seed=6))
     assert a.identical(b)
     assert not np.array_equal(a["geopotential"].values, c["geopotential"].values)
 
 
 def test_synthetic_rejects_bad_resolution():
     with pytest.raises(ValueError, match="latitudes"):
-        SyntheticSpec(resolution=6.0)
+        SyntheticSpec.from_schema(resolution=6.0)

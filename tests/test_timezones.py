@@ -94,7 +94,7 @@ def tz_runs(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tz")
     store = write_synthetic_store(
-        SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),)), root / "s.zarr"
+        SyntheticSpec.from_schema(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),)), root / "s.zarr"
     )
     script = root / "run.py"
     script.write_text(SCRIPT)
@@ -175,7 +175,7 @@ def test_source_takes_times_in_any_zone_and_gives_aurora_utc(tmp_path):
     from aurora_xai.data.synthetic import SyntheticSpec, write_synthetic_store
 
     store = write_synthetic_store(
-        SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), extra_variables=False),
+        SyntheticSpec.from_schema(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), extra_variables=False),
         tmp_path / "s.zarr",
     )
     src = open_source("weatherbench2", str(store))

@@ -24,7 +24,9 @@ from aurora_xai.data.units import (
 )
 from aurora_xai.storms.tracks import Storm
 
-SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), extra_variables=False, compress=False)
+SPEC = SyntheticSpec.from_schema(
+    resolution=9.0, periods=(("2005-03-01", "2005-03-01"),), extra_variables=False, compress=False
+)
 SAMPLE = pd.Timestamp("2005-03-01T06")
 STATIC = ("geopotential_at_surface", "land_sea_mask", "soil_type")
 
@@ -334,7 +336,7 @@ def test_synthetic_store_declares_aurora_units_and_is_plausible(tmp_path):
             ],
         },
     )
-    spec = SyntheticSpec(
+    spec = SyntheticSpec.from_schema(
         resolution=3.0, periods=(("2005-01-14", "2005-01-14"), ("2005-08-28", "2005-08-28")), storms=(storm,)
     )
     path = write_synthetic_store(spec, tmp_path / "syn.zarr")

@@ -27,7 +27,9 @@ from aurora_xai.data.store import UnwrittenChunksError, _ChunkIndex
 from aurora_xai.data.synthetic import SyntheticSpec, synthetic_dataset
 from aurora_xai.storms.labels import daily_max_wind
 
-SPEC = SyntheticSpec(resolution=9.0, periods=(("2005-03-01", "2005-03-03"),), extra_variables=False, compress=False)
+SPEC = SyntheticSpec.from_schema(
+    resolution=9.0, periods=(("2005-03-01", "2005-03-03"),), extra_variables=False, compress=False
+)
 GAP = pd.Timestamp("2005-03-02T12")  # the step whose chunks are never written
 AFTER = GAP + pd.Timedelta(hours=6)  # a sample whose history step is GAP
 

@@ -74,7 +74,9 @@ REGIONS = {name: _DEFAULT_REGIONS[name] for name in ("us", "europe")}
 def _store(tmp: Path, compress: bool = True) -> Path:
     path = tmp / ("store.zarr" if compress else "store_raw.zarr")
     if not path.exists():
-        write_synthetic_store(SyntheticSpec(periods=(("2005-01-01", "2005-01-31"),), compress=compress), path)
+        write_synthetic_store(
+            SyntheticSpec.from_schema(periods=(("2005-01-01", "2005-01-31"),), compress=compress), path
+        )
     return path
 
 
@@ -82,7 +84,7 @@ def _store_1deg(tmp: Path) -> Path:
     """A 1 deg synthetic store (WeatherBench 2 schema, extra variables) of early January 2005."""
     path = tmp / "store_1deg.zarr"
     if not path.exists():
-        write_synthetic_store(SyntheticSpec(resolution=1.0, periods=(("2005-01-01", "2005-01-08"),)), path)
+        write_synthetic_store(SyntheticSpec.from_schema(resolution=1.0, periods=(("2005-01-01", "2005-01-08"),)), path)
     return path
 
 
@@ -275,7 +277,7 @@ def _wb2_store(tmp: Path, n_times: int = 72) -> Path:
     from aurora_xai.data.synthetic import synthetic_dataset
 
     path = tmp / "wb2_1deg.zarr"
-    spec = SyntheticSpec(resolution=1.0, periods=(("2005-01-01", "2005-01-31"),))
+    spec = SyntheticSpec.from_schema(resolution=1.0, periods=(("2005-01-01", "2005-01-31"),))
     times = spec.times()[:n_times]
     base = synthetic_dataset(spec, times[:8])
     rng = np.random.default_rng(0)

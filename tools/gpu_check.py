@@ -239,9 +239,9 @@ def _write_store(check: Check) -> Path:
     days = ("2005-01-14", "2005-01-15")
     path = check.tmp / f"era5_{check.resolution:g}deg.zarr"
     if check.tiny:
-        spec = SyntheticSpec(resolution=check.resolution, periods=(days,), extra_variables=False)
+        spec = SyntheticSpec.from_schema(resolution=check.resolution, periods=(days,), extra_variables=False)
         return write_synthetic_store(spec, path)
-    spec = SyntheticSpec(resolution=1.0, periods=(days,))
+    spec = SyntheticSpec.from_schema(resolution=1.0, periods=(days,))
     times = spec.times()[: check.n_dates + 1]
     coarse = synthetic_dataset(spec, pd.DatetimeIndex(times))
     lat = np.linspace(90.0, -90.0, 721)
@@ -486,7 +486,7 @@ def section_agreement(check: Check, budget: Budget) -> dict[str, Any]:
 
     path = check.tmp / "era5_3deg.zarr"
     if not path.exists():
-        spec = SyntheticSpec(resolution=3.0, periods=(("2005-01-14", "2005-01-14"),), extra_variables=False)
+        spec = SyntheticSpec.from_schema(resolution=3.0, periods=(("2005-01-14", "2005-01-14"),), extra_variables=False)
         write_synthetic_store(spec, path)
     source = open_source("synthetic", str(path))
     times = [pd.Timestamp("2005-01-14T06")]

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..sections import from_section, section_defaults
 from ..storms.tracks import Storm
 from .variables import LEVELS, LONG_NAMES, UNITS
 
@@ -68,14 +69,30 @@ class SyntheticSpec:
             underestimates hurricane intensity).
     """
 
-    resolution: float = 3.0
-    periods: tuple[tuple[str, str], ...] = (("2005-01-01", "2005-12-31"), ("1987-10-10", "1987-10-22"))
-    seed: int = 0
-    storms: tuple[Storm, ...] = ()
-    cyclones_per_day: float = 1.5
-    extra_variables: bool = True
-    compress: bool = True
-    tropical_intensity: float = 0.6
+    resolution: float
+    periods: tuple[tuple[str, str], ...]
+    seed: int
+    storms: tuple[Storm, ...]
+    cyclones_per_day: float
+    extra_variables: bool
+    compress: bool
+    tropical_intensity: float
+
+    @classmethod
+    def from_schema(cls, **changes: Any) -> SyntheticSpec:
+        """The ``synthetic`` section at the schema's defaults (seed 0, no storms,
+        compressed chunks), with ``changes`` replacing any field: for tests and tools
+        outside the workflow, which builds the spec from the config.
+        """
+        sec = section_defaults("synthetic")
+        values: dict[str, Any] = {
+            "seed": 0,
+            "storms": (),
+            "compress": True,
+            "periods": tuple((str(a), str(b)) for a, b in sec["periods"]),
+        }
+        values.update(changes)
+        return from_section(cls, "synthetic", sec, **values)
 
     def __post_init__(self) -> None:
         nlat = 180 / self.resolution
