@@ -223,7 +223,7 @@ def front_page_rst(summary: RunSummary, headline: pd.DataFrame) -> str:
     s = summary
     dates = f"{s.start} to {s.end}, every {s.step_days} day{'s' if s.step_days != 1 else ''} at {s.target_hour:02d} UTC"
     dates += f" with history {s.history_hours} h earlier"
-    if s.model_step_hours is not None:
+    if s.model_step_hours is not None and float(s.model_step_hours) != float(s.history_hours):
         dates += f" (the model's forecast step: {s.model_step_hours:g} h)"
     dates += f": {s.n_dates} dates"
     if s.skipped_dates:

@@ -74,8 +74,14 @@ def declare(*keys, dag=()):
 
 
 def declare_all():
-    """Every setting (execution keys excepted): for the run's provenance record."""
-    return select(config, sorted(config))
+    """Every setting (execution keys excepted), as the run resolves it (an empty
+    perturbation.headline_case is the first case): for the run's provenance record."""
+    out = select(config, sorted(config))
+    out["perturbation"] = {
+        **out["perturbation"],
+        "headline_case": PERTURBATION_HEADLINE_CASE,
+    }
+    return out
 
 
 def code(script):
