@@ -166,7 +166,7 @@ class BoxModel(nn.Module):
         )
 
 
-@pytest.mark.parametrize("method", ["lrp", "input_x_gradient", "integrated_gradients"])
+@pytest.mark.parametrize("method", ["lrp", "input_x_gradient", "integrated_gradients", "saliency"])
 def test_known_answer_relevance_in_box(batch64, method):
     model = BoxModel(level_index=2, lat_slice=slice(5, 11), lon_slice=slice(40, 52)).double()
     lat = batch64.metadata.lat.numpy()
@@ -186,7 +186,7 @@ def test_known_answer_relevance_in_box(batch64, method):
 
 def test_methods_are_looked_up_by_name_and_unknown_names_are_errors(batch64):
     """An unknown method or attention rule is an error naming the known ones, never a fall-through."""
-    assert list(METHODS) == ["lrp", "input_x_gradient", "integrated_gradients"]
+    assert list(METHODS) == ["lrp", "input_x_gradient", "integrated_gradients", "saliency"]
     assert all(get_method(name).name == name for name in METHODS)
     model = BoxModel(level_index=2, lat_slice=slice(5, 11), lon_slice=slice(40, 52)).double()
     for call in (

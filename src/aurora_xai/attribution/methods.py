@@ -11,7 +11,11 @@ method named in :data:`METHODS`:
   terms absorb is logged (:mod:`aurora_xai.attribution.constants`), and a long pass
   logs the stages it has passed (:mod:`aurora_xai.attribution.pass_progress`);
 * ``input_x_gradient`` and ``integrated_gradients``: captum's, on the normalised inputs
-  packed into one vector.
+  packed into one vector;
+* ``saliency``: the plain gradient ``dy/dx_n`` (signed; saliency maps plot its absolute
+  value, Simonyan et al. 2014). A sensitivity, not a decomposition of the target: its sum
+  is not the target value. It is the reference the synthetic benchmarks of Mamalakis et
+  al. (2022) expect to fail against a known attribution.
 
 Products of two input-dependent tensors occur only inside attention (``q @ k^T`` and
 ``A @ V``): CP-LRP detaches ``A`` (so ``q @ k^T`` carries no relevance), AttnLRP
@@ -67,6 +71,7 @@ __all__ = [
     "Method",
     "MethodOptions",
     "Relevance",
+    "Saliency",
     "compute_relevance",
     "get_method",
 ]
@@ -268,8 +273,28 @@ class IntegratedGradients(Method):
         }
 
 
+class Saliency(Method):
+    """The plain gradient of the target with respect to the normalised inputs (signed)."""
+
+    name: ClassVar[str] = "saliency"
+
+    def relevance(self, model: nn.Module, inputs: NormalisedInputs, target: Any, options: MethodOptions) -> Relevance:
+        from captum.attr import Saliency as CaptumSaliency
+
+        def attribute(wrapper: PackedTarget, flat: torch.Tensor, inputs: NormalisedInputs, extra: dict) -> torch.Tensor:
+            return CaptumSaliency(wrapper).attribute(flat, abs=False)
+
+        return _captum_relevance(model, inputs, target, options.checkpointing, attribute)
+
+    def attributes(self, result: Relevance, options: MethodOptions) -> dict[str, Any]:
+        """``conservation_error`` and ``share_absorbed`` NaN: a gradient does not sum to the target."""
+        return {"conservation_error": float("nan"), "share_absorbed": float("nan"), "decomposition": "none (gradient)"}
+
+
 #: The attribution methods by name.
-METHODS: Mapping[str, Method] = MappingProxyType({m.name: m for m in (LRP(), InputXGradient(), IntegratedGradients())})
+METHODS: Mapping[str, Method] = MappingProxyType(
+    {m.name: m for m in (LRP(), InputXGradient(), IntegratedGradients(), Saliency())}
+)
 
 
 def get_method(name: str) -> Method:
@@ -385,8 +410,8 @@ def compute_relevance(
         batch: An ``aurora.Batch`` of batch size 1 (raw physical units).
         target: :class:`~aurora_xai.attribution.targets.ForecastTarget` or
             :class:`~aurora_xai.attribution.targets.LatentTarget`.
-        method: A name in :data:`METHODS`: ``"lrp"``, ``"input_x_gradient"`` or
-            ``"integrated_gradients"``.
+        method: A name in :data:`METHODS`: ``"lrp"``, ``"input_x_gradient"``,
+            ``"integrated_gradients"`` or ``"saliency"``.
         attention_rule: LRP only: a rule-map preset, ``"cp"`` (detached attention
             weights), ``"attnlrp"`` or ``"gradient"``, or a
             :class:`~aurora_xai.attribution.rule_maps.RuleMap`.
