@@ -10,6 +10,7 @@ not overlap the times the study reads (:func:`check_period`).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,8 @@ __all__ = [
     "training_times",
 ]
 
+log = logging.getLogger(__name__)
+
 KEY = "surrogate.train_period"
 
 
@@ -45,14 +48,14 @@ def study_times(reads: StoreReads, step: pd.Timedelta) -> pd.DatetimeIndex:
 def check_period(settings: SurrogateSettings, reads: StoreReads, step: pd.Timedelta) -> None:
     """Refuse a training period that overlaps the study's times.
 
-    The period's samples read ``[start 00 UTC - history, end 18 UTC + step]``.
+    The period's samples read the 6-hourly times from its start day at 00 UTC to its end
+    day at 18 UTC.
 
     Raises:
         ValueError: naming ``surrogate.train_period``, the first overlapping study time
             and how many there are.
     """
-    first, last = settings.period
-    lo, hi = first - reads.history, last + step
+    lo, hi = settings.period
     study = study_times(reads, step)
     inside = study[(study >= lo) & (study <= hi)]
     if len(inside):
@@ -64,24 +67,27 @@ def check_period(settings: SurrogateSettings, reads: StoreReads, step: pd.Timede
 
 
 def training_times(source: Any, settings: SurrogateSettings, step: pd.Timedelta) -> pd.DatetimeIndex:
-    """The 6-hourly times ``t`` of the period stored with ``t - history`` and ``t + step``.
+    """The samples' current times: the 6-hourly ``t`` whose history step ``t - history``
+    and target ``t + step`` lie in the period too, those the store holds (all three).
 
     Raises:
-        ValueError: naming ``surrogate.train_period`` and the store's span when no time
-            of the period is usable, or some of its times are not stored.
+        ValueError: naming ``surrogate.train_period`` and the store's span when fewer
+            than half of the period's samples are stored (a period outside the store).
     """
     first, last = settings.period
-    wanted = pd.date_range(first, last, freq="6h")
+    wanted = pd.date_range(first + source.history, last - step, freq="6h")
     ok = [t for t in wanted if source.has_step(t - source.history) and source.has_step(t) and source.has_step(t + step)]
     stored = source.store_times()
     span = f"{stored[0]:%Y-%m-%d %H:%M} to {stored[-1]:%Y-%m-%d %H:%M}" if len(stored) else "no times"
     missing = len(wanted) - len(ok)
-    if not ok or missing > 2:  # the period's first and last sample may lack a neighbour outside it
+    if not ok or 2 * missing > len(wanted):
         raise ValueError(
             f"config key '{KEY}': {list(settings.train_period)} is not in the store {source.path} "
             f"({missing} of its {len(wanted)} 6-hourly samples lack t - {source.history}, t or t + {step}; "
             f"the store spans {span})"
         )
+    if missing:
+        log.warning("%s: %d of %d samples are not stored and are left out", KEY, missing, len(wanted))
     return pd.DatetimeIndex(ok)
 
 

@@ -7,23 +7,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from ..sections import from_section
 
-__all__ = ["SurrogateSettings"]
+__all__ = ["SurrogateScoring", "SurrogateSettings"]
 
 
 @dataclasses.dataclass(frozen=True)
 class SurrogateSettings:
-    """The ``surrogate`` section (see the schema for each key).
+    """The training keys of the ``surrogate`` section (see the schema for each key); a
+    rule declares them all (``declare(SurrogateSettings)``).
 
     Attributes:
-        train_period: Inclusive dates ``(start, end)`` whose 6-hourly times are the
-            training samples' current times (each sample also reads ``t - 6 h`` and its
-            target ``t + 6 h``).
+        train_period: Inclusive dates ``(start, end)``: the training samples read its
+            6-hourly times (a sample's history step ``t - 6 h``, current time ``t`` and
+            target ``t + 6 h`` all lie in it).
         steps: Optimiser steps.
         batch_size: Samples per step.
         learning_rate: Peak learning rate of AdamW (cosine decay to a tenth of it).
@@ -31,8 +32,9 @@ class SurrogateSettings:
         weight_decay: AdamW's weight decay.
         seed: Seed of the initial weights and of the samples drawn at each step.
         checkpoint_every: Steps between writes of the resumable training state.
-        eval_times: Held-out times of the skill table, spread evenly over the study's dates.
     """
+
+    SECTION: ClassVar[str] = "surrogate"
 
     train_period: tuple[str, ...]
     steps: int
@@ -42,7 +44,6 @@ class SurrogateSettings:
     weight_decay: float
     seed: int
     checkpoint_every: int
-    eval_times: int
 
     @classmethod
     def from_config(cls, sec: Mapping[str, Any]) -> SurrogateSettings:
@@ -61,8 +62,17 @@ class SurrogateSettings:
         return start.normalize(), end.normalize() + pd.Timedelta(hours=18)
 
     def training_dict(self) -> dict[str, Any]:
-        """The settings that decide the trained weights (every field but ``eval_times``)."""
+        """The settings that decide the trained weights."""
         out = dataclasses.asdict(self)
-        out.pop("eval_times")
         out["train_period"] = list(self.train_period)
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class SurrogateScoring:
+    """The scoring key of the ``surrogate`` section: ``eval_times``, the held-out times of
+    the skill table, spread evenly over the study's dates."""
+
+    SECTION: ClassVar[str] = "surrogate"
+
+    eval_times: int

@@ -30,9 +30,17 @@ import pandas as pd
 from ..grid import lat_weights
 from ..model import normalisation_stats
 from ..tables import headline_rows
-from .samples import read_samples
+from .samples import even_pick, read_samples
 
-__all__ = ["SKILL_COLUMNS", "UNITS", "headline", "plot_skill", "pooled_explained_variance", "skill_table"]
+__all__ = [
+    "SKILL_COLUMNS",
+    "UNITS",
+    "headline",
+    "heldout_times",
+    "plot_skill",
+    "pooled_explained_variance",
+    "skill_table",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +81,24 @@ def _fields(batch: Any, step: int) -> dict[tuple[str, float | None], np.ndarray]
         for i, lv in enumerate(batch.metadata.atmos_levels):
             out[(k, float(lv))] = v[:, step, i].detach().double().cpu().numpy()
     return out
+
+
+def heldout_times(source: Any, dates: pd.DatetimeIndex, step: pd.Timedelta, n: int) -> pd.DatetimeIndex:
+    """``n`` of the study's sample times ``dates`` stored with their history step and
+    ``t + step``, spread evenly over them.
+
+    Raises:
+        ValueError: naming ``surrogate.eval_times`` when none of ``dates`` is stored so.
+    """
+    ok = pd.DatetimeIndex(
+        [t for t in dates if source.has_step(t - source.history) and source.has_step(t) and source.has_step(t + step)]
+    )
+    if not len(ok):
+        raise ValueError(
+            f"surrogate.eval_times: none of the {len(dates)} study times is stored with its history step and "
+            f"the state {step} later in {source.path}"
+        )
+    return even_pick(ok, n)
 
 
 def skill_table(
