@@ -39,6 +39,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/data.smk"
+include: "workflow/rules/surrogate.smk"
 include: "workflow/rules/latents.smk"
 include: "workflow/rules/regimes.smk"
 include: "workflow/rules/probes.smk"

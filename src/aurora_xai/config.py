@@ -156,7 +156,47 @@ def check_config(config: Settings | Mapping[str, Any]) -> ConfigCheck:
             fail(f"storms.{case}.case_time", "needed for an attribution case")
     check_perturbation_config(settings)
     check_interventions_config(settings)
+    check_surrogate_config(settings)
     return result
+
+
+def check_surrogate_config(settings: Settings) -> None:
+    """Raise :class:`ConfigError` naming ``surrogate.train_period`` where the surrogate is
+    trained (``model.name: surrogate``, ``model.checkpoint`` empty) on a period that
+    overlaps the times the study reads (:func:`aurora_xai.surrogate.samples.check_period`)
+    or, with synthetic data, lies outside ``synthetic.periods``. (With another store the
+    training rule checks that the store holds the period.)"""
+    from .model import SURROGATE_CHECKPOINT
+    from .surrogate.samples import KEY, check_period
+
+    model = settings.model
+    if model.name != "surrogate" or model.checkpoint != SURROGATE_CHECKPOINT:
+        return
+    try:
+        train = settings.surrogate
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"config key 'surrogate': {err}") from err
+    step = pd.Timedelta(model_step(settings))
+    try:
+        check_period(train, settings.store_reads, step)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    if settings.data.source == "synthetic":
+        needed = pd.date_range(*train.period, freq="6h")
+        missing = needed.difference(settings.synthetic.times())
+        if len(missing):
+            raise ConfigError(
+                f"config key '{KEY}': {list(train.train_period)} is not in the synthetic store: {len(missing)} of "
+                f"the times its samples read are outside synthetic.periods, first {missing[0]:%Y-%m-%d %H:%M} "
+                "(add the period to synthetic.periods)"
+            )
+
+
+def model_step(settings: Settings) -> Any:
+    """The configured model's forecast step (``model_inputs(...).timestep``), without building it."""
+    from .model import model_inputs
+
+    return model_inputs(settings.model).timestep
 
 
 def check_interventions_config(settings: Settings) -> None:

@@ -1,7 +1,9 @@
 """Aurora models: construction, and where and in what precision a model runs.
 
 The tiny model is an ``aurora.Aurora`` with small embedding and depths, randomly
-initialised from a seed. It runs the embedded default and the tests on a CPU in
+initialised from a seed. The surrogate (``surrogate``) is the same architecture with a
+residual decoder (:mod:`aurora_xai.surrogate.architecture`), trained on the store by the
+rule ``train_surrogate`` (:mod:`aurora_xai.surrogate`) and loaded from its checkpoint file. It runs the embedded default and the tests on a CPU in
 milliseconds per sample. Real checkpoints go through ``microsoft-aurora``'s own
 loading (the HuggingFace repo at the revision each class pins, or a local file).
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:  # torch is imported where a model is built, so ModelSpec stay
 
 __all__ = [
     "MODEL_NAMES",
+    "SURROGATE_CHECKPOINT",
     "ModelInputs",
     "ModelSpec",
     "NormalisationError",
@@ -54,7 +57,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MODEL_NAMES = ("tiny", "small-pretrained", "pretrained", "finetuned")
+MODEL_NAMES = ("tiny", "surrogate", "small-pretrained", "pretrained", "finetuned")
+#: Models of the tiny architecture (built from :data:`TINY_ARCH`).
+TINY_NAMES = ("tiny", "surrogate")
+#: The file ``train_surrogate`` writes, relative to the working directory: the surrogate's
+#: checkpoint where ``model.checkpoint`` is empty.
+SURROGATE_CHECKPOINT = "results/surrogate/surrogate.pt"
 
 #: Architecture of the tiny random model (keyword arguments of ``aurora.Aurora``).
 TINY_ARCH: dict[str, Any] = dict(
@@ -77,10 +85,12 @@ class ModelSpec:
 
     Args:
         name: One of :data:`MODEL_NAMES`.
-        seed: Seed of the random initialisation (``tiny``, and a real architecture
-            with ``random_weights``).
+        seed: Seed of the random initialisation (``tiny``, and a real architecture or
+            the surrogate with ``random_weights``).
         checkpoint: Local checkpoint file; when empty, real models download the
-            class's default checkpoint from the HuggingFace repo at its pinned revision.
+            class's default checkpoint from the HuggingFace repo at its pinned revision,
+            and :meth:`from_config` gives the surrogate :data:`SURROGATE_CHECKPOINT`
+            (the file ``train_surrogate`` writes).
         random_weights: Build a real architecture with random weights: its own
             initialisation drawn from ``seed``, and the adaptive layer norms' modulation
             drawn at random as for ``tiny`` (:func:`activate_modulation`; Aurora zeroes it,
@@ -105,13 +115,17 @@ class ModelSpec:
         """Build from the ``model`` section of the workflow config.
 
         ``device`` (where the model runs, not which model) is accepted and ignored;
-        any other unknown key is an error.
+        any other unknown key is an error. The surrogate without a checkpoint file (and
+        without ``random_weights``) reads :data:`SURROGATE_CHECKPOINT`.
         """
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(cfg) - fields - {"device"}
         if unknown:
             raise ValueError(f"model: unknown keys {sorted(unknown)}")
-        return from_section(cls, "model", cfg)
+        spec = from_section(cls, "model", cfg)
+        if spec.name == "surrogate" and not spec.checkpoint and not spec.random_weights:
+            spec = dataclasses.replace(spec, checkpoint=SURROGATE_CHECKPOINT)
+        return spec
 
     @classmethod
     def from_schema(cls, **fields: Any) -> ModelSpec:
@@ -156,8 +170,11 @@ def _modulate(model, g, bias_std: float, adaln_type: type) -> None:
 def _aurora_class(name: str) -> type:
     import aurora
 
+    from .surrogate.architecture import ResidualAurora
+
     return {
         "tiny": aurora.Aurora,
+        "surrogate": ResidualAurora,
         "small-pretrained": aurora.AuroraSmallPretrained,
         "pretrained": aurora.AuroraPretrained,
         "finetuned": aurora.Aurora,
@@ -170,18 +187,35 @@ def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> torch.nn
     Returns:
         An ``aurora.Aurora`` instance. For ``tiny`` and ``random_weights`` the parameters
         are drawn from ``torch.manual_seed(spec.seed)`` and the modulation from
-        ``spec.seed + 1``, so the same seed gives identical weights.
+        ``spec.seed + 1``, so the same seed gives identical weights. ``surrogate``: a
+        :class:`~aurora_xai.surrogate.architecture.ResidualAurora` of the tiny
+        architecture, drawn so (the initialisation its training starts from) and loaded
+        from ``spec.checkpoint`` unless ``random_weights``.
+
+    Raises:
+        ValueError: ``surrogate`` with neither a checkpoint file nor ``random_weights``.
+        FileNotFoundError: the checkpoint file does not exist.
     """
     import torch
 
     cls = _aurora_class(spec.name)
-    if spec.name == "tiny":
+    if spec.name == "surrogate" and not spec.checkpoint and not spec.random_weights:
+        raise ValueError(
+            "model.checkpoint: the surrogate needs its trained checkpoint (the rule train_surrogate writes "
+            f"{SURROGATE_CHECKPOINT}); set model.checkpoint, or model.random_weights for an untrained one"
+        )
+    if spec.name == "surrogate" and spec.checkpoint and not Path(spec.checkpoint).is_file():
+        raise FileNotFoundError(
+            f"model.checkpoint: no surrogate checkpoint {spec.checkpoint}; the rule train_surrogate writes it "
+            f"(snakemake {SURROGATE_CHECKPOINT})"
+        )
+    if spec.name in TINY_NAMES:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
             model = cls(**TINY_ARCH, autocast=spec.autocast)
         activate_modulation(model, seed=spec.seed + 1)
-        if spec.checkpoint:  # the tiny architecture with weights from a file
-            _load_local(model, spec.checkpoint)
+        if spec.checkpoint and not (spec.name == "surrogate" and spec.random_weights):
+            _load_local(model, spec.checkpoint)  # the tiny architecture with weights from a file
     else:
         kwargs: dict[str, Any] = {}
         if spec.autocast:
@@ -227,8 +261,9 @@ def random_control(spec: ModelSpec, seed: int) -> ModelSpec:
     """The probes' random-model control of ``spec``: the same architecture, random weights.
 
     ``tiny`` (with or without a checkpoint file): the tiny model drawn from ``seed``;
-    a real architecture: its own random initialisation (``random_weights``, drawn from
-    ``seed``), no checkpoint. Autocast as ``spec``.
+    ``surrogate``: the surrogate's architecture (its residual decoder included) drawn from
+    ``seed``, untrained; a real architecture: its own random initialisation
+    (``random_weights``, drawn from ``seed``), no checkpoint. Autocast as ``spec``.
 
     Raises:
         ValueError: for ``tiny`` without a checkpoint file when ``seed`` equals
@@ -254,6 +289,8 @@ def checkpoint_id(spec: ModelSpec) -> str:
         return f"file:{Path(spec.checkpoint).name}:sha256:{h.hexdigest()[:16]}"
     if spec.name == "tiny":
         return f"tiny-random-seed{spec.seed}"
+    if spec.name == "surrogate" and not spec.random_weights:
+        raise ValueError("model.checkpoint: the surrogate has no checkpoint file to identify")
     if spec.random_weights:
         return f"{spec.name}-random-weights-seed{spec.seed}"
     cls = _aurora_class(spec.name)
@@ -533,7 +570,7 @@ def model_inputs(spec: ModelSpec) -> ModelInputs:
         for name, p in inspect.signature(init).parameters.items():
             if name in _INPUT_ARGS and name not in values and p.default is not inspect.Parameter.empty:
                 values[name] = p.default
-    if spec.name == "tiny":
+    if spec.name in TINY_NAMES:
         values.update({k: v for k, v in TINY_ARCH.items() if k in _INPUT_ARGS})
     missing = [k for k in _INPUT_ARGS if k not in values]
     if missing:

@@ -57,6 +57,7 @@ from .sections import (
 from .storms.catalogue import StormEvent, catalogue_from_config
 from .storms.labels import LabelSpec
 from .storms.tracks import Storm
+from .surrogate.settings import SurrogateSettings
 
 __all__ = [
     "EXECUTION_KEYS",
@@ -356,7 +357,8 @@ class Settings:
     ``perturbation_cases``, ``labels`` (:class:`~aurora_xai.storms.labels.LabelSpec`),
     ``storms`` (name -> :class:`~aurora_xai.storms.catalogue.StormEvent`), ``synthetic``
     (:class:`~aurora_xai.data.synthetic.SyntheticSpec`) and ``interventions``
-    (:class:`~aurora_xai.interventions.settings.InterventionSettings`); beside them a few
+    (:class:`~aurora_xai.interventions.settings.InterventionSettings`) and ``surrogate``
+    (:class:`~aurora_xai.surrogate.settings.SurrogateSettings`); beside them a few
     values composed from several sections (``history_hours``, ``attribution_days``,
     ``labels_data``, ``store_reads``, :meth:`case_event`). Where a rule reads only a
     part of a section, :meth:`view` builds that part's own type (its fields are the keys
@@ -506,6 +508,11 @@ class Settings:
         return from_section(
             SyntheticSpec, "synthetic", sec, seed=self.seed, storms=storms, periods=periods, compress=STORE_COMPRESSED
         )
+
+    @functools.cached_property
+    def surrogate(self) -> SurrogateSettings:
+        """The training keys of ``surrogate`` (:class:`~aurora_xai.surrogate.settings.SurrogateSettings`)."""
+        return self.view(SurrogateSettings)
 
     @functools.cached_property
     def download(self) -> DownloadSettings:

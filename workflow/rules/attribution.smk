@@ -4,6 +4,7 @@
 rule compute_relevance:
     input:
         store=store_input,
+        checkpoint=model_checkpoint,
     output:
         "results/relevance/{case}.nc",
     log:
@@ -114,6 +115,7 @@ ruleorder: summarise_composites > summarise_relevance
 rule compute_relevance_days:
     input:
         store=store_input,
+        checkpoint=model_checkpoint,
         labels="results/labels/storm_days.tsv",
     output:
         "results/relevance/days.nc",

@@ -20,6 +20,7 @@ from snakemake.utils import validate
 from aurora_xai.config import check_config
 from aurora_xai.data.needs import download_request
 from aurora_xai.latents.io import pooled_path
+from aurora_xai.model import SURROGATE_CHECKPOINT, TINY_NAMES
 from aurora_xai.perturbation.settings import PerturbationWiring
 from aurora_xai.provenance import code_hash
 from aurora_xai.attribution.cases import AttributionSettings, MapSettings
@@ -33,6 +34,7 @@ from aurora_xai.regimes.settings import (
     SeparabilitySettings,
     SweepResampling,
 )
+from aurora_xai.surrogate.settings import SurrogateScoring, SurrogateSettings
 from aurora_xai.settings import Settings, select, validate_config, view_keys
 
 # Before anything reads the config: number text in number fields (YAML 1.1 reads 1e-6 as
@@ -110,7 +112,9 @@ PERTURBATION_BATCH_SIZE = config["perturbation"]["batch_size"]  # an integer or 
 # study's interventions would otherwise ask for a week). The tiny model takes far less
 # of both at any grid.
 MODEL_MAX_MINUTES = 24 * 60
-TINY_MODEL = config["model"]["name"] == "tiny"
+TINY_MODEL = (
+    config["model"]["name"] in TINY_NAMES
+)  # the tiny architecture: tiny, surrogate
 # CPU threads of a model job: torch's threads on a CPU node, data reading beside a GPU.
 # The tiny model gains nothing from more (the labelled days' LRP ran its passes ~15x
 # slower with two threads than with one on a busy 2-core machine). Snakemake lowers
@@ -201,6 +205,31 @@ if (
     )
 
 
+# --- the surrogate (workflow/rules/surrogate.smk) ---
+# model.name surrogate with an empty model.checkpoint: train_surrogate writes the weights
+# every model rule loads (SETTINGS.model names that file); a checkpoint file given in
+# model.checkpoint is used as it is. Either way the file is an input of the model rules.
+SURROGATE = config["model"]["name"] == "surrogate"
+SURROGATE_TRAINED = SURROGATE and bool(
+    SETTINGS.model.checkpoint == SURROGATE_CHECKPOINT
+)
+SURROGATE_STATE = "results/surrogate/resume/state.pt"
+
+
+def model_checkpoint(wildcards=None):
+    """The surrogate's checkpoint file, an input of every rule that builds the model
+    (none for other models)."""
+    return (
+        [SETTINGS.model.checkpoint] if SURROGATE and SETTINGS.model.checkpoint else []
+    )
+
+
+def surrogate_targets(wildcards=None):
+    if not SURROGATE_TRAINED:
+        return []
+    return ["results/tables/surrogate_skill.csv", "results/figures/surrogate_skill.png"]
+
+
 def store_input(wildcards=None):
     """The store as a workflow input when the workflow writes it: the synthetic store, or
     the manifest the download writes beside data.path."""
@@ -225,6 +254,7 @@ def headline_parts(wildcards=None):
         *(["results/tables/headline/lrp_composites.csv"] if COMPOSITES else []),
         *perturbation_headline_parts(),
         *intervention_headline_parts(),  # interventions.smk
+        *(["results/tables/headline/surrogate.csv"] if SURROGATE_TRAINED else []),
     ]
 
 
@@ -274,7 +304,7 @@ def perturbation_targets(wildcards=None):
 
 
 def perturbation_inputs(wildcards):
-    out = {"store": store_input(wildcards)}
+    out = {"store": store_input(wildcards), "checkpoint": model_checkpoint(wildcards)}
     if _PERT["lrp_source"] == "rule" and "lrp" in _PERT["methods"]:
         out["lrp"] = f"results/relevance/{wildcards.case}.nc"
     return out
@@ -332,4 +362,5 @@ def all_targets():
         *(["results/figures/relevance_composites.png"] if COMPOSITES else []),
         *perturbation_targets(),
         *intervention_targets(),  # interventions.smk
+        *surrogate_targets(),  # surrogate.smk
     ]

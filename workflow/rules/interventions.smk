@@ -15,6 +15,7 @@ rule run_interventions:
         pooled=intervention_pooled,
         labels="results/labels/storm_days.tsv",
         store=store_input,
+        checkpoint=model_checkpoint,
     output:
         dataset="results/interventions/interventions.nc",
         table=report(

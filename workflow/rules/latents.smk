@@ -12,6 +12,7 @@ LATENTS_EXTRA_POOLED = [
 rule extract_latents:
     input:
         store=store_input,
+        checkpoint=model_checkpoint,
     output:
         "results/latents/shards/{shard}.nc",
     log:

@@ -439,6 +439,10 @@ class ERA5Source(BoxReads):
                 )
         return empty
 
+    def store_times(self) -> pd.DatetimeIndex:
+        """The times (naive UTC, ascending) at which every needed field is stored."""
+        return self._time_index.copy()
+
     def has_step(self, time: pd.Timestamp) -> bool:
         """Whether every needed field is stored at ``time`` itself (no history step)."""
         return utc_timestamp(time) in self._time_index

@@ -1,0 +1,274 @@
+"""Training the surrogate: deterministic for a seed on a CPU, resumable.
+
+The loss is the mean squared error in Aurora's normalised units (the model's own
+``surf_stats`` and ``aurora.normalisation``), weighted by the exact area of each grid
+cell (:func:`aurora_xai.grid.lat_weights`), averaged over every surface variable and
+every atmospheric variable and level alike, on Aurora's cropped grid. The model is a
+:class:`~aurora_xai.surrogate.architecture.ResidualAurora`, so what it learns is the
+6-hour change in those units.
+
+Each step draws ``batch_size`` distinct training times from a generator seeded by
+``(seed, step)`` alone, so a step's samples do not depend on the steps before it. The
+optimiser is AdamW with a linear warm-up and a cosine decay to a tenth of the peak
+learning rate. Every ``checkpoint_every`` steps (and at the end) the training state
+(weights, optimiser and scheduler states, step, losses, torch's random state, and a
+fingerprint of the settings and samples) is written atomically; a rerun with the same
+fingerprint continues from it, and ends with the weights of an uninterrupted run
+(``torch.use_deterministic_algorithms`` on a CPU, the same number of threads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..grid import lat_weights
+from ..io import atomic_path
+from ..logs import duration_text
+from ..model import ModelSpec, build_model, forecast_step
+from .samples import read_samples, training_times
+from .settings import SurrogateSettings
+
+__all__ = [
+    "TrainResult",
+    "deterministic",
+    "lr_factor",
+    "normalised_stack",
+    "save_checkpoint",
+    "surrogate_loss",
+    "train_surrogate",
+]
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def deterministic() -> Iterator[None]:
+    """``torch.use_deterministic_algorithms(True)`` inside the block, restored on exit."""
+    import torch
+
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+def lr_factor(step: int, settings: SurrogateSettings) -> float:
+    """Learning rate of step ``step`` (0-based) as a fraction of the peak: linear warm-up
+    over ``warmup_steps``, then a cosine from 1 to 0.1 at the last step."""
+    warm = settings.warmup_steps
+    if step < warm:
+        return (step + 1) / warm
+    span = max(settings.steps - warm - 1, 1)
+    frac = min((step - warm) / span, 1.0)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+
+
+def normalised_stack(batch: Any, surf_stats: Mapping[str, Any], patch_size: int) -> Any:
+    """The last step of ``batch`` in Aurora's normalised units on its cropped grid:
+    ``(B, F, H, W)`` with ``F`` the surface variables, then each atmospheric variable's
+    levels (in the batch's order)."""
+    import torch
+
+    b = batch.normalise(surf_stats=dict(surf_stats)).crop(patch_size=patch_size)
+    parts = [b.surf_vars[k][:, -1:] for k in b.surf_vars]
+    parts += [b.atmos_vars[k][:, -1] for k in b.atmos_vars]
+    return torch.cat([p.float() for p in parts], dim=1)
+
+
+def surrogate_loss(model: Any, inputs: Any, target: Any) -> Any:
+    """Area-weighted mean squared error of ``model(inputs)`` against ``target`` in
+    normalised units (a scalar tensor); see the module docstring."""
+    import torch
+
+    stats = dict(getattr(model, "surf_stats", {}) or {})
+    patch = int(model.patch_size)
+    pred = normalised_stack(model(inputs), stats, patch)
+    truth = normalised_stack(target, stats, patch)
+    lat = target.crop(patch_size=patch).metadata.lat.detach().cpu().numpy().astype(float)
+    w = torch.as_tensor(lat_weights(lat), dtype=pred.dtype)
+    w = (w / w.mean())[:, None]
+    return (((pred - truth) ** 2) * w).mean()
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """A finished (or stopped) training run.
+
+    Attributes:
+        model: The trained :class:`~aurora_xai.surrogate.architecture.ResidualAurora`, in evaluation mode.
+        losses: One row per step done: ``step`` (1-based), ``loss`` (normalised units
+            squared), ``lr``.
+        steps_done: Steps done (``settings.steps`` unless stopped early).
+        resumed_from: Step the run continued from (0: a fresh start).
+        seconds: Wall time of the steps this run did.
+        train_times: The training samples' current times.
+    """
+
+    model: Any
+    losses: pd.DataFrame
+    steps_done: int
+    resumed_from: int
+    seconds: float
+    train_times: pd.DatetimeIndex
+
+
+def _fingerprint(settings: SurrogateSettings, source: Any, times: pd.DatetimeIndex, step: pd.Timedelta) -> str:
+    record = {
+        "settings": settings.training_dict(),
+        "store": str(source.path),
+        "levels": [int(v) for v in source.levels],
+        "history": str(source.history),
+        "step": str(step),
+        "times": [f"{t:%Y-%m-%dT%H}" for t in times],
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def _initial_spec(settings: SurrogateSettings) -> ModelSpec:
+    return ModelSpec(name="surrogate", seed=settings.seed, checkpoint="", random_weights=True, autocast=False)
+
+
+def train_surrogate(
+    source: Any,
+    settings: SurrogateSettings,
+    state_path: str | Path,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train the surrogate on ``source`` (an :class:`~aurora_xai.data.era5.ERA5Source`).
+
+    Args:
+        source: The store; its history interval is the samples' history step.
+        settings: The ``surrogate`` section.
+        state_path: The resumable training state (read if it exists with the same
+            fingerprint, written every ``checkpoint_every`` steps and at the end).
+        stop_after: Stop after this step (1-based) once its state is written, as an
+            interrupted run would (for tests of resuming).
+
+    Returns:
+        :class:`TrainResult`; the log gets the loss of every step and progress lines.
+
+    Raises:
+        ValueError: ``surrogate.train_period`` is not in the store (:func:`training_times`).
+    """
+    import torch
+
+    state_path = Path(state_path)
+    model = build_model(_initial_spec(settings))
+    step_td = pd.Timedelta(forecast_step(model))
+    times = training_times(source, settings, step_td)
+    fingerprint = _fingerprint(settings, source, times, step_td)
+    log.info(
+        "training on %d samples %s to %s (history %s, target +%s), %d steps of %d samples",
+        len(times),
+        f"{times[0]:%Y-%m-%d %H:%M}",
+        f"{times[-1]:%Y-%m-%d %H:%M}",
+        source.history,
+        step_td,
+        settings.steps,
+        settings.batch_size,
+    )
+    with deterministic(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, settings))
+        start, rows = 0, []
+        if state_path.is_file():
+            state = torch.load(state_path, map_location="cpu", weights_only=False)
+            if state.get("fingerprint") == fingerprint:
+                model.load_state_dict(state["model"])
+                opt.load_state_dict(state["optimizer"])
+                sched.load_state_dict(state["scheduler"])
+                torch.set_rng_state(state["torch_rng"])
+                start, rows = int(state["step"]), list(state["losses"])
+                log.info("resuming from step %d of %d (%s)", start, settings.steps, state_path)
+            else:
+                log.info("training state %s is of other settings or samples: starting afresh", state_path)
+        t0 = time.monotonic()
+        every = max(1, settings.steps // 10)
+        n = min(settings.batch_size, len(times))
+        for step in range(start, settings.steps):
+            rng = np.random.default_rng([settings.seed, step])
+            pick = np.sort(rng.choice(len(times), size=n, replace=False))
+            sample = read_samples(source, times[pick], step_td)
+            lr = opt.param_groups[0]["lr"]
+            loss = surrogate_loss(model, sample.inputs, sample.target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"surrogate training: loss {value} at step {step + 1}; lower surrogate.learning_rate"
+                )
+            rows.append({"step": step + 1, "loss": value, "lr": lr})
+            log.info("step %d loss %.6g lr %.3g", step + 1, value, lr)
+            done = step + 1
+            if done % every == 0 or done == settings.steps:
+                elapsed = time.monotonic() - t0
+                rate = (done - start) / elapsed if elapsed > 0 else float("nan")
+                left = (settings.steps - done) / rate if rate > 0 else float("nan")
+                log.info(
+                    "progress: %d/%d steps (%.0f%%), %.2f steps/s, %s elapsed, %s left",
+                    done,
+                    settings.steps,
+                    100 * done / settings.steps,
+                    rate,
+                    duration_text(elapsed),
+                    duration_text(left),
+                )
+            if done % settings.checkpoint_every == 0 or done == settings.steps or done == stop_after:
+                _save_state(state_path, model, opt, sched, done, rows, fingerprint)
+            if stop_after is not None and done >= stop_after:
+                break
+        seconds = time.monotonic() - t0
+    model.eval()
+    return TrainResult(
+        model=model,
+        losses=pd.DataFrame(rows, columns=["step", "loss", "lr"]),
+        steps_done=len(rows),
+        resumed_from=start,
+        seconds=seconds,
+        train_times=times,
+    )
+
+
+def _save_state(path: Path, model: Any, opt: Any, sched: Any, step: int, rows: list, fingerprint: str) -> None:
+    import torch
+
+    state = {
+        "fingerprint": fingerprint,
+        "step": step,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "losses": rows,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def save_checkpoint(model: Any, path: str | Path) -> None:
+    """Write the model's state dict atomically (``torch.save``, the format
+    :func:`aurora_xai.model.build_model` loads)."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(model.state_dict(), tmp)
