@@ -33,6 +33,7 @@ import pandas as pd
 import yaml
 
 from .attribution.cases import AttributionSettings, case_event, day_settings
+from .attribution.validation_settings import ValidationSettings
 from .data.needs import StoreReads
 from .data.settings import DataSettings, DownloadSettings
 from .data.synthetic import SyntheticSpec
@@ -456,6 +457,10 @@ class Settings:
     def attribution_days(self) -> AttributionSettings:
         """The computation keys of the labelled days (:func:`~aurora_xai.attribution.cases.day_settings`)."""
         return day_settings(self._section("attribution"))
+
+    @functools.cached_property
+    def validation(self) -> ValidationSettings:
+        return ValidationSettings.from_config(self._section("validation"))
 
     def case_event(self, case: str) -> StormEvent:
         """The catalogued storm of the attribution case ``case`` (``storms.<case>`` is

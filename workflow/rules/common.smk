@@ -35,6 +35,7 @@ from aurora_xai.regimes.settings import (
     SweepResampling,
 )
 from aurora_xai.surrogate.settings import SurrogateScoring, SurrogateSettings
+from aurora_xai.attribution.validation_settings import ValidationSettings
 from aurora_xai.settings import Settings, select, validate_config, view_keys
 
 # Before anything reads the config: number text in number fields (YAML 1.1 reads 1e-6 as
@@ -255,6 +256,7 @@ def headline_parts(wildcards=None):
         *perturbation_headline_parts(),
         *intervention_headline_parts(),  # interventions.smk
         *(["results/tables/headline/surrogate.csv"] if SURROGATE_TRAINED else []),
+        *(["results/tables/headline/validation.csv"] if VALIDATION else []),
     ]
 
 
@@ -273,6 +275,22 @@ def attribution_targets(wildcards=None):
         ],
         case=CASES,
     )
+
+
+# --- attribution checks (workflow/rules/validation.smk) ---
+VALIDATION = bool(config["validation"]["enabled"]) and bool(CASES)
+
+
+def validation_targets(wildcards=None):
+    if not VALIDATION:
+        return []
+    return [
+        "results/tables/attribution_truth.csv",
+        "results/tables/attribution_searchlight.csv",
+        "results/tables/attribution_cascade.csv",
+        *expand("results/figures/attribution_truth_{case}.png", case=CASES),
+        *expand("results/figures/attribution_cascade_{case}.png", case=CASES),
+    ]
 
 
 # --- perturbation (workflow/rules/perturbation.smk) ---
@@ -363,4 +381,5 @@ def all_targets():
         *perturbation_targets(),
         *intervention_targets(),  # interventions.smk
         *surrogate_targets(),  # surrogate.smk
+        *validation_targets(),  # validation.smk
     ]

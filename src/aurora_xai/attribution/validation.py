@@ -211,3 +211,243 @@ def flagged(rows: Sequence[Mapping[str, Any]], threshold: float = 0.5) -> dict[s
         if key not in last or r["step"] > last[key][0]:
             last[key] = (int(r["step"]), float(r["spearman"]))
     return {k: bool(np.isfinite(s) and abs(s) > threshold) for k, (_, s) in last.items()}
+
+
+def cell_map(ds: xr.Dataset) -> xr.DataArray:
+    """Signed relevance per grid cell ``(latitude, longitude)``: summed over variables,
+    levels and history steps (static fields left out), divided by the map's ``sum |R|``."""
+    total = None
+    for name in _without_static(ds):
+        da = ds[name]
+        da = da.sum([d for d in da.dims if d not in ("latitude", "longitude")])
+        total = da if total is None else total + da
+    if total is None:
+        raise ValueError("cell_map: the map has no surface or atmospheric variable")
+    scale = float(sum(float(abs(ds[v]).sum()) for v in _without_static(ds)))
+    return total / scale if scale > 0 else total
+
+
+def truth_target_for(variable: str, level: float | None, region: Region) -> Any:
+    """The :class:`~aurora_xai.truth.TruthTarget` of Aurora's ``variable`` (at ``level``) over
+    ``region``, equally weighted as :class:`~aurora_xai.attribution.targets.ForecastTarget`.
+
+    Raises:
+        ValueError: the planted dynamics do not drive that variable and level.
+    """
+    from aurora_xai.data.variables import WB2_NAMES
+    from aurora_xai.truth import TruthTarget
+
+    kind = "atmos" if level is not None else "surf"
+    store = WB2_NAMES[kind].get(variable)
+    if store is None:
+        raise ValueError(f"validation.target_variable: {variable!r} is not an Aurora {kind} variable")
+    return TruthTarget(store, None if level is None else int(level), region, area_weighted=False)
+
+
+def case_checks(
+    model: nn.Module,
+    source: Any,
+    store: xr.Dataset | None,
+    spec: Any,
+    settings: Any,
+    case: str,
+    time: Any,
+    region: Region,
+    progress: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """Every check of one case (the work of the rule ``validate_attribution``).
+
+    Args:
+        model: The model the study runs.
+        source: The ERA5 source (:class:`~aurora_xai.data.era5.ERA5Source`).
+        store: The store as an ``xarray.Dataset`` when it records planted dynamics (its
+            ``planted_dynamics`` attribute), else None (no known answer).
+        spec: The store's :class:`~aurora_xai.data.synthetic.SyntheticSpec` (with ``store``).
+        settings: :class:`~aurora_xai.attribution.validation_settings.ValidationSettings`.
+        case, time, region: The case's name, current time and box.
+
+    Returns:
+        ``truth`` (rows, empty without a known answer), ``searchlight`` and ``cascade``
+        (rows), ``maps`` (a Dataset of :func:`cell_map` per method, ``method`` first,
+        with the truth's as ``truth`` where there is one).
+    """
+    import pandas as pd
+
+    from aurora_xai.attribution.targets import ForecastTarget
+    from aurora_xai.attribution.truth_scores import normalisation_baseline, truth_in_relevance_layout
+    from aurora_xai.truth import driven_state, exact_attribution
+
+    say = progress or (lambda line: None)
+    level = settings.target_level
+    target = ForecastTarget(settings.target_variable, level, region)
+    batch = source.batch(time)
+    options = {"epsilon": settings.epsilon, "n_steps": settings.ig_steps, "dtype": torch.float64}
+    say(f"case {case}: {target.describe()} at {time}")
+    maps = method_maps(model, batch, target, settings.methods, progress=say, **options)
+    out: dict[str, Any] = {"truth": [], "searchlight": [], "cascade": []}
+    cells = {label: cell_map(ds) for label, ds in maps.items()}
+    if store is not None:
+        t = pd.Timestamp(time)
+        step = pd.Timedelta(hours=6)
+        prev, now = driven_state(store, [t - step, t])
+        base = normalisation_baseline(prev.shape[-2:], getattr(model, "surf_stats", None))
+        exact = exact_attribution(spec, prev, now, t, truth_target_for(settings.target_variable, level, region), base)
+        truth = truth_in_relevance_layout(exact, next(iter(maps.values())))
+        out["truth"] = truth_rows(maps, truth, case, k=settings.top_k)
+        cells["truth"] = cell_map(truth)
+        say(f"case {case}: scored against F's exact attribution")
+    reference = searchlight_for_case(
+        model,
+        batch,
+        target,
+        patch=settings.searchlight_patch,
+        groups=settings.searchlight_groups,
+        margin=settings.searchlight_margin,
+        batch_size=settings.searchlight_batch_size,
+    )
+    out["searchlight"] = searchlight_rows(maps, reference, case, k=settings.top_k)
+    say(f"case {case}: searchlight of {reference.attrs['n_passes']} passes")
+    out["cascade"] = cascade_rows(
+        model, batch, target, settings.cascade_methods, case, seed=settings.cascade_seed, progress=say, **options
+    )
+    names = list(cells)
+    out["maps"] = xr.Dataset(
+        {"relevance": xr.concat([cells[n] for n in names], dim=pd.Index(names, name="method"))},
+        attrs={"case": case, "time": str(time), "target": target.describe()},
+    )
+    return out
+
+
+#: Headline metrics of the truth table: ``truth_<metric>_<method>_<case>``.
+TRUTH_HEADLINE = {
+    "spearman": ("rank_corr", "Spearman rank correlation with F's exact attribution"),
+    "cosine": ("cosine", "cosine similarity with F's exact attribution"),
+    "support_share": ("support_share", "share of |R| on the support of F's exact attribution"),
+    "ndcg@10": ("ndcg10", "NDCG@10 of the top grid cells against F's exact attribution"),
+    "history_share": ("history_share", "share of |R| on the t - 6 h step (F's own share in the table)"),
+}
+
+_ONE_CASE = "one case, computed exactly over every cell, variable, level and history step; no interval"
+
+
+def truth_headline(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Headline rows ``truth_<metric>_<method>_<case>`` from :func:`truth_rows`' rows."""
+    out = []
+    for r in rows:
+        for key, (name, what) in TRUTH_HEADLINE.items():
+            if key not in r:
+                continue
+            out.append(
+                {
+                    "metric": f"truth_{name}_{r['method']}_{r['case']}",
+                    "value": float(r[key]),
+                    "n": int(r["n_elements"]),
+                    "method": f"{what}; {_ONE_CASE}",
+                    "n_unit": "input elements",
+                    "unit": "",
+                }
+            )
+    return out
+
+
+def cascade_headline(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Headline rows ``cascade_<stage>_<method>_<case>``: Spearman with the trained model's map."""
+    return [
+        {
+            "metric": f"cascade_{r['stage']}_{r['method']}_{r['case']}",
+            "value": float(r["spearman"]),
+            "n": 1,
+            "method": (
+                "Spearman rank correlation of the relevance with the trained model's after randomising the stages "
+                "from the output down to this one (Adebayo et al. 2018); one case, one seed; no interval"
+            ),
+            "n_unit": "cases",
+            "unit": "",
+        }
+        for r in rows
+        if r["step"] > 0
+    ]
+
+
+def searchlight_headline(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Headline rows ``searchlight_<rank_corr|ndcg10>_<method>_<case>``."""
+    out = []
+    for r in rows:
+        for key, name in (("spearman", "rank_corr"), ("ndcg@10", "ndcg10")):
+            if key in r:
+                out.append(
+                    {
+                        "metric": f"searchlight_{name}_{r['method']}_{r['case']}",
+                        "value": float(r[key]),
+                        "n": int(r["n_elements"]),
+                        "method": (
+                            f"{'Spearman rank correlation' if name == 'rank_corr' else 'NDCG@10'} of the relevance "
+                            "summed into blocks with the searchlight reference (the target's response to +-1 sigma "
+                            "perturbations of each block and variable); one case; no interval"
+                        ),
+                        "n_unit": "blocks x groups",
+                        "unit": "",
+                    }
+                )
+    return out
+
+
+def plot_truth_maps(maps: xr.Dataset, title: str = "") -> Any:
+    """Figure: each method's relevance per cell beside F's exact attribution (shared colour scale per panel)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rel = maps["relevance"]
+    names = [str(m) for m in rel["method"].values]
+    if "truth" in names:
+        names = ["truth"] + [n for n in names if n != "truth"]
+    n = len(names)
+    cols = min(4, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows + 0.6), squeeze=False)
+    lon = rel["longitude"].values
+    lat = rel["latitude"].values
+    for ax, name in zip(axes.flat, names):
+        a = rel.sel(method=name).values
+        lim = float(np.nanmax(np.abs(a))) or 1.0
+        im = ax.pcolormesh(lon, lat, a, cmap="RdBu_r", vmin=-lim, vmax=lim, shading="nearest")
+        ax.set_title("F's exact attribution" if name == "truth" else name, fontsize=10)
+        ax.set_xlabel("longitude (degrees east)")
+        ax.set_ylabel("latitude (degrees north)")
+        fig.colorbar(im, ax=ax, shrink=0.8, label="share of sum |R| (1)")
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title or f"Relevance per cell: {maps.attrs.get('target', '')}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_cascade(table: Any, title: str = "") -> Any:
+    """Figure: Spearman with the trained model's relevance against the randomised stage, per method and case."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = list(dict.fromkeys(table["case"]))
+    fig, axes = plt.subplots(1, len(cases), figsize=(6 * len(cases), 4.2), squeeze=False)
+    for ax, case in zip(axes.flat, cases):
+        sub = table[table["case"] == case]
+        for method, g in sub.groupby("method", sort=False):
+            ax.plot(g["step"], g["spearman"], marker="o", label=method)
+        stages = list(dict.fromkeys(sub.sort_values("step")["stage"]))
+        ax.set_xticks(range(len(stages)))
+        ax.set_xticklabels(
+            ["trained" if s == "none" else s.replace("backbone.", "") for s in stages], rotation=45, ha="right"
+        )
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_ylabel("Spearman with the trained model's relevance (1)")
+        ax.set_xlabel("randomised down to (cumulative, from the output)")
+        ax.set_title(case)
+        ax.legend(fontsize=8)
+    fig.suptitle(title or "Model-parameter randomisation cascade")
+    fig.tight_layout()
+    return fig
