@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import xarray as xr
 
 from aurora_xai.attribution.agreement import agreement_scores
@@ -79,3 +80,41 @@ def test_a_different_grid_is_refused(truth: xr.Dataset) -> None:
     like = _like(truth).isel(latitude=slice(0, -1))
     with pytest.raises(ValueError, match="latitude"):
         truth_in_relevance_layout(truth, like)
+
+
+class _Persistence(torch.nn.Module):
+    """Forecasts msl(t + 6 h) = msl(t): a pure identity path (normalised units)."""
+
+    patch_size = 4
+
+    def forward(self, batch):
+        import aurora
+
+        b = batch.normalise(surf_stats={})
+        return aurora.Batch(
+            surf_vars={"msl": b.surf_vars["msl"][:, -1:] * 1.0},
+            static_vars={},
+            atmos_vars={},
+            metadata=b.metadata,
+        )
+
+
+def test_identity_part_is_the_relevance_of_persistence() -> None:
+    from aurora_xai.attribution._testing import synthetic_batch
+    from aurora_xai.attribution.methods import compute_relevance
+    from aurora_xai.attribution.targets import ForecastTarget
+    from aurora_xai.attribution.truth_scores import identity_part
+    from aurora_xai.attribution.validation import _unit_batch
+
+    batch = synthetic_batch(nlat=17, nlon=32, dtype=torch.float64)
+    target = ForecastTarget("msl", None, Region("b", -20.0, 20.0, 40.0, 100.0))
+    model = _Persistence().double()
+    ixg = compute_relevance(model, batch, target, method="input_x_gradient", dtype=torch.float64)
+    ident = identity_part(ixg, batch, target)
+    for name in ixg.data_vars:
+        np.testing.assert_allclose(ixg[name].values, ident[name].values, rtol=1e-6, atol=1e-12)
+    assert float(ident["msl"].sum()) == pytest.approx(ixg.attrs["target_value"], rel=1e-6)
+    grad = compute_relevance(model, batch, target, method="saliency", dtype=torch.float64)
+    weights = identity_part(grad, _unit_batch(batch, target, None), target)
+    np.testing.assert_allclose(grad["msl"].values, weights["msl"].values, rtol=1e-6, atol=1e-12)
+    assert float(weights["msl"].sum()) == pytest.approx(1.0)

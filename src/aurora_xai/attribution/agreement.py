@@ -9,7 +9,12 @@ one of them holds are refused unless ``variables`` names the common ones.
 
 Scores (all dimensionless):
 
-* ``spearman``: Spearman's rank correlation of the signed elements;
+* ``spearman``: Spearman's rank correlation of the signed elements on the reference's
+  support (where the reference is non-zero, or a given mask): does the method order the
+  inputs the reference uses as the reference weights them? Over every element, a sparse
+  reference (a local map: most elements exactly zero, all tied) bounds the rank
+  correlation near ``sqrt(3 * support / N)`` however good the method; that value is
+  ``spearman_all``;
 * ``cosine``: cosine similarity of the signed elements;
 * ``support_share``: the share of the method's ``sum |R|`` on the reference's support (the
   elements where the reference is non-zero, or a given mask);
@@ -39,7 +44,7 @@ from scipy import stats
 __all__ = ["SCORES", "agreement_scores", "aligned_elements", "ndcg_at_k", "score_table"]
 
 #: The scores :func:`agreement_scores` returns (``ndcg@k`` with the ``k`` it was given).
-SCORES = ("spearman", "cosine", "support_share", "ndcg", "history_share", "reference_history_share")
+SCORES = ("spearman", "spearman_all", "cosine", "support_share", "ndcg", "history_share", "reference_history_share")
 
 _ORDER = ("history", "level", "latitude", "longitude")
 
@@ -112,6 +117,13 @@ def aligned_elements(
     return np.concatenate(a_parts), np.concatenate(b_parts), np.concatenate(cells), np.concatenate(older)
 
 
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation, NaN for fewer than 3 elements or a constant vector."""
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(stats.spearmanr(a, b).statistic)
+
+
 def ndcg_at_k(scores: np.ndarray, gains: np.ndarray, k: int = 10) -> float:
     """NDCG@k of the ranking by ``scores`` with ``gains`` (both ``(n,)``, gains >= 0).
 
@@ -157,7 +169,7 @@ def agreement_scores(
         k: Cells counted by NDCG.
 
     Returns:
-        ``spearman``, ``cosine``, ``support_share``, ``ndcg@<k>``, ``history_share``,
+        ``spearman``, ``spearman_all``, ``cosine``, ``support_share``, ``ndcg@<k>``, ``history_share``,
         ``reference_history_share`` and ``n_elements`` (the elements compared: those
         finite in both maps); a score is NaN where it is undefined (a constant map, no
         relevance).
@@ -174,15 +186,14 @@ def agreement_scores(
     abs_a, abs_b = np.abs(a), np.abs(b)
     total_a, total_b = abs_a.sum(), abs_b.sum()
     norm = np.linalg.norm(a) * np.linalg.norm(b)
-    if np.ptp(a) > 0 and np.ptp(b) > 0:
-        spearman = float(stats.spearmanr(a, b).statistic)
-    else:
-        spearman = float("nan")
+    spearman = _spearman(a[support], b[support])
+    spearman_all = _spearman(a, b)
     n_cells = int(cell.max()) + 1 if cell.size else 1
     cell_a = np.bincount(cell, weights=abs_a, minlength=n_cells)
     cell_b = np.bincount(cell, weights=abs_b, minlength=n_cells)
     return {
         "spearman": spearman,
+        "spearman_all": spearman_all,
         "cosine": float(a @ b / norm) if norm > 0 else float("nan"),
         "support_share": float(abs_a[support].sum() / total_a) if total_a > 0 else float("nan"),
         f"ndcg@{k}": ndcg_at_k(cell_a, cell_b, k),

@@ -29,7 +29,13 @@ from aurora_xai.data.dynamics import DRIVEN
 from aurora_xai.data.variables import WB2_NAMES
 from aurora_xai.model import normalisation_stats
 
-__all__ = ["aurora_name", "normalisation_baseline", "truth_in_relevance_layout"]
+__all__ = [
+    "aurora_name",
+    "identity_part",
+    "normalisation_baseline",
+    "truth_in_normalised_units",
+    "truth_in_relevance_layout",
+]
 
 
 def aurora_name(store_name: str) -> str:
@@ -107,3 +113,59 @@ def truth_in_relevance_layout(truth: xr.Dataset, like: xr.Dataset) -> xr.Dataset
     ds.attrs.update({k: v for k, v in truth.attrs.items()})
     ds.attrs["layout"] = "compute_relevance (Aurora names; zero where F reads nothing)"
     return ds
+
+
+def identity_part(like: xr.Dataset, batch: Any, target: Any, surf_stats: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """The part of an attribution that the forecast's own current value carries.
+
+    A forecast ``x(t + 6 h) = x(t) + increment`` (the surrogate's residual, and F's
+    advection of the field itself) holds an identity path from the target variable's
+    current step to the target. For input x gradient, LRP and integrated gradients from
+    zero its attribution is exactly ``w * x_n(t)`` on the target variable at the current
+    step and level (``w`` the target's weights, ``x_n`` the normalised input); the rest of
+    the map is the attribution of the increment. Subtracting it from a method's map and
+    from F's (both in normalised output units, :func:`truth_in_normalised_units`) scores
+    the attribution of the 6-hour change, which the identity does not dominate.
+
+    Args:
+        like: A relevance map (its layout and grid).
+        batch: The ``aurora.Batch`` the relevance was computed for (raw units).
+        target: The :class:`~aurora_xai.attribution.targets.ForecastTarget`.
+        surf_stats: The model's surface statistics.
+
+    Returns:
+        A Dataset in ``like``'s layout, zero but at the target variable's current step.
+    """
+    from aurora_xai.data.batch import select_field
+    from aurora_xai.grid import lat_weights
+
+    lat = like["latitude"].values
+    lon = like["longitude"].values
+    mask = target.region.mask(lat, lon).astype(float)
+    if "cropped" in like.coords:
+        mask = mask * ~like["cropped"].values.astype(bool)[:, None]
+    if getattr(target, "area_weighted", False):
+        mask = mask * lat_weights(lat)[:, None]
+    w = mask / mask.sum()
+    field = select_field(batch, target.variable, target.level)  # (B, H, W), the current step
+    x = np.asarray(field[0].detach().cpu().numpy(), dtype=np.float64)
+    loc, scale = normalisation_stats(target.variable, target.level, surf_stats)
+    out = {name: (da.dims, np.zeros(da.shape)) for name, da in like.data_vars.items()}
+    values = out[target.variable][1]
+    part = w * (x - loc) / scale
+    if target.level is None:
+        values[-1] = part
+    else:
+        k = [float(v) for v in like["level"].values].index(float(target.level))
+        values[-1, k] = part
+    return xr.Dataset(out, coords=like.coords)
+
+
+def truth_in_normalised_units(truth: xr.Dataset, variable: str, level: float | None, surf_stats=None) -> xr.Dataset:
+    """F's attribution of a target divided by the target variable's normalisation scale
+    (the units of a relevance map of a forecast target read in normalised space)."""
+    scale = normalisation_stats(variable, level, surf_stats)[1]
+    out = truth / scale
+    out.attrs.update(truth.attrs)
+    out.attrs["units"] = f"normalised {variable} (divided by {scale:g})"
+    return out

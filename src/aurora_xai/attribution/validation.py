@@ -244,6 +244,28 @@ def truth_target_for(variable: str, level: float | None, region: Region) -> Any:
     return TruthTarget(store, None if level is None else int(level), region, area_weighted=False)
 
 
+def _unit_batch(batch: Any, target: Any, surf_stats: Any) -> Any:
+    """``batch`` with the target variable's current step at normalised value 1 (so that
+    :func:`~aurora_xai.attribution.truth_scores.identity_part` gives the weights alone)."""
+    import dataclasses as dc
+
+    from aurora_xai.model import normalisation_stats
+
+    loc, scale = normalisation_stats(target.variable, target.level, surf_stats)
+    if target.level is None:
+        surf = dict(batch.surf_vars)
+        v = surf[target.variable].clone()
+        v[:, -1] = loc + scale
+        surf[target.variable] = v
+        return dc.replace(batch, surf_vars=surf)
+    atmos = dict(batch.atmos_vars)
+    v = atmos[target.variable].clone()
+    k = [float(x) for x in batch.metadata.atmos_levels].index(float(target.level))
+    v[:, -1, k] = loc + scale
+    atmos[target.variable] = v
+    return dc.replace(batch, atmos_vars=atmos)
+
+
 def case_checks(
     model: nn.Module,
     source: Any,
@@ -274,7 +296,12 @@ def case_checks(
     import pandas as pd
 
     from aurora_xai.attribution.targets import ForecastTarget
-    from aurora_xai.attribution.truth_scores import normalisation_baseline, truth_in_relevance_layout
+    from aurora_xai.attribution.truth_scores import (
+        identity_part,
+        normalisation_baseline,
+        truth_in_normalised_units,
+        truth_in_relevance_layout,
+    )
     from aurora_xai.truth import driven_state, exact_attribution
 
     say = progress or (lambda line: None)
@@ -290,10 +317,21 @@ def case_checks(
         t = pd.Timestamp(time)
         step = pd.Timedelta(hours=6)
         prev, now = driven_state(store, [t - step, t])
-        base = normalisation_baseline(prev.shape[-2:], getattr(model, "surf_stats", None))
+        stats = getattr(model, "surf_stats", None)
+        base = normalisation_baseline(prev.shape[-2:], stats)
         exact = exact_attribution(spec, prev, now, t, truth_target_for(settings.target_variable, level, region), base)
-        truth = truth_in_relevance_layout(exact, next(iter(maps.values())))
-        out["truth"] = truth_rows(maps, truth, case, k=settings.top_k)
+        like = next(iter(maps.values()))
+        truth = truth_in_normalised_units(
+            truth_in_relevance_layout(exact, like), settings.target_variable, level, stats
+        )
+        rows = truth_rows(maps, truth, case, k=settings.top_k)
+        # the 6-hour change: the identity path of the target's own current value removed
+        # from both (saliency's identity part is the weight itself, not weight x input)
+        ident = identity_part(like, batch, target, stats)
+        weight = identity_part(like, _unit_batch(batch, target, stats), target, stats)
+        change = {label: ds - (weight if variant(label).method == "saliency" else ident) for label, ds in maps.items()}
+        rows += [{**r, "target_part": "change"} for r in truth_rows(change, truth - ident, case, k=settings.top_k)]
+        out["truth"] = [{"target_part": "forecast", **r} if "target_part" not in r else r for r in rows]
         cells["truth"] = cell_map(truth)
         say(f"case {case}: scored against F's exact attribution")
     reference = searchlight_for_case(
@@ -312,7 +350,7 @@ def case_checks(
     )
     names = list(cells)
     out["maps"] = xr.Dataset(
-        {"relevance": xr.concat([cells[n] for n in names], dim=pd.Index(names, name="method"))},
+        {"relevance": xr.concat([cells[n] for n in names], dim=pd.Index(names, name="variant"))},
         attrs={"case": case, "time": str(time), "target": target.describe()},
     )
     return out
@@ -400,7 +438,7 @@ def plot_truth_maps(maps: xr.Dataset, title: str = "") -> Any:
     import matplotlib.pyplot as plt
 
     rel = maps["relevance"]
-    names = [str(m) for m in rel["method"].values]
+    names = [str(m) for m in rel["variant"].values]
     if "truth" in names:
         names = ["truth"] + [n for n in names if n != "truth"]
     n = len(names)
@@ -410,7 +448,7 @@ def plot_truth_maps(maps: xr.Dataset, title: str = "") -> Any:
     lon = rel["longitude"].values
     lat = rel["latitude"].values
     for ax, name in zip(axes.flat, names):
-        a = rel.sel(method=name).values
+        a = rel.sel({"variant": name}).values
         lim = float(np.nanmax(np.abs(a))) or 1.0
         im = ax.pcolormesh(lon, lat, a, cmap="RdBu_r", vmin=-lim, vmax=lim, shading="nearest")
         ax.set_title("F's exact attribution" if name == "truth" else name, fontsize=10)
