@@ -278,7 +278,8 @@ def attribution_targets(wildcards=None):
 
 
 # --- attribution checks (workflow/rules/validation.smk) ---
-VALIDATION = bool(config["validation"]["enabled"]) and bool(CASES)
+VALIDATION_CASES = list(config["validation"]["cases"] or CASES)
+VALIDATION = bool(config["validation"]["enabled"]) and bool(VALIDATION_CASES)
 
 
 def validation_targets(wildcards=None):
@@ -288,8 +289,10 @@ def validation_targets(wildcards=None):
         "results/tables/attribution_truth.csv",
         "results/tables/attribution_searchlight.csv",
         "results/tables/attribution_cascade.csv",
-        *expand("results/figures/attribution_truth_{case}.png", case=CASES),
-        *expand("results/figures/attribution_cascade_{case}.png", case=CASES),
+        *expand("results/figures/attribution_truth_{case}.png", case=VALIDATION_CASES),
+        *expand(
+            "results/figures/attribution_cascade_{case}.png", case=VALIDATION_CASES
+        ),
     ]
 
 

@@ -1,4 +1,5 @@
-# Attribution checked three ways for every storm case (attribution.cases), on the model
+# Attribution checked three ways for every storm case (validation.cases, default those of
+# attribution.cases), on the model
 # the study runs: against the exact attribution of the planted dynamics (stores that
 # record them), against a searchlight reference, and through a randomisation cascade.
 
@@ -32,7 +33,7 @@ rule validate_attribution:
             "seed",
             "synthetic",
             "storms",
-            dag=("attribution.cases", "validation.enabled"),
+            dag=("validation.cases", "attribution.cases", "validation.enabled"),
         ),
         code=code("validate_attribution.py"),
     script:
@@ -41,9 +42,11 @@ rule validate_attribution:
 
 rule collect_validation:
     input:
-        truth=expand("results/validation/{case}_truth.csv", case=CASES),
-        searchlight=expand("results/validation/{case}_searchlight.csv", case=CASES),
-        cascade=expand("results/validation/{case}_cascade.csv", case=CASES),
+        truth=expand("results/validation/{case}_truth.csv", case=VALIDATION_CASES),
+        searchlight=expand(
+            "results/validation/{case}_searchlight.csv", case=VALIDATION_CASES
+        ),
+        cascade=expand("results/validation/{case}_cascade.csv", case=VALIDATION_CASES),
     output:
         truth=report(
             "results/tables/attribution_truth.csv",
