@@ -16,7 +16,7 @@ from aurora_xai.data.dynamics import (
     STEP,
     P,
     T,
-    U,
+    V,
     Z,
     anomaly_noise,
     anomaly_step,
@@ -110,7 +110,7 @@ def test_the_adjoint_matches_finite_differences_of_F_A():
                 d_now = (tgt(a + e, p) - tgt(a - e, p)) / (2 * h)
                 extra = 0.0
                 if k == T:  # the derivative of the tanh term, not in the linear weights
-                    extra = w[U, i, j] * dyn.beta / dyn.t_scale / np.cosh(a[T, i, j] / dyn.t_scale) ** 2
+                    extra = w[V, i, j] * dyn.beta / dyn.t_scale / np.cosh(a[T, i, j] / dyn.t_scale) ** 2
                 assert d_prev == pytest.approx(g_prev[k, i, j], rel=1e-6, abs=1e-9)
                 assert d_now == pytest.approx(g_now[k, i, j] + extra, rel=1e-6, abs=1e-9)
 
@@ -133,7 +133,7 @@ def test_exact_attribution_against_finite_differences_and_complete(store, area_w
     times = pd.DatetimeIndex(store["time"].values)
     t = times[5]
     x = driven_state(store, [t - STEP, t])
-    target = TruthTarget("10m_u_component_of_wind", None, BOX, area_weighted)
+    target = TruthTarget("10m_v_component_of_wind", None, BOX, area_weighted)
     lin, nonlin, val, val0 = exact_attribution_parts(SPEC, x[0], x[1], t, target)
     # completeness against F itself
     assert lin.sum() + nonlin.sum() == pytest.approx(val - val0, rel=1e-10, abs=1e-10)
@@ -151,7 +151,7 @@ def test_exact_attribution_against_finite_differences_and_complete(store, area_w
         a = anomaly_step(dyn, now - b[1], prev - b[0], lat, SPEC.resolution)
         return float(np.sum(w * a))
 
-    rows, cols = np.nonzero(w[U] > 0)
+    rows, cols = np.nonzero(w[V] > 0)
     h = 1e-4
     for i, j in list(zip(rows, cols))[:12]:
         ig = 0.0
@@ -165,7 +165,7 @@ def test_exact_attribution_against_finite_differences_and_complete(store, area_w
         exact = lin[1, T, i, j] + nonlin[1, T, i, j]
         assert ig == pytest.approx(exact, rel=1e-5, abs=1e-10)
     # the history step gets F's share: -gamma through the twice-advected previous anomaly
-    assert np.abs(lin[0, U]).sum() > 0 and np.all(nonlin[0] == 0)
+    assert np.abs(lin[0, V]).sum() > 0 and np.all(nonlin[0] == 0)
     # the Dataset form: the same numbers per variable and level
     ds = exact_attribution(SPEC, x[0], x[1], t, target)
     total = sum(float(ds[v].sum()) for v in ds.data_vars)
@@ -182,7 +182,7 @@ def test_attribution_of_the_msl_target_reaches_z500_upstream(store):
     ds = exact_attribution(SPEC, x[0], x[1], t, target)
     z = ds["geopotential"].sel(level=500)
     assert float(np.abs(z).sum()) > 0
-    assert float(np.abs(ds["10m_u_component_of_wind"]).sum()) == 0.0
+    assert float(np.abs(ds["10m_v_component_of_wind"]).sum()) == 0.0
     with pytest.raises(ValueError, match="not a driven field"):
         TruthTarget("temperature", 500, BOX)
 
@@ -227,7 +227,7 @@ def test_the_store_records_F(store):
     assert rec["coefficients"]["kappa"] == DEFAULT_DYNAMICS.kappa
     assert rec["coefficients"]["relaxation"] == list(DEFAULT_DYNAMICS.relaxation)
     assert set(rec["units"]) >= {"kappa", "beta", "omega_base", "sigma"}
-    assert "tanh" in rec["terms"]["U"]
+    assert "tanh" in rec["terms"]["V"]
 
 
 def test_each_segment_spins_up_from_zero():

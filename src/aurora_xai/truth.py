@@ -1,7 +1,7 @@
 """The known answer of the synthetic store: its 6-hourly map F and F's exact attribution.
 
 The synthetic store's driven fields (:data:`~aurora_xai.data.dynamics.DRIVEN`: 500 hPa
-geopotential, mean sea-level pressure, 850 hPa temperature, 10 m zonal wind) follow
+geopotential, mean sea-level pressure, 850 hPa temperature, 10 m meridional wind) follow
 
     x(t + 6 h) = F(x(t), x(t - 6 h)) + noise(t + 6 h),
     F(x(t), x(t - 6 h)) = B(t + 6 h) + F_A(x(t) - B(t), x(t - 6 h) - B(t - 6 h)),
@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .data.dynamics import DEFAULT_DYNAMICS, DRIVEN, STEP, T, U, anomaly_step, anomaly_step_adjoint
+from .data.dynamics import DEFAULT_DYNAMICS, DRIVEN, STEP, T, V, anomaly_step, anomaly_step_adjoint
 from .data.synthetic import SyntheticSpec, background_fields
 from .data.variables import LEVELS
 from .grid import region_cell_weights
@@ -179,7 +179,7 @@ def exact_attribution_parts(
     nonlinear = np.zeros_like(linear)
     dyn = DEFAULT_DYNAMICS
     a_t, a0_t = x[1, T] - b[1, T], x0[1, T] - b[1, T]
-    nonlinear[1, T] = w[U] * dyn.beta * (np.tanh(a_t / dyn.t_scale) - np.tanh(a0_t / dyn.t_scale))
+    nonlinear[1, T] = w[V] * dyn.beta * (np.tanh(a_t / dyn.t_scale) - np.tanh(a0_t / dyn.t_scale))
 
     def value(inp: np.ndarray) -> float:
         out = b[2] + anomaly_step(dyn, inp[1] - b[1], inp[0] - b[0], lat, spec.resolution)
