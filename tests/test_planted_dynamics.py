@@ -18,6 +18,7 @@ from aurora_xai.data.dynamics import (
     T,
     V,
     Z,
+    anomalies_at,
     anomaly_noise,
     anomaly_step,
     anomaly_step_adjoint,
@@ -228,6 +229,20 @@ def test_the_store_records_F(store):
     assert rec["coefficients"]["relaxation"] == list(DEFAULT_DYNAMICS.relaxation)
     assert set(rec["units"]) >= {"kappa", "beta", "omega_base", "sigma"}
     assert "tanh" in rec["terms"]["V"]
+    assert rec["flow"]["courant_cells_per_step_at_0_45_90"][1] == pytest.approx(20.0 / 4 / SPEC.resolution)
+
+
+def test_times_between_steps_interpolate_and_after_a_segment_continue_it():
+    lat, lon, res = SPEC.latitudes, SPEC.longitudes, SPEC.resolution
+    axis = SPEC.times()
+    want = pd.DatetimeIndex(["2005-01-11T00", "2005-01-11T03", "2005-01-11T06", "2005-01-13T06", "2005-01-19T00"])
+    a = anomalies_at(DEFAULT_DYNAMICS, SPEC.seed, axis, want, lat, lon, res)
+    np.testing.assert_allclose(a[1], 0.5 * (a[0] + a[2]))
+    stream = integrate_anomaly(DEFAULT_DYNAMICS, SPEC.seed, pd.Timestamp("2005-01-10"), lat, lon, res)
+    by_time = {t: x for t, x, _ in (next(stream) for _ in range(4 * 9 + 1))}
+    # past the first period's end, and up to the second's start, the first segment goes on
+    np.testing.assert_array_equal(a[3], by_time[pd.Timestamp("2005-01-13T06")])
+    np.testing.assert_array_equal(a[4], by_time[pd.Timestamp("2005-01-19T00")])
 
 
 def test_each_segment_spins_up_from_zero():

@@ -40,7 +40,7 @@ import xarray as xr
 
 from .data.dynamics import DEFAULT_DYNAMICS, DRIVEN, STEP, T, V, anomaly_step, anomaly_step_adjoint
 from .data.synthetic import SyntheticSpec, background_fields
-from .data.variables import LEVELS
+from .data.variables import LEVELS, WB2_NAMES
 from .grid import region_cell_weights
 from .regions import Region
 
@@ -108,13 +108,20 @@ def driven_state(ds: xr.Dataset, times: Sequence[pd.Timestamp]) -> np.ndarray:
 
 
 def background_state(spec: SyntheticSpec, times: Sequence[pd.Timestamp]) -> np.ndarray:
-    """The background ``B`` of the driven fields at ``times``, ``(len(times), 4, lat, lon)`` float64."""
-    bg = background_fields(spec, pd.DatetimeIndex(times))
+    """The background ``B`` of the driven fields at ``times``, ``(len(times), 4, lat, lon)`` float64.
+
+    One time at a time: working memory about one
+    :func:`~aurora_xai.data.synthetic.step_bytes` (~1.9 GB at 0.25 deg).
+    """
     out = []
-    for name, level in DRIVEN:
-        arr = bg[name]
-        out.append(arr if level is None else arr[:, list(LEVELS).index(level)])
-    return np.stack(out, axis=1)
+    for t in pd.DatetimeIndex(times):
+        bg = background_fields(spec, pd.DatetimeIndex([t]))
+        out.append(
+            np.stack(
+                [bg[name][0] if level is None else bg[name][0, list(LEVELS).index(level)] for name, level in DRIVEN]
+            )
+        )
+    return np.stack(out)
 
 
 def planted_forecast(spec: SyntheticSpec, prev: np.ndarray, now: np.ndarray, time: pd.Timestamp) -> np.ndarray:
@@ -202,7 +209,8 @@ def exact_attribution(
     Dataset: one variable per driven store variable, dims ``(history, latitude,
     longitude)`` for a surface variable and ``(history, level, latitude, longitude)`` (all
     13 levels, zero but at the driven level) for an atmospheric one; ``history`` holds the
-    input times ``(t - 6 h, t)``. Every variable not in the Dataset, and every other
+    input times ``(t - 6 h, t)``; each variable's attributes name it in Aurora's terms
+    (``aurora_kind``, ``aurora_name``). Every variable not in the Dataset, and every other
     level, gets exactly zero. Attributes: the target, its value at the input and at the
     baseline, the baseline (``background`` or ``given``), the linear and non-linear
     totals, the weighting.
@@ -216,14 +224,17 @@ def exact_attribution(
         "latitude": spec.latitudes,
         "longitude": spec.longitudes,
     }
+    aurora = {store: (kind, short) for kind in ("surf", "atmos") for short, store in WB2_NAMES[kind].items()}
     data = {}
     for k, (name, level) in enumerate(DRIVEN):
+        kind, short = aurora[name]
+        attrs = {"aurora_kind": kind, "aurora_name": short, "driven_level": -1 if level is None else int(level)}
         if level is None:
-            data[name] = (("history", "latitude", "longitude"), total[:, k])
+            data[name] = (("history", "latitude", "longitude"), total[:, k], attrs)
         else:
             full = np.zeros((2, len(LEVELS)) + total.shape[-2:])
             full[:, list(LEVELS).index(level)] = total[:, k]
-            data[name] = (("history", "level", "latitude", "longitude"), full)
+            data[name] = (("history", "level", "latitude", "longitude"), full, attrs)
     r = target.region
     return xr.Dataset(
         data,

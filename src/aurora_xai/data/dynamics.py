@@ -90,6 +90,7 @@ __all__ = [
     "DEFAULT_DYNAMICS",
     "DRIVEN",
     "PlantedDynamics",
+    "anomalies_at",
     "anomaly_noise",
     "anomaly_step",
     "anomaly_step_adjoint",
@@ -184,6 +185,16 @@ class PlantedDynamics:
             "seed": int(seed),
             "resolution_deg": float(resolution),
             "upstream_cells": upstream_cells(self, resolution),
+            "flow": {
+                "direction": "eastward, zonal",
+                "omega_deg_per_day_at_0_45_90": [
+                    float(self.omega_base + self.omega_jet * math.exp(-0.5 * ((abs(la) - 45.0) / 15.0) ** 2))
+                    for la in (0.0, 45.0, 90.0)
+                ],
+                "courant_cells_per_step_at_0_45_90": [
+                    float(c) for c in courant_numbers(self, np.array([0.0, 45.0, 90.0]), resolution)
+                ],
+            },
         }
 
 
