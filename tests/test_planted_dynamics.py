@@ -251,3 +251,20 @@ def test_each_segment_spins_up_from_zero():
     first = next(integrate_anomaly(DEFAULT_DYNAMICS, 1, pd.Timestamp("2005-01-01"), lat, lon, 45.0))
     assert first[0] == pd.Timestamp("2005-01-01")
     assert np.abs(first[1]).max() > 0  # spun up over DEFAULT_DYNAMICS.spinup_steps steps
+
+
+def test_the_module_docstring_gives_the_store_s_coefficients():
+    import dataclasses
+
+    from aurora_xai.data import dynamics
+
+    doc = dynamics.__doc__
+    for name, value in dataclasses.asdict(DEFAULT_DYNAMICS).items():
+        if name == "noise_wavenumbers":
+            text = f"{min(value)} to {max(value)}"
+        elif isinstance(value, tuple):
+            text = ", ".join(str(v) for v in value)
+        else:
+            text = str(value)
+        line = next(ln for ln in doc.splitlines() if ln.startswith(f"``{name}``"))
+        assert text in line, (name, text, line)

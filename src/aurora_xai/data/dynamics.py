@@ -71,8 +71,32 @@ noise included. Times between 6-hourly steps interpolate linearly in time; a tim
 a segment's last stored time continues that segment's integration; a time before every
 spin-up start has zero anomaly.
 
-Units of the coefficients (recorded as JSON in the store's ``planted_dynamics``
-attribute, :meth:`PlantedDynamics.describe`) are listed in :data:`COEFFICIENT_UNITS`.
+The store's coefficients (:data:`DEFAULT_DYNAMICS`; recorded as JSON in the store's
+``planted_dynamics`` attribute, :meth:`PlantedDynamics.describe`; units also in
+:data:`COEFFICIENT_UNITS`), per-field values in the order Z, P, T, V:
+
+=====================  ===========================  ==========================================
+coefficient            value                        units
+=====================  ===========================  ==========================================
+``omega_base``         6.0                          degrees of longitude per day
+``omega_jet``          14.0                         degrees of longitude per day
+``relaxation``         0.005, 0.03, 0.005, 0.1      1 per 6 h step
+``gamma``              0.3, 0.2, 0.3, 0.2           1
+``kappa``              0.03                         Pa per (m2 s-2) per 6 h step
+``upstream_deg``       6.0                          degrees of longitude
+``beta``               0.7                          m s-1 per 6 h step
+``t_scale``            1.5                          K
+``sigma``              80.0, 30.0, 0.2, 0.45        m2 s-2, Pa, K, m s-1 per 6 h step
+``noise_wavenumbers``  5 to 12                      zonal wavenumbers
+``noise_lat_spacing``  15.0                         degrees of latitude
+``noise_lat_width``    10.0                         degrees of latitude
+``spinup_steps``       40                           6 h steps (10 days)
+=====================  ===========================  ==========================================
+
+On the 3 degree grid over a year the anomalies' standard deviations are about 430 m2 s-2
+(Z), 300 Pa (P), 1.1 K (T) and 2.9 m s-1 (V). The noise is 4 to 10 % of the variance of
+their 6-hour change. The linear interpolation of the advection damps the short waves
+more on coarse grids, so the anomalies are larger on fine grids.
 """
 
 from __future__ import annotations
