@@ -180,7 +180,8 @@ def headline(table: pd.DataFrame, n_times: int) -> pd.DataFrame:
     rows = [
         {
             "metric": f"surrogate_skill_{var}",
-            "value": value,
+            "value": value if np.isfinite(value) else None,
+            "note": "" if np.isfinite(value) else "the 6-hour change has no variance on the held-out times",
             "n": n_times,
             "method": (
                 "explained variance of the 6-hour change on held-out times (1 - SSE/SST, area-weighted; "
