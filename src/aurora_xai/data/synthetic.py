@@ -4,9 +4,10 @@ The store has the real WeatherBench 2 layout: dims ``(time, level, latitude, lon
 latitude decreasing from 90, longitude increasing from 0, 6-hourly times, float32, the
 WeatherBench 2 variable names and units, the static fields ``geopotential_at_surface``,
 ``land_sea_mask`` and ``soil_type``, and a few variables the study does not use (the real
-store has about 62). It is a *test fixture*: every field is an analytic function of time
-and position plus seeded random synoptic variability, so the analyses have known
-structure to recover:
+store has about 62). It is a *test fixture*: every field is an analytic background, a
+function of time and position plus seeded random synoptic variability, and four fields
+carry a planted anomaly with known dynamics (:mod:`aurora_xai.data.dynamics`), so the
+analyses have known structure to recover:
 
 * a seasonal cycle that follows the sun: surface temperature peaks under the solar
   declination, land cools more in winter, the jets move poleward and weaken in summer;
@@ -16,14 +17,25 @@ structure to recover:
   seeded random extratropical cyclones, more and deeper in winter;
 * storms from a catalogue (named events with a track) with a coherent 3-D structure: a
   surface low with strong 10 m winds, a cold core tilted westward with height for
-  extratropical cyclones, a warm core for hurricanes.
+  extratropical cyclones, a warm core for hurricanes;
+* planted dynamics: the 500 hPa geopotential, the mean sea-level pressure, the 850 hPa
+  temperature and the 10 m zonal wind carry an anomaly whose 6-hourly step is a known map
+  ``F`` of the two previous steps plus seeded noise (advection by a fixed zonal flow, the
+  sea-level pressure driven by the 500 hPa geopotential upstream, a ``tanh`` of the
+  850 hPa temperature driving the 10 m wind, a history term, relaxation); the store
+  records ``F`` as JSON in its ``planted_dynamics`` attribute, and
+  :mod:`aurora_xai.truth` computes ``F`` and its exact attribution.
 
-Everything is deterministic for a seed.
+Everything is deterministic for a seed. The anomaly is integrated forward in time from
+a spin-up before each run of consecutive times (see :mod:`aurora_xai.data.dynamics`):
+:func:`synthetic_dataset` for any subset of times integrates from there, so a subset
+equals the same times of the whole store.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -36,9 +48,17 @@ import xarray as xr
 
 from ..sections import from_section, section_defaults
 from ..storms.tracks import Storm
+from .dynamics import DEFAULT_DYNAMICS, DRIVEN, anomalies_at, integrate_anomaly, segments
 from .variables import LEVELS, LONG_NAMES, UNITS
 
-__all__ = ["SyntheticSpec", "step_bytes", "write_synthetic_store", "synthetic_dataset"]
+__all__ = [
+    "SyntheticSpec",
+    "background_fields",
+    "planted_dynamics_attr",
+    "step_bytes",
+    "synthetic_dataset",
+    "write_synthetic_store",
+]
 
 log = logging.getLogger(__name__)
 
@@ -261,13 +281,14 @@ def _vortex(lat2, lon2, clat, clon, radius, hemi):
     return gauss, u, v
 
 
-def _dynamic_chunk(
+def _background_chunk(
     spec: SyntheticSpec,
     times: pd.DatetimeIndex,
     static: dict[str, np.ndarray],
     waves: dict[str, np.ndarray],
     cyclones: Sequence[_Cyclone],
 ) -> dict[str, np.ndarray]:
+    """The background ``B`` at ``times``: every dynamic field, float64, ``(time, [level,] lat, lon)``."""
     lat = spec.latitudes
     lon = spec.longitudes
     lat2, lon2 = np.meshgrid(lat, lon, indexing="ij")
@@ -423,7 +444,58 @@ def _dynamic_chunk(
         out["sea_surface_temperature"] = np.where(lsm[None] < 0.5, np.maximum(ts, 271.35), np.nan)
         out["surface_pressure"] = msl * np.exp(-orog_m[None] / 8000.0)
         out["total_cloud_cover"] = np.clip(0.5 + (101325.0 - msl) / 4000.0, 0, 1)
+    return out
+
+
+def _add_anomaly(fields: dict[str, np.ndarray], anomaly: np.ndarray) -> None:
+    """Add the planted anomaly ``(time, 4, lat, lon)`` to its driven fields, in place."""
+    for k, (name, level) in enumerate(DRIVEN):
+        if level is None:
+            fields[name] += anomaly[:, k]
+        else:
+            fields[name][:, list(LEVELS).index(level)] += anomaly[:, k]
+
+
+def _dynamic_chunk(
+    spec: SyntheticSpec,
+    times: pd.DatetimeIndex,
+    static: dict[str, np.ndarray],
+    waves: dict[str, np.ndarray],
+    cyclones: Sequence[_Cyclone],
+    anomaly: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Background plus planted anomaly ``(time, 4, lat, lon)``, as the store's float32."""
+    out = _background_chunk(spec, times, static, waves, cyclones)
+    _add_anomaly(out, anomaly)
     return {k: v.astype(np.float32) for k, v in out.items()}
+
+
+def planted_dynamics_attr(spec: SyntheticSpec) -> str:
+    """The store's ``planted_dynamics`` attribute: F described as JSON (terms, coefficients
+    with units, driven fields, flow, seed; :meth:`~aurora_xai.data.dynamics.PlantedDynamics.describe`)."""
+    return json.dumps(DEFAULT_DYNAMICS.describe(spec.seed, spec.resolution), sort_keys=True)
+
+
+def _random_parts(spec: SyntheticSpec) -> tuple[dict[str, np.ndarray], list[_Cyclone]]:
+    rng = np.random.default_rng(spec.seed)
+    waves = _wave_params(rng)
+    return waves, _random_cyclones(spec, rng, spec.times())
+
+
+def background_fields(spec: SyntheticSpec, times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+    """The analytic background ``B(t)`` of every dynamic field at ``times``, float64.
+
+    The store's fields are these plus the planted anomaly on the driven fields
+    (:data:`~aurora_xai.data.dynamics.DRIVEN`). Shapes ``(time, [level,] lat, lon)``.
+    """
+    waves, cyclones = _random_parts(spec)
+    return _background_chunk(spec, pd.DatetimeIndex(times), static_fields(spec), waves, cyclones)
+
+
+def _anomalies(spec: SyntheticSpec, times: pd.DatetimeIndex) -> np.ndarray:
+    return anomalies_at(
+        DEFAULT_DYNAMICS, spec.seed, spec.times(), times, spec.latitudes, spec.longitudes, spec.resolution
+    )
 
 
 _EXTRA_UNITS = {
@@ -467,17 +539,19 @@ def synthetic_dataset(spec: SyntheticSpec, times: pd.DatetimeIndex | None = None
     """The synthetic fields in memory for ``times`` (default: the spec's whole axis).
 
     Values depend only on the spec and the time, so any subset of times equals the same
-    times of the full store. All times are generated at once: working memory is about
-    ``len(times) * step_bytes(spec)`` (:func:`step_bytes`), ~1.9 GB per time at 0.25 deg.
+    times of the full store: the planted anomaly is integrated from the spin-up of each
+    segment that holds a requested time up to the last requested time in it (4 driven
+    fields per step, two steps held). The background of all times is generated at once:
+    working memory is about ``len(times) * step_bytes(spec)`` (:func:`step_bytes`), ~1.9 GB
+    per time at 0.25 deg.
     """
     all_times = spec.times()
     times = all_times if times is None else pd.DatetimeIndex(times)
-    rng = np.random.default_rng(spec.seed)
-    waves = _wave_params(rng)
-    cyclones = _random_cyclones(spec, rng, all_times)
+    waves, cyclones = _random_parts(spec)
     static = static_fields(spec)
-    fields = _dynamic_chunk(spec, times, static, waves, cyclones)
+    fields = _dynamic_chunk(spec, times, static, waves, cyclones, _anomalies(spec, times))
     ds = _to_dataset(spec, times, fields)
+    ds.attrs["planted_dynamics"] = planted_dynamics_attr(spec)
     for name, arr in static.items():
         units = UNITS[name]
         ds[name] = xr.Variable(
@@ -497,6 +571,18 @@ def step_bytes(spec: SyntheticSpec) -> int:
     return 8 * cells * (16 * len(LEVELS) + 24)
 
 
+def _anomaly_stream(spec: SyntheticSpec):
+    """The planted anomaly ``(4, lat, lon)`` at each of the spec's times in order, the state
+    carried from step to step (each segment integrated from its spin-up)."""
+    for seg in segments(spec.times()):
+        stream = integrate_anomaly(
+            DEFAULT_DYNAMICS, spec.seed, seg[0], spec.latitudes, spec.longitudes, spec.resolution
+        )
+        for t, (t_int, a, _) in zip(seg, stream):
+            assert t == t_int
+            yield a
+
+
 def write_synthetic_store(
     spec: SyntheticSpec, path: str | Path, chunk_days: int = 31, max_block_bytes: int = 2 * 2**30
 ) -> Path:
@@ -506,8 +592,11 @@ def write_synthetic_store(
     half-written store under ``path``. Chunks are one time step each. The times are
     generated and written in blocks of at most ``chunk_days`` days and at most
     ``max_block_bytes`` of working memory (:func:`step_bytes`; at least one step per
-    block): 124 steps per block on the default 3 deg grid, one at 0.25 deg. The values do
-    not depend on the blocks.
+    block): 124 steps per block on the default 3 deg grid, one at 0.25 deg. The planted
+    anomaly is carried from step to step across blocks (two steps of 4 driven fields
+    held), each segment of consecutive times integrated from its spin-up. The values do
+    not depend on the blocks. The store's ``planted_dynamics`` attribute holds F as JSON
+    (:func:`planted_dynamics_attr`).
 
     Returns:
         The path of the store.
@@ -524,10 +613,9 @@ def write_synthetic_store(
     if tmp.exists():
         shutil.rmtree(tmp)
     all_times = spec.times()
-    rng = np.random.default_rng(spec.seed)
-    waves = _wave_params(rng)
-    cyclones = _random_cyclones(spec, rng, all_times)
+    waves, cyclones = _random_parts(spec)
     static = static_fields(spec)
+    anomaly_stream = _anomaly_stream(spec)
     step = max(1, min(chunk_days * 4, max_block_bytes // step_bytes(spec)))
     log.info(
         "%d times on a %d x %d grid, %d per block (~%.2f GB working memory per time)",
@@ -542,7 +630,8 @@ def write_synthetic_store(
         compressor_kw = {"compressors": None}
     for start in range(0, len(all_times), step):
         times = all_times[start : start + step]
-        fields = _dynamic_chunk(spec, times, static, waves, cyclones)
+        anomaly = np.stack([next(anomaly_stream) for _ in times])
+        fields = _dynamic_chunk(spec, times, static, waves, cyclones, anomaly)
         ds = _to_dataset(spec, times, fields)
         # every block carries the store's attributes (an append replaces them)
         ds.attrs.update(
@@ -551,6 +640,7 @@ def write_synthetic_store(
             seed=spec.seed,
             resolution_deg=spec.resolution,
             storms=",".join(s.name for s in spec.storms),
+            planted_dynamics=planted_dynamics_attr(spec),
         )
         if start == 0:
             for name, arr in static.items():
