@@ -20,21 +20,32 @@ from aurora_xai.settings import Settings, load_config
 from aurora_xai.surrogate.architecture import ResidualAurora, ResidualPerceiver3DDecoder
 from aurora_xai.surrogate.samples import read_samples, training_times
 from aurora_xai.surrogate.settings import SurrogateSettings
-from aurora_xai.surrogate.skill import SKILL_COLUMNS, headline, heldout_times, skill_table
+from aurora_xai.surrogate.skill import (
+    PLANTED_FIELDS,
+    SKILL_COLUMNS,
+    headline,
+    heldout_times,
+    planted_forecasts,
+    plot_skill,
+    skill_table,
+)
 from aurora_xai.surrogate.train import save_checkpoint, train_surrogate
 
 LEVELS = (250, 500, 850)
 STEP = pd.Timedelta(hours=6)
 
 
+#: A 9-degree store: a training period and a few held-out days.
+SPEC = SyntheticSpec.from_schema(
+    resolution=9.0, periods=(("2004-11-01", "2004-11-03"), ("2005-01-01", "2005-01-02")), extra_variables=False
+)
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> str:
-    """A 9-degree WeatherBench 2-schema store: a training period and a few held-out days."""
-    spec = SyntheticSpec.from_schema(
-        resolution=9.0, periods=(("2004-11-01", "2004-11-03"), ("2005-01-01", "2005-01-02")), extra_variables=False
-    )
+    """The store of :data:`SPEC` (WeatherBench 2 schema)."""
     path = tmp_path_factory.mktemp("surrogate") / "era5.zarr"
-    write_synthetic_store(spec, path)
+    write_synthetic_store(SPEC, path)
     return str(path)
 
 
@@ -127,10 +138,16 @@ def test_skill_table_columns_and_headline(store, tmp_path):
     source = _source(store)
     times = heldout_times(source, pd.date_range("2005-01-01T06", "2005-01-03T06", freq="1D"), STEP, 8)
     assert list(times) == [pd.Timestamp("2005-01-01T06"), pd.Timestamp("2005-01-02T06")]  # not 3 January
-    table = skill_table(model, source, times, STEP)
+    table = skill_table(model, source, times, STEP, planted=planted_forecasts(SPEC))
     assert list(table.columns) == list(SKILL_COLUMNS)
     assert len(table) == 4 + 5 * len(LEVELS)
     assert set(table.units[table.variable == "msl"]) == {"Pa"}
+    # F's columns: exactly the fields F drives; F itself explains most of their change
+    driven = table[table.rmse_vs_planted.notna()]
+    assert {(v, None if np.isnan(lv) else lv) for v, lv in zip(driven.variable, driven.level)} == set(PLANTED_FIELDS)
+    assert (driven.explained_variance_planted > 0.5).all() and (driven.explained_variance_planted < 1).all()
+    assert table.explained_variance_planted.notna().sum() == len(PLANTED_FIELDS)
+    plot_skill(table)
     rows = headline(table, len(times))
     assert sorted(rows.metric) == sorted(
         f"surrogate_skill_{v}" for v in ("2t", "10u", "10v", "msl", "z", "u", "v", "t", "q")

@@ -47,7 +47,15 @@ if SURROGATE_TRAINED:
             **model_resources(peak_gb=2.0, minutes_per_unit=0.05),
             model_device=MODEL_DEVICE,
         params:
-            settings=declare("data", "dates", "model", SurrogateScoring),
+            settings=declare(
+                "data",
+                "dates",
+                "model",
+                SurrogateScoring,
+                "seed",
+                "synthetic",
+                "storms",
+            ),
             code=code("score_surrogate.py"),
         script:
             "../scripts/score_surrogate.py"
