@@ -87,6 +87,13 @@ SKILL_COLUMNS = (
 PLANTED_FIELDS: tuple[tuple[str, float | None], ...] = (("z", 500.0), ("msl", None), ("t", 850.0), ("10u", None))
 
 
+def _field(batch: Any, b: int, var: str, level: float | None, levels: list[float], step: int) -> np.ndarray:
+    """Sample ``b``'s field ``var`` (at ``level``) of history step ``step``, float64 ``(lat, lon)``."""
+    if level is None:
+        return batch.surf_vars[var][b, step].double().numpy()
+    return batch.atmos_vars[var][b, step, levels.index(level)].double().numpy()
+
+
 def planted_forecasts(spec: Any) -> Callable[[Any], dict[tuple[str, float | None], np.ndarray]]:
     """F's forecasts of the synthetic store written from ``spec`` (a
     :class:`~aurora_xai.data.synthetic.SyntheticSpec`): a function of a sample batch (raw
@@ -97,14 +104,8 @@ def planted_forecasts(spec: Any) -> Callable[[Any], dict[tuple[str, float | None
         levels = [float(v) for v in batch.metadata.atmos_levels]
         out: dict[tuple[str, float | None], list[np.ndarray]] = {k: [] for k in PLANTED_FIELDS}
         for b, time in enumerate(batch.metadata.time):
-
-            def field(var: str, level: float | None, step: int) -> np.ndarray:
-                if level is None:
-                    return batch.surf_vars[var][b, step].double().numpy()
-                return batch.atmos_vars[var][b, step, levels.index(level)].double().numpy()
-
-            prev = np.stack([field(v, lv, 0) for v, lv in PLANTED_FIELDS])
-            now = np.stack([field(v, lv, -1) for v, lv in PLANTED_FIELDS])
+            prev = np.stack([_field(batch, b, v, lv, levels, 0) for v, lv in PLANTED_FIELDS])
+            now = np.stack([_field(batch, b, v, lv, levels, -1) for v, lv in PLANTED_FIELDS])
             f = planted_forecast(spec, prev, now, utc_timestamp(time))
             for i, key in enumerate(PLANTED_FIELDS):
                 out[key].append(f[i])
