@@ -293,6 +293,12 @@ RULES: tuple[Rule, ...] = tuple(
             "LRP closure error, {case}",
             "error of the relevance budget once the absorbed share is counted (0 = closed)",
         ),
+        (
+            r"surrogate_skill_(?P<variable>.+)",
+            "validation",
+            "surrogate skill, {variable}",
+            "explained variance of the 6-hour change of {variable} on held-out times (1 = perfect, 0 = the mean change)",
+        ),
         # perturbation: masking the most relevant cells against random masks
         (
             r"perturbation_ratio_p(?P<p>\d+(?:_\d+)?)(?P<mask>_blobs|)(?:_(?P<suffix>.+))?",

@@ -142,11 +142,11 @@ class PlantedDynamics:
     omega_jet: float = 14.0
     relaxation: tuple[float, float, float, float] = (0.005, 0.03, 0.005, 0.1)
     gamma: tuple[float, float, float, float] = (0.3, 0.2, 0.3, 0.2)
-    kappa: float = 0.05
+    kappa: float = 0.03
     upstream_deg: float = 6.0
-    beta: float = 0.4
+    beta: float = 0.5
     t_scale: float = 1.5
-    sigma: tuple[float, float, float, float] = (45.0, 30.0, 0.2, 0.25)
+    sigma: tuple[float, float, float, float] = (80.0, 30.0, 0.2, 0.3)
     noise_wavenumbers: tuple[int, ...] = (5, 6, 7, 8, 9, 10, 11, 12)
     noise_lat_spacing: float = 15.0
     noise_lat_width: float = 10.0
@@ -202,26 +202,31 @@ def upstream_cells(dyn: PlantedDynamics, resolution: float) -> int:
     return int(round(dyn.upstream_deg / resolution))
 
 
+def _columns(c: np.ndarray, nlon: int, sign: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source columns ``(lat, lon)`` of the two interpolation points and the weights ``(lat, 1)``."""
+    n = np.floor(c).astype(np.int64)
+    f = (c - n)[:, None]
+    j = np.arange(nlon)[None, :]
+    return (j - sign * n[:, None]) % nlon, (j - sign * (n[:, None] + 1)) % nlon, f
+
+
 def _shift(a: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Semi-Lagrangian eastward shift of ``a`` (..., lat, lon) by ``c`` cells per row."""
-    out = np.empty_like(a)
-    n = np.floor(c).astype(int)
-    f = c - n
-    for i in range(a.shape[-2]):
-        row = a[..., i, :]
-        out[..., i, :] = (1 - f[i]) * np.roll(row, n[i], axis=-1) + f[i] * np.roll(row, n[i] + 1, axis=-1)
-    return out
+    """Semi-Lagrangian eastward shift of ``a`` (..., lat, lon) by ``c`` cells per row:
+    ``out[..., i, j] = (1 - f_i) a[..., i, j - n_i] + f_i a[..., i, j - n_i - 1]``."""
+    j0, j1, f = _columns(c, a.shape[-1], 1)
+    shape = a.shape[:-2] + j0.shape
+    return (1 - f) * np.take_along_axis(a, np.broadcast_to(j0, shape), axis=-1) + f * np.take_along_axis(
+        a, np.broadcast_to(j1, shape), axis=-1
+    )
 
 
 def _shift_adjoint(w: np.ndarray, c: np.ndarray) -> np.ndarray:
     """The transpose of :func:`_shift`."""
-    out = np.empty_like(w)
-    n = np.floor(c).astype(int)
-    f = c - n
-    for i in range(w.shape[-2]):
-        row = w[..., i, :]
-        out[..., i, :] = (1 - f[i]) * np.roll(row, -n[i], axis=-1) + f[i] * np.roll(row, -n[i] - 1, axis=-1)
-    return out
+    j0, j1, f = _columns(c, w.shape[-1], -1)
+    shape = w.shape[:-2] + j0.shape
+    return (1 - f) * np.take_along_axis(w, np.broadcast_to(j0, shape), axis=-1) + f * np.take_along_axis(
+        w, np.broadcast_to(j1, shape), axis=-1
+    )
 
 
 def anomaly_step(
