@@ -39,23 +39,27 @@ def _independent(store, spec, time):
     w = region_cell_weights(BOX, lat, lon)
     dyn = DEFAULT_DYNAMICS
     tanh = float(np.sum(w * dyn.beta * np.tanh((t - b[2]) / dyn.t_scale)))
+    nonlinear = tanh - float(np.sum(w * dyn.beta * (t - b[2]) / dyn.t_scale))
     upstream = np.roll(z - b[0], upstream_cells(dyn, spec.resolution), axis=-1)
     coupling = float(np.sum(w * upstream))
-    return tanh, coupling, t - b[2]
+    return tanh, coupling, t - b[2], nonlinear
 
 
 def test_planted_quantities_match_an_independent_computation(small_store, spec):
     batch = ERA5Source(str(small_store)).batch(TIME)
-    got = input_targets(batch, BOX, ["planted_tanh_t850", "planted_z500_upstream"], planted=PlantedContext(spec))
-    tanh, coupling, anomaly = _independent(small_store, spec, TIME)
+    names = ["planted_tanh_t850", "planted_z500_upstream", "planted_tanh_t850_nonlinear"]
+    got = input_targets(batch, BOX, names, planted=PlantedContext(spec))
+    tanh, coupling, anomaly, nonlinear = _independent(small_store, spec, TIME)
     assert np.abs(anomaly).max() > 0.1  # the store carries a planted anomaly to read
     np.testing.assert_allclose(got["planted_tanh_t850"], [tanh], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got["planted_z500_upstream"], [coupling], rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(got["planted_tanh_t850_nonlinear"], [nonlinear], rtol=1e-4, atol=1e-6)
+    assert abs(nonlinear) > 0  # the term is not its linearisation
 
 
 def test_planted_quantity_is_not_the_tanh_of_the_region_mean(small_store, spec):
     """The mean of tanh differs from tanh of the mean anomaly: the term is non-linear per cell."""
-    tanh, _, anomaly = _independent(small_store, spec, TIME)
+    tanh, _, anomaly, _ = _independent(small_store, spec, TIME)
     ds = xr.open_zarr(small_store)
     w = region_cell_weights(BOX, ds["latitude"].values, ds["longitude"].values)
     of_mean = DEFAULT_DYNAMICS.beta * np.tanh(np.sum(w * anomaly) / DEFAULT_DYNAMICS.t_scale)
@@ -65,7 +69,7 @@ def test_planted_quantity_is_not_the_tanh_of_the_region_mean(small_store, spec):
 def test_history_step_reads_its_own_time(small_store, spec):
     batch = ERA5Source(str(small_store)).batch(TIME)
     prev = input_targets(batch, BOX, ["planted_tanh_t850"], history=0, planted=PlantedContext(spec))
-    tanh, _, _ = _independent(small_store, spec, TIME - pd.Timedelta(hours=6))
+    tanh, _, _, _ = _independent(small_store, spec, TIME - pd.Timedelta(hours=6))
     np.testing.assert_allclose(prev["planted_tanh_t850"], [tanh], rtol=1e-5, atol=1e-6)
 
 

@@ -63,6 +63,7 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "msl": "msl (calibration: an input's region mean)",
         "t2m": "t2m (calibration: an input's region mean)",
         "planted_tanh_t850": "planted beta tanh(T850 anomaly / t_scale)",
+        "planted_tanh_t850_nonlinear": "planted beta tanh(T850 anomaly / t_scale), non-linear part",
         "planted_z500_upstream": "planted upstream z500 anomaly",
     },
     "boot": {"_block": "block bootstrap", "": "date bootstrap"},

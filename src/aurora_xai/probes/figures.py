@@ -25,6 +25,7 @@ _LABELS = {
     "msl": "mean MSL [calibration]",
     "t2m": "mean 2 m temperature [calibration]",
     "planted_tanh_t850": "F's term beta tanh(T850 anomaly / t_scale)",
+    "planted_tanh_t850_nonlinear": "F's tanh term minus its linearisation",
     "planted_z500_upstream": "F's upstream Z500 anomaly",
     "wind10_max": "max 10 m wind speed",
     "jet_lat_u250": "latitude of the 250 hPa u maximum",

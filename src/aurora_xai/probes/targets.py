@@ -29,6 +29,9 @@ quantity                    what                                                
 ==========================  ======================================================  =======
 ``planted_tanh_t850``       area-weighted mean of ``beta * tanh(a_T850 / t_scale)``  m s-1
                             (F's non-linear term: the 6 h increment of 10 m u)
+``planted_tanh_t850_``      area-weighted mean of                                   m s-1
+``nonlinear``               ``beta * (tanh(a_T850 / t_scale) - a_T850 / t_scale)``
+                            (the term minus its linearisation at zero anomaly)
 ``planted_z500_upstream``   area-weighted mean of ``a_Z500`` read ``upstream_deg``   m2 s-2
                             west of each cell (what F's cross-level term reads:
                             msl gains ``kappa`` times it per 6 h)
@@ -116,6 +119,13 @@ QUANTITIES: dict[str, Quantity] = {
             "area-weighted mean of beta tanh(T850 anomaly / t_scale), the planted non-linear 6 h increment of 10 m u",
         ),
         Quantity(
+            "planted_tanh_t850_nonlinear",
+            "m s-1",
+            "tendency_of_eastward_wind",
+            "area-weighted mean of beta (tanh(T850 anomaly / t_scale) - T850 anomaly / t_scale), the planted "
+            "non-linear term minus its linearisation at zero anomaly",
+        ),
+        Quantity(
             "planted_z500_upstream",
             "m2 s-2",
             "geopotential",
@@ -126,7 +136,7 @@ QUANTITIES: dict[str, Quantity] = {
 }
 
 #: Quantities of F's planted dynamics (need a store that records them, :class:`PlantedContext`).
-PLANTED: frozenset[str] = frozenset({"planted_tanh_t850", "planted_z500_upstream"})
+PLANTED: frozenset[str] = frozenset({"planted_tanh_t850", "planted_tanh_t850_nonlinear", "planted_z500_upstream"})
 #: Region means of single input fields: equal to a raw-input feature (calibration rows).
 CALIBRATION: frozenset[str] = frozenset({"t850", "z500", "msl", "t2m"})
 
@@ -299,9 +309,10 @@ def input_targets(
             assert planted is not None
             b = planted.background(_times(batch, history), lat, lon)  # (B, 4, H, W)
             dyn = planted.dynamics
-            if q == "planted_tanh_t850":
-                a = _np(select_field(batch, "t", 850, history)) - b[:, 2]
-                out[q] = np.einsum("bhw,hw->b", dyn.beta * np.tanh(a / dyn.t_scale), w)
+            if q in ("planted_tanh_t850", "planted_tanh_t850_nonlinear"):
+                a = (_np(select_field(batch, "t", 850, history)) - b[:, 2]) / dyn.t_scale
+                term = np.tanh(a) - a if q.endswith("_nonlinear") else np.tanh(a)
+                out[q] = np.einsum("bhw,hw->b", dyn.beta * term, w)
             else:
                 a = _np(select_field(batch, "z", 500, history)) - b[:, 0]
                 order = np.argsort(np.mod(lon, 360.0))
