@@ -155,10 +155,16 @@ def test_sweep_rows_and_the_first_decoding_tap():
     lat = rows[rows["stat"] == "probe_r2_planted_tanh_t850"].set_index("tap")
     assert lat.loc["backbone", "value"] == 0.9 and lat.loc["backbone", "note"].startswith("beats both")
     assert lat.loc["encoder", "note"].startswith("does not beat")
-    head = headline_rows(first_decodable(_probes(), sweep))
-    assert head["metric"].tolist() == ["sweep_probe_first_tap_planted_tanh_t850"]
-    assert head["value"].iloc[0] == 7 and "backbone" in head["method"].iloc[0]
+    head = headline_rows(first_decodable(_probes(), sweep)).set_index("metric")
+    assert head.index.tolist() == [
+        "sweep_probe_first_tap_planted_tanh_t850",
+        "sweep_probe_first_tap_vs_random_planted_tanh_t850",
+    ]
+    both = head.loc["sweep_probe_first_tap_planted_tanh_t850"]
+    assert both["value"] == 7 and "backbone" in both["method"]
     weak = _probes()
-    weak.loc[weak["features"] == "latent", "ci_low"] = 0.0
-    none = headline_rows(first_decodable(weak, sweep))
-    assert np.isnan(none["value"].iloc[0]) and "no swept tap" in none["note"].iloc[0]
+    weak.loc[(weak["features"] == "latent") & (weak["tap"] == "backbone"), "ci_low"] = 0.45  # above random only
+    none = headline_rows(first_decodable(weak, sweep)).set_index("metric")
+    assert np.isnan(none.loc["sweep_probe_first_tap_planted_tanh_t850", "value"])
+    assert "no swept tap" in none.loc["sweep_probe_first_tap_planted_tanh_t850", "note"]
+    assert none.loc["sweep_probe_first_tap_vs_random_planted_tanh_t850", "value"] == 7

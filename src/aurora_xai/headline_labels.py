@@ -245,6 +245,12 @@ RULES: tuple[Rule, ...] = tuple(
         ),
         # layers: regime statistics at every tap (label and meaning of the statistic)
         (
+            r"sweep_probe_first_tap_vs_random_(?P<pq>.+)",
+            "layers",
+            "{pq}: first tap beating the random model (depth)",
+            "depth of the shallowest tap whose probe beats the random model of the same architecture",
+        ),
+        (
             r"sweep_probe_first_tap_(?P<pq>.+)",
             "layers",
             "{pq}: first tap decoding it (depth)",
