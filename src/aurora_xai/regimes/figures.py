@@ -525,12 +525,14 @@ def plot_layer_sweep(table) -> Figure:
         ax.plot(finite.index, finite["value"], color="0.6", lw=1, zorder=0)
         if spec.chance is not None:
             ax.axhline(spec.chance, color="0.4", ls="--", lw=0.9, label="chance")
-            ax.legend(loc="lower right", fontsize=8)
+            ax.legend(loc="center right", fontsize=8)
         ax.set_title(f"{spec.title}\n({metric})", fontsize=10)
         ax.set_ylabel(spec.label)
         ax.grid(alpha=0.3)
-    for ax in axes[-1]:
+    for column in axes.T:  # the lowest drawn panel of each column carries the tap names
+        ax = [a for a in column if a.get_visible()][-1]
         ax.set_xticks(depths, ticks, rotation=30, ha="right", fontsize=8)
+        ax.tick_params(labelbottom=True)
         ax.set_xlabel("tap, shallow to deep")
     handles = [
         plt.Line2D([], [], marker="o", ls="", color="tab:red", label=f"published tap ({published_name})"),
@@ -539,7 +541,7 @@ def plot_layer_sweep(table) -> Figure:
     fig.legend(handles=handles, loc="outside upper right", fontsize=9, ncols=2)
     title = "Regime statistics at every tap, with 95 % intervals"
     if planted:
-        title = "Regime statistics and planted-term probes at every tap, with 95 % intervals"
+        title = "Regime statistics and probes of F's terms per tap (95 % intervals)"
     fig.suptitle(title, fontsize=12)
     return fig
 
@@ -568,4 +570,4 @@ def _probe_panel(ax, probe, metric: str, depths: list[int]) -> None:
     ax.set_title(f"Probe of F's planted term {name}\n({metric})", fontsize=10)
     ax.set_ylabel("held-out R² (1)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="center right", fontsize=8)
