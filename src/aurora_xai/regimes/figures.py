@@ -525,7 +525,7 @@ def plot_layer_sweep(table) -> Figure:
         ax.plot(finite.index, finite["value"], color="0.6", lw=1, zorder=0)
         if spec.chance is not None:
             ax.axhline(spec.chance, color="0.4", ls="--", lw=0.9, label="chance")
-            ax.legend(loc="center right", fontsize=8)
+            ax.legend(loc="lower right", fontsize=8)
         ax.set_title(f"{spec.title}\n({metric})", fontsize=10)
         ax.set_ylabel(spec.label)
         ax.grid(alpha=0.3)
