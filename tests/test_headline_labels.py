@@ -92,7 +92,17 @@ def test_labels_say_which_variant():
     assert slope.label == "storm axis push: 10m wind speed random-direction slope"
     sweep = describe("sweep_storm_calm_auc_blocked@backbone.encoder.2")
     assert sweep.label == "Storm vs calm AUC, time-blocked folds at backbone.encoder.2"
-    assert describe("probe_r2_t2m@backbone_random").label == "t2m probe R², random model at backbone"
+    assert (
+        describe("probe_r2_t2m@backbone_random").label
+        == "t2m (calibration: an input's region mean) probe R², random model at backbone"
+    )
+    assert (
+        describe("probe_r2_planted_tanh_t850_inputs").label
+        == "planted beta tanh(T850 anomaly / t_scale) probe R², raw inputs"
+    )
+    assert (
+        describe("intervention_planted_tanh_t850_10u_sign_match").label == "planted tanh t850 push: 10u sign matches F"
+    )
 
 
 def test_the_producers_names_are_matched():

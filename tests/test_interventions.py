@@ -303,5 +303,7 @@ def test_slopes_and_summary_known_answers():
         "intervention_pc1_2t_slope",
         "intervention_pc1_2t_random_rms_slope",
         "intervention_pc1_2t_ratio",
+        "intervention_pc1_2t_rank_p",
     ]
+    assert np.isclose(table.loc["rank_p", "value"], 3.0 / 5.0)  # two of four controls reach |2|
     assert all(r["n"] == 6 for r in rows)

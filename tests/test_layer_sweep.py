@@ -317,3 +317,28 @@ def test_a_short_window_gives_not_applicable_rows_with_reasons(planted, tmp_path
     rows = headline_rows(sweep_headline(got)).set_index("metric")
     assert rows.loc["sweep_storm_calm_auc_blocked@backbone", "note"] == auc["note"]
     plt.close(plot_layer_sweep(got))
+
+
+def test_sweep_figure_adds_a_panel_per_planted_probe(table):
+    from aurora_xai.probes.sweep import sweep_probe_rows
+
+    rows = []
+    for tap, r2 in (("encoder", 0.3), ("backbone", 0.9)):
+        for features, value in (("latent", r2), ("random_model", 0.2)):
+            rows.append(
+                dict(tap=tap, quantity="planted_tanh_t850", features=features, r2=value, ci_low=value - 0.05,
+                     ci_high=value + 0.05, n=365)
+            )  # fmt: skip
+    rows.append(
+        dict(tap="inputs", quantity="planted_tanh_t850", features="raw_inputs", r2=0.5, ci_low=0.45, ci_high=0.55,
+             n=365)
+    )  # fmt: skip
+    full = pd.concat([table, sweep_probe_rows(pd.DataFrame(rows), table)], ignore_index=True)
+    fig = plot_layer_sweep(full)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 5 and "planted_tanh_t850" in titles[-1]
+    assert [r["metric"] for r in sweep_headline(full) if "probe" in r["metric"]] == [
+        "sweep_probe_r2_planted_tanh_t850@encoder",
+        "sweep_probe_r2_planted_tanh_t850@backbone",
+    ]
+    plt.close(fig)

@@ -106,6 +106,7 @@ def test_every_view_names_keys_of_its_section():
         "attribution.cases",
         "attribution.composites",
         "perturbation.settings",
+        "surrogate.settings",
     ):
         mod = importlib.import_module(f"aurora_xai.{module}")
         for obj in vars(mod).values():
@@ -117,7 +118,8 @@ def test_every_view_names_keys_of_its_section():
 
 def test_sections_build_from_the_full_config():
     s = Settings(load_config("config/config.yaml"))
-    assert s.dates.shard_size == 92 and s.model.name == "tiny"
+    assert s.dates.shard_size == 92 and s.model.name == "surrogate"
+    assert s.surrogate.train_period == ("2004-10-01", "2004-11-30") and s.surrogate.steps > 0
     assert s.perturbation.n_draws == 50 and s.perturbation.ig_steps == 16
     assert s.labels.start == "2005-01-01" and s.labels.end == "2005-12-31"
     assert set(s.perturbation_cases) == {"great_storm_1987"}

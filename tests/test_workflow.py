@@ -29,7 +29,16 @@ def test_lint_is_clean(workdir):
 def test_dry_run_lists_the_jobs(workdir):
     out = snakemake(workdir, "-n", "--quiet", "rules")
     text = out.stdout + out.stderr
-    for rule in ("make_synthetic_era5", "extract_latents", "aggregate_latents", "fit_pca", "plot_pca_seasons"):
+    for rule in (
+        "make_synthetic_era5",
+        "train_surrogate",
+        "score_surrogate",
+        "plot_surrogate_skill",
+        "extract_latents",
+        "aggregate_latents",
+        "fit_pca",
+        "plot_pca_seasons",
+    ):
         assert rule in text
     cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
     n_shards = -(-365 // cfg["dates"]["shard_size"])
@@ -58,6 +67,10 @@ def _bad_config(workdir: Path, tmp_path: Path, edit) -> str:
         (lambda c: c["data"].update(levels=[250, 500, 850, 975]), "config key 'data.levels'"),
         (lambda c: c["dates"].update(history_hours=1), "config key 'dates.history_hours'"),
         (
+            lambda c: c["surrogate"].update(train_period=["2004-12-25", "2005-01-05"]),
+            "config key 'surrogate.train_period'",
+        ),
+        (
             lambda c: (c["latents"].update(pool="max"), c["dates"].update(shard_size="ten")),
             ("config key 'latents.pool'", "config key 'dates.shard_size'"),
         ),
@@ -70,6 +83,7 @@ def _bad_config(workdir: Path, tmp_path: Path, edit) -> str:
         "unknown-model",
         "level-without-statistics",
         "history-not-the-model-step",
+        "surrogate-period-overlaps-the-study",
         "two-errors-at-once",
     ],
 )

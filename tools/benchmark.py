@@ -33,6 +33,11 @@ Sections:
               is not started (its extrapolation is printed); nor is 0.25 deg without
               checkpointing (target: 0.25 deg within 24 GB; about an hour on 2 cores)
   masks       perturbation masks per second, batched against one mask per forward
+  surrogate   the surrogate's training step (reading its samples, forward, backward and the
+              AdamW step; train_surrogate on a 3 deg synthetic store with the embedded
+              default's surrogate settings) against a no-grad forward pass of the same
+              batch; steps/s and the default's training time extrapolated from it
+              (target: the training within about 3 minutes of 2 cores)
   download    the ERA5 copy (download_subset) from local WeatherBench 2-schema stores of
               >= 1 GB with extra variables (0.25 deg, the study's grid, and a 1 deg
               synthetic one): dask threads against the serial copy, each in a fresh
@@ -625,6 +630,38 @@ def bench_bf16(tmp: Path) -> None:
     )
 
 
+def bench_surrogate(tmp: Path, n_steps: int = 10, rounds: int = 3) -> None:
+    from aurora_xai.surrogate.samples import read_samples, training_times
+    from aurora_xai.surrogate.settings import SurrogateSettings
+    from aurora_xai.surrogate.train import train_surrogate
+
+    default = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")["surrogate"]
+    sec = {**default, "train_period": ["2005-01-01", "2005-01-20"], "steps": n_steps, "checkpoint_every": n_steps}
+    settings = SurrogateSettings.from_config(sec)
+    src = ERA5Source(str(_store(tmp)))
+    step = pd.Timedelta(hours=6)
+    model = build_model(ModelSpec.from_schema(name="surrogate", random_weights=True))
+    sample = read_samples(src, training_times(src, settings, step)[: settings.batch_size], step)
+
+    def forwards() -> None:
+        with torch.no_grad():
+            for _ in range(n_steps):
+                model(sample.inputs)
+
+    runs: dict[str, list[float]] = {"step": [], "forward": []}
+    for r in range(rounds):  # interleaved
+        result = train_surrogate(src, settings, tmp / f"surrogate_state_{r}.pt")
+        runs["step"].append(result.seconds / result.steps_done)
+        runs["forward"].append(timed(forwards)[1] / n_steps)
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    print(
+        f"surrogate   61 x 120, 13 levels, {settings.batch_size} samples a step: training step {med['step']:.3f} s "
+        f"({1 / med['step']:.2f} steps/s), no-grad forward {med['forward']:.3f} s; step / forward "
+        f"{ratio(med['step'], med['forward']):.2f}; the default's {default['steps']} steps: "
+        f"~{default['steps'] * med['step']:.0f} s (target: about 3 minutes)"
+    )
+
+
 SECTIONS = {
     "extraction": lambda tmp: bench_extraction(tmp),
     "reading": lambda tmp: bench_reading(tmp),
@@ -635,6 +672,7 @@ SECTIONS = {
     "lrp_memory": lambda tmp: bench_lrp_memory(),
     "masks": lambda tmp: bench_masks(tmp),
     "download": lambda tmp: bench_download(tmp),
+    "surrogate": lambda tmp: bench_surrogate(tmp),
 }
 
 

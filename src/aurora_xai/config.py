@@ -157,7 +157,31 @@ def check_config(config: Settings | Mapping[str, Any]) -> ConfigCheck:
     check_perturbation_config(settings)
     check_interventions_config(settings)
     check_surrogate_config(settings)
+    check_planted_config(settings)
     return result
+
+
+def check_planted_config(settings: Settings) -> None:
+    """Raise :class:`ConfigError` naming ``probes.quantities`` (or ``interventions.directions``)
+    when a term of the synthetic store's planted dynamics is asked for without
+    ``data.source: synthetic`` (only that store records them)."""
+    from .interventions.directions import PLANTED_DIRECTIONS
+    from .probes.targets import PLANTED
+
+    if settings.data.source == "synthetic":
+        return
+    asked = [q for q in settings.probes.quantities if q in PLANTED]
+    if asked:
+        raise ConfigError(
+            f"config key 'probes.quantities': {asked} are terms of the synthetic store's planted dynamics; "
+            f"data.source is {settings.data.source!r}. Remove them for this store"
+        )
+    asked = [d for d in settings.interventions.directions if d in PLANTED_DIRECTIONS]
+    if asked:
+        raise ConfigError(
+            f"config key 'interventions.directions': {asked} follow the synthetic store's planted dynamics; "
+            f"data.source is {settings.data.source!r}. Remove them for this store"
+        )
 
 
 def check_surrogate_config(settings: Settings) -> None:

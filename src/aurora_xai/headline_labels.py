@@ -55,13 +55,24 @@ class Rule:
 #: with underscores as spaces).
 WORDS: Mapping[str, Mapping[str, str]] = {
     "folds": {"_blocked": "time-blocked folds", "": "shuffled folds"},
+    # probe quantities: the region means of single input fields are calibration rows (the
+    # raw inputs hold them exactly); the planted terms of F are not linear in the inputs
+    "pq": {
+        "t850": "t850 (calibration: an input's region mean)",
+        "z500": "z500 (calibration: an input's region mean)",
+        "msl": "msl (calibration: an input's region mean)",
+        "t2m": "t2m (calibration: an input's region mean)",
+        "planted_tanh_t850": "planted beta tanh(T850 anomaly / t_scale)",
+        "planted_tanh_t850_nonlinear": "planted beta tanh(T850 anomaly / t_scale), non-linear part",
+        "planted_z500_upstream": "planted upstream z500 anomaly",
+    },
     "boot": {"_block": "block bootstrap", "": "date bootstrap"},
     "who": {"storm": "storm days", "calm": "calm days", "storm_minus_calm": "storm minus calm"},
     "mask": {"_blobs": "blob masks", "": "scattered masks"},
 }
 
 _WHO = r"(?P<who>storm_minus_calm|storm|calm)"
-_STAT = r"(?P<stat>random_rms_slope|slope|ratio)"
+_STAT = r"(?P<stat>random_rms_slope|slope|ratio|rank_p|predicted_sign|sign_match)"
 
 #: The ordered table: (pattern, group, label template, meaning template).
 RULES: tuple[Rule, ...] = tuple(
@@ -203,24 +214,48 @@ RULES: tuple[Rule, ...] = tuple(
         ),
         # probes: ridge regressions of physical quantities on the latents
         (
-            r"probe_r2_(?P<q>.+)@(?P<tap>[^@]+)_random",
+            r"probe_r2_(?P<pq>.+)@(?P<tap>[^@]+)_random",
             "probes",
-            "{q} probe R², random model at {tap}",
+            "{pq} probe R², random model at {tap}",
             "control: the same probe on a randomly initialised model of the same architecture",
         ),
         (
-            r"probe_r2_(?P<q>[^@]+)_inputs",
+            r"probe_r2_(?P<pq>[^@]+)_inputs",
             "probes",
-            "{q} probe R², raw inputs",
+            "{pq} probe R², raw inputs",
             "control: the same probe on the model's input fields",
         ),
         (
-            r"probe_r2_(?P<q>.+)@(?P<tap>[^@]+)",
+            r"probe_r2_(?P<pq>.+)@(?P<tap>[^@]+)",
             "probes",
-            "{q} probe R² at {tap}",
-            "held-out variance of {q} decoded linearly from the latents at the best tap",
+            "{pq} probe R² at {tap}",
+            "held-out variance of {pq} decoded linearly from the latents at the best tap",
+        ),
+        (
+            r"probe_r2_(?P<pq>[^@]+)_random",
+            "probes",
+            "{pq} probe R², random model",
+            "control: the same probe on a randomly initialised model of the same architecture",
+        ),
+        (
+            r"probe_r2_(?P<pq>[^@]+)",
+            "probes",
+            "{pq} probe R²",
+            "held-out variance of {pq} decoded linearly from the latents",
         ),
         # layers: regime statistics at every tap (label and meaning of the statistic)
+        (
+            r"sweep_probe_first_tap_vs_random_(?P<pq>.+)",
+            "layers",
+            "{pq}: first tap beating the random model (depth)",
+            "depth of the shallowest tap whose probe beats the random model of the same architecture",
+        ),
+        (
+            r"sweep_probe_first_tap_(?P<pq>.+)",
+            "layers",
+            "{pq}: first tap decoding it (depth)",
+            "depth of the shallowest tap whose probe beats both the random model and the raw inputs",
+        ),
         (
             r"sweep_(?P<stat>.+)@(?P<tap>[^@]+)",
             "layers",
@@ -265,6 +300,12 @@ RULES: tuple[Rule, ...] = tuple(
             "LRP closure error, {case}",
             "error of the relevance budget once the absorbed share is counted (0 = closed)",
         ),
+        (
+            r"surrogate_skill_(?P<variable>.+)",
+            "validation",
+            "surrogate skill, {variable}",
+            "explained variance of the 6-hour change of {variable} on held-out times (1 = perfect, 0 = the mean change)",
+        ),
         # perturbation: masking the most relevant cells against random masks
         (
             r"perturbation_ratio_p(?P<p>\d+(?:_\d+)?)(?P<mask>_blobs|)(?:_(?P<suffix>.+))?",
@@ -292,7 +333,7 @@ RULES: tuple[Rule, ...] = tuple(
         ),
         # interventions: pushing the latents along a direction
         (
-            rf"intervention_(?P<d>pc\d+|[a-z]+_axis|[^_]+)_(?P<q>.+?)_{_STAT}",
+            rf"intervention_(?P<d>pc\d+|[a-z]+_axis|planted_[a-z0-9]+_[a-z0-9]+|[^_]+)_(?P<q>.+?)_{_STAT}",
             "interventions",
             "{d} push: {q} {stat}",
             "{stat_meaning}",
@@ -304,6 +345,9 @@ _STAT_MEANING = {
     "slope": "response of the forecast's {q} per unit push along {d}",
     "random_rms_slope": "RMS response of {q} per unit push along random directions of the same norm",
     "ratio": "response of {q} along {d} over that along random directions (> 1: the direction matters)",
+    "rank_p": "share of random directions (plus one) whose mean response of {q} is at least that along {d}",
+    "predicted_sign": "the sign of the response of {q} along {d} that the planted dynamics F predict",
+    "sign_match": "1 when the measured response of {q} along {d} has the sign F predicts, else 0",
 }
 
 _COMPILED = tuple((re.compile(r.pattern), r) for r in RULES)
@@ -334,7 +378,12 @@ def describe(metric: str) -> MetricLabel:
             inner = describe(m["stat"])
             fields["stat_label"], fields["stat_meaning"] = inner.label, inner.meaning
         if rule.group == "interventions":
-            fields["stat"] = {"random_rms_slope": "random-direction slope"}.get(m["stat"], m["stat"])
+            fields["stat"] = {
+                "random_rms_slope": "random-direction slope",
+                "rank_p": "rank p",
+                "predicted_sign": "predicted sign (F)",
+                "sign_match": "sign matches F",
+            }.get(m["stat"], m["stat"])
             fields["stat_meaning"] = _STAT_MEANING[m["stat"]].format(**fields)
         return MetricLabel(rule.group, rule.label.format(**fields), rule.meaning.format(**fields))
     return MetricLabel("other", metric, "")

@@ -354,6 +354,20 @@ def intervention_pooled(wildcards=None):
     return pooled_path(tap, config["latents"]["tap"])
 
 
+def sweep_probes(wildcards=None):
+    """The probe table, for the planted terms of F in the layer sweep."""
+    planted = [q for q in config["probes"]["quantities"] if q.startswith("planted_")]
+    return {"probes": "results/tables/probes.csv"} if planted else {}
+
+
+def intervention_probe_targets(wildcards=None):
+    """The probe targets, for the directions along F's planted terms."""
+    planted = [
+        d for d in config["interventions"]["directions"] if d.startswith("planted_")
+    ]
+    return {"targets": "results/probes/targets.nc"} if planted else {}
+
+
 def intervention_targets(wildcards=None):
     if not INTERVENTIONS:
         return []

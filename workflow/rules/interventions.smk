@@ -12,6 +12,7 @@
 
 rule run_interventions:
     input:
+        unpack(intervention_probe_targets),
         pooled=intervention_pooled,
         labels="results/labels/storm_days.tsv",
         store=store_input,

@@ -18,11 +18,7 @@ if SURROGATE_TRAINED:
             "../../envs/model.yaml"
         threads: model_threads(tiny=1)
         resources:
-            **model_resources(
-                peak_gb=2.0,
-                minutes_per_unit=0.01,
-                units=lambda wildcards, input: int(config["surrogate"]["steps"]),
-            ),
+            **model_resources(peak_gb=2.0, minutes_per_unit=0.01),
         params:
             # the resumable training state: not an output, so an interrupted run keeps it
             state=SURROGATE_STATE,
@@ -48,14 +44,18 @@ if SURROGATE_TRAINED:
             "../../envs/model.yaml"
         threads: model_threads(tiny=1)
         resources:
-            **model_resources(
-                peak_gb=2.0,
-                minutes_per_unit=0.05,
-                units=lambda wildcards, input: int(config["surrogate"]["eval_times"]),
-            ),
+            **model_resources(peak_gb=2.0, minutes_per_unit=0.05),
             model_device=MODEL_DEVICE,
         params:
-            settings=declare("data", "dates", "model", SurrogateScoring),
+            settings=declare(
+                "data",
+                "dates",
+                "model",
+                SurrogateScoring,
+                "seed",
+                "synthetic",
+                "storms",
+            ),
             code=code("score_surrogate.py"),
         script:
             "../scripts/score_surrogate.py"

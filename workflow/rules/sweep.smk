@@ -4,6 +4,7 @@
 
 rule layer_sweep:
     input:
+        unpack(sweep_probes),
         pooled="results/latents/pooled.nc",
         taps=LATENTS_EXTRA_POOLED,
         labels="results/labels/storm_days.tsv",

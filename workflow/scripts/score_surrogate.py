@@ -8,7 +8,7 @@ from aurora_xai.logs import setup_logging
 from aurora_xai.model import build_model, checkpoint_id, forecast_step, resolve_device
 from aurora_xai.settings import Settings
 from aurora_xai.surrogate.settings import SurrogateScoring
-from aurora_xai.surrogate.skill import heldout_times, headline, skill_table
+from aurora_xai.surrogate.skill import headline, heldout_times, planted_forecasts, skill_table
 from aurora_xai.tables import log_headline
 
 sm = snakemake  # noqa: F821
@@ -21,7 +21,9 @@ source = settings.data.open(settings.history_hours)
 step = pd.Timedelta(forecast_step(model))
 times = heldout_times(source, settings.dates.times(), step, settings.view(SurrogateScoring).eval_times)
 log.info("%s on %d held-out times", checkpoint_id(spec), len(times))
-table = skill_table(model, source, times, step)
+# the synthetic store's known map F, against which the forecast is scored too
+planted = planted_forecasts(settings.synthetic) if settings.data.source == "synthetic" else None
+table = skill_table(model, source, times, step, planted=planted)
 table.insert(0, "checkpoint", checkpoint_id(spec))
 write_csv(table, sm.output.table)
 rows = headline(table, len(times))

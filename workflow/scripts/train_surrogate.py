@@ -1,5 +1,7 @@
 """Rule train_surrogate: train the surrogate on the store and write its checkpoint and losses."""
 
+from pathlib import Path
+
 import torch
 
 from aurora_xai.io import write_csv
@@ -16,6 +18,7 @@ source = settings.data.open(settings.history_hours)
 result = train_surrogate(source, settings.surrogate, sm.params.state)
 save_checkpoint(result.model, sm.output.checkpoint)
 write_csv(result.losses, sm.output.losses)
+Path(sm.params.state).unlink(missing_ok=True)  # finished: a later run (new code) trains afresh
 spec = ModelSpec(name="surrogate", seed=settings.surrogate.seed, checkpoint=sm.output.checkpoint, random_weights=False, autocast=False)
 log.info(
     "trained %d steps (%d resumed) in %s, final loss %.4g; wrote %s (%s)",

@@ -33,7 +33,13 @@ settings) and returning a :class:`Direction`:
 * ``storm_axis``: the storm-minus-calm axis of the standardised features
   (:func:`~aurora_xai.regimes.classifiers.contrastive_axis`, the LDA direction at full
   shrinkage) fitted on all labelled days (one axis, not one per fold), positive towards
-  storm.
+  storm;
+* the planted directions (:data:`PLANTED_DIRECTIONS`, synthetic store only): the ridge
+  probe axis of a term of F's planted dynamics (:data:`aurora_xai.probes.targets.PLANTED`,
+  the probe target ``results/probes/targets.nc`` holds it) on the standardised pooled
+  features, fitted on every date with the regularisation chosen by blocked folds
+  (:func:`~aurora_xai.probes.ridge.probe_axis`), positive towards a larger term. F says which way the forecast
+  must move when the latents are pushed along it (:class:`PlantedDirection`).
 
 A further axis on the same pooled features (e.g. a probe's weight vector) is one
 builder calling :meth:`Direction.from_feature_axis`. Imports without torch.
@@ -54,10 +60,13 @@ from ..perturbation.masks import rng_for
 
 __all__ = [
     "DIRECTIONS",
+    "PLANTED_DIRECTIONS",
     "Direction",
     "DirectionData",
+    "PlantedDirection",
     "build_directions",
     "choose_dates",
+    "predicted_sign",
     "random_directions",
 ]
 
@@ -74,6 +83,8 @@ class DirectionData:
         levels: Latent levels whose features enter (``pca.levels``).
         standardize: Z-score the features (``pca.standardize``; PC1 only: the
             storm axis always standardises, as the storm/calm analysis).
+        targets: The probe targets (``results/probes/targets.nc``: ``target (date,
+            quantity)``); needed by the planted directions only.
     """
 
     pooled: xr.Dataset
@@ -81,6 +92,7 @@ class DirectionData:
     region: str
     levels: tuple[str, ...]
     standardize: bool = True
+    targets: xr.Dataset | None = None
 
     @property
     def latent_levels(self) -> tuple[str, ...]:
@@ -208,8 +220,100 @@ def _storm_axis(data: DirectionData) -> Direction:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class PlantedDirection:
+    """A direction along a term of F's planted dynamics, and what F predicts for it.
+
+    Attributes:
+        quantity: The probe target (a name of :data:`aurora_xai.probes.targets.PLANTED`).
+        reads: The forecast quantity whose response F predicts (``interventions.quantities``).
+        coefficient: F's coefficient (:class:`~aurora_xai.data.dynamics.PlantedDynamics`
+            field) whose sign is the predicted sign, or None when the quantity is already
+            the increment F adds (predicted sign +1).
+        reason: F's term in words.
+    """
+
+    quantity: str
+    reads: str
+    coefficient: str | None
+    reason: str
+
+
+#: Planted direction name -> what it is and what F predicts (``interventions.directions``).
+PLANTED_DIRECTIONS: dict[str, PlantedDirection] = {
+    "planted_tanh_t850": PlantedDirection(
+        "planted_tanh_t850",
+        "10u",
+        None,
+        "F adds beta tanh(T850 anomaly / t_scale), the probed quantity itself, to 10 m u every 6 h",
+    ),
+    "planted_z500_upstream": PlantedDirection(
+        "planted_z500_upstream",
+        "msl",
+        "kappa",
+        "F adds kappa times the 500 hPa geopotential anomaly upstream to msl every 6 h",
+    ),
+}
+
+
+def predicted_sign(direction: PlantedDirection, dynamics=None) -> int:
+    """The sign (+1 or -1) of the response of ``direction.reads`` to a push along ``direction``.
+
+    Args:
+        direction: The planted direction.
+        dynamics: F's coefficients (default: the store's,
+            :data:`~aurora_xai.data.dynamics.DEFAULT_DYNAMICS`).
+
+    Raises:
+        ValueError: if the coefficient is zero (F predicts no response).
+    """
+    from ..data.dynamics import DEFAULT_DYNAMICS
+
+    if direction.coefficient is None:
+        return 1
+    value = float(getattr(dynamics or DEFAULT_DYNAMICS, direction.coefficient))
+    if value == 0:
+        raise ValueError(f"F's {direction.coefficient} is zero: no response predicted for {direction.quantity}")
+    return 1 if value > 0 else -1
+
+
+def _planted(name: str) -> Callable[[DirectionData], Direction]:
+    def build(data: DirectionData) -> Direction:
+        from ..probes.ridge import probe_axis
+
+        planted = PLANTED_DIRECTIONS[name]
+        if data.targets is None or planted.quantity not in [str(q) for q in data.targets["quantity"].values]:
+            raise ValueError(
+                f"interventions.directions: {name!r} is the probe axis of {planted.quantity!r}; add it to "
+                "probes.quantities (the probe targets hold no such quantity)"
+            )
+        target = data.targets["target"].sel(quantity=planted.quantity)
+        dates = pd.DatetimeIndex(data.pooled["date"].values)
+        tdates = pd.DatetimeIndex(target["date"].values)
+        common = dates.intersection(tdates)
+        if len(common) < 10:
+            raise ValueError(
+                f"interventions.directions: {name!r}: only {len(common)} dates of the pooled latents have a probe target"
+            )
+        x, names = feature_matrix(data.pooled, data.region, list(data.levels))
+        x = x[dates.get_indexer(common)]
+        y = target.sel(date=common).values
+        axis, scale = probe_axis(x, y, common)
+        desc = (
+            f"ridge probe axis of {planted.quantity} on the standardised pooled features of region "
+            f"{data.region} ({len(common)} dates), positive towards a larger {planted.quantity}"
+        )
+        return Direction.from_feature_axis(name, axis, scale, names, data.latent_levels, data.n_channels, desc)
+
+    return build
+
+
 #: Direction name -> builder (``interventions.directions``).
-DIRECTIONS: dict[str, Callable[[DirectionData], Direction]] = {"pc1": _pc1, "storm_axis": _storm_axis}
+DIRECTIONS: dict[str, Callable[[DirectionData], Direction]] = {
+    "pc1": _pc1,
+    "storm_axis": _storm_axis,
+    **{name: _planted(name) for name in PLANTED_DIRECTIONS},
+}
 
 
 def build_directions(names: Sequence[str], data: DirectionData) -> dict[str, Direction]:

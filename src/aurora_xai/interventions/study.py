@@ -53,6 +53,7 @@ def run_interventions(
     labels: pd.DataFrame,
     device: str | torch.device = "cpu",
     batch_size: int | str = 16,
+    targets: xr.Dataset | None = None,
 ) -> xr.Dataset:
     """Push every chosen date's tokens along each direction and its random controls.
 
@@ -72,6 +73,8 @@ def run_interventions(
             (:func:`~aurora_xai.perturbation.forward.memory_batch_size`), measured from the first
             date's unpushed forward pass (1: the unpushed sample in a pass of its own,
             :func:`~aurora_xai.interventions.push.responses`).
+        targets: The probe targets (``results/probes/targets.nc``), for the planted
+            directions (:data:`~aurora_xai.interventions.directions.PLANTED_DIRECTIONS`).
 
     Returns:
         Dataset with ``response (date, direction, member, alpha, quantity)`` (pushed
@@ -90,7 +93,7 @@ def run_interventions(
 
     if pooled.attrs.get("tap", cfg.tap) != cfg.tap:
         raise ValueError(f"interventions.tap: {cfg.tap!r} but the pooled latents are of tap {pooled.attrs['tap']!r}")
-    data = DirectionData(pooled, labels, pca.region, pca.levels, pca.standardize)
+    data = DirectionData(pooled, labels, pca.region, pca.levels, pca.standardize, targets)
     directions = build_directions(cfg.directions, data)
     for d in directions.values():
         log.info("direction %s: %s (mean share of the axis %.3f)", d.name, d.description, d.mean_share)

@@ -20,10 +20,13 @@ _STYLE = {
     "random_model": ("latents (random model, same architecture)", "0.45", "s"),
 }
 _LABELS = {
-    "t850": "mean T850",
-    "z500": "mean Z500",
-    "msl": "mean MSL",
-    "t2m": "mean 2 m temperature",
+    "t850": "mean T850 [calibration]",
+    "z500": "mean Z500 [calibration]",
+    "msl": "mean MSL [calibration]",
+    "t2m": "mean 2 m temperature [calibration]",
+    "planted_tanh_t850": "F's term beta tanh(T850 anomaly / t_scale)",
+    "planted_tanh_t850_nonlinear": "F's tanh term minus its linearisation",
+    "planted_z500_upstream": "F's upstream Z500 anomaly",
     "wind10_max": "max 10 m wind speed",
     "jet_lat_u250": "latitude of the 250 hPa u maximum",
 }
@@ -88,7 +91,8 @@ def plot_probes(table: pd.DataFrame, region: str = "") -> Figure:
     where = f" over the {region} region" if region else ""
     fig.suptitle(
         f"Linear probes of physical quantities{where}: held-out R² of ridge regression, blocked by week "
-        f"({n} dates; values below {R2_FLOOR} drawn at {R2_FLOOR})",
+        f"({n} dates; values below {R2_FLOOR} drawn at {R2_FLOOR}; [calibration]: the region mean of one input "
+        "field, which the raw inputs hold exactly)",
         fontsize=10,
     )
     return fig

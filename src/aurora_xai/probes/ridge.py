@@ -36,10 +36,11 @@ import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from ..regimes.blocking import BlockedKFold, day_numbers, group_bootstrap_weights, week_groups
 
-__all__ = ["ProbeResult", "fit_probes", "r2_score", "week_folds", "weighted_r2"]
+__all__ = ["ProbeResult", "fit_probes", "probe_axis", "r2_score", "week_folds", "weighted_r2"]
 
 #: Default candidate regularisations (``probes.alphas``).
 DEFAULT_ALPHAS: tuple[float, ...] = (1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6)
@@ -197,3 +198,24 @@ def fit_probes(
     tail = 100 * (1 - ci_level) / 2
     lo, hi = np.nanpercentile(boot, [tail, 100 - tail], axis=0)
     return ProbeResult(r2=r2, ci_low=lo, ci_high=hi, n=len(days), predictions=pred, alphas=chosen, folds=folds)
+
+
+def probe_axis(
+    x: np.ndarray, y: np.ndarray, dates, alphas: Sequence[float] = DEFAULT_ALPHAS, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ridge probe of one target ``y`` ``(n,)`` on standardised features ``x`` ``(n, p)``.
+
+    The regularisation is chosen by 5 folds of whole weeks with a 3-day gap
+    (:func:`week_folds`, by the pooled squared error as in :func:`fit_probes`); the probe
+    is then fitted on every date.
+
+    Returns:
+        ``(axis, scale)``: the ridge coefficients ``(p,)`` on the standardised features
+        and the features' standard deviations ``(p,)`` (ones where a feature is constant).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1, 1)
+    folds = week_folds(day_numbers(pd.DatetimeIndex(dates)), 5, 3, seed)
+    alpha = float(_choose_alphas(x, y, folds, list(alphas))[0])
+    pipe = _pipeline(alpha).fit(x, y[:, 0])
+    return np.asarray(pipe[-1].coef_, dtype=np.float64).ravel(), np.asarray(pipe[0].scale_, dtype=np.float64)

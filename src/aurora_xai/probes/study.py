@@ -19,9 +19,11 @@ import xarray as xr
 from ..latents.io import feature_matrix
 from ..regimes.blocking import day_numbers
 from .ridge import fit_probes, week_folds
+from .targets import CALIBRATION, PLANTED
 
 __all__ = [
     "FEATURE_SETS",
+    "quantity_role",
     "check_aligned",
     "check_finite",
     "latent_features",
@@ -34,6 +36,23 @@ __all__ = [
 FEATURE_SETS: tuple[str, ...] = ("latent", "raw_inputs", "random_model")
 #: ``tap`` of the raw-input rows (they do not depend on a tap).
 INPUTS_TAP = "inputs"
+
+
+def quantity_role(quantity: str) -> str:
+    """``calibration`` (the region mean of one input field: the raw inputs hold it exactly),
+    ``planted`` (a term of F's planted dynamics, not linear in the pooled inputs) or
+    ``physical``."""
+    if quantity in CALIBRATION:
+        return "calibration"
+    return "planted" if quantity in PLANTED else "physical"
+
+
+_ROLE_NOTE = {
+    "calibration": "; calibration row: the quantity is the region mean of one input field, so the raw inputs "
+    "hold it exactly and every feature set should decode it",
+    "planted": "; a term of the planted dynamics F that the pooled raw inputs do not contain linearly",
+    "physical": "",
+}
 
 
 def _fmt(t) -> str:
@@ -138,8 +157,9 @@ def probe_table(
         k, inner_k, gap_days, alphas, n_boot, seed: As :func:`~aurora_xai.probes.ridge.fit_probes`.
 
     Returns:
-        Rows ``tap, quantity, features, r2, ci_low, ci_high, n, alpha_median, units``;
-        the raw-input rows have ``tap`` ``"inputs"``.
+        Rows ``tap, quantity, role, features, r2, ci_low, ci_high, n, alpha_median,
+        units`` (``role``: :func:`quantity_role`); the raw-input rows have ``tap``
+        ``"inputs"``.
 
     Raises:
         ValueError: for misaligned dates or non-finite values, naming the file and date.
@@ -157,6 +177,7 @@ def probe_table(
                 {
                     "tap": tap,
                     "quantity": q,
+                    "role": quantity_role(q),
                     "features": features,
                     "r2": float(res.r2[j]),
                     "ci_low": float(res.ci_low[j]),
@@ -209,6 +230,7 @@ def probe_headline(table: pd.DataFrame, n_boot: int | None = None) -> list[dict]
             )
             if metric == f"probe_r2_{q}@{tap}":
                 method += "; the best of the taps on the same held-out scores (optimistic)"
+            method += _ROLE_NOTE[quantity_role(str(q))]
             rows.append(
                 {
                     "metric": metric,

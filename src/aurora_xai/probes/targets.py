@@ -20,6 +20,28 @@ quantity          what                                         units           C
                   the maximum row and its two neighbours)
 ================  ===========================================  ==============  ===================================
 
+Planted quantities (only for a synthetic store that records planted dynamics,
+:mod:`aurora_xai.data.dynamics`; the anomaly ``a`` of a driven field is the input minus
+the analytic background :func:`aurora_xai.truth.background_state` at the sample's time):
+
+==========================  ======================================================  =======
+quantity                    what                                                    units
+==========================  ======================================================  =======
+``planted_tanh_t850``       area-weighted mean of ``beta * tanh(a_T850 / t_scale)``  m s-1
+                            (F's non-linear term: the 6 h increment of 10 m u)
+``planted_tanh_t850_``      area-weighted mean of                                   m s-1
+``nonlinear``               ``beta * (tanh(a_T850 / t_scale) - a_T850 / t_scale)``
+                            (the term minus its linearisation at zero anomaly)
+``planted_z500_upstream``   area-weighted mean of ``a_Z500`` read ``upstream_deg``   m2 s-2
+                            west of each cell (what F's cross-level term reads:
+                            msl gains ``kappa`` times it per 6 h)
+==========================  ======================================================  =======
+
+The region means of the inputs (the calibration quantities and the raw-input control
+features) are linear in the inputs; the planted non-linear term is not (``tanh`` of an
+anomaly per cell, then the mean), and the coupling reads cells west of the region and
+subtracts a background that the region means do not contain.
+
 Area weights are the exact cell areas of :func:`aurora_xai.grid.lat_weights` (the
 project's only copy) restricted to the region's cells. The raw-input control features
 (:func:`input_region_means`) are the same area-weighted region means of every input
@@ -39,13 +61,19 @@ import pandas as pd
 import xarray as xr
 
 from ..data.batch import select_field
+from ..data.dynamics import DEFAULT_DYNAMICS, PlantedDynamics, upstream_cells
+from ..data.synthetic import SyntheticSpec
 from ..grid import region_cell_weights
 from ..regions import Region
 
 __all__ = [
+    "CALIBRATION",
     "G0",
+    "PLANTED",
     "QUANTITIES",
+    "PlantedContext",
     "Quantity",
+    "check_planted",
     "input_region_means",
     "input_targets",
     "jet_latitude",
@@ -84,8 +112,91 @@ QUANTITIES: dict[str, Quantity] = {
             "latitude",
             "latitude of the maximum of the 250 hPa zonal wind averaged over the region's longitudes",
         ),
+        Quantity(
+            "planted_tanh_t850",
+            "m s-1",
+            "tendency_of_eastward_wind",
+            "area-weighted mean of beta tanh(T850 anomaly / t_scale), the planted non-linear 6 h increment of 10 m u",
+        ),
+        Quantity(
+            "planted_tanh_t850_nonlinear",
+            "m s-1",
+            "tendency_of_eastward_wind",
+            "area-weighted mean of beta (tanh(T850 anomaly / t_scale) - T850 anomaly / t_scale), the planted "
+            "non-linear term minus its linearisation at zero anomaly",
+        ),
+        Quantity(
+            "planted_z500_upstream",
+            "m2 s-2",
+            "geopotential",
+            "area-weighted mean of the 500 hPa geopotential anomaly upstream_deg upstream of each cell, "
+            "what the planted msl coupling reads (msl gains kappa times it per 6 h)",
+        ),
     )
 }
+
+#: Quantities of F's planted dynamics (need a store that records them, :class:`PlantedContext`).
+PLANTED: frozenset[str] = frozenset({"planted_tanh_t850", "planted_tanh_t850_nonlinear", "planted_z500_upstream"})
+#: Region means of single input fields: equal to a raw-input feature (calibration rows).
+CALIBRATION: frozenset[str] = frozenset({"t850", "z500", "msl", "t2m"})
+
+
+@dataclasses.dataclass(frozen=True)
+class PlantedContext:
+    """What the planted quantities need: the synthetic store's spec and its dynamics.
+
+    Attributes:
+        spec: The store's :class:`~aurora_xai.data.synthetic.SyntheticSpec` (its grid and
+            the analytic background).
+        dynamics: The coefficients of F (the store's: :data:`DEFAULT_DYNAMICS`).
+    """
+
+    spec: SyntheticSpec
+    dynamics: PlantedDynamics = DEFAULT_DYNAMICS
+
+    def background(self, times: Sequence[pd.Timestamp], lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """The background of the driven fields ``(len(times), 4, H, W)`` on the grid ``(lat, lon)``.
+
+        Raises:
+            ValueError: if a latitude or longitude of the grid is not one of the spec's
+                (within 1e-6 degrees).
+        """
+        from ..truth import background_state
+
+        b = background_state(self.spec, list(times))
+        rows = _match(np.asarray(lat, np.float64), np.asarray(self.spec.latitudes, np.float64), "latitude")
+        cols = _match(
+            np.asarray(lon, np.float64) % 360.0, np.asarray(self.spec.longitudes, np.float64) % 360.0, "longitude"
+        )
+        return b[:, :, rows][:, :, :, cols]
+
+
+def _match(values: np.ndarray, grid: np.ndarray, what: str) -> np.ndarray:
+    """Indices into ``grid`` of ``values`` (each within 1e-6 of a grid value)."""
+    idx = np.abs(values[:, None] - grid[None, :]).argmin(axis=1)
+    off = np.abs(grid[idx] - values)
+    if np.any(off > 1e-6):
+        raise ValueError(
+            f"probes.quantities: the input grid's {what} {values[np.argmax(off)]} is not on the synthetic "
+            "spec's grid (the planted quantities need the store the spec wrote)"
+        )
+    return idx
+
+
+def _times(batch: Any, history: int) -> list[pd.Timestamp]:
+    """Naive UTC times ``(B,)`` of a batch's history step ``history`` (-1: the current time)."""
+    step = pd.Timedelta(hours=6)
+    meta = batch.metadata
+    n_hist = next(iter(batch.surf_vars.values())).shape[1]
+    k = history % n_hist
+    back = n_hist - 1 - k
+    out = []
+    for t in meta.time:
+        ts = pd.Timestamp(t)
+        if ts.tzinfo is not None:
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        out.append(ts - back * step)
+    return out
 
 
 def region_weights(lat: np.ndarray, lon: np.ndarray, region: Region) -> np.ndarray:
@@ -134,7 +245,13 @@ def jet_latitude(u: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return out
 
 
-def input_targets(batch: Any, region: Region, quantities: Sequence[str], history: int = -1) -> dict[str, np.ndarray]:
+def input_targets(
+    batch: Any,
+    region: Region,
+    quantities: Sequence[str],
+    history: int = -1,
+    planted: PlantedContext | None = None,
+) -> dict[str, np.ndarray]:
     """The probe targets of every sample of a batch, at one history step.
 
     Args:
@@ -143,6 +260,8 @@ def input_targets(batch: Any, region: Region, quantities: Sequence[str], history
         region: Region the quantities are computed over.
         quantities: Names from :data:`QUANTITIES`.
         history: History step (default ``-1``: the current time, the sample's date).
+        planted: The store's planted dynamics (:data:`PLANTED` quantities only); history
+            steps are 6 h apart.
 
     Returns:
         Quantity -> ``(B,)`` float64 values in the units of :data:`QUANTITIES`.
@@ -150,11 +269,13 @@ def input_targets(batch: Any, region: Region, quantities: Sequence[str], history
     Raises:
         KeyError: for an unknown quantity, or a variable or level the batch lacks
             (naming it).
-        ValueError: if the region holds no grid cell.
+        ValueError: if the region holds no grid cell, or (naming ``probes.quantities``)
+            a planted quantity is asked for without ``planted``.
     """
     unknown = [q for q in quantities if q not in QUANTITIES]
     if unknown:
         raise KeyError(f"probes.quantities: unknown quantities {unknown}; choose from {list(QUANTITIES)}")
+    check_planted(quantities, planted is not None)
     lat = _np(batch.metadata.lat)
     lon = _np(batch.metadata.lon)
     w = region_weights(lat, lon, region)
@@ -184,7 +305,37 @@ def input_targets(batch: Any, region: Region, quantities: Sequence[str], history
             cols = region.lon_mask(lon)
             profile = u[:, rows][:, :, cols].mean(axis=2)
             out[q] = jet_latitude(profile, lat[rows])
+        elif q in PLANTED:
+            assert planted is not None
+            b = planted.background(_times(batch, history), lat, lon)  # (B, 4, H, W)
+            dyn = planted.dynamics
+            if q in ("planted_tanh_t850", "planted_tanh_t850_nonlinear"):
+                a = (_np(select_field(batch, "t", 850, history)) - b[:, 2]) / dyn.t_scale
+                term = np.tanh(a) - a if q.endswith("_nonlinear") else np.tanh(a)
+                out[q] = np.einsum("bhw,hw->b", dyn.beta * term, w)
+            else:
+                a = _np(select_field(batch, "z", 500, history)) - b[:, 0]
+                order = np.argsort(np.mod(lon, 360.0))
+                shifted = np.empty_like(a)
+                shifted[..., order] = np.roll(a[..., order], upstream_cells(dyn, planted.spec.resolution), axis=-1)
+                out[q] = np.einsum("bhw,hw->b", shifted, w)
     return out
+
+
+def check_planted(quantities: Sequence[str], available: bool) -> None:
+    """Raise unless the planted quantities among ``quantities`` can be computed.
+
+    Raises:
+        ValueError: naming ``probes.quantities`` and the planted quantities when the store
+            records no planted dynamics (``available`` False).
+    """
+    asked = [q for q in quantities if q in PLANTED]
+    if asked and not available:
+        raise ValueError(
+            f"probes.quantities: {asked} are terms of the synthetic store's planted dynamics; they exist only "
+            "with data.source synthetic and a store that records them (its planted_dynamics attribute). "
+            "Remove them from probes.quantities for this store"
+        )
 
 
 def input_region_means(batch: Any, region: Region) -> tuple[np.ndarray, pd.DataFrame]:
@@ -226,6 +377,7 @@ def probe_inputs(
     quantities: Sequence[str],
     chunk: int = 8,
     skip_missing: bool = False,
+    planted: PlantedContext | None = None,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Probe targets and raw-input control features of every date, read from the store.
 
@@ -239,6 +391,7 @@ def probe_inputs(
         skip_missing: Leave out dates missing from the store or stored as NaN (as the
             extraction does with ``data.on_missing: skip``); recorded in the attribute
             ``skipped_dates``.
+        planted: The store's planted dynamics (for :data:`PLANTED` quantities).
 
     Returns:
         ``(targets, inputs)``: ``targets`` holds ``target`` ``(date, quantity)`` with
@@ -250,6 +403,7 @@ def probe_inputs(
         ValueError: if no date is left, or a target is not finite (naming the date and
             the quantity).
     """
+    check_planted(quantities, planted is not None)
     times = [pd.Timestamp(t) for t in times]
     skipped: list[pd.Timestamp] = []
     if skip_missing:
@@ -265,7 +419,7 @@ def probe_inputs(
             if batch is None:
                 skipped.append(t)
                 continue
-            for q, v in input_targets(batch, region, quantities).items():
+            for q, v in input_targets(batch, region, quantities, planted=planted).items():
                 tvals[q].append(v)
             x, meta = input_region_means(batch, region)
             xvals.append(x)

@@ -478,6 +478,9 @@ def plot_layer_sweep(table) -> Figure:
 
     if len(table) == 0:
         raise ValueError("the layer-sweep table has no rows")
+    is_probe = table["stat"].astype(str).str.startswith("probe_r2_")
+    probe, table = table[is_probe], table[~is_probe]
+    planted = [str(s) for s in dict.fromkeys(probe["stat"]) if not str(s).endswith(("_random", "_inputs"))]
     blocked = not any(str(s) == sweep_metric(SWEEP_STATISTICS[2].stat, False) for s in table["stat"])
     known = {sweep_metric(s.stat, blocked): s for s in SWEEP_STATISTICS}
     unknown = sorted(set(table["stat"]) - set(known))
@@ -488,7 +491,12 @@ def plot_layer_sweep(table) -> Figure:
     ticks = ["\n= ".join(names[d]) for d in depths]
     published = table.loc[table["published"].astype(bool), "tap"]
     published_name = published.iloc[0] if len(published) else None
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), layout="constrained", sharex=True)
+    extra = (len(planted) + 1) // 2
+    fig, axes = plt.subplots(2 + extra, 2, figsize=(11, 7.5 + 3.5 * extra), layout="constrained", sharex=True)
+    for ax, metric in zip(axes.flat[4:], planted):
+        _probe_panel(ax, probe, metric, depths)
+    for ax in axes.flat[4 + len(planted) :]:
+        ax.set_visible(False)
     for ax, (metric, spec) in zip(axes.flat, known.items()):
         rows = table[table["stat"] == metric].drop_duplicates("depth").set_index("depth")
         for d in depths:
@@ -521,13 +529,45 @@ def plot_layer_sweep(table) -> Figure:
         ax.set_title(f"{spec.title}\n({metric})", fontsize=10)
         ax.set_ylabel(spec.label)
         ax.grid(alpha=0.3)
-    for ax in axes[-1]:
+    for column in axes.T:  # the lowest drawn panel of each column carries the tap names
+        ax = [a for a in column if a.get_visible()][-1]
         ax.set_xticks(depths, ticks, rotation=30, ha="right", fontsize=8)
+        ax.tick_params(labelbottom=True)
         ax.set_xlabel("tap, shallow to deep")
     handles = [
         plt.Line2D([], [], marker="o", ls="", color="tab:red", label=f"published tap ({published_name})"),
         plt.Line2D([], [], marker="o", ls="", color="tab:blue", label="other taps"),
     ]
     fig.legend(handles=handles, loc="outside upper right", fontsize=9, ncols=2)
-    fig.suptitle("Regime statistics at every tap, with 95 % intervals", fontsize=12)
+    title = "Regime statistics at every tap, with 95 % intervals"
+    if planted:
+        title = "Regime statistics and probes of F's terms per tap (95 % intervals)"
+    fig.suptitle(title, fontsize=12)
     return fig
+
+
+def _probe_panel(ax, probe, metric: str, depths: list[int]) -> None:
+    """The held-out R² of a planted term's probe per tap: latents, random model, and the
+    raw inputs' interval as a band (from the latent rows' notes: none drawn without)."""
+    import re
+
+    lat = probe[probe["stat"] == metric].drop_duplicates("depth").set_index("depth")
+    rnd = probe[probe["stat"] == f"{metric}_random"].drop_duplicates("depth").set_index("depth")
+    for rows, colour, marker, label in ((lat, "tab:blue", "o", "latents"), (rnd, "0.45", "s", "random model")):
+        if rows.empty:
+            continue
+        x = np.asarray(rows.index, dtype=float)
+        v = rows["value"].astype(float).to_numpy()
+        err = [np.maximum(v - rows["ci_low"].astype(float), 0.0), np.maximum(rows["ci_high"].astype(float) - v, 0.0)]
+        ax.errorbar(x, v, yerr=err, fmt=marker, color=colour, ms=6, capsize=3, lw=1.2, label=label, ls="-")
+    notes = " ".join(str(n) for n in lat["note"]) if "note" in lat else ""
+    m = re.search(r"raw inputs (-?[\d.]+) \[(-?[\d.]+), (-?[\d.]+)\]", notes)
+    if m:
+        r2, lo, hi = (float(g) for g in m.groups())
+        ax.axhspan(lo, hi, color="tab:orange", alpha=0.25, lw=0)
+        ax.axhline(r2, color="tab:orange", lw=1, label="raw inputs")
+    name = metric.removeprefix("probe_r2_")
+    ax.set_title(f"Probe of F's planted term {name}\n({metric})", fontsize=10)
+    ax.set_ylabel("held-out R² (1)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center right", fontsize=8)

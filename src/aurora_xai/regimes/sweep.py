@@ -456,12 +456,15 @@ def layer_sweep(
 
 def sweep_headline(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Headline rows ``sweep_<stat>@<tap>`` of a sweep table, one per distinct module
-    output (``bottleneck`` rows that copy a swept encoder stage are left out).
+    output (``bottleneck`` rows that copy a swept encoder stage are left out; so are the
+    random-model rows of the planted probes, :mod:`aurora_xai.probes.sweep`).
 
     Not-applicable statistics are rows with an empty value and the reason.
     """
     rows = []
     for rec in table[table["same_as"].fillna("") == ""].to_dict("records"):
+        if str(rec["stat"]).startswith("probe_r2_") and str(rec["stat"]).endswith("_random"):
+            continue  # the probe's control: in the table, not a headline row
         metric = f"sweep_{rec['stat']}@{rec['tap']}"
         n_unit = "labelled days" if str(rec["stat"]).startswith("storm_calm") else "dates"
         if not np.isfinite(rec["value"]):

@@ -1,11 +1,14 @@
 """Training the surrogate: deterministic for a seed on a CPU, resumable.
 
-The loss is the mean squared error in Aurora's normalised units (the model's own
-``surf_stats`` and ``aurora.normalisation``), weighted by the exact area of each grid
-cell (:func:`aurora_xai.grid.lat_weights`), averaged over every surface variable and
-every atmospheric variable and level alike, on Aurora's cropped grid. The model is a
-:class:`~aurora_xai.surrogate.architecture.ResidualAurora`, so what it learns is the
-6-hour change in those units.
+The model is a :class:`~aurora_xai.surrogate.architecture.ResidualAurora`: it learns the
+6-hour change in Aurora's normalised units (the model's own ``surf_stats`` and
+``aurora.normalisation``), each variable's increment scaled by ``c_v``, the standard
+deviation of its 6-hour change in those units over up to 64 training samples spread
+evenly over the period (:func:`increment_scales`, set once before the first step). The
+loss is the mean squared error of the forecast in normalised units divided by ``c_v**2``
+(the error of the unit-variance increment), weighted by the exact area of each grid cell
+(:func:`aurora_xai.grid.lat_weights`), averaged over every surface variable and every
+atmospheric variable and level alike, on Aurora's cropped grid.
 
 Each step draws ``batch_size`` distinct training times from a generator seeded by
 ``(seed, step)`` alone, so a step's samples do not depend on the steps before it. The
@@ -43,6 +46,7 @@ from .settings import SurrogateSettings
 __all__ = [
     "TrainResult",
     "deterministic",
+    "increment_scales",
     "lr_factor",
     "normalised_stack",
     "save_checkpoint",
@@ -89,9 +93,57 @@ def normalised_stack(batch: Any, surf_stats: Mapping[str, Any], patch_size: int)
     return torch.cat([p.float() for p in parts], dim=1)
 
 
+def field_scales(model: Any, batch: Any) -> Any:
+    """The increment scale ``c_v`` of each field of :func:`normalised_stack` of ``batch``
+    (surface variables, then each atmospheric variable's levels): ``(F,)``."""
+    import torch
+
+    dec = model.decoder
+    cs = dict(zip(dec.surf_vars, dec.surf_increment_scale))
+    ca = dict(zip(dec.atmos_vars, dec.atmos_increment_scale))
+    n = len(batch.metadata.atmos_levels)
+    return torch.stack([cs[k] for k in batch.surf_vars] + [ca[k] for k in batch.atmos_vars for _ in range(n)])
+
+
+def increment_scales(model: Any, source: Any, times: pd.DatetimeIndex, step: pd.Timedelta, n: int = 64) -> None:
+    """Set the model's increment scales (see the module docstring): per variable, the
+    area-weighted RMS of the 6-hour change in normalised units over ``n`` of ``times``
+    spread evenly (all levels of an atmospheric variable together), at least 1e-3."""
+    import torch
+
+    from .samples import even_pick
+
+    picked = even_pick(pd.DatetimeIndex(times), n)
+    stats = dict(getattr(model, "surf_stats", {}) or {})
+    patch = int(model.patch_size)
+    sums: dict[str, float] = {}
+    wsum = 0.0
+    for i in range(0, len(picked), 8):
+        sample = read_samples(source, picked[i : i + 8], step)
+        now = sample.inputs.normalise(surf_stats=stats).crop(patch_size=patch)
+        ahead = sample.target.normalise(surf_stats=stats).crop(patch_size=patch)
+        w = torch.as_tensor(lat_weights(now.metadata.lat.numpy().astype(float)), dtype=torch.float64)[:, None]
+        for k in now.surf_vars:
+            d = (ahead.surf_vars[k][:, -1] - now.surf_vars[k][:, -1]).double()
+            sums[k] = sums.get(k, 0.0) + float((d**2 * w).sum())
+        for k in now.atmos_vars:
+            d = (ahead.atmos_vars[k][:, -1] - now.atmos_vars[k][:, -1]).double()
+            sums[k] = sums.get(k, 0.0) + float((d**2 * w).sum()) / d.shape[1]
+        wsum += float(w.sum()) * len(sample.times) * now.surf_vars[next(iter(now.surf_vars))].shape[-1]
+    rms = {k: max((v / wsum) ** 0.5, 1e-3) for k, v in sums.items()}
+    dec = model.decoder
+    with torch.no_grad():
+        dec.surf_increment_scale.copy_(torch.tensor([rms.get(k, 1.0) for k in dec.surf_vars]))
+        dec.atmos_increment_scale.copy_(torch.tensor([rms.get(k, 1.0) for k in dec.atmos_vars]))
+    log.info(
+        "increment scales (RMS of the 6-hour change, normalised units): %s", {k: round(v, 4) for k, v in rms.items()}
+    )
+
+
 def surrogate_loss(model: Any, inputs: Any, target: Any) -> Any:
     """Area-weighted mean squared error of ``model(inputs)`` against ``target`` in
-    normalised units (a scalar tensor); see the module docstring."""
+    normalised units divided by each field's increment scale squared (a scalar tensor);
+    see the module docstring."""
     import torch
 
     stats = dict(getattr(model, "surf_stats", {}) or {})
@@ -101,7 +153,8 @@ def surrogate_loss(model: Any, inputs: Any, target: Any) -> Any:
     lat = target.crop(patch_size=patch).metadata.lat.detach().cpu().numpy().astype(float)
     w = torch.as_tensor(lat_weights(lat), dtype=pred.dtype)
     w = (w / w.mean())[:, None]
-    return (((pred - truth) ** 2) * w).mean()
+    c = field_scales(model, inputs).to(pred.dtype)[None, :, None, None]
+    return ((((pred - truth) / c) ** 2) * w).mean()
 
 
 @dataclasses.dataclass
@@ -181,6 +234,7 @@ def train_surrogate(
         settings.steps,
         settings.batch_size,
     )
+    increment_scales(model, source, times, step_td)
     with deterministic(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         model.train()
