@@ -25,8 +25,8 @@ LEVELS = ("surface", "atmos_1", "atmos_2", "atmos_3")
 
 def test_predicted_signs_follow_the_coefficients():
     tanh, up = PLANTED_DIRECTIONS["planted_tanh_t850"], PLANTED_DIRECTIONS["planted_z500_upstream"]
-    assert (tanh.reads, up.reads) == ("10u", "msl")
-    assert predicted_sign(tanh) == 1  # the probed quantity is the increment F adds to 10 m u
+    assert (tanh.reads, up.reads) == ("10v", "msl")
+    assert predicted_sign(tanh) == 1  # the probed quantity is the increment F adds to 10 m v
     assert predicted_sign(up) == (1 if DEFAULT_DYNAMICS.kappa > 0 else -1)
     assert predicted_sign(up, dataclasses.replace(DEFAULT_DYNAMICS, kappa=-0.05)) == -1
     assert predicted_sign(tanh, dataclasses.replace(DEFAULT_DYNAMICS, beta=-0.4)) == 1
@@ -62,21 +62,21 @@ def test_sign_rows_state_the_prediction_and_the_match():
     table = pd.concat(
         [
             _table("planted_z500_upstream", "msl", -0.4, -0.6, -0.2, 0.2),
-            _table("planted_tanh_t850", "10u", 0.2, 0.1, 0.3, 0.2),
+            _table("planted_tanh_t850", "10v", 0.2, 0.1, 0.3, 0.2),
             _table("pc1", "msl", 1.0, 0.5, 1.5, 0.2),  # not planted: no sign rows
         ]
     )
     rows = headline_rows(sign_rows(table))  # valid headline rows
     got = dict(zip(rows["metric"], rows["value"]))
     assert got == {
-        "intervention_planted_tanh_t850_10u_predicted_sign": 1.0,
-        "intervention_planted_tanh_t850_10u_sign_match": 1.0,
+        "intervention_planted_tanh_t850_10v_predicted_sign": 1.0,
+        "intervention_planted_tanh_t850_10v_sign_match": 1.0,
         "intervention_planted_z500_upstream_msl_predicted_sign": 1.0,
         "intervention_planted_z500_upstream_msl_sign_match": 0.0,
     }
     method = rows.set_index("metric").loc["intervention_planted_z500_upstream_msl_sign_match", "method"]
     assert "opposite, interval excludes 0" in method and "rank p" in method
-    assert sign_rows(table[table["quantity"] != "10u"])[0]["metric"].startswith("intervention_planted_z500")
+    assert sign_rows(table[table["quantity"] != "10v"])[0]["metric"].startswith("intervention_planted_z500")
 
 
 def _pooled_with_target(n_days: int = 120, seed: int = 0):

@@ -243,9 +243,9 @@ class PlantedDirection:
 PLANTED_DIRECTIONS: dict[str, PlantedDirection] = {
     "planted_tanh_t850": PlantedDirection(
         "planted_tanh_t850",
-        "10u",
+        "10v",
         None,
-        "F adds beta tanh(T850 anomaly / t_scale), the probed quantity itself, to 10 m u every 6 h",
+        "F adds beta tanh(T850 anomaly / t_scale), the probed quantity itself, to 10 m v every 6 h",
     ),
     "planted_z500_upstream": PlantedDirection(
         "planted_z500_upstream",

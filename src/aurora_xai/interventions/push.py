@@ -47,7 +47,7 @@ QUANTITIES: dict[str, tuple[str, str]] = {
     "2t": ("K", "2 m temperature"),
     "msl": ("hPa", "mean sea-level pressure"),
     "10m_wind_speed": ("m s-1", "10 m wind speed"),
-    "10u": ("m s-1", "10 m zonal wind"),
+    "10v": ("m s-1", "10 m meridional wind"),
 }
 
 
@@ -60,7 +60,7 @@ def forecast_quantity(pred: Any, name: str) -> torch.Tensor:
     """A forecast quantity ``(B, H, W)`` (float64, units of :data:`QUANTITIES`) of a prediction.
 
     ``2t`` in K, ``msl`` in hPa (the model's Pa / 100), ``10m_wind_speed`` the speed of
-    ``(10u, 10v)`` in m/s, ``10u`` the 10 m zonal wind in m/s.
+    ``(10u, 10v)`` in m/s, ``10v`` the 10 m meridional wind in m/s.
 
     Raises:
         ValueError: naming ``interventions.quantities`` for an unknown quantity.

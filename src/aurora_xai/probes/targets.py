@@ -28,7 +28,7 @@ the analytic background :func:`aurora_xai.truth.background_state` at the sample'
 quantity                    what                                                    units
 ==========================  ======================================================  =======
 ``planted_tanh_t850``       area-weighted mean of ``beta * tanh(a_T850 / t_scale)``  m s-1
-                            (F's non-linear term: the 6 h increment of 10 m u)
+                            (F's non-linear term: the 6 h increment of 10 m v)
 ``planted_tanh_t850_``      area-weighted mean of                                   m s-1
 ``nonlinear``               ``beta * (tanh(a_T850 / t_scale) - a_T850 / t_scale)``
                             (the term minus its linearisation at zero anomaly)
@@ -116,7 +116,7 @@ QUANTITIES: dict[str, Quantity] = {
             "planted_tanh_t850",
             "m s-1",
             "tendency_of_eastward_wind",
-            "area-weighted mean of beta tanh(T850 anomaly / t_scale), the planted non-linear 6 h increment of 10 m u",
+            "area-weighted mean of beta tanh(T850 anomaly / t_scale), the planted non-linear 6 h increment of 10 m v",
         ),
         Quantity(
             "planted_tanh_t850_nonlinear",
