@@ -101,7 +101,7 @@ def test_labels_say_which_variant():
         == "planted beta tanh(T850 anomaly / t_scale) probe R², raw inputs"
     )
     assert (
-        describe("intervention_planted_tanh_t850_10u_sign_match").label == "planted tanh t850 push: 10u sign matches F"
+        describe("intervention_planted_tanh_t850_10v_sign_match").label == "planted tanh t850 push: 10v sign matches F"
     )
 
 
