@@ -10,6 +10,12 @@ from aurora_xai.headline_labels import GROUPS, RULES, describe
 #: composites, perturbation of the headline case and of another case, interventions).
 REAL_METRICS = {
     "pc1_explained_variance": "regimes",
+    "truth_rank_corr_lrp_cp_great_storm_1987": "validation",
+    "truth_change_rank_corr_input_x_gradient_great_storm_1987": "validation",
+    "truth_support_share_saliency_great_storm_1987": "validation",
+    "searchlight_ndcg10_integrated_gradients_great_storm_1987": "validation",
+    "cascade_backbone_encoder_1_lrp_attnlrp_great_storm_1987": "validation",
+    "cascade_decoder_saliency_great_storm_1987": "validation",
     "pc1_annual_corr": "regimes",
     "pc1_annual_r2": "regimes",
     "pc1_annual_r2_surrogate_p": "regimes",

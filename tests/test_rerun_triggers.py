@@ -107,6 +107,11 @@ ALTERNATIVES: dict[str, object] = {
     "interventions.directions": ["pc1"],
     "interventions.quantities": ["2t"],
     "interventions.alphas": [-1.0, 1.0],
+    "validation.cases": ["katrina_2005"],
+    "validation.methods": ["lrp_cp", "saliency"],
+    "validation.cascade_methods": ["lrp_cp"],
+    "validation.target_variable": "10v",
+    "validation.target_level": {"validation.target_level": 500, "validation.target_variable": "z"},
 }
 
 #: Keys whose change cannot change any output, and why; they must schedule nothing.

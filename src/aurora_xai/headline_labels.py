@@ -69,6 +69,23 @@ WORDS: Mapping[str, Mapping[str, str]] = {
     "boot": {"_block": "block bootstrap", "": "date bootstrap"},
     "who": {"storm": "storm days", "calm": "calm days", "storm_minus_calm": "storm minus calm"},
     "mask": {"_blobs": "blob masks", "": "scattered masks"},
+    # attribution checks
+    "method": {
+        "lrp_cp": "LRP (CP)",
+        "lrp_attnlrp": "AttnLRP",
+        "lrp_gradient": "LRP (published gradient attention)",
+        "input_x_gradient": "input x gradient",
+        "integrated_gradients": "integrated gradients",
+        "saliency": "saliency (plain gradient)",
+    },
+    "score": {
+        "rank_corr": "rank correlation",
+        "cosine": "cosine",
+        "support_share": "share of |R| on F's support",
+        "ndcg10": "NDCG@10",
+        "history_share": "share of |R| at t - 6 h",
+    },
+    "part": {"change_": " of the 6-hour change", "": ""},
 }
 
 _WHO = r"(?P<who>storm_minus_calm|storm|calm)"
@@ -305,6 +322,24 @@ RULES: tuple[Rule, ...] = tuple(
             "validation",
             "surrogate skill, {variable}",
             "explained variance of the 6-hour change of {variable} on held-out times (1 = perfect, 0 = the mean change)",
+        ),
+        (
+            r"truth_(?P<part>change_|)(?P<score>rank_corr|cosine|support_share|ndcg10|history_share)_(?P<method>lrp_cp|lrp_attnlrp|lrp_gradient|input_x_gradient|integrated_gradients|saliency)_(?P<case>.+)",
+            "validation",
+            "{method} against the known answer, {score}{part}, {case}",
+            "agreement of {method}'s relevance with the exact attribution of the planted dynamics F (1 = the same)",
+        ),
+        (
+            r"searchlight_(?P<score>rank_corr|ndcg10)_(?P<method>lrp_cp|lrp_attnlrp|lrp_gradient|input_x_gradient|integrated_gradients|saliency)_(?P<case>.+)",
+            "validation",
+            "{method} against the searchlight, {score}, {case}",
+            "agreement of {method}'s relevance with the forecast's response to +-1 sigma block perturbations",
+        ),
+        (
+            r"cascade_(?P<stage>.+?)_(?P<method>lrp_cp|lrp_attnlrp|lrp_gradient|input_x_gradient|integrated_gradients|saliency)_(?P<case>.+)",
+            "validation",
+            "{method} after randomising to {stage}, {case}",
+            "rank correlation of {method}'s relevance with the trained model's once the layers down to {stage} are random (falls to 0 when the relevance depends on what was learned)",
         ),
         # perturbation: masking the most relevant cells against random masks
         (

@@ -369,18 +369,22 @@ _ONE_CASE = "one case, computed exactly over every cell, variable, level and his
 
 
 def truth_headline(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Headline rows ``truth_<metric>_<method>_<case>`` from :func:`truth_rows`' rows."""
+    """Headline rows ``truth_<metric>_<method>_<case>`` from :func:`truth_rows`' rows (of the
+    forecast), and ``truth_change_rank_corr_<method>_<case>`` (of its 6-hour change)."""
     out = []
     for r in rows:
+        change = r.get("target_part") == "change"
+        part = "change_" if change else ""
+        scope = " (the 6-hour change: the identity path of the target's own value removed)" if change else ""
         for key, (name, what) in TRUTH_HEADLINE.items():
-            if key not in r:
+            if key not in r or (change and key != "spearman"):
                 continue
             out.append(
                 {
-                    "metric": f"truth_{name}_{r['method']}_{r['case']}",
+                    "metric": f"truth_{part}{name}_{r['method']}_{r['case']}",
                     "value": float(r[key]),
                     "n": int(r["n_elements"]),
-                    "method": f"{what}; {_ONE_CASE}",
+                    "method": f"{what}{scope}; {_ONE_CASE}",
                     "n_unit": "input elements",
                     "unit": "",
                 }
@@ -388,11 +392,19 @@ def truth_headline(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def stage_slug(stage: str) -> str:
+    """A cascade stage in a metric name: ``backbone.decoder_layers.2`` -> ``backbone_decoder_2``."""
+    return stage.replace("backbone.decoder_layers.", "backbone_decoder_").replace(
+        "backbone.encoder_layers.", "backbone_encoder_"
+    )
+
+
 def cascade_headline(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Headline rows ``cascade_<stage>_<method>_<case>``: Spearman with the trained model's map."""
+    """Headline rows ``cascade_<stage>_<method>_<case>`` (stage as :func:`stage_slug`):
+    Spearman with the trained model's map."""
     return [
         {
-            "metric": f"cascade_{r['stage']}_{r['method']}_{r['case']}",
+            "metric": f"cascade_{stage_slug(r['stage'])}_{r['method']}_{r['case']}",
             "value": float(r["spearman"]),
             "n": 1,
             "method": (
