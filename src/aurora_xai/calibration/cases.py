@@ -20,6 +20,8 @@ Nulls:
 * ``djf_jja_null_phi*``: PC1 of 50 AR(1) features with no annual cycle, DJF against JJA.
 * ``perturbation_null_n*``: the top mask is one more random mask (its MSE, and its curve
   over the fractions, drawn from the random masks' distribution).
+* ``perturbation_effect_n*``: the top mask is a random mask scaled by 3 (the scale model
+  of :mod:`aurora_xai.perturbation.rank`), so the ratio's truth is 3.
 * ``intervention_null_*``: the direction is interchangeable with its random controls
   (every direction has its own effect, drawn from one distribution).
 
@@ -438,17 +440,20 @@ def _mask_curves(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _perturbation_null(rng: np.random.Generator, n_draws: int) -> list[float]:
-    # perturbation.metrics imports torch (its MSE helpers); imported here so that the
-    # other cases run without it.
-    from ..perturbation.metrics import aopc_ratio, bootstrap_ratio
+    from ..perturbation.rank import aopc_rank_ratio, rank_ratio
 
     curves = _mask_curves(rng, n_draws + 1)
     top, rnd = curves[:, 0], curves[:, 1:]
     at_p1 = int(np.flatnonzero(FRACTIONS == 1.0)[0])
-    _, lo, hi = bootstrap_ratio(top[at_p1], rnd[at_p1], rng, n_boot=1000)
-    p_exceed = (1 + np.sum(rnd[at_p1] >= top[at_p1])) / (n_draws + 1)
-    *_, alo, ahi = aopc_ratio(top, rnd, rng, n_boot=1000)
-    return [_excludes((lo, hi), 1.0), float(p_exceed < 0.05), _excludes((alo, ahi), 1.0)]
+    one = rank_ratio(top[at_p1], rnd[at_p1])
+    curve = aopc_rank_ratio(top, rnd)
+    # An unbounded interval ([0, inf) with too few draws) never excludes 1.
+    return [
+        float(one.ci_low > 1.0 or one.ci_high < 1.0),
+        float(one.p_exceed < 0.05),
+        float(curve.ci_low > 1.0 or curve.ci_high < 1.0),
+        float(curve.p_exceed < 0.05),
+    ]
 
 
 def _perturbation_case(n_draws: int) -> Case:
@@ -457,14 +462,65 @@ def _perturbation_case(n_draws: int) -> Case:
         name=name,
         kind="null",
         condition=f"top mask is another random mask; {n_draws} random draws, MSE curves over {len(FRACTIONS)} fractions",
-        statistics=("perturbation_ratio_p1", "perturbation_p_exceed_p1", "perturbation_aopc_ratio"),
+        statistics=(
+            "perturbation_ratio_p1",
+            "perturbation_p_exceed_p1",
+            "perturbation_aopc_ratio",
+            "perturbation_aopc_p_exceed",
+        ),
         methods=(
-            "perturbation.metrics.bootstrap_ratio, percentile bootstrap of the random draws' mean, 1000; excludes 1",
-            "rank p (1 + #draws >= top) / (draws + 1) of perturbation.experiment; p < 0.05",
-            "perturbation.metrics.aopc_ratio, bootstrap of the random draws per fraction, 1000; excludes 1",
+            "perturbation.rank.rank_ratio: rank interval, the top mask as one more draw; excludes 1",
+            "perturbation.rank.rank_ratio: rank p (1 + #draws >= top) / (draws + 1); p < 0.05",
+            "perturbation.rank.aopc_rank_ratio: rank interval of the AOPC ratio, each draw's curve one draw; excludes 1",
+            "perturbation.rank.aopc_rank_ratio: rank p of the top curve's AOPC; p < 0.05",
         ),
         simulate=per_realisation(name, lambda rng: _perturbation_null(rng, n_draws)),
-        calibrated=frozenset({"perturbation_p_exceed_p1"}),
+        calibrated=frozenset(
+            {
+                "perturbation_ratio_p1",
+                "perturbation_p_exceed_p1",
+                "perturbation_aopc_ratio",
+                "perturbation_aopc_p_exceed",
+            }
+        ),
+        cost=0.002,
+    )
+
+
+#: Ratio of the planted perturbation effect: the top mask degrades as a random mask scaled by it.
+PERTURBATION_RATIO = 3.0
+
+
+def _perturbation_effect(rng: np.random.Generator, n_draws: int) -> list[float]:
+    from ..perturbation.rank import aopc_rank_ratio, rank_ratio
+
+    curves = _mask_curves(rng, n_draws + 1)
+    top, rnd = PERTURBATION_RATIO * curves[:, 0], curves[:, 1:]
+    at_p1 = int(np.flatnonzero(FRACTIONS == 1.0)[0])
+    one = rank_ratio(top[at_p1], rnd[at_p1])
+    curve = aopc_rank_ratio(top, rnd)
+    return [
+        float(one.ci_low <= PERTURBATION_RATIO <= one.ci_high),
+        float(curve.ci_low <= PERTURBATION_RATIO <= curve.ci_high),
+    ]
+
+
+def _perturbation_effect_case(n_draws: int) -> Case:
+    name = f"perturbation_effect_n{n_draws}"
+    return Case(
+        name=name,
+        kind="effect",
+        condition=(
+            f"top mask degrades as a random mask times {PERTURBATION_RATIO:g}; {n_draws} random draws, "
+            f"MSE curves over {len(FRACTIONS)} fractions"
+        ),
+        statistics=("perturbation_ratio_p1", "perturbation_aopc_ratio"),
+        methods=(
+            f"perturbation.rank.rank_ratio: rank interval; covers {PERTURBATION_RATIO:g}",
+            f"perturbation.rank.aopc_rank_ratio: rank interval of the AOPC ratio; covers {PERTURBATION_RATIO:g}",
+        ),
+        simulate=per_realisation(name, lambda rng: _perturbation_effect(rng, n_draws)),
+        calibrated=frozenset({"perturbation_ratio_p1", "perturbation_aopc_ratio"}),
         cost=0.002,
     )
 
@@ -647,6 +703,8 @@ for _phi in PHIS:
     register(_djf_jja_case(_phi))
 for _n in (10, 50):
     register(_perturbation_case(_n))
+for _n in (50, 100):
+    register(_perturbation_effect_case(_n))
 register(_intervention_case(4, 3))
 register(_intervention_case(20, 10))
 for _phi in (0.5, 0.9):
