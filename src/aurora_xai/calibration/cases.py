@@ -23,7 +23,9 @@ Nulls:
 * ``perturbation_effect_n*``: the top mask is a random mask scaled by 3 (the scale model
   of :mod:`aurora_xai.perturbation.rank`), so the ratio's truth is 3.
 * ``intervention_null_*``: the direction is interchangeable with its random controls
-  (every direction has its own effect, drawn from one distribution).
+  (every direction has its own effect, drawn from one distribution);
+  ``intervention_effect_*`` the same data, the coverage of the direction's own ratio
+  (``|effect| / population RMS slope``) and slope.
 
 Planted effects:
 
@@ -528,7 +530,14 @@ def _perturbation_effect_case(n_draws: int) -> Case:
 # ----------------------------------------------------------------------------- interventions
 
 
-def _intervention_null(rng: np.random.Generator, n_random: int, per_class: int) -> list[float]:
+#: Date-to-date variation of a direction's slope in the intervention cases (the
+#: directions' own effects have unit variance).
+INTERVENTION_DATE_SD = 0.2
+
+
+def _intervention(rng: np.random.Generator, n_random: int, per_class: int) -> list[float]:
+    """One realisation: [rank p < 0.05, ratio's lower bound > 1, ratio covers its truth,
+    slope covers its truth]."""
     lab = seasonal_labels(rng, N_DAYS)
     pick = np.concatenate([rng.choice(np.flatnonzero(lab.y == c), size=per_class, replace=False) for c in (1, 0)])
     pick.sort()
@@ -536,7 +545,7 @@ def _intervention_null(rng: np.random.Generator, n_random: int, per_class: int) 
     # Every direction (member 0 and its controls) has its own effect, drawn from one
     # distribution, and a small date-to-date variation.
     effect = rng.standard_normal(n_random + 1)
-    slope = effect[None, :] + 0.2 * rng.standard_normal((n_dates, n_random + 1))
+    slope = effect[None, :] + INTERVENTION_DATE_SD * rng.standard_normal((n_dates, n_random + 1))
     ds = xr.Dataset(
         {
             "slope": (("date", "direction", "member", "quantity"), slope[:, None, :, None]),
@@ -545,9 +554,17 @@ def _intervention_null(rng: np.random.Generator, n_random: int, per_class: int) 
         },
         coords={"date": lab.dates[pick].values, "direction": ["pc1"], "quantity": ["2t"]},
     )
-    table = summary_table(ds, n_boot=N_BOOT, seed=_seed(rng))
-    r = table[table["statistic"] == "ratio"].iloc[0]
-    return [float(r["ci_low"] > 1.0)]
+    table = summary_table(ds, n_boot=N_BOOT, seed=_seed(rng)).set_index("statistic")
+    ratio, slope_row = table.loc["ratio"], table.loc["slope"]
+    # The ratio's truth: |the direction's effect| over the random directions' population
+    # RMS slope per date.
+    truth = abs(effect[0]) / np.sqrt(1.0 + INTERVENTION_DATE_SD**2)
+    return [
+        float(table.loc["rank_p", "value"] < 0.05),
+        float(ratio["ci_low"] > 1.0),
+        _covers((ratio["ci_low"], ratio["ci_high"]), truth),
+        _covers((slope_row["ci_low"], slope_row["ci_high"]), effect[0]),
+    ]
 
 
 def _intervention_case(n_random: int, per_class: int) -> Case:
@@ -556,9 +573,34 @@ def _intervention_case(n_random: int, per_class: int) -> Case:
         name=name,
         kind="null",
         condition=f"direction interchangeable with its {n_random} random controls; {per_class} storm + {per_class} calm dates",
-        statistics=("intervention_pc1_2t_ratio",),
-        methods=(f"interventions.summary.summary_table, episode bootstrap of dates, {N_BOOT}; lower bound > 1",),
-        simulate=per_realisation(name, lambda rng: _intervention_null(rng, n_random, per_class)),
+        statistics=("intervention_pc1_2t_rank_p", "intervention_pc1_2t_ratio (lower bound > 1)"),
+        methods=(
+            f"interventions.summary.rank_p (summary_table): |mean slope| among {n_random} random directions; p < 0.05",
+            f"interventions.summary.summary_table, bootstrap of date episodes and controls, {N_BOOT}; lower bound > 1 "
+            "(not a test against random directions: the direction's own ratio is > 1 in a third of the nulls)",
+        ),
+        simulate=per_realisation(name, lambda rng: _intervention(rng, n_random, per_class)[:2]),
+        calibrated=frozenset({"intervention_pc1_2t_rank_p"}),
+        cost=0.02,
+    )
+
+
+def _intervention_effect_case(n_random: int, per_class: int) -> Case:
+    name = f"intervention_effect_k{n_random}_d{per_class}"
+    return Case(
+        name=name,
+        kind="effect",
+        condition=(
+            f"direction with its own effect, drawn like its {n_random} random controls'; {per_class} storm + "
+            f"{per_class} calm dates; date-to-date sd {INTERVENTION_DATE_SD:g}"
+        ),
+        statistics=("intervention_pc1_2t_ratio", "intervention_pc1_2t_slope"),
+        methods=(
+            f"interventions.summary.summary_table, bootstrap of date episodes and controls, {N_BOOT}; covers "
+            "|effect| / population RMS slope",
+            f"interventions.summary.summary_table, bootstrap of date episodes, {N_BOOT}; covers the effect",
+        ),
+        simulate=per_realisation(name, lambda rng: _intervention(rng, n_random, per_class)[2:]),
         cost=0.02,
     )
 
@@ -705,8 +747,9 @@ for _n in (10, 50):
     register(_perturbation_case(_n))
 for _n in (50, 100):
     register(_perturbation_effect_case(_n))
-register(_intervention_case(4, 3))
-register(_intervention_case(20, 10))
+for _k, _d in ((4, 3), (20, 10), (20, 1)):
+    register(_intervention_case(_k, _d))
+    register(_intervention_effect_case(_k, _d))
 for _phi in (0.5, 0.9):
     register(_storm_calm_effect_case(_phi))
 for _phi in (0.5, 0.95):
