@@ -25,7 +25,15 @@ from aurora_xai.interventions.push import (
     region_token_mask,
     responses,
 )
-from aurora_xai.interventions.summary import bootstrap_weights, control_weights, headline, rank_p, slopes, summary_table
+from aurora_xai.interventions.summary import (
+    bootstrap_weights,
+    control_weights,
+    fewest_episodes,
+    headline,
+    rank_p,
+    slopes,
+    summary_table,
+)
 from aurora_xai.latents.geometry import cropped_grid, patch_centres
 from aurora_xai.latents.pooling import pool_grid
 from aurora_xai.regions import Region
@@ -315,6 +323,26 @@ def test_slopes_and_summary_known_answers():
     assert [r["n"] for r in rows] == [6, 6, 6, 4]
     assert rows[3]["n_unit"] == "random directions" and "among 4 random directions" in rows[3]["method"]
     assert "4 random directions together" in rows[2]["method"] and "not a test" in rows[2]["method"]
+
+
+def test_one_episode_per_label_gives_no_interval():
+    dates = pd.to_datetime(["2005-01-05", "2005-01-06", "2005-06-01"])
+    labels = np.array([1, 1, 0])
+    assert fewest_episodes(dates.values, labels) == 1
+    slope = np.random.default_rng(0).standard_normal((3, 1, 5, 1))
+    ds = xr.Dataset(
+        {
+            "slope": (("date", "direction", "member", "quantity"), slope),
+            "label": (("date",), labels),
+            "units": (("quantity",), ["K"]),
+        },
+        coords={"date": dates.values, "direction": ["pc1"], "member": np.arange(5), "quantity": ["2t"]},
+    )
+    table = summary_table(ds, 100, seed=0)
+    assert table["ci_low"].isna().all() and table["value"].notna().all()
+    rows = headline(table, 100)
+    assert "no interval: a label has fewer than two episodes" in rows[2]["method"]
+    assert "among 4 random directions" in rows[3]["method"]
 
 
 def test_rank_p_is_uniform_when_the_direction_is_one_more_control():

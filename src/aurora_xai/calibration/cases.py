@@ -561,7 +561,7 @@ def _intervention(rng: np.random.Generator, n_random: int, per_class: int) -> li
     truth = abs(effect[0]) / np.sqrt(1.0 + INTERVENTION_DATE_SD**2)
     return [
         float(table.loc["rank_p", "value"] < 0.05),
-        float(ratio["ci_low"] > 1.0),
+        float(ratio["ci_low"] > 1.0) if np.isfinite(ratio["ci_low"]) else np.nan,
         _covers((ratio["ci_low"], ratio["ci_high"]), truth),
         _covers((slope_row["ci_low"], slope_row["ci_high"]), effect[0]),
     ]
@@ -569,17 +569,19 @@ def _intervention(rng: np.random.Generator, n_random: int, per_class: int) -> li
 
 def _intervention_case(n_random: int, per_class: int) -> Case:
     name = f"intervention_null_k{n_random}_d{per_class}"
+    # With one date per label the ratio has no interval: only the rank p is checked.
+    n_stats = 1 if per_class == 1 else 2
     return Case(
         name=name,
         kind="null",
         condition=f"direction interchangeable with its {n_random} random controls; {per_class} storm + {per_class} calm dates",
-        statistics=("intervention_pc1_2t_rank_p", "intervention_pc1_2t_ratio (lower bound > 1)"),
+        statistics=("intervention_pc1_2t_rank_p", "intervention_pc1_2t_ratio (lower bound > 1)")[:n_stats],
         methods=(
             f"interventions.summary.rank_p (summary_table): |mean slope| among {n_random} random directions; p < 0.05",
             f"interventions.summary.summary_table, bootstrap of date episodes and controls, {N_BOOT}; lower bound > 1 "
             "(not a test against random directions: the direction's own ratio is > 1 in a third of the nulls)",
-        ),
-        simulate=per_realisation(name, lambda rng: _intervention(rng, n_random, per_class)[:2]),
+        )[:n_stats],
+        simulate=per_realisation(name, lambda rng: _intervention(rng, n_random, per_class)[:n_stats]),
         calibrated=frozenset({"intervention_pc1_2t_rank_p"}),
         cost=0.02,
     )
@@ -749,6 +751,8 @@ for _n in (50, 100):
     register(_perturbation_effect_case(_n))
 for _k, _d in ((4, 3), (20, 10), (20, 1)):
     register(_intervention_case(_k, _d))
+# With one date per label the intervals are not given (nothing to resample).
+for _k, _d in ((4, 3), (20, 10)):
     register(_intervention_effect_case(_k, _d))
 for _phi in (0.5, 0.9):
     register(_storm_calm_effect_case(_phi))

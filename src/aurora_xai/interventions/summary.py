@@ -22,7 +22,9 @@ Intervals resample the dates with a group bootstrap
 runs of consecutive days of one label (storm episodes), and a run is resampled whole
 (:func:`~aurora_xai.regimes.blocking.episode_groups`); and, in the same resample, the K
 random controls with replacement (:func:`control_weights`), since the random RMS slope
-is an estimate from K draws. Percentile intervals. The ratio's interval is one of this
+is an estimate from K draws. Percentile intervals; none (NaN) when a label has fewer than
+two episodes among the dates (resampling one episode per label says nothing of the
+variation between dates). The ratio's interval is one of this
 direction's ratio (its effect over the typical random direction's); it is not a test of
 the direction against random directions, which the rank p is. Imports without torch.
 """
@@ -39,7 +41,16 @@ from ..perturbation.masks import rng_for
 from ..regimes.blocking import day_numbers, episode_groups, group_bootstrap_weights
 from ..tables import p_floor_text
 
-__all__ = ["STATISTICS", "bootstrap_weights", "control_weights", "headline", "rank_p", "slopes", "summary_table"]
+__all__ = [
+    "STATISTICS",
+    "bootstrap_weights",
+    "control_weights",
+    "fewest_episodes",
+    "headline",
+    "rank_p",
+    "slopes",
+    "summary_table",
+]
 
 #: Summary statistics per direction and quantity, in table order (``rank_p`` has no interval).
 STATISTICS = ("slope", "random_rms_slope", "ratio", "rank_p")
@@ -72,6 +83,13 @@ def bootstrap_weights(dates: Any, labels: np.ndarray, n_boot: int, seed: int) ->
     groups = episode_groups(day_numbers(pd.DatetimeIndex(pd.to_datetime(dates))), y)
     rng = rng_for(seed, "interventions", "bootstrap")
     return group_bootstrap_weights(groups, y, n_boot, rng), int(len(np.unique(groups)))
+
+
+def fewest_episodes(dates: Any, labels: np.ndarray) -> int:
+    """The fewest episodes (runs of consecutive days of one label) of either label among the dates."""
+    y = np.asarray(labels).astype(np.int64)
+    groups = episode_groups(day_numbers(pd.DatetimeIndex(pd.to_datetime(dates))), y)
+    return min(len(np.unique(groups[y == c])) for c in (0, 1))
 
 
 def control_weights(n_random: int, n_boot: int, seed: int) -> np.ndarray:
@@ -132,6 +150,7 @@ def summary_table(ds: xr.Dataset, n_boot: int, seed: int, ci_level: float = 0.95
     """
     counts, n_groups = bootstrap_weights(ds["date"].values, ds["label"].values, n_boot, seed)
     controls = control_weights(int(ds.sizes["member"]) - 1, n_boot, seed)
+    few = fewest_episodes(ds["date"].values, ds["label"].values) < 2
     lo, hi = 50 * (1 - ci_level), 50 * (1 + ci_level)
     rows = []
     for d in ds["direction"].values:
@@ -148,8 +167,8 @@ def summary_table(ds: xr.Dataset, n_boot: int, seed: int, ci_level: float = 0.95
                         "units": ds["units"].sel(quantity=q).item() if stat not in ("ratio", "rank_p") else "1",
                         "statistic": stat,
                         "value": float(point[stat][0]),
-                        "ci_low": float(np.percentile(boot[stat], lo)) if stat in boot else np.nan,
-                        "ci_high": float(np.percentile(boot[stat], hi)) if stat in boot else np.nan,
+                        "ci_low": float(np.percentile(boot[stat], lo)) if stat in boot and not few else np.nan,
+                        "ci_high": float(np.percentile(boot[stat], hi)) if stat in boot and not few else np.nan,
                         "n_dates": int(ds.sizes["date"]),
                         "n_groups": n_groups,
                         "n_random": int(ds.sizes["member"]) - 1,
@@ -194,6 +213,8 @@ def headline(table: pd.DataFrame, n_boot: int | None = None) -> list[dict[str, A
         if r.statistic != "slope":
             resampled += f" and the {k} random directions together"
         method = f"percentile bootstrap of {resampled}{count}"
+        if not (np.isfinite(r.ci_low) and np.isfinite(r.ci_high)):
+            method = "no interval: a label has fewer than two episodes among the dates (nothing to resample)"
         if r.statistic == "ratio":
             method += "; an interval of this direction's ratio, not a test against random directions (the rank p is)"
         rows.append(
