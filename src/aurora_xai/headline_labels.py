@@ -203,6 +203,19 @@ RULES: tuple[Rule, ...] = tuple(
         ),
         # probes: ridge regressions of physical quantities on the latents
         (
+            r"probe_r2_(?P<q>.+)@nested_random",
+            "probes",
+            "{q} probe R², random model",
+            "control: the same probe on a randomly initialised model of the same architecture, its tap chosen "
+            "the same way",
+        ),
+        (
+            r"probe_r2_(?P<q>.+)@nested",
+            "probes",
+            "{q} probe R²",
+            "held-out variance of {q} decoded linearly from the latents, the tap chosen inside each training fold",
+        ),
+        (
             r"probe_r2_(?P<q>.+)@(?P<tap>[^@]+)_random",
             "probes",
             "{q} probe R², random model at {tap}",
