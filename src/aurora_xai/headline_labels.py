@@ -61,7 +61,7 @@ WORDS: Mapping[str, Mapping[str, str]] = {
 }
 
 _WHO = r"(?P<who>storm_minus_calm|storm|calm)"
-_STAT = r"(?P<stat>random_rms_slope|slope|ratio)"
+_STAT = r"(?P<stat>random_rms_slope|slope|ratio|rank_p)"
 
 #: The ordered table: (pattern, group, label template, meaning template).
 RULES: tuple[Rule, ...] = tuple(
@@ -203,6 +203,19 @@ RULES: tuple[Rule, ...] = tuple(
         ),
         # probes: ridge regressions of physical quantities on the latents
         (
+            r"probe_r2_(?P<q>.+)@nested_random",
+            "probes",
+            "{q} probe R², random model",
+            "control: the same probe on a randomly initialised model of the same architecture, its tap chosen "
+            "the same way",
+        ),
+        (
+            r"probe_r2_(?P<q>.+)@nested",
+            "probes",
+            "{q} probe R²",
+            "held-out variance of {q} decoded linearly from the latents, the tap chosen inside each training fold",
+        ),
+        (
             r"probe_r2_(?P<q>.+)@(?P<tap>[^@]+)_random",
             "probes",
             "{q} probe R², random model at {tap}",
@@ -304,6 +317,7 @@ _STAT_MEANING = {
     "slope": "response of the forecast's {q} per unit push along {d}",
     "random_rms_slope": "RMS response of {q} per unit push along random directions of the same norm",
     "ratio": "response of {q} along {d} over that along random directions (> 1: the direction matters)",
+    "rank_p": "share of random directions whose push moves {q} at least as much as {d}'s (small: the direction matters)",
 }
 
 _COMPILED = tuple((re.compile(r.pattern), r) for r in RULES)
@@ -334,7 +348,9 @@ def describe(metric: str) -> MetricLabel:
             inner = describe(m["stat"])
             fields["stat_label"], fields["stat_meaning"] = inner.label, inner.meaning
         if rule.group == "interventions":
-            fields["stat"] = {"random_rms_slope": "random-direction slope"}.get(m["stat"], m["stat"])
+            fields["stat"] = {"random_rms_slope": "random-direction slope", "rank_p": "rank p"}.get(
+                m["stat"], m["stat"]
+            )
             fields["stat_meaning"] = _STAT_MEANING[m["stat"]].format(**fields)
         return MetricLabel(rule.group, rule.label.format(**fields), rule.meaning.format(**fields))
     return MetricLabel("other", metric, "")
