@@ -8,7 +8,7 @@ autoencoders" (arXiv 2406.04093), sections 2.2-2.4 and appendix A:
   latents are active;
 * decoder ``x_hat = W_dec z + b_pre``, with the pre-encoder bias ``b_pre`` subtracted
   before the encoder and added back after the decoder; ``b_pre`` starts at the mean of
-  the first batch, ``W_enc`` at the transpose of ``W_dec``;
+  the first batch, ``W_dec`` at the transpose of ``W_enc`` (columns normalised);
 * the columns of ``W_dec`` have unit norm: the gradient's component along each column
   is removed before every step and the columns are normalised after it;
 * loss: the normalised reconstruction error ``||x - x_hat||^2 / ||x - mean(x)||^2`` of
@@ -117,9 +117,13 @@ class TopKSAE(nn.Module):
         d_in: Input channels ``d``.
         n_latents: Latents ``n``.
         k: Active latents per token, ``1 <= k <= n``.
-        seed: Seed of the initial decoder (unit-norm Gaussian columns).
+        seed: Seed of the initial weights: the encoder as ``torch.nn.Linear``'s default
+            (uniform in ``+-1/sqrt(d)``), the decoder its transpose with unit-norm
+            columns (as the paper's reference code, openai/sparse_autoencoder).
 
-    Shapes: ``W_enc (n, d)``, ``b_enc (n,)``, ``W_dec (d, n)``, ``b_pre (d,)``.
+    Shapes: ``W_enc (n, d)``, ``b_enc (n,)``, ``W_dec (d, n)``, ``b_pre (d,)``; the
+    decoder is stored as its transpose, ``decoder (n, d)``, a latent's direction a
+    contiguous row (what ``embedding_bag`` reads).
 
     Raises:
         ValueError: for ``k`` out of range.
@@ -131,16 +135,21 @@ class TopKSAE(nn.Module):
             raise ValueError(f"k must be in [1, {n_latents}], got {k}")
         self.d_in, self.n_latents, self.k = d_in, n_latents, k
         g = torch.Generator().manual_seed(seed)
-        w = torch.randn(d_in, n_latents, generator=g)
-        w = w / w.norm(dim=0, keepdim=True)
-        self.W_dec = nn.Parameter(w)
-        self.W_enc = nn.Parameter(w.T.clone())
+        bound = 1 / math.sqrt(d_in)  # torch.nn.Linear's default: rows of norm about 1/sqrt(3)
+        w_enc = (torch.rand(n_latents, d_in, generator=g) * 2 - 1) * bound
+        self.W_enc = nn.Parameter(w_enc)
+        self.decoder = nn.Parameter(w_enc / w_enc.norm(dim=1, keepdim=True))
         self.b_enc = nn.Parameter(torch.zeros(n_latents))
         self.b_pre = nn.Parameter(torch.zeros(d_in))
 
+    @property
+    def W_dec(self) -> torch.Tensor:
+        """``(d, n)`` decoder, a view of :attr:`decoder` (one unit-norm column a latent)."""
+        return self.decoder.T
+
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         """``(b, d) -> (b, n)``: ``W_enc (x - b_pre) + b_enc``."""
-        return (x - self.b_pre) @ self.W_enc.T + self.b_enc
+        return nn.functional.linear(x - self.b_pre, self.W_enc, self.b_enc)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The active latents of each token: ``(values, indices)``, each ``(b, k)``
@@ -154,9 +163,14 @@ class TopKSAE(nn.Module):
             -1, indices, values
         )
 
+    def decode_sparse(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """``(b, d)``: ``W_dec z`` from the ``(b, k)`` active latents (no bias), summed over
+        the active columns only (``embedding_bag``: ``O(b k d)``, not ``O(b n d)``)."""
+        return nn.functional.embedding_bag(indices, self.decoder, per_sample_weights=values, mode="sum")
+
     def decode(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         """``(b, d)`` reconstruction ``W_dec z + b_pre``."""
-        return self.dense_code(values, indices) @ self.W_dec.T + self.b_pre
+        return self.decode_sparse(values, indices) + self.b_pre
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(b, d) -> (b, d)`` reconstruction."""
@@ -165,13 +179,13 @@ class TopKSAE(nn.Module):
     @torch.no_grad()
     def normalise_decoder(self) -> None:
         """Scale the decoder columns to unit norm."""
-        self.W_dec /= self.W_dec.norm(dim=0, keepdim=True).clamp_min(1e-12)
+        self.decoder /= self.decoder.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
     @torch.no_grad()
     def project_decoder_grad(self) -> None:
         """Remove the gradient's component along each (unit) decoder column."""
-        if self.W_dec.grad is not None:
-            self.W_dec.grad -= (self.W_dec.grad * self.W_dec).sum(0, keepdim=True) * self.W_dec
+        if self.decoder.grad is not None:
+            self.decoder.grad -= (self.decoder.grad * self.decoder).sum(1, keepdim=True) * self.decoder
 
 
 @dataclasses.dataclass
@@ -325,7 +339,7 @@ def _loss(
     pre = sae.pre_activations(x)
     values, indices = pre.topk(sae.k, dim=-1, sorted=False)
     values = values.relu()
-    x_hat = sae.dense_code(values, indices) @ sae.W_dec.T + sae.b_pre
+    x_hat = sae.decode(values, indices)
     e = x - x_hat
     total = (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)
     fvu = e.pow(2).sum() / total
@@ -336,7 +350,7 @@ def _loss(
     if use_aux and n_dead:
         k = min(k_aux, n_dead)
         av, ai = pre.masked_fill(~dead, -torch.inf).topk(k, dim=-1, sorted=False)
-        e_hat = sae.dense_code(av.relu(), ai) @ sae.W_dec.T
+        e_hat = sae.decode_sparse(av.relu(), ai)
         aux = min(n_dead / k_aux, 1.0) * (e_hat - e.detach()).pow(2).sum() / total
     return fvu, aux, fired
 
