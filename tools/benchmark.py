@@ -336,6 +336,37 @@ def _train_sparse_coder(classes, batches, d: int, cfg) -> tuple[object, int]:
     return coder, tokens
 
 
+def _sae_revival(classes) -> None:
+    """Dead latents after training from a start where half the encoder rows are shrunk
+    100-fold (they never reach the top k), with and without the AuxK loss."""
+    from aurora_xai.features.sae import SAEConfig, TopKSAE, array_batches, evaluate_sae, planted_tokens, train_sae
+
+    x, _ = planted_tokens(6000, 16, 64, 2, noise=0.02, seed=2)
+    start = TopKSAE(16, 64, 2, seed=0)
+    with torch.no_grad():
+        start.W_enc[:32] *= 0.01
+    out = []
+    for aux in (0.0, 1 / 32):
+        cfg = SAEConfig(expansion=4, k=2, lr=1e-2, epochs=8, dead_tokens=600, aux_coef=aux, seed=0)
+        batches = array_batches(x, 200, seed=0)
+        ours = evaluate_sae(train_sae(batches, 16, cfg, initial=start).sae, [x]).dead_fraction
+        cell = f"aux {aux:.3g}: ours {ours:.3f}"
+        if classes is not None:
+            sparse_coder, coder_config = classes
+
+            class Started(sparse_coder):  # the same start
+                def __init__(self, d, c):
+                    super().__init__(d, c)
+                    with torch.no_grad():
+                        self.encoder.weight.copy_(start.W_enc)
+                        self.W_dec.copy_(start.decoder)
+
+            coder, _ = _train_sparse_coder((Started, coder_config), batches, 16, cfg)
+            cell += f", SparseCoder {evaluate_sae(_CoderView(coder), [x]).dead_fraction:.3f}"
+        out.append(cell)
+    print(f"sae         dead fraction after a start with 32 of 64 latents crippled: {'; '.join(out)}")
+
+
 def _tiny_backbone_tokens(tmp: Path, n_dates: int = 8) -> np.ndarray:
     """The tiny model's backbone tokens of ``n_dates`` dates, through the extraction's token sink."""
     from aurora_xai.features.tokens import TokenSample, TokenSink, open_tokens
@@ -389,6 +420,7 @@ def bench_sae(tmp: Path, rounds: int = 2) -> None:
                 f"time ratio ours / SparseCoder {ratio(med['sparsify'], med['ours']):.2f}"
             )
         print(line)
+    _sae_revival(classes)
 
 
 def _write_times(ds, path: Path, first: bool) -> None:

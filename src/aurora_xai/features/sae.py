@@ -110,6 +110,46 @@ class SAEConfig:
         return self.lr if self.lr is not None else 2e-4 / math.sqrt(self.n_latents(d_in) / 2**14)
 
 
+class _TopKEncoder(torch.autograd.Function):
+    """The encoder's linear map and top-k selections with a sparse backward pass.
+
+    Forward: ``pre = x W^T + b`` ``(b, n)``, its ``k`` largest entries a row and (with a
+    dead mask) the ``k_aux`` largest among the dead latents, both clipped at 0. Only the
+    selected entries carry a gradient, so the backward pass touches ``k + k_aux``
+    entries a row (``O(b (k + k_aux) d)``, a sparse product) where the dense one costs
+    ``O(b n d)``; the result is the dense one's (up to the order of float sums).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, k, dead, k_aux):  # type: ignore[override]
+        pre = nn.functional.linear(x, weight, bias)
+        values, indices = pre.topk(k, dim=-1, sorted=False)
+        if dead is not None and k_aux > 0:
+            aux_values, aux_indices = pre.masked_fill(~dead, -torch.inf).topk(k_aux, dim=-1, sorted=False)
+        else:
+            aux_values, aux_indices = pre.new_zeros(len(x), 0), indices.new_zeros(len(x), 0)
+        values, aux_values = values.clamp_min(0), aux_values.clamp_min(0)
+        selected = torch.cat([indices, aux_indices], dim=1)
+        ctx.save_for_backward(x, weight, selected, torch.cat([values > 0, aux_values > 0], dim=1))
+        ctx.mark_non_differentiable(indices, aux_indices)
+        return values, indices, aux_values, aux_indices
+
+    @staticmethod
+    def backward(ctx, g_values, _g_indices, g_aux, _g_aux_indices):  # type: ignore[override]
+        x, weight, selected, positive = ctx.saved_tensors
+        g = torch.cat([g_values, g_aux], dim=1) * positive  # (b, k + k_aux), 0 where clipped
+        grad_x = nn.functional.embedding_bag(selected, weight, mode="sum", per_sample_weights=g)
+        rows = torch.arange(len(x), device=x.device).repeat_interleave(selected.shape[1])
+        sparse = torch.sparse_coo_tensor(
+            torch.stack([selected.reshape(-1), rows]), g.reshape(-1), (weight.shape[0], len(x)), check_invariants=False
+        )
+        grad_w = torch.sparse.mm(sparse, x)
+        grad_b = torch.zeros(weight.shape[0], dtype=g.dtype, device=g.device).index_add_(
+            0, selected.reshape(-1), g.reshape(-1)
+        )
+        return grad_x, grad_w, grad_b, None, None, None
+
+
 class TopKSAE(nn.Module):
     """A TopK sparse autoencoder (see the module docstring).
 
@@ -336,21 +376,19 @@ def _loss(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(fvu, aux, fired)``: the batch's normalised error, the AuxK loss (0 without dead
     latents) and the ``(n,)`` flags of the latents that fired on the batch."""
-    pre = sae.pre_activations(x)
-    values, indices = pre.topk(sae.k, dim=-1, sorted=False)
-    values = values.relu()
-    x_hat = sae.decode(values, indices)
-    e = x - x_hat
+    n_dead = int(dead.sum()) if use_aux else 0
+    k_dead = min(k_aux, n_dead)
+    values, indices, aux_values, aux_indices = _TopKEncoder.apply(
+        x - sae.b_pre, sae.W_enc, sae.b_enc, sae.k, dead if k_dead else None, k_dead
+    )
+    e = x - sae.decode(values, indices)
     total = (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)
     fvu = e.pow(2).sum() / total
     fired = torch.zeros(sae.n_latents, dtype=torch.bool, device=x.device)
     fired[indices[values > 0]] = True
     aux = torch.zeros((), device=x.device)
-    n_dead = int(dead.sum())
-    if use_aux and n_dead:
-        k = min(k_aux, n_dead)
-        av, ai = pre.masked_fill(~dead, -torch.inf).topk(k, dim=-1, sorted=False)
-        e_hat = sae.decode_sparse(av.relu(), ai)
+    if k_dead:
+        e_hat = sae.decode_sparse(aux_values, aux_indices)
         aux = min(n_dead / k_aux, 1.0) * (e_hat - e.detach()).pow(2).sum() / total
     return fvu, aux, fired
 
