@@ -16,10 +16,15 @@ autoencoders" (arXiv 2406.04093), sections 2.2-2.4 and appendix A:
   any of the last ``dead_tokens`` tokens are *dead*; the ``k_aux`` largest of their
   pre-activations reconstruct the residual ``e = x - x_hat`` (detached) through
   ``W_dec`` without bias, and ``||e - e_hat||^2`` over the same total variance, scaled
-  by ``min(n_dead / k_aux, 1)``, is added. The gradient reaches the dead latents only,
-  and pulls them towards directions that explain what the live ones miss.
-* Adam with ``eps = 6.25e-10``; the default learning rate ``2e-4 / sqrt(n_latents /
-  2**14)`` (the paper's scaling with the number of latents).
+  by ``min(n_dead / k_aux, 1)``, is added. Its gradient reaches the selected dead
+  latents' encoder rows, biases and decoder columns (and ``b_pre``), and pulls them
+  towards directions that explain what the live ones miss;
+* only the selected latents (``k`` and ``k_aux`` a token) carry a gradient, so the
+  encoder's backward pass is a sparse product (``_TopKEncoder``), equal to the dense
+  one up to the order of float sums;
+* Adam with ``eps = 6.25e-10`` (the paper's); the default learning rate ``2e-4 /
+  sqrt(n_latents / 2**14)`` (the paper's fit of the learning rate falling as
+  ``1 / sqrt(n_latents)``, in the form eai-sparsify's trainer uses).
 
 Training (:func:`train_sae`) reads batches from a callable ``batches(epoch)`` (e.g.
 :class:`aurora_xai.features.tokens.TokenStream` or :func:`array_batches`), is

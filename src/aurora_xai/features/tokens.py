@@ -177,6 +177,12 @@ class TokenWriter:
         self.group.attrs.update(
             {**dict(attrs or {}), "latent_level_names": list(LATENT_LEVEL_NAMES), "chunk_tokens": chunk_tokens}
         )
+        per_token = {  # name: (dtype, attributes)
+            "date": ("int64", {"units": _EPOCH_UNITS, "calendar": "proleptic_gregorian", "long_name": "date (UTC)"}),
+            "latent_level": ("int8", {"long_name": "latent level (0 the surface level)"}),
+            "latitude": ("float32", {"units": "degrees_north", "long_name": "token centre latitude"}),
+            "longitude": ("float32", {"units": "degrees_east", "long_name": "token centre longitude"}),
+        }
         c = self.chunk_tokens
         self.arrays = {
             "tokens": self.group.create_array(
@@ -186,38 +192,12 @@ class TokenWriter:
                 dtype="float32",
                 dimension_names=("token", "channel"),
             ),
-            "date": self.group.create_array(
-                "date",
-                shape=(0,),
-                chunks=(c,),
-                dtype="int64",
-                dimension_names=("token",),
-                attributes={"units": _EPOCH_UNITS, "calendar": "proleptic_gregorian", "long_name": "date (UTC)"},
-            ),  # fmt: skip
-            "latent_level": self.group.create_array(
-                "latent_level",
-                shape=(0,),
-                chunks=(c,),
-                dtype="int8",
-                dimension_names=("token",),
-                attributes={"long_name": "latent level (0 the surface level)"},
-            ),  # fmt: skip
-            "latitude": self.group.create_array(
-                "latitude",
-                shape=(0,),
-                chunks=(c,),
-                dtype="float32",
-                dimension_names=("token",),
-                attributes={"units": "degrees_north", "long_name": "token centre latitude"},
-            ),  # fmt: skip
-            "longitude": self.group.create_array(
-                "longitude",
-                shape=(0,),
-                chunks=(c,),
-                dtype="float32",
-                dimension_names=("token",),
-                attributes={"units": "degrees_east", "long_name": "token centre longitude"},
-            ),  # fmt: skip
+            **{
+                name: self.group.create_array(
+                    name, shape=(0,), chunks=(c,), dtype=dtype, dimension_names=("token",), attributes=attrs
+                )
+                for name, (dtype, attrs) in per_token.items()
+            },
         }
         self._buffer: dict[str, list[np.ndarray]] = {k: [] for k in self.arrays}
         self._buffered = 0
