@@ -212,6 +212,17 @@ def test_stream_covers_every_token_once_in_bounded_memory(tmp_path):
     np.testing.assert_array_equal(first.tokens, ds["tokens"].values[first.index])
 
 
+def test_training_streams_a_token_store(tmp_path):
+    _write_store(tmp_path / "t.zarr", n_dates=8, d=8, chunk=64)
+    stream = TokenStream(tmp_path / "t.zarr", batch_size=100, seed=0, buffer_chunks=2)
+    cfg = SAEConfig(expansion=2, k=2, epochs=2, dead_tokens=500)
+    run = train_sae(stream, 8, cfg)
+    assert run.finished and run.tokens_seen == 2 * 8 * 150 and run.steps == 2 * 12
+    again = train_sae(stream, 8, cfg)
+    assert torch.equal(run.sae.decoder, again.sae.decoder)
+    assert evaluate_sae(run.sae, stream(0)).n_tokens == 1200
+
+
 def test_sink_writes_the_sample_of_each_tap(tmp_path):
     class Geometry:
         res = (4, 6, 12)

@@ -243,7 +243,8 @@ class SAETraining:
         steps: Optimiser steps taken (over all runs of a resumed training).
         tokens_seen: Training tokens read.
         finished: False when stopped early by ``max_steps`` (the state is saved).
-        dead_latents: Latents dead at the end (no firing in the last ``dead_tokens``).
+        dead_latents: Latents dead at the end (no firing in the last ``dead_tokens``
+            training tokens; 0 when fewer tokens were read).
         history: Per step ``(fvu, aux loss)`` of the training batches.
     """
 
