@@ -9,8 +9,9 @@ most ``max_tokens`` of them (coarse grids). Above that, ``max_tokens`` tokens ar
 without replacement, stratified by latent level and latitude band (of the token's
 centre, bands ``lat_edges``): each stratum keeps its share of ``max_tokens`` in
 proportion to its size (largest remainders; ties to the lower stratum index), so every
-token has the same chance of being kept and unweighted statistics of the sample are
-unbiased for the tokens of the grid, while no level or band can be missed by chance.
+token has the same chance of being kept (up to the rounding of each share to whole
+tokens) and unweighted statistics of the sample estimate those of all the grid's
+tokens, while no level or band can be missed by chance.
 The draw is seeded by ``(seed, date)`` alone: a date gets the same tokens whatever the
 batching, the shard or the other dates.
 
