@@ -148,4 +148,9 @@ def test_tool_writes_the_table(tmp_path):
         "method",
     ):
         assert col in table.columns
-    assert set(table["statistic"]) == {"perturbation_ratio_p1", "perturbation_p_exceed_p1", "perturbation_aopc_ratio"}
+    assert set(table["statistic"]) == {
+        "perturbation_ratio_p1",
+        "perturbation_p_exceed_p1",
+        "perturbation_aopc_ratio",
+        "perturbation_aopc_p_exceed",
+    }

@@ -264,6 +264,26 @@ def test_headline_rows_and_not_applicable_without_storm_days():
     assert "all 3 storm days skipped" in skipped[0]["note"]
 
 
+def test_headline_n_counts_episodes_not_days():
+    """Consecutive days (gap 1) of one label form one episode: 6 storm days in one run and
+    6 calm days in one run are 2 episodes, the bootstrap's effective sample."""
+    rng = np.random.default_rng(6)
+    q = pd.concat(
+        [
+            _quantities(rng.uniform(size=3), rng.uniform(size=3), start="2005-01-01", gap=1),
+            _quantities(rng.uniform(size=3), rng.uniform(size=3), start="2005-03-01", gap=1),
+        ],
+        ignore_index=True,
+    )
+    rows = headline_rows(composite_headline(composite_table(q, n_boot=100), {"storm": 6, "calm": 6}, n_boot=100))
+    rows = rows.set_index("metric")
+    storm, diff = rows.loc["lrp_upper_share_storm"], rows.loc["lrp_upper_share_storm_minus_calm"]
+    assert storm["n"] == 2 and storm["n_unit"] == "episodes" and "mean over 6 labelled days" in storm["method"]
+    assert diff["n"] == 4 and diff["n_unit"] == "episodes (storm and calm together)"
+    by_day = composite_headline(composite_table(q, n_boot=100, resample="days"), {"storm": 6, "calm": 6})
+    assert by_day[0]["n"] == 6 and by_day[0]["n_unit"] == "labelled days"
+
+
 def test_empty_days_dataset_round_trips_and_plots(tmp_path):
     empty = stack_days([], [], [], empty=empty_day_moments(["t", "u"], LEVELS, ["msl"]))
     path = tmp_path / "days.nc"

@@ -11,6 +11,9 @@ from aurora_xai.headline_labels import GROUPS, RULES, describe
 REAL_METRICS = {
     "pc1_explained_variance": "regimes",
     "truth_rank_corr_lrp_cp_great_storm_1987": "validation",
+    "surrogate_skill_msl": "validation",
+    "intervention_planted_z500_upstream_msl_sign_match": "interventions",
+    "probe_r2_planted_tanh_t850@nested": "probes",
     "truth_change_rank_corr_input_x_gradient_great_storm_1987": "validation",
     "truth_support_share_saliency_great_storm_1987": "validation",
     "searchlight_ndcg10_integrated_gradients_great_storm_1987": "validation",
@@ -23,6 +26,8 @@ REAL_METRICS = {
     "pc1_djf_jja_perm_p": "regimes",
     "pc1_djf_jja_surrogate_p": "regimes",
     "pc1_bootstrap_cos": "regimes",
+    "pc2_bootstrap_cos": "regimes",
+    "pc1_bootstrap_cos_block": "regimes",
     "pc3_bootstrap_cos_block": "regimes",
     "pc1_3_subspace_max_angle_deg": "regimes",
     "pc1_3_subspace_max_angle_deg_block": "regimes",
@@ -40,9 +45,10 @@ REAL_METRICS = {
     "storm_calm_contrastive_auc_in_sample": "storm_calm",
     "storm_calm_residualised_auc": "storm_calm",
     "storm_calm_residualised_auc_blocked": "storm_calm",
-    "probe_r2_t2m@backbone": "probes",
-    "probe_r2_t2m@backbone_random": "probes",
+    "probe_r2_t2m@nested": "probes",
+    "probe_r2_t2m@nested_random": "probes",
     "probe_r2_wind10_max_inputs": "probes",
+    "probe_r2_jet_lat_u250@nested": "probes",
     "probe_r2_jet_lat_u250@backbone.encoder.2": "probes",
     "sweep_pc1_annual_r2@backbone.encoder.2": "layers",
     "sweep_storm_calm_auc_blocked@backbone": "layers",
@@ -52,12 +58,17 @@ REAL_METRICS = {
     "lrp_atmospheric_share_calm": "attribution",
     "lrp_tilt_calm_deg": "attribution",
     "lrp_tilt_storm_minus_calm_deg": "attribution",
+    "lrp_tilt_storm_deg": "attribution",
+    "lrp_atmospheric_share_storm_minus_calm": "attribution",
     "lrp_conservation_error_great_storm_1987": "validation",
     "lrp_share_absorbed_katrina_2005": "validation",
     "lrp_closure_error_great_storm_1987": "validation",
     "perturbation_ratio_p1": "perturbation",
     "perturbation_ratio_p1_blobs": "perturbation",
     "perturbation_ratio_p0_5_katrina_2005": "perturbation",
+    "perturbation_p_exceed_p1": "perturbation",
+    "perturbation_p_exceed_p0_5_katrina_2005": "perturbation",
+    "perturbation_aopc_random": "perturbation",
     "perturbation_aopc_lrp": "perturbation",
     "perturbation_aopc_ratio_input_x_gradient": "perturbation",
     "perturbation_aopc_ratio_lrp_katrina_2005": "perturbation",
@@ -66,6 +77,8 @@ REAL_METRICS = {
     "intervention_pc1_2t_ratio": "interventions",
     "intervention_storm_axis_10m_wind_speed_ratio": "interventions",
     "intervention_storm_axis_msl_random_rms_slope": "interventions",
+    "intervention_pc1_2t_rank_p": "interventions",
+    "intervention_storm_axis_10m_wind_speed_rank_p": "interventions",
 }
 
 
@@ -104,7 +117,7 @@ def test_labels_say_which_variant():
     )
     assert (
         describe("probe_r2_planted_tanh_t850_inputs").label
-        == "planted beta tanh(T850 anomaly / t_scale) probe R², raw inputs"
+        == "planted beta tanh(T850 anomaly / scale) probe R², raw inputs"
     )
     assert (
         describe("intervention_planted_tanh_t850_10v_sign_match").label == "planted tanh t850 push: 10v sign matches F"

@@ -25,7 +25,15 @@ from aurora_xai.interventions.push import (
     region_token_mask,
     responses,
 )
-from aurora_xai.interventions.summary import bootstrap_weights, headline, slopes, summary_table
+from aurora_xai.interventions.summary import (
+    bootstrap_weights,
+    control_weights,
+    fewest_episodes,
+    headline,
+    rank_p,
+    slopes,
+    summary_table,
+)
 from aurora_xai.latents.geometry import cropped_grid, patch_centres
 from aurora_xai.latents.pooling import pool_grid
 from aurora_xai.regions import Region
@@ -298,12 +306,54 @@ def test_slopes_and_summary_known_answers():
     assert np.isclose(table.loc["random_rms_slope", "value"], np.sqrt(5.0))
     assert np.isclose(table.loc["ratio", "value"], 2.0 / np.sqrt(5.0))
     assert table.loc["slope", "units"] == "K per unit alpha" and table.loc["ratio", "units"] == "1"
-    rows = headline(table.reset_index())
+    # The controls are resampled too: the random RMS slope (constant over dates) has an
+    # interval spanning the controls' magnitudes 1 and 3, and so has the ratio.
+    rms = table.loc["random_rms_slope"]
+    assert 1.0 <= rms["ci_low"] < np.sqrt(5.0) < rms["ci_high"] <= 3.0
+    assert table.loc["ratio", "ci_low"] < table.loc["ratio", "value"] < table.loc["ratio", "ci_high"]
+    # |2| is exceeded by the two controls of magnitude 3: rank p (1 + 2) / 5.
+    assert np.isclose(table.loc["rank_p", "value"], 3 / 5) and np.isnan(table.loc["rank_p", "ci_low"])
+    rows = headline(table.reset_index(), 200)
     assert [r["metric"] for r in rows] == [
         "intervention_pc1_2t_slope",
         "intervention_pc1_2t_random_rms_slope",
         "intervention_pc1_2t_ratio",
         "intervention_pc1_2t_rank_p",
     ]
-    assert np.isclose(table.loc["rank_p", "value"], 3.0 / 5.0)  # two of four controls reach |2|
-    assert all(r["n"] == 6 for r in rows)
+    assert [r["n"] for r in rows] == [6, 6, 6, 4]
+    assert rows[3]["n_unit"] == "random directions" and "among 4 random directions" in rows[3]["method"]
+    assert "4 random directions together" in rows[2]["method"] and "not a test" in rows[2]["method"]
+
+
+def test_one_episode_per_label_gives_no_interval():
+    dates = pd.to_datetime(["2005-01-05", "2005-01-06", "2005-06-01"])
+    labels = np.array([1, 1, 0])
+    assert fewest_episodes(dates.values, labels) == 1
+    slope = np.random.default_rng(0).standard_normal((3, 1, 5, 1))
+    ds = xr.Dataset(
+        {
+            "slope": (("date", "direction", "member", "quantity"), slope),
+            "label": (("date",), labels),
+            "units": (("quantity",), ["K"]),
+        },
+        coords={"date": dates.values, "direction": ["pc1"], "member": np.arange(5), "quantity": ["2t"]},
+    )
+    table = summary_table(ds, 100, seed=0)
+    assert table["ci_low"].isna().all() and table["value"].notna().all()
+    rows = headline(table, 100)
+    assert "no interval: a label has fewer than two episodes" in rows[2]["method"]
+    assert "among 4 random directions" in rows[3]["method"]
+
+
+def test_rank_p_is_uniform_when_the_direction_is_one_more_control():
+    rng = np.random.default_rng(0)
+    k = 19
+    ps = np.array(
+        [rank_p(rng.standard_normal(k + 1)[None, :] + 0.1 * rng.standard_normal((5, k + 1))) for _ in range(3000)]
+    )
+    for j in (1, 2, 5):
+        assert np.mean(ps <= j / (k + 1)) == pytest.approx(j / (k + 1), abs=0.015)
+    with pytest.raises(ValueError, match="random control"):
+        rank_p(np.ones((3, 1)))
+    with pytest.raises(ValueError, match="n_random"):
+        control_weights(0, 10, 0)

@@ -339,7 +339,7 @@ def test_known_box_relevant_masks_degrade_far_more_than_random(box_result):
     assert aopc.loc[("input_x_gradient", "scattered"), "ci_low"] > 1
     rows = headline(res, method="input_x_gradient", p=2.0)
     names = [r["metric"] for r in rows]
-    assert names[:2] == ["perturbation_ratio_p2", "perturbation_ratio_p2_blobs"]
+    assert names[:3] == ["perturbation_ratio_p2", "perturbation_p_exceed_p2", "perturbation_ratio_p2_blobs"]
     assert "perturbation_aopc_random" in names and "perturbation_aopc_ratio_input_x_gradient" in names
     assert res.draws["top_mask"].sum(("latitude", "longitude")).values.tolist()[0] == t["n_cells"].unique().tolist()
 

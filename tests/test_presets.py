@@ -55,3 +55,6 @@ def test_the_study_preset_is_the_published_protocol():
     assert study["perturbation"]["methods"] == ["lrp"] and study["perturbation"]["fractions"] == [1]
     assert study["latents"]["taps"][-1] == "backbone" and len(study["latents"]["taps"]) == 6
     assert study["labels"]["n_days"] == 30 and study["regimes"]["n_bootstrap"] == 1000
+    # The interventions' rank p against random directions can fall below 0.05 only with
+    # at least 19 controls; the study has 20.
+    assert study["interventions"]["n_random"] >= 20

@@ -11,7 +11,7 @@ import xarray as xr
 
 from aurora_xai.grid import lat_weights
 from aurora_xai.model import ModelSpec, random_control
-from aurora_xai.probes.ridge import fit_probes, r2_score, week_folds
+from aurora_xai.probes.ridge import fit_probes, r2_score, select_taps, week_folds
 from aurora_xai.probes.study import check_aligned, latent_features, probe_headline, probe_table, read_targets
 from aurora_xai.probes.targets import G0, input_region_means, input_targets, jet_latitude
 from aurora_xai.regimes.blocking import day_numbers
@@ -227,22 +227,47 @@ def test_probe_table_and_headline_on_planted_files(tmp_path):
         p["targets"], p["inputs"], {"backbone": p["latent"]}, {"backbone": p["random"]}, "box",
         ["t2m", "wind10_max"], k=5, inner_k=3, gap_days=3, alphas=[0.1, 10, 1000], n_boot=200, seed=0,
     )  # fmt: skip
-    assert len(table) == 2 * 3 and set(table["features"]) == {"latent", "raw_inputs", "random_model"}
+    assert len(table) == 2 * 3 + 2 * 2 and set(table["features"]) == {"latent", "raw_inputs", "random_model"}
     t = table.set_index(["tap", "quantity", "features"])["r2"]
     assert t["backbone", "t2m", "latent"] > 0.8  # the planted season
     assert t["backbone", "t2m", "random_model"] < 0.05  # noise features
     assert t["inputs", "t2m", "raw_inputs"] > 0.99  # the input holds the target itself
     assert t["backbone", "wind10_max", "latent"] < 0.05
+    # With one tap, the tap chosen inside the training folds is that tap.
+    nested = table[table["tap"] == "nested"].set_index(["quantity", "features"])
+    assert nested.loc[("t2m", "latent"), "r2"] == pytest.approx(t["backbone", "t2m", "latent"])
+    assert nested.loc[("t2m", "random_model"), "taps_chosen"] == "backbone: 5"
     rows = {r["metric"]: r for r in probe_headline(table)}
     assert set(rows) == {
-        "probe_r2_t2m@backbone",
-        "probe_r2_t2m@backbone_random",
+        "probe_r2_t2m@nested",
+        "probe_r2_t2m@nested_random",
         "probe_r2_t2m_inputs",
-        "probe_r2_wind10_max@backbone",
-        "probe_r2_wind10_max@backbone_random",
+        "probe_r2_wind10_max@nested",
+        "probe_r2_wind10_max@nested_random",
         "probe_r2_wind10_max_inputs",
     }
     assert all(r["ci_low"] <= r["value"] <= r["ci_high"] and r["n"] == 365 for r in rows.values())
+    assert "chosen inside each training fold" in rows["probe_r2_t2m@nested"]["method"]
+    assert "backbone: 5" in rows["probe_r2_t2m@nested_random"]["method"]
+
+
+def test_select_taps_chooses_on_the_training_folds_only():
+    """An informative tap and a noise tap: the informative one is chosen in every fold and
+    its held-out predictions are the selection's; taps on other folds are refused."""
+    rng = np.random.default_rng(3)
+    dates = pd.date_range("2005-01-01 06:00", periods=200, freq="D")
+    z = rng.standard_normal((200, 3))
+    y = z @ np.array([1.0, -0.5, 0.3]) + 0.5 * rng.standard_normal(200)
+    kw = dict(alphas=[0.1, 10.0], n_boot=50, seed=0)
+    good = fit_probes(z, y, dates, **kw)
+    noise = fit_probes(rng.standard_normal((200, 5)), y, dates, **kw)
+    sel = select_taps({"noise": noise, "good": good}, y, dates, n_boot=50, seed=0)
+    assert (sel.taps == "good").all() and sel.taps.shape == (5, 1)
+    np.testing.assert_allclose(sel.predictions, good.predictions)
+    assert sel.r2[0] == pytest.approx(good.r2[0]) and sel.ci_low[0] <= sel.r2[0] <= sel.ci_high[0]
+    other = fit_probes(z, y, dates, alphas=[0.1, 10.0], n_boot=50, seed=1)
+    with pytest.raises(ValueError, match="other outer folds"):
+        select_taps({"good": good, "other": other}, y, dates)
 
 
 def test_nan_target_names_the_file_and_date(tmp_path):

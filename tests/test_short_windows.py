@@ -162,9 +162,9 @@ def test_headline_rows_not_applicable_round_trip(tmp_path, caplog):
     assert np.isnan(table.loc[1, "value"]) and np.isnan(table.loc[2, "value"])
     write_csv(table, tmp_path / "part.csv")
     text = (tmp_path / "part.csv").read_text().splitlines()
-    assert text[0] == "metric,value,ci_low,ci_high,n,note,method,n_unit,unit"
-    assert text[1] == 'a,0.5,0.4,0.6,31,,"bootstrap, 9 resamples",dates,K'
-    assert text[2] == 'b,,,,31,"season \'JJA\' has 0 samples, need at least 2","bootstrap, 9 resamples",dates,'
+    assert text[0] == "metric,value,ci_low,ci_high,n,note,method,n_unit,unit,calibration"
+    assert text[1] == 'a,0.5,0.4,0.6,31,,"bootstrap, 9 resamples",dates,K,'
+    assert text[2] == 'b,,,,31,"season \'JJA\' has 0 samples, need at least 2","bootstrap, 9 resamples",dates,,'
     # a part without a note column but with the method still reads
     (tmp_path / "old.csv").write_text("metric,value,ci_low,ci_high,n,method,n_unit\nd,1.5,,,10,in-sample,dates\n")
     both = read_headline_parts([tmp_path / "part.csv", tmp_path / "old.csv"])

@@ -38,6 +38,13 @@ Sections:
               default's surrogate settings) against a no-grad forward pass of the same
               batch; steps/s and the default's training time extrapolated from it
               (target: the training within about 3 minutes of 2 cores)
+  sae         TopK SAE training on the same tokens (planted sparse atoms; the tiny model's
+              backbone tokens of the synthetic store, written by the extraction's token
+              sink), the project's TopKSAE against eai-sparsify's SparseCoder driven by
+              the same loop (same batches, Adam, learning rate, AuxK, k, latents): FVU
+              at equal k and the time ratio (tokens/s of each). SparseCoder is skipped
+              when eai-sparsify does not import (its module alone needs simple-parsing,
+              docstring-parser, natsort, accelerate and transformers)
   download    the ERA5 copy (download_subset) from local WeatherBench 2-schema stores of
               >= 1 GB with extra variables (0.25 deg, the study's grid, and a 1 deg
               synthetic one): dask threads against the serial copy, each in a fresh
@@ -258,6 +265,167 @@ def bench_masks(tmp: Path, n_masks: int = 32, batch_size: int = 8) -> None:
         f"masks       {n_masks} masks: batched (x{batch_size}) {r['masks_per_s_batched']:.1f}/s, one per pass "
         f"{r['masks_per_s_single']:.1f}/s; speed-up {r['speedup']:.2f}x (medians of {r['repeats']} alternating runs)"
     )
+
+
+def _sparse_coder():
+    """eai-sparsify's ``(SparseCoder, SparseCoderConfig)``, or None where it does not import.
+
+    The package's ``__init__`` also imports its trainer (datasets, transformers); where
+    that fails, the coder's own module is imported alone."""
+    import importlib.util
+    import types
+
+    try:
+        from sparsify import SparseCoder, SparseCoderConfig
+
+        return SparseCoder, SparseCoderConfig
+    except ImportError:
+        spec = importlib.util.find_spec("sparsify")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+    for name in [m for m in sys.modules if m == "sparsify" or m.startswith("sparsify.")]:
+        del sys.modules[name]
+    pkg = types.ModuleType("sparsify")
+    pkg.__path__ = list(spec.submodule_search_locations)
+    sys.modules["sparsify"] = pkg
+    try:
+        from sparsify.config import SparseCoderConfig
+        from sparsify.sparse_coder import SparseCoder
+    except ImportError as err:
+        print(f"sae         eai-sparsify's SparseCoder does not import: {err}")
+        return None
+    return SparseCoder, SparseCoderConfig
+
+
+class _CoderView:
+    """A SparseCoder seen through TopKSAE's encode/decode (for evaluate_sae)."""
+
+    def __init__(self, coder) -> None:
+        self.coder, self.d_in, self.n_latents = coder, coder.d_in, coder.num_latents
+
+    def to(self, device):
+        self.coder.to(device)
+        return self
+
+    def encode(self, x):
+        out = self.coder.encode(x)
+        return out[0], out[1]
+
+    def decode(self, values, indices):
+        return self.coder.decode(values, indices)
+
+
+def _train_sparse_coder(classes, batches, d: int, cfg) -> tuple[object, int]:
+    """SparseCoder trained by the loop of train_sae (Adam, b_dec from the first batch, the
+    decoder's gradient projection and unit norm, AuxK over the dead-token window)."""
+    sparse_coder, coder_config = classes
+    torch.manual_seed(cfg.seed)
+    coder = sparse_coder(d, coder_config(expansion_factor=cfg.expansion, k=cfg.k))
+    opt = torch.optim.Adam(coder.parameters(), lr=cfg.learning_rate(d), eps=6.25e-10)
+    since = torch.zeros(coder.num_latents, dtype=torch.int64)
+    tokens = 0
+    for epoch in range(cfg.epochs):
+        for x in batches(epoch):
+            x = torch.from_numpy(x)
+            if tokens == 0:
+                coder.b_dec.data = x.mean(0)
+            out = coder(x, dead_mask=since >= cfg.dead_tokens)
+            (out.fvu + cfg.aux_coef * out.auxk_loss).backward()
+            coder.remove_gradient_parallel_to_decoder_directions()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            coder.set_decoder_norm_to_unit_norm()
+            since += len(x)
+            since[out.latent_indices[out.latent_acts > 0].flatten()] = 0
+            tokens += len(x)
+    return coder, tokens
+
+
+def _sae_revival(classes) -> None:
+    """Dead latents after training from a start where half the encoder rows are shrunk
+    100-fold (they never reach the top k), with and without the AuxK loss."""
+    from aurora_xai.features.sae import SAEConfig, TopKSAE, array_batches, evaluate_sae, planted_tokens, train_sae
+
+    x, _ = planted_tokens(6000, 16, 64, 2, noise=0.02, seed=2)
+    start = TopKSAE(16, 64, 2, seed=0)
+    with torch.no_grad():
+        start.W_enc[:32] *= 0.01
+    out = []
+    for aux in (0.0, 1 / 32):
+        cfg = SAEConfig(expansion=4, k=2, lr=1e-2, epochs=8, dead_tokens=600, aux_coef=aux, seed=0)
+        batches = array_batches(x, 200, seed=0)
+        ours = evaluate_sae(train_sae(batches, 16, cfg, initial=start).sae, [x]).dead_fraction
+        cell = f"aux {aux:.3g}: ours {ours:.3f}"
+        if classes is not None:
+            sparse_coder, coder_config = classes
+
+            class Started(sparse_coder):  # the same start
+                def __init__(self, d, c):
+                    super().__init__(d, c)
+                    with torch.no_grad():
+                        self.encoder.weight.copy_(start.W_enc)
+                        self.W_dec.copy_(start.decoder)
+
+            coder, _ = _train_sparse_coder((Started, coder_config), batches, 16, cfg)
+            cell += f", SparseCoder {evaluate_sae(_CoderView(coder), [x]).dead_fraction:.3f}"
+        out.append(cell)
+    print(f"sae         dead fraction after a start with 32 of 64 latents crippled: {'; '.join(out)}")
+
+
+def _tiny_backbone_tokens(tmp: Path, n_dates: int = 8) -> np.ndarray:
+    """The tiny model's backbone tokens of ``n_dates`` dates, through the extraction's token sink."""
+    from aurora_xai.features.tokens import TokenSample, TokenSink, open_tokens
+
+    src = ERA5Source(str(_store(tmp)))
+    times = pd.date_range("2005-01-02T06", periods=n_dates, freq="D")
+    path = tmp / "tokens_backbone.zarr"
+    with TokenSink({"backbone": path}, TokenSample(max_tokens=100_000)) as sink:
+        extract_taps(
+            src,
+            build_model(ModelSpec.from_schema()),
+            times,
+            ("backbone",),
+            regions_from_config(REGIONS),
+            token_sink=sink,
+        )
+    return open_tokens(path)["tokens"].values
+
+
+def bench_sae(tmp: Path, rounds: int = 2) -> None:
+    from aurora_xai.features.sae import SAEConfig, array_batches, evaluate_sae, planted_tokens, train_sae
+
+    classes = _sparse_coder()
+    sets = {  # label: (tokens, k, epochs)
+        "planted (d 64, 256 atoms, 4 a token)": (planted_tokens(20_000, 64, 256, 4, noise=0.05, seed=0)[0], 16, 3),
+        "tiny model backbone": (_tiny_backbone_tokens(tmp), 16, 3),
+        "planted (d 512, 2048 atoms, 8 a token)": (planted_tokens(8192, 512, 2048, 8, noise=0.02, seed=0)[0], 32, 2),
+    }
+    for label, (x, k, epochs) in sets.items():
+        d = x.shape[1]
+        cfg = SAEConfig(expansion=8, k=k, epochs=epochs, dead_tokens=len(x) // 2, seed=0)
+        batches = array_batches(x, 1024, seed=0)
+        runs: dict[str, list[float]] = {"ours": [], "sparsify": []}
+        fvu: dict[str, float] = {}
+        for _ in range(rounds):
+            run, seconds = timed(functools.partial(train_sae, batches, d, cfg))
+            runs["ours"].append(run.tokens_seen / seconds)
+            fvu["ours"] = evaluate_sae(run.sae, array_batches(x, 4096, shuffle=False)(0)).fvu
+            if classes is not None:
+                (coder, seen), seconds = timed(functools.partial(_train_sparse_coder, classes, batches, d, cfg))
+                runs["sparsify"].append(seen / seconds)
+                fvu["sparsify"] = evaluate_sae(_CoderView(coder), array_batches(x, 4096, shuffle=False)(0)).fvu
+        med = {k: statistics.median(v) for k, v in runs.items() if v}
+        line = (
+            f"sae         {label}: {len(x)} tokens x {d}, {cfg.n_latents(d)} latents, k {cfg.k}, "
+            f"{cfg.epochs} epochs; ours FVU {fvu['ours']:.4f}, {med['ours']:.0f} tokens/s"
+        )
+        if "sparsify" in med:
+            line += (
+                f"; SparseCoder FVU {fvu['sparsify']:.4f}, {med['sparsify']:.0f} tokens/s; "
+                f"time ratio ours / SparseCoder {ratio(med['sparsify'], med['ours']):.2f}"
+            )
+        print(line)
+    _sae_revival(classes)
 
 
 def _write_times(ds, path: Path, first: bool) -> None:
@@ -671,6 +839,7 @@ SECTIONS = {
     "lrp": lambda tmp: bench_lrp(),
     "lrp_memory": lambda tmp: bench_lrp_memory(),
     "masks": lambda tmp: bench_masks(tmp),
+    "sae": lambda tmp: bench_sae(tmp),
     "download": lambda tmp: bench_download(tmp),
     "surrogate": lambda tmp: bench_surrogate(tmp),
 }

@@ -163,6 +163,13 @@ def _published(method: Any) -> bool:
     return bool(re.match(r"\s*published\b", str(method or ""), flags=re.I))
 
 
+def _calibration_mark(calibration: Any) -> str:
+    """``' (calibrated)'`` or ``' (not calibrated)'`` from a headline row's ``calibration``
+    cell (:mod:`aurora_xai.calibration.status`); ``''`` for the other statuses."""
+    status = _text(calibration).split(":", 1)[0]
+    return {"holds": " (calibrated)", "fails": " (not calibrated)"}.get(status, "")
+
+
 def _headline_groups(headline: pd.DataFrame) -> list[str]:
     """One small table per analysis (:data:`~aurora_xai.headline_labels.GROUPS`), rows in
     the headline's order: label, value with interval, unit, n with what it counts, meaning."""
@@ -172,6 +179,7 @@ def _headline_groups(headline: pd.DataFrame) -> list[str]:
         label = rst_escape(what.label) if what.group != "other" else f"``{row['metric']}``"
         if _published(row.get("method")):
             label += " (published method)"
+        label += _calibration_mark(row.get("calibration"))
         value = _number(row["value"]) or "n/a"
         if _number(row["ci_low"]) and _number(row["ci_high"]):
             value += f" [{_number(row['ci_low'])}, {_number(row['ci_high'])}]"
@@ -206,12 +214,13 @@ def front_page_rst(summary: RunSummary, headline: pd.DataFrame) -> str:
     Sections use ``-`` underlines, to sit under the workflow description's title. The
     headline rows are grouped by analysis, one small table per group, each row with its
     label, unit and meaning from :func:`aurora_xai.headline_labels.describe`; rows whose
-    ``method`` starts with "published" are marked "(published method)".
+    ``method`` starts with "published" are marked "(published method)", and rows whose
+    ``calibration`` is ``holds`` or ``fails`` "(calibrated)" or "(not calibrated)".
 
     Args:
         summary: The run's setup (:func:`read_run_summary`).
         headline: The headline table, columns ``metric, value, ci_low, ci_high, n`` and
-            optionally ``note``, ``method``, ``n_unit`` and ``unit`` (see
+            optionally ``note``, ``method``, ``n_unit``, ``unit`` and ``calibration`` (see
             :mod:`aurora_xai.tables`).
 
     Raises:
@@ -256,9 +265,13 @@ def front_page_rst(summary: RunSummary, headline: pd.DataFrame) -> str:
         "The headline numbers by analysis: each row's value with its 95 % interval where the "
         "analysis gives one, its unit, the number of samples behind it and what it means. Rows "
         "marked (published method) use the published i.i.d.-days methods, kept for comparison. "
-        "The full table, with each row's metric name and method (test or interval, resampling "
-        "unit, resamples or draws), is ``results/tables/headline.csv`` (**Headline** under "
-        "Results in the menu).",
+        "Rows marked (calibrated) have a test or interval that the calibration suite "
+        "(``python tools/calibration.py``) shows at its nominal rate under nulls with the "
+        "dependence of daily data; rows marked (not calibrated) have one that it shows "
+        "missing it, so they are not evidence on their own. "
+        "The full table, with each row's metric name, method (test or interval, resampling "
+        "unit, resamples or draws) and calibration (with the reason and the suite's cases), is "
+        "``results/tables/headline.csv`` (**Headline** under Results in the menu).",
         "",
     ]
     lines += _headline_groups(headline)

@@ -62,8 +62,8 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "z500": "z500 (calibration: an input's region mean)",
         "msl": "msl (calibration: an input's region mean)",
         "t2m": "t2m (calibration: an input's region mean)",
-        "planted_tanh_t850": "planted beta tanh(T850 anomaly / t_scale)",
-        "planted_tanh_t850_nonlinear": "planted beta tanh(T850 anomaly / t_scale), non-linear part",
+        "planted_tanh_t850": "planted beta tanh(T850 anomaly / scale)",
+        "planted_tanh_t850_nonlinear": "planted beta tanh(T850 anomaly / scale), non-linear part",
         "planted_z500_upstream": "planted upstream z500 anomaly",
     },
     "boot": {"_block": "block bootstrap", "": "date bootstrap"},
@@ -231,6 +231,19 @@ RULES: tuple[Rule, ...] = tuple(
         ),
         # probes: ridge regressions of physical quantities on the latents
         (
+            r"probe_r2_(?P<pq>.+)@nested_random",
+            "probes",
+            "{pq} probe R², random model",
+            "control: the same probe on a randomly initialised model of the same architecture, its tap chosen "
+            "the same way",
+        ),
+        (
+            r"probe_r2_(?P<pq>.+)@nested",
+            "probes",
+            "{pq} probe R²",
+            "held-out variance of {pq} decoded linearly from the latents, the tap chosen inside each training fold",
+        ),
+        (
             r"probe_r2_(?P<pq>.+)@(?P<tap>[^@]+)_random",
             "probes",
             "{pq} probe R², random model at {tap}",
@@ -380,7 +393,7 @@ _STAT_MEANING = {
     "slope": "response of the forecast's {q} per unit push along {d}",
     "random_rms_slope": "RMS response of {q} per unit push along random directions of the same norm",
     "ratio": "response of {q} along {d} over that along random directions (> 1: the direction matters)",
-    "rank_p": "share of random directions (plus one) whose mean response of {q} is at least that along {d}",
+    "rank_p": "share of random directions whose push moves {q} at least as much as {d}'s (small: the direction matters)",
     "predicted_sign": "the sign of the response of {q} along {d} that the planted dynamics F predict",
     "sign_match": "1 when the measured response of {q} along {d} has the sign F predicts, else 0",
 }

@@ -1,9 +1,12 @@
 """The headline table: one row per headline number, or the reason it is not applicable.
 
 Every analysis writes its part (``metric, value, ci_low, ci_high, n, note, method,
-n_unit, unit``) with
+n_unit, unit, calibration``) with
 :func:`headline_rows`; :func:`read_headline_parts` joins the parts into the study's
-table. Files are written by :mod:`aurora_xai.io`.
+table. The ``calibration`` column is never written by an analysis: :func:`headline_rows`
+fills it from the one table of what the calibration suite shows
+(:func:`aurora_xai.calibration.status.calibration_of`). Files are written by
+:mod:`aurora_xai.io`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from .calibration.status import calibration_of
 
 __all__ = [
     "HEADLINE_COLUMNS",
@@ -33,8 +38,12 @@ __all__ = [
 #: neither (in-sample, a single case, a spread rather than an interval); published rows
 #: (i.i.d. days, shuffled folds) say so there. ``n_unit`` says what ``n`` counts (dates,
 #: labelled days, resamples, draws, mask fractions, cases); ``unit`` is the value's unit
-#: (empty for a dimensionless value). The first six columns are the table's original ones.
-HEADLINE_COLUMNS = ("metric", "value", "ci_low", "ci_high", "n", "note", "method", "n_unit", "unit")
+#: (empty for a dimensionless value). ``calibration`` says what the calibration suite
+#: shows for the row's test or interval (``holds``, ``fails``, ``not simulated`` or ``no
+#: test or interval``, with the reason and the suite's cases;
+#: :meth:`aurora_xai.calibration.status.Calibration.text`), empty for a metric the
+#: suite's table does not know. The first six columns are the table's original ones.
+HEADLINE_COLUMNS = ("metric", "value", "ci_low", "ci_high", "n", "note", "method", "n_unit", "unit", "calibration")
 
 #: Columns :func:`headline_rows` requires to be non-empty on every row.
 REQUIRED_TEXT = ("method", "n_unit")
@@ -86,7 +95,9 @@ def headline_rows(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
     A row either has a finite ``value`` and no ``note``, or an empty ``value`` (None or
     NaN; see :func:`not_applicable`) with the reason in ``note``; its interval is then
-    empty too.
+    empty too. ``calibration`` is filled from the metric's name
+    (:func:`~aurora_xai.calibration.status.calibration_of`); a value given for it is
+    replaced.
 
     Returns:
         A DataFrame with the columns :data:`HEADLINE_COLUMNS` (``note`` is ``""`` where
@@ -114,6 +125,8 @@ def headline_rows(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         rec["note"] = note
         for c in (*REQUIRED_TEXT, "unit"):
             rec[c] = "" if rec[c] is None else str(rec[c]).strip()
+        cal = calibration_of(str(rec["metric"]))
+        rec["calibration"] = "" if cal is None else cal.text()
         if rec["value"] is None:
             if not note:
                 raise ValueError(f"headline metric {row['metric']!r} has no value and no note saying why")
@@ -159,14 +172,14 @@ def read_headline_parts(paths: Sequence[str | Path]) -> pd.DataFrame:
     frames = [
         pd.read_csv(
             p,
-            dtype={"metric": str, "note": str, "method": str, "n_unit": str, "unit": str},
+            dtype={"metric": str, "note": str, "method": str, "n_unit": str, "unit": str, "calibration": str},
             keep_default_na=False,
             na_values={"value": [""], "ci_low": [""], "ci_high": [""], "n": [""]},
         )
         for p in paths
     ]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(HEADLINE_COLUMNS))
-    for c in ("note", "method", "n_unit", "unit"):
+    for c in ("note", "method", "n_unit", "unit", "calibration"):
         if c not in df.columns:
             df[c] = ""
     dup = df["metric"][df["metric"].duplicated()].tolist()

@@ -478,8 +478,10 @@ def composite_headline(
 
     Metrics ``lrp_upper_share_<group>``, ``lrp_tilt_<group>_deg`` and
     ``lrp_atmospheric_share_<group>`` (``<group>``: ``storm``, ``calm``,
-    ``storm_minus_calm``) with the interval and ``n`` = days; a row whose value the days
-    do not allow is not applicable, with the reason.
+    ``storm_minus_calm``) with the interval and ``n`` = the bootstrap's resampled units
+    (episodes, or days with ``resample='days'``; both labels' for the difference), the
+    effective sample of the interval; the days are worded in ``method``. A row whose
+    value the days do not allow is not applicable, with the reason.
 
     Args:
         table: :func:`composite_table`'s output.
@@ -496,14 +498,18 @@ def composite_headline(
         sel = table[(table["quantity"] == quantity) & (table["variable"] == "all")].set_index("group")
         for group in GROUPS:
             metric = f"{stem}_{group}{unit}"
-            r = sel.loc[group] if group in sel.index else pd.Series({"mean": np.nan, "n_days": 0})
-            n = int(r["n_days"])
+            r = sel.loc[group] if group in sel.index else pd.Series({"mean": np.nan, "n_days": 0, "n_units": 0})
             resampled = str(r["resample"]) if "resample" in r.index and isinstance(r["resample"], str) else "days"
+            n_days = int(r["n_days"])
+            n = int(r["n_units"]) if "n_units" in r.index and np.isfinite(r["n_units"]) else n_days
             count = "" if n_boot is None else f", {int(n_boot)} resamples"
-            method = f"mean over days; percentile bootstrap of whole {resampled}{count}"
+            method = f"mean over {n_days} labelled days; percentile bootstrap of whole {resampled}{count}"
             if group == "storm_minus_calm":
                 method += " (storm and calm resampled independently)"
-            extra = {"method": method, "n_unit": "labelled days", "unit": "degrees" if unit == "_deg" else ""}
+            n_unit = "episodes" if resampled == "episodes" else "labelled days"
+            if group == "storm_minus_calm":
+                n_unit += " (storm and calm together)"
+            extra = {"method": method, "n_unit": n_unit, "unit": "degrees" if unit == "_deg" else ""}
             if np.isfinite(r["mean"]):
                 row = {"metric": metric, "value": float(r["mean"]), "n": n, **extra}
                 if np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"]):

@@ -20,15 +20,20 @@ Nulls:
 * ``djf_jja_null_phi*``: PC1 of 50 AR(1) features with no annual cycle, DJF against JJA.
 * ``perturbation_null_n*``: the top mask is one more random mask (its MSE, and its curve
   over the fractions, drawn from the random masks' distribution).
+* ``perturbation_effect_n*``: the top mask is a random mask scaled by 3 (the scale model
+  of :mod:`aurora_xai.perturbation.rank`), so the ratio's truth is 3.
 * ``intervention_null_*``: the direction is interchangeable with its random controls
-  (every direction has its own effect, drawn from one distribution).
+  (every direction has its own effect, drawn from one distribution);
+  ``intervention_effect_*`` the same data, the coverage of the direction's own ratio
+  (``|effect| / population RMS slope``) and slope.
 
 Planted effects:
 
 * ``storm_calm_effect_phi*``: one AR(1) feature shifted by ``delta`` on storm days, so its
   AUC is ``Phi(delta / sqrt 2) = 0.75`` whatever the season; seasonal labels as above.
 * ``probe_effect_*``: ridge probes of a target with population R² 0.3 from 5 AR(1)
-  features; the best of 4 equally good taps.
+  features; ``probe_taps_*``: 4 equally good taps, the best on held-out scores and the
+  tap chosen inside the training folds (nested).
 * ``composite_effect_e*``: a per-day quantity 1 higher on storm days, storm and calm days
   in ``E`` episodes of 4 days each, AR(1) noise.
 """
@@ -44,8 +49,7 @@ from scipy.stats import norm
 
 from ..attribution.composites import composite_table
 from ..interventions.summary import summary_table
-from ..probes.ridge import fit_probes
-from ..probes.study import probe_headline
+from ..probes.ridge import fit_probes, select_taps
 from ..regimes.applicability import NotApplicableError
 from ..regimes.blocking import TimeBlocking
 from ..regimes.bootstrap import pc1_block_length
@@ -438,17 +442,20 @@ def _mask_curves(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _perturbation_null(rng: np.random.Generator, n_draws: int) -> list[float]:
-    # perturbation.metrics imports torch (its MSE helpers); imported here so that the
-    # other cases run without it.
-    from ..perturbation.metrics import aopc_ratio, bootstrap_ratio
+    from ..perturbation.rank import aopc_rank_ratio, rank_ratio
 
     curves = _mask_curves(rng, n_draws + 1)
     top, rnd = curves[:, 0], curves[:, 1:]
     at_p1 = int(np.flatnonzero(FRACTIONS == 1.0)[0])
-    _, lo, hi = bootstrap_ratio(top[at_p1], rnd[at_p1], rng, n_boot=1000)
-    p_exceed = (1 + np.sum(rnd[at_p1] >= top[at_p1])) / (n_draws + 1)
-    *_, alo, ahi = aopc_ratio(top, rnd, rng, n_boot=1000)
-    return [_excludes((lo, hi), 1.0), float(p_exceed < 0.05), _excludes((alo, ahi), 1.0)]
+    one = rank_ratio(top[at_p1], rnd[at_p1])
+    curve = aopc_rank_ratio(top, rnd)
+    # An unbounded interval ([0, inf) with too few draws) never excludes 1.
+    return [
+        float(one.ci_low > 1.0 or one.ci_high < 1.0),
+        float(one.p_exceed < 0.05),
+        float(curve.ci_low > 1.0 or curve.ci_high < 1.0),
+        float(curve.p_exceed < 0.05),
+    ]
 
 
 def _perturbation_case(n_draws: int) -> Case:
@@ -457,14 +464,65 @@ def _perturbation_case(n_draws: int) -> Case:
         name=name,
         kind="null",
         condition=f"top mask is another random mask; {n_draws} random draws, MSE curves over {len(FRACTIONS)} fractions",
-        statistics=("perturbation_ratio_p1", "perturbation_p_exceed_p1", "perturbation_aopc_ratio"),
+        statistics=(
+            "perturbation_ratio_p1",
+            "perturbation_p_exceed_p1",
+            "perturbation_aopc_ratio",
+            "perturbation_aopc_p_exceed",
+        ),
         methods=(
-            "perturbation.metrics.bootstrap_ratio, percentile bootstrap of the random draws' mean, 1000; excludes 1",
-            "rank p (1 + #draws >= top) / (draws + 1) of perturbation.experiment; p < 0.05",
-            "perturbation.metrics.aopc_ratio, bootstrap of the random draws per fraction, 1000; excludes 1",
+            "perturbation.rank.rank_ratio: rank interval, the top mask as one more draw; excludes 1",
+            "perturbation.rank.rank_ratio: rank p (1 + #draws >= top) / (draws + 1); p < 0.05",
+            "perturbation.rank.aopc_rank_ratio: rank interval of the AOPC ratio, each draw's curve one draw; excludes 1",
+            "perturbation.rank.aopc_rank_ratio: rank p of the top curve's AOPC; p < 0.05",
         ),
         simulate=per_realisation(name, lambda rng: _perturbation_null(rng, n_draws)),
-        calibrated=frozenset({"perturbation_p_exceed_p1"}),
+        calibrated=frozenset(
+            {
+                "perturbation_ratio_p1",
+                "perturbation_p_exceed_p1",
+                "perturbation_aopc_ratio",
+                "perturbation_aopc_p_exceed",
+            }
+        ),
+        cost=0.002,
+    )
+
+
+#: Ratio of the planted perturbation effect: the top mask degrades as a random mask scaled by it.
+PERTURBATION_RATIO = 3.0
+
+
+def _perturbation_effect(rng: np.random.Generator, n_draws: int) -> list[float]:
+    from ..perturbation.rank import aopc_rank_ratio, rank_ratio
+
+    curves = _mask_curves(rng, n_draws + 1)
+    top, rnd = PERTURBATION_RATIO * curves[:, 0], curves[:, 1:]
+    at_p1 = int(np.flatnonzero(FRACTIONS == 1.0)[0])
+    one = rank_ratio(top[at_p1], rnd[at_p1])
+    curve = aopc_rank_ratio(top, rnd)
+    return [
+        float(one.ci_low <= PERTURBATION_RATIO <= one.ci_high),
+        float(curve.ci_low <= PERTURBATION_RATIO <= curve.ci_high),
+    ]
+
+
+def _perturbation_effect_case(n_draws: int) -> Case:
+    name = f"perturbation_effect_n{n_draws}"
+    return Case(
+        name=name,
+        kind="effect",
+        condition=(
+            f"top mask degrades as a random mask times {PERTURBATION_RATIO:g}; {n_draws} random draws, "
+            f"MSE curves over {len(FRACTIONS)} fractions"
+        ),
+        statistics=("perturbation_ratio_p1", "perturbation_aopc_ratio"),
+        methods=(
+            f"perturbation.rank.rank_ratio: rank interval; covers {PERTURBATION_RATIO:g}",
+            f"perturbation.rank.aopc_rank_ratio: rank interval of the AOPC ratio; covers {PERTURBATION_RATIO:g}",
+        ),
+        simulate=per_realisation(name, lambda rng: _perturbation_effect(rng, n_draws)),
+        calibrated=frozenset({"perturbation_ratio_p1", "perturbation_aopc_ratio"}),
         cost=0.002,
     )
 
@@ -472,7 +530,14 @@ def _perturbation_case(n_draws: int) -> Case:
 # ----------------------------------------------------------------------------- interventions
 
 
-def _intervention_null(rng: np.random.Generator, n_random: int, per_class: int) -> list[float]:
+#: Date-to-date variation of a direction's slope in the intervention cases (the
+#: directions' own effects have unit variance).
+INTERVENTION_DATE_SD = 0.2
+
+
+def _intervention(rng: np.random.Generator, n_random: int, per_class: int) -> list[float]:
+    """One realisation: [rank p < 0.05, ratio's lower bound > 1, ratio covers its truth,
+    slope covers its truth]."""
     lab = seasonal_labels(rng, N_DAYS)
     pick = np.concatenate([rng.choice(np.flatnonzero(lab.y == c), size=per_class, replace=False) for c in (1, 0)])
     pick.sort()
@@ -480,7 +545,7 @@ def _intervention_null(rng: np.random.Generator, n_random: int, per_class: int) 
     # Every direction (member 0 and its controls) has its own effect, drawn from one
     # distribution, and a small date-to-date variation.
     effect = rng.standard_normal(n_random + 1)
-    slope = effect[None, :] + 0.2 * rng.standard_normal((n_dates, n_random + 1))
+    slope = effect[None, :] + INTERVENTION_DATE_SD * rng.standard_normal((n_dates, n_random + 1))
     ds = xr.Dataset(
         {
             "slope": (("date", "direction", "member", "quantity"), slope[:, None, :, None]),
@@ -489,20 +554,55 @@ def _intervention_null(rng: np.random.Generator, n_random: int, per_class: int) 
         },
         coords={"date": lab.dates[pick].values, "direction": ["pc1"], "quantity": ["2t"]},
     )
-    table = summary_table(ds, n_boot=N_BOOT, seed=_seed(rng))
-    r = table[table["statistic"] == "ratio"].iloc[0]
-    return [float(r["ci_low"] > 1.0)]
+    table = summary_table(ds, n_boot=N_BOOT, seed=_seed(rng)).set_index("statistic")
+    ratio, slope_row = table.loc["ratio"], table.loc["slope"]
+    # The ratio's truth: |the direction's effect| over the random directions' population
+    # RMS slope per date.
+    truth = abs(effect[0]) / np.sqrt(1.0 + INTERVENTION_DATE_SD**2)
+    return [
+        float(table.loc["rank_p", "value"] < 0.05),
+        float(ratio["ci_low"] > 1.0) if np.isfinite(ratio["ci_low"]) else np.nan,
+        _covers((ratio["ci_low"], ratio["ci_high"]), truth),
+        _covers((slope_row["ci_low"], slope_row["ci_high"]), effect[0]),
+    ]
 
 
 def _intervention_case(n_random: int, per_class: int) -> Case:
     name = f"intervention_null_k{n_random}_d{per_class}"
+    # With one date per label the ratio has no interval: only the rank p is checked.
+    n_stats = 1 if per_class == 1 else 2
     return Case(
         name=name,
         kind="null",
         condition=f"direction interchangeable with its {n_random} random controls; {per_class} storm + {per_class} calm dates",
-        statistics=("intervention_pc1_2t_ratio",),
-        methods=(f"interventions.summary.summary_table, episode bootstrap of dates, {N_BOOT}; lower bound > 1",),
-        simulate=per_realisation(name, lambda rng: _intervention_null(rng, n_random, per_class)),
+        statistics=("intervention_pc1_2t_rank_p", "intervention_pc1_2t_ratio (lower bound > 1)")[:n_stats],
+        methods=(
+            f"interventions.summary.rank_p (summary_table): |mean slope| among {n_random} random directions; p < 0.05",
+            f"interventions.summary.summary_table, bootstrap of date episodes and controls, {N_BOOT}; lower bound > 1 "
+            "(not a test against random directions: the direction's own ratio is > 1 in a third of the nulls)",
+        )[:n_stats],
+        simulate=per_realisation(name, lambda rng: _intervention(rng, n_random, per_class)[:n_stats]),
+        calibrated=frozenset({"intervention_pc1_2t_rank_p"}),
+        cost=0.02,
+    )
+
+
+def _intervention_effect_case(n_random: int, per_class: int) -> Case:
+    name = f"intervention_effect_k{n_random}_d{per_class}"
+    return Case(
+        name=name,
+        kind="effect",
+        condition=(
+            f"direction with its own effect, drawn like its {n_random} random controls'; {per_class} storm + "
+            f"{per_class} calm dates; date-to-date sd {INTERVENTION_DATE_SD:g}"
+        ),
+        statistics=("intervention_pc1_2t_ratio", "intervention_pc1_2t_slope"),
+        methods=(
+            f"interventions.summary.summary_table, bootstrap of date episodes and controls, {N_BOOT}; covers "
+            "|effect| / population RMS slope",
+            f"interventions.summary.summary_table, bootstrap of date episodes, {N_BOOT}; covers the effect",
+        ),
+        simulate=per_realisation(name, lambda rng: _intervention(rng, n_random, per_class)[2:]),
         cost=0.02,
     )
 
@@ -532,29 +632,20 @@ def _probe_effect(rng: np.random.Generator, noise_phi: float) -> list[float]:
     return [_covers((res.ci_low[0], res.ci_high[0]), truth)]
 
 
-def _probe_best_tap(rng: np.random.Generator, noise_phi: float, n_taps: int = 4) -> list[float]:
+def _probe_taps(rng: np.random.Generator, noise_phi: float, n_taps: int = 4) -> list[float]:
+    """[the best tap on held-out scores covers, the tap chosen inside the folds covers]."""
     y, taps, truth = _probe_data(rng, noise_phi, n_taps, 0.25)
     dates = year_days(N_DAYS)
     seed = _seed(rng)
-    rows = []
-    for t, x in enumerate(taps):
-        res = fit_probes(x, y, dates, alphas=PROBE_ALPHAS, n_boot=N_BOOT, seed=seed)
-        # The controls repeat the tap's numbers: only the choice of the best tap matters here.
-        for feats in ("latent", "random_model") + (("raw_inputs",) if t == 0 else ()):
-            tap = "inputs" if feats == "raw_inputs" else f"tap{t}"
-            rows.append(
-                dict(
-                    tap=tap,
-                    quantity="q",
-                    features=feats,
-                    r2=res.r2[0],
-                    ci_low=res.ci_low[0],
-                    ci_high=res.ci_high[0],
-                    n=res.n,
-                )
-            )
-    best = probe_headline(pd.DataFrame(rows))[0]
-    return [_covers((best["ci_low"], best["ci_high"]), truth)]
+    results = {
+        f"tap{t}": fit_probes(x, y, dates, alphas=PROBE_ALPHAS, n_boot=N_BOOT, seed=seed) for t, x in enumerate(taps)
+    }
+    best = max(results.values(), key=lambda r: r.r2[0])
+    nested = select_taps(results, y, dates, n_boot=N_BOOT, seed=seed)
+    return [
+        _covers((best.ci_low[0], best.ci_high[0]), truth),
+        _covers((nested.ci_low[0], nested.ci_high[0]), truth),
+    ]
 
 
 def _probe_case(noise_phi: float) -> Case:
@@ -572,15 +663,18 @@ def _probe_case(noise_phi: float) -> Case:
     )
 
 
-def _probe_best_case(noise_phi: float) -> Case:
-    name = f"probe_best_tap_noise_phi{_phi_label(noise_phi)}"
+def _probe_taps_case(noise_phi: float) -> Case:
+    name = f"probe_taps_noise_phi{_phi_label(noise_phi)}"
     return Case(
         name=name,
         kind="effect",
         condition=f"4 equally good taps (population R² each as computed), noise AR(1) phi {noise_phi:g}",
-        statistics=("probe_r2_best_tap",),
-        methods=("probes.study.probe_headline over 4 taps of probes.ridge.fit_probes; covers the population R²",),
-        simulate=per_realisation(name, lambda rng: _probe_best_tap(rng, noise_phi)),
+        statistics=("probe_r2_best_tap", "probe_r2_nested"),
+        methods=(
+            "the best of 4 taps of probes.ridge.fit_probes on the same held-out scores; covers the population R²",
+            "probes.ridge.select_taps: the tap chosen inside each training fold (nested); covers the population R²",
+        ),
+        simulate=per_realisation(name, lambda rng: _probe_taps(rng, noise_phi)),
         cost=1.2,
     )
 
@@ -647,12 +741,17 @@ for _phi in PHIS:
     register(_djf_jja_case(_phi))
 for _n in (10, 50):
     register(_perturbation_case(_n))
-register(_intervention_case(4, 3))
-register(_intervention_case(20, 10))
+for _n in (50, 100):
+    register(_perturbation_effect_case(_n))
+for _k, _d in ((4, 3), (20, 10), (20, 1)):
+    register(_intervention_case(_k, _d))
+# With one date per label the intervals are not given (nothing to resample).
+for _k, _d in ((4, 3), (20, 10)):
+    register(_intervention_effect_case(_k, _d))
 for _phi in (0.5, 0.9):
     register(_storm_calm_effect_case(_phi))
 for _phi in (0.5, 0.95):
     register(_probe_case(_phi))
-register(_probe_best_case(0.5))
+register(_probe_taps_case(0.5))
 for _e in (3, 5, 20):
     register(_composite_case(_e))

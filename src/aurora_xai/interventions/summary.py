@@ -10,8 +10,12 @@ itself, members 1..K its random controls (:func:`~aurora_xai.interventions.direc
   date (their signs are arbitrary, their mean is zero by construction), averaged over
   dates;
 * the ratio: ``|direction slope| / random RMS slope``;
-* the rank p: ``(1 + #{k: |mean slope of control k| >= |direction slope|}) / (K + 1)``,
-  the controls' slopes averaged over the same dates (its smallest value is ``1 / (K + 1)``).
+* the rank p (:func:`rank_p`): the one-sided Monte Carlo rank p-value of the direction's
+  ``|mean slope over dates|`` among those of its K random controls,
+  ``(1 + #{controls >= direction}) / (K + 1)`` (Davison & Hinkley 1997, eq. 4.11). It is
+  the test of whether the direction moves the forecast more than a random direction of
+  the same norms does; under the null that it is interchangeable with its controls it is
+  uniform on ``{1, ..., K + 1} / (K + 1)``, whatever the dependence between dates.
 
 For a direction along a term of F's planted dynamics
 (:data:`~aurora_xai.interventions.directions.PLANTED_DIRECTIONS`), :func:`sign_rows`
@@ -20,8 +24,13 @@ states F's predicted sign of the response and whether the measured slope has it.
 Intervals resample the dates with a group bootstrap
 (:func:`~aurora_xai.regimes.blocking.group_bootstrap_weights`): the chosen days fall in
 runs of consecutive days of one label (storm episodes), and a run is resampled whole
-(:func:`~aurora_xai.regimes.blocking.episode_groups`). Percentile intervals. Imports
-without torch.
+(:func:`~aurora_xai.regimes.blocking.episode_groups`); and, in the same resample, the K
+random controls with replacement (:func:`control_weights`), since the random RMS slope
+is an estimate from K draws. Percentile intervals; none (NaN) when a label has fewer than
+two episodes among the dates (resampling one episode per label says nothing of the
+variation between dates). The ratio's interval is one of this
+direction's ratio (its effect over the typical random direction's); it is not a test of
+the direction against random directions, which the rank p is. Imports without torch.
 """
 
 from __future__ import annotations
@@ -34,10 +43,22 @@ import xarray as xr
 
 from ..perturbation.masks import rng_for
 from ..regimes.blocking import day_numbers, episode_groups, group_bootstrap_weights
+from ..tables import p_floor_text
 
-__all__ = ["STATISTICS", "bootstrap_weights", "headline", "sign_check", "sign_rows", "slopes", "summary_table"]
+__all__ = [
+    "STATISTICS",
+    "bootstrap_weights",
+    "control_weights",
+    "fewest_episodes",
+    "headline",
+    "rank_p",
+    "sign_check",
+    "sign_rows",
+    "slopes",
+    "summary_table",
+]
 
-#: Summary statistics per direction and quantity, in table order.
+#: Summary statistics per direction and quantity, in table order (``rank_p`` has no interval).
 STATISTICS = ("slope", "random_rms_slope", "ratio", "rank_p")
 
 
@@ -70,16 +91,53 @@ def bootstrap_weights(dates: Any, labels: np.ndarray, n_boot: int, seed: int) ->
     return group_bootstrap_weights(groups, y, n_boot, rng), int(len(np.unique(groups)))
 
 
-def _stats(slope: np.ndarray, counts: np.ndarray | None) -> dict[str, np.ndarray]:
-    """Statistics of ``slope (date, member)`` for weights ``counts (B, date)`` (None: each date once)."""
+def fewest_episodes(dates: Any, labels: np.ndarray) -> int:
+    """The fewest episodes (runs of consecutive days of one label) of either label among the dates."""
+    y = np.asarray(labels).astype(np.int64)
+    groups = episode_groups(day_numbers(pd.DatetimeIndex(pd.to_datetime(dates))), y)
+    return min(len(np.unique(groups[y == c])) for c in (0, 1))
+
+
+def control_weights(n_random: int, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap counts ``(n_boot, n_random)`` of the K random controls (resampled with
+    replacement; each row sums to K).
+
+    Raises:
+        ValueError: for ``n_random < 1``.
+    """
+    if n_random < 1:
+        raise ValueError(f"interventions.n_random: at least one random control is needed, got {n_random}")
+    rng = rng_for(seed, "interventions", "controls")
+    idx = rng.integers(0, n_random, size=(n_boot, n_random))
+    return np.stack([np.bincount(row, minlength=n_random) for row in idx]).astype(np.float64)
+
+
+def rank_p(slope: np.ndarray) -> float:
+    """One-sided rank p of member 0 among members 1..K of ``slope (date, member)``.
+
+    The statistic of a member is ``|mean over dates of its slope|``; the p-value is
+    ``(1 + #{k >= 1: stat_k >= stat_0}) / (K + 1)`` (floor ``1 / (K + 1)``).
+
+    Raises:
+        ValueError: without a random control.
+    """
+    s = np.abs(np.asarray(slope, dtype=np.float64).mean(axis=0))
+    if s.shape[0] < 2:
+        raise ValueError("rank_p needs the direction and at least one random control")
+    return float((1 + np.sum(s[1:] >= s[0])) / len(s))
+
+
+def _stats(slope: np.ndarray, counts: np.ndarray | None, controls: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Statistics of ``slope (date, member)`` for weights ``counts (B, date)`` of the dates
+    and ``controls (B, K)`` of the random controls (None: each once)."""
     w = np.ones((1, slope.shape[0])) if counts is None else counts
     w = w / w.sum(axis=1, keepdims=True)
+    c = np.ones((1, slope.shape[1] - 1)) if controls is None else controls
+    c = c / c.sum(axis=1, keepdims=True)
     own = w @ slope[:, 0]
-    rand = w @ np.sqrt(np.mean(slope[:, 1:] ** 2, axis=1))
-    members = w @ slope[:, 1:]  # (B, K) the controls' mean slopes
-    beaten = np.sum(np.abs(members) >= np.abs(own)[:, None], axis=1)
-    rank_p = (1.0 + beaten) / (members.shape[1] + 1.0)
-    return {"slope": own, "random_rms_slope": rand, "ratio": np.abs(own) / rand, "rank_p": rank_p}
+    rms = np.sqrt(c @ (slope[:, 1:] ** 2).T)  # (B or 1, date)
+    rand = np.sum(w * rms, axis=1)
+    return {"slope": own, "random_rms_slope": rand, "ratio": np.abs(own) / rand}
 
 
 def summary_table(ds: xr.Dataset, n_boot: int, seed: int, ci_level: float = 0.95) -> pd.DataFrame:
@@ -88,22 +146,25 @@ def summary_table(ds: xr.Dataset, n_boot: int, seed: int, ci_level: float = 0.95
     Args:
         ds: The response dataset (``slope (date, direction, member, quantity)``,
             ``label (date)``).
-        n_boot: Bootstrap resamples of the date groups.
+        n_boot: Bootstrap resamples (of the date groups and the random controls together).
         seed: Seed of the resampling.
         ci_level: Level of the percentile intervals.
 
     Returns:
         Columns ``direction, quantity, units, statistic, value, ci_low, ci_high, n_dates,
-        n_groups, n_random``.
+        n_groups, n_random`` (``rank_p`` without an interval).
     """
     counts, n_groups = bootstrap_weights(ds["date"].values, ds["label"].values, n_boot, seed)
+    controls = control_weights(int(ds.sizes["member"]) - 1, n_boot, seed)
+    few = fewest_episodes(ds["date"].values, ds["label"].values) < 2
     lo, hi = 50 * (1 - ci_level), 50 * (1 + ci_level)
     rows = []
     for d in ds["direction"].values:
         for q in ds["quantity"].values:
             sl = ds["slope"].sel(direction=d, quantity=q).transpose("date", "member").values
-            point = _stats(sl, None)
-            boot = _stats(sl, counts)
+            point = _stats(sl, None, None)
+            point["rank_p"] = np.array([rank_p(sl)])
+            boot = _stats(sl, counts, controls)
             for stat in STATISTICS:
                 rows.append(
                     {
@@ -112,8 +173,8 @@ def summary_table(ds: xr.Dataset, n_boot: int, seed: int, ci_level: float = 0.95
                         "units": ds["units"].sel(quantity=q).item() if stat not in ("ratio", "rank_p") else "1",
                         "statistic": stat,
                         "value": float(point[stat][0]),
-                        "ci_low": float(np.percentile(boot[stat], lo)),
-                        "ci_high": float(np.percentile(boot[stat], hi)),
+                        "ci_low": float(np.percentile(boot[stat], lo)) if stat in boot and not few else np.nan,
+                        "ci_high": float(np.percentile(boot[stat], hi)) if stat in boot and not few else np.nan,
                         "n_dates": int(ds.sizes["date"]),
                         "n_groups": n_groups,
                         "n_random": int(ds.sizes["member"]) - 1,
@@ -128,23 +189,53 @@ def summary_table(ds: xr.Dataset, n_boot: int, seed: int, ci_level: float = 0.95
 
 
 def headline(table: pd.DataFrame, n_boot: int | None = None) -> list[dict[str, Any]]:
-    """Headline rows ``intervention_<direction>_<quantity>_<statistic>`` (n: dates);
-    ``n_boot``, the interval's resamples, is worded in the ``method`` column."""
+    """Headline rows ``intervention_<direction>_<quantity>_<statistic>``.
+
+    ``n`` counts the dates for the slopes and the ratio, the random directions for the
+    rank p; ``n_boot``, the intervals' resamples, is worded in the ``method`` column. The
+    rank p at its floor ``1 / (K + 1)`` says so; the rank p has no unit, the ratio none.
+    """
     count = "" if n_boot is None else f", {int(n_boot)} resamples"
-    method = f"percentile group bootstrap of the dates (episodes of a label resampled whole{count})"
-    return [
-        {
-            "metric": f"intervention_{r.direction}_{r.quantity}_{r.statistic}",
-            "value": r.value,
-            "ci_low": r.ci_low,
-            "ci_high": r.ci_high,
-            "n": int(r.n_dates),
-            "method": method,
-            "n_unit": "dates",
-            "unit": str(r.units) if isinstance(getattr(r, "units", None), str) else "",
-        }
-        for r in table.itertuples()
-    ]
+    rows = []
+    for r in table.itertuples():
+        k = int(r.n_random)
+        unit = "" if r.statistic in ("ratio", "rank_p") else str(r.units) if isinstance(r.units, str) else ""
+        if r.statistic == "rank_p":
+            rows.append(
+                {
+                    "metric": f"intervention_{r.direction}_{r.quantity}_rank_p",
+                    "value": r.value,
+                    "n": k,
+                    "method": (
+                        f"one-sided rank p of |mean slope over {int(r.n_dates)} dates| among {k} random directions "
+                        f"of the same norms, (1 + #random >= direction) / ({k} + 1){p_floor_text(float(r.value), k)}"
+                    ),
+                    "n_unit": "random directions",
+                    "unit": "",
+                }
+            )
+            continue
+        resampled = "the date groups (episodes of a label whole)"
+        if r.statistic != "slope":
+            resampled += f" and the {k} random directions together"
+        method = f"percentile bootstrap of {resampled}{count}"
+        if not (np.isfinite(r.ci_low) and np.isfinite(r.ci_high)):
+            method = "no interval: a label has fewer than two episodes among the dates (nothing to resample)"
+        if r.statistic == "ratio":
+            method += "; an interval of this direction's ratio, not a test against random directions (the rank p is)"
+        rows.append(
+            {
+                "metric": f"intervention_{r.direction}_{r.quantity}_{r.statistic}",
+                "value": r.value,
+                "ci_low": r.ci_low,
+                "ci_high": r.ci_high,
+                "n": int(r.n_dates),
+                "method": method,
+                "n_unit": "dates",
+                "unit": unit,
+            }
+        )
+    return rows
 
 
 def sign_check(slope: float, ci_low: float, ci_high: float, predicted: int) -> tuple[int, str]:

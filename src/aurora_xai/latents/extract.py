@@ -5,7 +5,9 @@ while the model runs), one forward pass records every requested tap and ends aft
 deepest of them (:func:`~aurora_xai.latents.taps.record_taps`); each tap's tokens are
 reshaped with their true geometry and pooled over the regions where they are
 (:class:`~aurora_xai.latents.pooling.RegionPooler`, float64 on the model's device).
-Only the pooled ``(date, region, latent level, stat, channel)`` numbers reach the host.
+Only the pooled ``(date, region, latent level, stat, channel)`` numbers reach the host,
+and, when a token sink is given, the tokens it keeps (the unpooled tokens of every tap
+pass through it before pooling: :mod:`aurora_xai.features.tokens`).
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ def extract_taps(
     num_workers: int = 0,
     early_stop: bool = True,
     reopen: Callable[[], ERA5Source] | None = None,
+    token_sink: Callable[[str, Sequence[pd.Timestamp], torch.Tensor, TapGeometry], None] | None = None,
 ) -> dict[str, xr.Dataset]:
     """Run the model once per batch of dates and pool the latents of every tap over each region.
 
@@ -149,6 +152,11 @@ def extract_taps(
             forecast are not computed); the tokens are the same either way.
         reopen: Opens the store again in each reader process (needed for stores read
             through fsspec, e.g. ``gs://``); None: the workers use ``source``.
+        token_sink: Called per batch and tap, before pooling, with ``(tap, times,
+            tokens, geometry)``: the batch's ``(B,)`` dates, the tap's unpooled ``(B,
+            C*H*W, D)`` tokens on ``device`` and its :class:`TapGeometry` (e.g.
+            :class:`aurora_xai.features.tokens.TokenSink`, which writes a token sample
+            from these same forward passes). None: the tokens are only pooled.
 
     Returns:
         Tap -> dataset with ``pooled`` of dims ``(date, region, latent_level, stat,
@@ -201,6 +209,8 @@ def extract_taps(
                     )
             tokens = recorder(batch_to(item.batch, device))
             for tap in taps:
+                if token_sink is not None:
+                    token_sink(tap, list(item.times), tokens[tap], geometry[tap])
                 pooled[tap].append(geometry[tap].pool(tokens[tap]).cpu().numpy())
             del tokens
             done_times += item.times

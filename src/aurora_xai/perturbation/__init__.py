@@ -9,6 +9,8 @@ Modules (import them directly; this package imports none of them):
 * :mod:`~aurora_xai.perturbation.apply`: what a masked cell is set to (normalisation,
   climatology, smoothed fills) and masked batches;
 * :mod:`~aurora_xai.perturbation.metrics`: region MSE, bootstrap ratio, AOPC;
+* :mod:`~aurora_xai.perturbation.rank`: the top mask ranked among the random masks
+  (exceedance p, rank interval of the ratio and of the AOPC ratio);
 * :mod:`~aurora_xai.perturbation.relevance`: the relevance target, the relevance per
   method and the masking maps;
 * :mod:`~aurora_xai.perturbation.forward`: batched masked forecasts;
@@ -19,6 +21,7 @@ Modules (import them directly; this package imports none of them):
 * :mod:`~aurora_xai.perturbation.benchmark`: batched against one-at-a-time throughput;
 * :mod:`~aurora_xai.perturbation.figures`: the degradation curves.
 
-:mod:`~aurora_xai.perturbation.settings`, :mod:`~aurora_xai.perturbation.masks` and
-:mod:`~aurora_xai.perturbation.figures` import without torch.
+:mod:`~aurora_xai.perturbation.settings`, :mod:`~aurora_xai.perturbation.masks`,
+:mod:`~aurora_xai.perturbation.rank` and :mod:`~aurora_xai.perturbation.figures` import
+without torch.
 """

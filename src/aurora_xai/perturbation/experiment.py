@@ -15,7 +15,7 @@ and each attribution method:
    verifying time, against the truth.
 
 Seeds: scattered draws use ``(seed, "scattered", p)``; blob draws ``(seed, "blobs",
-method, p)``; bootstraps ``(seed, "bootstrap", ...)``; the random map ``(seed,
+method, p)``; the bootstrap of the random mean ``(seed, "bootstrap_mean", ...)``; the random map ``(seed,
 "random_relevance")``; see :func:`~aurora_xai.perturbation.masks.rng_for`.
 """
 
@@ -48,13 +48,13 @@ from .masks import (
 )
 from .metrics import (
     UNIT_SCALES,
-    aopc_ratio,
+    aopc,
     bootstrap_mean_ci,
-    bootstrap_ratio,
     eval_weights,
     physical_field,
     region_mse,
 )
+from .rank import aopc_rank_ratio, rank_ratio
 from .settings import Case, PerturbationSettings
 
 __all__ = ["PerturbationResult", "run_experiment"]
@@ -70,14 +70,17 @@ class PerturbationResult:
         table: One row per method, random kind, fraction and metric reference:
             ``case, method, mask_kind, p, n_cells, mse_relevant, mse_random_mean, ratio,
             ci_low, ci_high, n_draws, metric_reference`` (``ratio`` = relevant MSE over
-            the mean random MSE, with its bootstrap interval), then ``units``,
-            ``mse_clean``, ``mse_random_ci_low``, ``mse_random_ci_high`` (the bootstrap
-            interval of the random mean), ``n_components`` (4-connected components of
-            the top mask) and ``p_exceed`` (``(1 + #draws degrading at least as much) /
-            (n_draws + 1)``, a one-sided Monte Carlo p-value of the top mask against
-            single random masks).
+            the mean random MSE, with its rank interval, the top mask taken as one more
+            draw: :func:`~aurora_xai.perturbation.rank.rank_interval`, ``[0, inf)`` with
+            fewer than 39 draws at 95 %), then ``units``, ``mse_clean``,
+            ``mse_random_ci_low``, ``mse_random_ci_high`` (the bootstrap interval of the
+            random mean), ``n_components`` (4-connected components of the top mask) and
+            ``p_exceed`` (:func:`~aurora_xai.perturbation.rank.exceedance_p`, the
+            one-sided rank p of the top mask among the random masks).
         aopc: One row per method, random kind and metric reference: AOPC of the relevant
-            and of the random curve, their ratio and its bootstrap interval.
+            and of the random curve, their ratio with its rank interval and ``p_exceed``
+            (each random draw's curve over the fractions is one draw:
+            :func:`~aurora_xai.perturbation.rank.aopc_rank_ratio`).
         draws: Every MSE, the masking relevance maps, the sector and the top masks
             (the attribution method's dimension is ``attribution``, since xarray's
             ``sel`` reserves the keyword ``method``).
@@ -202,13 +205,7 @@ def run_experiment(
                 rnd_all = mse_sc[ir] if kind == "scattered" else mse_bl[ir, im]
                 for ip, p in enumerate(settings.fractions):
                     rnd = rnd_all[ip]
-                    ratio, lo, hi = bootstrap_ratio(
-                        mse_rel[ir, im, ip],
-                        rnd,
-                        rng_for(settings.seed, "bootstrap", r, method, kind, p),
-                        settings.n_boot,
-                        settings.ci_level,
-                    )
+                    rank = rank_ratio(mse_rel[ir, im, ip], rnd, settings.ci_level)
                     mlo, mhi = bootstrap_mean_ci(
                         rnd,
                         rng_for(settings.seed, "bootstrap_mean", r, method, kind, p),
@@ -224,9 +221,9 @@ def run_experiment(
                             "n_cells": int(sizes[ip]),
                             "mse_relevant": float(mse_rel[ir, im, ip]),
                             "mse_random_mean": float(rnd.mean()),
-                            "ratio": ratio,
-                            "ci_low": lo,
-                            "ci_high": hi,
+                            "ratio": rank.ratio,
+                            "ci_low": rank.ci_low,
+                            "ci_high": rank.ci_high,
                             "n_draws": int(N),
                             "metric_reference": r,
                             "units": units,
@@ -234,30 +231,25 @@ def run_experiment(
                             "mse_random_ci_low": mlo,
                             "mse_random_ci_high": mhi,
                             "n_components": int(n_components[im, ip]),
-                            "p_exceed": float((1 + np.sum(rnd >= mse_rel[ir, im, ip])) / (len(rnd) + 1)),
+                            "p_exceed": rank.p_exceed,
                         }
                     )
-                a_rel, a_rnd, ratio, lo, hi = aopc_ratio(
-                    mse_rel[ir, im],
-                    rnd_all,
-                    rng_for(settings.seed, "bootstrap_aopc", r, method, kind),
-                    settings.n_boot,
-                    settings.ci_level,
-                )
+                a_rank = aopc_rank_ratio(mse_rel[ir, im], rnd_all, settings.ci_level)
                 aopc_rows.append(
                     {
                         "case": case.name,
                         "method": method,
                         "mask_kind": kind,
                         "metric_reference": r,
-                        "aopc_relevant": a_rel,
-                        "aopc_random": a_rnd,
-                        "ratio": ratio,
-                        "ci_low": lo,
-                        "ci_high": hi,
+                        "aopc_relevant": aopc(mse_rel[ir, im]),
+                        "aopc_random": aopc(rnd_all.mean(axis=1)),
+                        "ratio": a_rank.ratio,
+                        "ci_low": a_rank.ci_low,
+                        "ci_high": a_rank.ci_high,
                         "n_fractions": P,
                         "n_draws": int(N),
                         "units": units,
+                        "p_exceed": a_rank.p_exceed,
                     }
                 )
     table = pd.DataFrame(rows)

@@ -10,9 +10,9 @@
   the relevance map, so it has no sampling error of its own. The interval therefore
   says how well the random baseline is known, not whether one mask of that size could
   be a random draw: a single random mask also gets an interval that excludes 1 when
-  it happens to hit (or miss) sensitive cells. The experiment table adds ``p_exceed``,
-  the share of random draws that degrade at least as much as the top mask (one-sided
-  Monte Carlo p-value), for that question.
+  it happens to hit (or miss) sensitive cells. The experiment reports instead the rank
+  interval and rank p of :mod:`~aurora_xai.perturbation.rank`, which take the top mask
+  as one more draw.
 * :func:`aopc`: area over the perturbation curve (Samek et al. 2017), here the mean
   degradation (MSE against the reference) over the list of mask fractions, each fraction
   weighted equally (an area in index space, not in ``p``).

@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ..latents.taps import tap_depth  # noqa: E402
+from .study import NESTED_TAP  # noqa: E402
 
 __all__ = ["plot_probes"]
 
@@ -43,6 +44,7 @@ def plot_probes(table: pd.DataFrame, region: str = "") -> Figure:
             ``inputs``) are drawn as a band across the taps.
         region: Region name for the title.
     """
+    table = table[table["tap"] != NESTED_TAP]  # the per-tap scores (the nested rows pick among them)
     quantities = list(dict.fromkeys(table["quantity"]))
     taps = sorted(dict.fromkeys(table.loc[table["features"] == "latent", "tap"]), key=tap_depth)  # shallow to deep
     ncol = min(3, len(quantities))

@@ -26,6 +26,14 @@ The protocol (:func:`fit_probes`), for features ``X`` ``(n, p)`` and targets ``Y
    gives percentile intervals of the R². It holds the fitted probes fixed: it measures
    the sampling uncertainty of the score on these dates, not the refit variability.
 
+**Choosing the tap inside the training folds** (:func:`select_taps`): with probes of
+several feature sets (taps) on the same outer and inner folds, each outer fold takes, per
+target, the tap (and its alpha) of least pooled inner squared error, i.e. chosen on the
+outer training fold only, and predicts the outer test fold with that tap's probe. The
+held-out R² of these predictions scores the whole procedure (tap choice included), so it
+is not optimistic as the best tap's held-out R² is (a maximum over taps of held-out
+scores). A control (the random model's taps) is chosen the same way.
+
 A linear probe sees only what is linearly decodable: a target that is a symmetric
 non-linear function of the features (``y = x^2``) scores about 0 (tests/test_probes.py).
 """
@@ -33,14 +41,23 @@ non-linear function of the features (``y = x^2``) scores about 0 (tests/test_pro
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..regimes.blocking import BlockedKFold, day_numbers, group_bootstrap_weights, week_groups
 
-__all__ = ["ProbeResult", "fit_probes", "probe_axis", "r2_score", "week_folds", "weighted_r2"]
+__all__ = [
+    "ProbeResult",
+    "SelectedProbes",
+    "fit_probes",
+    "probe_axis",
+    "r2_score",
+    "select_taps",
+    "week_folds",
+    "weighted_r2",
+]
 
 #: Default candidate regularisations (``probes.alphas``).
 DEFAULT_ALPHAS: tuple[float, ...] = (1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6)
@@ -57,6 +74,8 @@ class ProbeResult:
         predictions: ``(n, q)`` held-out predictions.
         alphas: ``(k, q)`` regularisation chosen in each outer fold (inner CV only).
         folds: The outer ``(train_idx, test_idx)`` pairs.
+        inner_sse: ``(k, q)`` pooled inner squared error of the chosen alpha in each
+            outer fold (what :func:`select_taps` compares across taps).
     """
 
     r2: np.ndarray
@@ -66,6 +85,24 @@ class ProbeResult:
     predictions: np.ndarray
     alphas: np.ndarray
     folds: list[tuple[np.ndarray, np.ndarray]]
+    inner_sse: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectedProbes:
+    """Held-out scores of the probes whose tap was chosen inside each training fold.
+
+    Attributes:
+        r2, ci_low, ci_high, n, predictions: As :class:`ProbeResult`.
+        taps: ``(k, q)`` tap chosen in each outer fold per target.
+    """
+
+    r2: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    n: int
+    predictions: np.ndarray
+    taps: np.ndarray
 
 
 def week_folds(days: np.ndarray, k: int, gap_days: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -127,14 +164,30 @@ def _pipeline(alpha):
     return make_pipeline(StandardScaler(), Ridge(alpha=alpha))
 
 
-def _choose_alphas(x: np.ndarray, y: np.ndarray, inner: Sequence[tuple[np.ndarray, np.ndarray]], alphas) -> np.ndarray:
-    """Per target, the alpha ``(q,)`` of least pooled squared error over the inner folds."""
+def _choose_alphas(
+    x: np.ndarray, y: np.ndarray, inner: Sequence[tuple[np.ndarray, np.ndarray]], alphas
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per target, the alpha ``(q,)`` of least pooled squared error over the inner folds,
+    and that error ``(q,)``."""
     sse = np.zeros((len(alphas), y.shape[1]))
     for tr, te in inner:
         for a, alpha in enumerate(alphas):
             model = _pipeline(alpha).fit(x[tr], y[tr])
             sse[a] += ((y[te] - model.predict(x[te]).reshape(len(te), -1)) ** 2).sum(axis=0)
-    return np.asarray(alphas, dtype=np.float64)[np.argmin(sse, axis=0)]
+    best = np.argmin(sse, axis=0)
+    return np.asarray(alphas, dtype=np.float64)[best], sse[best, np.arange(sse.shape[1])]
+
+
+def _week_bootstrap(
+    y: np.ndarray, pred: np.ndarray, days: np.ndarray, n_boot: int, seed: int, ci_level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval ``(q,), (q,)`` of the held-out R² over a week bootstrap of the dates."""
+    rng = np.random.default_rng(seed)
+    weights = group_bootstrap_weights(week_groups(days), np.zeros(len(days), dtype=np.int64), n_boot, rng)
+    boot = weighted_r2(y, pred, weights)
+    tail = 100 * (1 - ci_level) / 2
+    lo, hi = np.nanpercentile(boot, [tail, 100 - tail], axis=0)
+    return lo, hi
 
 
 def fit_probes(
@@ -184,20 +237,73 @@ def fit_probes(
         folds = week_folds(days, k, gap_days, seed)
     pred = np.full(y2.shape, np.nan)
     chosen = np.zeros((len(folds), y2.shape[1]))
+    inner_sse = np.zeros((len(folds), y2.shape[1]))
     for f, (train, test) in enumerate(folds):
         inner = week_folds(days[train], inner_k, gap_days, seed + 1 + f)
-        chosen[f] = _choose_alphas(x[train], y2[train], inner, alphas)
+        chosen[f], inner_sse[f] = _choose_alphas(x[train], y2[train], inner, alphas)
         model = _pipeline(chosen[f]).fit(x[train], y2[train])
         pred[test] = model.predict(x[test]).reshape(len(test), -1)
     if np.isnan(pred).any():
         raise ValueError("the outer folds do not hold every date out once")
     r2 = r2_score(y2, pred)
-    rng = np.random.default_rng(seed)
-    weights = group_bootstrap_weights(week_groups(days), np.zeros(len(days), dtype=np.int64), n_boot, rng)
-    boot = weighted_r2(y2, pred, weights)
-    tail = 100 * (1 - ci_level) / 2
-    lo, hi = np.nanpercentile(boot, [tail, 100 - tail], axis=0)
-    return ProbeResult(r2=r2, ci_low=lo, ci_high=hi, n=len(days), predictions=pred, alphas=chosen, folds=folds)
+    lo, hi = _week_bootstrap(y2, pred, days, n_boot, seed, ci_level)
+    return ProbeResult(
+        r2=r2, ci_low=lo, ci_high=hi, n=len(days), predictions=pred, alphas=chosen, folds=folds, inner_sse=inner_sse
+    )
+
+
+def select_taps(
+    results: Mapping[str, ProbeResult],
+    y: np.ndarray,
+    dates,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci_level: float = 0.95,
+) -> SelectedProbes:
+    """Held-out R² of the probes whose tap is chosen inside each outer training fold.
+
+    Args:
+        results: Tap -> :func:`fit_probes` of that tap's features, all on the same outer
+            folds with the same seed (so on the same inner folds) and the same ``y``.
+        y: ``(n, q)`` or ``(n,)`` targets.
+        dates: ``(n,)`` dates.
+        n_boot, seed, ci_level: As :func:`fit_probes` (the same week bootstrap).
+
+    Returns:
+        Per target, the R² of the predictions of the tap of least inner squared error
+        in each outer fold, with its week-bootstrap interval and the taps chosen.
+
+    Raises:
+        ValueError: without a tap, or for results on different outer folds.
+    """
+    if not results:
+        raise ValueError("select_taps needs at least one tap")
+    taps = list(results)
+    first = results[taps[0]]
+    for t in taps[1:]:
+        other = results[t].folds
+        if len(other) != len(first.folds) or any(
+            not np.array_equal(a[1], b[1]) for a, b in zip(other, first.folds, strict=True)
+        ):
+            raise ValueError(f"select_taps: tap {t!r} was probed on other outer folds than {taps[0]!r}")
+    y2 = np.asarray(y, dtype=np.float64)
+    y2 = y2[:, None] if y2.ndim == 1 else y2
+    sse = np.stack([results[t].inner_sse for t in taps])  # (T, k, q)
+    best = np.argmin(sse, axis=0)  # (k, q)
+    pred = np.full(y2.shape, np.nan)
+    for f, (_, test) in enumerate(first.folds):
+        for j in range(y2.shape[1]):
+            pred[test, j] = results[taps[best[f, j]]].predictions[test, j]
+    days = day_numbers(dates)
+    lo, hi = _week_bootstrap(y2, pred, days, n_boot, seed, ci_level)
+    return SelectedProbes(
+        r2=r2_score(y2, pred),
+        ci_low=lo,
+        ci_high=hi,
+        n=len(days),
+        predictions=pred,
+        taps=np.asarray(taps, dtype=object)[best],
+    )
 
 
 def probe_axis(
@@ -216,6 +322,6 @@ def probe_axis(
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1, 1)
     folds = week_folds(day_numbers(pd.DatetimeIndex(dates)), 5, 3, seed)
-    alpha = float(_choose_alphas(x, y, folds, list(alphas))[0])
+    alpha = float(_choose_alphas(x, y, folds, list(alphas))[0][0])
     pipe = _pipeline(alpha).fit(x, y[:, 0])
     return np.asarray(pipe[-1].coef_, dtype=np.float64).ravel(), np.asarray(pipe[0].scale_, dtype=np.float64)

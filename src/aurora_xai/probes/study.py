@@ -18,11 +18,12 @@ import xarray as xr
 
 from ..latents.io import feature_matrix
 from ..regimes.blocking import day_numbers
-from .ridge import fit_probes, week_folds
+from .ridge import ProbeResult, fit_probes, select_taps, week_folds
 from .targets import CALIBRATION, PLANTED
 
 __all__ = [
     "FEATURE_SETS",
+    "NESTED_TAP",
     "quantity_role",
     "check_aligned",
     "check_finite",
@@ -36,6 +37,8 @@ __all__ = [
 FEATURE_SETS: tuple[str, ...] = ("latent", "raw_inputs", "random_model")
 #: ``tap`` of the raw-input rows (they do not depend on a tap).
 INPUTS_TAP = "inputs"
+#: ``tap`` of the rows whose tap is chosen inside each training fold (the headline's).
+NESTED_TAP = "nested"
 
 
 def quantity_role(quantity: str) -> str:
@@ -157,9 +160,12 @@ def probe_table(
         k, inner_k, gap_days, alphas, n_boot, seed: As :func:`~aurora_xai.probes.ridge.fit_probes`.
 
     Returns:
-        Rows ``tap, quantity, role, features, r2, ci_low, ci_high, n, alpha_median,
-        units`` (``role``: :func:`quantity_role`); the raw-input rows have ``tap``
-        ``"inputs"``.
+        Rows ``tap, quantity, role, features, r2, ci_low, ci_high, n, alpha_median, units,
+        taps_chosen`` (``role``: :func:`quantity_role`); the raw-input rows have ``tap``
+        ``"inputs"``; the rows of tap :data:`NESTED_TAP` score the latent taps, and the
+        random model's, with the tap chosen inside each training fold
+        (:func:`~aurora_xai.probes.ridge.select_taps`), ``taps_chosen`` saying which
+        (``tap: folds``, per quantity).
 
     Raises:
         ValueError: for misaligned dates or non-finite values, naming the file and date.
@@ -169,9 +175,12 @@ def probe_table(
     folds = week_folds(day_numbers(dates), k, gap_days, seed)
     kw = dict(k=k, inner_k=inner_k, gap_days=gap_days, alphas=alphas, n_boot=n_boot, seed=seed, folds=folds)
     rows: list[dict] = []
+    fitted: dict[str, dict[str, ProbeResult]] = {"latent": {}, "random_model": {}}
 
     def add(tap: str, features: str, x: np.ndarray) -> None:
         res = fit_probes(x, y, dates, **kw)
+        if features in fitted:
+            fitted[features][tap] = res
         for j, q in enumerate(quantities):
             rows.append(
                 {
@@ -185,6 +194,7 @@ def probe_table(
                     "n": res.n,
                     "alpha_median": float(np.median(res.alphas[:, j])),
                     "units": units[q],
+                    "taps_chosen": "",
                 }
             )
 
@@ -197,39 +207,58 @@ def probe_table(
     for tap, path in latent_paths.items():
         add(tap, "latent", latent_features(path, region, dates))
         add(tap, "random_model", latent_features(random_paths[tap], region, dates))
+    for features, results in fitted.items():
+        if not results:
+            continue
+        sel = select_taps(results, y, dates, n_boot=n_boot, seed=seed)
+        for j, q in enumerate(quantities):
+            chosen = pd.Series(sel.taps[:, j]).value_counts()
+            rows.append(
+                {
+                    "tap": NESTED_TAP,
+                    "quantity": q,
+                    "role": quantity_role(q),
+                    "features": features,
+                    "r2": float(sel.r2[j]),
+                    "ci_low": float(sel.ci_low[j]),
+                    "ci_high": float(sel.ci_high[j]),
+                    "n": sel.n,
+                    "alpha_median": float("nan"),
+                    "units": units[q],
+                    "taps_chosen": ", ".join(f"{t}: {c}" for t, c in chosen.items()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def probe_headline(table: pd.DataFrame, n_boot: int | None = None) -> list[dict]:
-    """Headline rows: per quantity, the best tap's latent R² and its two controls.
+    """Headline rows: per quantity, the latent R² with the tap chosen inside the training
+    folds, and its two controls.
 
-    Metrics ``probe_r2_<quantity>@<tap>`` (the tap of the highest held-out latent R²),
-    ``probe_r2_<quantity>@<tap>_random`` (the random model at that tap) and
-    ``probe_r2_<quantity>_inputs`` (the raw inputs). The best tap is chosen on the same
-    held-out scores (a maximum over taps: read it as optimistic by the spread across
-    taps; every tap is in ``results/tables/probes.csv``). ``n_boot`` (the interval's
-    resamples, ``probes.n_bootstrap``) is worded in the ``method`` column.
+    Metrics ``probe_r2_<quantity>@nested`` (the latent taps, the tap chosen per outer
+    fold on its training dates: :func:`~aurora_xai.probes.ridge.select_taps`),
+    ``probe_r2_<quantity>@nested_random`` (the random model's taps, chosen the same way)
+    and ``probe_r2_<quantity>_inputs`` (the raw inputs). Every tap's own score is in
+    ``results/tables/probes.csv``. ``n_boot`` (the interval's resamples,
+    ``probes.n_bootstrap``) is worded in the ``method`` column.
     """
     rows = []
     count = "" if n_boot is None else f", {int(n_boot)} resamples"
     for q in dict.fromkeys(table["quantity"]):
         sub = table[table["quantity"] == q]
-        lat = sub[sub["features"] == "latent"]
-        best = lat.loc[lat["r2"].idxmax()]
-        tap = best["tap"]
-        rnd = sub[(sub["features"] == "random_model") & (sub["tap"] == tap)].iloc[0]
+        nested = sub[sub["tap"] == NESTED_TAP].set_index("features")
         inp = sub[sub["features"] == "raw_inputs"].iloc[0]
         for metric, r in (
-            (f"probe_r2_{q}@{tap}", best),
-            (f"probe_r2_{q}@{tap}_random", rnd),
+            (f"probe_r2_{q}@{NESTED_TAP}", nested.loc["latent"]),
+            (f"probe_r2_{q}@{NESTED_TAP}_random", nested.loc["random_model"]),
             (f"probe_r2_{q}_inputs", inp),
         ):
             method = (
                 "held-out R² of a ridge probe (time-blocked folds with a gap); group bootstrap of the "
                 f"held-out predictions, whole weeks resampled{count}"
             )
-            if metric == f"probe_r2_{q}@{tap}":
-                method += "; the best of the taps on the same held-out scores (optimistic)"
+            if r["tap"] == NESTED_TAP:
+                method += f"; the tap chosen inside each training fold by inner CV (nested; chosen {r['taps_chosen']})"
             method += _ROLE_NOTE[quantity_role(str(q))]
             rows.append(
                 {

@@ -1,0 +1,13 @@
+"""Sparse dictionary features of Aurora's unpooled latent tokens.
+
+Modules (import them directly; this package imports none of them):
+
+* :mod:`~aurora_xai.features.tokens`: the seeded per-date token sample (every token on
+  coarse grids, a sample stratified by latent level and latitude band above a size
+  threshold), the chunked zarr token store ``(token, channel)`` with each token's date,
+  latent level, latitude and longitude, the sink that writes it from the extraction's
+  forward passes, and the bounded-memory streaming reader.
+* :mod:`~aurora_xai.features.sae`: a TopK sparse autoencoder (Gao et al. 2024) with the
+  AuxK loss against dead latents, deterministic and resumable training, and its metrics
+  (fraction of variance unexplained, dead and dense latents). Needs torch.
+"""
