@@ -165,6 +165,10 @@ def test_front_page_flags_the_synthetic_default():
     text = _html(front_page_rst(_summary(model="tiny", data_source="synthetic", skipped_dates=()), _headline(False)))
     assert "embedded default" in text and "tiny, randomly initialised Aurora" in text
     assert "skipped" not in text
+    text = _html(
+        front_page_rst(_summary(model="surrogate", data_source="synthetic", skipped_dates=()), _headline(False))
+    )
+    assert "surrogate, Aurora's tiny architecture trained on that store" in text
 
 
 def test_front_page_refuses_a_table_without_its_columns():
