@@ -4,7 +4,9 @@ The model is a :class:`~aurora_xai.surrogate.architecture.ResidualAurora`: it le
 6-hour change in Aurora's normalised units (the model's own ``surf_stats`` and
 ``aurora.normalisation``), each variable's increment scaled by ``c_v``, the standard
 deviation of its 6-hour change in those units over up to 64 training samples spread
-evenly over the period (:func:`increment_scales`, set once before the first step). The
+evenly over the period (:func:`increment_scales`, set once before the first step, which
+also starts each trend coefficient at the least-squares regression of the change on the
+last change over those samples). The
 loss is the mean squared error of the forecast in normalised units divided by ``c_v**2``
 (the error of the unit-variance increment), weighted by the exact area of each grid cell
 (:func:`aurora_xai.grid.lat_weights`), averaged over every surface variable and every
@@ -108,9 +110,11 @@ def field_scales(model: Any, batch: Any) -> Any:
 
 
 def increment_scales(model: Any, source: Any, times: pd.DatetimeIndex, step: pd.Timedelta, n: int = 64) -> None:
-    """Set the model's increment scales (see the module docstring): per surface variable
-    and per atmospheric variable and level, the area-weighted RMS of the 6-hour change in
-    normalised units over ``n`` of ``times`` spread evenly, at least 1e-3."""
+    """Set the model's increment scales and the starting values of its trend coefficients
+    (see the module docstring): per surface variable and per atmospheric variable and
+    level, over ``n`` of ``times`` spread evenly, the area-weighted RMS of the 6-hour change
+    in normalised units (at least 1e-3) and the least-squares coefficient of the change on
+    the last change (``sum(change * last) / sum(last**2)``)."""
     import torch
 
     from .architecture import level_index
@@ -120,6 +124,7 @@ def increment_scales(model: Any, source: Any, times: pd.DatetimeIndex, step: pd.
     stats = dict(getattr(model, "surf_stats", {}) or {})
     patch = int(model.patch_size)
     sums: dict[str, Any] = {}
+    cross: dict[str, Any] = {}  # per field: sum of (change x last change), sum of (last change)^2
     wsum = 0.0
     for i in range(0, len(picked), 8):
         sample = read_samples(source, picked[i : i + 8], step)
@@ -128,19 +133,28 @@ def increment_scales(model: Any, source: Any, times: pd.DatetimeIndex, step: pd.
         w = torch.as_tensor(lat_weights(now.metadata.lat.numpy().astype(float)), dtype=torch.float64)[:, None]
         for k in now.surf_vars:
             d = (ahead.surf_vars[k][:, -1] - now.surf_vars[k][:, -1]).double()
+            last = (now.surf_vars[k][:, -1] - now.surf_vars[k][:, 0]).double()
             sums[k] = sums.get(k, 0.0) + float((d**2 * w).sum())
+            cross[k] = cross.get(k, 0.0) + np.array([float((d * last * w).sum()), float((last**2 * w).sum())])
         for k in now.atmos_vars:
             d = (ahead.atmos_vars[k][:, -1] - now.atmos_vars[k][:, -1]).double()  # (B, C, H, W)
+            last = (now.atmos_vars[k][:, -1] - now.atmos_vars[k][:, 0]).double()
             sums[k] = sums.get(k, 0.0) + (d**2 * w).sum(dim=(0, 2, 3)).numpy()
+            cross[k] = cross.get(k, 0.0) + np.stack(
+                [(d * last * w).sum(dim=(0, 2, 3)).numpy(), (last**2 * w).sum(dim=(0, 2, 3)).numpy()]
+            )
         wsum += float(w.sum()) * len(sample.times) * now.surf_vars[next(iter(now.surf_vars))].shape[-1]
     rms = {k: np.maximum(np.sqrt(np.asarray(v) / wsum), 1e-3) for k, v in sums.items()}
     dec = model.decoder
     idx = level_index(source.levels)
+    trend = {k: np.where(v[1] > 0, v[0] / np.where(v[1] > 0, v[1], 1.0), 0.0) for k, v in cross.items()}
     with torch.no_grad():
         dec.surf_increment_scale.copy_(torch.tensor([float(rms.get(k, 1.0)) for k in dec.surf_vars]))
+        dec.surf_trend.copy_(torch.tensor([float(trend.get(k, 0.0)) for k in dec.surf_vars]))
         for i, k in enumerate(dec.atmos_vars):
             if k in rms:
                 dec.atmos_increment_scale[i, idx] = torch.as_tensor(rms[k], dtype=dec.atmos_increment_scale.dtype)
+                dec.atmos_trend[i, idx] = torch.as_tensor(trend[k], dtype=dec.atmos_trend.dtype)
     log.info(
         "increment scales (RMS of the 6-hour change, normalised units): %s",
         {k: np.round(v, 4).tolist() for k, v in rms.items()},
