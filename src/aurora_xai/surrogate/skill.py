@@ -273,7 +273,8 @@ def plot_skill(table: pd.DataFrame, title: str = "") -> Any:
             known = surf[surf.explained_variance_planted.notna()]
             ax.scatter(known.variable, known.explained_variance_planted, color="k", marker="_", s=400, zorder=3)
             ax.scatter([], [], color="k", marker="_", label="F itself (the noise's ceiling)")
-            ax.legend(fontsize=8)
+            ax.set_ylim(top=1.25)  # room for the legend above the bars
+            ax.legend(fontsize=8, loc="upper left", ncols=2)
         ax.axhline(ref, color="k", lw=0.8, ls="--")
         ax.set_ylabel(f"{label} (1)")
         ax.set_xlabel("surface variable")
