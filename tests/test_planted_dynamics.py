@@ -16,8 +16,9 @@ from aurora_xai.data.dynamics import (
     STEP,
     P,
     T,
-    U,
+    V,
     Z,
+    anomalies_at,
     anomaly_noise,
     anomaly_step,
     anomaly_step_adjoint,
@@ -110,7 +111,7 @@ def test_the_adjoint_matches_finite_differences_of_F_A():
                 d_now = (tgt(a + e, p) - tgt(a - e, p)) / (2 * h)
                 extra = 0.0
                 if k == T:  # the derivative of the tanh term, not in the linear weights
-                    extra = w[U, i, j] * dyn.beta / dyn.t_scale / np.cosh(a[T, i, j] / dyn.t_scale) ** 2
+                    extra = w[V, i, j] * dyn.beta / dyn.t_scale / np.cosh(a[T, i, j] / dyn.t_scale) ** 2
                 assert d_prev == pytest.approx(g_prev[k, i, j], rel=1e-6, abs=1e-9)
                 assert d_now == pytest.approx(g_now[k, i, j] + extra, rel=1e-6, abs=1e-9)
 
@@ -133,7 +134,7 @@ def test_exact_attribution_against_finite_differences_and_complete(store, area_w
     times = pd.DatetimeIndex(store["time"].values)
     t = times[5]
     x = driven_state(store, [t - STEP, t])
-    target = TruthTarget("10m_u_component_of_wind", None, BOX, area_weighted)
+    target = TruthTarget("10m_v_component_of_wind", None, BOX, area_weighted)
     lin, nonlin, val, val0 = exact_attribution_parts(SPEC, x[0], x[1], t, target)
     # completeness against F itself
     assert lin.sum() + nonlin.sum() == pytest.approx(val - val0, rel=1e-10, abs=1e-10)
@@ -151,7 +152,7 @@ def test_exact_attribution_against_finite_differences_and_complete(store, area_w
         a = anomaly_step(dyn, now - b[1], prev - b[0], lat, SPEC.resolution)
         return float(np.sum(w * a))
 
-    rows, cols = np.nonzero(w[U] > 0)
+    rows, cols = np.nonzero(w[V] > 0)
     h = 1e-4
     for i, j in list(zip(rows, cols))[:12]:
         ig = 0.0
@@ -165,7 +166,7 @@ def test_exact_attribution_against_finite_differences_and_complete(store, area_w
         exact = lin[1, T, i, j] + nonlin[1, T, i, j]
         assert ig == pytest.approx(exact, rel=1e-5, abs=1e-10)
     # the history step gets F's share: -gamma through the twice-advected previous anomaly
-    assert np.abs(lin[0, U]).sum() > 0 and np.all(nonlin[0] == 0)
+    assert np.abs(lin[0, V]).sum() > 0 and np.all(nonlin[0] == 0)
     # the Dataset form: the same numbers per variable and level
     ds = exact_attribution(SPEC, x[0], x[1], t, target)
     total = sum(float(ds[v].sum()) for v in ds.data_vars)
@@ -182,7 +183,7 @@ def test_attribution_of_the_msl_target_reaches_z500_upstream(store):
     ds = exact_attribution(SPEC, x[0], x[1], t, target)
     z = ds["geopotential"].sel(level=500)
     assert float(np.abs(z).sum()) > 0
-    assert float(np.abs(ds["10m_u_component_of_wind"]).sum()) == 0.0
+    assert float(np.abs(ds["10m_v_component_of_wind"]).sum()) == 0.0
     with pytest.raises(ValueError, match="not a driven field"):
         TruthTarget("temperature", 500, BOX)
 
@@ -227,7 +228,21 @@ def test_the_store_records_F(store):
     assert rec["coefficients"]["kappa"] == DEFAULT_DYNAMICS.kappa
     assert rec["coefficients"]["relaxation"] == list(DEFAULT_DYNAMICS.relaxation)
     assert set(rec["units"]) >= {"kappa", "beta", "omega_base", "sigma"}
-    assert "tanh" in rec["terms"]["U"]
+    assert "tanh" in rec["terms"]["V"]
+    assert rec["flow"]["courant_cells_per_step_at_0_45_90"][1] == pytest.approx(20.0 / 4 / SPEC.resolution)
+
+
+def test_times_between_steps_interpolate_and_after_a_segment_continue_it():
+    lat, lon, res = SPEC.latitudes, SPEC.longitudes, SPEC.resolution
+    axis = SPEC.times()
+    want = pd.DatetimeIndex(["2005-01-11T00", "2005-01-11T03", "2005-01-11T06", "2005-01-13T06", "2005-01-19T00"])
+    a = anomalies_at(DEFAULT_DYNAMICS, SPEC.seed, axis, want, lat, lon, res)
+    np.testing.assert_allclose(a[1], 0.5 * (a[0] + a[2]))
+    stream = integrate_anomaly(DEFAULT_DYNAMICS, SPEC.seed, pd.Timestamp("2005-01-10"), lat, lon, res)
+    by_time = {t: x for t, x, _ in (next(stream) for _ in range(4 * 9 + 1))}
+    # past the first period's end, and up to the second's start, the first segment goes on
+    np.testing.assert_array_equal(a[3], by_time[pd.Timestamp("2005-01-13T06")])
+    np.testing.assert_array_equal(a[4], by_time[pd.Timestamp("2005-01-19T00")])
 
 
 def test_each_segment_spins_up_from_zero():
@@ -236,3 +251,20 @@ def test_each_segment_spins_up_from_zero():
     first = next(integrate_anomaly(DEFAULT_DYNAMICS, 1, pd.Timestamp("2005-01-01"), lat, lon, 45.0))
     assert first[0] == pd.Timestamp("2005-01-01")
     assert np.abs(first[1]).max() > 0  # spun up over DEFAULT_DYNAMICS.spinup_steps steps
+
+
+def test_the_module_docstring_gives_the_store_s_coefficients():
+    import dataclasses
+
+    from aurora_xai.data import dynamics
+
+    doc = dynamics.__doc__
+    for name, value in dataclasses.asdict(DEFAULT_DYNAMICS).items():
+        if name == "noise_wavenumbers":
+            text = f"{min(value)} to {max(value)}"
+        elif isinstance(value, tuple):
+            text = ", ".join(str(v) for v in value)
+        else:
+            text = str(value)
+        line = next(ln for ln in doc.splitlines() if ln.startswith(f"``{name}``"))
+        assert text in line, (name, text, line)

@@ -1,7 +1,7 @@
 """The known answer of the synthetic store: its 6-hourly map F and F's exact attribution.
 
 The synthetic store's driven fields (:data:`~aurora_xai.data.dynamics.DRIVEN`: 500 hPa
-geopotential, mean sea-level pressure, 850 hPa temperature, 10 m zonal wind) follow
+geopotential, mean sea-level pressure, 850 hPa temperature, 10 m meridional wind) follow
 
     x(t + 6 h) = F(x(t), x(t - 6 h)) + noise(t + 6 h),
     F(x(t), x(t - 6 h)) = B(t + 6 h) + F_A(x(t) - B(t), x(t - 6 h) - B(t - 6 h)),
@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .data.dynamics import DEFAULT_DYNAMICS, DRIVEN, STEP, T, U, anomaly_step, anomaly_step_adjoint
+from .data.dynamics import DEFAULT_DYNAMICS, DRIVEN, STEP, T, V, anomaly_step, anomaly_step_adjoint
 from .data.synthetic import SyntheticSpec, background_fields
-from .data.variables import LEVELS
+from .data.variables import LEVELS, WB2_NAMES
 from .grid import region_cell_weights
 from .regions import Region
 
@@ -108,13 +108,20 @@ def driven_state(ds: xr.Dataset, times: Sequence[pd.Timestamp]) -> np.ndarray:
 
 
 def background_state(spec: SyntheticSpec, times: Sequence[pd.Timestamp]) -> np.ndarray:
-    """The background ``B`` of the driven fields at ``times``, ``(len(times), 4, lat, lon)`` float64."""
-    bg = background_fields(spec, pd.DatetimeIndex(times))
+    """The background ``B`` of the driven fields at ``times``, ``(len(times), 4, lat, lon)`` float64.
+
+    One time at a time: working memory about one
+    :func:`~aurora_xai.data.synthetic.step_bytes` (~1.9 GB at 0.25 deg).
+    """
     out = []
-    for name, level in DRIVEN:
-        arr = bg[name]
-        out.append(arr if level is None else arr[:, list(LEVELS).index(level)])
-    return np.stack(out, axis=1)
+    for t in pd.DatetimeIndex(times):
+        bg = background_fields(spec, pd.DatetimeIndex([t]))
+        out.append(
+            np.stack(
+                [bg[name][0] if level is None else bg[name][0, list(LEVELS).index(level)] for name, level in DRIVEN]
+            )
+        )
+    return np.stack(out)
 
 
 def planted_forecast(spec: SyntheticSpec, prev: np.ndarray, now: np.ndarray, time: pd.Timestamp) -> np.ndarray:
@@ -179,7 +186,7 @@ def exact_attribution_parts(
     nonlinear = np.zeros_like(linear)
     dyn = DEFAULT_DYNAMICS
     a_t, a0_t = x[1, T] - b[1, T], x0[1, T] - b[1, T]
-    nonlinear[1, T] = w[U] * dyn.beta * (np.tanh(a_t / dyn.t_scale) - np.tanh(a0_t / dyn.t_scale))
+    nonlinear[1, T] = w[V] * dyn.beta * (np.tanh(a_t / dyn.t_scale) - np.tanh(a0_t / dyn.t_scale))
 
     def value(inp: np.ndarray) -> float:
         out = b[2] + anomaly_step(dyn, inp[1] - b[1], inp[0] - b[0], lat, spec.resolution)
@@ -202,7 +209,8 @@ def exact_attribution(
     Dataset: one variable per driven store variable, dims ``(history, latitude,
     longitude)`` for a surface variable and ``(history, level, latitude, longitude)`` (all
     13 levels, zero but at the driven level) for an atmospheric one; ``history`` holds the
-    input times ``(t - 6 h, t)``. Every variable not in the Dataset, and every other
+    input times ``(t - 6 h, t)``; each variable's attributes name it in Aurora's terms
+    (``aurora_kind``, ``aurora_name``). Every variable not in the Dataset, and every other
     level, gets exactly zero. Attributes: the target, its value at the input and at the
     baseline, the baseline (``background`` or ``given``), the linear and non-linear
     totals, the weighting.
@@ -216,14 +224,17 @@ def exact_attribution(
         "latitude": spec.latitudes,
         "longitude": spec.longitudes,
     }
+    aurora = {store: (kind, short) for kind in ("surf", "atmos") for short, store in WB2_NAMES[kind].items()}
     data = {}
     for k, (name, level) in enumerate(DRIVEN):
+        kind, short = aurora[name]
+        attrs = {"aurora_kind": kind, "aurora_name": short, "driven_level": -1 if level is None else int(level)}
         if level is None:
-            data[name] = (("history", "latitude", "longitude"), total[:, k])
+            data[name] = (("history", "latitude", "longitude"), total[:, k], attrs)
         else:
             full = np.zeros((2, len(LEVELS)) + total.shape[-2:])
             full[:, list(LEVELS).index(level)] = total[:, k]
-            data[name] = (("history", "level", "latitude", "longitude"), full)
+            data[name] = (("history", "level", "latitude", "longitude"), full, attrs)
     r = target.region
     return xr.Dataset(
         data,
