@@ -83,8 +83,17 @@ SKILL_COLUMNS = (
     "scale",
 )
 
+
+def _planted_fields() -> tuple[tuple[str, float | None], ...]:
+    from ..data.dynamics import DRIVEN
+    from ..data.variables import WB2_NAMES
+
+    short = {store: name for kind in ("surf", "atmos") for name, store in WB2_NAMES[kind].items()}
+    return tuple((short[store], None if level is None else float(level)) for store, level in DRIVEN)
+
+
 #: Aurora's name and level of each field F drives, in :data:`aurora_xai.data.dynamics.DRIVEN`'s order.
-PLANTED_FIELDS: tuple[tuple[str, float | None], ...] = (("z", 500.0), ("msl", None), ("t", 850.0), ("10u", None))
+PLANTED_FIELDS: tuple[tuple[str, float | None], ...] = _planted_fields()
 
 
 def _field(batch: Any, b: int, var: str, level: float | None, levels: list[float], step: int) -> np.ndarray:
