@@ -165,6 +165,10 @@ def test_front_page_flags_the_synthetic_default():
     text = _html(front_page_rst(_summary(model="tiny", data_source="synthetic", skipped_dates=()), _headline(False)))
     assert "embedded default" in text and "tiny, randomly initialised Aurora" in text
     assert "skipped" not in text
+    text = _html(
+        front_page_rst(_summary(model="surrogate", data_source="synthetic", skipped_dates=()), _headline(False))
+    )
+    assert "surrogate, Aurora's tiny architecture trained on that store" in text
 
 
 def test_front_page_refuses_a_table_without_its_columns():
@@ -362,7 +366,8 @@ def test_report_opens_on_the_study_front_page(default_run, tmp_path):
     text = " ".join(front.text().split())
     assert text.startswith("Does Aurora encode atmospheric structure?")
     for expected in (
-        "Model: tiny, checkpoint tiny-random-seed0; latents tapped at backbone",
+        "Model: surrogate, checkpoint file:surrogate.pt:sha256:",
+        "; latents tapped at backbone",
         f"Data: synthetic from {prov['config']['data']['path']}",
         "Dates: 2005-01-01 to 2005-12-31, every 1 day at 06 UTC with history 6 h earlier: 365 dates",
         f"Config hash: {prov['config_hash']}",
@@ -421,6 +426,8 @@ def test_report_opens_on_the_study_front_page(default_run, tmp_path):
         elif path.endswith("probes.png"):
             assert "Linear probes of physical quantities over the us region (latitudes 24 to 50" in panel, (path, panel)
             assert "randomly initialised model of the same architecture" in panel, (path, panel)
+        elif path.endswith("surrogate_skill.png"):
+            assert "Skill of the surrogate" in panel and "held-out times of the study's dates" in panel, (path, panel)
         elif path.endswith("layer_sweep.png"):
             assert "Regime statistics at every tap (encoder, backbone.encoder.0" in panel, (path, panel)
             assert "the published tap backbone in red" in panel and "sweep_<statistic>@<tap>" in panel, (path, panel)

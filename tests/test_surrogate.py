@@ -183,3 +183,11 @@ def test_config_check_refuses_a_period_overlapping_the_study_or_outside_the_synt
     outside["surrogate"]["train_period"] = ["2003-01-01", "2003-01-31"]
     with pytest.raises(ConfigError, match=r"'surrogate\.train_period'.*synthetic\.periods"):
         check_config(Settings(outside))
+
+
+def test_the_residual_knows_era5_levels_only():
+    from aurora_xai.surrogate.architecture import PRESSURE_LEVELS, level_index
+
+    assert level_index([50, 500, 1000]).tolist() == [PRESSURE_LEVELS.index(v) for v in (50, 500, 1000)]
+    with pytest.raises(ValueError, match="data.levels"):
+        level_index([500, 512])

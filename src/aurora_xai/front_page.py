@@ -247,6 +247,11 @@ def front_page_rst(summary: RunSummary, headline: pd.DataFrame) -> str:
             "",
             "   This run is the embedded default: a synthetic ERA5 stand-in with planted structure"
             + (" and a tiny, randomly initialised Aurora" if s.model == "tiny" else "")
+            + (
+                " and the surrogate, Aurora's tiny architecture trained on that store outside the study's dates"
+                if s.model == "surrogate"
+                else ""
+            )
             + ". Its numbers show that the workflow recovers what was planted, not what the real"
             " Aurora encodes.",
             "",

@@ -83,8 +83,17 @@ SKILL_COLUMNS = (
     "scale",
 )
 
+
+def _planted_fields() -> tuple[tuple[str, float | None], ...]:
+    from ..data.dynamics import DRIVEN
+    from ..data.variables import WB2_NAMES
+
+    short = {store: name for kind in ("surf", "atmos") for name, store in WB2_NAMES[kind].items()}
+    return tuple((short[store], None if level is None else float(level)) for store, level in DRIVEN)
+
+
 #: Aurora's name and level of each field F drives, in :data:`aurora_xai.data.dynamics.DRIVEN`'s order.
-PLANTED_FIELDS: tuple[tuple[str, float | None], ...] = (("z", 500.0), ("msl", None), ("t", 850.0), ("10u", None))
+PLANTED_FIELDS: tuple[tuple[str, float | None], ...] = _planted_fields()
 
 
 def _field(batch: Any, b: int, var: str, level: float | None, levels: list[float], step: int) -> np.ndarray:
@@ -273,7 +282,8 @@ def plot_skill(table: pd.DataFrame, title: str = "") -> Any:
             known = surf[surf.explained_variance_planted.notna()]
             ax.scatter(known.variable, known.explained_variance_planted, color="k", marker="_", s=400, zorder=3)
             ax.scatter([], [], color="k", marker="_", label="F itself (the noise's ceiling)")
-            ax.legend(fontsize=8)
+            ax.set_ylim(top=1.25)  # room for the legend above the bars
+            ax.legend(fontsize=8, loc="upper left", ncols=2)
         ax.axhline(ref, color="k", lw=0.8, ls="--")
         ax.set_ylabel(f"{label} (1)")
         ax.set_xlabel("surface variable")

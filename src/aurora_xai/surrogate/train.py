@@ -4,7 +4,9 @@ The model is a :class:`~aurora_xai.surrogate.architecture.ResidualAurora`: it le
 6-hour change in Aurora's normalised units (the model's own ``surf_stats`` and
 ``aurora.normalisation``), each variable's increment scaled by ``c_v``, the standard
 deviation of its 6-hour change in those units over up to 64 training samples spread
-evenly over the period (:func:`increment_scales`, set once before the first step). The
+evenly over the period (:func:`increment_scales`, set once before the first step, which
+also starts each trend coefficient at the least-squares regression of the change on the
+last change over those samples). The
 loss is the mean squared error of the forecast in normalised units divided by ``c_v**2``
 (the error of the unit-variance increment), weighted by the exact area of each grid cell
 (:func:`aurora_xai.grid.lat_weights`), averaged over every surface variable and every
@@ -98,25 +100,31 @@ def field_scales(model: Any, batch: Any) -> Any:
     (surface variables, then each atmospheric variable's levels): ``(F,)``."""
     import torch
 
+    from .architecture import level_index
+
     dec = model.decoder
     cs = dict(zip(dec.surf_vars, dec.surf_increment_scale))
-    ca = dict(zip(dec.atmos_vars, dec.atmos_increment_scale))
-    n = len(batch.metadata.atmos_levels)
-    return torch.stack([cs[k] for k in batch.surf_vars] + [ca[k] for k in batch.atmos_vars for _ in range(n)])
+    idx = level_index(batch.metadata.atmos_levels)
+    ca = {k: c[idx] for k, c in zip(dec.atmos_vars, dec.atmos_increment_scale)}
+    return torch.cat([torch.stack([cs[k] for k in batch.surf_vars])] + [ca[k] for k in batch.atmos_vars])
 
 
 def increment_scales(model: Any, source: Any, times: pd.DatetimeIndex, step: pd.Timedelta, n: int = 64) -> None:
-    """Set the model's increment scales (see the module docstring): per variable, the
-    area-weighted RMS of the 6-hour change in normalised units over ``n`` of ``times``
-    spread evenly (all levels of an atmospheric variable together), at least 1e-3."""
+    """Set the model's increment scales and the starting values of its trend coefficients
+    (see the module docstring): per surface variable and per atmospheric variable and
+    level, over ``n`` of ``times`` spread evenly, the area-weighted RMS of the 6-hour change
+    in normalised units (at least 1e-3) and the least-squares coefficient of the change on
+    the last change (``sum(change * last) / sum(last**2)``)."""
     import torch
 
+    from .architecture import level_index
     from .samples import even_pick
 
     picked = even_pick(pd.DatetimeIndex(times), n)
     stats = dict(getattr(model, "surf_stats", {}) or {})
     patch = int(model.patch_size)
-    sums: dict[str, float] = {}
+    sums: dict[str, Any] = {}
+    cross: dict[str, Any] = {}  # per field: sum of (change x last change), sum of (last change)^2
     wsum = 0.0
     for i in range(0, len(picked), 8):
         sample = read_samples(source, picked[i : i + 8], step)
@@ -125,18 +133,31 @@ def increment_scales(model: Any, source: Any, times: pd.DatetimeIndex, step: pd.
         w = torch.as_tensor(lat_weights(now.metadata.lat.numpy().astype(float)), dtype=torch.float64)[:, None]
         for k in now.surf_vars:
             d = (ahead.surf_vars[k][:, -1] - now.surf_vars[k][:, -1]).double()
+            last = (now.surf_vars[k][:, -1] - now.surf_vars[k][:, 0]).double()
             sums[k] = sums.get(k, 0.0) + float((d**2 * w).sum())
+            cross[k] = cross.get(k, 0.0) + np.array([float((d * last * w).sum()), float((last**2 * w).sum())])
         for k in now.atmos_vars:
-            d = (ahead.atmos_vars[k][:, -1] - now.atmos_vars[k][:, -1]).double()
-            sums[k] = sums.get(k, 0.0) + float((d**2 * w).sum()) / d.shape[1]
+            d = (ahead.atmos_vars[k][:, -1] - now.atmos_vars[k][:, -1]).double()  # (B, C, H, W)
+            last = (now.atmos_vars[k][:, -1] - now.atmos_vars[k][:, 0]).double()
+            sums[k] = sums.get(k, 0.0) + (d**2 * w).sum(dim=(0, 2, 3)).numpy()
+            cross[k] = cross.get(k, 0.0) + np.stack(
+                [(d * last * w).sum(dim=(0, 2, 3)).numpy(), (last**2 * w).sum(dim=(0, 2, 3)).numpy()]
+            )
         wsum += float(w.sum()) * len(sample.times) * now.surf_vars[next(iter(now.surf_vars))].shape[-1]
-    rms = {k: max((v / wsum) ** 0.5, 1e-3) for k, v in sums.items()}
+    rms = {k: np.maximum(np.sqrt(np.asarray(v) / wsum), 1e-3) for k, v in sums.items()}
     dec = model.decoder
+    idx = level_index(source.levels)
+    trend = {k: np.where(v[1] > 0, v[0] / np.where(v[1] > 0, v[1], 1.0), 0.0) for k, v in cross.items()}
     with torch.no_grad():
-        dec.surf_increment_scale.copy_(torch.tensor([rms.get(k, 1.0) for k in dec.surf_vars]))
-        dec.atmos_increment_scale.copy_(torch.tensor([rms.get(k, 1.0) for k in dec.atmos_vars]))
+        dec.surf_increment_scale.copy_(torch.tensor([float(rms.get(k, 1.0)) for k in dec.surf_vars]))
+        dec.surf_trend.copy_(torch.tensor([float(trend.get(k, 0.0)) for k in dec.surf_vars]))
+        for i, k in enumerate(dec.atmos_vars):
+            if k in rms:
+                dec.atmos_increment_scale[i, idx] = torch.as_tensor(rms[k], dtype=dec.atmos_increment_scale.dtype)
+                dec.atmos_trend[i, idx] = torch.as_tensor(trend[k], dtype=dec.atmos_trend.dtype)
     log.info(
-        "increment scales (RMS of the 6-hour change, normalised units): %s", {k: round(v, 4) for k, v in rms.items()}
+        "increment scales (RMS of the 6-hour change, normalised units): %s",
+        {k: np.round(v, 4).tolist() for k, v in rms.items()},
     )
 
 
