@@ -400,6 +400,14 @@ def test_model_rules_ask_for_a_gpu():
     assert entry["slurm_partition"] != profile["default-resources"]["slurm_partition"]
 
 
+#: Model rules the rehearsal's DAG leaves out, and why (the profile still sends them to the GPU).
+NOT_IN_REHEARSAL = {
+    "train_surrogate": "the rehearsal runs the study's architecture, not the surrogate",
+    "score_surrogate": "the rehearsal runs the study's architecture, not the surrogate",
+    "validate_attribution": "validation.enabled is false in the rehearsal (its ~40 passes at 0.25 deg on a CPU)",
+}
+
+
 def test_model_rules_sized_from_rehearsal(tmp_path: Path, profile_dir: Path):
     """With the rehearsal's config, what the profile submits for each model rule: the GPU,
     several threads, and at least the memory and wall time the rehearsal measured; wall
@@ -410,7 +418,9 @@ def test_model_rules_sized_from_rehearsal(tmp_path: Path, profile_dir: Path):
     jobs = dry_run_jobs([*args, *configs], tmp_path)
     costs = measured_costs()
     rules = model_rules()
-    assert rules <= set(jobs), f"model rules missing from the rehearsal's DAG: {sorted(rules - set(jobs))}"
+    absent = rules - set(jobs)
+    assert absent == set(NOT_IN_REHEARSAL), f"model rules missing from the rehearsal's DAG: {sorted(absent)}"
+    rules = rules - absent
     for rule in sorted(rules):
         job = jobs[rule]
         assert (job["slurm_partition"], job["gres"]) == ("gpu", "gpu:1"), (rule, job)

@@ -72,7 +72,7 @@ if SURROGATE_TRAINED:
         log:
             "logs/plot_surrogate_skill/plot_surrogate_skill.log",
         conda:
-            "../../envs/analysis.yaml"
+            "../../envs/plot.yaml"
         params:
             settings=declare(),
             code=code("plot_surrogate_skill.py"),

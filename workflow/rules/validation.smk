@@ -93,7 +93,7 @@ rule plot_validation:
     log:
         "logs/plot_validation/{case}.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/plot.yaml"
     params:
         settings=declare(),
         code=code("plot_validation.py"),

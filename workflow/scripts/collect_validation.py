@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from aurora_xai.attribution.validation import cascade_headline, flagged, searchlight_headline, truth_headline
+from aurora_xai.attribution.validation_tables import cascade_headline, flagged, searchlight_headline, truth_headline
 from aurora_xai.io import write_csv
 from aurora_xai.logs import setup_logging
 from aurora_xai.tables import headline_rows, log_headline

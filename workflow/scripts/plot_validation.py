@@ -3,7 +3,7 @@
 import pandas as pd
 import xarray as xr
 
-from aurora_xai.attribution.validation import plot_cascade, plot_truth_maps
+from aurora_xai.attribution.validation_tables import plot_cascade, plot_truth_maps
 from aurora_xai.io import save_figure
 from aurora_xai.logs import setup_logging
 
