@@ -36,6 +36,11 @@ def _overlay(remote: Path) -> dict:
         "dates": {"start": "2005-01-02", "end": "2005-01-07", "step_days": 2, "shard_size": 10},
         "labels": {"start": "2005-01-02", "end": "2005-01-10", "n_days": 2},
         "attribution": {"cases": ["great_storm_1987"], "composites": False},
+        # a real store: no planted terms of F, the tiny model (no training period to copy)
+        "model": {"name": "tiny"},
+        "validation": {"enabled": False},
+        "probes": {"quantities": ["t850", "z500", "msl", "t2m", "wind10_max", "jet_lat_u250"]},
+        "interventions": {"directions": ["pc1", "storm_axis"]},
     }
 
 

@@ -29,8 +29,17 @@ STORE = BASE["data"]["path"]
 #: Second values where the one generated from the schema type is not valid for the
 #: embedded default (or there is no natural one). A value is an overlay: the key's new
 #: value, or a dict of dotted keys when a change is only valid together with others.
+#: The probe quantities of any store (the embedded default adds the planted terms of F).
+PHYSICAL_QUANTITIES = ["t850", "z500", "msl", "t2m", "wind10_max", "jet_lat_u250"]
+
 ALTERNATIVES: dict[str, object] = {
-    "data.source": "weatherbench2",  # the synthetic store, read as a WeatherBench 2 store
+    # the synthetic store, read as a WeatherBench 2 store (without the planted terms of F,
+    # which only data.source synthetic may ask for)
+    "data.source": {
+        "data.source": "weatherbench2",
+        "probes.quantities": PHYSICAL_QUANTITIES,
+        "interventions.directions": ["pc1", "storm_axis"],
+    },
     "data.path": "results/data/era5_other.zarr",
     "data.flipped_times": ["2005-01-01T06:00"],
     "data.variable_names.surf": {"2t": "2m_temperature"},
@@ -91,6 +100,8 @@ ALTERNATIVES: dict[str, object] = {
         "download.url": STORE,
         "data.source": "weatherbench2",
         "data.path": "results/data/era5_local.zarr",
+        "probes.quantities": PHYSICAL_QUANTITIES,
+        "interventions.directions": ["pc1", "storm_axis"],
     },
     "download.url": "gs://weatherbench2/other.zarr",
     "download.cds_dir": "cds",

@@ -40,7 +40,7 @@ from .data.synthetic import SyntheticSpec
 from .dates import DateSpec
 from .interventions.settings import InterventionSettings
 from .latents.settings import LatentSettings
-from .model import ModelSpec
+from .model import SURROGATE_CHECKPOINT, ModelSpec
 from .perturbation.settings import Case, PerturbationSettings
 from .probes.settings import ProbeSettings
 from .regimes.settings import PCASettings, RegimeSettings
@@ -58,6 +58,7 @@ from .sections import (
 from .storms.catalogue import StormEvent, catalogue_from_config
 from .storms.labels import LabelSpec
 from .storms.tracks import Storm
+from .surrogate.samples import even_pick
 from .surrogate.settings import SurrogateSettings
 
 __all__ = [
@@ -549,7 +550,23 @@ class Settings:
             labelled_days=(
                 label_times.normalize() + pd.Timedelta(hours=self.target_hour) if composites else pd.DatetimeIndex([])
             ),
+            **self._surrogate_and_validation_reads(),
         )
+
+    def _surrogate_and_validation_reads(self) -> dict[str, Any]:
+        """The store times the surrogate's training and scoring and the attribution checks read."""
+        out: dict[str, Any] = {}
+        trained = self._raw("model.name") == "surrogate" and self.model.checkpoint == SURROGATE_CHECKPOINT
+        if trained:
+            first, last = self.surrogate.period
+            out["surrogate_period"] = pd.date_range(first, last, freq="6h")
+            picked = even_pick(self.dates.times(), int(self._raw("surrogate.eval_times")))
+            out["surrogate_scored"] = picked + pd.Timedelta(hours=6)
+        if self._raw("validation.enabled"):
+            names = self._raw("validation.cases") or self._raw("attribution.cases")
+            times = tuple(self.storm(name).case_time for name in names)
+            out["validation_cases"] = tuple(t for t in times if t is not None)
+        return out
 
 
 #: The workflow writes the synthetic store with compressed chunks.

@@ -40,6 +40,12 @@ class StoreReads:
             this store (``labels.path`` empty); else empty.
         labelled_days: Every day the labels may pick at ``dates.target_hour``, when
             ``attribution.composites``; else empty.
+        surrogate_period: Every 6-hourly time of ``surrogate.train_period`` when the
+            workflow trains the surrogate (``model.name: surrogate``, no checkpoint file);
+            else empty.
+        surrogate_scored: The states 6 h after the held-out times the surrogate's skill
+            is scored on (``surrogate.eval_times`` of the dates, spread evenly); else empty.
+        validation_cases: Case times of ``validation.cases`` when the checks run.
     """
 
     dates: pd.DatetimeIndex
@@ -48,6 +54,9 @@ class StoreReads:
     perturbation_cases: tuple[pd.Timestamp, ...]
     labels: pd.DatetimeIndex
     labelled_days: pd.DatetimeIndex
+    surrogate_period: pd.DatetimeIndex = dataclasses.field(default_factory=lambda: pd.DatetimeIndex([]))
+    surrogate_scored: pd.DatetimeIndex = dataclasses.field(default_factory=lambda: pd.DatetimeIndex([]))
+    validation_cases: tuple[pd.Timestamp, ...] = ()
 
 
 def sample_times(targets: pd.DatetimeIndex, history: pd.Timedelta) -> pd.DatetimeIndex:
@@ -90,6 +99,23 @@ def _labelled_days(reads: StoreReads) -> dict[str, pd.DatetimeIndex]:
     return {ALL: sample_times(reads.labelled_days, reads.history)}
 
 
+def _surrogate_training(reads: StoreReads) -> dict[str, pd.DatetimeIndex]:
+    """Every 6-hourly time of the training period (samples ``t - 6 h, t -> t + 6 h``)."""
+    return {ALL: pd.DatetimeIndex(reads.surrogate_period)} if len(reads.surrogate_period) else {}
+
+
+def _surrogate_scoring(reads: StoreReads) -> dict[str, pd.DatetimeIndex]:
+    """The dates' samples and the state 6 h after each held-out time."""
+    if not len(reads.surrogate_scored):
+        return {}
+    return {ALL: sample_times(reads.dates, reads.history).append(reads.surrogate_scored).unique().sort_values()}
+
+
+def _validation_cases(reads: StoreReads) -> dict[str, pd.DatetimeIndex]:
+    targets = pd.DatetimeIndex(list(reads.validation_cases))
+    return {ALL: sample_times(targets, reads.history)} if len(targets) else {}
+
+
 #: Rule -> what it reads from the store in ``data.path``, given the settings. Every rule
 #: with the store among its inputs must be here (a test checks it against the rule files).
 #: The perturbation's ``climatology`` fill reads whatever the store holds around the
@@ -103,6 +129,9 @@ STORE_READERS: dict[str, Callable[[StoreReads], dict[str, pd.DatetimeIndex]]] = 
     "run_perturbation": _perturbation_cases,
     "label_storm_days": _labels,
     "compute_relevance_days": _labelled_days,
+    "train_surrogate": _surrogate_training,
+    "score_surrogate": _surrogate_scoring,
+    "validate_attribution": _validation_cases,
 }
 
 

@@ -39,7 +39,13 @@ def study_times(reads: StoreReads, step: pd.Timedelta) -> pd.DatetimeIndex:
     """Every time the study reads (its dates, cases, labels and their history steps), each
     widened by ``step`` on both sides (a forecast from it, a sample whose target it is)."""
     targets = pd.DatetimeIndex(reads.dates)
-    for extra in (reads.attribution_cases, reads.perturbation_cases, reads.labels, reads.labelled_days):
+    for extra in (
+        reads.attribution_cases,
+        reads.perturbation_cases,
+        reads.validation_cases,
+        reads.labels,
+        reads.labelled_days,
+    ):
         targets = targets.append(pd.DatetimeIndex(list(extra)))
     read = targets.append(targets - reads.history)
     return read.append(read - step).append(read + step).unique().sort_values()
