@@ -12,6 +12,7 @@ REAL_METRICS = {
     "pc1_explained_variance": "regimes",
     "truth_rank_corr_lrp_cp_great_storm_1987": "validation",
     "surrogate_skill_msl": "validation",
+    "sweep_probe_first_tap_planted_tanh_t850": "layers",
     "intervention_planted_z500_upstream_msl_sign_match": "interventions",
     "probe_r2_planted_tanh_t850@nested": "probes",
     "truth_change_rank_corr_input_x_gradient_great_storm_1987": "validation",

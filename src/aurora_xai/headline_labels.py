@@ -422,7 +422,7 @@ def describe(metric: str) -> MetricLabel:
         fields = {k: _words(k, v) for k, v in m.groupdict().items()}
         if "suffix" in fields:  # an optional case, after a comma
             fields["suffix"] = f", {fields['suffix']}" if fields["suffix"] else ""
-        if rule.group == "layers":
+        if rule.group == "layers" and "stat" in m.groupdict():
             inner = describe(m["stat"])
             fields["stat_label"], fields["stat_meaning"] = inner.label, inner.meaning
         if rule.group == "interventions":
