@@ -330,7 +330,8 @@ def test_figure_has_its_panels_and_labelled_axes():
 def tiny_settings(small_store):
     from aurora_xai.settings import Settings, load_config
 
-    return Settings(load_config(REPO / "config" / "config.yaml", {"data": {"path": str(small_store)}}))
+    overlay = {"data": {"path": str(small_store)}, "model": {"name": "tiny"}}
+    return Settings(load_config(REPO / "config" / "config.yaml", overlay))
 
 
 def _day_inputs(settings):

@@ -172,8 +172,14 @@ def test_an_interrupted_run_resumes_to_identical_tables(study_run):
 
 SHORT_WINDOW = {
     "dates": {"start": "2005-01-01", "end": "2005-01-31", "shard_size": 31},
-    "synthetic": {"periods": [["2004-12-31", "2005-02-01"], ["1987-10-12", "1987-10-20"]]},
-    "labels": {"start": "2005-01-01", "end": "2005-01-31"},
+    # the surrogate's training period stays in the store; a short training keeps the test short
+    "synthetic": {
+        "periods": [["2004-10-01", "2004-11-30"], ["2004-12-31", "2005-02-01"], ["1987-10-12", "1987-10-20"]]
+    },
+    "surrogate": {"steps": 40},
+    # January of the planted store is windy (median daily maximum 16 m/s in the us box):
+    # a calm threshold that leaves both classes at least 5 days
+    "labels": {"start": "2005-01-01", "end": "2005-01-31", "calm_threshold": 15.0},
     "attribution": {"cases": ["great_storm_1987"]},
     "regimes": {"n_bootstrap": 100, "n_permutations": 100},
     "perturbation": {"methods": ["lrp", "random"], "fractions": [1], "n_draws": 5},

@@ -411,7 +411,12 @@ def test_report_opens_on_the_study_front_page(default_run, tmp_path):
     cases = {"great_storm_1987": "Great Storm of 15-16 October 1987", "katrina_2005": "Hurricane Katrina"}
     for path, panel in panels.items():
         case = next((c for c in cases if c in Path(path).stem), None)
-        if Path(path).stem == "relevance_composites":
+        if Path(path).stem.startswith("attribution_truth_"):
+            assert f"Attribution against the known answer, {cases[case]}" in panel, (path, panel)
+            assert f"(case {case}, sample" in panel and "planted dynamics F" in panel, (path, panel)
+        elif Path(path).stem.startswith("attribution_cascade_"):
+            assert f"Model-parameter randomisation cascade, {cases[case]}" in panel, (path, panel)
+        elif Path(path).stem == "relevance_composites":
             assert "Composite vertical relevance profiles" in panel and "storm-minus-calm" in panel, (path, panel)
         elif Path(path).stem.startswith("relevance_"):
             assert f"{cases[case]} (case {case}, sample" in panel, (path, panel)
