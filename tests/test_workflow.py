@@ -165,12 +165,23 @@ def test_interventions_batch_size_auto_sizes_from_memory_with_the_same_responses
     with xr.open_dataset("results/latents/pooled.nc") as ds:
         pooled = ds.load()
     labels = pd.read_csv("results/labels/storm_days.tsv", sep="\t")
+    with xr.open_dataset("results/probes/targets.nc") as ds:
+        targets = ds.load()  # the planted directions' probe targets
     with caplog.at_level("INFO", logger="aurora_xai"):
         cfg = settings.interventions
         source = settings.data.open(settings.history_hours)
         region = settings.regions[cfg.region]
         auto = run_interventions(
-            cfg, settings.pca, region, settings.model, source, settings.seed, pooled, labels, batch_size="auto"
+            cfg,
+            settings.pca,
+            region,
+            settings.model,
+            source,
+            settings.seed,
+            pooled,
+            labels,
+            batch_size="auto",
+            targets=targets,
         )
     assert "interventions.batch_size auto: one copy peaks at" in caplog.text
     with xr.open_dataset("results/interventions/interventions.nc") as ref:
@@ -211,6 +222,10 @@ def test_default_run_sweeps_every_tap(default_run):
     cfg = yaml.safe_load((default_run / "config/config.yaml").read_text())
     taps = set(cfg["latents"]["taps"]) | {cfg["latents"]["tap"]}
     sweep = pd.read_csv(default_run / "results/tables/layer_sweep.csv", keep_default_na=False, na_values=[""])
+    # the regime statistics (the planted probe quantities' rows beside them are checked below)
+    planted = sweep[~sweep["stat"].isin([s.stat for s in SWEEP_STATISTICS])]
+    sweep = sweep[sweep["stat"].isin([s.stat for s in SWEEP_STATISTICS])]
+    assert set(planted["tap"]) <= taps
     assert set(sweep["tap"]) == taps
     assert sweep.groupby("tap").size().eq(len(SWEEP_STATISTICS)).all()
     assert sweep["depth"].is_monotonic_increasing
