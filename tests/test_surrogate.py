@@ -93,6 +93,15 @@ def test_training_is_deterministic(store, tmp_path):
     assert list(a.losses.columns) == ["step", "loss", "lr"] and a.steps_done == 3
 
 
+def test_the_same_weights_give_the_same_checkpoint_file(store, tmp_path):
+    """The checkpoint's id (its sha256) is in every output's provenance: the same weights
+    must give the same bytes whatever the atomic write's temporary name."""
+    result = train_surrogate(_source(store), _settings(steps=1), tmp_path / "state.pt")
+    save_checkpoint(result.model, tmp_path / "one.pt")
+    save_checkpoint(result.model, tmp_path / "two.pt")
+    assert (tmp_path / "one.pt").read_bytes() == (tmp_path / "two.pt").read_bytes()
+
+
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(store, tmp_path):
     whole = train_surrogate(_source(store), _settings(), tmp_path / "whole.pt")
     state = tmp_path / "resumed.pt"

@@ -342,8 +342,17 @@ def _save_state(path: Path, model: Any, opt: Any, sched: Any, step: int, rows: l
 
 def save_checkpoint(model: Any, path: str | Path) -> None:
     """Write the model's state dict atomically (``torch.save``, the format
-    :func:`aurora_xai.model.build_model` loads)."""
+    :func:`aurora_xai.model.build_model` loads).
+
+    Saved through a buffer: ``torch.save`` to a path names the archive's records after
+    the file, and the atomic write's temporary name differs each time, so the same
+    weights would give a different file (and checkpoint id) on every run.
+    """
+    import io
+
     import torch
 
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
     with atomic_path(path) as tmp:
-        torch.save(model.state_dict(), tmp)
+        Path(tmp).write_bytes(buffer.getvalue())
