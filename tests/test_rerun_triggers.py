@@ -48,7 +48,7 @@ ALTERNATIVES: dict[str, object] = {
     "data.static_path": STORE,  # the static fields from a separate file (here: the same store)
     "data.levels": [100, 150, 200, 250, 300, 400, 500, 600, 700, 850, 925, 1000],
     "synthetic.resolution": 1.5,  # 121 x 240: a grid Aurora's patches fit
-    "synthetic.periods": [["2004-12-31", "2005-12-31"], ["1987-10-12", "1987-10-20"]],
+    "synthetic.periods": [["2004-10-01", "2004-11-30"], ["2004-12-31", "2005-12-31"], ["1987-10-12", "1987-10-20"]],
     "dates.start": "2005-01-02",
     "dates.end": "2005-12-30",
     "dates.target_hour": 12,  # still a 6-hourly time of the store
