@@ -66,6 +66,7 @@ def real_config() -> dict:
         "synthetic": {"periods": periods, "extra_variables": False},
         "attribution": {"cases": ["katrina_2005"]},
         "regimes": {"n_bootstrap": 100, "n_permutations": 100},
+        "surrogate": {"steps": 20},  # the surrogate trained through Slurm too, briefly
     }
 
 

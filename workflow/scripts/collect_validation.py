@@ -20,9 +20,7 @@ truth = read(sm.input.truth)
 searchlight = read(sm.input.searchlight)
 cascade = read(sm.input.cascade)
 survives = flagged(cascade.to_dict("records"))
-cascade["survives_randomisation"] = [
-    survives[f"{c}/{m}"] for c, m in zip(cascade["case"], cascade["method"])
-]
+cascade["survives_randomisation"] = [survives[f"{c}/{m}"] for c, m in zip(cascade["case"], cascade["method"])]
 for key, flag in survives.items():
     if flag:
         log.warning("%s: the relevance survives the randomisation of every stage (|Spearman| > 0.5)", key)

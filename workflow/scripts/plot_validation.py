@@ -14,4 +14,7 @@ with xr.open_dataset(sm.input.maps) as ds:
     maps = ds.load()
 save_figure(plot_truth_maps(maps, title=f"{case}: relevance per cell, {maps.attrs.get('target', '')}"), sm.output.maps)
 table = pd.read_csv(sm.input.cascade)
-save_figure(plot_cascade(table[table["case"] == case], title=f"{case}: model-parameter randomisation cascade"), sm.output.cascade)
+save_figure(
+    plot_cascade(table[table["case"] == case], title=f"{case}: model-parameter randomisation cascade"),
+    sm.output.cascade,
+)

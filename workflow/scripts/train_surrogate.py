@@ -19,7 +19,13 @@ result = train_surrogate(source, settings.surrogate, sm.params.state)
 save_checkpoint(result.model, sm.output.checkpoint)
 write_csv(result.losses, sm.output.losses)
 Path(sm.params.state).unlink(missing_ok=True)  # finished: a later run (new code) trains afresh
-spec = ModelSpec(name="surrogate", seed=settings.surrogate.seed, checkpoint=sm.output.checkpoint, random_weights=False, autocast=False)
+spec = ModelSpec(
+    name="surrogate",
+    seed=settings.surrogate.seed,
+    checkpoint=sm.output.checkpoint,
+    random_weights=False,
+    autocast=False,
+)
 log.info(
     "trained %d steps (%d resumed) in %s, final loss %.4g; wrote %s (%s)",
     result.steps_done,
