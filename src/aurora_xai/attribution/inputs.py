@@ -28,6 +28,7 @@ __all__ = [
     "history_offsets",
     "normalised_inputs",
     "target_context",
+    "target_output",
 ]
 
 
@@ -141,8 +142,13 @@ def target_context(model: nn.Module, metadata: Any) -> dict[str, Any]:
     }
 
 
-def evaluate_target(model: nn.Module, batch: Any, target: Any) -> torch.Tensor:
-    """Run ``model`` on ``batch`` up to the target's module and reduce to a scalar."""
+def target_output(model: nn.Module, batch: Any, target: Any) -> Any:
+    """Run ``model`` on ``batch`` up to the target's module and return what the target
+    reads there (its ``hook_module`` extractor applied), the pass stopped at that module.
+
+    Raises:
+        RuntimeError: the target's module was not called.
+    """
     module, extract = target.hook_module(model)
     store: dict[str, Any] = {}
 
@@ -159,7 +165,12 @@ def evaluate_target(model: nn.Module, batch: Any, target: Any) -> torch.Tensor:
         handle.remove()
     if "out" not in store:
         raise RuntimeError(f"target module {type(module).__name__} was not called")
-    return target.reduce(store["out"], target_context(model, batch.metadata))
+    return store["out"]
+
+
+def evaluate_target(model: nn.Module, batch: Any, target: Any) -> torch.Tensor:
+    """Run ``model`` on ``batch`` up to the target's module and reduce to a scalar."""
+    return target.reduce(target_output(model, batch, target), target_context(model, batch.metadata))
 
 
 def cropped_rows(model: nn.Module, lat: np.ndarray) -> np.ndarray:

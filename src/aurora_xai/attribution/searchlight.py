@@ -54,6 +54,7 @@ from aurora_xai.attribution.inputs import (
     history_offsets,
     normalised_inputs,
     target_context,
+    target_output,
 )
 
 __all__ = ["GROUPS", "coarsen_relevance", "searchlight_reference"]
@@ -128,28 +129,11 @@ def _sample(out: Any, i: int) -> Any:
     )
 
 
-class _Reached(Exception):
-    pass
-
-
 def _targets(model: nn.Module, inputs: NormalisedInputs, target: Any, n: int) -> np.ndarray:
     """The target's value for each of the ``n`` samples of ``inputs`` (float64 ``(n,)``)."""
-    module, extract = target.hook_module(model)
-    store: dict[str, Any] = {}
-
-    def hook(mod: nn.Module, args: Any, out: Any) -> None:
-        store["out"] = extract(out)
-        raise _Reached
-
-    handle = module.register_forward_hook(hook)
-    try:
-        model(inputs.to_batch())
-    except _Reached:
-        pass
-    finally:
-        handle.remove()
+    out = target_output(model, inputs.to_batch(), target)
     context = target_context(model, inputs.metadata)
-    return np.array([float(target.reduce(_sample(store["out"], i), context)) for i in range(n)])
+    return np.array([float(target.reduce(_sample(out, i), context)) for i in range(n)])
 
 
 def _perturbed(
