@@ -38,6 +38,7 @@ from .data.needs import StoreReads
 from .data.settings import DataSettings, DownloadSettings
 from .data.synthetic import SyntheticSpec
 from .dates import DateSpec
+from .features.settings import FeatureSettings, SteeringSettings
 from .interventions.settings import InterventionSettings
 from .latents.settings import LatentSettings
 from .model import SURROGATE_CHECKPOINT, ModelSpec
@@ -462,6 +463,19 @@ class Settings:
     @functools.cached_property
     def validation(self) -> ValidationSettings:
         return ValidationSettings.from_config(self._section("validation"))
+
+    @functools.cached_property
+    def features(self) -> FeatureSettings:
+        """``features.enabled`` and the feature taps (``features.taps`` resolved against
+        ``latents.tap`` and ``latents.taps``)."""
+        return FeatureSettings.from_config(
+            self._section("features"), self._raw("latents.tap"), list(self._raw("latents.taps") or [])
+        )
+
+    @functools.cached_property
+    def steering(self) -> SteeringSettings:
+        """``features.steering`` with an empty tap resolved to ``latents.tap``."""
+        return SteeringSettings.from_config(self._section("features.steering"), self._raw("latents.tap"))
 
     def case_event(self, case: str) -> StormEvent:
         """The catalogued storm of the attribution case ``case`` (``storms.<case>`` is
