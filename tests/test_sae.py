@@ -265,3 +265,19 @@ def test_sink_receives_the_extraction_tokens_without_another_pass(small_store, t
         mean = pooled[tap]["pooled"].sel(region="all", stat="mean").values  # (date, level, channel)
         np.testing.assert_allclose(x.astype(np.float64).mean(axis=2), mean, rtol=1e-4, atol=1e-5)
         assert str(ds["date"].values[0])[:13] == "2005-01-02T06" and set(np.unique(ds["latent_level"])) == {0, 1, 2, 3}
+
+
+def test_save_and_load_sae_round_trip_with_identical_bytes(tmp_path):
+    from aurora_xai.features.sae import load_sae, save_sae
+
+    cfg = SAEConfig(expansion=2, k=3, seed=4)
+    sae = TopKSAE(6, 12, 3, seed=4)
+    a = save_sae(tmp_path / "a.pt", sae, cfg, {"tap": "backbone"})
+    b = save_sae(tmp_path / "sub" / "b.pt", sae, cfg, {"tap": "backbone"})
+    assert a == b and (tmp_path / "a.pt").read_bytes() == (tmp_path / "sub" / "b.pt").read_bytes()
+    back, cfg2, meta = load_sae(tmp_path / "a.pt")
+    assert cfg2 == cfg and meta == {"tap": "backbone"}
+    x = torch.randn(5, 6)
+    assert torch.equal(back(x), sae(x))
+    with pytest.raises(FileNotFoundError, match="no SAE"):
+        load_sae(tmp_path / "missing.pt")

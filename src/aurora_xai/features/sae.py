@@ -43,6 +43,8 @@ than ``dense_threshold``, 10 %, of its tokens).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -61,7 +63,9 @@ __all__ = [
     "array_batches",
     "best_match_cosine",
     "evaluate_sae",
+    "load_sae",
     "planted_tokens",
+    "save_sae",
     "train_sae",
 ]
 
@@ -478,6 +482,63 @@ def best_match_cosine(reference: np.ndarray | torch.Tensor, learned: np.ndarray 
     a = a / a.norm(dim=0, keepdim=True)
     b = b / b.norm(dim=0, keepdim=True)
     return (a.T @ b).abs().max(dim=1).values.numpy()
+
+
+def save_sae(path: str | Path, sae: TopKSAE, config: SAEConfig, meta: dict[str, Any] | None = None) -> str:
+    """Write a trained SAE (weights, settings, ``meta``) atomically; return its id.
+
+    The bytes depend on the weights, settings and ``meta`` only (saved through a buffer:
+    ``torch.save`` to a path names the archive after the file), so the same SAE gives the
+    same file and id on every run.
+
+    Args:
+        path: The file (``.pt``).
+        sae: The SAE (any device; saved from the CPU).
+        config: Its settings.
+        meta: JSON-like facts kept with it (tap, model, training dates, the model's
+            checkpoint id, tokens seen, ...).
+
+    Returns:
+        ``sha256:<hex>`` of the file's bytes.
+    """
+    buf = io.BytesIO()
+    state = {k: v.detach().cpu() for k, v in sae.state_dict().items()}
+    torch.save(
+        {
+            "config": dataclasses.asdict(config),
+            "d_in": sae.d_in,
+            "n_latents": sae.n_latents,
+            "sae": state,
+            "meta": dict(meta or {}),
+        },
+        buf,
+    )
+    data = buf.getvalue()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def load_sae(path: str | Path) -> tuple[TopKSAE, SAEConfig, dict[str, Any]]:
+    """Read an SAE written by :func:`save_sae`: ``(sae, config, meta)`` (on the CPU, eval mode).
+
+    Raises:
+        FileNotFoundError: the file does not exist (naming it).
+        ValueError: the file is not an SAE written by :func:`save_sae` (naming it).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no SAE at {path}")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or not {"config", "d_in", "n_latents", "sae"} <= set(state):
+        raise ValueError(f"{path} is not an SAE written by aurora_xai.features.sae.save_sae")
+    config = SAEConfig(**state["config"])
+    sae = TopKSAE(int(state["d_in"]), int(state["n_latents"]), config.k)
+    sae.load_state_dict(state["sae"])
+    return sae.eval(), config, dict(state.get("meta", {}))
 
 
 def array_batches(x: np.ndarray, batch_size: int, seed: int = 0, shuffle: bool = True) -> BatchSource:
