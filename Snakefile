@@ -49,6 +49,9 @@ include: "workflow/rules/attribution.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/perturbation.smk"
 include: "workflow/rules/interventions.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/features_atlas.smk"
+include: "workflow/rules/steering.smk"
 include: "workflow/rules/report.smk"
 
 

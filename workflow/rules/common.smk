@@ -257,10 +257,13 @@ def headline_parts(wildcards=None):
         *intervention_headline_parts(),  # interventions.smk
         *(["results/tables/headline/surrogate.csv"] if SURROGATE_TRAINED else []),
         *(["results/tables/headline/validation.csv"] if VALIDATION else []),
+        *(feature_headline_parts() if FEATURES else []),  # features*.smk, steering.smk
     ]
 
 
 CASES = list(config["attribution"]["cases"])
+# Sparse-autoencoder features of the tokens (features.smk, features_atlas.smk, steering.smk).
+FEATURES = bool(config["features"]["enabled"])
 # LRP of every labelled storm and calm day, and their composites (attribution.smk).
 COMPOSITES = bool(config["attribution"]["composites"])
 
@@ -399,4 +402,5 @@ def all_targets():
         *intervention_targets(),  # interventions.smk
         *surrogate_targets(),  # surrogate.smk
         *validation_targets(),  # validation.smk
+        *(feature_targets() if FEATURES else []),  # features*.smk, steering.smk
     ]
