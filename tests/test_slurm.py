@@ -406,6 +406,8 @@ NOT_IN_REHEARSAL = {
     "train_surrogate": "the rehearsal runs the study's architecture, not the surrogate",
     "score_surrogate": "the rehearsal runs the study's architecture, not the surrogate",
     "validate_attribution": "validation.enabled is false in the rehearsal (its ~40 passes at 0.25 deg on a CPU)",
+    "train_shuffled_surrogate": "the data-randomisation control trains a surrogate; the rehearsal runs Aurora's architecture",
+    "validate_data_randomisation": "the data-randomisation control needs the trained surrogate (not Aurora's architecture)",
 }
 
 

@@ -23,6 +23,7 @@ rule validate_attribution:
     resources:
         **model_resources(peak_gb=14.0, minutes_per_unit=60),
         model_device=MODEL_DEVICE,
+        lrp_checkpointing=LRP_CHECKPOINTING,
     params:
         settings=declare(
             ValidationSettings,
@@ -154,6 +155,7 @@ if DATA_RANDOMISATION:
         resources:
             **model_resources(peak_gb=14.0, minutes_per_unit=30),
             model_device=MODEL_DEVICE,
+            lrp_checkpointing=LRP_CHECKPOINTING,
         params:
             settings=declare(
                 DataRandomisationSettings,

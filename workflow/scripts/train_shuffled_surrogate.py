@@ -22,7 +22,11 @@ save_checkpoint(result.model, sm.output.checkpoint)
 write_csv(result.losses, sm.output.losses)
 Path(sm.params.state).unlink(missing_ok=True)  # finished: a later run (new code) trains afresh
 spec = ModelSpec(
-    name="surrogate", seed=settings.surrogate.seed, checkpoint=sm.output.checkpoint, random_weights=False, autocast=False
+    name="surrogate",
+    seed=settings.surrogate.seed,
+    checkpoint=sm.output.checkpoint,
+    random_weights=False,
+    autocast=False,
 )
 log.info(
     "trained %d steps on shuffled targets (permutation seed %d; %d resumed) in %s, final loss %.4g; wrote %s (%s)",

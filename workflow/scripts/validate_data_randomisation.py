@@ -34,6 +34,7 @@ out = case_data_randomisation(
     event.case_time,
     event.box,
     log.info,
+    checkpointing=sm.resources.lrp_checkpointing,
 )
 write_csv(pd.DataFrame(out["rows"]), sm.output.table)
 maps = out["maps"]

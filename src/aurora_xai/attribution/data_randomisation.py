@@ -52,6 +52,7 @@ def data_randomisation_rows(
     n_steps: int = 32,
     dtype: torch.dtype | None = torch.float64,
     threshold: float = SURVIVAL_THRESHOLD,
+    checkpointing: bool | str = "none",
     progress: Callable[[str], Any] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], xr.Dataset]]:
     """Each variant's relevance under the trained and the shuffled-target model, compared.
@@ -63,7 +64,7 @@ def data_randomisation_rows(
         target: The target (:class:`~aurora_xai.attribution.targets.ForecastTarget`).
         labels: Variants of :data:`~aurora_xai.attribution.validation.VARIANTS`.
         case: The case's name (a column of the rows).
-        epsilon, n_steps, dtype: As :func:`~aurora_xai.attribution.methods.compute_relevance`.
+        epsilon, n_steps, dtype, checkpointing: As :func:`~aurora_xai.attribution.methods.compute_relevance`.
         threshold: ``|spearman|`` above which a method's map survives (flagged).
 
     Returns:
@@ -81,7 +82,9 @@ def data_randomisation_rows(
         v = variant(label)
         pair = {}
         for name, model in zip(MODELS, (trained, shuffled)):
-            pair[name] = v.relevance(model, batch, target, epsilon=epsilon, n_steps=n_steps, dtype=dtype)
+            pair[name] = v.relevance(
+                model, batch, target, epsilon=epsilon, n_steps=n_steps, dtype=dtype, checkpointing=checkpointing
+            )
             maps[(name, label)] = _dynamic(pair[name])
         scores = relevance_similarity(maps[("shuffled", label)], maps[("trained", label)])
         rho = scores["spearman"]
@@ -109,6 +112,7 @@ def case_data_randomisation(
     time: Any,
     region: Region,
     progress: Callable[[str], Any] | None = None,
+    checkpointing: bool | str = "none",
 ) -> dict[str, Any]:
     """The data-randomisation check of one case (the work of the rule ``validate_data_randomisation``).
 
@@ -117,6 +121,8 @@ def case_data_randomisation(
         source: The ERA5 source (:class:`~aurora_xai.data.era5.ERA5Source`).
         settings: :class:`~aurora_xai.attribution.validation_settings.DataRandomisationSettings`.
         case, time, region: The case's name, current time and box.
+        checkpointing: Activation checkpointing of the relevance passes (an execution
+            setting: less memory, the same relevance).
 
     Returns:
         ``rows`` (:func:`data_randomisation_rows`) and ``maps``: a Dataset whose
@@ -140,6 +146,7 @@ def case_data_randomisation(
         case,
         epsilon=settings.epsilon,
         n_steps=settings.ig_steps,
+        checkpointing=checkpointing,
         progress=progress,
     )
     labels = list(settings.cascade_methods)
