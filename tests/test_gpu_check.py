@@ -63,6 +63,14 @@ def test_tiny_run_on_the_cpu_reports_every_key(tmp_path):
     inter = report["sections"]["interventions"]
     assert inter["batch_size_auto"] >= 1 and inter["pushes_per_s"] > 0 and inter["finite"]
     assert inter["n_pushes"] >= max(inter["batch_size_auto"] - 1, 1)
+    val = report["sections"]["validation"]
+    assert (
+        val["n_stages"] >= 3
+        and val["searchlight"]["n_passes"] == 2 * val["searchlight"]["n_blocks"] * (val["searchlight"]["n_groups"])
+    )
+    assert val["passes"]["lrp_cp"]["time_s"] > 0 and val["searchlight"]["per_chunk_s"] > 0
+    assert all(v is not None and v > 0 for v in val["estimate_s"].values()), val["estimate_s"]
+    assert val["estimate_s"]["cascade"] > val["estimate_s"]["data_randomisation"]
     agree = report["sections"]["agreement"]
     assert agree["devices"] == ["cpu", "cpu (reference)"]
     assert agree["pooled_max_rel_diff"] == 0 and agree["relevance_max_rel_diff"] == 0

@@ -20,6 +20,8 @@ REAL_METRICS = {
     "searchlight_ndcg10_integrated_gradients_great_storm_1987": "validation",
     "cascade_backbone_encoder_1_lrp_attnlrp_great_storm_1987": "validation",
     "cascade_decoder_saliency_great_storm_1987": "validation",
+    "datarand_lrp_cp_great_storm_1987": "validation",
+    "datarand_input_x_gradient_katrina_2005": "validation",
     "pc1_annual_corr": "regimes",
     "pc1_annual_r2": "regimes",
     "pc1_annual_r2_surrogate_p": "regimes",

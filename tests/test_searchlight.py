@@ -11,7 +11,7 @@ from torch import nn
 from aurora_xai.attribution._testing import synthetic_batch, tiny_lrp_model
 from aurora_xai.attribution.agreement import agreement_scores
 from aurora_xai.attribution.methods import compute_relevance
-from aurora_xai.attribution.searchlight import coarsen_relevance, searchlight_reference
+from aurora_xai.attribution.searchlight import coarsen_relevance, searchlight_reference, searchlight_size
 from aurora_xai.attribution.targets import ForecastTarget, LatentTarget
 from aurora_xai.regions import Region
 
@@ -76,6 +76,9 @@ def test_region_limits_the_blocks_and_batching_changes_nothing(batch64) -> None:
         np.testing.assert_allclose(one[name].values, many[name].values, rtol=1e-8, atol=1e-12)
     values = one["2t"].values
     assert np.isnan(values).any() and np.isfinite(values).any()
+    # its size, known without running it (the cost the GPU check reports)
+    n_blocks, n_groups = searchlight_size(batch64, patch=8, groups="variable", region=region)
+    assert one.attrs["n_passes"] == 2 * n_blocks * n_groups
     scores = agreement_scores(one, one)
     assert scores["n_elements"] == sum(int(np.isfinite(one[v].values).sum()) for v in one.data_vars)
 

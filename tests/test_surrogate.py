@@ -18,7 +18,7 @@ from aurora_xai.model import SURROGATE_CHECKPOINT, ModelSpec, build_model, check
 from aurora_xai.sections import section_defaults
 from aurora_xai.settings import Settings, load_config
 from aurora_xai.surrogate.architecture import ResidualAurora, ResidualPerceiver3DDecoder
-from aurora_xai.surrogate.samples import read_samples, training_times
+from aurora_xai.surrogate.samples import read_samples, shuffled_target_times, training_times
 from aurora_xai.surrogate.settings import SurrogateSettings
 from aurora_xai.surrogate.skill import (
     PLANTED_FIELDS,
@@ -91,6 +91,27 @@ def test_training_is_deterministic(store, tmp_path):
     assert _same(_weights(a.model), _weights(b.model))
     assert a.losses.loss.tolist() == b.losses.loss.tolist()
     assert list(a.losses.columns) == ["step", "loss", "lr"] and a.steps_done == 3
+
+
+def test_shuffled_training_reads_other_times_targets_deterministically(store, tmp_path):
+    """The data-randomisation control: the inputs of each time, another time's target;
+    deterministic, different from the real training, and never resumed from its state."""
+    source = _source(store)
+    times = training_times(source, _settings(), STEP)
+    paired = shuffled_target_times(times, 0)
+    sample = read_samples(source, times[:3], STEP, paired[:3])
+    own = read_samples(source, paired[:3], STEP)
+    assert torch.equal(sample.target.surf_vars["msl"], own.target.surf_vars["msl"])
+    assert torch.equal(sample.inputs.surf_vars["msl"], read_samples(source, times[:3], STEP).inputs.surf_vars["msl"])
+    with pytest.raises(ValueError, match="target times"):
+        read_samples(source, times[:3], STEP, paired[:2])
+    state = tmp_path / "state.pt"
+    real = train_surrogate(source, _settings(steps=2), state)
+    a = train_surrogate(source, _settings(steps=2), state, shuffle_seed=0)
+    assert a.resumed_from == 0  # the real run's state is of other samples
+    b = train_surrogate(source, _settings(steps=2), tmp_path / "b.pt", shuffle_seed=0)
+    assert _same(_weights(a.model), _weights(b.model))
+    assert not _same(_weights(a.model), _weights(real.model))
 
 
 def test_the_same_weights_give_the_same_checkpoint_file(store, tmp_path):

@@ -34,6 +34,15 @@ without stopping the next sections:
   agreement         the tiny model on the 3 deg synthetic store: pooled features and LRP
                     relevance on the device against the CPU (largest difference relative to
                     the largest magnitude)
+  validation        the attribution checks' cost at 0.25 deg with the small architecture,
+                    sized as config/study.yaml sizes them (validation.*, its first case's
+                    box and target, float64 as the rule computes, attribution.checkpointing):
+                    one relevance pass of each kind of method timed (LRP, the gradient),
+                    one searchlight chunk of validation.searchlight_batch_size perturbed
+                    copies timed, the passes each check needs counted (the cascade:
+                    stages + 1 per method; the searchlight: 2 x blocks x groups; data
+                    randomisation: one more pass per method under a second checkpoint),
+                    and each check's time estimated from them
   extraction_large  the extraction's numbers in bf16 for the 1.3B architecture
                     (AuroraPretrained), if it fits (last: the likeliest not to)
 
@@ -64,14 +73,15 @@ BUDGETS_S: dict[str, float] = {
     "environment": 5,
     "store": 60,
     "extraction": 115,
-    "extraction_large": 90,
+    "extraction_large": 75,
     "lrp": 85,
     "perturbation": 35,
     "interventions": 35,
     "agreement": 25,
+    "validation": 30,
 }
 #: The whole check stops starting sections after this many seconds.
-TOTAL_BUDGET_S = 450.0
+TOTAL_BUDGET_S = 465.0
 #: What each section reports besides ``status``, ``wall_s``, ``budget_s`` and ``error``.
 RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "environment": ("python", "torch", "aurora", "cuda_available", "device", "device_name", "device_memory_gb"),
@@ -91,6 +101,18 @@ RESULT_KEYS: dict[str, tuple[str, ...]] = {
         "finite",
     ),
     "agreement": ("model", "grid", "devices", "pooled_max_rel_diff", "relevance_max_rel_diff", "closure_error"),
+    "validation": (
+        "model",
+        "grid",
+        "case",
+        "target",
+        "dtype",
+        "checkpointing",
+        "n_stages",
+        "passes",
+        "searchlight",
+        "estimate_s",
+    ),
 }
 #: Keys of each precision's entry in the extraction sections.
 EXTRACTION_KEYS = ("extraction_dates_per_s", "forward_dates_per_s", "ratio", "peak_memory_gb", "build_s")
@@ -99,6 +121,8 @@ LRP_KEYS = ("time_s", "peak_memory_gb", "closure_error", "relevance_sum")
 
 #: The embedded default config, whose named boxes (``regions``, their one copy) the check pools and masks.
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+#: The study's protocol, whose ``validation`` section sizes the checks' section.
+STUDY_CONFIG = DEFAULT_CONFIG.with_name("study.yaml")
 
 
 def default_regions() -> dict[str, Any]:
@@ -510,6 +534,165 @@ def section_agreement(check: Check, budget: Budget) -> dict[str, Any]:
     }
 
 
+def _one_cell_region(lat: np.ndarray, lon: np.ndarray, box: Any) -> Any:
+    """A box around the grid cell nearest ``box``'s centre, a quarter cell wide (one searchlight block)."""
+    from aurora_xai.regions import Region
+
+    la = float(lat[np.argmin(np.abs(lat - 0.5 * (box.lat_min + box.lat_max)))])
+    lo = float(lon[np.argmin(np.abs(lon - (box.lon_min % 360.0)))])
+    d = 0.25 * float(abs(lat[1] - lat[0]))
+    return Region("one_cell", la - d, la + d, lo - d, lo + d)
+
+
+def section_validation(check: Check, budget: Budget) -> dict[str, Any]:
+    """The attribution checks' cost (validation.*, sized as config/study.yaml sizes them)."""
+    import math
+
+    import torch
+
+    from aurora_xai.attribution.cascade import aurora_stages
+    from aurora_xai.attribution.searchlight import searchlight_reference, searchlight_size
+    from aurora_xai.attribution.targets import ForecastTarget
+    from aurora_xai.attribution.validation import variant, widened
+    from aurora_xai.benchmark import measure
+    from aurora_xai.settings import Settings, load_config
+
+    config = load_config(DEFAULT_CONFIG, STUDY_CONFIG)
+    settings = Settings(config)
+    val = settings.validation
+    case = (config["validation"]["cases"] or config["attribution"]["cases"])[0]
+    checkpointing = config["attribution"]["checkpointing"]
+    event = settings.case_event(case)
+    model = check.model(check.small)
+    batch = _batch_on_device(check)
+    target = ForecastTarget(val.target_variable, val.target_level, event.box)
+    n_stages = len(aurora_stages(model))
+    out: dict[str, Any] = {
+        "model": check.small,
+        "grid": check.grid(),
+        "case": case,
+        "target": target.describe(),
+        "dtype": "float64",
+        "checkpointing": str(checkpointing),
+        "n_stages": n_stages,
+    }
+    # one pass of each kind: LRP (its three attention rules taken to cost alike) and the gradient
+    # (input x gradient and saliency are one gradient each; integrated gradients ig_steps)
+    passes: dict[str, Any] = {}
+    out["passes"] = passes
+
+    def time_pass(label: str) -> None:
+        if not budget.allows(3):
+            passes[label] = {"skipped": "section time budget spent"}
+            return
+        try:
+            _, seconds, peak = measure(
+                lambda: variant(label).relevance(
+                    model,
+                    batch,
+                    target,
+                    epsilon=val.epsilon,
+                    n_steps=val.ig_steps,
+                    dtype=torch.float64,
+                    checkpointing=checkpointing,
+                ),
+                check.device,
+            )
+            passes[label] = {"time_s": round(seconds, 3), "peak_memory_gb": _gb(peak)}
+        except torch.cuda.OutOfMemoryError as err:
+            passes[label] = {"error": f"out of memory: {str(err).splitlines()[0]}"}
+            torch.cuda.empty_cache()
+
+    # the LRP pass first, then the searchlight chunk (cheap), then the gradient pass
+    time_pass("lrp_cp")
+    # the searchlight: its size over the case's widened box, one block's passes timed
+    lat = batch.metadata.lat.detach().cpu().numpy().astype(float)
+    lon = batch.metadata.lon.detach().cpu().numpy().astype(float)
+    wide = widened(event.box, val.searchlight_margin)
+    n_blocks, n_groups = searchlight_size(
+        batch, patch=val.searchlight_patch, groups=val.searchlight_groups, region=wide
+    )
+    n_passes = 2 * n_blocks * n_groups
+    light: dict[str, Any] = {
+        "patch": val.searchlight_patch,
+        "groups": val.searchlight_groups,
+        "margin_deg": val.searchlight_margin,
+        "batch_size": val.searchlight_batch_size,
+        "n_blocks": n_blocks,
+        "n_groups": n_groups,
+        "n_passes": n_passes,
+    }
+    out["searchlight"] = light
+    chunk_s = None
+    if budget.allows(3):
+        try:
+            one = _one_cell_region(lat, lon, event.box)
+            ref, seconds, peak = measure(
+                lambda: searchlight_reference(
+                    model,
+                    batch,
+                    target,
+                    patch=val.searchlight_patch,
+                    groups=val.searchlight_groups,
+                    region=one,
+                    batch_size=val.searchlight_batch_size,
+                ),
+                check.device,
+            )
+            chunks = 1 + math.ceil(int(ref.attrs["n_passes"]) / val.searchlight_batch_size)  # + the clean pass
+            chunk_s = seconds / chunks
+            light.update(
+                timed_copies=int(ref.attrs["n_passes"]),
+                time_s=round(seconds, 3),
+                per_chunk_s=round(chunk_s, 4),
+                peak_memory_gb=_gb(peak),
+            )
+        except torch.cuda.OutOfMemoryError as err:
+            light["error"] = f"out of memory: {str(err).splitlines()[0]}"
+            torch.cuda.empty_cache()
+    else:
+        light["skipped"] = "section time budget spent"
+
+    time_pass("input_x_gradient")
+    lrp_s = passes.get("lrp_cp", {}).get("time_s")
+    grad_s = passes.get("input_x_gradient", {}).get("time_s")
+    # a kind not timed (budget spent, out of memory) is estimated as the other's time
+    if grad_s is None and lrp_s is not None:
+        grad_s = lrp_s
+        passes["input_x_gradient"]["estimated_as"] = "lrp_cp"
+    elif lrp_s is None and grad_s is not None:
+        lrp_s = grad_s
+        passes["lrp_cp"]["estimated_as"] = "input_x_gradient"
+
+    def pass_s(label: str) -> float | None:
+        kind = variant(label).method
+        if kind == "lrp":
+            return lrp_s
+        if grad_s is None:
+            return None
+        return grad_s * (val.ig_steps if kind == "integrated_gradients" else 1)
+
+    def total(labels: Any, times: int = 1) -> float | None:
+        each = [pass_s(label) for label in labels]
+        return None if any(t is None for t in each) else round(times * sum(each), 1)
+
+    estimate: dict[str, Any] = {
+        "maps": total(val.methods),
+        # the trained model's map again, then one map per randomised stage
+        "cascade": total(val.cascade_methods, n_stages + 1),
+        "searchlight": None
+        if chunk_s is None
+        else round(math.ceil(n_passes / val.searchlight_batch_size) * chunk_s, 1),
+        # one more relevance set per method under the shuffled-target checkpoint (and the
+        # trained model's again: the rule computes both)
+        "data_randomisation": total(val.cascade_methods, 2),
+    }
+    parts = [v for k, v in estimate.items() if k != "data_randomisation"]
+    estimate["validate_attribution"] = None if any(v is None for v in parts) else round(sum(parts), 1)
+    out["estimate_s"] = estimate
+    return out
+
+
 SECTIONS: dict[str, Callable[[Check, Budget], dict[str, Any]]] = {
     "environment": section_environment,
     "store": section_store,
@@ -518,6 +701,7 @@ SECTIONS: dict[str, Callable[[Check, Budget], dict[str, Any]]] = {
     "perturbation": section_perturbation,
     "interventions": section_interventions,
     "agreement": section_agreement,
+    "validation": section_validation,
     "extraction_large": section_extraction_large,  # last: the likeliest not to fit
 }
 

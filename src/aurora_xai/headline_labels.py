@@ -354,6 +354,12 @@ RULES: tuple[Rule, ...] = tuple(
             "{method} after randomising to {stage}, {case}",
             "rank correlation of {method}'s relevance with the trained model's once the layers down to {stage} are random (falls to 0 when the relevance depends on what was learned)",
         ),
+        (
+            r"datarand_(?P<method>lrp_cp|lrp_attnlrp|lrp_gradient|input_x_gradient|integrated_gradients|saliency)_(?P<case>.+)",
+            "validation",
+            "{method} under shuffled-target training, {case}",
+            "rank correlation of {method}'s relevance under a surrogate trained on time-shuffled targets with the trained surrogate's (near 0 when the relevance depends on what was learned)",
+        ),
         # perturbation: masking the most relevant cells against random masks
         (
             r"perturbation_ratio_p(?P<p>\d+(?:_\d+)?)(?P<mask>_blobs|)(?:_(?P<suffix>.+))?",

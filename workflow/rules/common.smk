@@ -35,7 +35,11 @@ from aurora_xai.regimes.settings import (
     SweepResampling,
 )
 from aurora_xai.surrogate.settings import SurrogateScoring, SurrogateSettings
-from aurora_xai.attribution.validation_settings import ValidationSettings
+from aurora_xai.attribution.validation_settings import (
+    DataRandomisationSettings,
+    ShuffledTraining,
+    ValidationSettings,
+)
 from aurora_xai.settings import Settings, select, validate_config, view_keys
 
 # Before anything reads the config: number text in number fields (YAML 1.1 reads 1e-6 as
@@ -257,6 +261,7 @@ def headline_parts(wildcards=None):
         *intervention_headline_parts(),  # interventions.smk
         *(["results/tables/headline/surrogate.csv"] if SURROGATE_TRAINED else []),
         *(["results/tables/headline/validation.csv"] if VALIDATION else []),
+        *(["results/tables/headline/datarand.csv"] if DATA_RANDOMISATION else []),
         *(feature_headline_parts() if FEATURES else []),  # features*.smk, steering.smk
     ]
 
@@ -283,6 +288,15 @@ def attribution_targets(wildcards=None):
 # --- attribution checks (workflow/rules/validation.smk) ---
 VALIDATION_CASES = list(config["validation"]["cases"] or CASES)
 VALIDATION = bool(config["validation"]["enabled"]) and bool(VALIDATION_CASES)
+# The data-randomisation control: a second surrogate trained on time-shuffled targets,
+# only where the workflow trains the surrogate (never for Aurora's checkpoints).
+DATA_RANDOMISATION = (
+    VALIDATION
+    and SURROGATE_TRAINED
+    and bool(config["validation"]["data_randomisation"])
+)
+SHUFFLED_CHECKPOINT = "results/surrogate/shuffled/surrogate.pt"
+SHUFFLED_STATE = "results/surrogate/shuffled/resume/state.pt"
 
 
 def validation_targets(wildcards=None):
@@ -295,6 +309,17 @@ def validation_targets(wildcards=None):
         *expand("results/figures/attribution_truth_{case}.png", case=VALIDATION_CASES),
         *expand(
             "results/figures/attribution_cascade_{case}.png", case=VALIDATION_CASES
+        ),
+        *(
+            [
+                "results/tables/attribution_datarand.csv",
+                *expand(
+                    "results/figures/attribution_datarand_{case}.png",
+                    case=VALIDATION_CASES,
+                ),
+            ]
+            if DATA_RANDOMISATION
+            else []
         ),
     ]
 

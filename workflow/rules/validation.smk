@@ -23,6 +23,7 @@ rule validate_attribution:
     resources:
         **model_resources(peak_gb=14.0, minutes_per_unit=60),
         model_device=MODEL_DEVICE,
+        lrp_checkpointing=LRP_CHECKPOINTING,
     params:
         settings=declare(
             ValidationSettings,
@@ -99,3 +100,119 @@ rule plot_validation:
         code=code("plot_validation.py"),
     script:
         "../scripts/plot_validation.py"
+
+
+# The data-randomisation control (validation.data_randomisation; the surrogate the
+# workflow trains only): a second surrogate trained exactly as the real one, the same
+# steps and samples, on +6 h targets permuted across the training times; each method of
+# validation.cascade_methods is computed under both and their similarity recorded.
+if DATA_RANDOMISATION:
+
+    rule train_shuffled_surrogate:
+        input:
+            store=store_input,
+        output:
+            checkpoint=SHUFFLED_CHECKPOINT,
+            losses="results/surrogate/shuffled/losses.csv",
+        log:
+            "logs/train_shuffled_surrogate/train_shuffled_surrogate.log",
+        benchmark:
+            "benchmarks/train_shuffled_surrogate/train_shuffled_surrogate.tsv"
+        conda:
+            "../../envs/model.yaml"
+        threads: model_threads(tiny=1)
+        resources:
+            **model_resources(peak_gb=2.0, minutes_per_unit=0.01),
+        params:
+            # the resumable training state: not an output, so an interrupted run keeps it
+            state=SHUFFLED_STATE,
+            settings=declare(
+                "data",
+                "dates.history_hours",
+                SurrogateSettings,
+                ShuffledTraining,
+                dag=("validation.data_randomisation",),
+            ),
+            code=code("train_shuffled_surrogate.py"),
+        script:
+            "../scripts/train_shuffled_surrogate.py"
+
+    rule validate_data_randomisation:
+        input:
+            store=store_input,
+            checkpoint=model_checkpoint,
+            shuffled=SHUFFLED_CHECKPOINT,
+        output:
+            table="results/datarand/{case}.csv",
+            maps="results/datarand/{case}_maps.nc",
+        log:
+            "logs/validate_data_randomisation/{case}.log",
+        benchmark:
+            "benchmarks/validate_data_randomisation/{case}.tsv"
+        conda:
+            "../../envs/model.yaml"
+        threads: model_threads(tiny=1)
+        resources:
+            **model_resources(peak_gb=14.0, minutes_per_unit=30),
+            model_device=MODEL_DEVICE,
+            lrp_checkpointing=LRP_CHECKPOINTING,
+        params:
+            settings=declare(
+                DataRandomisationSettings,
+                "model",
+                "data",
+                "dates.history_hours",
+                "storms.{case}",
+                "seed",
+                "synthetic",
+                "storms",
+                dag=(
+                    "validation.cases",
+                    "attribution.cases",
+                    "validation.enabled",
+                    "validation.data_randomisation",
+                ),
+            ),
+            code=code("validate_data_randomisation.py"),
+        script:
+            "../scripts/validate_data_randomisation.py"
+
+    rule collect_data_randomisation:
+        input:
+            expand("results/datarand/{case}.csv", case=VALIDATION_CASES),
+        output:
+            table=report(
+                "results/tables/attribution_datarand.csv",
+                caption="../report/attribution_datarand.rst",
+                category="Validation",
+            ),
+            headline="results/tables/headline/datarand.csv",
+        log:
+            "logs/collect_data_randomisation/collect_data_randomisation.log",
+        conda:
+            "../../envs/analysis.yaml"
+        params:
+            settings=declare(),
+            code=code("collect_data_randomisation.py"),
+        script:
+            "../scripts/collect_data_randomisation.py"
+
+    rule plot_data_randomisation:
+        input:
+            maps="results/datarand/{case}_maps.nc",
+            table="results/tables/attribution_datarand.csv",
+        output:
+            report(
+                "results/figures/attribution_datarand_{case}.png",
+                caption="../report/attribution_datarand_figure.rst",
+                category="Validation",
+            ),
+        log:
+            "logs/plot_data_randomisation/{case}.log",
+        conda:
+            "../../envs/plot.yaml"
+        params:
+            settings=declare(),
+            code=code("plot_data_randomisation.py"),
+        script:
+            "../scripts/plot_data_randomisation.py"

@@ -28,7 +28,16 @@ if settings.data.source == "synthetic":
         log.info("the store records no planted dynamics: no known answer to score against")
 log.info("case %s with %s", sm.wildcards.case, checkpoint_id(spec))
 out = case_checks(
-    model, source, store, synthetic, settings.validation, sm.wildcards.case, event.case_time, event.box, log.info
+    model,
+    source,
+    store,
+    synthetic,
+    settings.validation,
+    sm.wildcards.case,
+    event.case_time,
+    event.box,
+    log.info,
+    checkpointing=sm.resources.lrp_checkpointing,
 )
 columns = ["case", "method", "spearman", "cosine", "support_share", "n_elements"]
 

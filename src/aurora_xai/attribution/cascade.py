@@ -29,7 +29,7 @@ import xarray as xr
 from scipy import stats
 from torch import nn
 
-__all__ = ["aurora_stages", "cascade_similarity", "randomisation_cascade", "randomise_"]
+__all__ = ["aurora_stages", "cascade_similarity", "randomisation_cascade", "randomise_", "relevance_similarity"]
 
 
 def aurora_stages(model: nn.Module) -> list[tuple[str, list[str]]]:
@@ -110,6 +110,30 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 def _flat(ds: xr.Dataset) -> np.ndarray:
     return np.concatenate([np.asarray(ds[v].values, dtype=np.float64).ravel() for v in sorted(ds.data_vars)])
+
+
+def relevance_similarity(a: xr.Dataset, b: xr.Dataset) -> dict[str, float]:
+    """How alike two relevance maps of the same layout are, over every element of every
+    variable (sorted by name): Spearman's rank correlation of the signed relevance
+    (``spearman``) and of ``|R|`` (``spearman_abs``), the cosine of the two flattened maps
+    (``cosine``) and the number of elements (``n_elements``). A score is NaN where it is
+    undefined (a constant map, a zero map). A map compared with itself scores 1.
+
+    Raises:
+        ValueError: the maps differ in variables or sizes.
+    """
+    if sorted(a.data_vars) != sorted(b.data_vars):
+        raise ValueError(f"relevance_similarity: variables {sorted(a.data_vars)} and {sorted(b.data_vars)}")
+    x, y = _flat(a), _flat(b)
+    if x.shape != y.shape:
+        raise ValueError(f"relevance_similarity: {x.size} and {y.size} elements")
+    norm = float(np.linalg.norm(x) * np.linalg.norm(y))
+    return {
+        "spearman": _spearman(x, y),
+        "spearman_abs": _spearman(np.abs(x), np.abs(y)),
+        "cosine": float(x @ y) / norm if norm > 0 else float("nan"),
+        "n_elements": int(x.size),
+    }
 
 
 def cascade_similarity(

@@ -39,7 +39,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,7 +57,7 @@ from aurora_xai.attribution.inputs import (
     target_output,
 )
 
-__all__ = ["GROUPS", "coarsen_relevance", "searchlight_reference"]
+__all__ = ["GROUPS", "coarsen_relevance", "searchlight_reference", "searchlight_size"]
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,15 @@ class _Group:
 
 
 def _groups(inputs: NormalisedInputs, groups: str, include_static: bool) -> list[_Group]:
+    return _group_list(inputs.surf, inputs.atmos, list(inputs.static), groups, include_static)
+
+
+def _group_list(
+    surf: Mapping[str, Any], atmos: Mapping[str, Any], static: Sequence[str], groups: str, include_static: bool
+) -> list[_Group]:
+    """The groups of tensors ``(B, T, [C,] H, W)`` by variable name (any object with a ``shape``)."""
     out: list[_Group] = []
-    for kind, tensors in (("surface", inputs.surf), ("atmospheric", inputs.atmos)):
+    for kind, tensors in (("surface", surf), ("atmospheric", atmos)):
         for name, t in tensors.items():
             n_hist = t.shape[1]
             n_lev = t.shape[2] if kind == "atmospheric" else 1
@@ -83,8 +90,25 @@ def _groups(inputs: NormalisedInputs, groups: str, include_static: bool) -> list
             hists: list[int | None] = list(range(n_hist)) if groups == "element" else [None]
             out += [_Group(kind, name, lev, h) for lev in levels for h in hists]
     if include_static:
-        out += [_Group("static", name, None, None) for name in inputs.static]
+        out += [_Group("static", name, None, None) for name in static]
     return out
+
+
+def searchlight_size(
+    batch: Any, *, patch: int, groups: str, region: Any = None, include_static: bool = False
+) -> tuple[int, int]:
+    """``(n_blocks, n_groups)`` of :func:`searchlight_reference` on ``batch`` without running it:
+    its cost is ``2 x n_blocks x n_groups`` forward passes.
+
+    Raises:
+        ValueError: an unknown ``groups`` or ``patch < 1``.
+    """
+    if groups not in GROUPS or patch < 1:
+        raise ValueError(f"searchlight: groups must be one of {GROUPS} and patch >= 1, got {groups!r}, {patch}")
+    lat = batch.metadata.lat.detach().cpu().numpy().astype(float)
+    lon = batch.metadata.lon.detach().cpu().numpy().astype(float)
+    n_groups = len(_group_list(batch.surf_vars, batch.atmos_vars, list(batch.static_vars), groups, include_static))
+    return len(_blocks(lat, lon, patch, region)), n_groups
 
 
 def _blocks(lat: np.ndarray, lon: np.ndarray, patch: int, region: Any) -> list[tuple[int, int]]:

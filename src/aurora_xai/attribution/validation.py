@@ -55,9 +55,18 @@ class Variant:
     attention_rule: str = "cp"
 
     def relevance(
-        self, model: nn.Module, batch: Any, target: Any, *, epsilon: float, n_steps: int, dtype
+        self,
+        model: nn.Module,
+        batch: Any,
+        target: Any,
+        *,
+        epsilon: float,
+        n_steps: int,
+        dtype,
+        checkpointing: bool | str = "none",
     ) -> xr.Dataset:
-        """The variant's relevance map (:func:`~aurora_xai.attribution.methods.compute_relevance`)."""
+        """The variant's relevance map (:func:`~aurora_xai.attribution.methods.compute_relevance`;
+        ``checkpointing`` changes memory, not the relevance)."""
         return compute_relevance(
             model,
             batch,
@@ -67,6 +76,7 @@ class Variant:
             epsilon=epsilon,
             n_steps=n_steps,
             dtype=dtype,
+            checkpointing=checkpointing,
         )
 
 
@@ -105,12 +115,15 @@ def method_maps(
     epsilon: float = 1e-6,
     n_steps: int = 32,
     dtype: torch.dtype | None = torch.float64,
+    checkpointing: bool | str = "none",
     progress: Callable[[str], Any] | None = None,
 ) -> dict[str, xr.Dataset]:
     """The relevance map of each variant in ``labels`` for one target (same batch, same model)."""
     out = {}
     for label in labels:
-        out[label] = variant(label).relevance(model, batch, target, epsilon=epsilon, n_steps=n_steps, dtype=dtype)
+        out[label] = variant(label).relevance(
+            model, batch, target, epsilon=epsilon, n_steps=n_steps, dtype=dtype, checkpointing=checkpointing
+        )
         if progress is not None:
             progress(f"{label}: target {out[label].attrs['target_value']:.4g}")
     return out
@@ -158,6 +171,7 @@ def cascade_rows(
     n_steps: int = 32,
     dtype: torch.dtype | None = torch.float64,
     seed: int = 0,
+    checkpointing: bool | str = "none",
     progress: Callable[[str], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The randomisation cascade of each variant: ``case``, ``method``, ``stage``, ``step``,
@@ -167,7 +181,9 @@ def cascade_rows(
         v = variant(label)
 
         def relevance(m: nn.Module, v: Variant = v) -> xr.Dataset:
-            ds = v.relevance(m, batch, target, epsilon=epsilon, n_steps=n_steps, dtype=dtype)
+            ds = v.relevance(
+                m, batch, target, epsilon=epsilon, n_steps=n_steps, dtype=dtype, checkpointing=checkpointing
+            )
             return ds[_without_static(ds)]
 
         for row in cascade_similarity(model, relevance, seed=seed, progress=progress):
@@ -265,6 +281,7 @@ def case_checks(
     time: Any,
     region: Region,
     progress: Callable[[str], Any] | None = None,
+    checkpointing: bool | str = "none",
 ) -> dict[str, Any]:
     """Every check of one case (the work of the rule ``validate_attribution``).
 
@@ -276,6 +293,8 @@ def case_checks(
         spec: The store's :class:`~aurora_xai.data.synthetic.SyntheticSpec` (with ``store``).
         settings: :class:`~aurora_xai.attribution.validation_settings.ValidationSettings`.
         case, time, region: The case's name, current time and box.
+        checkpointing: Activation checkpointing of the relevance passes (an execution
+            setting, ``attribution.checkpointing``: less memory, the same relevance).
 
     Returns:
         ``truth`` (rows, empty without a known answer), ``searchlight`` and ``cascade``
@@ -297,7 +316,12 @@ def case_checks(
     level = settings.target_level
     target = ForecastTarget(settings.target_variable, level, region)
     batch = source.batch(time)
-    options = {"epsilon": settings.epsilon, "n_steps": settings.ig_steps, "dtype": torch.float64}
+    options = {
+        "epsilon": settings.epsilon,
+        "n_steps": settings.ig_steps,
+        "dtype": torch.float64,
+        "checkpointing": checkpointing,
+    }
     say(f"case {case}: {target.describe()} at {time}")
     maps = method_maps(model, batch, target, settings.methods, progress=say, **options)
     out: dict[str, Any] = {"truth": [], "searchlight": [], "cascade": []}

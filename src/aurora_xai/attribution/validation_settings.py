@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from ..sections import from_section
 
-__all__ = ["VARIANT_LABELS", "ValidationSettings"]
+__all__ = ["VARIANT_LABELS", "DataRandomisationSettings", "ShuffledTraining", "ValidationSettings"]
 
 #: The method variants the checks know (:data:`aurora_xai.attribution.validation.VARIANTS`).
 VARIANT_LABELS = ("lrp_cp", "lrp_attnlrp", "lrp_gradient", "input_x_gradient", "integrated_gradients", "saliency")
@@ -58,6 +58,40 @@ class ValidationSettings:
 
     def __post_init__(self) -> None:
         for key in ("methods", "cascade_methods"):
-            unknown = [m for m in getattr(self, key) if m not in VARIANT_LABELS]
-            if unknown:
-                raise ValueError(f"validation.{key}: unknown {unknown}; choose from {list(VARIANT_LABELS)}")
+            _check_methods(key, getattr(self, key))
+
+
+def _check_methods(key: str, labels: tuple[str, ...]) -> None:
+    unknown = [m for m in labels if m not in VARIANT_LABELS]
+    if unknown:
+        raise ValueError(f"validation.{key}: unknown {unknown}; choose from {list(VARIANT_LABELS)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataRandomisationSettings:
+    """The keys of ``validation`` that the data-randomisation check reads (a view: the
+    rule declares exactly these): each variant of ``cascade_methods`` computed under the
+    trained surrogate and under the one trained on shuffled targets, for the checks'
+    target (see :class:`ValidationSettings` for each key)."""
+
+    SECTION: ClassVar[str] = "validation"
+
+    cascade_methods: tuple[str, ...]
+    target_variable: str
+    target_level: float | None
+    ig_steps: int
+    epsilon: float
+
+    def __post_init__(self) -> None:
+        _check_methods("cascade_methods", self.cascade_methods)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShuffledTraining:
+    """The key of ``validation`` that the shuffled-target training reads (a view):
+    ``data_randomisation_seed``, the seed of the permutation of the +6 h targets across
+    the training times (:func:`~aurora_xai.surrogate.samples.shuffled_target_times`)."""
+
+    SECTION: ClassVar[str] = "validation"
+
+    data_randomisation_seed: int

@@ -5,7 +5,8 @@ Read by the rules that gather and draw the checks of
 :func:`~aurora_xai.attribution.validation.truth_rows`,
 :func:`~aurora_xai.attribution.validation.searchlight_rows` and
 :func:`~aurora_xai.attribution.validation.cascade_rows` become headline rows here, and
-the per-case maps and cascade tables figures.
+the per-case maps and cascade tables figures; so do the rows of the data-randomisation
+check (:func:`~aurora_xai.attribution.data_randomisation.data_randomisation_rows`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
+    "SURVIVAL_THRESHOLD",
     "TRUTH_HEADLINE",
     "cascade_headline",
+    "datarand_headline",
     "flagged",
     "plot_cascade",
+    "plot_data_randomisation",
     "plot_truth_maps",
     "searchlight_headline",
     "stage_slug",
@@ -28,7 +32,12 @@ __all__ = [
 ]
 
 
-def flagged(rows: Sequence[Mapping[str, Any]], threshold: float = 0.5) -> dict[str, bool]:
+#: ``|Spearman|`` with the trained model's relevance above which a method's map "survives"
+#: a randomisation (the cascade's last step, the shuffled-target model) and is flagged.
+SURVIVAL_THRESHOLD = 0.5
+
+
+def flagged(rows: Sequence[Mapping[str, Any]], threshold: float = SURVIVAL_THRESHOLD) -> dict[str, bool]:
     """Per method: does its map survive full randomisation (``|spearman| > threshold`` at the last step)?"""
     last: dict[str, tuple[int, float]] = {}
     for r in rows:
@@ -98,6 +107,26 @@ def cascade_headline(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         }
         for r in rows
         if r["step"] > 0
+    ]
+
+
+def datarand_headline(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Headline rows ``datarand_<method>_<case>``: Spearman of the method's relevance under
+    the shuffled-target surrogate with its relevance under the trained one."""
+    return [
+        {
+            "metric": f"datarand_{r['method']}_{r['case']}",
+            "value": float(r["spearman"]),
+            "n": int(r["n_elements"]),
+            "method": (
+                "Spearman rank correlation of the relevance under a surrogate trained on time-shuffled targets "
+                f"with the trained surrogate's (Adebayo et al. 2018 data randomisation; cosine {float(r['cosine']):.3f}"
+                f"; |rho| > {SURVIVAL_THRESHOLD} flags the method); one case, one permutation seed; no interval"
+            ),
+            "n_unit": "input elements",
+            "unit": "",
+        }
+        for r in rows
     ]
 
 
@@ -181,5 +210,42 @@ def plot_cascade(table: Any, title: str = "") -> Any:
         ax.set_title(case)
         ax.legend(fontsize=8)
     fig.suptitle(title or "Model-parameter randomisation cascade")
+    fig.tight_layout()
+    return fig
+
+
+def plot_data_randomisation(maps: xr.Dataset, table: Any, title: str = "") -> Any:
+    """Figure: each method's relevance per cell under the trained surrogate (left) and the
+    shuffled-target one (right), the pair's Spearman and cosine in the right panel's title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rel = maps["relevance"]
+    methods = [str(m) for m in rel["variant"].values]
+    scores = {str(r["method"]): r for r in table.to_dict("records")}
+    fig, axes = plt.subplots(len(methods), 2, figsize=(9.0, 2.6 * len(methods) + 0.6), squeeze=False)
+    lon = rel["longitude"].values
+    lat = rel["latitude"].values
+    for row, method in zip(axes, methods):
+        for ax, model in zip(row, ("trained", "shuffled")):
+            a = rel.sel({"variant": method, "model": model}).values
+            lim = float(np.nanmax(np.abs(a))) or 1.0
+            im = ax.pcolormesh(lon, lat, a, cmap="RdBu_r", vmin=-lim, vmax=lim, shading="nearest")
+            if model == "trained":
+                ax.set_title(f"{method}: trained surrogate", fontsize=10)
+            else:
+                r = scores.get(method, {})
+                flag = " (survives)" if r.get("survives") else ""
+                ax.set_title(
+                    f"shuffled targets: Spearman {float(r.get('spearman', np.nan)):.2f}, "
+                    f"cosine {float(r.get('cosine', np.nan)):.2f}{flag}",
+                    fontsize=10,
+                )
+            ax.set_xlabel("longitude (degrees east)")
+            ax.set_ylabel("latitude (degrees north)")
+            fig.colorbar(im, ax=ax, shrink=0.8, label="share of sum |R| (1)")
+    fig.suptitle(title or f"Data randomisation: {maps.attrs.get('target', '')}")
     fig.tight_layout()
     return fig

@@ -230,11 +230,12 @@ STATUSES: tuple[tuple[str, Calibration], ...] = (
         ),
     ),
     (
-        r"(truth|searchlight|cascade)_.+",
+        r"(truth|searchlight|cascade|datarand)_.+",
         Calibration(
             "no test or interval",
             "one case's agreement of a relevance map with a reference (the exact attribution of F, the "
-            "searchlight, the trained model's map), computed exactly; no resampling",
+            "searchlight, the trained model's map), computed exactly; no resampling (datarand: one "
+            "permutation seed)",
         ),
     ),
     # perturbation

@@ -130,8 +130,10 @@ STORE_READERS: dict[str, Callable[[StoreReads], dict[str, pd.DatetimeIndex]]] = 
     "label_storm_days": _labels,
     "compute_relevance_days": _labelled_days,
     "train_surrogate": _surrogate_training,
+    "train_shuffled_surrogate": _surrogate_training,  # the same samples, targets paired otherwise
     "score_surrogate": _surrogate_scoring,
     "validate_attribution": _validation_cases,
+    "validate_data_randomisation": _validation_cases,
 }
 
 

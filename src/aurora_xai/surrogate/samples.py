@@ -25,6 +25,7 @@ __all__ = [
     "check_period",
     "even_pick",
     "read_samples",
+    "shuffled_target_times",
     "stack_batches",
     "study_times",
     "training_times",
@@ -123,10 +124,26 @@ class SampleBatch:
     times: pd.DatetimeIndex
 
 
-def read_samples(source: Any, times: Sequence[pd.Timestamp], step: pd.Timedelta) -> SampleBatch:
-    """Read the samples of current times ``times`` through :meth:`ERA5Source.batches`."""
+def read_samples(
+    source: Any,
+    times: Sequence[pd.Timestamp],
+    step: pd.Timedelta,
+    target_times: Sequence[pd.Timestamp] | None = None,
+) -> SampleBatch:
+    """Read the samples of current times ``times`` through :meth:`ERA5Source.batches`.
+
+    ``target_times`` (default ``times``): sample ``i``'s target is the state at
+    ``target_times[i] + step`` (another time's target for the data-randomisation control,
+    :func:`shuffled_target_times`).
+
+    Raises:
+        ValueError: ``target_times`` of another length than ``times``.
+    """
     times = pd.DatetimeIndex(times)
-    later = times + step
+    paired = times if target_times is None else pd.DatetimeIndex(target_times)
+    if len(paired) != len(times):
+        raise ValueError(f"read_samples: {len(paired)} target times for {len(times)} samples")
+    later = paired + step
     read = source.batches(list(times) + list(later))
     inputs = stack_batches(read[: len(times)])
     ahead = stack_batches(read[len(times) :])
@@ -143,3 +160,27 @@ def even_pick(times: pd.DatetimeIndex, n: int) -> pd.DatetimeIndex:
     if len(times) <= n:
         return times
     return times[np.unique(np.round(np.linspace(0, len(times) - 1, n)).astype(int))]
+
+
+def shuffled_target_times(times: pd.DatetimeIndex, seed: int) -> pd.DatetimeIndex:
+    """The data-randomisation control's pairing: for each training time, the time whose
+    +6 h target it is given instead of its own.
+
+    A seeded random cyclic permutation of ``times`` (Sattolo's algorithm on a
+    ``numpy.random.default_rng(seed)`` stream): one cycle through every time, so no time
+    keeps its own target (with two or more times), and every target is used exactly once
+    (the targets' distribution is unchanged; only their pairing with the inputs is lost).
+    Follows the data-randomisation test of Adebayo et al. (2018, "Sanity checks for
+    saliency maps"), which trains the same model on permuted labels.
+
+    Returns:
+        ``(len(times),)`` times: entry ``i`` is the time whose target sample ``i`` gets.
+    """
+    times = pd.DatetimeIndex(times)
+    n = len(times)
+    order = np.arange(n)
+    rng = np.random.default_rng(seed)
+    for i in range(n - 1, 0, -1):  # Sattolo: a uniformly drawn cyclic permutation
+        j = int(rng.integers(0, i))
+        order[i], order[j] = order[j], order[i]
+    return times[order]

@@ -20,6 +20,13 @@ learning rate. Every ``checkpoint_every`` steps (and at the end) the training st
 fingerprint of the settings and samples) is written atomically; a rerun with the same
 fingerprint continues from it, and ends with the weights of an uninterrupted run
 (``torch.use_deterministic_algorithms`` on a CPU, the same number of threads).
+
+The data-randomisation control (``shuffle_seed``) trains exactly so, with the same
+steps, samples drawn and settings, but each input ``(t - 6 h, t)`` paired with another
+training time's target (:func:`~aurora_xai.surrogate.samples.shuffled_target_times`),
+the increment scales and trend starting values included: the targets keep their
+distribution, but nothing about them is predictable from the inputs, so the model
+cannot learn F.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from ..grid import lat_weights
 from ..io import atomic_path
 from ..logs import duration_text
 from ..model import ModelSpec, build_model, forecast_step
-from .samples import read_samples, training_times
+from .samples import read_samples, shuffled_target_times, training_times
 from .settings import SurrogateSettings
 
 __all__ = [
@@ -109,25 +116,36 @@ def field_scales(model: Any, batch: Any) -> Any:
     return torch.cat([torch.stack([cs[k] for k in batch.surf_vars])] + [ca[k] for k in batch.atmos_vars])
 
 
-def increment_scales(model: Any, source: Any, times: pd.DatetimeIndex, step: pd.Timedelta, n: int = 64) -> None:
+def increment_scales(
+    model: Any,
+    source: Any,
+    times: pd.DatetimeIndex,
+    step: pd.Timedelta,
+    n: int = 64,
+    target_times: pd.DatetimeIndex | None = None,
+) -> None:
     """Set the model's increment scales and the starting values of its trend coefficients
     (see the module docstring): per surface variable and per atmospheric variable and
     level, over ``n`` of ``times`` spread evenly, the area-weighted RMS of the 6-hour change
     in normalised units (at least 1e-3) and the least-squares coefficient of the change on
-    the last change (``sum(change * last) / sum(last**2)``)."""
+    the last change (``sum(change * last) / sum(last**2)``). ``target_times``: the time
+    whose target each of ``times`` is paired with (default: its own)."""
     import torch
 
     from .architecture import level_index
     from .samples import even_pick
 
-    picked = even_pick(pd.DatetimeIndex(times), n)
+    times = pd.DatetimeIndex(times)
+    paired = times if target_times is None else pd.DatetimeIndex(target_times)
+    picked = even_pick(times, n)
+    picked_targets = paired[times.get_indexer(picked)]
     stats = dict(getattr(model, "surf_stats", {}) or {})
     patch = int(model.patch_size)
     sums: dict[str, Any] = {}
     cross: dict[str, Any] = {}  # per field: sum of (change x last change), sum of (last change)^2
     wsum = 0.0
     for i in range(0, len(picked), 8):
-        sample = read_samples(source, picked[i : i + 8], step)
+        sample = read_samples(source, picked[i : i + 8], step, picked_targets[i : i + 8])
         now = sample.inputs.normalise(surf_stats=stats).crop(patch_size=patch)
         ahead = sample.target.normalise(surf_stats=stats).crop(patch_size=patch)
         w = torch.as_tensor(lat_weights(now.metadata.lat.numpy().astype(float)), dtype=torch.float64)[:, None]
@@ -200,9 +218,12 @@ class TrainResult:
     train_times: pd.DatetimeIndex
 
 
-def _fingerprint(settings: SurrogateSettings, source: Any, times: pd.DatetimeIndex, step: pd.Timedelta) -> str:
+def _fingerprint(
+    settings: SurrogateSettings, source: Any, times: pd.DatetimeIndex, step: pd.Timedelta, shuffle_seed: int | None
+) -> str:
     record = {
         "settings": settings.training_dict(),
+        "shuffle_seed": shuffle_seed,
         "store": str(source.path),
         "levels": [int(v) for v in source.levels],
         "history": str(source.history),
@@ -221,6 +242,7 @@ def train_surrogate(
     settings: SurrogateSettings,
     state_path: str | Path,
     stop_after: int | None = None,
+    shuffle_seed: int | None = None,
 ) -> TrainResult:
     """Train the surrogate on ``source`` (an :class:`~aurora_xai.data.era5.ERA5Source`).
 
@@ -231,6 +253,9 @@ def train_surrogate(
             fingerprint, written every ``checkpoint_every`` steps and at the end).
         stop_after: Stop after this step (1-based) once its state is written, as an
             interrupted run would (for tests of resuming).
+        shuffle_seed: Train the data-randomisation control: each sample's target is
+            that of another training time (:func:`~aurora_xai.surrogate.samples.shuffled_target_times`
+            with this seed); None trains on the true pairs.
 
     Returns:
         :class:`TrainResult`; the log gets the loss of every step and progress lines.
@@ -244,7 +269,10 @@ def train_surrogate(
     model = build_model(_initial_spec(settings))
     step_td = pd.Timedelta(forecast_step(model))
     times = training_times(source, settings, step_td)
-    fingerprint = _fingerprint(settings, source, times, step_td)
+    fingerprint = _fingerprint(settings, source, times, step_td, shuffle_seed)
+    targets = times if shuffle_seed is None else shuffled_target_times(times, shuffle_seed)
+    if shuffle_seed is not None:
+        log.info("data-randomisation control: targets permuted across the training times (seed %d)", shuffle_seed)
     log.info(
         "training on %d samples %s to %s (history %s, target +%s), %d steps of %d samples",
         len(times),
@@ -255,7 +283,7 @@ def train_surrogate(
         settings.steps,
         settings.batch_size,
     )
-    increment_scales(model, source, times, step_td)
+    increment_scales(model, source, times, step_td, target_times=targets)
     with deterministic(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         model.train()
@@ -279,7 +307,7 @@ def train_surrogate(
         for step in range(start, settings.steps):
             rng = np.random.default_rng([settings.seed, step])
             pick = np.sort(rng.choice(len(times), size=n, replace=False))
-            sample = read_samples(source, times[pick], step_td)
+            sample = read_samples(source, times[pick], step_td, targets[pick])
             lr = opt.param_groups[0]["lr"]
             loss = surrogate_loss(model, sample.inputs, sample.target)
             opt.zero_grad(set_to_none=True)
