@@ -37,6 +37,11 @@ from aurora_xai.regimes.settings import (
 from aurora_xai.surrogate.settings import SurrogateScoring, SurrogateSettings
 from aurora_xai.attribution.validation_settings import ValidationSettings
 from aurora_xai.settings import Settings, select, validate_config, view_keys
+from aurora_xai.features.settings import (
+    FeatureEvaluationSettings,
+    SAESettings,
+    TokenSampleSettings,
+)
 
 # Before anything reads the config: number text in number fields (YAML 1.1 reads 1e-6 as
 # text) becomes a number (a warning says so), defaults are filled, and every error is
@@ -264,6 +269,18 @@ def headline_parts(wildcards=None):
 CASES = list(config["attribution"]["cases"])
 # Sparse-autoencoder features of the tokens (features.smk, features_atlas.smk, steering.smk).
 FEATURES = bool(config["features"]["enabled"])
+FEATURE_TAPS = list(SETTINGS.features.taps)
+
+
+def feature_token_output(model):
+    """The token stores of one extraction's shard (model: trained | random) when the
+    features are on, as a named output (``tokens``): one ``<tap>.zarr`` per feature tap.
+    """
+    if not FEATURES:
+        return {}
+    return {"tokens": directory(f"results/features/tokens/{model}/{{shard}}")}
+
+
 # LRP of every labelled storm and calm day, and their composites (attribution.smk).
 COMPOSITES = bool(config["attribution"]["composites"])
 

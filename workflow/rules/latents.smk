@@ -15,6 +15,8 @@ rule extract_latents:
         checkpoint=model_checkpoint,
     output:
         "results/latents/shards/{shard}.nc",
+        # the unpooled token sample of every feature tap, from the same forward passes
+        **feature_token_output("trained"),
     log:
         "logs/extract_latents/{shard}.log",
     benchmark:
@@ -34,6 +36,9 @@ rule extract_latents:
             "model",
             "latents",
             "regions",
+            "features.enabled",
+            "features.taps",
+            TokenSampleSettings,
             dag=("dates",),
         ),
         code=code("extract_latents.py"),

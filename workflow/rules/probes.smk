@@ -52,6 +52,8 @@ rule extract_random_latents:
         store=store_input,
     output:
         "results/probes/random/shards/{shard}.nc",
+        # the random model's token sample: the SAE's random-model control
+        **feature_token_output("random"),
     log:
         "logs/extract_random_latents/{shard}.log",
     benchmark:
@@ -72,6 +74,9 @@ rule extract_random_latents:
             "model",
             "latents",
             "regions",
+            "features.enabled",
+            "features.taps",
+            TokenSampleSettings,
             ProbeControlSettings,
             dag=("dates",),
         ),

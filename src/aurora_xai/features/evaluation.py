@@ -36,10 +36,12 @@ fitted with :func:`aurora_xai.probes.ridge.fit_probes` on the same outer folds.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..regions import Region
@@ -52,7 +54,10 @@ __all__ = [
     "chance_stability",
     "heldout_metrics",
     "region_means",
+    "sae_evaluation_table",
+    "sae_headline",
     "seed_stability",
+    "store_dates",
     "week_sums",
 ]
 
@@ -253,3 +258,162 @@ def region_means(
         missing = np.asarray(dates)[count == 0]
         raise ValueError(f"no tokens in region {region.name!r} on {len(missing)} dates, e.g. {missing[:3]}")
     return codes / count[:, None], tokens / count[:, None]
+
+
+def _stream(paths: list[Path], batch_size: int, keep: Any = None) -> Any:
+    from .tokens import TokenStream
+
+    return TokenStream(paths, batch_size=batch_size, shuffle=False, keep=keep)
+
+
+def store_dates(paths: Sequence[str | Path]) -> np.ndarray:
+    """``(m,)`` sorted distinct dates (datetime64[s]) of the tokens of the stores."""
+    import zarr
+
+    parts = [np.unique(np.asarray(zarr.open_group(str(p), mode="r")["date"][:])) for p in paths]
+    return np.unique(np.concatenate(parts)).astype("datetime64[s]")
+
+
+def sae_evaluation_table(
+    tap: str,
+    trained: Sequence[str | Path],
+    random: str | Path,
+    stores: Sequence[str | Path],
+    random_stores: Sequence[str | Path],
+    holdout_every: int,
+    dense_threshold: float,
+    n_boot: int,
+    seed: int,
+    probes: Mapping[str, Any] | None = None,
+    batch_size: int = 4096,
+) -> pd.DataFrame:
+    """Every metric of one tap's SAEs (see the module docstring), one row each.
+
+    Args:
+        tap: The tap.
+        trained: The trained model's SAE files, one per seed (the first analysed; the
+            second, if any, for the seed stability).
+        random: The random model's SAE (first seed).
+        stores, random_stores: The tap's token stores (every shard) of either model.
+        holdout_every, dense_threshold, n_boot: ``features.evaluation``.
+        seed: Seed of the bootstrap (and of the probes' folds).
+        probes: None (no probes), or ``targets`` (the probe targets file), ``quantities``,
+            ``region`` (a :class:`~aurora_xai.regions.Region`), ``k``, ``inner_k``,
+            ``gap_days``, ``alphas``, ``n_boot``.
+        batch_size: Tokens read at a time (memory, not results).
+
+    Returns:
+        Rows ``tap, model, metric, features, value, ci_low, ci_high, n, n_unit, detail``;
+        ``metric`` one of ``fvu``, ``dead_fraction``, ``dense_fraction`` (model trained
+        and random), ``seed_stability``, ``seed_stability_chance``, ``probe_r2_<q>``
+        (``features`` ``sae`` or ``dense``).
+
+    Raises:
+        ValueError: for no held-out tokens, or probe dates without tokens in the region.
+    """
+    from ..probes.ridge import fit_probes, week_folds
+    from ..regimes.blocking import day_numbers
+    from .sae import load_sae
+    from .split import holdout_dates
+
+    def keep(t: np.ndarray) -> np.ndarray:
+        return holdout_dates(t, holdout_every)
+
+    rows: list[dict[str, Any]] = []
+    saes = [load_sae(p)[0] for p in trained]
+    for model, sae, paths in (
+        ("trained", saes[0], [Path(p) for p in stores]),
+        ("random", load_sae(random)[0], [Path(p) for p in random_stores]),
+    ):
+        m = heldout_metrics(week_sums(sae, _stream(paths, batch_size, keep).batches()), dense_threshold, n_boot, seed)
+        detail = f"{m.n_weeks} held-out weeks, {sae.n_latents} latents, k {sae.k}"
+        for metric, value, ci in (
+            ("fvu", m.fvu, m.fvu_ci),
+            ("dead_fraction", m.dead_fraction, m.dead_ci),
+            ("dense_fraction", m.dense_fraction, m.dense_ci),
+        ):
+            rows.append(
+                dict(
+                    tap=tap, model=model, metric=metric, features="sae", value=value, ci_low=ci[0], ci_high=ci[1],
+                    n=m.n_tokens, n_unit="held-out tokens", detail=detail,
+                )
+            )  # fmt: skip
+    nan = float("nan")
+    if len(saes) > 1:
+        a, b = saes[0], saes[1]
+        for metric, value, detail in (
+            ("seed_stability", seed_stability(a, b), "trained seeds"),
+            ("seed_stability_chance", chance_stability(a.d_in, a.n_latents, a.k), "two untrained SAEs"),
+        ):
+            rows.append(
+                dict(
+                    tap=tap, model="trained", metric=metric, features="sae", value=value, ci_low=nan, ci_high=nan,
+                    n=a.n_latents, n_unit="decoder directions", detail=detail,
+                )
+            )  # fmt: skip
+    if probes is not None:
+        from ..probes.study import read_targets
+
+        dates, y, _ = read_targets(probes["targets"], list(probes["quantities"]))
+        have = set(store_dates(stores).astype(np.int64).tolist())
+        ok = np.array([int(t) in have for t in dates.values.astype("datetime64[s]").astype(np.int64)])
+        dates, y = dates[ok], y[ok]
+        codes, tokens = region_means(saes[0], _stream([Path(p) for p in stores], batch_size).batches(),
+                                     probes["region"], dates.values)  # fmt: skip
+        days = day_numbers(dates)
+        folds = week_folds(days, probes["k"], probes["gap_days"], seed)
+        kw = dict(
+            k=probes["k"], inner_k=probes["inner_k"], gap_days=probes["gap_days"], alphas=probes["alphas"],
+            n_boot=probes["n_boot"], seed=seed, folds=folds,
+        )  # fmt: skip
+        for features, x in (("sae", codes), ("dense", tokens)):
+            res = fit_probes(x, y, dates, **kw)
+            for j, q in enumerate(probes["quantities"]):
+                rows.append(
+                    dict(
+                        tap=tap, model="trained", metric=f"probe_r2_{q}", features=features, value=float(res.r2[j]),
+                        ci_low=float(res.ci_low[j]), ci_high=float(res.ci_high[j]), n=res.n, n_unit="dates",
+                        detail=f"region {probes['region'].name}, {x.shape[1]} features, median alpha "
+                        f"{float(np.median(res.alphas[:, j])):g}",
+                    )
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def sae_headline(table: pd.DataFrame, n_boot: int) -> list[dict[str, Any]]:
+    """Headline rows of :func:`sae_evaluation_table`'s rows (all taps).
+
+    Metrics ``sae_<fvu|dead_fraction|dense_fraction>@<tap>`` (``_random``: the random
+    model's control), ``sae_seed_stability@<tap>`` (``_chance``: two untrained SAEs),
+    ``sae_probe_r2_<q>@<tap>`` (``_dense``: the dense probe on mean tokens).
+    """
+    out = []
+    boot = f"block bootstrap of the held-out ISO weeks, {int(n_boot)} resamples"
+    for r in table.itertuples(index=False):
+        if r.metric in ("fvu", "dead_fraction", "dense_fraction"):
+            metric = f"sae_{r.metric}@{r.tap}" + ("_random" if r.model == "random" else "")
+            method = f"TopK SAE of the {r.model} model's tokens, on the held-out weeks' tokens; {boot}"
+        elif r.metric.startswith("seed_stability"):
+            metric = f"sae_seed_stability@{r.tap}" + ("_chance" if r.metric.endswith("_chance") else "")
+            method = "median over one seed's decoder directions of the best-match |cosine| with another seed's"
+            if r.metric.endswith("_chance"):
+                method += " (two untrained SAEs of the same sizes)"
+        else:
+            metric = f"sae_{r.metric}@{r.tap}" + ("_dense" if r.features == "dense" else "")
+            what = "mean SAE code" if r.features == "sae" else "mean token"
+            method = (
+                f"held-out R² of a ridge probe on the region's per-date {what} (the probes' time-blocked folds "
+                "with a gap); group bootstrap of the held-out predictions, whole weeks resampled"
+            )
+        out.append(
+            {
+                "metric": metric,
+                "value": r.value,
+                "ci_low": None if not np.isfinite(r.ci_low) else r.ci_low,
+                "ci_high": None if not np.isfinite(r.ci_high) else r.ci_high,
+                "n": int(r.n),
+                "method": method,
+                "n_unit": r.n_unit,
+            }
+        )
+    return out
