@@ -27,8 +27,10 @@ def _points(ax, table: pd.DataFrame, taps: list[str], metric: str, styles: dict,
         val = rows["value"].to_numpy(dtype=float)
         lo = rows["ci_low"].to_numpy(dtype=float)
         hi = rows["ci_high"].to_numpy(dtype=float)
-        yerr = None if np.all(np.isnan(lo)) else [np.nan_to_num(val - lo), np.nan_to_num(hi - val)]
-        ax.errorbar(x + off, val, yerr=yerr, fmt=marker, color=colour, ms=5, capsize=3, label=label)
+        # the interval as a line from its low to its high end (a dead fraction's interval can
+        # lie above the estimate: a resample of weeks can only lose firings)
+        ax.vlines(x + off, lo, hi, color=colour, lw=1.2)
+        ax.plot(x + off, val, marker, color=colour, ms=5, label=label, ls="none")
     ax.set_xticks(x, taps, rotation=30, ha="right", fontsize=8)
     ax.set_xlim(-0.5, len(taps) - 0.5)
     ax.set_xlabel("tap, shallow to deep")
@@ -89,7 +91,7 @@ def plot_sae_evaluation(table: pd.DataFrame) -> Figure:
         ax.set_yticks(y, [q.removeprefix("probe_r2_") for q in qs], fontsize=7)
         ax.axvline(0, color="k", lw=0.6)
         ax.set_xlim(-0.53, 1.03)
-        ax.set_xlabel("held-out R² (95 % interval; below -0.5 drawn at -0.5)")
+        ax.set_xlabel("held-out R² (95 % interval; < -0.5 drawn at -0.5)")
         ax.set_title(f"probes at {tap}: SAE codes vs dense tokens", fontsize=10)
         ax.legend(fontsize=8)
         ax.grid(axis="x", alpha=0.3)
