@@ -1,49 +1,6 @@
 # Sparse-autoencoder features: the token samples (written by extract_latents and
 # extract_random_latents), SAE training per tap and seed, and their evaluation.
 
-# Seeds of the trained model's SAEs (the first is analysed, the second measures stability
-# across seeds); the random model's control gets the first seed only.
-SAE_SEEDS = [int(s) for s in config["features"]["sae"]["seeds"]]
-SAE_MODEL_SEEDS = {"trained": SAE_SEEDS, "random": SAE_SEEDS[:1]}
-
-
-def token_stores(model):
-    """The token stores of every shard of one model (trained | random)."""
-    return [f"results/features/tokens/{model}/{shard}" for shard in sorted(SHARDS)]
-
-
-def sae_files(model, seeds=None):
-    return [
-        f"results/features/sae/{model}/{tap}/seed{seed}.pt"
-        for tap in FEATURE_TAPS
-        for seed in (SAE_MODEL_SEEDS[model] if seeds is None else seeds)
-    ]
-
-
-def sae_targets():
-    """Outputs of the SAE training and evaluation."""
-    return [
-        "results/tables/sae_evaluation.csv",
-        "results/figures/sae_evaluation.png",
-    ]
-
-
-def sae_headline_parts():
-    return ["results/tables/headline/features.csv"]
-
-
-def feature_targets():
-    """Every output of the feature rules (features.smk, features_atlas.smk, steering.smk)."""
-    return [*sae_targets(), *atlas_targets(), *steering_targets()]
-
-
-def feature_headline_parts():
-    return [
-        *sae_headline_parts(),
-        *atlas_headline_parts(),
-        *steering_headline_parts(),
-    ]
-
 
 rule train_sae:
     input:
