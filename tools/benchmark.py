@@ -438,7 +438,7 @@ def bench_tokens(tmp: Path, n_dates: int = 16, rounds: int = 3) -> None:
     """Token sink against pooled extraction alone, and SAE training streamed from the stores."""
     from aurora_xai.features.sae import SAEConfig, array_batches, train_sae
     from aurora_xai.features.split import holdout_dates
-    from aurora_xai.features.tokens import TokenSample, TokenSink, TokenStream, open_tokens
+    from aurora_xai.features.tokens import TokenSample, TokenSink, TokenStream
 
     src = ERA5Source(str(_store(tmp)))
     model = build_model(ModelSpec.from_schema())
