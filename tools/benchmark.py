@@ -476,7 +476,7 @@ def bench_tokens(tmp: Path, n_dates: int = 16, rounds: int = 3) -> None:
             extract_taps(src, model, half, ("backbone",), regions, token_sink=sink, num_workers=1)
         shards.append(out / "backbone.zarr")
     stream = TokenStream(shards, batch_size=1024, seed=0, keep=lambda t: ~holdout_dates(t, 5))
-    x = np.concatenate([b.tokens for b in TokenStream(shards, 1024, keep=lambda t: ~holdout_dates(t, 5))(0)])
+    x = np.concatenate(list(TokenStream(shards, 1024, keep=lambda t: ~holdout_dates(t, 5))(0)))
     d = stream.n_channels
     cfg = SAEConfig(expansion=8, k=8, epochs=2, seed=0)
     speed = {}
