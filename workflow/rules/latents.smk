@@ -36,10 +36,10 @@ rule extract_latents:
             "model",
             "latents",
             "regions",
-            "features.enabled",
             "features.taps",
             TokenSampleSettings,
-            dag=("dates",),
+            # features.enabled adds or removes the token output (a missing output reruns)
+            dag=("dates", "features.enabled"),
         ),
         code=code("extract_latents.py"),
     script:

@@ -74,11 +74,11 @@ rule extract_random_latents:
             "model",
             "latents",
             "regions",
-            "features.enabled",
             "features.taps",
             TokenSampleSettings,
             ProbeControlSettings,
-            dag=("dates",),
+            # features.enabled adds or removes the token output (a missing output reruns)
+            dag=("dates", "features.enabled"),
         ),
         code=code("extract_latents.py"),
     script:

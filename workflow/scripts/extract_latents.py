@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from aurora_xai.features.settings import TokenSampleSettings
+from aurora_xai.features.settings import TokenSampleSettings, feature_taps
 from aurora_xai.features.tokens import TokenSample, TokenSink
 from aurora_xai.latents.extract import extract_taps
 from aurora_xai.latents.io import write_shard
@@ -46,17 +46,18 @@ log.info(
 prov = provenance(sm.params.settings, checkpoint=checkpoint_id(spec))
 sink = None
 if "tokens" in sm.output.keys():
-    features = settings.features
+    chosen = sm.params.settings["features"]["taps"]  # null: every extracted tap
+    taps = feature_taps(None if chosen is None else list(chosen), latents.tap, latents.all_taps)
     sample = settings.view(TokenSampleSettings)
     out = Path(sm.output.tokens)
     out.mkdir(parents=True, exist_ok=True)
     sink = TokenSink(
-        {tap: out / f"{tap}.zarr" for tap in features.taps},
+        {tap: out / f"{tap}.zarr" for tap in taps},
         TokenSample(max_tokens=sample.max_tokens, lat_edges=tuple(sample.lat_edges), seed=sample.seed),
         chunk_tokens=sample.chunk_tokens,
         attrs={"model": "random" if getattr(sm.params, "control", "") == "random" else "trained", **prov},
     )
-    log.info("token samples of %s to %s (at most %d tokens a date)", ", ".join(features.taps), out, sample.max_tokens)
+    log.info("token samples of %s to %s (at most %d tokens a date)", ", ".join(taps), out, sample.max_tokens)
 with sink if sink is not None else contextlib.nullcontext():
     pooled = extract_taps(
         source,
