@@ -171,3 +171,50 @@ def test_region_means_average_the_region_tokens():
     np.testing.assert_allclose(codes[0], z[1:3].mean(0))
     with pytest.raises(ValueError, match="no tokens"):
         region_means(sae, [B()], Region("south", -89, -60, 0, 10), t.values)
+
+
+def _run_train_script(tmp_path, stores, out, seed=0):
+    """The rule's script, run with a stand-in for Snakemake's ``snakemake`` object."""
+    import runpy
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    class Out(list):
+        pass
+
+    sae = {"expansion": 2, "k": 2, "k_aux": None, "aux_coef": 1 / 32, "dead_tokens": 10_000_000, "epochs": 2,
+           "batch_size": 128, "learning_rate": None}  # fmt: skip
+    sm = SimpleNamespace(
+        log=[str(tmp_path / "train.log")],
+        threads=1,
+        params=SimpleNamespace(
+            settings={"features": {"sae": sae, "evaluation": {"holdout_every": 5}}},
+            state=str(tmp_path / "state" / f"{Path(out).stem}.pt"),
+        ),
+        wildcards=SimpleNamespace(tap="backbone", model="trained", seed=str(seed)),
+        resources=SimpleNamespace(sae_device="cpu"),
+        input=SimpleNamespace(stores=[str(s) for s in stores]),
+        output=Out([str(out)]),
+    )
+    script = Path(__file__).resolve().parents[1] / "workflow" / "scripts" / "train_sae.py"
+    runpy.run_path(str(script), init_globals={"snakemake": sm})
+
+
+def test_train_sae_rule_script_is_deterministic(tmp_path):
+    from aurora_xai.features.sae import load_sae
+
+    shards = []
+    for i, start in enumerate(("2005-01-24T06", "2005-02-07T06")):
+        folder = tmp_path / f"s{i}"
+        folder.mkdir()
+        _store(folder / "backbone.zarr", pd.date_range(start, periods=14, freq="D"), d=8, per_date=30, seed=i)
+        shards.append(folder)
+    _run_train_script(tmp_path, shards, tmp_path / "a.pt")
+    _run_train_script(tmp_path, shards, tmp_path / "b.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    _, config, meta = load_sae(tmp_path / "a.pt")
+    dates = pd.DatetimeIndex(meta["train_dates"])
+    assert len(dates) == 28 - 7 and not holdout_dates(dates, 5).any()  # ISO week 5 held out
+    assert meta["tokens_seen"] == 2 * 21 * 30 and config.epochs == 2 and meta["model"] == "trained"
+    assert not (tmp_path / "state" / "a.pt").exists()  # the finished run's state is gone
+    assert "epoch 2/2" in (tmp_path / "train.log").read_text()
