@@ -82,6 +82,15 @@ REAL_METRICS = {
     "intervention_storm_axis_msl_random_rms_slope": "interventions",
     "intervention_pc1_2t_rank_p": "interventions",
     "intervention_storm_axis_10m_wind_speed_rank_p": "interventions",
+    "sae_fvu@backbone": "features",
+    "sae_dead_fraction@backbone.encoder.0": "features",
+    "sae_dense_fraction@encoder": "features",
+    "sae_fvu@backbone_random": "features",
+    "sae_dead_fraction@encoder_random": "features",
+    "sae_seed_stability@backbone": "features",
+    "sae_seed_stability@backbone_chance": "features",
+    "sae_probe_r2_t2m@backbone": "features",
+    "sae_probe_r2_planted_tanh_t850@backbone.encoder.1_dense": "features",
 }
 
 

@@ -123,6 +123,11 @@ ALTERNATIVES: dict[str, object] = {
     "validation.cascade_methods": ["lrp_cp"],
     "validation.target_variable": "10v",
     "validation.target_level": {"validation.target_level": 500, "validation.target_variable": "z"},
+    "features.taps": ["backbone"],
+    "features.sample.lat_edges": [-90, 0, 90],
+    "features.sae.k_aux": 4,
+    "features.sae.learning_rate": 0.001,
+    "features.sae.seeds": [0, 2],
 }
 
 #: Keys whose change cannot change any output, and why; they must schedule nothing.

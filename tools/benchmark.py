@@ -45,6 +45,12 @@ Sections:
               at equal k and the time ratio (tokens/s of each). SparseCoder is skipped
               when eai-sparsify does not import (its module alone needs simple-parsing,
               docstring-parser, natsort, accelerate and transformers)
+  tokens      the extraction with the token sink (every feature tap's token sample written
+              to zarr, features.sample's default) against the pooled extraction alone, on the
+              same passes (the tiny model, 3 deg synthetic store, all taps of the embedded
+              default, alternating rounds): tokens/s written and the time ratio (target:
+              <= 1.3x); then SAE training streamed from those stores (TokenStream over two
+              shards with the held-out weeks filtered out) against the same tokens in memory
   download    the ERA5 copy (download_subset) from local WeatherBench 2-schema stores of
               >= 1 GB with extra variables (0.25 deg, the study's grid, and a 1 deg
               synthetic one): dask threads against the serial copy, each in a fresh
@@ -426,6 +432,62 @@ def bench_sae(tmp: Path, rounds: int = 2) -> None:
             )
         print(line)
     _sae_revival(classes)
+
+
+def bench_tokens(tmp: Path, n_dates: int = 16, rounds: int = 3) -> None:
+    """Token sink against pooled extraction alone, and SAE training streamed from the stores."""
+    from aurora_xai.features.sae import SAEConfig, array_batches, train_sae
+    from aurora_xai.features.split import holdout_dates
+    from aurora_xai.features.tokens import TokenSample, TokenSink, TokenStream
+
+    src = ERA5Source(str(_store(tmp)))
+    model = build_model(ModelSpec.from_schema())
+    taps = ("backbone", "encoder", "backbone.encoder.0", "backbone.encoder.1")
+    regions = regions_from_config(REGIONS)
+    times = pd.date_range("2005-01-02T06", periods=n_dates, freq="D")
+    written: dict[str, int] = {}
+
+    def with_sink(out: Path) -> None:
+        with TokenSink({t: out / f"{t}.zarr" for t in taps}, TokenSample(max_tokens=16_384)) as sink:
+            extract_taps(src, model, times, taps, regions, token_sink=sink, num_workers=1)
+        written["tokens"] = sum(w.n_tokens for w in sink.writers.values())
+
+    kinds = {
+        "pooled": lambda: extract_taps(src, model, times, taps, regions, num_workers=1),
+        "pooled + tokens": lambda: with_sink(tmp / "tokens_bench"),
+    }
+    extract_taps(src, model, times[:1], taps, regions, num_workers=1)  # warm up
+    runs: dict[str, list[float]] = {k: [] for k in kinds}
+    for r in range(rounds):
+        for kind in list(kinds)[:: 1 if r % 2 == 0 else -1]:
+            runs[kind].append(timed(kinds[kind])[1])
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    print(
+        f"tokens      3 deg, tiny model, {len(taps)} taps, {n_dates} dates x {rounds} rounds: pooled "
+        f"{med['pooled']:.2f} s, pooled + token sink {med['pooled + tokens']:.2f} s (ratio "
+        f"{ratio(med['pooled + tokens'], med['pooled']):.2f}; target <= 1.3); {written['tokens']} tokens written, "
+        f"{written['tokens'] / med['pooled + tokens']:.0f} tokens/s (extraction included)"
+    )
+    # SAE training from the stores (two shards: the same store twice, as two shard folders)
+    shards = []
+    for i, half in enumerate((times[: n_dates // 2], times[n_dates // 2 :])):
+        out = tmp / f"tokens_shard{i}"
+        with TokenSink({"backbone": out / "backbone.zarr"}, TokenSample(max_tokens=16_384)) as sink:
+            extract_taps(src, model, half, ("backbone",), regions, token_sink=sink, num_workers=1)
+        shards.append(out / "backbone.zarr")
+    stream = TokenStream(shards, batch_size=1024, seed=0, keep=lambda t: ~holdout_dates(t, 5))
+    x = np.concatenate(list(TokenStream(shards, 1024, keep=lambda t: ~holdout_dates(t, 5))(0)))
+    d = stream.n_channels
+    cfg = SAEConfig(expansion=8, k=8, epochs=2, seed=0)
+    speed = {}
+    for label, source in (("streamed", stream), ("in memory", array_batches(x, 1024, seed=0))):
+        run, seconds = timed(functools.partial(train_sae, source, d, cfg))
+        speed[label] = run.tokens_seen / seconds
+    print(
+        f"            SAE training ({stream.n_tokens} training tokens x {d}, {cfg.n_latents(d)} latents, k {cfg.k}, "
+        f"{cfg.epochs} epochs): streamed from 2 shards {speed['streamed']:.0f} tokens/s, in memory "
+        f"{speed['in memory']:.0f} tokens/s"
+    )
 
 
 def _write_times(ds, path: Path, first: bool) -> None:
@@ -840,6 +902,7 @@ SECTIONS = {
     "lrp_memory": lambda tmp: bench_lrp_memory(),
     "masks": lambda tmp: bench_masks(tmp),
     "sae": lambda tmp: bench_sae(tmp),
+    "tokens": lambda tmp: bench_tokens(tmp),
     "download": lambda tmp: bench_download(tmp),
     "surrogate": lambda tmp: bench_surrogate(tmp),
 }

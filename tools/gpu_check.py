@@ -43,6 +43,12 @@ without stopping the next sections:
                     stages + 1 per method; the searchlight: 2 x blocks x groups; data
                     randomisation: one more pass per method under a second checkpoint),
                     and each check's time estimated from them
+  features          the extraction with the token sink (the backbone tap's token sample,
+                    features.sample's default: 16,384 tokens a date, written to zarr) against
+                    the pooled extraction alone, on the same dates (fp32, small architecture):
+                    dates/s of each, their ratio, tokens/s written; then one epoch of a TopK
+                    SAE (expansion 8, k 32) on those tokens streamed from the store on the
+                    device: training tokens/s and peak memory
   extraction_large  the extraction's numbers in bf16 for the 1.3B architecture
                     (AuroraPretrained), if it fits (last: the likeliest not to)
 
@@ -78,10 +84,11 @@ BUDGETS_S: dict[str, float] = {
     "perturbation": 35,
     "interventions": 35,
     "agreement": 25,
-    "validation": 30,
+    "validation": 25,
+    "features": 20,
 }
 #: The whole check stops starting sections after this many seconds.
-TOTAL_BUDGET_S = 465.0
+TOTAL_BUDGET_S = 480.0
 #: What each section reports besides ``status``, ``wall_s``, ``budget_s`` and ``error``.
 RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "environment": ("python", "torch", "aurora", "cuda_available", "device", "device_name", "device_memory_gb"),
@@ -112,6 +119,20 @@ RESULT_KEYS: dict[str, tuple[str, ...]] = {
         "passes",
         "searchlight",
         "estimate_s",
+    ),
+    "features": (
+        "model",
+        "grid",
+        "n_dates",
+        "pooled_dates_per_s",
+        "tokens_dates_per_s",
+        "ratio",
+        "tokens_written",
+        "tokens_per_s",
+        "sae_tokens",
+        "sae_channels",
+        "sae_tokens_per_s",
+        "sae_peak_memory_gb",
     ),
 }
 #: Keys of each precision's entry in the extraction sections.
@@ -690,6 +711,55 @@ def section_validation(check: Check, budget: Budget) -> dict[str, Any]:
     parts = [v for k, v in estimate.items() if k != "data_randomisation"]
     estimate["validate_attribution"] = None if any(v is None for v in parts) else round(sum(parts), 1)
     out["estimate_s"] = estimate
+
+
+def section_features(check: Check, budget: Budget) -> dict[str, Any]:
+    import torch
+
+    from aurora_xai.benchmark import measure, ratio, timed
+    from aurora_xai.features.sae import SAEConfig, train_sae
+    from aurora_xai.features.tokens import TokenSample, TokenSink, TokenStream
+    from aurora_xai.latents.extract import extract_taps
+
+    source = check.source()
+    times = check.times
+    model = check.model(check.small)
+    kwargs = dict(device=check.device, num_workers=check.workers)
+    extract_taps(source, model, times[:1], ["backbone"], check.regions(), **kwargs)  # warm-up
+    _, pooled_s = timed(
+        functools.partial(extract_taps, source, model, times, ["backbone"], check.regions(), **kwargs), check.device
+    )
+    path = check.tmp / "tokens" / "backbone.zarr"
+
+    def with_sink() -> int:
+        with TokenSink({"backbone": path}, TokenSample()) as sink:
+            extract_taps(source, model, times, ["backbone"], check.regions(), token_sink=sink, **kwargs)
+        return sink.writers["backbone"].n_tokens
+
+    written, tokens_s = timed(with_sink, check.device)
+    out: dict[str, Any] = {
+        "model": check.small,
+        "grid": check.grid(),
+        "n_dates": len(times),
+        "pooled_dates_per_s": round(len(times) / pooled_s, 4),
+        "tokens_dates_per_s": round(len(times) / tokens_s, 4),
+        "ratio": round(ratio(tokens_s, pooled_s), 4),
+        "tokens_written": int(written),
+        "tokens_per_s": round(written / tokens_s, 1),
+    }
+    stream = TokenStream(path, batch_size=4096, seed=0)
+    cfg = SAEConfig(expansion=8, k=32, epochs=1, seed=0)
+    run, sae_s, peak = measure(
+        functools.partial(train_sae, stream, stream.n_channels, cfg, device=check.device), check.device
+    )
+    if torch.device(check.device).type == "cuda":
+        torch.cuda.empty_cache()
+    out.update(
+        sae_tokens=int(run.tokens_seen),
+        sae_channels=int(stream.n_channels),
+        sae_tokens_per_s=round(run.tokens_seen / sae_s, 1),
+        sae_peak_memory_gb=_gb(peak),
+    )
     return out
 
 
@@ -702,6 +772,7 @@ SECTIONS: dict[str, Callable[[Check, Budget], dict[str, Any]]] = {
     "interventions": section_interventions,
     "agreement": section_agreement,
     "validation": section_validation,
+    "features": section_features,
     "extraction_large": section_extraction_large,  # last: the likeliest not to fit
 }
 

@@ -28,6 +28,7 @@ GROUPS: Mapping[str, str] = {
     "validation": "Validation",
     "perturbation": "Perturbation",
     "interventions": "Interventions",
+    "features": "Features",
     "other": "Other",
 }
 
@@ -55,6 +56,7 @@ class Rule:
 #: with underscores as spaces).
 WORDS: Mapping[str, Mapping[str, str]] = {
     "folds": {"_blocked": "time-blocked folds", "": "shuffled folds"},
+    "saem": {"fvu": "FVU", "dead_fraction": "dead-latent fraction", "dense_fraction": "dense-latent fraction"},
     # probe quantities: the region means of single input fields are calibration rows (the
     # raw inputs hold them exactly); the planted terms of F are not linear in the inputs
     "pq": {
@@ -392,6 +394,43 @@ RULES: tuple[Rule, ...] = tuple(
             "{d} push: {q} {stat}",
             "{stat_meaning}",
         ),
+        # features: sparse autoencoders of the tokens per tap
+        (
+            r"sae_(?P<saem>fvu|dead_fraction|dense_fraction)@(?P<tap>[^@]+)_random",
+            "features",
+            "SAE {saem} at {tap}, random model",
+            "control: the same SAE trained on the tokens of a randomly initialised model of the same architecture",
+        ),
+        (
+            r"sae_(?P<saem>fvu|dead_fraction|dense_fraction)@(?P<tap>[^@]+)",
+            "features",
+            "SAE {saem} at {tap}",
+            "on the held-out weeks' tokens at {tap}: {saem_meaning}",
+        ),
+        (
+            r"sae_seed_stability@(?P<tap>[^@]+)_chance",
+            "features",
+            "SAE seed stability at {tap}, chance level",
+            "the same statistic for two untrained SAEs of the same sizes",
+        ),
+        (
+            r"sae_seed_stability@(?P<tap>[^@]+)",
+            "features",
+            "SAE seed stability at {tap}",
+            "median best-match cosine of one seed's decoder directions with another seed's",
+        ),
+        (
+            r"sae_probe_r2_(?P<pq>.+)@(?P<tap>[^@]+)_dense",
+            "features",
+            "{pq} probe R² on mean tokens at {tap}",
+            "the dense probe beside the SAE probe: the region's mean tokens, the same folds",
+        ),
+        (
+            r"sae_probe_r2_(?P<pq>.+)@(?P<tap>[^@]+)",
+            "features",
+            "{pq} probe R² on SAE codes at {tap}",
+            "held-out variance of {pq} decoded linearly from the region's mean SAE code",
+        ),
     )
 )
 
@@ -431,6 +470,12 @@ def describe(metric: str) -> MetricLabel:
         if rule.group == "layers" and "stat" in m.groupdict():
             inner = describe(m["stat"])
             fields["stat_label"], fields["stat_meaning"] = inner.label, inner.meaning
+        if rule.group == "features" and "saem" in m.groupdict():
+            fields["saem_meaning"] = {
+                "fvu": "fraction of the tokens' variance the reconstruction leaves unexplained",
+                "dead_fraction": "share of latents that never fire",
+                "dense_fraction": "share of latents firing on more than the dense threshold of tokens",
+            }[m["saem"]]
         if rule.group == "interventions":
             fields["stat"] = {
                 "random_rms_slope": "random-direction slope",

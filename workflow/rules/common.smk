@@ -41,6 +41,11 @@ from aurora_xai.attribution.validation_settings import (
     ValidationSettings,
 )
 from aurora_xai.settings import Settings, select, validate_config, view_keys
+from aurora_xai.features.settings import (
+    FeatureEvaluationSettings,
+    SAESettings,
+    TokenSampleSettings,
+)
 
 # Before anything reads the config: number text in number fields (YAML 1.1 reads 1e-6 as
 # text) becomes a number (a warning says so), defaults are filled, and every error is
@@ -269,6 +274,62 @@ def headline_parts(wildcards=None):
 CASES = list(config["attribution"]["cases"])
 # Sparse-autoencoder features of the tokens (features.smk, features_atlas.smk, steering.smk).
 FEATURES = bool(config["features"]["enabled"])
+FEATURE_TAPS = list(SETTINGS.features.taps)
+
+
+def feature_token_output(model):
+    """The token stores of one extraction's shard (model: trained | random) when the
+    features are on, as a named output (``tokens``): one ``<tap>.zarr`` per feature tap.
+    """
+    if not FEATURES:
+        return {}
+    return {"tokens": directory(f"results/features/tokens/{model}/{{shard}}")}
+
+
+# Seeds of the trained model's SAEs (the first is analysed, the second measures stability
+# across seeds); the random model's control gets the first seed only.
+SAE_SEEDS = [int(s) for s in config["features"]["sae"]["seeds"]]
+SAE_MODEL_SEEDS = {"trained": SAE_SEEDS, "random": SAE_SEEDS[:1]}
+
+
+def token_stores(model):
+    """The token stores of every shard of one model (trained | random)."""
+    return [f"results/features/tokens/{model}/{shard}" for shard in sorted(SHARDS)]
+
+
+def sae_files(model, seeds=None):
+    return [
+        f"results/features/sae/{model}/{tap}/seed{seed}.pt"
+        for tap in FEATURE_TAPS
+        for seed in (SAE_MODEL_SEEDS[model] if seeds is None else seeds)
+    ]
+
+
+def sae_targets():
+    """Outputs of the SAE training and evaluation."""
+    return [
+        "results/tables/sae_evaluation.csv",
+        "results/figures/sae_evaluation.png",
+    ]
+
+
+def sae_headline_parts():
+    return ["results/tables/headline/features.csv"]
+
+
+def feature_targets():
+    """Every output of the feature rules (features.smk, features_atlas.smk, steering.smk)."""
+    return [*sae_targets(), *atlas_targets(), *steering_targets()]
+
+
+def feature_headline_parts():
+    return [
+        *sae_headline_parts(),
+        *atlas_headline_parts(),
+        *steering_headline_parts(),
+    ]
+
+
 # LRP of every labelled storm and calm day, and their composites (attribution.smk).
 COMPOSITES = bool(config["attribution"]["composites"])
 

@@ -15,6 +15,8 @@ rule extract_latents:
         checkpoint=model_checkpoint,
     output:
         "results/latents/shards/{shard}.nc",
+        # the unpooled token sample of every feature tap, from the same forward passes
+        **feature_token_output("trained"),
     log:
         "logs/extract_latents/{shard}.log",
     benchmark:
@@ -34,7 +36,10 @@ rule extract_latents:
             "model",
             "latents",
             "regions",
-            dag=("dates",),
+            "features.taps",
+            TokenSampleSettings,
+            # features.enabled adds or removes the token output (a missing output reruns)
+            dag=("dates", "features.enabled"),
         ),
         code=code("extract_latents.py"),
     script:

@@ -52,6 +52,8 @@ rule extract_random_latents:
         store=store_input,
     output:
         "results/probes/random/shards/{shard}.nc",
+        # the random model's token sample: the SAE's random-model control
+        **feature_token_output("random"),
     log:
         "logs/extract_random_latents/{shard}.log",
     benchmark:
@@ -72,8 +74,11 @@ rule extract_random_latents:
             "model",
             "latents",
             "regions",
+            "features.taps",
+            TokenSampleSettings,
             ProbeControlSettings,
-            dag=("dates",),
+            # features.enabled adds or removes the token output (a missing output reruns)
+            dag=("dates", "features.enabled"),
         ),
         code=code("extract_latents.py"),
     script:

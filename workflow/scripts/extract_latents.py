@@ -1,12 +1,18 @@
 """Rules extract_latents and extract_random_latents: run Aurora on one shard of dates and pool
 the latents of every tap (extract_random_latents: the probes' random-model control, the
-same architecture with random weights, params.control = "random")."""
+same architecture with random weights, params.control = "random"). With features.enabled
+the same forward passes also write the token sample of every feature tap (output tokens:
+one <tap>.zarr each)."""
 
+import contextlib
 import functools
+from pathlib import Path
 
 import pandas as pd
 import torch
 
+from aurora_xai.features.settings import TokenSampleSettings, feature_taps
+from aurora_xai.features.tokens import TokenSample, TokenSink
 from aurora_xai.latents.extract import extract_taps
 from aurora_xai.latents.io import write_shard
 from aurora_xai.logs import setup_logging
@@ -37,22 +43,41 @@ log.info(
     sm.resources.latents_batch_size,
     workers,
 )
-pooled = extract_taps(
-    source,
-    model,
-    pd.DatetimeIndex(sm.params.times),
-    taps=latents.all_taps,
-    regions=settings.regions,
-    area_weighted=latents.area_weighted,
-    stats=list(latents.stats),
-    device=device,
-    skip_missing=settings.data.on_missing == "skip",
-    published_geometry=latents.published_geometry,
-    batch_size=sm.resources.latents_batch_size,
-    num_workers=workers,
-    reopen=functools.partial(settings.data.open, settings.history_hours),
-)
 prov = provenance(sm.params.settings, checkpoint=checkpoint_id(spec))
+sink = None
+if "tokens" in sm.output.keys():
+    chosen = sm.params.settings["features"]["taps"]  # null: every extracted tap
+    taps = feature_taps(None if chosen is None else list(chosen), latents.tap, latents.all_taps)
+    sample = settings.view(TokenSampleSettings)
+    out = Path(sm.output.tokens)
+    out.mkdir(parents=True, exist_ok=True)
+    sink = TokenSink(
+        {tap: out / f"{tap}.zarr" for tap in taps},
+        TokenSample(max_tokens=sample.max_tokens, lat_edges=tuple(sample.lat_edges), seed=sample.seed),
+        chunk_tokens=sample.chunk_tokens,
+        attrs={"model": "random" if getattr(sm.params, "control", "") == "random" else "trained", **prov},
+    )
+    log.info("token samples of %s to %s (at most %d tokens a date)", ", ".join(taps), out, sample.max_tokens)
+with sink if sink is not None else contextlib.nullcontext():
+    pooled = extract_taps(
+        source,
+        model,
+        pd.DatetimeIndex(sm.params.times),
+        taps=latents.all_taps,
+        regions=settings.regions,
+        area_weighted=latents.area_weighted,
+        stats=list(latents.stats),
+        device=device,
+        skip_missing=settings.data.on_missing == "skip",
+        published_geometry=latents.published_geometry,
+        batch_size=sm.resources.latents_batch_size,
+        num_workers=workers,
+        reopen=functools.partial(settings.data.open, settings.history_hours),
+        token_sink=sink,
+    )
+if sink is not None:
+    for tap, writer in sink.writers.items():
+        log.info("%s: %d tokens of %d channels, %d dates", tap, writer.n_tokens, writer.n_channels, len(writer.dates))
 for ds in pooled.values():
     ds.attrs.update(prov)
 write_shard(pooled, latents.tap, sm.output[0])

@@ -314,6 +314,41 @@ STATUSES: tuple[tuple[str, Calibration], ...] = (
             _INT_EFFECT,
         ),
     ),
+    # sparse autoencoders (features.smk): the random-model control and the chance level first
+    (
+        r"sae_(fvu|dead_fraction|dense_fraction)@.+_random",
+        Calibration(
+            "not simulated",
+            "the same SAE trained on the random model's tokens (a control); its block bootstrap over held-out "
+            "weeks is not simulated by the suite",
+        ),
+    ),
+    (
+        r"sae_(fvu|dead_fraction|dense_fraction)@.+",
+        Calibration(
+            "not simulated",
+            "measured on the held-out weeks' tokens; its block bootstrap over held-out weeks is not simulated by "
+            "the suite (which has no SAE case)",
+        ),
+    ),
+    (
+        r"sae_seed_stability@.+_chance",
+        Calibration("no test or interval", "the statistic for two untrained SAEs of the same sizes: its chance level"),
+    ),
+    (
+        r"sae_seed_stability@.+",
+        Calibration(
+            "no test or interval", "two seeds give one value; read it against its chance level (the _chance row)"
+        ),
+    ),
+    (
+        r"sae_probe_r2_.+",
+        Calibration(
+            "not simulated",
+            "held-out R² of a ridge probe on per-date mean SAE codes (or mean tokens: _dense) with the probes' "
+            "folds; its week-bootstrap interval is not simulated for these features",
+        ),
+    ),
 )
 _COMPILED = tuple((re.compile(p), c) for p, c in STATUSES)
 

@@ -38,7 +38,7 @@ Imports without torch (the sink moves tensors with their own methods).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -338,72 +338,141 @@ class TokenSink:
 
 @dataclasses.dataclass(frozen=True)
 class TokenBatch:
-    """A batch of the stream: ``tokens (b, D)`` float32 and their store indices ``(b,)``."""
+    """A batch of the stream: ``tokens (b, D)`` float32, their indices ``(b,)`` (in the
+    stores laid end to end, in the order given) and per token ``date`` (seconds since
+    1970-01-01 UTC, int64), ``latent_level`` (int8), ``latitude``, ``longitude`` (float32)."""
 
     tokens: np.ndarray
     index: np.ndarray
+    date: np.ndarray | None = None
+    latent_level: np.ndarray | None = None
+    latitude: np.ndarray | None = None
+    longitude: np.ndarray | None = None
+
+
+#: A date filter: ``keep(dates)`` maps ``(m,)`` datetime64 dates to ``(m,)`` bools.
+DateFilter = Callable[[np.ndarray], np.ndarray]
+_COORDS = ("date", "latent_level", "latitude", "longitude")
 
 
 class TokenStream:
-    """Shuffled batches of a token store, in bounded memory.
+    """Shuffled batches of one or several token stores (e.g. the shards), in bounded memory.
 
-    An epoch visits the chunks in a seeded random order, ``buffer_chunks`` at a time;
-    the tokens of those chunks (and the fewer than ``batch_size`` left over from the
-    previous group) are shuffled and cut into batches; the last batch of an epoch may
-    be short. Every token appears exactly once an epoch; at most :attr:`max_rows`
-    tokens are held. The order depends on ``(seed, epoch)`` only.
+    The stores are laid end to end (in the order given); a token's index is its row in
+    that concatenation. With ``keep``, only the tokens whose date passes the filter
+    (e.g. the dates not held out, :func:`aurora_xai.features.split.holdout_dates`) are
+    streamed; the filter is applied to each chunk's dates as the chunk is read (the
+    count of kept tokens is taken once, reading the dates chunk by chunk).
+
+    An epoch visits the chunks of all stores in a seeded random order,
+    ``buffer_chunks`` at a time; the kept tokens of those chunks (and the fewer than
+    ``batch_size`` left over from the previous group) are shuffled and cut into
+    batches; the last batch of an epoch may be short. Every kept token appears exactly
+    once an epoch; at most :attr:`max_rows` tokens are held. The order depends on
+    ``(seed, epoch)`` and the stores only.
 
     Args:
-        path: The store written by :class:`TokenWriter`.
+        path: A store written by :class:`TokenWriter`, or a sequence of them, all with
+            the same channels.
         batch_size: Tokens a batch.
         seed: Seed of the order.
         buffer_chunks: Chunks read and shuffled together.
-        shuffle: False: the store's order, in batches.
+        shuffle: False: the stores' order, in batches.
+        keep: Date filter (None: every token).
 
     Raises:
-        ValueError: for ``batch_size < 1`` or ``buffer_chunks < 1``.
+        ValueError: for ``batch_size < 1``, ``buffer_chunks < 1``, no stores, or
+            stores whose channels differ (naming them).
     """
 
     def __init__(
-        self, path: str | Path, batch_size: int = 4096, seed: int = 0, buffer_chunks: int = 4, shuffle: bool = True
+        self,
+        path: str | Path | Sequence[str | Path],
+        batch_size: int = 4096,
+        seed: int = 0,
+        buffer_chunks: int = 4,
+        shuffle: bool = True,
+        keep: DateFilter | None = None,
     ) -> None:
         if batch_size < 1 or buffer_chunks < 1:
             raise ValueError(f"batch_size and buffer_chunks must be >= 1, got {batch_size}, {buffer_chunks}")
-        self.array = zarr.open_group(str(path), mode="r")["tokens"]
+        paths = [path] if isinstance(path, (str, Path)) else list(path)
+        if not paths:
+            raise ValueError("TokenStream needs at least one store")
+        self.paths = [Path(p) for p in paths]
+        self.groups = [zarr.open_group(str(p), mode="r") for p in self.paths]
+        channels = {str(p): int(g["tokens"].shape[1]) for p, g in zip(self.paths, self.groups)}
+        if len(set(channels.values())) != 1:
+            raise ValueError(f"token stores with different channels: {channels}")
         self.batch_size, self.seed, self.buffer_chunks, self.shuffle = batch_size, seed, buffer_chunks, shuffle
-        self.n_tokens, self.n_channels = (int(v) for v in self.array.shape)
-        self.chunk_tokens = int(self.array.chunks[0])
+        self.keep = keep
+        self.n_channels = next(iter(channels.values()))
+        self.chunk_tokens = max(int(g["tokens"].chunks[0]) for g in self.groups)
+        # chunks of all stores: (store, start, stop, offset of the store)
+        self._chunks: list[tuple[int, int, int, int]] = []
+        offset = 0
+        for s, g in enumerate(self.groups):
+            n, c = int(g["tokens"].shape[0]), int(g["tokens"].chunks[0])
+            self._chunks += [(s, a, min(a + c, n), offset) for a in range(0, n, c)]
+            offset += n
+        self.n_stored = offset
+        self.n_tokens = self.n_stored if keep is None else sum(int(self._kept(*c[:3]).sum()) for c in self._chunks)
+
+    @property
+    def array(self) -> Any:
+        """The first store's ``tokens`` array."""
+        return self.groups[0]["tokens"]
 
     @property
     def max_rows(self) -> int:
         """The most tokens held at once: ``buffer_chunks * chunk_tokens + batch_size``."""
         return self.buffer_chunks * self.chunk_tokens + self.batch_size
 
+    def _kept(self, store: int, a: int, b: int, dates: np.ndarray | None = None) -> np.ndarray:
+        """``(b - a,)`` bool: the chunk's tokens that pass the filter."""
+        if self.keep is None:
+            return np.ones(b - a, dtype=bool)
+        if dates is None:
+            dates = np.asarray(self.groups[store]["date"][a:b])
+        values, inverse = np.unique(dates, return_inverse=True)
+        ok = np.asarray(self.keep(values.astype("datetime64[s]")), dtype=bool)
+        if ok.shape != values.shape:
+            raise ValueError(f"the date filter returned shape {ok.shape} for {values.shape} dates")
+        return ok[inverse.reshape(-1)]
+
+    def _read(self, store: int, a: int, b: int, offset: int) -> dict[str, np.ndarray]:
+        g = self.groups[store]
+        parts = {name: np.asarray(g[name][a:b]) for name in _COORDS}
+        kept = self._kept(store, a, b, parts["date"])
+        tokens = np.asarray(g["tokens"][a:b], dtype=np.float32)
+        out = {name: v[kept] for name, v in parts.items()}
+        out["tokens"] = tokens[kept] if not kept.all() else tokens
+        out["index"] = np.arange(offset + a, offset + b, dtype=np.int64)[kept]
+        return out
+
     def batches(self, epoch: int = 0) -> Iterator[TokenBatch]:
-        """The batches of one ``epoch`` with their token indices."""
-        n_chunks = -(-self.n_tokens // self.chunk_tokens)
+        """The batches of one ``epoch`` with their token indices and coordinates."""
+        n_chunks = len(self._chunks)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed % 2**64, epoch]))
         order = rng.permutation(n_chunks) if self.shuffle else np.arange(n_chunks)
-        left_x = np.zeros((0, self.n_channels), np.float32)
-        left_i = np.zeros(0, np.int64)
+        names = ("tokens", "index", *_COORDS)
+        left: dict[str, np.ndarray] | None = None
         for g in range(0, n_chunks, self.buffer_chunks):
-            xs, ids = [left_x], [left_i]
-            for c in order[g : g + self.buffer_chunks]:
-                a, b = int(c) * self.chunk_tokens, min((int(c) + 1) * self.chunk_tokens, self.n_tokens)
-                xs.append(np.asarray(self.array[a:b], dtype=np.float32))
-                ids.append(np.arange(a, b, dtype=np.int64))
-            x, i = np.concatenate(xs), np.concatenate(ids)
-            del xs, ids
+            parts = [left] if left is not None else []
+            parts += [self._read(*self._chunks[int(c)]) for c in order[g : g + self.buffer_chunks]]
+            joined = {k: np.concatenate([p[k] for p in parts]) for k in names}
+            del parts
+            m = len(joined["index"])
             if self.shuffle:
-                p = rng.permutation(len(i))
-                x, i = x[p], i[p]
-            full = len(i) - len(i) % self.batch_size
+                p = rng.permutation(m)
+                joined = {k: v[p] for k, v in joined.items()}
+            full = m - m % self.batch_size
             for s in range(0, full, self.batch_size):
-                yield TokenBatch(x[s : s + self.batch_size], i[s : s + self.batch_size])
-            left_x, left_i = x[full:].copy(), i[full:].copy()
-            del x, i
-        if len(left_i):
-            yield TokenBatch(left_x, left_i)
+                yield TokenBatch(**{k: v[s : s + self.batch_size] for k, v in joined.items()})
+            left = {k: v[full:].copy() for k, v in joined.items()}
+            del joined
+        if left is not None and len(left["index"]):
+            yield TokenBatch(**left)
 
     def __call__(self, epoch: int = 0) -> Iterator[np.ndarray]:
         """The token arrays ``(b, D)`` of one ``epoch`` (what SAE training reads)."""
