@@ -44,15 +44,19 @@ from ..latents.geometry import LATENT_LEVEL_NAMES
 from ..regions import Region
 
 __all__ = [
-    "CALM_WORDS",
-    "FeatureSums",
+    "MODELS",
     "SEASON_MONTHS",
+    "FeatureSums",
     "atlas_dataset",
+    "atlas_table",
     "describe_feature",
     "encode_tokens",
+    "feature_atlas",
     "feature_centre",
     "peak_season",
+    "planted_headline",
     "planted_match",
+    "planted_table",
     "top_features",
 ]
 
@@ -82,8 +86,6 @@ STORM_R = 0.3
 STORM_Z = 2.6
 #: |r| with a probe quantity at or above which the description names it.
 PROBE_R = 0.5
-#: The words of a negative storm correlation.
-CALM_WORDS = "fires on calm days"
 
 
 @dataclasses.dataclass
@@ -416,7 +418,7 @@ def describe_feature(
     if np.isfinite(storm_r) and storm_r >= storm_threshold:
         parts.append("fires on storm days")
     elif np.isfinite(storm_r) and storm_r <= -storm_threshold:
-        parts.append(CALM_WORDS)
+        parts.append("fires on calm days")
     finite = {q: r for q, r in probe_r.items() if np.isfinite(r)}
     if finite:
         q = max(finite, key=lambda q: abs(finite[q]))
@@ -626,3 +628,163 @@ def planted_match(field_corr: np.ndarray, structures: Sequence[str]) -> pd.DataF
         f = int(np.nanargmax(r))
         rows.append({"structure": name, "feature": f, "corr": float(r[f])})
     return pd.DataFrame(rows)
+
+
+#: The two SAEs of the planted match: the trained model's and the random model's (control).
+MODELS = ("trained", "random")
+
+
+def feature_atlas(
+    sae: Any,
+    stores: Sequence[str | Path],
+    regions: Mapping[str, Region],
+    labels: pd.DataFrame | None,
+    probes: xr.DataArray | None,
+    top_dates: int,
+    fields: FieldSource | None = None,
+    control_sae: Any = None,
+    control_stores: Sequence[str | Path] = (),
+    not_applicable: str = "",
+    batch_size: int = 8192,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """The atlas of one tap's SAE with the planted-structure match beside its control.
+
+    The trained SAE's tokens are encoded once (:func:`encode_tokens`) with ``fields``;
+    the control SAE's tokens (the random model's SAE on the random model's tokens) only
+    when there are fields, since the planted match is all it is used for.
+
+    Args:
+        sae: The analysed SAE (the trained model's tokens, first seed).
+        stores: Its token stores (one per shard).
+        regions, labels, probes, top_dates: As :func:`atlas_dataset`.
+        fields: The planted structures (None: no planted match).
+        control_sae: The random model's SAE; with ``control_stores`` its tokens.
+        not_applicable: Why there is no planted match (recorded when ``fields`` is None).
+        batch_size: Tokens encoded at once.
+        attrs: Attributes of the dataset.
+
+    Returns:
+        :func:`atlas_dataset`'s dataset plus, with fields, ``planted_feature`` and
+        ``planted_corr`` ``(model, structure)`` (:data:`MODELS`), ``planted_tokens``
+        ``(model,)``; without, the attribute ``planted_not_applicable``.
+    """
+    sums = encode_tokens(sae, stores, batch_size=batch_size, fields=fields)
+    ds = atlas_dataset(sums, regions, labels, probes, top_dates, attrs)
+    if fields is None:
+        ds.attrs["planted_not_applicable"] = not_applicable or "no planted structures"
+        return ds
+    matches = [planted_match(sums.field_corr(), sums.fields)]
+    n_tokens = [sums.n_tokens]
+    if control_sae is not None and control_stores:
+        control = encode_tokens(control_sae, control_stores, batch_size=batch_size, fields=fields)
+        matches.append(planted_match(control.field_corr(), control.fields))
+        n_tokens.append(control.n_tokens)
+    else:
+        matches.append(planted_match(np.full((len(sums.fields), 1), np.nan), sums.fields))
+        n_tokens.append(0)
+    ds["planted_feature"] = (
+        ("model", "structure"),
+        np.stack([m["feature"].to_numpy() for m in matches]),
+        {"long_name": "feature whose activation correlates most with the planted field (-1: none)"},
+    )
+    ds["planted_corr"] = (
+        ("model", "structure"),
+        np.stack([m["corr"].to_numpy() for m in matches]),
+        {"long_name": "its Pearson correlation over tokens"},
+    )
+    ds["planted_tokens"] = ("model", np.array(n_tokens), {"long_name": "tokens correlated"})
+    return ds.assign_coords(model=np.array(MODELS, dtype=object))
+
+
+def atlas_table(ds: xr.Dataset, tap: str, n_top: int) -> pd.DataFrame:
+    """The top features of one tap's atlas (:func:`top_features`), one row each.
+
+    Columns: ``tap, rank, feature, description, firing_rate, mean_activation, date_std,
+    peak_level, centre_lat, centre_lon, storm_corr, probe (the quantity of the largest
+    |r|), probe_corr, top_dates`` (``;``-separated ``YYYY-MM-DD``).
+    """
+    rows = []
+    quantities = [str(q) for q in ds["quantity"].values]
+    for rank, f in enumerate(top_features(ds, n_top), start=1):
+        d = ds.sel(feature=int(f))
+        pr = d["probe_corr"].values if quantities else np.zeros(0)
+        best = int(np.nanargmax(np.abs(pr))) if np.isfinite(pr).any() else -1
+        rows.append(
+            {
+                "tap": tap,
+                "rank": rank,
+                "feature": int(f),
+                "description": str(d["description"].values),
+                "firing_rate": float(d["firing_rate"]),
+                "mean_activation": float(d["mean_activation"]),
+                "date_std": float(d["date_std"]),
+                "peak_level": int(d["peak_level"]),
+                "centre_lat": float(d["centre_lat"]),
+                "centre_lon": float(d["centre_lon"]),
+                "storm_corr": float(d["storm_corr"]),
+                "probe": quantities[best] if best >= 0 else "",
+                "probe_corr": float(pr[best]) if best >= 0 else float("nan"),
+                "top_dates": ";".join(f"{t:%Y-%m-%d}" for t in pd.DatetimeIndex(d["top_date"].values)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def planted_table(atlases: Mapping[str, xr.Dataset], structures: Sequence[str]) -> pd.DataFrame:
+    """The planted match of every tap: ``tap, model, structure, feature, corr, n_tokens,
+    description, note`` (``note`` says why a row is not applicable, e.g. a store without
+    planted structures, one row per ``structures`` then; empty otherwise)."""
+    rows = []
+    for tap, ds in atlases.items():
+        if "planted_corr" not in ds:
+            reason = str(ds.attrs.get("planted_not_applicable", "no planted structures"))
+            for model in MODELS:
+                for structure in structures:
+                    rows.append({"tap": tap, "model": model, "structure": structure, "feature": -1, "corr": np.nan,
+                                 "n_tokens": 0, "description": "", "note": reason})  # fmt: skip
+            continue
+        for model in ds["model"].values:
+            for structure in ds["structure"].values:
+                f = int(ds["planted_feature"].sel(model=model, structure=structure))
+                r = float(ds["planted_corr"].sel(model=model, structure=structure))
+                n = int(ds["planted_tokens"].sel(model=model))
+                note = "" if np.isfinite(r) else ("no control SAE" if n == 0 else "no feature varies with the field")
+                desc = str(ds["description"].sel(feature=f).values) if model == "trained" and f >= 0 else ""
+                rows.append({"tap": tap, "model": str(model), "structure": str(structure), "feature": f, "corr": r,
+                             "n_tokens": n, "description": desc, "note": note})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def planted_headline(table: pd.DataFrame, tap: str, structures: Sequence[str]) -> list[dict[str, Any]]:
+    """Headline rows ``sae_planted_match_<structure>`` (the trained SAE at ``tap``) and
+    ``sae_planted_match_<structure>_random`` (its control), for
+    :func:`aurora_xai.tables.headline_rows`; not-applicable rows with the table's note."""
+    from ..tables import not_applicable
+
+    rows: list[dict[str, Any]] = []
+    sub = table[table["tap"] == tap]
+    for structure in structures:
+        for model, suffix in zip(MODELS, ("", "_random")):
+            metric = f"sae_planted_match_{structure}{suffix}"
+            method = (
+                f"largest Pearson r over tokens between a feature's activation and the planted {structure} field "
+                f"at the token's date and position, over all features of the {model} model's SAE at {tap}"
+                + ("" if suffix else " (control: the random model's SAE, row ..._random)")
+            )
+            hit = sub[(sub["model"] == model) & (sub["structure"] == structure)]
+            if hit.empty or not np.isfinite(hit["corr"].iloc[0]):
+                note = hit["note"].iloc[0] if not hit.empty and hit["note"].iloc[0] else f"no atlas of tap {tap}"
+                rows.append(not_applicable(metric, note, method=method, n_unit="tokens"))
+                continue
+            row = hit.iloc[0]
+            rows.append(
+                {
+                    "metric": metric,
+                    "value": float(row["corr"]),
+                    "n": int(row["n_tokens"]),
+                    "method": method + f"; feature {int(row['feature'])}",
+                    "n_unit": "tokens",
+                }
+            )
+    return rows
