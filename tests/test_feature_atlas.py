@@ -260,3 +260,39 @@ def test_planted_storm_is_one_at_a_catalogue_storms_centre():
     near = (np.abs(lat[:, None] - st.lat) < 10) & (np.abs(((lon[None] - st.lon % 360) + 180) % 360 - 180) < 10)
     iy, ix = np.unravel_index(np.argmin(np.where(near, msl, np.inf)), msl.shape)
     assert field[iy, ix] > 0.8
+
+
+def test_atlas_with_control_tables_headline_and_figures(tmp_path):
+    """feature_atlas with its control, the tables, headline rows and figures; and the
+    not-applicable rows of a store without planted structures."""
+    from aurora_xai.features.atlas import atlas_table, feature_atlas, planted_headline, planted_table
+    from aurora_xai.features.figures import plot_feature_atlas, plot_planted_match
+    from aurora_xai.tables import headline_rows
+
+    _, planted_dates, paths, labels, probe, _ = _planted_setup(tmp_path, n_stores=1)
+    control = TopKSAE(D, 2 * D, 1, seed=3)
+    ds = feature_atlas(
+        _identity_sae(), paths, REGIONS, labels, probe, 3, fields=_box_field(planted_dates),
+        control_sae=control, control_stores=paths,
+    )  # fmt: skip
+    assert list(ds["model"].values) == ["trained", "random"]
+    assert int(ds["planted_feature"].sel(model="trained", structure="storm")) == 0
+    assert float(ds["planted_corr"].sel(model="trained", structure="storm")) > float(
+        ds["planted_corr"].sel(model="random", structure="storm")
+    )
+    none = feature_atlas(_identity_sae(), paths, REGIONS, labels, probe, 3, not_applicable="no planted fields here")
+    table = planted_table({"backbone": ds, "encoder": none}, ["storm", "season"])
+    assert (table[table["tap"] == "encoder"]["note"] == "no planted fields here").all()
+    rows = headline_rows(planted_headline(table, "backbone", ["storm", "season"]))
+    storm = rows.set_index("metric").loc["sae_planted_match_storm"]
+    assert storm["value"] > 0.4 and storm["n_unit"] == "tokens" and storm["calibration"].startswith("no test")
+    assert "sae_planted_match_storm_random" in set(rows["metric"])
+    na = headline_rows(planted_headline(table, "encoder", ["storm"]))
+    assert na["value"].isna().all() and (na["note"] == "no planted fields here").all()
+    top = atlas_table(ds, "backbone", 2)
+    assert list(top["feature"])[0] == 0 and top["description"].iloc[0].startswith("winter, North Atlantic")
+    assert len(top["top_dates"].iloc[0].split(";")) == 3
+    import matplotlib.pyplot as plt
+
+    plt.close(plot_feature_atlas(ds, top["feature"].to_list(), "backbone"))
+    plt.close(plot_planted_match(table))

@@ -80,6 +80,9 @@ REAL_METRICS = {
     "intervention_storm_axis_msl_random_rms_slope": "interventions",
     "intervention_pc1_2t_rank_p": "interventions",
     "intervention_storm_axis_10m_wind_speed_rank_p": "interventions",
+    "sae_planted_match_storm": "features",
+    "sae_planted_match_jet_random": "features",
+    "sae_planted_match_season": "features",
 }
 
 

@@ -313,6 +313,15 @@ STATUSES: tuple[tuple[str, Calibration], ...] = (
             _INT_EFFECT,
         ),
     ),
+    # the feature atlas's planted-structure match
+    (
+        r"sae_planted_match_(storm|jet|season)(_random)?",
+        Calibration(
+            "no test or interval",
+            "the largest in-sample correlation over all features (a maximum, biased upward); the "
+            "random-model SAE's row is its control, not a test",
+        ),
+    ),
 )
 _COMPILED = tuple((re.compile(p), c) for p, c in STATUSES)
 

@@ -69,9 +69,7 @@ def plot_feature_atlas(ds: xr.Dataset, features: Sequence[int], tap: str) -> plt
         row[1].set_xticks(np.arange(1, 13), list(_MONTHS))
         row[1].set_xlabel("Month")
         row[1].set_ylabel("mean activation")
-        row[1].set_title(
-            f"firing rate {float(d['firing_rate']):.3f}, storm r {float(d['storm_corr']):.2f}", fontsize=8
-        )
+        row[1].set_title(f"firing rate {float(d['firing_rate']):.3f}, storm r {float(d['storm_corr']):.2f}", fontsize=8)
     fig.suptitle(f"Feature atlas, tap {tap}: the {len(features)} features varying most across dates", fontsize=10)
     return fig
 
