@@ -219,7 +219,7 @@ def encode_tokens(
     n_pos = n_levels * rows_c * cols_c
 
     f64 = torch.float64
-    per_feature = None  # (n, 3 + F): fired, sum a, sum a^2, sum a s_i (one scatter a batch)
+    per_feature = None  # (3 + F, n): fired, sum a, sum a^2, sum a s_i
     date_sum = torch.zeros(len(seconds) * n if where else 0, dtype=f64)
     map_sum = torch.zeros(n_pos * n if where else 0, dtype=f64)
     date_tokens = np.zeros(len(seconds), dtype=np.int64)
@@ -254,7 +254,7 @@ def encode_tokens(
             field_sum += per_token.sum(1)
             field_sum2 += (per_token**2).sum(1)
         if per_feature is None:
-            per_feature = torch.zeros(n, 3 + len(names), dtype=f64)
+            per_feature = torch.zeros(3 + len(names), n, dtype=f64)
         for a in range(0, m, batch_size):
             b = min(a + batch_size, m)
             x = torch.from_numpy(np.ascontiguousarray(tokens[a:b], dtype=np.float32))
@@ -262,19 +262,20 @@ def encode_tokens(
                 values, indices = sae.encode(x)
                 v = values.to(f64)  # (b, k)
                 flat = indices.reshape(-1)
-                cols = [(v > 0).to(f64), v, v * v]
+                vf = v.reshape(-1)
+                cols = [(vf > 0).to(f64), vf, vf * vf]
                 if per_token is not None:
                     s = torch.from_numpy(per_token[:, a:b])  # (F, b)
-                    cols += [v * s[i][:, None] for i in range(len(names))]
-                per_feature.index_add_(0, flat, torch.stack(cols, dim=-1).reshape(len(flat), -1))
+                    cols += [(v * s[i][:, None]).reshape(-1) for i in range(len(names))]
+                for j, col in enumerate(cols):
+                    per_feature[j].index_add_(0, flat, col)
                 if where:
-                    vf = v.reshape(-1)
                     d = torch.from_numpy(d_idx[a:b])[:, None] * n
                     date_sum.index_add_(0, (d + indices).reshape(-1), vf)
                     p = torch.from_numpy(pos[a:b])[:, None] * n
                     map_sum.index_add_(0, (p + indices).reshape(-1), vf)
         n_tokens += m
-    acc = per_feature.numpy() if per_feature is not None else np.zeros((n, 3))
+    acc = per_feature.numpy().T if per_feature is not None else np.zeros((n, 3))
     return FeatureSums(
         n_tokens=n_tokens,
         fired=np.rint(acc[:, 0]).astype(np.int64),
