@@ -4,6 +4,7 @@ import functools
 from pathlib import Path
 
 import numpy as np
+import torch
 import xarray as xr
 
 from aurora_xai.data.synthetic import planted_structures
@@ -18,6 +19,7 @@ from aurora_xai.storms.table import read_storm_days
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
+torch.set_num_threads(max(1, int(sm.threads)))
 settings = Settings(sm.params.settings)
 atlas = settings.view(AtlasSettings)
 tap = sm.wildcards.tap
