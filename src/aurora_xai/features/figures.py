@@ -61,9 +61,7 @@ def plot_feature_atlas(ds: xr.Dataset, features: Sequence[int], tap: str) -> plt
         row[0].set_ylabel("Latitude (°N)")
         cb = fig.colorbar(mesh, ax=row[0], shrink=0.9)
         cb.set_label("mean activation")
-        row[0].set_title(
-            textwrap.fill(f"feature {int(f)}, latent level {level}: {d['description'].values}", 70), fontsize=8
-        )
+        row[0].set_title(textwrap.fill(f"feature {int(f)}: {d['description'].values}", 70), fontsize=8)
         prof = d["seasonal"].values
         row[1].bar(np.arange(1, 13), np.nan_to_num(prof), color="tab:blue")
         row[1].set_xticks(np.arange(1, 13), list(_MONTHS))
