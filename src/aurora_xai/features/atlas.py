@@ -239,7 +239,7 @@ def encode_tokens(
         r_idx = np.searchsorted(-lats, -c["latitude"].astype(lats.dtype))
         c_idx = np.searchsorted(lons, c["longitude"].astype(lons.dtype))
         pos = (c["latent_level"].astype(np.int64) * rows_c + r_idx // factor) * cols_c + c_idx // factor
-        np.add.at(date_tokens, d_idx, 1)
+        date_tokens += np.bincount(d_idx, minlength=len(seconds))
         map_tokens += np.bincount(pos, minlength=n_pos)
         per_token = None
         if fields is not None:
