@@ -91,6 +91,9 @@ REAL_METRICS = {
     "sae_seed_stability@backbone_chance": "features",
     "sae_probe_r2_t2m@backbone": "features",
     "sae_probe_r2_planted_tanh_t850@backbone.encoder.1_dense": "features",
+    "sae_planted_match_storm": "features",
+    "sae_planted_match_jet_random": "features",
+    "sae_planted_match_season": "features",
 }
 
 

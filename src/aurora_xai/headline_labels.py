@@ -431,6 +431,21 @@ RULES: tuple[Rule, ...] = tuple(
             "{pq} probe R² on SAE codes at {tap}",
             "held-out variance of {pq} decoded linearly from the region's mean SAE code",
         ),
+        # features: the atlas's planted-structure match (trained SAE, random-model control)
+        (
+            r"sae_planted_match_(?P<structure>storm|jet|season)_random",
+            "features",
+            "planted {structure} matched to a feature, random-model control",
+            "the same match for the SAE of the randomly initialised model's tokens: what any dictionary of "
+            "these tokens gets without training",
+        ),
+        (
+            r"sae_planted_match_(?P<structure>storm|jet|season)",
+            "features",
+            "planted {structure} matched to a feature",
+            "largest Pearson r over tokens between one SAE feature's activation and the synthetic store's "
+            "planted {structure} field at the token's date and position (compare the random-model control)",
+        ),
     )
 )
 

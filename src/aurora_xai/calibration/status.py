@@ -349,6 +349,15 @@ STATUSES: tuple[tuple[str, Calibration], ...] = (
             "folds; its week-bootstrap interval is not simulated for these features",
         ),
     ),
+    # the feature atlas's planted-structure match
+    (
+        r"sae_planted_match_(storm|jet|season)(_random)?",
+        Calibration(
+            "no test or interval",
+            "the largest in-sample correlation over all features (a maximum, biased upward); the "
+            "random-model SAE's row is its control, not a test",
+        ),
+    ),
 )
 _COMPILED = tuple((re.compile(p), c) for p, c in STATUSES)
 

@@ -52,9 +52,12 @@ from .dynamics import DEFAULT_DYNAMICS, DRIVEN, anomalies_at, integrate_anomaly,
 from .variables import LEVELS, LONG_NAMES, UNITS
 
 __all__ = [
+    "PLANTED_STRUCTURES",
     "SyntheticSpec",
     "background_fields",
+    "jet_latitudes",
     "planted_dynamics_attr",
+    "planted_structures",
     "step_bytes",
     "synthetic_dataset",
     "write_synthetic_store",
@@ -252,6 +255,76 @@ def _winter_index(time: pd.Timestamp | pd.DatetimeIndex, hemi: int) -> np.ndarra
     return 0.5 + 0.5 * hemi * np.cos(2 * np.pi * (doy - 15) / 365.25)
 
 
+def _winter_here(winter_nh: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """The winter index of the hemisphere of each latitude (``winter_nh`` and ``lat``
+    broadcast): the northern index north of the equator, its complement south of it."""
+    return np.where(lat >= 0, winter_nh, 1 - winter_nh)
+
+
+def _jet_latitudes(winter_nh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Latitudes (degrees north) of the northern and southern jets for the northern
+    winter index: 35N in the northern winter, 50N in its summer; mirrored in the south."""
+    jet_nh = 42.5 - 7.5 * (2 * winter_nh - 1)  # 35N in winter, 50N in summer
+    jet_sh = -(42.5 - 7.5 * (1 - 2 * winter_nh))
+    return jet_nh, jet_sh
+
+
+def _jet_wind(winter_nh: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Zonal wind (m/s) of the two seasonal jets at their peak level (before the vertical
+    profile and the tropical easterlies): Gaussians of 10 degrees about the jet latitudes,
+    47 m/s in a hemisphere's winter, 23 m/s in its summer."""
+    jet_nh, jet_sh = _jet_latitudes(winter_nh)
+    u_jet = (35 + 12 * (2 * winter_nh - 1)) * np.exp(-0.5 * ((lat - jet_nh) / 10) ** 2)
+    u_jet += (35 + 12 * (1 - 2 * winter_nh)) * np.exp(-0.5 * ((lat - jet_sh) / 10) ** 2)
+    return u_jet
+
+
+@dataclasses.dataclass(frozen=True)
+class _StormState:
+    """One storm (random or catalogued) at one time, as the generator inserts it."""
+
+    lat: float
+    lon: float
+    depth_hpa: float
+    wind_ms: float
+    radius_deg: float
+    tropical: bool
+
+
+def _storm_states(
+    spec: SyntheticSpec, times: pd.DatetimeIndex, cyclones: Sequence[_Cyclone]
+) -> list[list[_StormState]]:
+    """The storms alive at each of ``times``: the random cyclones (in their order), then
+    the catalogued storms of ``spec`` (their depth and wind scaled by
+    ``tropical_intensity`` for tropical ones)."""
+    tday = np.asarray((times - _EPOCH) / pd.Timedelta(days=1), dtype=np.float64)
+    c_start = np.array([(c.start - _EPOCH) / pd.Timedelta(days=1) for c in cyclones])
+    c_days = np.array([c.days for c in cyclones])
+    out: list[list[_StormState]] = []
+    for i, t in enumerate(times):
+        here: list[_StormState] = []
+        ages = tday[i] - c_start
+        for n in np.flatnonzero((ages >= 0) & (ages <= c_days)):
+            c, age = cyclones[n], float(ages[n])
+            life = math.sin(math.pi * age / c.days)
+            depth = c.depth_hpa * life
+            clat = c.lat0 + c.poleward_deg_day * age
+            clon = (c.lon0 + c.speed_deg_day * age) % 360
+            here.append(_StormState(clat, clon, depth, 0.6 * depth + 3.0 * life, 6.0, False))
+        for s in spec.storms:
+            st = s.state_at(t)
+            if st is None:
+                continue
+            k = spec.tropical_intensity if s.kind == "tropical" else 1.0
+            here.append(
+                _StormState(
+                    st.lat, st.lon, k * (1013.0 - st.msl_hpa), k * st.wind_ms, s.radius_deg, s.kind == "tropical"
+                )
+            )
+        out.append(here)
+    return out
+
+
 def _declination(doy: np.ndarray) -> np.ndarray:
     return 23.44 * np.sin(2 * np.pi * (doy - 80) / 365.25)
 
@@ -304,12 +377,11 @@ def _background_chunk(
     dec = np.radians(_declination(doy))[:, None, None]
     ts = 252.0 + 48.0 * np.cos(phi - 0.7 * dec)
     winter_nh = _winter_index(times, 1)[:, None, None]
-    winter_here = np.where(lat2[None] >= 0, winter_nh, 1 - winter_nh)
+    winter_here = _winter_here(winter_nh, lat2[None])
     ts = ts - lsm[None] * np.abs(np.sin(phi)) * (18.0 * winter_here - 6.0)
 
     # --- travelling Rossby waves along the jets ----------------------------------------
-    jet_nh = 42.5 - 7.5 * (2 * winter_nh - 1)  # 35N in winter, 50N in summer
-    jet_sh = -(42.5 - 7.5 * (1 - 2 * winter_nh))
+    jet_nh, jet_sh = _jet_latitudes(winter_nh)
     env = np.exp(-0.5 * ((lat2[None] - jet_nh) / 12) ** 2) + np.exp(-0.5 * ((lat2[None] - jet_sh) / 12) ** 2)
     wave = np.zeros((nt,) + lat2.shape)
     dwave = np.zeros_like(wave)
@@ -374,23 +446,9 @@ def _background_chunk(
         u_core[i][lix] += w * uj
         v_core[i][lix] += w * vj
 
-    c_start = np.array([(c.start - _EPOCH) / pd.Timedelta(days=1) for c in cyclones])
-    c_days = np.array([c.days for c in cyclones])
-    for i, t in enumerate(times):
-        ages = tday[i] - c_start
-        for n in np.flatnonzero((ages >= 0) & (ages <= c_days)):
-            c, age = cyclones[n], float(ages[n])
-            life = math.sin(math.pi * age / c.days)
-            depth = c.depth_hpa * life
-            clat = c.lat0 + c.poleward_deg_day * age
-            clon = (c.lon0 + c.speed_deg_day * age) % 360
-            add_storm(i, clat, clon, depth, 0.6 * depth + 3.0 * life, 6.0, tropical=False)
-        for s in spec.storms:
-            st = s.state_at(t)
-            if st is None:
-                continue
-            k = spec.tropical_intensity if s.kind == "tropical" else 1.0
-            add_storm(i, st.lat, st.lon, k * (1013.0 - st.msl_hpa), k * st.wind_ms, s.radius_deg, s.kind == "tropical")
+    for i, states in enumerate(_storm_states(spec, times, cyclones)):
+        for st in states:
+            add_storm(i, st.lat, st.lon, st.depth_hpa, st.wind_ms, st.radius_deg, st.tropical)
 
     # --- temperature and geopotential columns ------------------------------------------
     expo = R_DRY * LAPSE / G
@@ -409,8 +467,7 @@ def _background_chunk(
 
     # --- winds: seasonal jets, wave winds, vortex winds ---------------------------------
     prof = np.exp(-0.5 * (np.log(p / 250.0) / 0.7) ** 2)[None, :, None, None] + 0.15
-    u_jet = (35 + 12 * (2 * winter_nh - 1)) * np.exp(-0.5 * ((lat2[None] - jet_nh) / 10) ** 2)
-    u_jet += (35 + 12 * (1 - 2 * winter_nh)) * np.exp(-0.5 * ((lat2[None] - jet_sh) / 10) ** 2)
+    u_jet = _jet_wind(winter_nh, lat2[None])
     u_jet -= 6.0 * np.exp(-0.5 * (lat2[None] / 12) ** 2)  # tropical easterlies
     coslat = np.maximum(np.cos(phi), 0.1)
     f = 2 * 7.292e-5 * np.sin(phi)
@@ -490,6 +547,59 @@ def background_fields(spec: SyntheticSpec, times: pd.DatetimeIndex) -> dict[str,
     """
     waves, cyclones = _random_parts(spec)
     return _background_chunk(spec, pd.DatetimeIndex(times), static_fields(spec), waves, cyclones)
+
+
+#: The planted structures :func:`planted_structures` evaluates, in its order.
+PLANTED_STRUCTURES = ("storm", "jet", "season")
+
+
+def planted_structures(
+    spec: SyntheticSpec, times: Sequence[Any], lat: np.ndarray, lon: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The store's planted storm, jet and seasonal fields at ``times`` on a ``lat x lon`` grid.
+
+    Each is evaluated with the generator's own code (the storms alive at each time, the
+    jets' latitudes and winds, the winter index), so it is exactly what the store plants:
+
+    * ``storm``: the largest Gaussian profile ``exp(-r^2 / 2 radius^2)`` over the random
+      cyclones and catalogued storms alive at the time (the shape of their surface lows;
+      1 at a storm's centre, 0 far from every storm; dimensionless);
+    * ``jet``: the seasonal jets' zonal wind at their peak level (m/s; Gaussians about the
+      jet latitudes, 35N in the northern winter, 50N in its summer, mirrored south);
+    * ``season``: the winter index of each latitude's hemisphere (1 in mid-winter, 0 in
+      mid-summer; dimensionless).
+
+    Args:
+        spec: The store's spec (its seed and times fix the random cyclones).
+        times: ``(T,)`` times (anything :class:`pandas.DatetimeIndex` takes; naive UTC).
+        lat: ``(H,)`` latitudes, degrees north.
+        lon: ``(W,)`` longitudes, degrees east.
+
+    Returns:
+        :data:`PLANTED_STRUCTURES` -> ``(T, H, W)`` float64 arrays.
+    """
+    times = pd.DatetimeIndex(times)
+    lat = np.asarray(lat, dtype=np.float64)
+    lon = np.asarray(lon, dtype=np.float64) % 360
+    lat2, lon2 = np.meshgrid(lat, lon, indexing="ij")
+    winter_nh = np.asarray(_winter_index(times, 1), dtype=np.float64)[:, None, None]
+    storm = np.zeros((len(times),) + lat2.shape)
+    _, cyclones = _random_parts(spec)
+    for i, states in enumerate(_storm_states(spec, times, cyclones)):
+        for st in states:
+            gauss, _, _ = _vortex(lat2, lon2, st.lat, st.lon, st.radius_deg, 1.0)
+            storm[i] = np.maximum(storm[i], gauss)
+    return {
+        "storm": storm,
+        "jet": np.broadcast_to(_jet_wind(winter_nh, lat2[None]), storm.shape).copy(),
+        "season": np.broadcast_to(_winter_here(winter_nh, lat2[None]), storm.shape).astype(np.float64),
+    }
+
+
+def jet_latitudes(times: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(T,)`` latitudes (degrees north) of the northern and southern planted jets at ``times``."""
+    winter_nh = np.asarray(_winter_index(pd.DatetimeIndex(times), 1), dtype=np.float64)
+    return _jet_latitudes(winter_nh)
 
 
 def _anomalies(spec: SyntheticSpec, times: pd.DatetimeIndex) -> np.ndarray:
