@@ -251,9 +251,15 @@ class _Cfg:
     n_random: int = 3
     dates_per_class: int = 1
     n_boot: int = 50
+    reconstruct: str = "everywhere"
 
 
-def test_run_steering_end_to_end(model, batch, tmp_path):
+_RUNS: dict = {}
+
+
+def _run(model, batch, tmp_path):
+    if "ds" in _RUNS:
+        return _RUNS["ds"]
     dates = pd.date_range("2020-01-01 12:00", periods=4, freq="D")
     lab = ["storm", "calm"] * 2
     lat_t = np.repeat([20.0, -60.0], 10)
@@ -265,7 +271,12 @@ def test_run_steering_end_to_end(model, batch, tmp_path):
     labels = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "label": lab})
     sae = TopKSAE(64, 128, 8, seed=0).eval()
     src = _Source(batch.metadata.lat.numpy(), batch.metadata.lon.numpy())
-    ds = run_steering(_Cfg(), BOX, None, src, 0, sae, [tmp_path / "t.zarr"], labels, model=model, batch_size=8)
+    _RUNS["ds"] = run_steering(_Cfg(), BOX, None, src, 0, sae, [tmp_path / "t.zarr"], labels, model=model, batch_size=8)
+    return _RUNS["ds"]
+
+
+def test_run_steering_end_to_end(model, batch, tmp_path):
+    ds = _run(model, batch, tmp_path)
     assert ds.sizes["date"] == 2 and ds.sizes["direction"] == 2 and ds.sizes["member"] == 4
     assert list(ds["direction"].values) == [f"feature{f}" for f in ds["feature"].values]
     assert np.all(np.isfinite(ds["response"].values))
@@ -275,3 +286,13 @@ def test_run_steering_end_to_end(model, batch, tmp_path):
     table = steering_table(ds, 50, 0)
     assert set(table["statistic"]) >= {"rank_p", "slope", "response", "downstream", "downstream_relative"}
     assert table.loc[table["statistic"] == "rank_p", "value"].min() >= 1 / 4
+
+
+def test_figures_draw(model, batch, tmp_path):
+    from aurora_xai.features.steering_figures import plot_dose_response, plot_response_maps
+
+    ds = _run(model, batch, tmp_path)
+    fig = plot_dose_response(ds, n_boot=20)
+    assert len(fig.axes) == 4
+    fig = plot_response_maps(ds, BOX)
+    assert any("reconstruction only" in ax.get_title() for ax in fig.axes)

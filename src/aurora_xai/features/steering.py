@@ -8,7 +8,7 @@ through the model in four arms that share the date and the random draws:
 * **reconstruction only**: the tap's tokens replaced by the SAE's reconstruction
   ``x_hat = W_dec TopK(W_enc (x - b_pre) + b_enc) + b_pre`` (:class:`~aurora_xai.features.sae.TopKSAE`)
   **everywhere** (every token of every latent level, the standard "spliced-in" SAE
-  evaluation), or only in the steered region (``where="region"``);
+  evaluation), or only in the steered region (``features.steering.reconstruct: region``);
 * **feature**: the reconstruction plus ``alpha * s_f * d_f`` on every token of the region
   (every latent level), ``d_f`` the feature's unit decoder direction and ``s_f`` the
   feature's mean activation where it fires over the token sample, so that ``alpha = 1``
@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -466,14 +467,14 @@ def run_steering(
     pooled: xr.Dataset | None = None,
     direction_data: Callable[[xr.Dataset, pd.DataFrame], DirectionData] | None = None,
     device: str | torch.device = "cpu",
-    batch_size: int = 16,
-    where: str = "everywhere",
+    batch_size: int | str = 16,
     model: Any = None,
 ) -> xr.Dataset:
     """Steer every chosen date along the chosen features, PC1 and the storm axis.
 
     Args:
-        cfg: ``features.steering`` (:class:`~aurora_xai.features.settings.SteeringSettings`).
+        cfg: ``features.steering`` (:class:`~aurora_xai.features.settings.SteeringSettings`;
+            ``cfg.reconstruct`` says which tokens are reconstructed).
         region: The region steered and read (``interventions.region``, empty: ``pca.region``).
         spec: The model (``model``; ignored when ``model`` is given).
         source: The opened store (``.lat``, ``.lon``, ``.batch(time)``).
@@ -485,8 +486,9 @@ def run_steering(
         direction_data: Builds the interventions' :class:`DirectionData` from ``pooled``
             and ``labels`` (the ``pca`` settings).
         device: Where the model runs.
-        batch_size: Copies per pushed pass (1: a pass a push).
-        where: Tokens reconstructed: ``everywhere`` or ``region``.
+        batch_size: Copies per pushed pass (1: a pass a push), or ``"auto"``: as many as
+            fit in memory (:func:`~aurora_xai.perturbation.forward.memory_batch_size`),
+            measured from the first date's control pass (``interventions.batch_size``).
         model: An already built model (tests); None: built from ``spec``.
 
     Returns:
@@ -504,7 +506,9 @@ def run_steering(
     """
     from ..latents.geometry import cropped_grid
     from ..logs import Progress
+    from ..memory import peak_bytes
     from ..model import build_model, checkpoint_id, model_dtype
+    from ..perturbation.forward import AUTO, copy_input_bytes, memory_batch_size
 
     stats = feature_statistics(sae, token_paths, region, labels)
     chosen = choose_features(stats, cfg.features)
@@ -546,7 +550,7 @@ def run_steering(
     )
     sample_times = pooled["date"].values if pooled is not None else token_dates(token_paths)
     dates = choose_dates(labels, sample_times, cfg.dates_per_class)
-    lat_kept, _ = cropped_grid(lat, model.encoder.patch_size)
+    lat_kept, dropped = cropped_grid(lat, model.encoder.patch_size)
     weights = quantity_weights(region, lat_kept, lon)
     window = map_window(region, lat_kept, lon)
     h, w = len(window[0]), len(window[1])
@@ -573,6 +577,15 @@ def run_steering(
     progress = Progress(nt, unit="date", every=1)
     for i, t in enumerate(dates["time"]):
         batch = source.batch(pd.Timestamp(t)).type(dt).to(device)
+        if i == 0:
+            lsm = batch.static_vars["lsm"].double().cpu().numpy().reshape(len(lat), len(lon))[~dropped]
+            lsm = lsm[window[0]][:, window[1]]
+        if batch_size == AUTO:  # the control pass is one copy's forward pass: measure it
+            with torch.no_grad():
+                _, peak = peak_bytes(functools.partial(model.forward, batch), device)
+            batch_size = memory_batch_size(
+                peak + copy_input_bytes(batch), 1 + len(shifts), device, "interventions.batch_size", logger=log
+            )
         step = steer_date(
             model,
             batch,
@@ -583,8 +596,8 @@ def run_steering(
             weights,
             window,
             reconstruct,
-            where,
-            batch_size,
+            cfg.reconstruct,
+            int(batch_size),
             on_fields,
         )
         response[i] = step.response.reshape(nd, nm, na, nq)
@@ -632,6 +645,7 @@ def run_steering(
             "quantity": list(cfg.quantities),
             "lat": lat_kept[window[0]],
             "lon": np.asarray(lon)[window[1]],
+            "land_sea_mask": (("lat", "lon"), lsm),
             "feature_id": (("feature",), stats["feature"].to_numpy()),
             "stat": ["frequency", "mean_activation", "storm_corr"],
         },
@@ -648,13 +662,13 @@ def run_steering(
         {
             "tap": cfg.tap,
             "region": region.name,
-            "reconstruction": where,
+            "reconstruction": cfg.reconstruct,
             "n_random": int(cfg.n_random),
             "typical_activation": typical,
             "map_margin_deg": MAP_MARGIN_DEG,
             "checkpoint": checkpoint_id(spec) if spec is not None else "",
             "forward_passes_per_date": int(
-                2 + (len(shifts) if batch_size == 1 else math.ceil(len(shifts) / (batch_size - 1)))
+                2 + (len(shifts) if int(batch_size) == 1 else math.ceil(len(shifts) / (int(batch_size) - 1)))
             ),
             "seconds": round(progress.elapsed, 2),
         }
