@@ -281,8 +281,11 @@ def test_run_steering_end_to_end(model, batch, tmp_path):
     assert list(ds["direction"].values) == [f"feature{f}" for f in ds["feature"].values]
     assert np.all(np.isfinite(ds["response"].values))
     assert ds["map"].shape[:3] == (2, 2, 2)
-    # the feature push's norm: alpha * scale on every latent level
-    assert np.all(ds["scale"].values > 0)
+    # one dose unit, and the random pushes shared by every direction
+    assert np.all(ds["scale"].values == ds["scale"].values[0]) and ds["scale"].values[0] > 0
+    assert np.array_equal(ds["response"].values[:, 0, 1:], ds["response"].values[:, 1, 1:])
+    assert ds.attrs["pushes_per_date"] == (2 + 3) * 2
+    np.testing.assert_allclose(np.linalg.norm(ds["vector"].values, axis=(1, 2)), np.sqrt(4))
     table = steering_table(ds, 50, 0)
     assert set(table["statistic"]) >= {"rank_p", "slope", "response", "downstream", "downstream_relative"}
     assert table.loc[table["statistic"] == "rank_p", "value"].min() >= 1 / 4

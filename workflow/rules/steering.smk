@@ -34,7 +34,7 @@ rule steer_features:
         "benchmarks/steer_features/steer_features.tsv"
     conda:
         "../../envs/model.yaml"
-    threads: model_threads(tiny=2)
+    threads: model_threads(tiny=1)
     # sized as run_interventions (the same forward passes, measured at 0.25 deg), until
     # the rehearsal measures this rule
     resources:

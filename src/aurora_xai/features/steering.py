@@ -9,21 +9,26 @@ through the model in four arms that share the date and the random draws:
   ``x_hat = W_dec TopK(W_enc (x - b_pre) + b_enc) + b_pre`` (:class:`~aurora_xai.features.sae.TopKSAE`)
   **everywhere** (every token of every latent level, the standard "spliced-in" SAE
   evaluation), or only in the steered region (``features.steering.reconstruct: region``);
-* **feature**: the reconstruction plus ``alpha * s_f * d_f`` on every token of the region
-  (every latent level), ``d_f`` the feature's unit decoder direction and ``s_f`` the
-  feature's mean activation where it fires over the token sample, so that ``alpha = 1``
-  adds one typical firing of the feature and doses are comparable across features;
+* **feature**: the reconstruction plus ``alpha * s * d_f`` on every token of the region
+  (every latent level), ``d_f`` the feature's unit decoder direction;
 * **random**: the reconstruction plus ``alpha * s * r`` for ``features.steering.n_random``
-  random directions ``r`` of the same norm on every latent level (the same draws for
-  every steered direction, :func:`random_unit_draws`).
+  random directions ``r`` of unit norm on every latent level (:func:`random_unit_draws`).
 
 PC1 and the storm axis of the pooled latents
 (:func:`~aurora_xai.interventions.directions.build_directions`, as the interventions
-build them) are steered beside the features, on top of the same reconstruction, with
-the same random draws scaled to their per-level norms; their dose unit ``s`` is the
-median over the live features of their mean activation where they fire (a typical
-feature's firing). Every direction ``v (C, D)`` has Frobenius norm ``sqrt(C)``: the
-root mean square over latent levels of the shift added to a token is ``alpha * s``.
+build them) are steered beside the features, on top of the same reconstruction. Every
+direction ``v (C, D)`` has Frobenius norm ``sqrt(C)`` (the root mean square over latent
+levels of the shift added to a token is ``alpha * s``), and the dose unit ``s`` is the
+same for all of them: the median over the live features of their mean activation where
+they fire, the token-space norm of a typical feature's firing (a feature's decoder
+direction has unit norm, so its activation is the norm it adds). So the pushes of every
+direction at a dose have the same norm, doses are comparable across features and axes,
+and the random pushes are one set shared by every direction: the same draws, the same
+dates, computed once a date (``(directions + n_random) * alphas`` pushes a date instead
+of ``directions * (1 + n_random) * alphas``). A feature's dose in units of its own mean
+activation where it fires, ``m_f``, is ``alpha * s / m_f`` (``alpha_feature_units``).
+The random directions have unit norm on every latent level as the features do; PC1 and
+the storm axis keep their own split of the norm across levels.
 
 The pushes reuse the interventions' machinery: the region's token columns
 (:func:`~aurora_xai.interventions.push.region_token_mask`), the push hook
@@ -115,7 +120,8 @@ class SteerDirection:
     Attributes:
         name: ``feature<id>``, ``pc1`` or ``storm_axis``.
         vector: ``(C, D)`` float64 of Frobenius norm ``sqrt(C)``.
-        scale: The dose unit ``s`` (activation units: the token-space norm of one typical firing).
+        scale: The feature's mean activation where it fires (NaN for an axis: the dose
+            unit ``s`` is common, module docstring).
         feature: The SAE latent (-1 for an axis).
         description: In words.
     """
@@ -496,7 +502,9 @@ def run_steering(
         direction, 1..K the random directions; against the reconstruction-only arm),
         ``slope (date, direction, member, quantity)``, ``control``, ``reconstruction``,
         ``downstream (date, quantity)``, ``label (date)``, ``units``, ``long_name
-        (quantity)``, ``scale``, ``feature (direction)``, the maps ``map`` and
+        (quantity)``, ``scale`` (the common dose unit), ``mean_activation``, ``feature``
+        and ``description (direction)``, ``alpha_feature_units (direction, alpha)``,
+        ``vector (direction, latent_level, channel)``, the maps ``map`` and
         ``random_rms_map (direction, alpha, quantity, lat, lon)`` (mean over dates of the
         direction's field change; root mean square over dates and random directions of
         theirs) and ``downstream_map (quantity, lat, lon)``, and ``feature_stats``.
@@ -534,38 +542,33 @@ def run_steering(
         for name, ax in build_directions(list(AXES), data).items():
             if ax.vector.shape[0] != n_levels:
                 raise ValueError(f"{name}: {ax.vector.shape[0]} latent levels, tap {cfg.tap!r} has {n_levels}")
-            desc = f"{ax.description}; dose unit the median live feature's mean activation {typical:.3g}"
-            dirs.append(SteerDirection(name, ax.vector * math.sqrt(n_levels), typical, -1, desc))
+            dirs.append(SteerDirection(name, ax.vector * math.sqrt(n_levels), np.nan, -1, ax.description))
     n_ch = dirs[0].vector.shape[1]
     if int(sae.d_in) != n_ch:
         raise ValueError(f"the SAE reads {sae.d_in} channels, the tap's tokens have {n_ch}")
     draws = random_unit_draws(cfg.n_random, n_levels, n_ch, seed)
-    vectors = np.stack([np.concatenate([d.vector[None], draws * d.level_norms[None, :, None]]) for d in dirs])
-    scales = np.array([d.scale for d in dirs])
     alphas = np.asarray(cfg.alphas, dtype=np.float64)
-    nd, nm, na, nq = len(dirs), vectors.shape[1], len(alphas), len(cfg.quantities)
-    # (direction, member, alpha, C, D), alpha fastest
-    shifts = (vectors[:, :, None] * (alphas[None, None, :, None, None] * scales[:, None, None, None, None])).reshape(
-        -1, n_levels, n_ch
-    )
+    nd, nk, na, nq = len(dirs), int(cfg.n_random), len(alphas), len(cfg.quantities)
+    nm = nk + 1
+    # one dose unit for every direction, so the random pushes are shared: the directions'
+    # pushes (direction, alpha), then the random ones (draw, alpha), alpha fastest
+    vectors = np.concatenate([np.stack([d.vector for d in dirs]), draws])
+    shifts = (vectors[:, None] * (typical * alphas)[None, :, None, None]).reshape(-1, n_levels, n_ch)
     sample_times = pooled["date"].values if pooled is not None else token_dates(token_paths)
     dates = choose_dates(labels, sample_times, cfg.dates_per_class)
     lat_kept, dropped = cropped_grid(lat, model.encoder.patch_size)
     weights = quantity_weights(region, lat_kept, lon)
     window = map_window(region, lat_kept, lon)
     h, w = len(window[0]), len(window[1])
-    own = np.zeros((nd, na, nq, h, w))
-    rand_sq = np.zeros((nd, na, nq, h, w))
-    member = np.tile(np.repeat(np.arange(nm), na), nd)
-    dir_idx = np.repeat(np.arange(nd), nm * na)
-    alpha_idx = np.tile(np.arange(na), nd * nm)
+    own = np.zeros((nd * na, nq, h, w))
+    rand_sq = np.zeros((na, nq, h, w))
 
     def on_fields(idx: np.ndarray, fields: np.ndarray) -> None:
         for i, f in zip(idx, fields):
-            if member[i] == 0:
-                own[dir_idx[i], alpha_idx[i]] += f
+            if i < nd * na:
+                own[i] += f
             else:
-                rand_sq[dir_idx[i], alpha_idx[i]] += f * f
+                rand_sq[(i - nd * na) % na] += f * f
 
     reconstruct = sae_reconstruct(sae.to(device))
     nt = len(dates)
@@ -600,7 +603,8 @@ def run_steering(
             int(batch_size),
             on_fields,
         )
-        response[i] = step.response.reshape(nd, nm, na, nq)
+        response[i, :, 0] = step.response[: nd * na].reshape(nd, na, nq)
+        response[i, :, 1:] = step.response[nd * na :].reshape(nk, na, nq)[None]
         control[i], recon[i] = step.control, step.reconstruction
         down_map += step.downstream_map
         if progress.update(i + 1):
@@ -623,13 +627,19 @@ def run_steering(
             "label": (("date",), dates["label"].to_numpy(dtype=np.int64)),
             "units": (("quantity",), units),
             "long_name": (("quantity",), [QUANTITIES[q][1] for q in cfg.quantities]),
-            "scale": (("direction",), scales),
+            "scale": (("direction",), np.full(nd, typical)),
+            "mean_activation": (("direction",), np.array([d.scale for d in dirs])),
+            "alpha_feature_units": (
+                ("direction", "alpha"),
+                np.array([alphas * (typical / d.scale if d.feature >= 0 else 1.0) for d in dirs]),
+            ),
+            "vector": (("direction", "latent_level", "channel"), np.stack([d.vector for d in dirs])),
             "feature": (("direction",), np.array([d.feature for d in dirs], dtype=np.int64)),
             "description": (("direction",), [d.description for d in dirs]),
-            "map": (("direction", "alpha", "quantity", "lat", "lon"), own / nt),
+            "map": (("direction", "alpha", "quantity", "lat", "lon"), own.reshape(nd, na, nq, h, w) / nt),
             "random_rms_map": (
                 ("direction", "alpha", "quantity", "lat", "lon"),
-                np.sqrt(rand_sq / (nt * max(nm - 1, 1))),
+                np.broadcast_to(np.sqrt(rand_sq / (nt * nk)), (nd, na, nq, h, w)).copy(),
             ),
             "downstream_map": (("quantity", "lat", "lon"), down_map / nt),
             "feature_stats": (
@@ -667,6 +677,7 @@ def run_steering(
             "typical_activation": typical,
             "map_margin_deg": MAP_MARGIN_DEG,
             "checkpoint": checkpoint_id(spec) if spec is not None else "",
+            "pushes_per_date": len(shifts),
             "forward_passes_per_date": int(
                 2 + (len(shifts) if int(batch_size) == 1 else math.ceil(len(shifts) / (int(batch_size) - 1)))
             ),

@@ -31,9 +31,9 @@ __all__ = ["plot_dose_response", "plot_response_maps"]
 
 def _title(ds: xr.Dataset, d: str) -> str:
     f = int(ds["feature"].sel(direction=d))
-    scale = float(ds["scale"].sel(direction=d))
-    what = f"feature {f}" if f >= 0 else d.replace("_", " ")
-    return f"{what} (alpha 1 = {scale:.3g})"
+    if f < 0:
+        return d.replace("_", " ")
+    return f"feature {f} (mean activation {float(ds['mean_activation'].sel(direction=d)):.3g})"
 
 
 def plot_dose_response(ds: xr.Dataset, n_boot: int = 1000, seed: int = 0) -> Figure:
@@ -65,7 +65,7 @@ def plot_dose_response(ds: xr.Dataset, n_boot: int = 1000, seed: int = 0) -> Fig
             ax.axhline(0, color="k", lw=0.5)
             ax.axvline(0, color="k", lw=0.5)
             units = str(ds["units"].sel(quantity=q).item())
-            ax.set_xlabel("dose alpha (units of the direction's scale)")
+            ax.set_xlabel(f"dose alpha (x {float(ds['scale'].values[0]):.3g}, a typical firing)")
             ax.set_ylabel(f"change of region mean ({units})")
             ax.set_title(f"{_title(ds, d)}: {q}", fontsize=9)
     axes[0][0].legend(fontsize=6, loc="best")
