@@ -299,3 +299,43 @@ def test_figures_draw(model, batch, tmp_path):
     assert len(fig.axes) == 4
     fig = plot_response_maps(ds, BOX)
     assert any("reconstruction only" in ax.get_title() for ax in fig.axes)
+
+
+def test_pc1_and_the_storm_axis_beside_the_features(model, batch, tmp_path):
+    from test_interventions import _pooled
+
+    from aurora_xai.interventions.directions import DirectionData
+
+    pooled, labels = _pooled(d=64)
+    levels = tuple(str(v) for v in pooled["latent_level"].values)
+    dates = pd.DatetimeIndex(pooled["date"].values)
+    rng = np.random.default_rng(2)
+    with TokenWriter(tmp_path / "t.zarr", 64, chunk_tokens=256) as w:
+        for t in dates[:120]:
+            w.append(rng.standard_normal((8, 64)), t, np.zeros(8), np.full(8, 20.0), np.arange(8) * 5.0)
+    sae = TopKSAE(64, 128, 8, seed=0).eval()
+    src = _Source(batch.metadata.lat.numpy(), batch.metadata.lon.numpy())
+    ds = run_steering(
+        _Cfg(),
+        BOX,
+        None,
+        src,
+        0,
+        sae,
+        [tmp_path / "t.zarr"],
+        labels,
+        pooled=pooled,
+        direction_data=lambda p, lab: DirectionData(p, lab, "us", levels),
+        model=model,
+        batch_size=16,
+    )
+    names = [str(d) for d in ds["direction"].values]
+    assert names[-2:] == ["pc1", "storm_axis"] and names[0].startswith("feature")
+    assert list(ds["feature"].values[-2:]) == [-1, -1]
+    np.testing.assert_allclose(np.linalg.norm(ds["vector"].values, axis=(1, 2)), 2.0)
+    # the axes' doses are the common unit, the features' own units are recorded
+    np.testing.assert_array_equal(ds["alpha_feature_units"].values[-1], ds["alpha"].values)
+    assert np.all(np.isfinite(ds["response"].values)) and np.all(ds["response"].values[:, :, 0] != 0)
+    rows = headline_rows(steering_headline(steering_table(ds, 50, 0), "backbone", 50))
+    assert {"steer_pc1_msl_rank_p", "steer_storm_axis_10v_rank_p", "sae_downstream_msl@backbone"} <= set(rows["metric"])
+    assert rows.loc[rows["metric"].str.endswith("_rank_p"), "value"].between(1 / 4, 1).all()

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from ..interventions.summary import bootstrap_weights  # noqa: E402
 
@@ -71,11 +72,11 @@ def plot_dose_response(ds: xr.Dataset, n_boot: int = 1000, seed: int = 0) -> Fig
     axes[0][0].legend(fontsize=6, loc="best")
     fig.suptitle(
         f"Steering at tap {ds.attrs.get('tap', '?')}, region {ds.attrs.get('region', '?')}: forecast change against "
-        f"the reconstruction-only arm ({int(ds.sizes['date'])} dates, {n_groups} groups; reconstruction "
+        f"the reconstruction-only arm\n({int(ds.sizes['date'])} dates, {n_groups} groups; tokens reconstructed "
         f"{ds.attrs.get('reconstruction', '?')})",
         fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / fig.get_figheight()))
     return fig
 
 
@@ -94,7 +95,7 @@ def plot_response_maps(ds: xr.Dataset, region=None) -> Figure:
     """
     dirs = [str(d) for d in ds["direction"].values]
     quantities = [str(q) for q in ds["quantity"].values]
-    a = float(ds["alpha"].values[np.argmax(np.abs(ds["alpha"].values))])
+    a = float(max(ds["alpha"].values, key=lambda v: (abs(v), v)))  # the largest, positive first
     lon = _unwrapped(ds["lon"].values)
     lat = ds["lat"].values
     lsm = ds["land_sea_mask"].values if "land_sea_mask" in ds else None
@@ -129,6 +130,7 @@ def plot_response_maps(ds: xr.Dataset, region=None) -> Figure:
                 rms = float(np.sqrt(np.nanmean(rand.sel(quantity=q).values ** 2)))
                 title = f"{_title(ds, d)}, alpha {a:g}: {q}\nrandom directions' RMS {rms:.3g} {units}"
             ax.set_title(title, fontsize=8)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x % 360:g}"))
             ax.set_xlabel("longitude (deg E)")
             ax.set_ylabel("latitude (deg N)")
     fig.suptitle(
@@ -136,5 +138,5 @@ def plot_response_maps(ds: xr.Dataset, region=None) -> Figure:
         "region dashed",
         fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.98))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))
     return fig
