@@ -50,7 +50,7 @@ result.attrs.update(provenance(sm.params.settings, checkpoint=result.attrs.get("
 result.attrs["sae"] = str(sm.input.sae)
 write_netcdf(result, sm.output.dataset)
 write_csv(table, sm.output.table)
-rows = headline_rows(steering_headline(table, cfg.tap, cfg.n_boot))
+rows = headline_rows(steering_headline(table, cfg.tap, cfg.n_boot, cfg.reconstruct))
 write_csv(rows, sm.output.headline)
 log_headline(log, rows)
 log.info("steering: %d forward passes a date, %.1f s", result.attrs["forward_passes_per_date"], result.attrs["seconds"])

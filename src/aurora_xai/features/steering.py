@@ -347,7 +347,7 @@ def feature_statistics(
     token_paths: Sequence[str | Path],
     region: Region,
     labels: pd.DataFrame,
-    chunk: int = 65536,
+    chunk: int = 8192,
 ) -> pd.DataFrame:
     """Per SAE latent: how often it fires, how strongly, and its storm correlation.
 
@@ -783,7 +783,9 @@ def steering_table(ds: xr.Dataset, n_boot: int, seed: int, ci_level: float = 0.9
     return table.reindex(columns=cols)
 
 
-def steering_headline(table: pd.DataFrame, tap: str, n_boot: int | None = None) -> list[dict[str, Any]]:
+def steering_headline(
+    table: pd.DataFrame, tap: str, n_boot: int | None = None, reconstruct: str = "everywhere"
+) -> list[dict[str, Any]]:
     """Headline rows (for :func:`aurora_xai.tables.headline_rows`): ``steer_<direction>_<quantity>_rank_p`` (the interventions' rank-p rows,
     :func:`~aurora_xai.interventions.summary.headline`) and ``sae_downstream_<quantity>@<tap>``
     (reconstruction-only minus control in the quantity's units; the method states it
@@ -792,7 +794,9 @@ def steering_headline(table: pd.DataFrame, tap: str, n_boot: int | None = None) 
     rows = [r for r in headline(ranks, n_boot, prefix="steer")]
     for r in rows:
         r["method"] = (
-            r["method"].replace("of the same norms", "of the same per-level norms")
+            r["method"].replace(
+                "of the same norms", "of the same norm (one set for every direction, unit norm on every latent level)"
+            )
             + "; slopes against the reconstruction-only arm"
         )
     down = table[table["statistic"] == "downstream"].set_index("quantity")
@@ -815,7 +819,8 @@ def steering_headline(table: pd.DataFrame, tap: str, n_boot: int | None = None) 
                 "n_unit": "dates",
                 "unit": str(r["units"]),
                 "method": (
-                    f"region mean of the forecast with the tap's tokens replaced by the SAE's reconstruction minus the "
+                    f"region mean of the forecast with the tap's tokens replaced by the SAE's reconstruction "
+                    f"({'every token' if reconstruct == 'everywhere' else 'the region only'}) minus the "
                     f"control forecast, mean over {int(r['n_dates'])} storm and calm dates; {interval}; relative to the "
                     f"standard deviation of the control's region mean over those dates ({float(rr['sd']):.4g} {r['units']}): "
                     f"{float(rr['value']):.3g} [{float(rr['ci_low']):.3g}, {float(rr['ci_high']):.3g}]"
