@@ -10,6 +10,10 @@ from aurora_xai.headline_labels import GROUPS, RULES, describe
 #: composites, perturbation of the headline case and of another case, interventions).
 REAL_METRICS = {
     "pc1_explained_variance": "regimes",
+    "steer_feature12_msl_rank_p": "features",
+    "steer_storm_axis_10m_wind_speed_rank_p": "features",
+    "steer_pc1_10v_rank_p": "features",
+    "sae_downstream_10m_wind_speed@backbone.encoder.1": "features",
     "truth_rank_corr_lrp_cp_great_storm_1987": "validation",
     "surrogate_skill_msl": "validation",
     "sweep_probe_first_tap_planted_tanh_t850": "layers",

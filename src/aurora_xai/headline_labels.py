@@ -446,6 +446,21 @@ RULES: tuple[Rule, ...] = tuple(
             "largest Pearson r over tokens between one SAE feature's activation and the synthetic store's "
             "planted {structure} field at the token's date and position (compare the random-model control)",
         ),
+        # steering with SAE features (features.steering)
+        (
+            r"steer_(?P<d>feature\d+|pc\d+|[a-z]+_axis)_(?P<q>.+?)_rank_p",
+            "features",
+            "Steering {d}: {q} rank p",
+            "share of random directions of the same norm whose push moves {q} at least as much as {d}'s, on top of "
+            "the SAE's reconstruction (small: the direction matters)",
+        ),
+        (
+            r"sae_downstream_(?P<q>.+)@(?P<tap>.+)",
+            "features",
+            "SAE reconstruction's change of {q} at {tap}",
+            "change of the forecast's region mean of {q} when the tokens at {tap} are replaced by the SAE's "
+            "reconstruction (0: the SAE loses nothing the forecast uses)",
+        ),
     )
 )
 

@@ -477,6 +477,12 @@ class Settings:
         """``features.steering`` with an empty tap resolved to ``latents.tap``."""
         return SteeringSettings.from_config(self._section("features.steering"), self._raw("latents.tap"))
 
+    @functools.cached_property
+    def steering_region(self) -> str:
+        """The region ``features.steering`` steers and reads: ``interventions.region``, or
+        ``pca.region`` when it is empty (as the interventions)."""
+        return str(self._raw("interventions.region") or self._raw("pca.region"))
+
     def case_event(self, case: str) -> StormEvent:
         """The catalogued storm of the attribution case ``case`` (``storms.<case>`` is
         declared), checked by :func:`~aurora_xai.attribution.cases.case_event`."""

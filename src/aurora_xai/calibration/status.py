@@ -358,6 +358,26 @@ STATUSES: tuple[tuple[str, Calibration], ...] = (
             "random-model SAE's row is its control, not a test",
         ),
     ),
+    # steering with SAE features (the interventions' rank p of slopes against random directions)
+    (
+        r"steer_.+_rank_p",
+        Calibration(
+            "holds",
+            "the interventions' rank p (the same function of the slopes over dates and random directions, the same "
+            "exchangeability null): false-positive rate 3.5-4 % with 20 random directions; the suite does not "
+            "simulate steering's own arms (the SAE reconstruction under the push)",
+            "intervention_pc1_2t_rank_p",
+            ("intervention_null_k20_d10", "intervention_null_k20_d1"),
+        ),
+    ),
+    (
+        r"sae_downstream_.+@.+",
+        Calibration(
+            "not simulated",
+            "a date-episode bootstrap interval of the reconstruction's effect; the same resampling of the "
+            "interventions' slope covers in 80.5 % with 3 + 3 dates (suite: intervention_effect_k4_d3)",
+        ),
+    ),
 )
 _COMPILED = tuple((re.compile(p), c) for p, c in STATUSES)
 

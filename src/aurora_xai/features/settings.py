@@ -133,6 +133,7 @@ class SteeringSettings:
     n_random: int
     dates_per_class: int
     n_boot: int
+    reconstruct: str
 
     @classmethod
     def from_config(cls, sec: Mapping[str, Any], tap: str) -> SteeringSettings:

@@ -35,6 +35,7 @@ __all__ = [
     "QUANTITIES",
     "TokenPush",
     "forecast_quantity",
+    "push_module",
     "push_tokens",
     "quantity_weights",
     "region_token_mask",
@@ -111,11 +112,20 @@ def region_token_mask(
     return mask.reshape(-1), tuple(res)  # type: ignore[return-value]
 
 
-def _push_module(model: Any, tap: str, key: str) -> Any:
+def push_module(model: Any, tap: str, key: str = "interventions.tap") -> Any:
+    """The module whose output :func:`push_tokens` modifies for ``tap`` (module docstring):
+    the tap's module at ``encoder`` and ``backbone``, else the last block of the tap's stage.
+
+    Raises:
+        ValueError: for an unknown tap (naming ``key``).
+    """
     point = resolve_tap(model, tap, key)
     if tap in ("encoder", "backbone"):
         return point.module
     return model.backbone.encoder_layers[point.stage].blocks[-1]
+
+
+_push_module = push_module
 
 
 @dataclasses.dataclass
@@ -150,7 +160,7 @@ def push_tokens(model: Any, tap: str, token_mask: np.ndarray, key: str = "interv
         ValueError: for an unknown tap (naming ``key``).
         RuntimeError: in the forward pass, if the shift does not match the tokens.
     """
-    module = _push_module(model, tap, key)
+    module = push_module(model, tap, key)
     push = TokenPush(torch.as_tensor(np.asarray(token_mask, dtype=bool)))
 
     def hook(_mod: Any, _inp: Any, out: torch.Tensor) -> torch.Tensor | None:

@@ -188,8 +188,9 @@ def summary_table(ds: xr.Dataset, n_boot: int, seed: int, ci_level: float = 0.95
     return table
 
 
-def headline(table: pd.DataFrame, n_boot: int | None = None) -> list[dict[str, Any]]:
-    """Headline rows ``intervention_<direction>_<quantity>_<statistic>``.
+def headline(table: pd.DataFrame, n_boot: int | None = None, prefix: str = "intervention") -> list[dict[str, Any]]:
+    """Headline rows ``<prefix>_<direction>_<quantity>_<statistic>`` (``prefix``:
+    ``intervention``, or ``steer`` for :mod:`aurora_xai.features.steering`).
 
     ``n`` counts the dates for the slopes and the ratio, the random directions for the
     rank p; ``n_boot``, the intervals' resamples, is worded in the ``method`` column. The
@@ -203,7 +204,7 @@ def headline(table: pd.DataFrame, n_boot: int | None = None) -> list[dict[str, A
         if r.statistic == "rank_p":
             rows.append(
                 {
-                    "metric": f"intervention_{r.direction}_{r.quantity}_rank_p",
+                    "metric": f"{prefix}_{r.direction}_{r.quantity}_rank_p",
                     "value": r.value,
                     "n": k,
                     "method": (
@@ -225,7 +226,7 @@ def headline(table: pd.DataFrame, n_boot: int | None = None) -> list[dict[str, A
             method += "; an interval of this direction's ratio, not a test against random directions (the rank p is)"
         rows.append(
             {
-                "metric": f"intervention_{r.direction}_{r.quantity}_{r.statistic}",
+                "metric": f"{prefix}_{r.direction}_{r.quantity}_{r.statistic}",
                 "value": r.value,
                 "ci_low": r.ci_low,
                 "ci_high": r.ci_high,
