@@ -218,3 +218,25 @@ def test_train_sae_rule_script_is_deterministic(tmp_path):
     assert meta["tokens_seen"] == 2 * 21 * 30 and config.epochs == 2 and meta["model"] == "trained"
     assert not (tmp_path / "state" / "a.pt").exists()  # the finished run's state is gone
     assert "epoch 2/2" in (tmp_path / "train.log").read_text()
+
+
+def test_headline_rows_of_a_tap_without_region_tokens_say_why():
+    from aurora_xai.features.evaluation import sae_headline
+    from aurora_xai.tables import headline_rows
+
+    nan = float("nan")
+    table = pd.DataFrame(
+        [
+            dict(tap="backbone", model="trained", metric="fvu", features="sae", value=0.05, ci_low=0.04,
+                 ci_high=0.06, n=100, n_unit="held-out tokens", detail=""),
+            dict(tap="backbone", model="random", metric="fvu", features="sae", value=0.03, ci_low=0.02,
+                 ci_high=0.04, n=100, n_unit="held-out tokens", detail=""),
+            dict(tap="bottleneck", model="trained", metric="probe_r2_t850", features="dense", value=nan, ci_low=nan,
+                 ci_high=nan, n=30, n_unit="dates", detail="not fitted: no tokens in region 'us'"),
+        ]
+    )  # fmt: skip
+    rows = headline_rows(sae_headline(table, 100)).set_index("metric")
+    assert list(rows.index) == ["sae_fvu@backbone", "sae_fvu@backbone_random", "sae_probe_r2_t850@bottleneck_dense"]
+    assert rows.loc["sae_fvu@backbone", "value"] == 0.05
+    assert "no tokens" in rows.loc["sae_probe_r2_t850@bottleneck_dense", "note"]
+    assert all(rows["calibration"].str.len() > 0)

@@ -50,6 +50,7 @@ from .split import holdout_weeks
 
 __all__ = [
     "HeldoutMetrics",
+    "NoRegionTokens",
     "WeekSums",
     "chance_stability",
     "heldout_metrics",
@@ -60,6 +61,10 @@ __all__ = [
     "store_dates",
     "week_sums",
 ]
+
+
+class NoRegionTokens(ValueError):
+    """No token of a tap has its centre inside the region on some dates (a coarse tap)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,7 +240,7 @@ def region_means(
         ``(codes (n_dates, n_latents), tokens (n_dates, d))`` float64.
 
     Raises:
-        ValueError: a wanted date has no token in the region (naming it).
+        NoRegionTokens: a wanted date has no token in the region (naming it).
     """
     want = np.asarray(dates).astype("datetime64[s]").astype(np.int64)
     row = {int(t): i for i, t in enumerate(want)}
@@ -256,7 +261,7 @@ def region_means(
         np.add.at(count, r, 1.0)
     if (count == 0).any():
         missing = np.asarray(dates)[count == 0]
-        raise ValueError(f"no tokens in region {region.name!r} on {len(missing)} dates, e.g. {missing[:3]}")
+        raise NoRegionTokens(f"no tokens in region {region.name!r} on {len(missing)} dates, e.g. {missing[:3]}")
     return codes / count[:, None], tokens / count[:, None]
 
 
@@ -308,8 +313,11 @@ def sae_evaluation_table(
         and random), ``seed_stability``, ``seed_stability_chance``, ``probe_r2_<q>``
         (``features`` ``sae`` or ``dense``).
 
+    Probes of a tap with no token centre inside the region (a coarse tap on a coarse grid)
+    are rows without a value, ``detail`` saying why.
+
     Raises:
-        ValueError: for no held-out tokens, or probe dates without tokens in the region.
+        ValueError: for no held-out tokens.
     """
     from ..probes.ridge import fit_probes, week_folds
     from ..regimes.blocking import day_numbers
@@ -358,8 +366,20 @@ def sae_evaluation_table(
         have = set(store_dates(stores).astype(np.int64).tolist())
         ok = np.array([int(t) in have for t in dates.values.astype("datetime64[s]").astype(np.int64)])
         dates, y = dates[ok], y[ok]
-        codes, tokens = region_means(saes[0], _stream([Path(p) for p in stores], batch_size).batches(),
-                                     probes["region"], dates.values)  # fmt: skip
+        try:
+            codes, tokens = region_means(
+                saes[0], _stream([Path(p) for p in stores], batch_size).batches(), probes["region"], dates.values
+            )
+        except NoRegionTokens as err:  # a coarse tap: no token centre inside the region
+            for features in ("sae", "dense"):
+                for q in probes["quantities"]:
+                    rows.append(
+                        dict(
+                            tap=tap, model="trained", metric=f"probe_r2_{q}", features=features, value=nan,
+                            ci_low=nan, ci_high=nan, n=len(dates), n_unit="dates", detail=f"not fitted: {err}",
+                        )
+                    )  # fmt: skip
+            return pd.DataFrame(rows)
         days = day_numbers(dates)
         folds = week_folds(days, probes["k"], probes["gap_days"], seed)
         kw = dict(
@@ -405,6 +425,9 @@ def sae_headline(table: pd.DataFrame, n_boot: int) -> list[dict[str, Any]]:
                 f"held-out R² of a ridge probe on the region's per-date {what} (the probes' time-blocked folds "
                 "with a gap); group bootstrap of the held-out predictions, whole weeks resampled"
             )
+        if not np.isfinite(r.value):
+            out.append({"metric": metric, "value": None, "note": r.detail, "method": method, "n_unit": r.n_unit})
+            continue
         out.append(
             {
                 "metric": metric,
