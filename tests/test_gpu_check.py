@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO / "tools" / "gpu_check.py"
 
@@ -102,3 +104,13 @@ def test_spent_total_budget_skips_the_remaining_sections(monkeypatch):
     args = tool.argparse.Namespace(device="cpu", tiny=True, out="", budget_s=0.0, threads=0)
     entry = tool.run(args)["sections"]["only"]
     assert entry["status"] == "skipped" and "budget" in entry["error"]
+
+
+def test_sections_option_runs_only_the_named_sections_in_order():
+    import argparse
+
+    gc = _load()
+    assert gc._chosen_sections(argparse.Namespace(sections="features,store")) == ["store", "features"]
+    assert gc._chosen_sections(argparse.Namespace(sections="")) == list(gc.SECTIONS)
+    with pytest.raises(SystemExit, match="unknown sections \\['bogus'\\]"):
+        gc._chosen_sections(argparse.Namespace(sections="store,bogus"))

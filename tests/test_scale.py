@@ -216,6 +216,7 @@ def test_rehearsal_is_the_study_at_true_resolution():
     allowed = {"data.source", "data.path", "data.on_missing", "dates.step_days", "model.random_weights"}
     allowed |= {"labels.n_days", "regimes.cv_folds", "perturbation.batch_size", "validation.enabled"}
     allowed |= {f"interventions.{k}" for k in ("alphas", "n_random", "dates_per_class", "batch_size")}
+    allowed |= {"features.taps", "features.steering.enabled"}
     assert {k for k in changed if not k.startswith("synthetic.")} <= allowed
     assert rehearsal["synthetic.resolution"] == 0.25 and rehearsal["model.name"] == "small-pretrained"
     settings_cfg = preset("rehearsal")

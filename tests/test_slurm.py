@@ -411,6 +411,7 @@ NOT_IN_REHEARSAL = {
     "validate_attribution": "validation.enabled is false in the rehearsal (its ~40 passes at 0.25 deg on a CPU)",
     "train_shuffled_surrogate": "the data-randomisation control trains a surrogate; the rehearsal runs Aurora's architecture",
     "validate_data_randomisation": "the data-randomisation control needs the trained surrogate (not Aurora's architecture)",
+    "steer_features": "features.steering.enabled is false in the rehearsal (~2,500 forecasts at 0.25 deg on a CPU)",
 }
 
 

@@ -4,6 +4,10 @@
     python tools/gpu_check.py --out gpu_check.json   # also write the JSON there, after every section
     python tools/gpu_check.py --device cpu --tiny    # every section with the tiny model on a 3 deg grid
     python tools/gpu_check.py --dry                  # the plan (sections, settings, budgets); runs nothing
+    python tools/gpu_check.py --sections store,features   # only these sections (store first: the
+                                                     # 0.25 deg sections read it)
+    python tools/gpu_check.py --device cpu --dates 2 --sections store,features
+                                                     # the token sample and one SAE at 0.25 deg on a CPU
 
 Sections, in order; each has a time budget (it decides how many timed repetitions run;
 a call already started is not interrupted) and records an error in its ``error`` field
@@ -193,7 +197,7 @@ class Check:
         self.resolution = 3.0 if self.tiny else 0.25
         self.small = "tiny" if self.tiny else "small-pretrained"
         self.large = "tiny" if self.tiny else "pretrained"
-        self.n_dates = 3 if self.tiny else 7
+        self.n_dates = int(getattr(args, "dates", 0) or 0) or (3 if self.tiny else 7)
         self.workers = 0 if self.tiny else max(1, min(4, (os.cpu_count() or 2) - 1))
         self.tmp = Path(tempfile.mkdtemp(prefix="gpu_check_"))
         self.store: Path | None = None
@@ -813,8 +817,21 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _chosen_sections(args: argparse.Namespace) -> list[str]:
+    """The sections ``--sections`` names (all when empty), in the check's order.
+
+    Raises:
+        SystemExit: a name that is not a section (argparse's error, naming it).
+    """
+    names = [n for n in str(getattr(args, "sections", "") or "").split(",") if n]
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"gpu_check: unknown sections {unknown}; choose from {list(SECTIONS)}")
+    return [n for n in SECTIONS if not names or n in names]
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run every section in order; a failing section records its error and the next runs."""
+    """Run every chosen section in order; a failing section records its error and the next runs."""
     import shutil
 
     import torch
@@ -831,8 +848,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "total_budget_s": args.budget_s,
         "sections": {},
     }
+    chosen = _chosen_sections(args)
     try:
         for name, fn in SECTIONS.items():
+            if name not in chosen:
+                continue
             share = BUDGETS_S[name] * (args.budget_s / TOTAL_BUDGET_S)
             entry: dict[str, Any] = {"status": "skipped", "budget_s": round(share, 1)}
             report["sections"][name] = entry
@@ -861,6 +881,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto | cuda | cpu (default auto)")
     parser.add_argument("--tiny", action="store_true", help="tiny model on a 3 deg grid (checks the tool)")
     parser.add_argument("--dry", action="store_true", help="print the plan and run nothing")
+    parser.add_argument(
+        "--dates", type=int, default=0, help="dates in the store and each timed extraction (default 7; 3 with --tiny)"
+    )
+    parser.add_argument(
+        "--sections", default="", help="comma-separated sections to run (default: all), e.g. store,features"
+    )
     parser.add_argument("--out", default="", help="also write the JSON to this file (after every section)")
     parser.add_argument("--budget-s", type=float, default=TOTAL_BUDGET_S, help="total time budget (s)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

@@ -3,7 +3,7 @@
 
 STEERING_TAP = SETTINGS.steering.tap
 # Steering needs the true token geometry (per latent level), as the interventions.
-STEERING = INTERVENTIONS
+STEERING = INTERVENTIONS and bool(config["features"]["steering"]["enabled"])
 
 
 def steering_tap_checked():
