@@ -89,10 +89,10 @@ BUDGETS_S: dict[str, float] = {
     "interventions": 35,
     "agreement": 25,
     "validation": 25,
-    "features": 20,
+    "features": 15,
 }
 #: The whole check stops starting sections after this many seconds.
-TOTAL_BUDGET_S = 480.0
+TOTAL_BUDGET_S = 475.0
 #: What each section reports besides ``status``, ``wall_s``, ``budget_s`` and ``error``.
 RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "environment": ("python", "torch", "aurora", "cuda_available", "device", "device_name", "device_memory_gb"),
@@ -715,6 +715,7 @@ def section_validation(check: Check, budget: Budget) -> dict[str, Any]:
     parts = [v for k, v in estimate.items() if k != "data_randomisation"]
     estimate["validate_attribution"] = None if any(v is None for v in parts) else round(sum(parts), 1)
     out["estimate_s"] = estimate
+    return out
 
 
 def section_features(check: Check, budget: Budget) -> dict[str, Any]:
