@@ -110,7 +110,8 @@ def test_sections_option_runs_only_the_named_sections_in_order():
     import argparse
 
     gc = _load()
-    assert gc._chosen_sections(argparse.Namespace(sections="features,store")) == ["store", "features"]
+    chosen = gc._chosen_sections(argparse.Namespace(sections="features,store"))
+    assert chosen == ["environment", "store", "features"]
     assert gc._chosen_sections(argparse.Namespace(sections="")) == list(gc.SECTIONS)
     with pytest.raises(SystemExit, match="unknown sections \\['bogus'\\]"):
         gc._chosen_sections(argparse.Namespace(sections="store,bogus"))

@@ -4,8 +4,9 @@
     python tools/gpu_check.py --out gpu_check.json   # also write the JSON there, after every section
     python tools/gpu_check.py --device cpu --tiny    # every section with the tiny model on a 3 deg grid
     python tools/gpu_check.py --dry                  # the plan (sections, settings, budgets); runs nothing
-    python tools/gpu_check.py --sections store,features   # only these sections (store first: the
-                                                     # 0.25 deg sections read it)
+    python tools/gpu_check.py --sections store,features   # only these sections (and environment,
+                                                     # which picks the device; the 0.25 deg
+                                                     # sections read the store)
     python tools/gpu_check.py --device cpu --dates 2 --sections store,features
                                                      # the token sample and one SAE at 0.25 deg on a CPU
 
@@ -819,7 +820,8 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _chosen_sections(args: argparse.Namespace) -> list[str]:
-    """The sections ``--sections`` names (all when empty), in the check's order.
+    """The sections ``--sections`` names (all when empty), in the check's order, with
+    ``environment`` always first (it chooses the device the others use).
 
     Raises:
         SystemExit: a name that is not a section (argparse's error, naming it).
@@ -828,7 +830,7 @@ def _chosen_sections(args: argparse.Namespace) -> list[str]:
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         raise SystemExit(f"gpu_check: unknown sections {unknown}; choose from {list(SECTIONS)}")
-    return [n for n in SECTIONS if not names or n in names]
+    return [n for n in SECTIONS if not names or n in names or n == "environment"]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
