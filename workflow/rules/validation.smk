@@ -126,6 +126,7 @@ if DATA_RANDOMISATION:
         params:
             # the resumable training state: not an output, so an interrupted run keeps it
             state=SHUFFLED_STATE,
+            shuffled=True,
             settings=declare(
                 "data",
                 "dates.history_hours",
@@ -133,9 +134,9 @@ if DATA_RANDOMISATION:
                 ShuffledTraining,
                 dag=("validation.data_randomisation",),
             ),
-            code=code("train_shuffled_surrogate.py"),
+            code=code("train_surrogate.py"),
         script:
-            "../scripts/train_shuffled_surrogate.py"
+            "../scripts/train_surrogate.py"
 
     rule validate_data_randomisation:
         input:

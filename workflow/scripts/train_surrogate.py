@@ -1,4 +1,6 @@
-"""Rule train_surrogate: train the surrogate on the store and write its checkpoint and losses."""
+"""Rules train_surrogate and train_shuffled_surrogate: train the surrogate on the store
+(train_shuffled_surrogate: on time-shuffled targets, the data-randomisation control) and
+write its checkpoint and losses."""
 
 from pathlib import Path
 
@@ -15,7 +17,12 @@ log = setup_logging(sm.log[0])
 settings = Settings(sm.params.settings)
 torch.set_num_threads(max(1, int(sm.threads)))
 source = settings.data.open(settings.history_hours)
-result = train_surrogate(source, settings.surrogate, sm.params.state)
+shuffle_seed = None
+if sm.params.get("shuffled", False):
+    from aurora_xai.attribution.validation_settings import ShuffledTraining
+
+    shuffle_seed = settings.view(ShuffledTraining).data_randomisation_seed
+result = train_surrogate(source, settings.surrogate, sm.params.state, shuffle_seed=shuffle_seed)
 save_checkpoint(result.model, sm.output.checkpoint)
 write_csv(result.losses, sm.output.losses)
 Path(sm.params.state).unlink(missing_ok=True)  # finished: a later run (new code) trains afresh
@@ -27,8 +34,9 @@ spec = ModelSpec(
     autocast=False,
 )
 log.info(
-    "trained %d steps (%d resumed) in %s, final loss %.4g; wrote %s (%s)",
+    "trained %d steps%s (%d resumed) in %s, final loss %.4g; wrote %s (%s)",
     result.steps_done,
+    "" if shuffle_seed is None else f" on shuffled targets (permutation seed {shuffle_seed})",
     result.resumed_from,
     duration_text(result.seconds),
     result.losses.loss.iloc[-1],
