@@ -20,6 +20,7 @@ include: "steering_inputs.smk"
 rule steer_features:
     input:
         unpack(steering_inputs),
+        store=store_input,
     output:
         dataset="results/features/steering.nc",
         table=report(

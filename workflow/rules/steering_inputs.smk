@@ -17,7 +17,7 @@ def steering_tap_checked():
 
 def steering_inputs(wildcards=None):
     """The steered tap's SAE (first seed), its token stores, the pooled latents of the tap
-    (PC1 and the storm axis) and the model."""
+    (PC1 and the storm axis) and the model (the store is the rule's own input)."""
     tap = steering_tap_checked()
     seed = config["features"]["sae"]["seeds"][0]
     return {
@@ -27,7 +27,6 @@ def steering_inputs(wildcards=None):
         ),
         "pooled": pooled_path(tap, config["latents"]["tap"]),
         "labels": "results/labels/storm_days.tsv",
-        "store": store_input(wildcards),
         "checkpoint": model_checkpoint(wildcards),
     }
 

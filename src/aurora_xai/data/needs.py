@@ -111,6 +111,11 @@ def _surrogate_scoring(reads: StoreReads) -> dict[str, pd.DatetimeIndex]:
     return {ALL: sample_times(reads.dates, reads.history).append(reads.surrogate_scored).unique().sort_values()}
 
 
+def _static(reads: StoreReads) -> dict[str, pd.DatetimeIndex]:
+    """No time: the store's static fields (the land-sea mask) and attributes only."""
+    return {}
+
+
 def _validation_cases(reads: StoreReads) -> dict[str, pd.DatetimeIndex]:
     targets = pd.DatetimeIndex(list(reads.validation_cases))
     return {ALL: sample_times(targets, reads.history)} if len(targets) else {}
@@ -134,6 +139,8 @@ STORE_READERS: dict[str, Callable[[StoreReads], dict[str, pd.DatetimeIndex]]] = 
     "score_surrogate": _surrogate_scoring,
     "validate_attribution": _validation_cases,
     "validate_data_randomisation": _validation_cases,
+    "steer_features": _dates,  # dates chosen among the labelled dates' samples
+    "feature_atlas": _static,
 }
 
 
