@@ -42,6 +42,7 @@ from aurora_xai.attribution.validation_settings import (
 )
 from aurora_xai.settings import Settings, select, validate_config, view_keys
 from aurora_xai.features.settings import (
+    AtlasSettings,
     FeatureEvaluationSettings,
     SAESettings,
     TokenSampleSettings,

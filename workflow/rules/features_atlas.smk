@@ -1,7 +1,7 @@
 # The feature atlas: per feature, its top dates, maps per latent level, seasonal profile,
 # correlations with the storm labels and the probe quantities, and the match of planted
 # structure to features.
-from aurora_xai.features.settings import AtlasSettings
+# (AtlasSettings is imported in common.smk, with the other views the rules declare.)
 
 # The analysed SAE is the first seed's; the random model's SAE (the control) has that seed.
 ATLAS_SEED = config["features"]["sae"]["seeds"][0]
