@@ -398,7 +398,7 @@ def test_report_opens_on_the_study_front_page(default_run, tmp_path):
     assert shown == figures
     assert f"{len(figures)} figures" in text
     menu = " ".join(dom.find_all("nav")[0].text().split())
-    for section in ("Attribution", "Perturbation", "Regimes", "Interventions", "Layers", "Headline"):
+    for section in ("Attribution", "Perturbation", "Regimes", "Interventions", "Layers", "Features", "Headline"):
         assert section in menu, menu
 
     # each figure's caption, as the app shows it when the figure is opened
@@ -414,6 +414,18 @@ def test_report_opens_on_the_study_front_page(default_run, tmp_path):
         if Path(path).stem.startswith("attribution_truth_"):
             assert f"Attribution against the known answer, {cases[case]}" in panel, (path, panel)
             assert f"(case {case}, sample" in panel and "planted dynamics F" in panel, (path, panel)
+        elif Path(path).stem.startswith("attribution_datarand_"):
+            assert f"Data-randomisation test, {cases[case]}" in panel, (path, panel)
+        elif Path(path).stem == "sae_evaluation":
+            assert "Sparse autoencoders of Aurora's tokens, per tap" in panel, (path, panel)
+        elif Path(path).stem.startswith("feature_atlas_"):
+            assert "Feature atlas of one tap" in panel, (path, panel)
+        elif Path(path).stem == "sae_planted_match":
+            assert "Planted structures matched to features" in panel and "the control" in panel, (path, panel)
+        elif Path(path).stem == "steering":
+            assert "Steering dose-response" in panel, (path, panel)
+        elif Path(path).stem == "steering_maps":
+            assert "Steering response maps" in panel, (path, panel)
         elif Path(path).stem.startswith("attribution_cascade_"):
             assert f"Model-parameter randomisation cascade, {cases[case]}" in panel, (path, panel)
         elif Path(path).stem == "relevance_composites":
