@@ -45,6 +45,7 @@ from aurora_xai.features.settings import (
     AtlasSettings,
     FeatureEvaluationSettings,
     SAESettings,
+    SteeringSettings,
     TokenSampleSettings,
 )
 

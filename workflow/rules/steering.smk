@@ -44,7 +44,7 @@ rule steer_features:
         intervention_batch_size=INTERVENTION_BATCH_SIZE,
     params:
         settings=declare(
-            "features.steering",
+            SteeringSettings,
             "latents.tap",
             "interventions.region",
             "pca",
@@ -53,7 +53,12 @@ rule steer_features:
             "data",
             "dates.history_hours",
             "seed",
-            dag=("features.sae.seeds", "features.taps", "latents.taps"),
+            dag=(
+                "features.sae.seeds",
+                "features.taps",
+                "latents.taps",
+                "features.steering.enabled",
+            ),
         ),
         code=code("steer_features.py"),
     script:
