@@ -25,7 +25,7 @@ import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from ..interventions.summary import bootstrap_weights  # noqa: E402
+from ..interventions.figures import dose_axis  # noqa: E402
 
 __all__ = ["plot_dose_response", "plot_response_maps"]
 
@@ -41,11 +41,7 @@ def plot_dose_response(ds: xr.Dataset, n_boot: int = 1000, seed: int = 0) -> Fig
     """Dose-response of every direction of the steering dataset ``ds`` (module docstring)."""
     dirs = [str(d) for d in ds["direction"].values]
     quantities = [str(q) for q in ds["quantity"].values]
-    alphas = np.r_[0.0, ds["alpha"].values.astype(float)]
-    order = np.argsort(alphas)
-    alphas = alphas[order]
-    counts, n_groups = bootstrap_weights(ds["date"].values, ds["label"].values, n_boot, seed)
-    w = counts / counts.sum(axis=1, keepdims=True)
+    alphas, order, w, n_groups = dose_axis(ds, n_boot, seed)
     k = int(ds.sizes["member"]) - 1
     fig, axes = plt.subplots(
         len(dirs), len(quantities), figsize=(4.0 * len(quantities), 2.9 * len(dirs)), squeeze=False

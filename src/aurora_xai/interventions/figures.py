@@ -22,6 +22,22 @@ from .summary import bootstrap_weights  # noqa: E402
 __all__ = ["plot_intervention"]
 
 
+def dose_axis(ds: xr.Dataset, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The doses of a pushed-forecast dataset with 0 added, sorted, and the bootstrap
+    weights of its dates.
+
+    Returns:
+        ``(alphas, order, w, n_groups)``: the ``(A + 1,)`` sorted doses, the order that
+        sorts ``[0, *ds.alpha]``, ``(n_boot, date)`` resampling weights (rows sum to 1)
+        of :func:`~aurora_xai.interventions.summary.bootstrap_weights` over the date
+        episodes, and the number of episodes.
+    """
+    alphas = np.r_[0.0, ds["alpha"].values.astype(float)]
+    order = np.argsort(alphas)
+    counts, n_groups = bootstrap_weights(ds["date"].values, ds["label"].values, n_boot, seed)
+    return alphas[order], order, counts / counts.sum(axis=1, keepdims=True), n_groups
+
+
 def plot_intervention(ds: xr.Dataset, direction: str, n_boot: int = 1000, seed: int = 0) -> Figure:
     """Response against alpha for ``direction`` of the response dataset ``ds``.
 
@@ -33,11 +49,7 @@ def plot_intervention(ds: xr.Dataset, direction: str, n_boot: int = 1000, seed: 
         raise ValueError(f"interventions.directions: {direction!r} not among the computed directions {names}")
     sub = ds.sel(direction=direction)
     quantities = [str(q) for q in ds["quantity"].values]
-    alphas = np.r_[0.0, ds["alpha"].values.astype(float)]
-    order = np.argsort(alphas)
-    alphas = alphas[order]
-    counts, n_groups = bootstrap_weights(ds["date"].values, ds["label"].values, n_boot, seed)
-    w = counts / counts.sum(axis=1, keepdims=True)
+    alphas, order, w, n_groups = dose_axis(ds, n_boot, seed)
     fig, axes = plt.subplots(1, len(quantities), figsize=(4.2 * len(quantities), 3.8), squeeze=False)
     n_dates = int(ds.sizes["date"])
     k = int(ds.sizes["member"]) - 1
