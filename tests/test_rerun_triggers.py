@@ -62,7 +62,8 @@ ALTERNATIVES: dict[str, object] = {
     "model.checkpoint": "results/surrogate/surrogate.pt",
     "surrogate.train_period": ["2004-10-01", "2004-11-29"],
     "latents.tap": "encoder",
-    "latents.taps": ["encoder"],  # a further tap from the same forward passes
+    # a tap fewer from the same forward passes (the features' and steering's taps stay extracted)
+    "latents.taps": ["encoder", "backbone.encoder.1"],
     "latents.stats": ["mean", "std"],
     "regions": {"tropics": {"lat_min": -20, "lat_max": 20, "lon_min": 0, "lon_max": 360}},
     "pca.region": "europe",
