@@ -14,6 +14,15 @@ REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test, restoring the count a test before it may have changed."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

@@ -22,13 +22,8 @@ from aurora_xai.features.split import holdout_dates, holdout_weeks
 from aurora_xai.features.tokens import TokenStream, TokenWriter
 from aurora_xai.regions import Region
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+#: one torch thread in every test here (bit-identical training and resumption)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_holdout_dates_are_whole_iso_weeks():

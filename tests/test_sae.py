@@ -27,13 +27,8 @@ from aurora_xai.features.tokens import (
     token_coords,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+#: one torch thread in every test here (bit-identical training and resumption)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _weights(sae: TopKSAE) -> dict[str, torch.Tensor]:
