@@ -98,6 +98,7 @@ REAL_METRICS = {
     "sae_planted_match_storm": "features",
     "sae_planted_match_jet_random": "features",
     "sae_planted_match_season": "features",
+    "sae_planted_match_jet_excess": "features",
 }
 
 

@@ -433,6 +433,13 @@ RULES: tuple[Rule, ...] = tuple(
         ),
         # features: the atlas's planted-structure match (trained SAE, random-model control)
         (
+            r"sae_planted_match_(?P<structure>storm|jet|season)_excess",
+            "features",
+            "planted {structure} matched to a feature, trained minus control",
+            "how much more the trained model's SAE's feature follows the planted {structure} on held-out weeks "
+            "than the random model's SAE's (above 0: training put the structure into a feature)",
+        ),
+        (
             r"sae_planted_match_(?P<structure>storm|jet|season)_random",
             "features",
             "planted {structure} matched to a feature, random-model control",
@@ -443,8 +450,8 @@ RULES: tuple[Rule, ...] = tuple(
             r"sae_planted_match_(?P<structure>storm|jet|season)",
             "features",
             "planted {structure} matched to a feature",
-            "largest Pearson r over tokens between one SAE feature's activation and the synthetic store's "
-            "planted {structure} field at the token's date and position (compare the random-model control)",
+            "Pearson r over held-out weeks' tokens between the SAE feature chosen on the training dates and the "
+            "synthetic store's planted {structure} field at the token's date and position (compare the control)",
         ),
         # steering with SAE features (features.steering)
         (

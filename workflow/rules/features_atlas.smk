@@ -51,6 +51,8 @@ rule feature_atlas:
     params:
         settings=declare(
             AtlasSettings,
+            "features.evaluation.holdout_every",
+            "features.evaluation.n_boot",
             "data",
             "dates.history_hours",
             "regions",

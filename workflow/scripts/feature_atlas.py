@@ -43,6 +43,10 @@ ds = feature_atlas(
     control_sae=control,
     control_stores=[Path(d) / f"{tap}.zarr" for d in sm.input.random_tokens],
     not_applicable=reason,
+    holdout_every=int(sm.params.settings["features"]["evaluation"]["holdout_every"]),
+    n_boot=int(sm.params.settings["features"]["evaluation"]["n_boot"]),
+    seed=settings.seed,
+    gap_days=atlas.gap_days,
     attrs={"tap": tap, "sae_seed": int(meta.get("seed", -1)), "checkpoint_id": str(meta.get("checkpoint_id", ""))},
 )
 source = settings.data.open(settings.history_hours)
@@ -56,6 +60,28 @@ ds.attrs.update(provenance(sm.params.settings))
 write_netcdf(ds, sm.output[0])
 log.info("atlas of %s: %d features, %d tokens", tap, ds.sizes["feature"], ds.attrs["n_tokens"])
 if "planted_corr" in ds:
-    for model in ds["model"].values:
-        for s in ds["structure"].values:
-            log.info("planted %s, %s SAE: r = %.3f", s, model, float(ds["planted_corr"].sel(model=model, structure=s)))
+    log.info(
+        "planted match: features selected on the training dates, scored on %d held-out dates (%d weeks)",
+        ds.attrs["planted_dates"],
+        ds.attrs["planted_weeks"],
+    )
+    for s in ds["structure"].values:
+        for model in ds["model"].values:
+            sel = {"model": model, "structure": s}
+            log.info(
+                "planted %s, %s SAE: feature %d, held-out r = %.3f [%.3f, %.3f] (%.3f where selected)",
+                s,
+                model,
+                int(ds["planted_feature"].sel(sel)),
+                float(ds["planted_corr"].sel(sel)),
+                float(ds["planted_ci_low"].sel(sel)),
+                float(ds["planted_ci_high"].sel(sel)),
+                float(ds["planted_corr_selection"].sel(sel)),
+            )
+        log.info(
+            "planted %s, trained minus random: %.3f [%.3f, %.3f]",
+            s,
+            float(ds["planted_excess"].sel(structure=s)),
+            float(ds["planted_excess_ci_low"].sel(structure=s)),
+            float(ds["planted_excess_ci_high"].sel(structure=s)),
+        )

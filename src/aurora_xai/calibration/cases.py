@@ -36,6 +36,11 @@ Planted effects:
   tap chosen inside the training folds (nested).
 * ``composite_effect_e*``: a per-day quantity 1 higher on storm days, storm and calm days
   in ``E`` episodes of 4 days each, AR(1) noise.
+* ``planted_match_null_phi*`` / ``planted_match_effect_phi*``: the SAE atlas's planted
+  match (:func:`~aurora_xai.features.atlas.heldout_planted_match`) on a field and two
+  dictionaries of AR(1) activations, with no relation (null: the intervals should exclude
+  0 at the nominal rate, with the selection's gap and without it) or a trained feature of
+  population r 0.4 with the field (effect: coverage of 0.4).
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ import xarray as xr
 from scipy.stats import norm
 
 from ..attribution.composites import composite_table
+from ..features.atlas import FeatureSums, heldout_planted_match
+from ..features.split import holdout_dates, holdout_weeks
 from ..interventions.summary import summary_table
 from ..probes.ridge import fit_probes, select_taps
 from ..regimes.applicability import NotApplicableError
@@ -728,6 +735,86 @@ def _composite_case(n_episodes: int, phi: float = 0.9) -> Case:
     )
 
 
+# ----------------------------------------------------------------------------- SAE planted match
+
+#: Features of a simulated dictionary, and tokens a date, of the planted-match cases.
+PLANTED_FEATURES = 60
+PLANTED_TOKENS = 6
+PLANTED_HOLDOUT_EVERY = 5  # features.evaluation.holdout_every of the default config
+PLANTED_GAP = 7  # features.atlas.gap_days of the default config
+
+
+def _planted_match(rng: np.random.Generator, phi: float, r_pop: float) -> list[float]:
+    """One realisation: a field and two dictionaries (trained, control) of AR(1) activations
+    over a year; the trained dictionary's feature 0 is ``r_pop x field + noise``. Null
+    (``r_pop = 0``): whether the intervals exclude 0, with and without the gap. Effect: whether
+    they cover ``r_pop`` (the population r; the control's is 0, so the excess's is ``r_pop``)."""
+    dates = year_days(N_DAYS)
+    field = ar1(rng, N_DAYS, (PLANTED_TOKENS,), phi)
+    trained = ar1(rng, N_DAYS, (PLANTED_TOKENS, PLANTED_FEATURES), phi)
+    trained[:, :, 0] = r_pop * field + np.sqrt(1.0 - r_pop**2) * trained[:, :, 0]
+    control = ar1(rng, N_DAYS, (PLANTED_TOKENS, PLANTED_FEATURES), phi)
+    sums = [FeatureSums.from_activations(a, {"planted": field}, dates) for a in (trained, control)]
+    holdout, weeks = holdout_dates(dates, PLANTED_HOLDOUT_EVERY), holdout_weeks(dates)
+    seed = _seed(rng)
+    out = []
+    for gap in (PLANTED_GAP, 0) if r_pop == 0 else (PLANTED_GAP,):
+        t = heldout_planted_match(*sums, holdout, weeks, n_boot=N_BOOT, seed=seed, gap_days=gap).set_index("model")
+        for model in ("trained", "excess"):
+            ci = (t.loc[model, "ci_low"], t.loc[model, "ci_high"])
+            out.append(_excludes(ci, 0.0) if r_pop == 0 else _covers(ci, r_pop))
+    return out
+
+
+def _planted_match_null_case(phi: float) -> Case:
+    name = f"planted_match_null_phi{_phi_label(phi)}"
+    method = (
+        f"features.atlas.heldout_planted_match: best of {PLANTED_FEATURES} features on the dates not held out, "
+        f"held-out ISO weeks (every {PLANTED_HOLDOUT_EVERY}th), week bootstrap {N_BOOT}"
+    )
+    return Case(
+        name=name,
+        kind="null",
+        condition=(
+            f"a planted field and two dictionaries of {PLANTED_FEATURES} features, {PLANTED_TOKENS} tokens a "
+            f"date, all independent AR(1) phi {phi:g} over {N_DAYS} days; the interval excludes 0"
+        ),
+        statistics=(
+            "sae_planted_match",
+            "sae_planted_match_excess",
+            "sae_planted_match (no gap)",
+            "sae_planted_match_excess (no gap)",
+        ),
+        methods=(
+            f"{method}, selection {PLANTED_GAP} days away from them",
+            f"{method}, selection {PLANTED_GAP} days away; trained minus control, paired",
+            f"{method}, selection on every other date (gap 0)",
+            f"{method}, selection on every other date (gap 0); trained minus control, paired",
+        ),
+        simulate=per_realisation(name, lambda rng: _planted_match(rng, phi, 0.0)),
+        calibrated=frozenset({"sae_planted_match", "sae_planted_match_excess"}),
+        cost=0.05,
+    )
+
+
+def _planted_match_effect_case(phi: float, r_pop: float) -> Case:
+    name = f"planted_match_effect_phi{_phi_label(phi)}"
+    method = f"features.atlas.heldout_planted_match, {PLANTED_GAP}-day gap, week bootstrap {N_BOOT}; covers {r_pop:g}"
+    return Case(
+        name=name,
+        kind="effect",
+        condition=(
+            f"as planted_match_null, the trained dictionary's feature 0 with population r {r_pop:g} with the field "
+            "(the control's best has none)"
+        ),
+        statistics=("sae_planted_match", "sae_planted_match_excess"),
+        methods=(method, method + " (trained minus control, paired)"),
+        simulate=per_realisation(name, lambda rng: _planted_match(rng, phi, r_pop)),
+        calibrated=frozenset({"sae_planted_match", "sae_planted_match_excess"}),
+        cost=0.05,
+    )
+
+
 # ----------------------------------------------------------------------------- registry
 
 for _phi in (0.5, 0.9):
@@ -755,3 +842,6 @@ for _phi in (0.5, 0.95):
 register(_probe_taps_case(0.5))
 for _e in (3, 5, 20):
     register(_composite_case(_e))
+for _phi in (0.5, 0.8):
+    register(_planted_match_null_case(_phi))
+    register(_planted_match_effect_case(_phi, 0.4))

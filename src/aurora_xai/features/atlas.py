@@ -53,6 +53,8 @@ __all__ = [
     "encode_tokens",
     "feature_atlas",
     "feature_centre",
+    "heldout_planted_match",
+    "pearson_from_sums",
     "peak_season",
     "planted_headline",
     "planted_match",
@@ -107,6 +109,13 @@ class FeatureSums:
         fields: Field names of the correlation sums (``()`` without fields).
         field_sum, field_sum2: ``(F,)`` sums of each field and its square over tokens.
         field_cross: ``(F, n)`` sums of ``a_f s`` over tokens.
+        date_sum2: ``(D, n)`` sum of the squared activation over each date's tokens
+            (with fields; ``(0, n)`` without).
+        date_field_sum, date_field_sum2: ``(D, F)`` sums of each field and its square
+            over each date's tokens.
+        date_field_cross: ``(D, F, n)`` sums of ``a_f s`` over each date's tokens (the
+            per-date sums let :func:`heldout_planted_match` select on some dates, score on
+            others and resample weeks without a second pass).
     """
 
     n_tokens: int
@@ -125,22 +134,78 @@ class FeatureSums:
     field_sum: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     field_sum2: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     field_cross: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    date_sum2: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    date_field_sum: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    date_field_sum2: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    date_field_cross: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0, 0)))
 
     @property
     def n_features(self) -> int:
         return len(self.fired)
 
+    @classmethod
+    def from_activations(
+        cls, activations: np.ndarray, fields: Mapping[str, np.ndarray], dates: Sequence[Any]
+    ) -> FeatureSums:
+        """The sums of dense activations, without an SAE or a store (simulations, tests).
+
+        Args:
+            activations: ``(D, m, n)``: ``m`` tokens a date, ``n`` features.
+            fields: name -> ``(D, m)`` field at each token.
+            dates: ``(D,)`` dates (naive UTC).
+
+        Returns:
+            The totals, per-date and field sums of :func:`encode_tokens` (no map: one
+            position, ``map_sum`` ``(0, 0, 0, n)``).
+        """
+        a = np.asarray(activations, dtype=np.float64)
+        n_dates, m, n = a.shape
+        names = tuple(fields)
+        s = (
+            np.stack([np.asarray(fields[k], dtype=np.float64) for k in names], axis=1)
+            if names
+            else np.zeros((n_dates, 0, m))
+        )
+        return cls(
+            n_tokens=n_dates * m, fired=(a > 0).sum((0, 1)), sum_a=a.sum((0, 1)), sum_a2=(a**2).sum((0, 1)),
+            dates=pd.DatetimeIndex(dates), date_tokens=np.full(n_dates, m, dtype=np.int64), date_sum=a.sum(1),
+            latitude=np.zeros(1), longitude=np.zeros(1), map_tokens=np.full((1, 1, 1), n_dates * m),
+            map_sum=np.zeros((0, 0, 0, n)), map_factor=1, fields=names, field_sum=s.sum((0, 2)),
+            field_sum2=(s**2).sum((0, 2)), field_cross=np.einsum("dmn,dfm->fn", a, s), date_sum2=(a**2).sum(1),
+            date_field_sum=s.sum(2), date_field_sum2=(s**2).sum(2), date_field_cross=np.einsum("dmn,dfm->dfn", a, s),
+        )  # fmt: skip
+
     def field_corr(self) -> np.ndarray:
         """``(F, n)`` Pearson correlation over tokens of each feature's activation with
         each field (NaN where either is constant)."""
-        n = float(self.n_tokens)
-        cov = n * self.field_cross - self.field_sum[:, None] * self.sum_a[None, :]
-        var_a = n * self.sum_a2 - self.sum_a**2
-        var_s = n * self.field_sum2 - self.field_sum**2
-        den = np.sqrt(np.clip(var_s, 0, None)[:, None] * np.clip(var_a, 0, None)[None, :])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.where(den > 1e-12 * max(n, 1.0) ** 2, cov / den, np.nan)
-        return np.clip(r, -1.0, 1.0)
+        return pearson_from_sums(
+            float(self.n_tokens),
+            self.sum_a[None, :],
+            self.sum_a2[None, :],
+            self.field_sum[:, None],
+            self.field_sum2[:, None],
+            self.field_cross,
+        )
+
+
+def pearson_from_sums(
+    n: Any, sum_a: np.ndarray, sum_a2: np.ndarray, sum_s: np.ndarray, sum_s2: np.ndarray, cross: np.ndarray
+) -> np.ndarray:
+    """Pearson r of activations ``a`` with a field ``s`` from their sums over tokens.
+
+    ``r = (n Σas - Σa Σs) / sqrt((n Σa² - (Σa)²)(n Σs² - (Σs)²))``; the arguments
+    broadcast (e.g. ``n`` ``(B,)``, ``sum_a`` ``(B, 1, n)``, ``sum_s`` ``(B, F, 1)``, ``cross``
+    ``(B, F, n)`` for ``B`` resamples). NaN where either variance is (numerically) zero;
+    clipped to ``[-1, 1]``.
+    """
+    n = np.asarray(n, dtype=np.float64)
+    cov = n * cross - sum_s * sum_a
+    var_a = n * sum_a2 - sum_a**2
+    var_s = n * sum_s2 - sum_s**2
+    den = np.sqrt(np.clip(var_s, 0, None) * np.clip(var_a, 0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(den > 1e-12 * np.maximum(n, 1.0) ** 2, cov / den, np.nan)
+    return np.clip(r, -1.0, 1.0)
 
 
 #: ``fields(times, lat, lon) -> {name: (T, H, W) array}``: fields per token position and
@@ -187,9 +252,10 @@ def encode_tokens(
             evaluated per store on its dates and the token grid; None: none.
         max_map_values: The most map accumulators (positions x features); above it,
             blocks of token rows and columns are pooled.
-        where: Also sum per date and per position; False: only the totals and the
-            field sums (``date_sum`` ``(0, n)``, ``map_sum`` ``(0, 0, 0, n)``; what the
-            planted match of a control needs, at a fraction of the cost).
+        where: Also sum per position (and per date without fields); False: only the
+            totals and, with fields, the per-date sums the planted match needs
+            (``map_sum`` ``(0, 0, 0, n)``, and ``date_sum`` ``(0, n)`` without fields;
+            what the planted match of a control needs, at a fraction of the cost).
 
     Returns:
         The sums.
@@ -220,7 +286,11 @@ def encode_tokens(
 
     f64 = torch.float64
     per_feature = None  # (3 + F, n): fired, sum a, sum a^2, sum a s_i
-    date_sum = torch.zeros(len(seconds) * n if where else 0, dtype=f64)
+    per_date = where or fields is not None
+    date_sum = torch.zeros(len(seconds) * n if per_date else 0, dtype=f64)
+    date_sum2 = torch.zeros(len(seconds) * n if fields is not None else 0, dtype=f64)
+    date_cross: torch.Tensor | None = None  # (F, D * n) with fields
+    date_field_sum = date_field_sum2 = None
     map_sum = torch.zeros(n_pos * n if where else 0, dtype=f64)
     date_tokens = np.zeros(len(seconds), dtype=np.int64)
     map_tokens = np.zeros(n_pos, dtype=np.int64)
@@ -249,10 +319,16 @@ def encode_tokens(
                 names = tuple(cube)
                 field_sum = np.zeros(len(names))
                 field_sum2 = np.zeros(len(names))
+                date_field_sum = np.zeros((len(seconds), len(names)))
+                date_field_sum2 = np.zeros((len(seconds), len(names)))
+                date_cross = torch.zeros(len(names), len(seconds) * n, dtype=f64)
             local = np.searchsorted(store_days, d_idx)
             per_token = np.stack([np.asarray(cube[k], dtype=np.float64)[local, r_idx, c_idx] for k in names])
             field_sum += per_token.sum(1)
             field_sum2 += (per_token**2).sum(1)
+            for i in range(len(names)):
+                date_field_sum[:, i] += np.bincount(d_idx, per_token[i], minlength=len(seconds))
+                date_field_sum2[:, i] += np.bincount(d_idx, per_token[i] ** 2, minlength=len(seconds))
         if per_feature is None:
             per_feature = torch.zeros(3 + len(names), n, dtype=f64)
         for a in range(0, m, batch_size):
@@ -269,9 +345,14 @@ def encode_tokens(
                     cols += [(v * s[i][:, None]).reshape(-1) for i in range(len(names))]
                 for j, col in enumerate(cols):
                     per_feature[j].index_add_(0, flat, col)
+                if per_date:
+                    d_flat = (torch.from_numpy(d_idx[a:b])[:, None] * n + indices).reshape(-1)
+                    date_sum.index_add_(0, d_flat, vf)
+                if date_cross is not None:
+                    date_sum2.index_add_(0, d_flat, vf * vf)
+                    for i in range(len(names)):
+                        date_cross[i].index_add_(0, d_flat, cols[3 + i])
                 if where:
-                    d = torch.from_numpy(d_idx[a:b])[:, None] * n
-                    date_sum.index_add_(0, (d + indices).reshape(-1), vf)
                     p = torch.from_numpy(pos[a:b])[:, None] * n
                     map_sum.index_add_(0, (p + indices).reshape(-1), vf)
         n_tokens += m
@@ -293,6 +374,14 @@ def encode_tokens(
         field_sum=np.zeros(0) if field_sum is None else field_sum,
         field_sum2=np.zeros(0) if field_sum2 is None else field_sum2,
         field_cross=acc[:, 3:].T.copy(),
+        date_sum2=date_sum2.reshape(-1, n).numpy(),
+        date_field_sum=np.zeros((0, 0)) if date_field_sum is None else date_field_sum,
+        date_field_sum2=np.zeros((0, 0)) if date_field_sum2 is None else date_field_sum2,
+        date_field_cross=(
+            np.zeros((0, 0, 0))
+            if date_cross is None
+            else date_cross.reshape(len(names), -1, n).numpy().transpose(1, 0, 2)
+        ),
     )
 
 
@@ -636,6 +725,178 @@ def planted_match(field_corr: np.ndarray, structures: Sequence[str]) -> pd.DataF
 #: The two SAEs of the planted match: the trained model's and the random model's (control).
 MODELS = ("trained", "random")
 
+#: Columns of :func:`heldout_planted_match`.
+PLANTED_COLUMNS = (
+    "structure", "model", "feature", "corr", "ci_low", "ci_high", "corr_selection",
+    "n_tokens", "n_dates", "n_weeks",
+)  # fmt: skip
+
+
+def _date_sums(sums: FeatureSums, i: int, f: int) -> np.ndarray:
+    """``(6, D)``: per date, the rows ``n, Σa, Σa², Σs, Σs², Σas`` of feature ``f`` and field ``i``."""
+    return np.stack(
+        [
+            sums.date_tokens.astype(np.float64),
+            sums.date_sum[:, f],
+            sums.date_sum2[:, f],
+            sums.date_field_sum[:, i],
+            sums.date_field_sum2[:, i],
+            sums.date_field_cross[:, i, f],
+        ]
+    )
+
+
+def _select(sums: FeatureSums, i: int, on: np.ndarray) -> tuple[int, float]:
+    """The feature with the largest r with field ``i`` over the dates ``on`` ``(D,)`` bool, and that r."""
+    r = pearson_from_sums(
+        float(sums.date_tokens[on].sum()),
+        sums.date_sum[on].sum(0),
+        sums.date_sum2[on].sum(0),
+        sums.date_field_sum[on, i].sum(),
+        sums.date_field_sum2[on, i].sum(),
+        sums.date_field_cross[on, i].sum(0),
+    )
+    if not np.isfinite(r).any():
+        return -1, float("nan")
+    f = int(np.nanargmax(r))
+    return f, float(r[f])
+
+
+def _away_from(dates: pd.DatetimeIndex, holdout: np.ndarray, gap_days: int) -> np.ndarray:
+    """``(D,)`` bool: dates not held out and more than ``gap_days`` days from every held-out date."""
+    days = np.asarray(dates.values.astype("datetime64[D]").astype(np.int64))
+    held = np.sort(days[holdout])
+    if not len(held) or gap_days <= 0:
+        return ~holdout
+    idx = np.searchsorted(held, days)
+    left = held[np.clip(idx - 1, 0, len(held) - 1)]
+    right = held[np.clip(idx, 0, len(held) - 1)]
+    nearest = np.minimum(np.abs(days - left), np.abs(days - right))
+    return ~holdout & (nearest > gap_days)
+
+
+def heldout_planted_match(
+    trained: FeatureSums,
+    control: FeatureSums | None,
+    holdout: np.ndarray,
+    weeks: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci_level: float = 0.95,
+    gap_days: int = 0,
+) -> pd.DataFrame:
+    """The planted match selected on the SAE's training dates and scored on held-out weeks.
+
+    Per structure and SAE (the trained model's and the control's): the feature with the
+    largest Pearson r over the tokens of the dates not held out (the dates the SAEs were
+    trained on) and more than ``gap_days`` days from every held-out date (that r, a
+    maximum over all features, is ``corr_selection`` and biased upward), then that one
+    feature's r over the held-out dates' tokens (``corr``: no selection left in it, so a
+    dictionary with nothing of the structure scores about 0). The gap matters: two
+    unrelated series that each persist from day to day have correlated sample
+    correlations on adjacent days, so a feature selected on the days next to a held-out
+    week keeps part of its chance correlation there (tests/test_feature_atlas.py: a null
+    with day-to-day autocorrelation 0.8 gives a held-out r of 0.05 without a gap, about 0
+    with 7 days).
+    The row ``model = 'excess'`` is the trained SAE's held-out r minus the control's.
+
+    Intervals: ``n_boot`` resamples of the held-out ISO weeks with replacement (a block
+    bootstrap: a week's tokens are correlated), the same resamples for the trained SAE,
+    the control and their difference (paired); the selected features stay fixed. With
+    ``m`` weeks (10 in a year with ``holdout_every = 5``) a percentile interval is too
+    narrow (10 % false positives in the calibration suite's ``planted_match_null``
+    cases), so the interval is ``estimate ± t(m-1) x sd x sqrt(m / (m - 1))``, with ``sd``
+    the resamples' standard deviation, on Fisher's ``z = atanh r`` for a correlation
+    (back-transformed) and directly for the difference. NaN without held-out dates, and
+    intervals NaN with fewer than two held-out weeks.
+
+    Args:
+        trained: The trained model's SAE's sums, with fields (:func:`encode_tokens`).
+        control: The control's (the random model's SAE on the random model's tokens),
+            over the same dates; None: its rows and the excess are NaN.
+        holdout: ``(D,)`` bool, True for a held-out date of ``trained.dates``
+            (:func:`aurora_xai.features.split.holdout_dates`).
+        weeks: ``(D,)`` the dates' week labels (:func:`~aurora_xai.features.split.holdout_weeks`).
+        n_boot: Resamples.
+        seed: Seed of the resamples.
+        ci_level: Level of the intervals.
+        gap_days: Days left out of the selection on each side of the held-out dates.
+
+    Returns:
+        :data:`PLANTED_COLUMNS`, one row per structure and model (``trained``,
+        ``random``, ``excess``); ``n_tokens``/``n_dates``/``n_weeks`` count the held-out
+        tokens, dates and weeks; ``feature`` is -1 where none was selected (and for the
+        excess).
+
+    Raises:
+        ValueError: for sums without per-date field sums, a control over other dates, or
+            masks of another length than the dates, or ``n_boot < 1``.
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not trained.fields or trained.date_field_cross.shape[:2] != (len(trained.dates), len(trained.fields)):
+        raise ValueError("the planted match needs encode_tokens' per-date field sums (encode with fields)")
+    holdout = np.asarray(holdout, dtype=bool)
+    weeks = np.asarray(weeks)
+    if holdout.shape != (len(trained.dates),) or weeks.shape != holdout.shape:
+        raise ValueError(
+            f"holdout and weeks must have one entry per date ({len(trained.dates)}), got {holdout.shape} and {weeks.shape}"
+        )
+    if control is not None and (
+        not trained.dates.equals(control.dates) or tuple(control.fields) != tuple(trained.fields)
+    ):
+        raise ValueError(
+            "the control's token stores hold other dates or fields than the trained model's: "
+            f"{len(control.dates)} dates {tuple(control.fields)} against {len(trained.dates)} {tuple(trained.fields)}"
+        )
+    ho = np.flatnonzero(holdout)
+    select_on = _away_from(trained.dates, holdout, gap_days)
+    week_ids, week_of = np.unique(weeks[ho], return_inverse=True)
+    m = len(week_ids)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, max(m, 1), size=(n_boot, m))
+    counts = np.zeros((n_boot, m))
+    np.add.at(counts, (np.repeat(np.arange(n_boot), m), draws.reshape(-1)), 1.0)
+    # rows: the estimate (every held-out date once), then the resamples
+    weights = np.vstack([np.ones((1, len(ho))), counts[:, week_of] if m else np.zeros((n_boot, 0))])
+    from scipy.stats import t as student_t
+
+    # few weeks (10 in a year): a percentile interval is too narrow (10 % false positives
+    # in the calibration suite); the bootstrap's standard error, scaled by sqrt(m / (m - 1)),
+    # with Student's t on m - 1 degrees of freedom, on Fisher's z for a correlation
+    t_crit = float(student_t.ppf(0.5 + ci_level / 2, max(m - 1, 1)))
+
+    def ci(estimate: float, v: np.ndarray, fisher: bool) -> tuple[float, float]:
+        v = v[np.isfinite(v)]
+        if m < 2 or len(v) < 2 or not np.isfinite(estimate):
+            return float("nan"), float("nan")
+        if fisher:
+            z = np.arctanh(np.clip(v, -0.999999, 0.999999))
+            half = t_crit * float(np.std(z, ddof=1)) * np.sqrt(m / (m - 1))
+            centre = float(np.arctanh(np.clip(estimate, -0.999999, 0.999999)))
+            return float(np.tanh(centre - half)), float(np.tanh(centre + half))
+        half = t_crit * float(np.std(v, ddof=1)) * np.sqrt(m / (m - 1))
+        return estimate - half, estimate + half
+
+    n_tokens = int(trained.date_tokens[ho].sum())
+    rows = []
+    for i, name in enumerate(trained.fields):
+        scored = {}
+        for model, sums in zip(MODELS, (trained, control)):
+            f, r_sel = (-1, float("nan")) if sums is None else _select(sums, i, select_on)
+            if f < 0 or not len(ho):
+                r = np.full(n_boot + 1, np.nan)
+            else:
+                n, sa, saa, ss, sss, sas = (weights @ _date_sums(sums, i, f)[:, ho].T).T
+                r = pearson_from_sums(n, sa, saa, ss, sss, sas)
+            scored[model] = r
+            rows.append((name, model, f, float(r[0]), *ci(float(r[0]), r[1:], True), r_sel))
+        diff = scored["trained"] - scored["random"]
+        rows.append((name, "excess", -1, float(diff[0]), *ci(float(diff[0]), diff[1:], False), float("nan")))
+    return pd.DataFrame([(*row, n_tokens, len(ho), m) for row in rows], columns=list(PLANTED_COLUMNS)).astype(
+        {"feature": np.int64}
+    )
+
 
 def feature_atlas(
     sae: Any,
@@ -650,12 +911,18 @@ def feature_atlas(
     not_applicable: str = "",
     batch_size: int = 8192,
     attrs: Mapping[str, Any] | None = None,
+    holdout_every: int = 5,
+    n_boot: int = 1000,
+    seed: int = 0,
+    gap_days: int = 7,
 ) -> xr.Dataset:
     """The atlas of one tap's SAE with the planted-structure match beside its control.
 
     The trained SAE's tokens are encoded once (:func:`encode_tokens`) with ``fields``;
     the control SAE's tokens (the random model's SAE on the random model's tokens) only
-    when there are fields, since the planted match is all it is used for.
+    when there are fields, since the planted match is all it is used for. The match is
+    :func:`heldout_planted_match`: selected on the SAEs' training dates, scored on the
+    held-out weeks (``features.evaluation.holdout_every``, the weeks the SAEs never saw).
 
     Args:
         sae: The analysed SAE (the trained model's tokens, first seed).
@@ -666,37 +933,74 @@ def feature_atlas(
         not_applicable: Why there is no planted match (recorded when ``fields`` is None).
         batch_size: Tokens encoded at once.
         attrs: Attributes of the dataset.
+        holdout_every: The held-out ISO weeks (:func:`aurora_xai.features.split.holdout_dates`).
+        n_boot, seed: The week bootstrap of the match's intervals.
+        gap_days: Days between the selection's dates and the held-out ones
+            (:func:`heldout_planted_match`).
 
     Returns:
-        :func:`atlas_dataset`'s dataset plus, with fields, ``planted_feature`` and
-        ``planted_corr`` ``(model, structure)`` (:data:`MODELS`), ``planted_tokens``
-        ``(model,)``; without, the attribute ``planted_not_applicable``.
+        :func:`atlas_dataset`'s dataset plus, with fields, ``planted_feature``,
+        ``planted_corr`` (held-out r), ``planted_ci_low``/``planted_ci_high`` and
+        ``planted_corr_selection`` ``(model, structure)`` (:data:`MODELS`),
+        ``planted_excess`` and its ``planted_excess_ci_low``/``_high`` ``(structure,)``,
+        ``planted_tokens`` ``(model,)`` (held-out tokens) and the attributes
+        ``planted_dates``/``planted_weeks`` (held out); without, the attribute
+        ``planted_not_applicable``.
     """
+    from .split import holdout_dates, holdout_weeks
+
     sums = encode_tokens(sae, stores, batch_size=batch_size, fields=fields)
     ds = atlas_dataset(sums, regions, labels, probes, top_dates, attrs)
     if fields is None:
         ds.attrs["planted_not_applicable"] = not_applicable or "no planted structures"
         return ds
-    matches = [planted_match(sums.field_corr(), sums.fields)]
-    n_tokens = [sums.n_tokens]
+    control = None
     if control_sae is not None and control_stores:
         control = encode_tokens(control_sae, control_stores, batch_size=batch_size, fields=fields, where=False)
-        matches.append(planted_match(control.field_corr(), control.fields))
-        n_tokens.append(control.n_tokens)
-    else:
-        matches.append(planted_match(np.full((len(sums.fields), 1), np.nan), sums.fields))
-        n_tokens.append(0)
+    holdout = holdout_dates(sums.dates, holdout_every)
+    match = heldout_planted_match(
+        sums, control, holdout, holdout_weeks(sums.dates), n_boot=n_boot, seed=seed, gap_days=gap_days
+    ).set_index(["model", "structure"])
+    structures = list(sums.fields)
+
+    def grid(column: str, models: Sequence[str] = MODELS) -> np.ndarray:
+        return np.array([[match.loc[(m, st), column] for st in structures] for m in models])
+
     ds["planted_feature"] = (
         ("model", "structure"),
-        np.stack([m["feature"].to_numpy() for m in matches]),
-        {"long_name": "feature whose activation correlates most with the planted field (-1: none)"},
+        grid("feature").astype(np.int64),
+        {
+            "long_name": "feature whose activation correlates most with the planted field on the training dates (-1: none)"
+        },
     )
-    ds["planted_corr"] = (
-        ("model", "structure"),
-        np.stack([m["corr"].to_numpy() for m in matches]),
-        {"long_name": "its Pearson correlation over tokens"},
-    )
-    ds["planted_tokens"] = ("model", np.array(n_tokens), {"long_name": "tokens correlated"})
+    long_names = {
+        "corr": "the feature's Pearson r over the held-out weeks' tokens",
+        "ci_low": "lower end of its week-bootstrap interval",
+        "ci_high": "upper end of its week-bootstrap interval",
+        "corr_selection": "its Pearson r over the training dates' tokens (where it was selected; biased upward)",
+    }
+    for column, long_name in long_names.items():
+        name = "planted_corr" if column == "corr" else f"planted_{column}"
+        ds[name] = (("model", "structure"), grid(column).astype(np.float64), {"long_name": long_name})
+    for column, name in (
+        ("corr", "planted_excess"),
+        ("ci_low", "planted_excess_ci_low"),
+        ("ci_high", "planted_excess_ci_high"),
+    ):
+        ds[name] = (
+            ("structure",),
+            grid(column, ("excess",))[0].astype(np.float64),
+            {
+                "long_name": "trained SAE's held-out r minus the control's"
+                + ("" if column == "corr" else f" ({column})")
+            },
+        )
+    held = [int(sums.date_tokens[holdout].sum()), 0 if control is None else int(control.date_tokens[holdout].sum())]
+    ds["planted_tokens"] = ("model", np.array(held), {"long_name": "held-out tokens correlated"})
+    ds.attrs["planted_dates"] = int(holdout.sum())
+    ds.attrs["planted_weeks"] = int(match["n_weeks"].iloc[0])
+    ds.attrs["planted_holdout_every"] = int(holdout_every)
+    ds.attrs["planted_gap_days"] = int(gap_days)
     return ds.assign_coords(model=np.array(MODELS, dtype=object))
 
 
@@ -735,59 +1039,93 @@ def atlas_table(ds: xr.Dataset, tap: str, n_top: int) -> pd.DataFrame:
 
 
 def planted_table(atlases: Mapping[str, xr.Dataset], structures: Sequence[str]) -> pd.DataFrame:
-    """The planted match of every tap: ``tap, model, structure, feature, corr, n_tokens,
-    description, note`` (``note`` says why a row is not applicable, e.g. a store without
-    planted structures, one row per ``structures`` then; empty otherwise)."""
+    """The planted match of every tap (:func:`feature_atlas`'s, held-out): ``tap, model,
+    structure, feature, corr, ci_low, ci_high, corr_selection, n_tokens, description,
+    note``, with ``model`` in :data:`MODELS` and ``excess`` (the trained SAE's r minus the
+    control's). ``note`` says why a row is not applicable (e.g. a store without planted
+    structures: one row per model and ``structures`` then); empty otherwise."""
     rows = []
+    nan = float("nan")
     for tap, ds in atlases.items():
         if "planted_corr" not in ds:
             reason = str(ds.attrs.get("planted_not_applicable", "no planted structures"))
-            for model in MODELS:
+            for model in (*MODELS, "excess"):
                 for structure in structures:
-                    rows.append({"tap": tap, "model": model, "structure": structure, "feature": -1, "corr": np.nan,
-                                 "n_tokens": 0, "description": "", "note": reason})  # fmt: skip
+                    rows.append({"tap": tap, "model": model, "structure": structure, "feature": -1, "corr": nan,
+                                 "ci_low": nan, "ci_high": nan, "corr_selection": nan, "n_tokens": 0,
+                                 "description": "", "note": reason})  # fmt: skip
             continue
-        for model in ds["model"].values:
-            for structure in ds["structure"].values:
-                f = int(ds["planted_feature"].sel(model=model, structure=structure))
-                r = float(ds["planted_corr"].sel(model=model, structure=structure))
+        for structure in ds["structure"].values:
+            for model in ds["model"].values:
+                sel = {"model": model, "structure": structure}
+                f = int(ds["planted_feature"].sel(sel))
+                r = float(ds["planted_corr"].sel(sel))
                 n = int(ds["planted_tokens"].sel(model=model))
-                note = "" if np.isfinite(r) else ("no control SAE" if n == 0 else "no feature varies with the field")
+                if np.isfinite(r):
+                    note = ""
+                elif n == 0:
+                    note = "no control SAE" if model == "random" else "no held-out tokens"
+                else:
+                    note = "no feature varies with the field"
                 desc = str(ds["description"].sel(feature=f).values) if model == "trained" and f >= 0 else ""
                 rows.append({"tap": tap, "model": str(model), "structure": str(structure), "feature": f, "corr": r,
+                             "ci_low": float(ds["planted_ci_low"].sel(sel)),
+                             "ci_high": float(ds["planted_ci_high"].sel(sel)),
+                             "corr_selection": float(ds["planted_corr_selection"].sel(sel)),
                              "n_tokens": n, "description": desc, "note": note})  # fmt: skip
+            d = float(ds["planted_excess"].sel(structure=structure))
+            rows.append({"tap": tap, "model": "excess", "structure": str(structure), "feature": -1, "corr": d,
+                         "ci_low": float(ds["planted_excess_ci_low"].sel(structure=structure)),
+                         "ci_high": float(ds["planted_excess_ci_high"].sel(structure=structure)),
+                         "corr_selection": nan, "n_tokens": int(ds["planted_tokens"].sel(model="trained")),
+                         "description": "", "note": "" if np.isfinite(d) else "no control SAE"})  # fmt: skip
     return pd.DataFrame(rows)
 
 
+#: Headline suffix of each row of the planted match.
+_PLANTED_SUFFIX = {"trained": "", "random": "_random", "excess": "_excess"}
+
+
 def planted_headline(table: pd.DataFrame, tap: str, structures: Sequence[str]) -> list[dict[str, Any]]:
-    """Headline rows ``sae_planted_match_<structure>`` (the trained SAE at ``tap``) and
-    ``sae_planted_match_<structure>_random`` (its control), for
-    :func:`aurora_xai.tables.headline_rows`; not-applicable rows with the table's note."""
+    """Headline rows ``sae_planted_match_<structure>`` (the trained SAE at ``tap``),
+    ``..._random`` (its control) and ``..._excess`` (the difference), for
+    :func:`aurora_xai.tables.headline_rows`, with the week-bootstrap intervals;
+    not-applicable rows with the table's note."""
     from ..tables import not_applicable
 
     rows: list[dict[str, Any]] = []
     sub = table[table["tap"] == tap]
     for structure in structures:
-        for model, suffix in zip(MODELS, ("", "_random")):
+        for model, suffix in _PLANTED_SUFFIX.items():
             metric = f"sae_planted_match_{structure}{suffix}"
-            method = (
-                f"largest Pearson r over tokens between a feature's activation and the planted {structure} field "
-                f"at the token's date and position, over all features of the {model} model's SAE at {tap}"
-                + ("" if suffix else " (control: the random model's SAE, row ..._random)")
-            )
+            if model == "excess":
+                method = (
+                    f"held-out Pearson r of the trained model's SAE's best {structure} feature minus the random "
+                    f"model's SAE's (rows sae_planted_match_{structure} and ..._random) at {tap}; paired "
+                    "bootstrap of the held-out ISO weeks"
+                )
+            else:
+                method = (
+                    f"Pearson r over the held-out weeks' tokens between the planted {structure} field (at the "
+                    f"token's date and position) and the one feature of the {model} model's SAE at {tap} with the "
+                    "largest r on the training dates; percentile interval of a bootstrap of the held-out ISO weeks"
+                    + ("" if suffix else " (control: the random model's SAE, row ..._random)")
+                )
             hit = sub[(sub["model"] == model) & (sub["structure"] == structure)]
             if hit.empty or not np.isfinite(hit["corr"].iloc[0]):
                 note = hit["note"].iloc[0] if not hit.empty and hit["note"].iloc[0] else f"no atlas of tap {tap}"
-                rows.append(not_applicable(metric, note, method=method, n_unit="tokens"))
+                rows.append(not_applicable(metric, note, method=method, n_unit="held-out tokens"))
                 continue
             row = hit.iloc[0]
             rows.append(
                 {
                     "metric": metric,
                     "value": float(row["corr"]),
+                    "ci_low": float(row["ci_low"]),
+                    "ci_high": float(row["ci_high"]),
                     "n": int(row["n_tokens"]),
-                    "method": method + f"; feature {int(row['feature'])}",
-                    "n_unit": "tokens",
+                    "method": method + ("" if model == "excess" else f"; feature {int(row['feature'])}"),
+                    "n_unit": "held-out tokens",
                 }
             )
     return rows

@@ -73,8 +73,10 @@ def plot_feature_atlas(ds: xr.Dataset, features: Sequence[int], tap: str) -> plt
 
 
 def plot_planted_match(table: pd.DataFrame) -> plt.Figure:
-    """Per structure and tap, the best feature's correlation with the planted field for
-    the trained model's SAE beside the random model's (the control); n/a rows are named.
+    """Per structure and tap, the held-out correlation of the best feature with the planted
+    field for the trained model's SAE beside the random model's (the control), with their
+    week-bootstrap intervals, and the difference (trained minus control) written above
+    each pair; n/a rows are named.
 
     Args:
         table: :func:`aurora_xai.features.atlas.planted_table`.
@@ -82,24 +84,38 @@ def plot_planted_match(table: pd.DataFrame) -> plt.Figure:
     structures = list(dict.fromkeys(table["structure"]))
     taps = list(dict.fromkeys(table["tap"]))
     fig, axes = plt.subplots(
-        1, max(len(structures), 1), figsize=(3.6 * max(len(structures), 1), 3.4), squeeze=False, layout="constrained"
+        1, max(len(structures), 1), figsize=(3.8 * max(len(structures), 1), 3.6), squeeze=False, layout="constrained"
     )
+    shown = table[table["model"].isin(["trained", "random"])]
+    low = float(np.nanmin(shown[["corr", "ci_low"]].to_numpy())) if shown["corr"].notna().any() else 0.0
     for ax, structure in zip(axes[0], structures):
         x = np.arange(len(taps))
         for k, (model, colour) in enumerate((("trained", "tab:blue"), ("random", "0.6"))):
             sub = table[(table["structure"] == structure) & (table["model"] == model)].set_index("tap")
-            vals = [float(sub["corr"].get(t, np.nan)) for t in taps]
-            ax.bar(x + (k - 0.5) * 0.38, np.nan_to_num(vals), 0.38, color=colour, label=f"{model} model's SAE")
-            for xi, v in zip(x, vals):
+            vals = np.array([float(sub["corr"].get(t, np.nan)) for t in taps])
+            lo = np.array([float(sub["ci_low"].get(t, np.nan)) for t in taps])
+            hi = np.array([float(sub["ci_high"].get(t, np.nan)) for t in taps])
+            xs = x + (k - 0.5) * 0.38
+            ax.bar(xs, np.nan_to_num(vals), 0.38, color=colour, label=f"{model} model's SAE")
+            ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(vals)
+            ax.errorbar(xs[ok], vals[ok], yerr=[vals[ok] - lo[ok], hi[ok] - vals[ok]], fmt="none", ecolor="k", lw=0.8)
+            for xi, v in zip(xs, vals):
                 if not np.isfinite(v):
-                    ax.text(xi + (k - 0.5) * 0.38, 0.02, "n/a", ha="center", fontsize=7, rotation=90)
+                    ax.text(xi, 0.02, "n/a", ha="center", fontsize=7, rotation=90)
+        excess = table[(table["structure"] == structure) & (table["model"] == "excess")].set_index("tap")
+        for xi, t in zip(x, taps):
+            d = float(excess["corr"].get(t, np.nan))
+            if np.isfinite(d):
+                ci = (float(excess["ci_low"].get(t, np.nan)), float(excess["ci_high"].get(t, np.nan)))
+                ax.text(xi, 0.97, f"{d:+.2f}\n[{ci[0]:+.2f}, {ci[1]:+.2f}]", ha="center", va="top", fontsize=6)
         ax.set_xticks(x, taps, rotation=30, ha="right", fontsize=7)
-        ax.set_ylim(min(0.0, float(np.nanmin(table["corr"])) if table["corr"].notna().any() else 0.0), 1.0)
+        ax.set_ylim(min(0.0, low - 0.05), 1.0)
         ax.axhline(0, color="k", lw=0.6)
-        ax.set_title(f"planted {structure}", fontsize=9)
-        ax.set_ylabel("best feature's Pearson r over tokens")
+        ax.set_title(f"planted {structure} (above: trained minus control)", fontsize=8)
+        ax.set_ylabel("held-out Pearson r of the best feature")
         ax.set_xlabel("tap")
-    axes[0][0].legend(fontsize=7, loc="upper left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncols=2)
     notes = sorted({n for n in table.get("note", pd.Series(dtype=str)).fillna("") if n})
     if notes:
         fig.suptitle(textwrap.fill("; ".join(notes), 110), fontsize=8)

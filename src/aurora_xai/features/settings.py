@@ -112,12 +112,14 @@ class FeatureEvaluationSettings:
 
 @dataclasses.dataclass(frozen=True)
 class AtlasSettings:
-    """``features.atlas``: features shown per tap and dates listed per feature."""
+    """``features.atlas``: features shown per tap, dates listed per feature, and the
+    planted match's gap (days) between the selection's dates and the held-out ones."""
 
     SECTION: ClassVar[str] = "features.atlas"
 
     top_features: int
     top_dates: int
+    gap_days: int
 
 
 @dataclasses.dataclass(frozen=True)
