@@ -42,6 +42,7 @@ import xarray as xr
 
 from ..latents.geometry import LATENT_LEVEL_NAMES
 from ..regions import Region
+from .split import holdout_dates, holdout_weeks, week_counts
 
 __all__ = [
     "MODELS",
@@ -853,10 +854,7 @@ def heldout_planted_match(
     select_on = _away_from(trained.dates, holdout, gap_days)
     week_ids, week_of = np.unique(weeks[ho], return_inverse=True)
     m = len(week_ids)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, max(m, 1), size=(n_boot, m))
-    counts = np.zeros((n_boot, m))
-    np.add.at(counts, (np.repeat(np.arange(n_boot), m), draws.reshape(-1)), 1.0)
+    counts = week_counts(m, n_boot, seed)
     # rows: the estimate (every held-out date once), then the resamples
     weights = np.vstack([np.ones((1, len(ho))), counts[:, week_of] if m else np.zeros((n_boot, 0))])
     from scipy.stats import t as student_t
@@ -947,8 +945,6 @@ def feature_atlas(
         ``planted_dates``/``planted_weeks`` (held out); without, the attribute
         ``planted_not_applicable``.
     """
-    from .split import holdout_dates, holdout_weeks
-
     sums = encode_tokens(sae, stores, batch_size=batch_size, fields=fields)
     ds = atlas_dataset(sums, regions, labels, probes, top_dates, attrs)
     if fields is None:

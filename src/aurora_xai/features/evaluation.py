@@ -46,7 +46,7 @@ import torch
 
 from ..regions import Region
 from .sae import TopKSAE, best_match_cosine
-from .split import holdout_weeks
+from .split import holdout_weeks, week_counts
 
 __all__ = [
     "HeldoutMetrics",
@@ -180,10 +180,7 @@ def heldout_metrics(
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     m = len(sums.weeks)
     fvu, dead, dense = (float(v[0]) for v in _metrics(sums, np.ones((1, m)), dense_threshold))
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, m, size=(n_boot, m))
-    counts = np.zeros((n_boot, m))
-    np.add.at(counts, (np.repeat(np.arange(n_boot), m), draws.reshape(-1)), 1.0)
+    counts = week_counts(m, n_boot, seed)
     b_fvu, b_dead, b_dense = _metrics(sums, counts, dense_threshold)
     tail = 100 * (1 - ci_level) / 2
 

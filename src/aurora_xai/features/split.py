@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["holdout_dates", "holdout_weeks"]
+__all__ = ["holdout_dates", "holdout_weeks", "week_counts"]
 
 
 def _iso(dates: Sequence[Any] | pd.DatetimeIndex | np.ndarray) -> pd.DataFrame:
@@ -51,3 +51,15 @@ def holdout_weeks(dates: Sequence[Any] | pd.DatetimeIndex | np.ndarray) -> np.nd
         return np.zeros(0, dtype=np.int64)
     iso = _iso(dates)
     return iso["year"].to_numpy(dtype=np.int64) * 100 + iso["week"].to_numpy(dtype=np.int64)
+
+
+def week_counts(n_weeks: int, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, n_weeks)`` float counts of a bootstrap of whole weeks: each row draws
+    ``n_weeks`` weeks with replacement (``numpy.random.default_rng(seed)``), so each row
+    sums to ``n_weeks``. The resamples of the SAE evaluation's and the planted match's
+    intervals."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, max(n_weeks, 1), size=(n_boot, n_weeks))
+    counts = np.zeros((n_boot, n_weeks))
+    np.add.at(counts, (np.repeat(np.arange(n_boot), n_weeks), draws.reshape(-1)), 1.0)
+    return counts
